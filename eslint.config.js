@@ -1,0 +1,69 @@
+// Lint rules: type-aware, and the layer rule that keeps src/core free of servers, databases and SDKs.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['node_modules/', 'data/', 'artifacts/', 'dist/', 'coverage/'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/switch-exhaustiveness-check': [
+        'error',
+        { considerDefaultExhaustiveForUnions: false, requireDefaultForNonUnion: false },
+      ],
+      '@typescript-eslint/consistent-type-imports': 'error',
+      '@typescript-eslint/no-explicit-any': 'error',
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', ignoreRestSiblings: true },
+      ],
+      // Callbacks declared before a subscription exists read the variable only after it is assigned.
+      'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
+      'no-console': 'error',
+    },
+  },
+  {
+    files: ['src/core/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: [
+                'node:http',
+                'node:https',
+                'node:net',
+                'http',
+                'net',
+                'fastify',
+                '@fastify/*',
+                'ws',
+                'undici',
+                'pg',
+                'ioredis',
+                'redis',
+                'openai',
+                '**/transports/**',
+                '**/providers/**',
+                '**/stores/**',
+                '**/cli/**',
+              ],
+              message: 'src/core is the inner layer: it imports no server, database, SDK or adapter.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['src/cli/**/*.ts', 'bench/**/*.ts', 'test/**/*.ts', '**/*.test.ts'],
+    rules: { 'no-console': 'off' },
+  },
+  { files: ['*.js'], ...tseslint.configs.disableTypeChecked },
+);

@@ -1,0 +1,72 @@
+// Composition root: wires config, stores, hub, provider, chat service and the HTTP server together.
+
+import type { FastifyInstance } from 'fastify';
+import pino, { type Logger as PinoLogger } from 'pino';
+import type { Config } from './config.ts';
+import { ChatService } from './core/chat-service.ts';
+import type { ConversationStore } from './core/conversation-store.ts';
+import type { LanguageModel } from './core/provider.ts';
+import type { RunHub } from './core/run-hub.ts';
+import { createLanguageModel } from './providers/create-language-model.ts';
+import { MemoryConversationStore } from './stores/memory/memory-conversation-store.ts';
+import { MemoryRunHub } from './stores/memory/memory-run-hub.ts';
+import { buildServer } from './transports/http/server.ts';
+
+export interface App {
+  config: Config;
+  hub: RunHub;
+  conversations: ConversationStore;
+  model: LanguageModel | undefined;
+  chat: ChatService;
+  server: FastifyInstance;
+  logger: PinoLogger;
+  /** Listens on config.host/config.port and returns the base URL. */
+  listen(): Promise<string>;
+  close(): Promise<void>;
+}
+
+export interface CreateAppOptions {
+  logger?: PinoLogger;
+}
+
+export async function createApp(config: Config, options: CreateAppOptions = {}): Promise<App> {
+  const logger = options.logger ?? pino({ level: config.logLevel });
+  const hub = new MemoryRunHub({
+    limits: { maxEvents: config.run.maxEvents, maxBytes: config.run.maxBytes, maxDurationMs: config.run.maxDurationMs },
+    graceMs: config.run.graceMs,
+    disconnectPolicy: config.run.disconnectPolicy,
+    retentionMs: config.run.retentionMs,
+    onAbandoned: (runId) => logger.info({ runId, policy: config.run.disconnectPolicy }, 'run abandoned: no reader'),
+  });
+  const conversations = new MemoryConversationStore();
+  const model = createLanguageModel(config.llm);
+  const chat = new ChatService({
+    hub,
+    conversations,
+    model,
+    systemPrompt: config.systemPrompt,
+    historyLimit: config.historyLimit,
+    defaultChatbotId: 'default',
+    logger,
+  });
+  const server = await buildServer({ config, hub, chat, principalOf: () => null }, logger);
+
+  return {
+    config,
+    hub,
+    conversations,
+    model,
+    chat,
+    server,
+    logger,
+    async listen() {
+      return server.listen({ host: config.host, port: config.port });
+    },
+    async close() {
+      await server.close();
+      hub.close();
+      await chat.settled();
+      await model?.close?.();
+    },
+  };
+}

@@ -1,0 +1,68 @@
+#!/usr/bin/env node
+// The `rivulet` command: `rivulet serve` starts the server (the default when no command is given).
+
+import { existsSync } from 'node:fs';
+import { createApp } from '../app.ts';
+import { ConfigError, loadConfig } from '../config.ts';
+
+const USAGE = `Usage: rivulet [serve]
+
+Commands:
+  serve   Start the HTTP, SSE and WebSocket server (default)
+
+Configuration is read from the environment and from ./.env; see the README for every variable.`;
+
+async function serve(): Promise<void> {
+  if (existsSync('.env')) process.loadEnvFile('.env');
+  const config = loadConfig();
+  const app = await createApp(config);
+  const url = await app.listen();
+  app.logger.info(
+    { url, provider: app.model?.provider ?? 'none', model: app.model?.model ?? 'none' },
+    app.model === undefined
+      ? 'Rivulet is listening; no language model is configured yet (set LLM_BASE_URL and LLM_MODEL)'
+      : 'Rivulet is listening',
+  );
+
+  let closing = false;
+  const shutdown = (signal: string): void => {
+    if (closing) return;
+    closing = true;
+    app.logger.info({ signal }, 'shutting down');
+    app.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        app.logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGINT', () => shutdown('SIGINT'));
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+async function main(argv: string[]): Promise<void> {
+  const command = argv[0] ?? 'serve';
+  switch (command) {
+    case 'serve':
+      await serve();
+      return;
+    case '--help':
+    case '-h':
+    case 'help':
+      console.log(USAGE);
+      return;
+    default:
+      console.error(`Unknown command "${command}".\n\n${USAGE}`);
+      process.exitCode = 2;
+  }
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  if (error instanceof ConfigError) {
+    console.error(error.message);
+  } else {
+    console.error(error);
+  }
+  process.exit(1);
+});

@@ -1,0 +1,158 @@
+// The one registry of error codes: HTTP status, safe message and whether retrying can help.
+
+export interface ErrorSpec {
+  status: number;
+  /** Safe to show to an end user: no upstream bodies, keys or stack traces. */
+  message: string;
+  retryable: boolean;
+}
+
+export const ERROR_CODES = {
+  BAD_REQUEST: { status: 400, message: 'The request is malformed.', retryable: false },
+  VALIDATION_FAILED: { status: 400, message: 'The request did not pass validation.', retryable: false },
+  INVALID_JSON: { status: 400, message: 'The request body is not valid JSON.', retryable: false },
+  UNSUPPORTED_MEDIA_TYPE: {
+    status: 415,
+    message: 'Send the request body as application/json.',
+    retryable: false,
+  },
+  BAD_LAST_EVENT_ID: {
+    status: 400,
+    message: 'Last-Event-ID must be "<runId>:<seq>" or a sequence number for this run.',
+    retryable: false,
+  },
+  PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is too large.', retryable: false },
+  NOT_FOUND: { status: 404, message: 'No such route.', retryable: false },
+  RUN_NOT_FOUND: {
+    status: 404,
+    message: 'No such run: it never existed or its retention window has passed.',
+    retryable: false,
+  },
+  CONVERSATION_NOT_FOUND: { status: 404, message: 'No such conversation.', retryable: false },
+  RUN_STOPPED: { status: 409, message: 'The run was stopped.', retryable: false },
+  RUN_ABANDONED: {
+    status: 409,
+    message: 'The run was cancelled because no reader came back within the grace period.',
+    retryable: true,
+  },
+  RUN_TIMEOUT: {
+    status: 504,
+    message: 'The answer took longer than the maximum stream duration and was ended.',
+    retryable: true,
+  },
+  RUN_LOG_LIMIT: {
+    status: 507,
+    message: 'The answer exceeded the size limit for one run and was ended.',
+    retryable: false,
+  },
+  SHUTTING_DOWN: {
+    status: 503,
+    message: 'The server is shutting down; retry on another instance.',
+    retryable: true,
+  },
+  PROVIDER_NOT_CONFIGURED: {
+    status: 503,
+    message:
+      'No language model is configured. Set LLM_PROVIDER=openai-compatible with LLM_BASE_URL and LLM_MODEL (see the README).',
+    retryable: false,
+  },
+  UPSTREAM_RATE_LIMITED: {
+    status: 429,
+    message: 'The language model provider is rate limiting requests.',
+    retryable: true,
+  },
+  UPSTREAM_AUTH_FAILED: {
+    status: 502,
+    message: 'The language model provider rejected the configured credentials.',
+    retryable: false,
+  },
+  UPSTREAM_BAD_REQUEST: {
+    status: 502,
+    message: 'The language model provider rejected the request.',
+    retryable: false,
+  },
+  UPSTREAM_UNAVAILABLE: {
+    status: 502,
+    message: 'The language model provider is unavailable.',
+    retryable: true,
+  },
+  UPSTREAM_TIMEOUT: {
+    status: 504,
+    message: 'The language model provider did not answer in time.',
+    retryable: true,
+  },
+  UPSTREAM_DROPPED: {
+    status: 502,
+    message: 'The connection to the language model provider was lost before the answer was complete.',
+    retryable: true,
+  },
+  UPSTREAM_STALLED: {
+    status: 504,
+    message: 'The language model provider stopped sending tokens.',
+    retryable: true,
+  },
+  UPSTREAM_BAD_RESPONSE: {
+    status: 502,
+    message: 'The language model provider sent a response that could not be read.',
+    retryable: true,
+  },
+  INTERNAL: { status: 500, message: 'An internal error occurred.', retryable: true },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(ERROR_CODES, value);
+}
+
+/** HTTP status for a code seen on the wire; an unregistered code is treated as a bad gateway. */
+export function statusForCode(code: string): number {
+  return isErrorCode(code) ? ERROR_CODES[code].status : 502;
+}
+
+/**
+ * An error with a registered code. `message` is safe for users; `detail` is for logs only.
+ */
+export class RivuletError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly retryable: boolean;
+  readonly detail: string | undefined;
+  /** From an upstream Retry-After header, when one was sent. */
+  readonly retryAfterMs: number | undefined;
+
+  constructor(
+    code: ErrorCode,
+    options: { message?: string; detail?: string; cause?: unknown; retryAfterMs?: number } = {},
+  ) {
+    const spec: ErrorSpec = ERROR_CODES[code];
+    super(options.message ?? spec.message, { cause: options.cause });
+    this.name = 'RivuletError';
+    this.code = code;
+    this.status = spec.status;
+    this.retryable = spec.retryable;
+    this.detail = options.detail;
+    this.retryAfterMs = options.retryAfterMs;
+  }
+
+  toJSON(): { error: { code: ErrorCode; message: string } } {
+    return { error: { code: this.code, message: this.message } };
+  }
+}
+
+/** Anything thrown becomes a coded error; unknown errors are masked as INTERNAL. */
+export function toRivuletError(error: unknown): RivuletError {
+  if (error instanceof RivuletError) return error;
+  return new RivuletError('INTERNAL', {
+    detail: error instanceof Error ? error.message : String(error),
+    cause: error,
+  });
+}
+
+/** An abort is not a failure: callers end quietly instead of reporting it. */
+export function isAbortError(error: unknown): boolean {
+  return (
+    error instanceof Error &&
+    (error.name === 'AbortError' || (error as { code?: unknown }).code === 'ABORT_ERR')
+  );
+}

@@ -1,0 +1,150 @@
+// Event model v1: the one discriminated union every transport encodes (see docs/protocol.md).
+
+export type PhaseName = 'history' | 'enhance' | 'cache' | 'retrieve' | 'rerank' | 'generate';
+
+export type FinishReason = 'stop' | 'length' | 'content-filter' | 'tool-calls' | 'aborted' | 'error' | 'other';
+
+export interface Usage {
+  inputTokens: number;
+  outputTokens: number;
+  /** True when the count was estimated locally because the provider did not report it. */
+  estimated?: boolean;
+}
+
+export interface Source {
+  id: string;
+  documentId: string;
+  title: string;
+  uri?: string;
+  snippet: string;
+  score: number;
+}
+
+export interface Timings {
+  ttftMs: number | null;
+  totalMs: number;
+  phases: Partial<Record<PhaseName, number>>;
+}
+
+export interface StartEvent {
+  type: 'start';
+  seq: number;
+  runId: string;
+  conversationId: string;
+  messageId: string;
+  chatbotId: string;
+  provider: string;
+  model: string;
+}
+
+export interface PhaseEvent {
+  type: 'phase';
+  seq: number;
+  name: PhaseName;
+  state: 'start' | 'end';
+  /** Present on `end`. */
+  durationMs?: number;
+}
+
+export interface SourcesEvent {
+  type: 'sources';
+  seq: number;
+  sources: Source[];
+}
+
+export interface TokenEvent {
+  type: 'token';
+  seq: number;
+  text: string;
+}
+
+export interface ToolCallEvent {
+  type: 'tool-call';
+  seq: number;
+  toolCallId: string;
+  name: string;
+  input: unknown;
+}
+
+export interface ToolResultEvent {
+  type: 'tool-result';
+  seq: number;
+  toolCallId: string;
+  name: string;
+  output: unknown;
+}
+
+export interface FailoverEvent {
+  type: 'failover';
+  seq: number;
+  from: string;
+  to: string;
+  reason: string;
+}
+
+export interface UsageEvent {
+  type: 'usage';
+  seq: number;
+  inputTokens: number;
+  outputTokens: number;
+  estimated?: boolean;
+}
+
+export interface DoneEvent {
+  type: 'done';
+  seq: number;
+  finishReason: FinishReason;
+  text: string;
+  usage: Usage | null;
+  cached: boolean;
+  timings: Timings;
+}
+
+export interface ErrorEvent {
+  type: 'error';
+  seq: number;
+  code: string;
+  message: string;
+  retryable: boolean;
+}
+
+export type RunEvent =
+  | StartEvent
+  | PhaseEvent
+  | SourcesEvent
+  | TokenEvent
+  | ToolCallEvent
+  | ToolResultEvent
+  | FailoverEvent
+  | UsageEvent
+  | DoneEvent
+  | ErrorEvent;
+
+export type RunEventType = RunEvent['type'];
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/** What a producer appends: the hub assigns `seq`. */
+export type RunEventInput = DistributiveOmit<RunEvent, 'seq'>;
+
+export const RUN_EVENT_TYPES: readonly RunEventType[] = [
+  'start',
+  'phase',
+  'sources',
+  'token',
+  'tool-call',
+  'tool-result',
+  'failover',
+  'usage',
+  'done',
+  'error',
+];
+
+/** A run ends with exactly one terminal event. */
+export function isTerminal(event: Pick<RunEvent, 'type'>): event is DoneEvent | ErrorEvent {
+  return event.type === 'done' || event.type === 'error';
+}
+
+export function isRunEventType(value: unknown): value is RunEventType {
+  return typeof value === 'string' && (RUN_EVENT_TYPES as readonly string[]).includes(value);
+}

@@ -1,0 +1,38 @@
+// The narrow language-model interface every provider adapter implements.
+
+import type { FinishReason, Usage } from './events.ts';
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+export interface GenerateRequest {
+  messages: ChatMessage[];
+  temperature?: number;
+  maxTokens?: number;
+}
+
+export type StreamPart =
+  | { type: 'text-delta'; text: string }
+  | { type: 'usage'; usage: Usage }
+  | { type: 'finish'; finishReason: FinishReason };
+
+export interface StreamOptions {
+  /** Aborting it must close the provider's HTTP request at once. */
+  signal: AbortSignal;
+  /** Called synchronously for each part as it is parsed; keep it cheap, it is the per-token hot path. */
+  onPart: (part: StreamPart) => void;
+}
+
+export interface LanguageModel {
+  readonly provider: string;
+  readonly model: string;
+  /**
+   * Streams one completion. Resolves when the provider finished the answer; rejects with a RivuletError
+   * (UPSTREAM_* codes) on failure, or with the signal's reason when aborted.
+   */
+  stream(request: GenerateRequest, options: StreamOptions): Promise<void>;
+  /** Releases pooled connections. */
+  close?(): Promise<void>;
+}

@@ -1,0 +1,69 @@
+// Native SSE encoder: one frame per run event, `id: <runId>:<seq>`, multi-line data split per the spec.
+
+import type { LogEntry } from '../../core/run-hub.ts';
+
+export interface SseFrame {
+  id?: string;
+  event?: string;
+  data: string;
+  retry?: number;
+}
+
+const LINE_BREAK = /\r\n|\r|\n/;
+
+/** Encodes one SSE frame. CR or LF in `id` or `event` would forge fields, so they are refused. */
+export function formatSseFrame(frame: SseFrame): string {
+  let out = '';
+  if (frame.id !== undefined) out += `id: ${singleLine('id', frame.id)}\n`;
+  if (frame.event !== undefined) out += `event: ${singleLine('event', frame.event)}\n`;
+  if (frame.retry !== undefined) out += `retry: ${Math.max(0, Math.floor(frame.retry))}\n`;
+  // JSON never holds a raw line break, so the common case is one data line; other data is split.
+  if (LINE_BREAK.test(frame.data)) {
+    for (const line of frame.data.split(LINE_BREAK)) out += `data: ${line}\n`;
+  } else {
+    out += `data: ${frame.data}\n`;
+  }
+  return `${out}\n`;
+}
+
+/** A retry hint alone, sent first so EventSource clients reconnect at our pace. */
+export function formatSseRetry(retryMs: number): string {
+  return `retry: ${Math.max(0, Math.floor(retryMs))}\n\n`;
+}
+
+/** A comment line: ignored by clients, keeps proxies from closing an idle stream. */
+export function formatSseComment(text: string): string {
+  return `: ${text.replace(/[\r\n]+/g, ' ')}\n\n`;
+}
+
+export function sseEventId(runId: string, seq: number): string {
+  return `${runId}:${seq}`;
+}
+
+export function encodeSseEntry(runId: string, entry: LogEntry): string {
+  return formatSseFrame({ id: sseEventId(runId, entry.event.seq), event: entry.event.type, data: entry.json });
+}
+
+export function encodeSseBatch(runId: string, entries: readonly LogEntry[]): string {
+  let out = '';
+  for (const entry of entries) out += encodeSseEntry(runId, entry);
+  return out;
+}
+
+/**
+ * Reads a Last-Event-ID ("<runId>:<seq>" or a bare seq) into the seq to resume after.
+ * Returns undefined when it is malformed or names another run.
+ */
+export function parseLastEventId(value: string, runId: string): number | undefined {
+  const trimmed = value.trim();
+  const separator = trimmed.lastIndexOf(':');
+  const idRun = separator === -1 ? runId : trimmed.slice(0, separator);
+  const seqText = separator === -1 ? trimmed : trimmed.slice(separator + 1);
+  if (idRun !== runId || !/^\d{1,9}$/.test(seqText)) return undefined;
+  return Number(seqText);
+}
+
+function singleLine(field: string, value: string): string {
+  if (/[\r\n]/.test(value)) throw new Error(`SSE ${field} must not contain CR or LF`);
+  return value;
+}

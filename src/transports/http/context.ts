@@ -1,0 +1,14 @@
+// What the HTTP and WebSocket routes need from the application, wired once in src/app.ts.
+
+import type { FastifyRequest } from 'fastify';
+import type { Config } from '../../config.ts';
+import type { ChatService } from '../../core/chat-service.ts';
+import type { RunHub } from '../../core/run-hub.ts';
+
+export interface AppContext {
+  config: Config;
+  hub: RunHub;
+  chat: ChatService;
+  /** The principal a request acts for; null on an open local install (auth lands with the auth issue). */
+  principalOf(request: FastifyRequest): string | null;
+}

@@ -1,0 +1,60 @@
+// POST /api/chat/stream (SSE or NDJSON) and POST /api/chat (one JSON answer built from the same run).
+
+import type { FastifyInstance } from 'fastify';
+import { statusForCode } from '../../../core/errors.ts';
+import type { RunSink } from '../../../core/run-hub.ts';
+import { emptyAnswer, foldEvent } from '../../encoders/aggregate.ts';
+import { chatRequestSchema, parseWith } from '../../schemas.ts';
+import type { AppContext } from '../context.ts';
+import { negotiateFormat, streamRunToResponse } from '../stream-response.ts';
+
+export function registerChatRoutes(server: FastifyInstance, context: AppContext): void {
+  const schema = chatRequestSchema(context.config.maxMessageChars);
+
+  server.post('/api/chat/stream', async (request, reply) => {
+    const body = parseWith(schema, request.body);
+    const run = await context.chat.start(body, context.principalOf(request));
+    reply.hijack();
+    await streamRunToResponse(reply.raw, {
+      hub: context.hub,
+      runId: run.runId,
+      afterSeq: -1,
+      format: negotiateFormat(request.headers.accept),
+      pingMs: context.config.sse.pingMs,
+      retryMs: context.config.sse.retryMs,
+      headers: { ...reply.getHeaders(), 'x-run-id': run.runId, 'x-request-id': request.id },
+    });
+  });
+
+  server.post('/api/chat', async (request, reply) => {
+    const body = parseWith(schema, request.body);
+    const run = await context.chat.start(body, context.principalOf(request));
+    const answer = emptyAnswer();
+    const finished = new Promise<void>((resolve) => {
+      const sink: RunSink = {
+        write(entries) {
+          for (const entry of entries) foldEvent(answer, entry.event);
+          return true;
+        },
+        end: resolve,
+      };
+      void context.hub.subscribe(run.runId, -1, sink).then((subscription) => {
+        if (subscription === undefined) {
+          resolve();
+          return;
+        }
+        // A caller that hangs up is a disconnect like any other: the grace policy applies.
+        request.raw.once('close', () => {
+          if (!reply.sent) subscription.close();
+        });
+      });
+    });
+    await finished;
+    reply.header('x-run-id', run.runId);
+    if (answer.error !== null) {
+      const status = statusForCode(answer.error.code);
+      return reply.code(status).send({ error: { code: answer.error.code, message: answer.error.message }, answer });
+    }
+    return answer;
+  });
+}

@@ -1,0 +1,53 @@
+// GET /api/runs/:runId/events (resume or join as SSE, EventSource-friendly) and POST /api/runs/:runId/stop.
+
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { RivuletError } from '../../../core/errors.ts';
+import type { RunInfo } from '../../../core/run-hub.ts';
+import { parseLastEventId } from '../../encoders/sse.ts';
+import { parseWith, runEventsQuerySchema, runParamsSchema } from '../../schemas.ts';
+import type { AppContext } from '../context.ts';
+import { streamRunToResponse } from '../stream-response.ts';
+
+export function registerRunRoutes(server: FastifyInstance, context: AppContext): void {
+  /** Unknown and not-yours look the same, so run ids cannot be probed. */
+  const findRun = async (request: FastifyRequest): Promise<RunInfo> => {
+    const { runId } = parseWith(runParamsSchema, request.params);
+    const info = await context.hub.info(runId);
+    if (info === undefined || info.ownerId !== context.principalOf(request)) {
+      throw new RivuletError('RUN_NOT_FOUND');
+    }
+    return info;
+  };
+
+  server.get('/api/runs/:runId/events', async (request, reply) => {
+    const info = await findRun(request);
+    const query = parseWith(runEventsQuerySchema, request.query);
+    const header = request.headers['last-event-id'];
+    const lastEventId = (Array.isArray(header) ? header[0] : header) ?? query.lastEventId;
+    let afterSeq = -1;
+    if (lastEventId !== undefined && lastEventId.trim() !== '') {
+      const parsed = parseLastEventId(lastEventId, info.runId);
+      if (parsed === undefined) throw new RivuletError('BAD_LAST_EVENT_ID');
+      afterSeq = parsed;
+    }
+    // Everything, terminal event included, was already delivered: 204 tells EventSource not to reconnect.
+    if (info.state === 'finished' && afterSeq >= info.lastSeq) return reply.code(204).send();
+    reply.hijack();
+    await streamRunToResponse(reply.raw, {
+      hub: context.hub,
+      runId: info.runId,
+      afterSeq,
+      format: 'sse',
+      pingMs: context.config.sse.pingMs,
+      retryMs: context.config.sse.retryMs,
+      headers: { ...reply.getHeaders(), 'x-run-id': info.runId, 'x-request-id': request.id },
+    });
+    return reply;
+  });
+
+  server.post('/api/runs/:runId/stop', async (request) => {
+    const info = await findRun(request);
+    const stopped = await context.hub.stop(info.runId);
+    return { runId: info.runId, stopped, state: stopped ? 'stopping' : info.state };
+  });
+}

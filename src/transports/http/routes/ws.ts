@@ -1,0 +1,160 @@
+// GET /api/ws: chat, resume and stop over one WebSocket, with ping/pong heartbeat and backpressure.
+
+import type { FastifyInstance } from 'fastify';
+import type { WebSocket } from 'ws';
+import { RivuletError, toRivuletError } from '../../../core/errors.ts';
+import type { RunSink, RunSubscription } from '../../../core/run-hub.ts';
+import { encodeWsControlFrame, encodeWsEventFrame } from '../../encoders/ws-frame.ts';
+import { parseWith, wsClientMessageSchema, type WsClientMessage } from '../../schemas.ts';
+import type { AppContext } from '../context.ts';
+
+/** Above this many unsent bytes a reader pauses until the socket flushes. */
+const WS_HIGH_WATER_BYTES = 256 * 1024;
+/** Close code when the client sends frames that are not protocol messages. */
+const CLOSE_UNSUPPORTED_DATA = 1003;
+
+export function registerWsRoutes(server: FastifyInstance, context: AppContext): void {
+  const schema = wsClientMessageSchema(context.config.maxMessageChars);
+
+  server.get('/api/ws', { websocket: true }, (socket, request) => {
+    const principal = context.principalOf(request);
+    const subscriptions = new Map<string, RunSubscription>();
+    let alive = true;
+
+    const send = (data: string): void => {
+      if (socket.readyState === socket.OPEN) socket.send(data);
+    };
+    const sendError = (error: unknown, requestId: string | null, runId: string | null): void => {
+      const coded = toRivuletError(error);
+      if (coded.code === 'INTERNAL') request.log.error({ err: error }, 'websocket request failed');
+      send(encodeWsControlFrame({ type: 'error', requestId, runId, error: { code: coded.code, message: coded.message } }));
+    };
+
+    const attach = async (runId: string, afterSeq: number): Promise<boolean> => {
+      subscriptions.get(runId)?.close();
+      let subscription: RunSubscription | undefined;
+      let ended = false;
+      const sink = wsSink(
+        socket,
+        runId,
+        () => subscription?.resume(),
+        () => {
+          ended = true;
+          if (subscription !== undefined && subscriptions.get(runId) === subscription) subscriptions.delete(runId);
+        },
+      );
+      subscription = await context.hub.subscribe(runId, afterSeq, sink);
+      if (subscription === undefined) return false;
+      if (socket.readyState !== socket.OPEN) subscription.close();
+      // A finished run's replay may already have ended before subscribe resolved.
+      else if (!ended) subscriptions.set(runId, subscription);
+      return true;
+    };
+
+    const handle = async (message: WsClientMessage): Promise<void> => {
+      const requestId = message.requestId ?? null;
+      switch (message.type) {
+        case 'chat': {
+          const { type: _type, requestId: _requestId, ...body } = message;
+          const run = await context.chat.start(body, principal);
+          send(encodeWsControlFrame({ type: 'accepted', requestId, runId: run.runId }));
+          await attach(run.runId, -1);
+          return;
+        }
+        case 'resume': {
+          const info = await context.hub.info(message.runId);
+          if (info === undefined || info.ownerId !== principal || !(await attach(info.runId, message.lastSeq ?? -1))) {
+            throw new RivuletError('RUN_NOT_FOUND');
+          }
+          return;
+        }
+        case 'stop': {
+          const info = await context.hub.info(message.runId);
+          if (info === undefined || info.ownerId !== principal) throw new RivuletError('RUN_NOT_FOUND');
+          const stopped = await context.hub.stop(info.runId);
+          send(encodeWsControlFrame({ type: 'stopped', runId: info.runId, stopped }));
+          return;
+        }
+        default: {
+          const unreachable: never = message;
+          throw new Error(`unknown message ${JSON.stringify(unreachable)}`);
+        }
+      }
+    };
+
+    socket.on('message', (data, isBinary) => {
+      if (isBinary) {
+        socket.close(CLOSE_UNSUPPORTED_DATA, 'text frames only');
+        return;
+      }
+      let message: WsClientMessage;
+      let raw: unknown;
+      try {
+        raw = JSON.parse(rawDataToString(data));
+      } catch {
+        sendError(new RivuletError('INVALID_JSON'), null, null);
+        return;
+      }
+      const requestId = requestIdOf(raw);
+      try {
+        message = parseWith(schema, raw);
+      } catch (error) {
+        sendError(error, requestId, null);
+        return;
+      }
+      handle(message).catch((error: unknown) => {
+        sendError(error, requestId, 'runId' in message ? message.runId : null);
+      });
+    });
+
+    // Browsers answer protocol pings by themselves; a peer that misses one interval is dead and dropped.
+    socket.on('pong', () => {
+      alive = true;
+    });
+    const heartbeat = setInterval(() => {
+      if (!alive) {
+        socket.terminate();
+        return;
+      }
+      alive = false;
+      socket.ping();
+    }, context.config.ws.pingMs);
+    heartbeat.unref();
+
+    socket.on('close', () => {
+      clearInterval(heartbeat);
+      for (const subscription of subscriptions.values()) subscription.close();
+      subscriptions.clear();
+    });
+  });
+}
+
+/** A reader that sends one WebSocket message per event and pauses when the socket's buffer is full. */
+function wsSink(socket: WebSocket, runId: string, resume: () => void, end: () => void): RunSink {
+  return {
+    write(entries) {
+      if (socket.readyState !== socket.OPEN) return false;
+      const last = entries.length - 1;
+      for (let index = 0; index < last; index += 1) socket.send(encodeWsEventFrame(runId, entries[index]!));
+      const full = socket.bufferedAmount > WS_HIGH_WATER_BYTES;
+      const frame = encodeWsEventFrame(runId, entries[last]!);
+      // The send callback runs once this frame (and everything queued before it) reached the kernel.
+      if (full) socket.send(frame, resume);
+      else socket.send(frame);
+      return !full;
+    },
+    end,
+  };
+}
+
+function rawDataToString(data: Buffer | ArrayBuffer | Buffer[]): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
+  return data.toString('utf8');
+}
+
+function requestIdOf(raw: unknown): string | null {
+  if (typeof raw !== 'object' || raw === null) return null;
+  const value = (raw as { requestId?: unknown }).requestId;
+  return typeof value === 'string' && value.length <= 200 ? value : null;
+}

@@ -1,0 +1,73 @@
+// Builds the Fastify server: routes, body limits, and the error handler that turns everything into coded JSON.
+
+import websocket from '@fastify/websocket';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { ERROR_CODES, RivuletError, type ErrorCode } from '../../core/errors.ts';
+import type { AppContext } from './context.ts';
+import { registerChatRoutes } from './routes/chat.ts';
+import { registerHealthRoutes } from './routes/health.ts';
+import { registerRunRoutes } from './routes/runs.ts';
+import { registerWsRoutes } from './routes/ws.ts';
+
+/** WebSocket messages are small JSON commands; anything larger is closed with 1009 by ws. */
+const WS_MAX_PAYLOAD_BYTES = 256 * 1024;
+
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'INVALID_JSON',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'INVALID_JSON',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BAD_REQUEST',
+  FST_ERR_VALIDATION: 'VALIDATION_FAILED',
+};
+
+export async function buildServer(
+  context: AppContext,
+  logger: FastifyServerOptions['loggerInstance'],
+): Promise<FastifyInstance> {
+  const server = Fastify({
+    loggerInstance: logger,
+    bodyLimit: context.config.bodyLimitBytes,
+    // Client-supplied request ids would let one user forge another's log lines.
+    genReqId: () => `req_${crypto.randomUUID()}`,
+    requestIdHeader: false,
+    return503OnClosing: true,
+  });
+
+  await server.register(websocket, { options: { maxPayload: WS_MAX_PAYLOAD_BYTES } });
+
+  server.setErrorHandler((error: FastifyError, request, reply) => {
+    const coded = toCodedError(error);
+    if (coded.code === 'INTERNAL') {
+      request.log.error({ err: error }, 'unhandled error');
+    } else {
+      request.log.info({ code: coded.code, detail: coded.detail }, 'request refused');
+    }
+    const message =
+      coded.code === 'INTERNAL' ? `${coded.message} Quote request id ${request.id} when reporting it.` : coded.message;
+    return reply
+      .code(coded.status)
+      .header('x-request-id', request.id)
+      .send({ error: { code: coded.code, message } });
+  });
+
+  server.setNotFoundHandler((_request, reply) => {
+    return reply.code(404).send({ error: { code: 'NOT_FOUND', message: `${ERROR_CODES.NOT_FOUND.message}` } });
+  });
+
+  registerHealthRoutes(server, context);
+  registerChatRoutes(server, context);
+  registerRunRoutes(server, context);
+  registerWsRoutes(server, context);
+  return server;
+}
+
+function toCodedError(error: FastifyError): RivuletError {
+  if (error instanceof RivuletError) return error;
+  const mapped = error.code === undefined ? undefined : FASTIFY_CODES[error.code];
+  if (mapped !== undefined) return new RivuletError(mapped, { detail: error.message });
+  if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
+    return new RivuletError('BAD_REQUEST', { detail: error.message });
+  }
+  return new RivuletError('INTERNAL', { detail: error.message, cause: error });
+}

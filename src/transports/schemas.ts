@@ -1,0 +1,46 @@
+// Request schemas shared by HTTP and WebSocket, and the one place validation failures become coded errors.
+
+import { z } from 'zod';
+import { RivuletError } from '../core/errors.ts';
+
+const id = z.string().min(1).max(200).regex(/^[\w.-]+$/, 'only letters, digits, "_", "-" and "."');
+
+export function chatRequestSchema(maxMessageChars: number) {
+  return z.strictObject({
+    message: z
+      .string()
+      .max(maxMessageChars, `at most ${maxMessageChars} characters`)
+      .refine((value) => value.trim().length > 0, 'must not be empty'),
+    conversationId: id.optional(),
+    chatbotId: id.optional(),
+    temperature: z.number().min(0).max(2).optional(),
+    maxTokens: z.number().int().min(1).max(1_000_000).optional(),
+  });
+}
+
+export type ChatRequestBody = z.infer<ReturnType<typeof chatRequestSchema>>;
+
+export const runParamsSchema = z.strictObject({ runId: id });
+
+export const runEventsQuerySchema = z.strictObject({ lastEventId: z.string().max(300).optional() });
+
+export function wsClientMessageSchema(maxMessageChars: number) {
+  const requestId = z.string().min(1).max(200).optional();
+  return z.discriminatedUnion('type', [
+    chatRequestSchema(maxMessageChars).extend({ type: z.literal('chat'), requestId }),
+    z.strictObject({ type: z.literal('resume'), runId: id, lastSeq: z.number().int().min(-1).optional(), requestId }),
+    z.strictObject({ type: z.literal('stop'), runId: id, requestId }),
+  ]);
+}
+
+export type WsClientMessage = z.infer<ReturnType<typeof wsClientMessageSchema>>;
+
+/** Parses or throws VALIDATION_FAILED naming each offending field. */
+export function parseWith<T>(schema: z.ZodType<T>, value: unknown): T {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const problems = result.error.issues
+    .slice(0, 5)
+    .map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : 'body'}: ${issue.message}`);
+  throw new RivuletError('VALIDATION_FAILED', { message: `Invalid request: ${problems.join('; ')}` });
+}

@@ -1,0 +1,11 @@
+// Test runner settings: unit tests sit beside their source, integration tests under test/.
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 30_000,
+    pool: 'forks',
+  },
+});
