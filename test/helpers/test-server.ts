@@ -1,0 +1,39 @@
+// Starts a real Rivulet server on a loopback port, wired to a fake OpenAI upstream, for integration tests.
+
+import pino from 'pino';
+import { createApp, type App } from '../../src/app.ts';
+import { loadConfig } from '../../src/config.ts';
+import { startFakeUpstream, type FakeScenario, type FakeUpstream } from '../fakes/openai-upstream.ts';
+
+export interface TestServer {
+  app: App;
+  url: string;
+  upstream: FakeUpstream;
+  close(): Promise<void>;
+}
+
+export async function startTestServer(
+  env: Record<string, string> = {},
+  scenario: FakeScenario = {},
+): Promise<TestServer> {
+  const upstream = await startFakeUpstream({ scenario });
+  const config = loadConfig({
+    HOST: '127.0.0.1',
+    PORT: '0',
+    LLM_PROVIDER: 'openai-compatible',
+    LLM_BASE_URL: upstream.url,
+    LLM_MODEL: 'fake-model',
+    ...env,
+  });
+  const app = await createApp(config, { logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }) });
+  const url = await app.listen();
+  return {
+    app,
+    url,
+    upstream,
+    async close() {
+      await app.close();
+      await upstream.close();
+    },
+  };
+}
