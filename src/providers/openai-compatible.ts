@@ -95,10 +95,7 @@ export class OpenAICompatibleModel implements LanguageModel {
   }
 }
 
-/**
- * Feeds the response body through a real SSE parser. Node's string decoder (setEncoding) keeps multi-byte
- * characters that are split across TCP chunks intact.
- */
+/** Feeds the response body through a real SSE parser with a buffer limit. */
 function consumeStream(
   body: Dispatcher.ResponseData['body'],
   signal: AbortSignal,
@@ -160,9 +157,16 @@ function consumeStream(
       maxBufferSize: MAX_EVENT_BYTES,
     });
 
-    body.setEncoding('utf8');
-    body.on('data', (text: string) => {
-      if (failure === undefined) parser.feed(text);
+    // One streaming decoder per response: a character split across TCP chunks is held until it is whole.
+    const decoder = new TextDecoder('utf-8');
+    body.on('data', (chunk: Buffer) => {
+      if (failure !== undefined) return;
+      try {
+        parser.feed(decoder.decode(chunk, { stream: true }));
+      } catch (error) {
+        // The parser refuses input after its buffer limit; any throw here must fail the call, not the process.
+        fail(new RivuletError('UPSTREAM_BAD_RESPONSE', { detail: `stream parse failure: ${String(error)}`, cause: error }));
+      }
     });
     body.on('error', (error: Error) => {
       if (failure !== undefined) return;

@@ -34,6 +34,8 @@ export async function buildServer(
     return503OnClosing: true,
   });
 
+  // The API speaks JSON only; a text body is a client mistake worth a clear 415, not a confusing 400.
+  server.removeContentTypeParser('text/plain');
   await server.register(websocket, { options: { maxPayload: WS_MAX_PAYLOAD_BYTES } });
 
   server.setErrorHandler((error: FastifyError, request, reply) => {

@@ -1,0 +1,186 @@
+// End to end over real HTTP: SSE, NDJSON and JSON answers from the fake upstream, and coded 4xx for bad input.
+
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { RunEvent } from '../../src/core/events.ts';
+import { lastEvent, readSse, tokenText } from '../helpers/sse-client.ts';
+import { startTestServer, type TestServer } from '../helpers/test-server.ts';
+
+let server: TestServer;
+
+beforeAll(async () => {
+  server = await startTestServer({}, { tokenCount: 40, seed: 7 });
+});
+afterAll(async () => {
+  await server.close();
+});
+beforeEach(() => {
+  server.upstream.reset();
+  server.upstream.setScenario({ tokenCount: 40, seed: 7 });
+});
+
+describe('POST /api/chat/stream (SSE)', () => {
+  it('streams the whole upstream answer with proxy-safe headers, ids and a terminal done', async () => {
+    const result = await readSse(`${server.url}/api/chat/stream`, { body: { message: 'Hello there' } });
+    expect(result.status).toBe(200);
+    expect(result.headers['content-type']).toMatch(/^text\/event-stream/);
+    expect(result.headers['cache-control']).toBe('no-cache, no-transform');
+    expect(result.headers['x-accel-buffering']).toBe('no');
+    expect(result.retry).toBe(2000);
+    const runId = result.headers['x-run-id'] as string;
+    expect(runId).toMatch(/^run_/);
+
+    const events = result.frames.map((frame) => frame.data);
+    result.frames.forEach((frame, index) => {
+      expect(frame.id).toBe(`${runId}:${index}`);
+      expect(frame.event).toBe(frame.data.type);
+      expect(frame.data.seq).toBe(index);
+    });
+    expect(events[0]).toMatchObject({ type: 'start', runId, provider: 'openai-compatible', model: 'fake-model' });
+    expect(events.filter((event) => event.type === 'phase').map((event) => `${event.name}:${event.state}`)).toEqual([
+      'history:start',
+      'history:end',
+      'generate:start',
+      'generate:end',
+    ]);
+    const expected = server.upstream.fullText();
+    expect(tokenText(result.frames)).toBe(expected);
+    const done = lastEvent(result.frames);
+    expect(done).toMatchObject({ type: 'done', finishReason: 'stop', text: expected, cached: false });
+    expect(done?.type === 'done' && done.usage?.outputTokens).toBe(40);
+    expect(done?.type === 'done' && done.timings.ttftMs).toBeGreaterThan(0);
+    expect(result.ended).toBe(true);
+  });
+
+  it('sends the configured model, stream options and the question upstream', async () => {
+    await readSse(`${server.url}/api/chat/stream`, { body: { message: 'What is Rivulet?', temperature: 0.2 } });
+    const body = server.upstream.requests[0]?.body as Record<string, unknown>;
+    expect(body).toMatchObject({
+      model: 'fake-model',
+      stream: true,
+      stream_options: { include_usage: true },
+      temperature: 0.2,
+      messages: [{ role: 'user', content: 'What is Rivulet?' }],
+    });
+  });
+
+  it('carries the conversation history into the next question', async () => {
+    const first = await readSse(`${server.url}/api/chat/stream`, { body: { message: 'First question' } });
+    const start = first.frames[0]?.data as Extract<RunEvent, { type: 'start' }>;
+    await readSse(`${server.url}/api/chat/stream`, {
+      body: { message: 'Follow-up', conversationId: start.conversationId },
+    });
+    const body = server.upstream.requests[1]?.body as { messages: { role: string; content: string }[] };
+    expect(body.messages).toEqual([
+      { role: 'user', content: 'First question' },
+      { role: 'assistant', content: server.upstream.fullText() },
+      { role: 'user', content: 'Follow-up' },
+    ]);
+    const stored = await server.app.conversations.listMessages(start.conversationId);
+    expect(stored.map((message) => [message.role, message.status])).toEqual([
+      ['user', undefined],
+      ['assistant', 'complete'],
+      ['user', undefined],
+      ['assistant', 'complete'],
+    ]);
+  });
+
+  it('answers NDJSON when asked, one event per line', async () => {
+    const response = await fetch(`${server.url}/api/chat/stream`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/x-ndjson' },
+      body: JSON.stringify({ message: 'ndjson please' }),
+    });
+    expect(response.headers.get('content-type')).toMatch(/^application\/x-ndjson/);
+    expect(response.headers.get('x-run-id')).toMatch(/^run_/);
+    const lines = (await response.text()).split('\n').filter((line) => line !== '');
+    const events = lines.map((line) => JSON.parse(line) as RunEvent);
+    expect(events.map((event) => event.seq)).toEqual(events.map((_, index) => index));
+    expect(events.at(-1)).toMatchObject({ type: 'done', text: server.upstream.fullText() });
+  });
+});
+
+describe('POST /api/chat (JSON)', () => {
+  it('returns the same answer as one JSON document', async () => {
+    const response = await fetch(`${server.url}/api/chat`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ message: 'one piece please' }),
+    });
+    expect(response.status).toBe(200);
+    const answer = (await response.json()) as Record<string, unknown>;
+    expect(answer).toMatchObject({
+      text: server.upstream.fullText(),
+      finishReason: 'stop',
+      provider: 'openai-compatible',
+      error: null,
+      usage: { outputTokens: 40 },
+    });
+    expect(response.headers.get('x-run-id')).toBe(answer.runId);
+  });
+
+  it('maps an upstream failure to its status and code, keeping the partial answer', async () => {
+    server.upstream.setScenario({ tokenCount: 40, seed: 7, dropAfter: 5 });
+    const response = await fetch(`${server.url}/api/chat`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ message: 'this will break' }),
+    });
+    expect(response.status).toBe(502);
+    const body = (await response.json()) as { error: { code: string }; answer: { text: string } };
+    expect(body.error.code).toBe('UPSTREAM_DROPPED');
+    expect(body.answer.text).toBe(server.upstream.requests[0]?.textSent);
+    expect(body.answer.text.length).toBeGreaterThan(0);
+  });
+});
+
+describe('bad input', () => {
+  const post = (path: string, body: string, headers: Record<string, string> = {}) =>
+    fetch(`${server.url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body,
+    });
+
+  const cases: { name: string; body: string; headers?: Record<string, string>; status: number; code: string }[] = [
+    { name: 'invalid JSON', body: '{"message": ', status: 400, code: 'INVALID_JSON' },
+    { name: 'an empty body', body: '', status: 400, code: 'INVALID_JSON' },
+    { name: 'a missing message', body: '{}', status: 400, code: 'VALIDATION_FAILED' },
+    { name: 'a blank message', body: '{"message":"   "}', status: 400, code: 'VALIDATION_FAILED' },
+    { name: 'a message of the wrong type', body: '{"message":42}', status: 400, code: 'VALIDATION_FAILED' },
+    { name: 'an unknown field', body: '{"message":"hi","admin":true}', status: 400, code: 'VALIDATION_FAILED' },
+    { name: 'a JSON array', body: '["hi"]', status: 400, code: 'VALIDATION_FAILED' },
+    { name: 'a hostile conversation id', body: '{"message":"hi","conversationId":"../x"}', status: 400, code: 'VALIDATION_FAILED' },
+    { name: 'an out-of-range temperature', body: '{"message":"hi","temperature":9}', status: 400, code: 'VALIDATION_FAILED' },
+    { name: 'a message over the length limit', body: JSON.stringify({ message: 'x'.repeat(32_001) }), status: 400, code: 'VALIDATION_FAILED' },
+    { name: 'an unknown conversation', body: '{"message":"hi","conversationId":"conv_nope"}', status: 404, code: 'CONVERSATION_NOT_FOUND' },
+    { name: 'a text/plain body', body: 'hi', headers: { 'content-type': 'text/plain' }, status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
+    { name: 'a body over the size limit', body: JSON.stringify({ message: 'x'.repeat(1_100_000) }), status: 413, code: 'PAYLOAD_TOO_LARGE' },
+  ];
+
+  for (const testCase of cases) {
+    it(`refuses ${testCase.name} with ${testCase.status} ${testCase.code}, on both chat endpoints`, async () => {
+      for (const path of ['/api/chat/stream', '/api/chat']) {
+        const response = await post(path, testCase.body, testCase.headers);
+        expect(response.status).toBe(testCase.status);
+        const body = (await response.json()) as { error: { code: string; message: string } };
+        expect(body.error.code).toBe(testCase.code);
+        expect(body.error.message.length).toBeGreaterThan(0);
+        expect(body.error.message).not.toMatch(/at .*\.ts:\d+/);
+      }
+      // Nothing reached the provider.
+      expect(server.upstream.requests).toHaveLength(0);
+    });
+  }
+
+  it('answers unknown routes with a coded 404', async () => {
+    const response = await fetch(`${server.url}/api/nope`);
+    expect(response.status).toBe(404);
+    expect(await response.json()).toMatchObject({ error: { code: 'NOT_FOUND' } });
+  });
+
+  it('reports liveness on /healthz', async () => {
+    const response = await fetch(`${server.url}/healthz`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ status: 'ok' });
+  });
+});
