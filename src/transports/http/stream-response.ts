@@ -39,7 +39,6 @@ export async function streamRunToResponse(response: ServerResponse, options: Str
     'content-type': CONTENT_TYPES[format],
     'cache-control': 'no-cache, no-transform',
     'x-accel-buffering': 'no',
-    connection: 'keep-alive',
   });
   // Stream frames go out as they are written; Nagle would hold small token frames back.
   response.socket?.setNoDelay(true);

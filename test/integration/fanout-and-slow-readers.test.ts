@@ -1,0 +1,129 @@
+// Several readers of one run: identical sequences, and a reader that stops reading slows nobody down.
+
+import { connect } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { readSse, tokenText } from '../helpers/sse-client.ts';
+import { startTestServer, type TestServer } from '../helpers/test-server.ts';
+
+let server: TestServer | undefined;
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+});
+
+describe('fan-out', () => {
+  it('two live readers of one run receive identical event sequences', async () => {
+    server = await startTestServer({}, { tokenCount: 200, interTokenMs: 2, ttftMs: 300, seed: 21 });
+    const testServer = server;
+    let joined: ReturnType<typeof readSse> | undefined;
+    const first = await readSse(`${testServer.url}/api/chat/stream`, {
+      body: { message: 'watch with me' },
+      onFrame: (frame) => {
+        // The second viewer joins as soon as the run exists, before the first token (ttft is 300 ms).
+        if (frame.data.type === 'start' && joined === undefined) {
+          joined = readSse(`${testServer.url}/api/runs/${frame.data.runId}/events`);
+        }
+      },
+    });
+    const second = await joined!;
+    expect(second.status).toBe(200);
+    expect(second.frames).toEqual(first.frames);
+    expect(tokenText(first.frames)).toBe(testServer.upstream.fullText());
+  });
+
+  it('a late joiner catches up with the same text and ends on the same event', async () => {
+    server = await startTestServer({}, { tokenCount: 300, interTokenMs: 2, seed: 22 });
+    const first = await readSse(`${server.url}/api/chat/stream`, { body: { message: 'late viewer' } });
+    const runId = first.headers['x-run-id'] as string;
+    const late = await readSse(`${server.url}/api/runs/${runId}/events`);
+    expect(tokenText(late.frames)).toBe(tokenText(first.frames));
+    expect(late.frames.at(-1)).toEqual(first.frames.at(-1));
+    // The backlog came merged, in far fewer frames.
+    expect(late.frames.length).toBeLessThan(first.frames.length / 10);
+  });
+});
+
+describe('a reader that reads nothing', () => {
+  it('for 10 s does not delay the producer or a normal reader, and server memory stays bounded', async () => {
+    // Large tokens so the paused reader fills its socket buffers and the server sees backpressure.
+    const tokenCount = 2500;
+    const bigTokens = Array.from({ length: tokenCount }, (_, index) => `${String(index).padStart(6, '0')}${'x'.repeat(2000)} `);
+    server = await startTestServer(
+      { RUN_MAX_BYTES: String(64 * 1024 * 1024), RUN_MAX_EVENTS: '10000' },
+      { tokens: bigTokens, interTokenMs: 3, ttftMs: 300 },
+    );
+    const testServer = server;
+    // Userland bytes queued on each server-side socket: what a stalled reader could make the server hold.
+    let maxQueuedBytes = 0;
+    const serverSockets = new Set<import('node:net').Socket>();
+    testServer.app.server.server.on('connection', (socket: import('node:net').Socket) => serverSockets.add(socket));
+    const sampler = setInterval(() => {
+      for (const socket of serverSockets) maxQueuedBytes = Math.max(maxQueuedBytes, socket.writableLength);
+    }, 20);
+
+    // The stalled reader: a raw socket that sends the request, then never reads (paused: the kernel buffer fills).
+    let runId = '';
+    const gaps: number[] = [];
+    let lastTokenAt = 0;
+    let stalledSocket: ReturnType<typeof connect> | undefined;
+    let stalledReceived = 0;
+    let stalledSince = 0;
+    const normal = readSse(`${testServer.url}/api/chat/stream`, {
+      body: { message: 'fast reader' },
+      onFrame: (frame) => {
+        if (frame.data.type === 'start') {
+          runId = frame.data.runId;
+          const { port } = new URL(testServer.url);
+          stalledSince = performance.now();
+          stalledSocket = connect(Number(port), '127.0.0.1', () => {
+            stalledSocket!.write(`GET /api/runs/${runId}/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nConnection: close\r\n\r\n`);
+            stalledSocket!.pause();
+          });
+          stalledSocket.on('data', (chunk: Buffer) => (stalledReceived += chunk.length));
+        }
+        if (frame.data.type === 'token') {
+          const now = performance.now();
+          if (lastTokenAt !== 0) gaps.push(now - lastTokenAt);
+          lastTokenAt = now;
+        }
+      },
+    });
+    const normalResult = await normal;
+
+    // The normal reader got the whole answer while the stalled one had read nothing.
+    expect(tokenText(normalResult.frames)).toBe(bigTokens.join(''));
+    expect(normalResult.frames.at(-1)?.data.type).toBe('done');
+    expect(stalledReceived).toBe(0);
+    const hub = testServer.app.hub;
+    expect((await hub.info(runId))?.readers).toBe(1);
+
+    // Keep the stalled reader silent for 10 s in total, then let it read: it gets everything, merged.
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, stalledSince + 10_000 - performance.now())));
+    const chunks: Buffer[] = [];
+    const stalledDone = new Promise<void>((resolve) => stalledSocket!.on('end', resolve));
+    stalledSocket!.on('data', (chunk: Buffer) => chunks.push(chunk));
+    stalledSocket!.resume();
+    await stalledDone;
+    const raw = Buffer.concat(chunks).toString('utf8');
+    const body = raw.slice(raw.indexOf('\r\n\r\n') + 4);
+    const dataLines = body.split('\n').filter((line) => line.startsWith('data: {'));
+    const events = dataLines.map((line) => JSON.parse(line.slice(6)) as { type: string; text?: string });
+    expect(events.filter((event) => event.type === 'token').map((event) => event.text).join('')).toBe(bigTokens.join(''));
+    // Fewer frames than tokens: the backlog was merged.
+    expect(events.filter((event) => event.type === 'token').length).toBeLessThan(tokenCount);
+
+    // The producer never waited: inter-token gaps of the normal reader stayed near the upstream's 3 ms pace.
+    gaps.sort((a, b) => a - b);
+    const p50 = gaps[Math.floor(gaps.length * 0.5)]!;
+    expect(p50).toBeLessThan(50);
+    // Memory: the run log is capped and shared, and the stalled reader's socket never queued more than one
+    // batch beyond the largest frame (the terminal `done` repeats the whole 5 MB answer by contract): the
+    // server stops writing at the first `false` from write() and waits for `drain`.
+    clearInterval(sampler);
+    expect(hub.stats().bytes).toBeLessThanOrEqual(64 * 1024 * 1024);
+    const doneFrameBytes = Buffer.byteLength(JSON.stringify(normalResult.frames.at(-1)?.data));
+    expect(maxQueuedBytes).toBeGreaterThan(0);
+    expect(maxQueuedBytes).toBeLessThan(doneFrameBytes + 256 * 1024);
+    stalledSocket!.destroy();
+  }, 30_000);
+});
