@@ -32,11 +32,16 @@ export interface CreateAppOptions {
 export async function createApp(config: Config, options: CreateAppOptions = {}): Promise<App> {
   const logger = options.logger ?? pino({ level: config.logLevel });
   const hub = new MemoryRunHub({
-    limits: { maxEvents: config.run.maxEvents, maxBytes: config.run.maxBytes, maxDurationMs: config.run.maxDurationMs },
+    limits: {
+      maxEvents: config.run.maxEvents,
+      maxBytes: config.run.maxBytes,
+      maxDurationMs: config.run.maxDurationMs,
+    },
     graceMs: config.run.graceMs,
     disconnectPolicy: config.run.disconnectPolicy,
     retentionMs: config.run.retentionMs,
-    onAbandoned: (runId) => logger.info({ runId, policy: config.run.disconnectPolicy }, 'run abandoned: no reader'),
+    onAbandoned: (runId) =>
+      logger.info({ runId, policy: config.run.disconnectPolicy }, 'run abandoned: no reader'),
   });
   const conversations = new MemoryConversationStore();
   const model = createLanguageModel(config.llm);

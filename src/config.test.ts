@@ -17,7 +17,11 @@ describe('loadConfig', () => {
   });
 
   it('configures an OpenAI-compatible provider from LLM_* variables', () => {
-    const config = loadConfig({ LLM_BASE_URL: 'http://127.0.0.1:11434/v1', LLM_MODEL: 'llama3.2', LLM_API_KEY: ' k ' });
+    const config = loadConfig({
+      LLM_BASE_URL: 'http://127.0.0.1:11434/v1',
+      LLM_MODEL: 'llama3.2',
+      LLM_API_KEY: ' k ',
+    });
     expect(config.llm).toEqual({
       provider: 'openai-compatible',
       baseUrl: 'http://127.0.0.1:11434/v1',
@@ -28,11 +32,14 @@ describe('loadConfig', () => {
   });
 
   it('uses OpenAI itself when only OPENAI_API_KEY and a model are set', () => {
-    expect(loadConfig({ OPENAI_API_KEY: 'sk-x', LLM_MODEL: 'gpt-4o-mini' }).llm?.baseUrl).toBe('https://api.openai.com/v1');
+    expect(loadConfig({ OPENAI_API_KEY: 'sk-x', LLM_MODEL: 'gpt-4o-mini' }).llm?.baseUrl).toBe(
+      'https://api.openai.com/v1',
+    );
   });
 
   it('names every invalid variable in one clear error', () => {
-    const attempt = () => loadConfig({ PORT: 'eighty', RUN_DISCONNECT_POLICY: 'sometimes', LLM_BASE_URL: 'not a url' });
+    const attempt = () =>
+      loadConfig({ PORT: 'eighty', RUN_DISCONNECT_POLICY: 'sometimes', LLM_BASE_URL: 'not a url' });
     expect(attempt).toThrow(ConfigError);
     expect(attempt).toThrow(/PORT[\s\S]*LLM_BASE_URL[\s\S]*RUN_DISCONNECT_POLICY/);
   });

@@ -112,7 +112,15 @@ function resolveLlm(values: z.infer<typeof schema>): LlmConfig | undefined {
     return undefined;
   }
   if (values.LLM_MODEL === undefined) {
-    throw new ConfigError(`Invalid configuration:\n  LLM_MODEL: required when a provider is configured (${baseUrl})`);
+    throw new ConfigError(
+      `Invalid configuration:\n  LLM_MODEL: required when a provider is configured (${baseUrl})`,
+    );
   }
-  return { provider: 'openai-compatible', baseUrl, apiKey, model: values.LLM_MODEL, stallMs: values.LLM_STALL_MS };
+  return {
+    provider: 'openai-compatible',
+    baseUrl,
+    apiKey,
+    model: values.LLM_MODEL,
+    stallMs: values.LLM_STALL_MS,
+  };
 }

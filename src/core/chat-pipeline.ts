@@ -36,7 +36,11 @@ function isQuietAbort(reason: unknown): boolean {
  * Runs the pipeline to completion. Never throws: every outcome ends the run with `done` or `error`, and the
  * assistant message is stored with its status and whatever text was generated.
  */
-export async function runChatPipeline(run: RunProducer, input: ChatInput, deps: ChatPipelineDeps): Promise<void> {
+export async function runChatPipeline(
+  run: RunProducer,
+  input: ChatInput,
+  deps: ChatPipelineDeps,
+): Promise<void> {
   const startedAt = performance.now();
   const phases: Partial<Record<PhaseName, number>> = {};
   const messageId = `msg_${randomUUID()}`;

@@ -9,7 +9,10 @@ describe('error registry', () => {
     for (const match of doc.matchAll(/^\| `([A-Z_]+)` \| (\d{3}) \| (yes|no) \|/gm)) {
       rows.set(match[1]!, { status: Number(match[2]), retryable: match[3] === 'yes' });
     }
-    const registry = Object.entries(ERROR_CODES).map(([code, spec]) => [code, { status: spec.status, retryable: spec.retryable }]);
+    const registry = Object.entries(ERROR_CODES).map(([code, spec]) => [
+      code,
+      { status: spec.status, retryable: spec.retryable },
+    ]);
     expect(Object.fromEntries(rows)).toEqual(Object.fromEntries(registry));
   });
 

@@ -2,7 +2,8 @@
 
 export type PhaseName = 'history' | 'enhance' | 'cache' | 'retrieve' | 'rerank' | 'generate';
 
-export type FinishReason = 'stop' | 'length' | 'content-filter' | 'tool-calls' | 'aborted' | 'error' | 'other';
+export type FinishReason =
+  'stop' | 'length' | 'content-filter' | 'tool-calls' | 'aborted' | 'error' | 'other';
 
 export interface Usage {
   inputTokens: number;

@@ -124,11 +124,17 @@ function consumeStream(
       try {
         chunk = JSON.parse(data) as CompletionChunk;
       } catch {
-        fail(new RivuletError('UPSTREAM_BAD_RESPONSE', { detail: `unparseable chunk: ${data.slice(0, 200)}` }));
+        fail(
+          new RivuletError('UPSTREAM_BAD_RESPONSE', { detail: `unparseable chunk: ${data.slice(0, 200)}` }),
+        );
         return;
       }
       if (chunk.error !== undefined) {
-        fail(new RivuletError('UPSTREAM_UNAVAILABLE', { detail: `in-stream error: ${JSON.stringify(chunk.error)}` }));
+        fail(
+          new RivuletError('UPSTREAM_UNAVAILABLE', {
+            detail: `in-stream error: ${JSON.stringify(chunk.error)}`,
+          }),
+        );
         return;
       }
       const choice = chunk.choices?.[0];
@@ -165,7 +171,12 @@ function consumeStream(
         parser.feed(decoder.decode(chunk, { stream: true }));
       } catch (error) {
         // The parser refuses input after its buffer limit; any throw here must fail the call, not the process.
-        fail(new RivuletError('UPSTREAM_BAD_RESPONSE', { detail: `stream parse failure: ${String(error)}`, cause: error }));
+        fail(
+          new RivuletError('UPSTREAM_BAD_RESPONSE', {
+            detail: `stream parse failure: ${String(error)}`,
+            cause: error,
+          }),
+        );
       }
     });
     body.on('error', (error: Error) => {

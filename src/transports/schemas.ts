@@ -3,7 +3,11 @@
 import { z } from 'zod';
 import { RivuletError } from '../core/errors.ts';
 
-const id = z.string().min(1).max(200).regex(/^[\w.-]+$/, 'only letters, digits, "_", "-" and "."');
+const id = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(/^[\w.-]+$/, 'only letters, digits, "_", "-" and "."');
 
 export function chatRequestSchema(maxMessageChars: number) {
   return z.strictObject({
@@ -28,7 +32,12 @@ export function wsClientMessageSchema(maxMessageChars: number) {
   const requestId = z.string().min(1).max(200).optional();
   return z.discriminatedUnion('type', [
     chatRequestSchema(maxMessageChars).extend({ type: z.literal('chat'), requestId }),
-    z.strictObject({ type: z.literal('resume'), runId: id, lastSeq: z.number().int().min(-1).optional(), requestId }),
+    z.strictObject({
+      type: z.literal('resume'),
+      runId: id,
+      lastSeq: z.number().int().min(-1).optional(),
+      requestId,
+    }),
     z.strictObject({ type: z.literal('stop'), runId: id, requestId }),
   ]);
 }

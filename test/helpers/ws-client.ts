@@ -11,7 +11,10 @@ export interface WsTestClient {
   closed: Promise<{ code: number; reason: string }>;
 }
 
-export async function connectWs(baseUrl: string, options: WebSocket.ClientOptions = {}): Promise<WsTestClient> {
+export async function connectWs(
+  baseUrl: string,
+  options: WebSocket.ClientOptions = {},
+): Promise<WsTestClient> {
   const socket = new WebSocket(`${baseUrl.replace(/^http/, 'ws')}/api/ws`, options);
   const frames: ServerFrame[] = [];
   const waiters = new Set<() => void>();

@@ -51,7 +51,12 @@ describe('POST /api/runs/:runId/stop', () => {
 
     const start = result.frames[0]?.data as Extract<RunEvent, { type: 'start' }>;
     const stored = await storedAnswer(testServer, start.conversationId);
-    expect(stored).toMatchObject({ role: 'assistant', status: 'stopped', content: text, finishReason: 'aborted' });
+    expect(stored).toMatchObject({
+      role: 'assistant',
+      status: 'stopped',
+      content: text,
+      finishReason: 'aborted',
+    });
   });
 
   it('answers 404 for an unknown run and reports a finished run as not stopped', async () => {
@@ -136,12 +141,17 @@ describe('WebSocket stop', () => {
     client.send({ type: 'chat', message: 'stop me over ws', requestId: 'a' });
     const accepted = await client.waitFor((frame) => frame.type === 'accepted');
     const runId = accepted.type === 'accepted' ? accepted.runId : '';
-    await client.waitFor((frame) => frame.type === 'event' && frame.event.type === 'token' && frame.event.seq > 8);
+    await client.waitFor(
+      (frame) => frame.type === 'event' && frame.event.type === 'token' && frame.event.seq > 8,
+    );
     const stopSentAt = performance.now();
     client.send({ type: 'stop', runId });
     await client.waitFor((frame) => frame.type === 'stopped' && frame.stopped);
     const terminal = await client.waitFor((frame) => isTerminalFrame(frame, runId));
-    expect(terminal.type === 'event' && terminal.event).toMatchObject({ type: 'done', finishReason: 'aborted' });
+    expect(terminal.type === 'event' && terminal.event).toMatchObject({
+      type: 'done',
+      finishReason: 'aborted',
+    });
     const upstream = await server.upstream.waitForClose(1);
     expect(upstream.closedBy).toBe('client');
     expect(upstream.closedAt! - stopSentAt).toBeLessThanOrEqual(100);

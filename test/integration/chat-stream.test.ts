@@ -35,13 +35,15 @@ describe('POST /api/chat/stream (SSE)', () => {
       expect(frame.event).toBe(frame.data.type);
       expect(frame.data.seq).toBe(index);
     });
-    expect(events[0]).toMatchObject({ type: 'start', runId, provider: 'openai-compatible', model: 'fake-model' });
-    expect(events.filter((event) => event.type === 'phase').map((event) => `${event.name}:${event.state}`)).toEqual([
-      'history:start',
-      'history:end',
-      'generate:start',
-      'generate:end',
-    ]);
+    expect(events[0]).toMatchObject({
+      type: 'start',
+      runId,
+      provider: 'openai-compatible',
+      model: 'fake-model',
+    });
+    expect(
+      events.filter((event) => event.type === 'phase').map((event) => `${event.name}:${event.state}`),
+    ).toEqual(['history:start', 'history:end', 'generate:start', 'generate:end']);
     const expected = server.upstream.fullText();
     expect(tokenText(result.frames)).toBe(expected);
     const done = lastEvent(result.frames);
@@ -52,7 +54,9 @@ describe('POST /api/chat/stream (SSE)', () => {
   });
 
   it('sends the configured model, stream options and the question upstream', async () => {
-    await readSse(`${server.url}/api/chat/stream`, { body: { message: 'What is Rivulet?', temperature: 0.2 } });
+    await readSse(`${server.url}/api/chat/stream`, {
+      body: { message: 'What is Rivulet?', temperature: 0.2 },
+    });
     const body = server.upstream.requests[0]?.body as Record<string, unknown>;
     expect(body).toMatchObject({
       model: 'fake-model',
@@ -141,20 +145,62 @@ describe('bad input', () => {
       body,
     });
 
-  const cases: { name: string; body: string; headers?: Record<string, string>; status: number; code: string }[] = [
+  const cases: {
+    name: string;
+    body: string;
+    headers?: Record<string, string>;
+    status: number;
+    code: string;
+  }[] = [
     { name: 'invalid JSON', body: '{"message": ', status: 400, code: 'INVALID_JSON' },
     { name: 'an empty body', body: '', status: 400, code: 'INVALID_JSON' },
     { name: 'a missing message', body: '{}', status: 400, code: 'VALIDATION_FAILED' },
     { name: 'a blank message', body: '{"message":"   "}', status: 400, code: 'VALIDATION_FAILED' },
     { name: 'a message of the wrong type', body: '{"message":42}', status: 400, code: 'VALIDATION_FAILED' },
-    { name: 'an unknown field', body: '{"message":"hi","admin":true}', status: 400, code: 'VALIDATION_FAILED' },
+    {
+      name: 'an unknown field',
+      body: '{"message":"hi","admin":true}',
+      status: 400,
+      code: 'VALIDATION_FAILED',
+    },
     { name: 'a JSON array', body: '["hi"]', status: 400, code: 'VALIDATION_FAILED' },
-    { name: 'a hostile conversation id', body: '{"message":"hi","conversationId":"../x"}', status: 400, code: 'VALIDATION_FAILED' },
-    { name: 'an out-of-range temperature', body: '{"message":"hi","temperature":9}', status: 400, code: 'VALIDATION_FAILED' },
-    { name: 'a message over the length limit', body: JSON.stringify({ message: 'x'.repeat(32_001) }), status: 400, code: 'VALIDATION_FAILED' },
-    { name: 'an unknown conversation', body: '{"message":"hi","conversationId":"conv_nope"}', status: 404, code: 'CONVERSATION_NOT_FOUND' },
-    { name: 'a text/plain body', body: 'hi', headers: { 'content-type': 'text/plain' }, status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
-    { name: 'a body over the size limit', body: JSON.stringify({ message: 'x'.repeat(1_100_000) }), status: 413, code: 'PAYLOAD_TOO_LARGE' },
+    {
+      name: 'a hostile conversation id',
+      body: '{"message":"hi","conversationId":"../x"}',
+      status: 400,
+      code: 'VALIDATION_FAILED',
+    },
+    {
+      name: 'an out-of-range temperature',
+      body: '{"message":"hi","temperature":9}',
+      status: 400,
+      code: 'VALIDATION_FAILED',
+    },
+    {
+      name: 'a message over the length limit',
+      body: JSON.stringify({ message: 'x'.repeat(32_001) }),
+      status: 400,
+      code: 'VALIDATION_FAILED',
+    },
+    {
+      name: 'an unknown conversation',
+      body: '{"message":"hi","conversationId":"conv_nope"}',
+      status: 404,
+      code: 'CONVERSATION_NOT_FOUND',
+    },
+    {
+      name: 'a text/plain body',
+      body: 'hi',
+      headers: { 'content-type': 'text/plain' },
+      status: 415,
+      code: 'UNSUPPORTED_MEDIA_TYPE',
+    },
+    {
+      name: 'a body over the size limit',
+      body: JSON.stringify({ message: 'x'.repeat(1_100_000) }),
+      status: 413,
+      code: 'PAYLOAD_TOO_LARGE',
+    },
   ];
 
   for (const testCase of cases) {

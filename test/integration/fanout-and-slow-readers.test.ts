@@ -1,6 +1,6 @@
 // Several readers of one run: identical sequences, and a reader that stops reading slows nobody down.
 
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readSse, tokenText } from '../helpers/sse-client.ts';
 import { startTestServer, type TestServer } from '../helpers/test-server.ts';
@@ -47,7 +47,10 @@ describe('a reader that reads nothing', () => {
   it('for 10 s does not delay the producer or a normal reader, and server memory stays bounded', async () => {
     // Large tokens so the paused reader fills its socket buffers and the server sees backpressure.
     const tokenCount = 2500;
-    const bigTokens = Array.from({ length: tokenCount }, (_, index) => `${String(index).padStart(6, '0')}${'x'.repeat(2000)} `);
+    const bigTokens = Array.from(
+      { length: tokenCount },
+      (_, index) => `${String(index).padStart(6, '0')}${'x'.repeat(2000)} `,
+    );
     server = await startTestServer(
       { RUN_MAX_BYTES: String(64 * 1024 * 1024), RUN_MAX_EVENTS: '10000' },
       { tokens: bigTokens, interTokenMs: 3, ttftMs: 300 },
@@ -55,8 +58,10 @@ describe('a reader that reads nothing', () => {
     const testServer = server;
     // Userland bytes queued on each server-side socket: what a stalled reader could make the server hold.
     let maxQueuedBytes = 0;
-    const serverSockets = new Set<import('node:net').Socket>();
-    testServer.app.server.server.on('connection', (socket: import('node:net').Socket) => serverSockets.add(socket));
+    const serverSockets = new Set<Socket>();
+    testServer.app.server.server.on('connection', (socket: Socket) =>
+      serverSockets.add(socket),
+    );
     const sampler = setInterval(() => {
       for (const socket of serverSockets) maxQueuedBytes = Math.max(maxQueuedBytes, socket.writableLength);
     }, 20);
@@ -76,7 +81,9 @@ describe('a reader that reads nothing', () => {
           const { port } = new URL(testServer.url);
           stalledSince = performance.now();
           stalledSocket = connect(Number(port), '127.0.0.1', () => {
-            stalledSocket!.write(`GET /api/runs/${runId}/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nConnection: close\r\n\r\n`);
+            stalledSocket!.write(
+              `GET /api/runs/${runId}/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nConnection: close\r\n\r\n`,
+            );
             stalledSocket!.pause();
           });
           stalledSocket.on('data', (chunk: Buffer) => (stalledReceived += chunk.length));
@@ -98,7 +105,9 @@ describe('a reader that reads nothing', () => {
     expect((await hub.info(runId))?.readers).toBe(1);
 
     // Keep the stalled reader silent for 10 s in total, then let it read: it gets everything, merged.
-    await new Promise((resolve) => setTimeout(resolve, Math.max(0, stalledSince + 10_000 - performance.now())));
+    await new Promise((resolve) =>
+      setTimeout(resolve, Math.max(0, stalledSince + 10_000 - performance.now())),
+    );
     const chunks: Buffer[] = [];
     const stalledDone = new Promise<void>((resolve) => stalledSocket!.on('end', resolve));
     stalledSocket!.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -108,7 +117,12 @@ describe('a reader that reads nothing', () => {
     const body = raw.slice(raw.indexOf('\r\n\r\n') + 4);
     const dataLines = body.split('\n').filter((line) => line.startsWith('data: {'));
     const events = dataLines.map((line) => JSON.parse(line.slice(6)) as { type: string; text?: string });
-    expect(events.filter((event) => event.type === 'token').map((event) => event.text).join('')).toBe(bigTokens.join(''));
+    expect(
+      events
+        .filter((event) => event.type === 'token')
+        .map((event) => event.text)
+        .join(''),
+    ).toBe(bigTokens.join(''));
     // Fewer frames than tokens: the backlog was merged.
     expect(events.filter((event) => event.type === 'token').length).toBeLessThan(tokenCount);
 

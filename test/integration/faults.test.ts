@@ -26,16 +26,65 @@ async function streamWith(scenario: FakeScenario) {
   return result;
 }
 
-const faults: { name: string; scenario: FakeScenario; code: string; retryable: boolean; partial: boolean }[] = [
-  { name: '429 before the first token', scenario: { errorStatus: 429, retryAfterSeconds: 2 }, code: 'UPSTREAM_RATE_LIMITED', retryable: true, partial: false },
-  { name: '500 before the first token', scenario: { errorStatus: 500 }, code: 'UPSTREAM_UNAVAILABLE', retryable: true, partial: false },
-  { name: '401 from a bad key', scenario: { errorStatus: 401 }, code: 'UPSTREAM_AUTH_FAILED', retryable: false, partial: false },
-  { name: '400 for a rejected request', scenario: { errorStatus: 400 }, code: 'UPSTREAM_BAD_REQUEST', retryable: false, partial: false },
-  { name: 'a drop mid-stream', scenario: { tokenCount: 30, dropAfter: 7 }, code: 'UPSTREAM_DROPPED', retryable: true, partial: true },
-  { name: 'a stall mid-stream', scenario: { tokenCount: 30, stallAfter: 5 }, code: 'UPSTREAM_STALLED', retryable: true, partial: true },
-  { name: 'a stall before the headers', scenario: { headersDelayMs: 5000 }, code: 'UPSTREAM_TIMEOUT', retryable: true, partial: false },
-  { name: 'a malformed chunk', scenario: { tokenCount: 30, malformedAfter: 4 }, code: 'UPSTREAM_BAD_RESPONSE', retryable: true, partial: true },
-];
+const faults: { name: string; scenario: FakeScenario; code: string; retryable: boolean; partial: boolean }[] =
+  [
+    {
+      name: '429 before the first token',
+      scenario: { errorStatus: 429, retryAfterSeconds: 2 },
+      code: 'UPSTREAM_RATE_LIMITED',
+      retryable: true,
+      partial: false,
+    },
+    {
+      name: '500 before the first token',
+      scenario: { errorStatus: 500 },
+      code: 'UPSTREAM_UNAVAILABLE',
+      retryable: true,
+      partial: false,
+    },
+    {
+      name: '401 from a bad key',
+      scenario: { errorStatus: 401 },
+      code: 'UPSTREAM_AUTH_FAILED',
+      retryable: false,
+      partial: false,
+    },
+    {
+      name: '400 for a rejected request',
+      scenario: { errorStatus: 400 },
+      code: 'UPSTREAM_BAD_REQUEST',
+      retryable: false,
+      partial: false,
+    },
+    {
+      name: 'a drop mid-stream',
+      scenario: { tokenCount: 30, dropAfter: 7 },
+      code: 'UPSTREAM_DROPPED',
+      retryable: true,
+      partial: true,
+    },
+    {
+      name: 'a stall mid-stream',
+      scenario: { tokenCount: 30, stallAfter: 5 },
+      code: 'UPSTREAM_STALLED',
+      retryable: true,
+      partial: true,
+    },
+    {
+      name: 'a stall before the headers',
+      scenario: { headersDelayMs: 5000 },
+      code: 'UPSTREAM_TIMEOUT',
+      retryable: true,
+      partial: false,
+    },
+    {
+      name: 'a malformed chunk',
+      scenario: { tokenCount: 30, malformedAfter: 4 },
+      code: 'UPSTREAM_BAD_RESPONSE',
+      retryable: true,
+      partial: true,
+    },
+  ];
 
 describe('upstream faults', () => {
   for (const fault of faults) {
@@ -90,7 +139,11 @@ describe('upstream faults', () => {
     const offline = await startTestServer({ LLM_BASE_URL: `http://127.0.0.1:${closedPort}/v1` });
     try {
       const result = await readSse(`${offline.url}/api/chat/stream`, { body: { message: 'anyone there?' } });
-      expect(lastEvent(result.frames)).toMatchObject({ type: 'error', code: 'UPSTREAM_UNAVAILABLE', retryable: true });
+      expect(lastEvent(result.frames)).toMatchObject({
+        type: 'error',
+        code: 'UPSTREAM_UNAVAILABLE',
+        retryable: true,
+      });
     } finally {
       await offline.close();
     }
@@ -99,7 +152,10 @@ describe('upstream faults', () => {
 
 describe('run limits', () => {
   it('a run longer than RUN_MAX_DURATION_MS ends with RUN_TIMEOUT and closes the upstream', async () => {
-    const limited = await startTestServer({ RUN_MAX_DURATION_MS: '300' }, { tokenCount: 1000, interTokenMs: 10 });
+    const limited = await startTestServer(
+      { RUN_MAX_DURATION_MS: '300' },
+      { tokenCount: 1000, interTokenMs: 10 },
+    );
     try {
       const result = await readSse(`${limited.url}/api/chat/stream`, { body: { message: 'take your time' } });
       expect(lastEvent(result.frames)).toMatchObject({ type: 'error', code: 'RUN_TIMEOUT', retryable: true });
@@ -113,7 +169,11 @@ describe('run limits', () => {
     const limited = await startTestServer({ RUN_MAX_BYTES: '8192' }, { tokenCount: 5000, interTokenMs: 1 });
     try {
       const result = await readSse(`${limited.url}/api/chat/stream`, { body: { message: 'say a lot' } });
-      expect(lastEvent(result.frames)).toMatchObject({ type: 'error', code: 'RUN_LOG_LIMIT', retryable: false });
+      expect(lastEvent(result.frames)).toMatchObject({
+        type: 'error',
+        code: 'RUN_LOG_LIMIT',
+        retryable: false,
+      });
       expect((await limited.upstream.waitForClose(1, 2000)).closedBy).toBe('client');
     } finally {
       await limited.close();

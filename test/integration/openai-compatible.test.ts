@@ -11,7 +11,12 @@ let model: OpenAICompatibleModel;
 
 beforeAll(async () => {
   upstream = await startFakeUpstream({ requireApiKey: 'sk-test-secret' });
-  model = new OpenAICompatibleModel({ baseUrl: `${upstream.url}/`, apiKey: 'sk-test-secret', model: 'm1', stallMs: 500 });
+  model = new OpenAICompatibleModel({
+    baseUrl: `${upstream.url}/`,
+    apiKey: 'sk-test-secret',
+    model: 'm1',
+    stallMs: 500,
+  });
 });
 afterAll(async () => {
   await model.close();
@@ -23,7 +28,10 @@ beforeEach(() => {
 
 async function collect(signal = new AbortController().signal): Promise<StreamPart[]> {
   const parts: StreamPart[] = [];
-  await model.stream({ messages: [{ role: 'user', content: 'hi' }], maxTokens: 50 }, { signal, onPart: (part) => parts.push(part) });
+  await model.stream(
+    { messages: [{ role: 'user', content: 'hi' }], maxTokens: 50 },
+    { signal, onPart: (part) => parts.push(part) },
+  );
   return parts;
 }
 
@@ -88,9 +96,17 @@ describe('OpenAICompatibleModel', () => {
   });
 
   it('fails with UPSTREAM_AUTH_FAILED when the key is wrong', async () => {
-    const wrongKey = new OpenAICompatibleModel({ baseUrl: upstream.url, apiKey: 'sk-wrong', model: 'm1', stallMs: 500 });
+    const wrongKey = new OpenAICompatibleModel({
+      baseUrl: upstream.url,
+      apiKey: 'sk-wrong',
+      model: 'm1',
+      stallMs: 500,
+    });
     const error = (await wrongKey
-      .stream({ messages: [{ role: 'user', content: 'hi' }] }, { signal: new AbortController().signal, onPart: () => undefined })
+      .stream(
+        { messages: [{ role: 'user', content: 'hi' }] },
+        { signal: new AbortController().signal, onPart: () => undefined },
+      )
       .catch((caught: unknown) => caught)) as RivuletError;
     expect(error.code).toBe('UPSTREAM_AUTH_FAILED');
     expect(error.message).not.toContain('sk-wrong');

@@ -43,7 +43,10 @@ describe('resume after drops', () => {
       const dropAfterBytes = drops < DROPS ? 1 + Math.floor(random() * 2000) : undefined;
       const result =
         runId === undefined
-          ? await readSse(`${server.url}/api/chat/stream`, { body: { message: 'long answer' }, dropAfterBytes })
+          ? await readSse(`${server.url}/api/chat/stream`, {
+              body: { message: 'long answer' },
+              dropAfterBytes,
+            })
           : await readSse(`${server.url}/api/runs/${runId}/events`, {
               headers: lastId === undefined ? {} : { 'last-event-id': lastId },
               dropAfterBytes,

@@ -43,7 +43,9 @@ describe('GET /api/runs/:runId/events', () => {
       });
     }
     // After `done` the server closes; EventSource reconnects with Last-Event-ID, gets 204 and gives up.
-    await new Promise<void>((resolve) => source.addEventListener('error', () => source.readyState === EventSource.CLOSED && resolve()));
+    await new Promise<void>((resolve) =>
+      source.addEventListener('error', () => source.readyState === EventSource.CLOSED && resolve()),
+    );
     expect(source.readyState).toBe(EventSource.CLOSED);
     expect(opens).toBe(1);
     expect(events.at(-1)).toMatchObject({ type: 'done', text: server.upstream.fullText() });
@@ -56,8 +58,12 @@ describe('GET /api/runs/:runId/events', () => {
     const runId = await startRun();
     const all = await readSse(`${server.url}/api/runs/${runId}/events`);
     const cut = all.frames.find((frame) => frame.data.type === 'token')!;
-    const byQuery = await readSse(`${server.url}/api/runs/${runId}/events?lastEventId=${encodeURIComponent(cut.id!)}`);
-    const byHeader = await readSse(`${server.url}/api/runs/${runId}/events`, { headers: { 'last-event-id': cut.id! } });
+    const byQuery = await readSse(
+      `${server.url}/api/runs/${runId}/events?lastEventId=${encodeURIComponent(cut.id!)}`,
+    );
+    const byHeader = await readSse(`${server.url}/api/runs/${runId}/events`, {
+      headers: { 'last-event-id': cut.id! },
+    });
     for (const resumed of [byQuery, byHeader]) {
       expect(resumed.frames[0]?.data.seq).toBeGreaterThan(cut.data.seq);
       expect(tokenText([cut, ...resumed.frames])).toBe(tokenText(all.frames));
@@ -68,7 +74,9 @@ describe('GET /api/runs/:runId/events', () => {
   it('refuses malformed or foreign Last-Event-IDs with 400 BAD_LAST_EVENT_ID', async () => {
     const runId = await startRun();
     for (const bad of ['nonsense', 'run_other:3', `${runId}:-2`, `${runId}:1e3`]) {
-      const response = await fetch(`${server.url}/api/runs/${runId}/events`, { headers: { 'last-event-id': bad } });
+      const response = await fetch(`${server.url}/api/runs/${runId}/events`, {
+        headers: { 'last-event-id': bad },
+      });
       expect(response.status).toBe(400);
       expect(await response.json()).toMatchObject({ error: { code: 'BAD_LAST_EVENT_ID' } });
     }

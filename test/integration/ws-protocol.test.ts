@@ -21,7 +21,9 @@ describe('GET /api/ws', () => {
     const client = await connectWs(server.url);
     for (const requestId of ['first', 'second']) {
       client.send({ type: 'chat', message: `question ${requestId}`, requestId });
-      const accepted = await client.waitFor((frame) => frame.type === 'accepted' && frame.requestId === requestId);
+      const accepted = await client.waitFor(
+        (frame) => frame.type === 'accepted' && frame.requestId === requestId,
+      );
       const runId = accepted.type === 'accepted' ? accepted.runId : '';
       await client.waitFor((frame) => isTerminalFrame(frame, runId));
       const events = client.frames.flatMap((frame) =>
@@ -42,19 +44,27 @@ describe('GET /api/ws', () => {
       error: { code: 'INVALID_JSON' },
     });
     client.send({ type: 'chat', requestId: 'r-empty', message: '' });
-    expect(await client.waitFor((frame) => frame.type === 'error' && frame.requestId === 'r-empty')).toMatchObject({
+    expect(
+      await client.waitFor((frame) => frame.type === 'error' && frame.requestId === 'r-empty'),
+    ).toMatchObject({
       error: { code: 'VALIDATION_FAILED' },
     });
     client.send({ type: 'launch-missiles', requestId: 'r-type' });
-    expect(await client.waitFor((frame) => frame.type === 'error' && frame.requestId === 'r-type')).toMatchObject({
+    expect(
+      await client.waitFor((frame) => frame.type === 'error' && frame.requestId === 'r-type'),
+    ).toMatchObject({
       error: { code: 'VALIDATION_FAILED' },
     });
     client.send({ type: 'resume', runId: 'run_unknown', lastSeq: 3, requestId: 'r-resume' });
-    expect(await client.waitFor((frame) => frame.type === 'error' && frame.requestId === 'r-resume')).toMatchObject({
+    expect(
+      await client.waitFor((frame) => frame.type === 'error' && frame.requestId === 'r-resume'),
+    ).toMatchObject({
       error: { code: 'RUN_NOT_FOUND' },
     });
     client.send({ type: 'stop', runId: 'run_unknown', requestId: 'r-stop' });
-    expect(await client.waitFor((frame) => frame.type === 'error' && frame.requestId === 'r-stop')).toMatchObject({
+    expect(
+      await client.waitFor((frame) => frame.type === 'error' && frame.requestId === 'r-stop'),
+    ).toMatchObject({
       error: { code: 'RUN_NOT_FOUND' },
     });
     client.send({ type: 'chat', message: 'still here?', requestId: 'ok' });

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { RivuletError } from '../../core/errors.ts';
+import type { RivuletError } from '../../core/errors.ts';
 import type { RunEvent } from '../../core/events.ts';
 import type { LogEntry, RunSink, RunSubscription } from '../../core/run-hub.ts';
 import { MemoryRunHub, type MemoryRunHubOptions } from './memory-run-hub.ts';
@@ -111,7 +111,14 @@ describe('MemoryRunHub', () => {
       run.append({ type: 'token', text: String(index % 10) });
       await tick();
     }
-    run.append({ type: 'done', finishReason: 'stop', text: '', usage: null, cached: false, timings: {} as never });
+    run.append({
+      type: 'done',
+      finishReason: 'stop',
+      text: '',
+      usage: null,
+      cached: false,
+      timings: {} as never,
+    });
     await tick();
     expect(fast.events).toHaveLength(101);
     expect(fast.ended).toBe(true);
@@ -224,7 +231,14 @@ describe('MemoryRunHub', () => {
     const hub = makeHub({ retentionMs: 5000 });
     const run = hub.create({ ownerId: null });
     run.append({ type: 'token', text: 'kept' });
-    run.append({ type: 'done', finishReason: 'stop', text: 'kept', usage: null, cached: false, timings: {} as never });
+    run.append({
+      type: 'done',
+      finishReason: 'stop',
+      text: 'kept',
+      usage: null,
+      cached: false,
+      timings: {} as never,
+    });
     vi.advanceTimersByTime(4000);
     const sink = collector();
     expect(await hub.subscribe(run.runId, -1, sink)).toBeDefined();

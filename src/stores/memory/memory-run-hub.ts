@@ -254,7 +254,10 @@ export class MemoryRunHub implements RunHub {
   }
 
   create(options: CreateRunOptions): RunProducer {
-    const run = new MemoryRun(this, newRunId(), options.ownerId, { ...this.options.limits, ...options.limits });
+    const run = new MemoryRun(this, newRunId(), options.ownerId, {
+      ...this.options.limits,
+      ...options.limits,
+    });
     this.runs.set(run.runId, run);
     return run;
   }

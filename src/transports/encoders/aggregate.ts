@@ -76,7 +76,12 @@ export function foldEvent(answer: ChatAnswer, event: RunEvent): ChatAnswer {
     case 'tool-result': {
       const step = answer.toolSteps.find((candidate) => candidate.toolCallId === event.toolCallId);
       if (step === undefined) {
-        answer.toolSteps.push({ toolCallId: event.toolCallId, name: event.name, input: null, output: event.output });
+        answer.toolSteps.push({
+          toolCallId: event.toolCallId,
+          name: event.name,
+          input: null,
+          output: event.output,
+        });
       } else {
         step.output = event.output;
       }

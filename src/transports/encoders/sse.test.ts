@@ -7,7 +7,11 @@ import { encodeSseBatch, formatSseComment, formatSseFrame, formatSseRetry, parse
 
 const entry = (event: RunEvent): LogEntry => ({ event, json: JSON.stringify(event) });
 
-function parseAll(chunks: string[]): { messages: EventSourceMessage[]; retry: number | undefined; comments: string[] } {
+function parseAll(chunks: string[]): {
+  messages: EventSourceMessage[];
+  retry: number | undefined;
+  comments: string[];
+} {
   const messages: EventSourceMessage[] = [];
   const comments: string[] = [];
   let retry: number | undefined;

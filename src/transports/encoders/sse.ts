@@ -41,7 +41,11 @@ export function sseEventId(runId: string, seq: number): string {
 }
 
 export function encodeSseEntry(runId: string, entry: LogEntry): string {
-  return formatSseFrame({ id: sseEventId(runId, entry.event.seq), event: entry.event.type, data: entry.json });
+  return formatSseFrame({
+    id: sseEventId(runId, entry.event.seq),
+    event: entry.event.type,
+    data: entry.json,
+  });
 }
 
 export function encodeSseBatch(runId: string, entries: readonly LogEntry[]): string {

@@ -7,7 +7,12 @@ export type ServerFrame =
   | { type: 'event'; runId: string; event: RunEvent }
   | { type: 'accepted'; requestId: string | null; runId: string }
   | { type: 'stopped'; runId: string; stopped: boolean }
-  | { type: 'error'; requestId: string | null; runId: string | null; error: { code: string; message: string } };
+  | {
+      type: 'error';
+      requestId: string | null;
+      runId: string | null;
+      error: { code: string; message: string };
+    };
 
 /** Built by concatenation so the event JSON the producer already made is not serialised again per reader. */
 export function encodeWsEventFrame(runId: string, entry: LogEntry): string {

@@ -48,7 +48,9 @@ export async function buildServer(
       request.log.info({ code: coded.code, detail: coded.detail }, 'request refused');
     }
     const message =
-      coded.code === 'INTERNAL' ? `${coded.message} Quote request id ${request.id} when reporting it.` : coded.message;
+      coded.code === 'INTERNAL'
+        ? `${coded.message} Quote request id ${request.id} when reporting it.`
+        : coded.message;
     return reply
       .code(coded.status)
       .header('x-request-id', request.id)
@@ -56,7 +58,9 @@ export async function buildServer(
   });
 
   server.setNotFoundHandler((_request, reply) => {
-    return reply.code(404).send({ error: { code: 'NOT_FOUND', message: `${ERROR_CODES.NOT_FOUND.message}` } });
+    return reply
+      .code(404)
+      .send({ error: { code: 'NOT_FOUND', message: `${ERROR_CODES.NOT_FOUND.message}` } });
   });
 
   registerHealthRoutes(server, context);

@@ -32,7 +32,10 @@ export function negotiateFormat(accept: string | undefined): StreamFormat {
  * Writes the headers at once (so the client sees the stream open before the first token), then pipes the run.
  * Resolves when the response is finished or the client went away.
  */
-export async function streamRunToResponse(response: ServerResponse, options: StreamResponseOptions): Promise<void> {
+export async function streamRunToResponse(
+  response: ServerResponse,
+  options: StreamResponseOptions,
+): Promise<void> {
   const { format, runId } = options;
   response.writeHead(200, {
     ...options.headers,

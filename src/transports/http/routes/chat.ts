@@ -53,7 +53,9 @@ export function registerChatRoutes(server: FastifyInstance, context: AppContext)
     reply.header('x-run-id', run.runId);
     if (answer.error !== null) {
       const status = statusForCode(answer.error.code);
-      return reply.code(status).send({ error: { code: answer.error.code, message: answer.error.message }, answer });
+      return reply
+        .code(status)
+        .send({ error: { code: answer.error.code, message: answer.error.message }, answer });
     }
     return answer;
   });

@@ -27,7 +27,14 @@ export function registerWsRoutes(server: FastifyInstance, context: AppContext): 
     const sendError = (error: unknown, requestId: string | null, runId: string | null): void => {
       const coded = toRivuletError(error);
       if (coded.code === 'INTERNAL') request.log.error({ err: error }, 'websocket request failed');
-      send(encodeWsControlFrame({ type: 'error', requestId, runId, error: { code: coded.code, message: coded.message } }));
+      send(
+        encodeWsControlFrame({
+          type: 'error',
+          requestId,
+          runId,
+          error: { code: coded.code, message: coded.message },
+        }),
+      );
     };
 
     const attach = async (runId: string, afterSeq: number): Promise<boolean> => {
@@ -40,7 +47,8 @@ export function registerWsRoutes(server: FastifyInstance, context: AppContext): 
         () => subscription?.resume(),
         () => {
           ended = true;
-          if (subscription !== undefined && subscriptions.get(runId) === subscription) subscriptions.delete(runId);
+          if (subscription !== undefined && subscriptions.get(runId) === subscription)
+            subscriptions.delete(runId);
         },
       );
       subscription = await context.hub.subscribe(runId, afterSeq, sink);
@@ -63,7 +71,11 @@ export function registerWsRoutes(server: FastifyInstance, context: AppContext): 
         }
         case 'resume': {
           const info = await context.hub.info(message.runId);
-          if (info === undefined || info.ownerId !== principal || !(await attach(info.runId, message.lastSeq ?? -1))) {
+          if (
+            info === undefined ||
+            info.ownerId !== principal ||
+            !(await attach(info.runId, message.lastSeq ?? -1))
+          ) {
             throw new RivuletError('RUN_NOT_FOUND');
           }
           return;
