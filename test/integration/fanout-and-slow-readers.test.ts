@@ -59,9 +59,7 @@ describe('a reader that reads nothing', () => {
     // Userland bytes queued on each server-side socket: what a stalled reader could make the server hold.
     let maxQueuedBytes = 0;
     const serverSockets = new Set<Socket>();
-    testServer.app.server.server.on('connection', (socket: Socket) =>
-      serverSockets.add(socket),
-    );
+    testServer.app.server.server.on('connection', (socket: Socket) => serverSockets.add(socket));
     const sampler = setInterval(() => {
       for (const socket of serverSockets) maxQueuedBytes = Math.max(maxQueuedBytes, socket.writableLength);
     }, 20);
