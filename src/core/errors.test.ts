@@ -6,7 +6,7 @@ describe('error registry', () => {
   it('documents every code, with the same status and retryable flag, in docs/errors.md', () => {
     const doc = readFileSync(new URL('../../docs/errors.md', import.meta.url), 'utf8');
     const rows = new Map<string, { status: number; retryable: boolean }>();
-    for (const match of doc.matchAll(/^\| `([A-Z_]+)` \| (\d{3}) \| (yes|no) \|/gm)) {
+    for (const match of doc.matchAll(/^\|\s*`([A-Z_]+)`\s*\|\s*(\d{3})\s*\|\s*(yes|no)\s*\|/gm)) {
       rows.set(match[1]!, { status: Number(match[2]), retryable: match[3] === 'yes' });
     }
     const registry = Object.entries(ERROR_CODES).map(([code, spec]) => [
