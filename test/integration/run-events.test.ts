@@ -8,7 +8,10 @@ import { startTestServer, type TestServer } from '../helpers/test-server.ts';
 
 let server: TestServer;
 beforeAll(async () => {
-  server = await startTestServer({ SSE_RETRY_MS: '50' }, { tokenCount: 60, interTokenMs: 2, seed: 41 });
+  server = await startTestServer(
+    { SSE_RETRY_MS: '50', SSE_PING_MS: '100' },
+    { tokenCount: 60, interTokenMs: 2, seed: 41 },
+  );
 });
 afterAll(async () => {
   await server.close();
@@ -93,6 +96,21 @@ describe('GET /api/runs/:runId/events', () => {
       const body = (await response.json()) as { error: { code: string } };
       expect([response.status, body.error.code]).toEqual([status, code]);
     }
+  });
+
+  it('sends ": ping" comments while the answer is quiet, which parsers ignore', async () => {
+    server.upstream.enqueue({ tokenCount: 3, ttftMs: 450, seed: 41 });
+    const response = await fetch(`${server.url}/api/chat/stream`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ message: 'think first' }),
+    });
+    const text = await response.text();
+    expect(text.startsWith('retry: 50\n\n')).toBe(true);
+    const firstToken = text.indexOf('event: token');
+    expect(text.slice(0, firstToken)).toMatch(/\n: ping\n\n[\s\S]*\n: ping\n\n/);
+    const parsed = await readSse(`${server.url}/api/runs/${response.headers.get('x-run-id')!}/events`);
+    expect(tokenText(parsed.frames)).toBe(server.upstream.fullText({ tokenCount: 3, seed: 41 }));
   });
 
   it('answers 204 to a reader that already has the terminal event', async () => {
