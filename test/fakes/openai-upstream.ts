@@ -151,7 +151,8 @@ const HOSTILE_TOKENS = [
 
 const PLAIN_SHARE = 0.7;
 
-function mulberry32(seed: number): () => number {
+/** A small seeded PRNG, so generated answers and test drop points are reproducible. */
+export function mulberry32(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;

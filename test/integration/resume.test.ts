@@ -2,22 +2,12 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunEvent } from '../../src/core/events.ts';
+import { mulberry32 } from '../fakes/openai-upstream.ts';
 import { readSse, type SseFrameRead } from '../helpers/sse-client.ts';
 import { startTestServer, type TestServer } from '../helpers/test-server.ts';
 import { connectWs, isTerminalFrame } from '../helpers/ws-client.ts';
 
-/** Deterministic drop points, so a failure can be replayed. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let value = state;
-    value = Math.imul(value ^ (value >>> 15), value | 1);
-    value ^= value + Math.imul(value ^ (value >>> 7), value | 61);
-    return ((value ^ (value >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
+// Deterministic drop points, so a failure can be replayed.
 const DROPS = 200;
 let server: TestServer;
 
@@ -32,7 +22,7 @@ afterAll(async () => {
 describe('resume after drops', () => {
   it(`SSE: ${DROPS} drops at random byte offsets, resumed with Last-Event-ID, lose and repeat nothing`, async () => {
     server.upstream.reset();
-    const random = seededRandom(42);
+    const random = mulberry32(42);
     const received: SseFrameRead[] = [];
     let runId: string | undefined;
     let lastId: string | undefined;
@@ -79,7 +69,7 @@ describe('resume after drops', () => {
     server.upstream.reset();
     // A reconnecting WebSocket costs more than an HTTP request, so this answer streams slower to outlast 200 drops.
     server.upstream.setScenario({ tokenCount: 3000, interTokenMs: 3, seed: 12 });
-    const random = seededRandom(7);
+    const random = mulberry32(7);
     const received: RunEvent[] = [];
     let runId: string | undefined;
     let lastSeq = -1;
