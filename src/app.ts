@@ -68,8 +68,10 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
       return server.listen({ host: config.host, port: config.port });
     },
     async close() {
-      await server.close();
+      // Stop accepting first, then end open runs so their streams finish and the server can close.
+      const serverClosed = server.close();
       hub.close();
+      await serverClosed;
       await chat.settled();
       await model?.close?.();
     },

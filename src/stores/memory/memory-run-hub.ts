@@ -175,6 +175,11 @@ class MemoryRun implements RunProducer {
     if (this.state === 'finished') this.endReader(reader);
   }
 
+  /** Delivers what readers have not received yet (a final error, say) now, without waiting for a microtask. */
+  deliverAll(): void {
+    for (const reader of [...this.readers]) this.deliver(reader);
+  }
+
   dispose(): void {
     this.clearGraceTimer();
     clearTimeout(this.durationTimer);
@@ -303,6 +308,8 @@ export class MemoryRunHub implements RunHub {
   close(): void {
     for (const run of this.runs.values()) {
       run.endWithError('SHUTTING_DOWN');
+      // Readers get the terminal error before they are ended; one that is paused on backpressure is cut.
+      run.deliverAll();
       run.dispose();
     }
     this.runs.clear();

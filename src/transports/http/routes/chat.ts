@@ -43,13 +43,17 @@ export function registerChatRoutes(server: FastifyInstance, context: AppContext)
           resolve();
           return;
         }
-        // A caller that hangs up is a disconnect like any other: the grace policy applies.
-        request.raw.once('close', () => {
-          if (!reply.sent) subscription.close();
+        // A caller that hangs up is a disconnect like any other: the grace policy applies. (The request's own
+        // 'close' fires as soon as its body is read, so it is the response that tells.)
+        reply.raw.once('close', () => {
+          if (reply.raw.writableFinished) return;
+          subscription.close();
+          resolve();
         });
       });
     });
     await finished;
+    if (reply.raw.destroyed) return reply;
     reply.header('x-run-id', run.runId);
     if (answer.error !== null) {
       const status = statusForCode(answer.error.code);
