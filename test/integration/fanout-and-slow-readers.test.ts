@@ -4,6 +4,7 @@ import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readSse, tokenText } from '../helpers/sse-client.ts';
 import { startTestServer, type TestServer } from '../helpers/test-server.ts';
+import { connectWs, isTerminalFrame } from '../helpers/ws-client.ts';
 
 let server: TestServer | undefined;
 afterEach(async () => {
@@ -138,4 +139,32 @@ describe('a reader that reads nothing', () => {
     expect(maxQueuedBytes).toBeLessThan(doneFrameBytes + 256 * 1024);
     stalledSocket!.destroy();
   }, 30_000);
+});
+
+describe('a WebSocket reader that stops reading', () => {
+  it('is paused on backpressure and resumed when its socket drains, receiving everything merged', async () => {
+    const tokenCount = 3000;
+    const bigTokens = Array.from({ length: tokenCount }, (_, index) => `${index}:${'y'.repeat(3000)} `);
+    server = await startTestServer(
+      { RUN_MAX_BYTES: String(64 * 1024 * 1024), RUN_MAX_EVENTS: '10000' },
+      { tokens: bigTokens, interTokenMs: 1 },
+    );
+    const client = await connectWs(server.url);
+    // The client stops reading from its TCP socket (ws exposes it as `_socket`): kernel buffers fill up.
+    const rawSocket = (client.socket as unknown as { _socket: Socket })._socket;
+    client.send({ type: 'chat', message: 'flood me', requestId: 'w' });
+    await client.waitFor((frame) => frame.type === 'event' && frame.event.type === 'token');
+    rawSocket.pause();
+    await server.upstream.waitForClose(1, 20_000);
+    expect(server.upstream.requests[0]?.completed).toBe(true);
+    rawSocket.resume();
+    const terminal = await client.waitFor((frame) => isTerminalFrame(frame), 20_000);
+    expect(terminal.type === 'event' && terminal.event.type).toBe('done');
+    const tokens = client.frames.flatMap((frame) =>
+      frame.type === 'event' && frame.event.type === 'token' ? [frame.event.text] : [],
+    );
+    expect(tokens.join('')).toBe(bigTokens.join(''));
+    expect(tokens.length).toBeLessThan(tokenCount);
+    client.socket.close();
+  }, 40_000);
 });
