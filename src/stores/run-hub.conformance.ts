@@ -1,0 +1,289 @@
+// The run hub conformance suite: every RunHub backend (in-memory now, Redis later) must pass it unchanged.
+
+import { afterEach, describe, expect, it } from 'vitest';
+import type { RivuletError } from '../core/errors.ts';
+import type { RunEvent } from '../core/events.ts';
+import type {
+  DisconnectPolicy,
+  LogEntry,
+  RunHub,
+  RunLimits,
+  RunSink,
+  RunSubscription,
+} from '../core/run-hub.ts';
+
+export interface RunHubTestOptions {
+  limits: RunLimits;
+  graceMs: number;
+  disconnectPolicy: DisconnectPolicy;
+  retentionMs: number;
+  onAbandoned?: (runId: string) => void;
+}
+
+export type RunHubFactory = (options: RunHubTestOptions) => RunHub | Promise<RunHub>;
+
+interface CollectingSink extends RunSink {
+  events: RunEvent[];
+  writes: { entries: readonly LogEntry[]; merged: boolean }[];
+  ended: boolean;
+  accept: boolean;
+}
+
+function collector(): CollectingSink {
+  const sink: CollectingSink = {
+    events: [],
+    writes: [],
+    ended: false,
+    accept: true,
+    write(entries, merged) {
+      sink.writes.push({ entries, merged });
+      for (const entry of entries) sink.events.push(entry.event);
+      return sink.accept;
+    },
+    end() {
+      sink.ended = true;
+    },
+  };
+  return sink;
+}
+
+const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+const textOf = (events: RunEvent[]): string =>
+  events.map((event) => (event.type === 'token' ? event.text : '')).join('');
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Registers the suite for one backend. Timers are real and short, so any backend's clock works. */
+export function describeRunHubConformance(name: string, factory: RunHubFactory): void {
+  const hubs: RunHub[] = [];
+  const makeHub = async (overrides: Partial<RunHubTestOptions> = {}): Promise<RunHub> => {
+    const hub = await factory({
+      limits: { maxEvents: 1000, maxBytes: 1_000_000, maxDurationMs: 60_000 },
+      graceMs: 1000,
+      disconnectPolicy: 'abort',
+      retentionMs: 5000,
+      ...overrides,
+    });
+    hubs.push(hub);
+    return hub;
+  };
+
+  afterEach(() => {
+    for (const hub of hubs.splice(0)) hub.close();
+  });
+
+  describe(`RunHub conformance: ${name}`, () => {
+    it('numbers events from 0 and gives every reader the same log', async () => {
+      const hub = await makeHub();
+      const run = hub.create({ ownerId: null });
+      const first = collector();
+      const second = collector();
+      await hub.subscribe(run.runId, -1, first);
+      await hub.subscribe(run.runId, -1, second);
+      expect(run.append({ type: 'token', text: 'a' })).toBe(0);
+      expect(run.append({ type: 'token', text: 'b' })).toBe(1);
+      await tick();
+      run.append({ type: 'token', text: 'c' });
+      await tick();
+      expect(first.events.map((event) => event.seq)).toEqual([0, 1, 2]);
+      expect(second.events).toEqual(first.events);
+    });
+
+    it('replays from any seq and then follows the live tail', async () => {
+      const hub = await makeHub();
+      const run = hub.create({ ownerId: null });
+      for (const text of ['a', 'b', 'c', 'd']) run.append({ type: 'token', text });
+      const late = collector();
+      await hub.subscribe(run.runId, 1, late);
+      await tick();
+      // A replayed backlog is merged: one frame carrying the last seq it covers.
+      expect(late.writes[0]).toMatchObject({ merged: true });
+      expect(late.events).toEqual([{ type: 'token', seq: 3, text: 'cd' }]);
+      run.append({ type: 'token', text: 'e' });
+      await tick();
+      expect(late.events.at(-1)).toEqual({ type: 'token', seq: 4, text: 'e' });
+    });
+
+    it('ends readers after the terminal event and drops appends after it', async () => {
+      const hub = await makeHub();
+      const run = hub.create({ ownerId: null });
+      const sink = collector();
+      await hub.subscribe(run.runId, -1, sink);
+      run.append({ type: 'token', text: 'x' });
+      run.append({ type: 'error', code: 'UPSTREAM_DROPPED', message: 'lost', retryable: true });
+      expect(run.append({ type: 'token', text: 'late' })).toBe(-1);
+      await tick();
+      expect(sink.ended).toBe(true);
+      expect(sink.events.map((event) => event.type)).toEqual(['token', 'error']);
+      expect((await hub.info(run.runId))?.state).toBe('finished');
+    });
+
+    it('pauses a reader that pushes back without delaying the producer or other readers, then merges its backlog', async () => {
+      const hub = await makeHub();
+      const run = hub.create({ ownerId: null });
+      const slow = collector();
+      const fast = collector();
+      const slowSubscription = (await hub.subscribe(run.runId, -1, slow)) as RunSubscription;
+      await hub.subscribe(run.runId, -1, fast);
+      slow.accept = false;
+      run.append({ type: 'token', text: '0' });
+      await tick();
+      for (let index = 1; index < 100; index += 1) {
+        run.append({ type: 'token', text: String(index % 10) });
+        await tick();
+      }
+      run.append({
+        type: 'done',
+        finishReason: 'stop',
+        text: '',
+        usage: null,
+        cached: false,
+        timings: {} as never,
+      });
+      await tick();
+      expect(fast.events).toHaveLength(101);
+      expect(fast.ended).toBe(true);
+      expect(slow.events).toHaveLength(1);
+      slow.accept = true;
+      slowSubscription.resume();
+      // 99 tokens + done arrive as one merged token frame (seq 99) and the done frame.
+      expect(slow.writes.at(-1)?.merged).toBe(true);
+      expect(slow.events.slice(1).map((event) => [event.type, event.seq])).toEqual([
+        ['token', 99],
+        ['done', 100],
+      ]);
+      expect(textOf(slow.events)).toBe(textOf(fast.events));
+      expect(slow.ended).toBe(true);
+    });
+
+    it('ends a run that exceeds its byte cap with RUN_LOG_LIMIT and aborts the producer', async () => {
+      const hub = await makeHub({ limits: { maxEvents: 1000, maxBytes: 400, maxDurationMs: 60_000 } });
+      const run = hub.create({ ownerId: null });
+      const sink = collector();
+      await hub.subscribe(run.runId, -1, sink);
+      let appended = 0;
+      while (run.append({ type: 'token', text: 'x'.repeat(50) }) !== -1) appended += 1;
+      await tick();
+      expect(appended).toBeGreaterThan(0);
+      expect(run.signal.aborted).toBe(true);
+      expect((run.signal.reason as RivuletError).code).toBe('RUN_LOG_LIMIT');
+      expect(sink.events.at(-1)).toMatchObject({ type: 'error', code: 'RUN_LOG_LIMIT', retryable: false });
+      expect(sink.ended).toBe(true);
+    });
+
+    it('ends a run that exceeds its event cap with RUN_LOG_LIMIT', async () => {
+      const hub = await makeHub({ limits: { maxEvents: 10, maxBytes: 1_000_000, maxDurationMs: 60_000 } });
+      const run = hub.create({ ownerId: null });
+      let appended = 0;
+      while (run.append({ type: 'token', text: 't' }) !== -1) appended += 1;
+      expect(appended).toBe(9);
+      expect((await hub.info(run.runId))?.lastSeq).toBe(9);
+    });
+
+    it('ends a run that outlives the maximum duration with RUN_TIMEOUT', async () => {
+      const hub = await makeHub({ limits: { maxEvents: 1000, maxBytes: 1_000_000, maxDurationMs: 100 } });
+      const run = hub.create({ ownerId: null });
+      const sink = collector();
+      await hub.subscribe(run.runId, -1, sink);
+      await sleep(50);
+      expect(run.signal.aborted).toBe(false);
+      await sleep(100);
+      expect((run.signal.reason as RivuletError).code).toBe('RUN_TIMEOUT');
+      expect(sink.events.at(-1)).toMatchObject({ type: 'error', code: 'RUN_TIMEOUT' });
+    });
+
+    it('aborts a run whose last reader left once the grace period passes', async () => {
+      const abandoned: string[] = [];
+      const hub = await makeHub({ graceMs: 150, onAbandoned: (runId) => abandoned.push(runId) });
+      const run = hub.create({ ownerId: null });
+      const subscription = (await hub.subscribe(run.runId, -1, collector())) as RunSubscription;
+      subscription.close();
+      await sleep(75);
+      expect(run.signal.aborted).toBe(false);
+      await sleep(150);
+      expect((run.signal.reason as RivuletError).code).toBe('RUN_ABANDONED');
+      expect(abandoned).toEqual([run.runId]);
+    });
+
+    it('keeps the run going when a reader returns within the grace period', async () => {
+      const hub = await makeHub({ graceMs: 150 });
+      const run = hub.create({ ownerId: null });
+      const subscription = (await hub.subscribe(run.runId, -1, collector())) as RunSubscription;
+      subscription.close();
+      await sleep(75);
+      await hub.subscribe(run.runId, -1, collector());
+      await sleep(300);
+      expect(run.signal.aborted).toBe(false);
+    });
+
+    it('lets the run finish when the disconnect policy is "finish"', async () => {
+      const hub = await makeHub({ graceMs: 50, disconnectPolicy: 'finish' });
+      const run = hub.create({ ownerId: null });
+      const subscription = (await hub.subscribe(run.runId, -1, collector())) as RunSubscription;
+      subscription.close();
+      await sleep(200);
+      expect(run.signal.aborted).toBe(false);
+    });
+
+    it('stops a running run with RUN_STOPPED and refuses to stop a finished one', async () => {
+      const hub = await makeHub();
+      const run = hub.create({ ownerId: null });
+      expect(await hub.stop(run.runId)).toBe(true);
+      expect((run.signal.reason as RivuletError).code).toBe('RUN_STOPPED');
+      const other = hub.create({ ownerId: null });
+      other.append({ type: 'error', code: 'INTERNAL', message: 'x', retryable: true });
+      expect(await hub.stop(other.runId)).toBe(false);
+      expect(await hub.stop('run_unknown')).toBe(false);
+    });
+
+    it('keeps a finished run readable for the retention window, then forgets it', async () => {
+      const hub = await makeHub({ retentionMs: 200 });
+      const run = hub.create({ ownerId: null });
+      run.append({ type: 'token', text: 'kept' });
+      run.append({
+        type: 'done',
+        finishReason: 'stop',
+        text: 'kept',
+        usage: null,
+        cached: false,
+        timings: {} as never,
+      });
+      await sleep(100);
+      const sink = collector();
+      expect(await hub.subscribe(run.runId, -1, sink)).toBeDefined();
+      await tick();
+      expect(textOf(sink.events)).toBe('kept');
+      await sleep(200);
+      expect(await hub.info(run.runId)).toBeUndefined();
+      expect(await hub.subscribe(run.runId, -1, collector())).toBeUndefined();
+    });
+
+    it('isolates a reader whose sink throws', async () => {
+      const hub = await makeHub();
+      const run = hub.create({ ownerId: null });
+      const good = collector();
+      await hub.subscribe(run.runId, -1, {
+        write: () => {
+          throw new Error('socket exploded');
+        },
+        end: () => undefined,
+      });
+      await hub.subscribe(run.runId, -1, good);
+      run.append({ type: 'token', text: 'a' });
+      await tick();
+      run.append({ type: 'token', text: 'b' });
+      await tick();
+      expect(textOf(good.events)).toBe('ab');
+      expect((await hub.info(run.runId))?.readers).toBe(1);
+    });
+
+    it('generates unguessable run ids without ":"', async () => {
+      const hub = await makeHub();
+      const ids = new Set(Array.from({ length: 200 }, () => hub.create({ ownerId: null }).runId));
+      expect(ids.size).toBe(200);
+      // URL-safe, at least 128 random bits in base64url, and no ':' (Last-Event-ID is "<runId>:<seq>").
+      for (const id of ids) expect(id).toMatch(/^[A-Za-z0-9_-]{22,}$/);
+    });
+  });
+}
