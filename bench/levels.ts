@@ -1,0 +1,126 @@
+// The load at each concurrency level: the fake upstream's scenario, rounds, ramp, trials and hard timeout.
+
+import type { FakeScenario } from '../test/fakes/openai-upstream.ts';
+import type { LoadPlan } from './load-client.ts';
+
+export const SEED = 1;
+
+export interface LevelProfile {
+  concurrency: number;
+  /** Streams each concurrent slot opens one after another. */
+  rounds: number;
+  rampMs: number;
+  /** The targets run in turn this many times (direct, raw-pipe, rivulet, direct, ...); results are pooled. */
+  trials: number;
+  scenario: Required<Pick<FakeScenario, 'tokenCount' | 'interTokenMs' | 'ttftMs' | 'seed'>>;
+}
+
+/**
+ * Long enough for CPU figures well above the 10 ms clock tick, short enough that the default run (1, 64, 1000)
+ * takes about three minutes on two cores.
+ */
+export function profileFor(concurrency: number, quick: boolean): LevelProfile {
+  const trials = quick ? 1 : 3;
+  if (concurrency <= 1) {
+    return {
+      concurrency,
+      rounds: quick ? 3 : 4,
+      rampMs: 0,
+      trials,
+      scenario: { tokenCount: quick ? 50 : 200, interTokenMs: 5, ttftMs: 0, seed: SEED },
+    };
+  }
+  if (concurrency <= 256) {
+    return {
+      concurrency,
+      rounds: quick ? 1 : 2,
+      rampMs: 200,
+      trials,
+      scenario: { tokenCount: quick ? 50 : 200, interTokenMs: 10, ttftMs: 0, seed: SEED },
+    };
+  }
+  return {
+    concurrency,
+    rounds: 1,
+    rampMs: 1_000,
+    trials,
+    scenario: { tokenCount: quick ? 30 : 100, interTokenMs: 50, ttftMs: 0, seed: SEED },
+  };
+}
+
+export interface ScenarioOverrides {
+  tokenCount?: number | undefined;
+  interTokenMs?: number | undefined;
+  trials?: number | undefined;
+  rampMs?: number | undefined;
+}
+
+/** Applies --tokens, --inter-token-ms, --trials and --ramp-ms to a level's default load. */
+export function withOverrides(profile: LevelProfile, overrides: ScenarioOverrides): LevelProfile {
+  return {
+    ...profile,
+    trials: overrides.trials ?? profile.trials,
+    rampMs: overrides.rampMs ?? profile.rampMs,
+    scenario: {
+      ...profile.scenario,
+      tokenCount: overrides.tokenCount ?? profile.scenario.tokenCount,
+      interTokenMs: overrides.interTokenMs ?? profile.scenario.interTokenMs,
+    },
+  };
+}
+
+/** A non-negative integer flag value, or undefined when the flag was not given. */
+export function integerFlag(
+  name: string,
+  raw: string | undefined,
+  min: number,
+  max: number,
+): number | undefined {
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new Error(`--${name} takes an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
+
+export function streamDurationMs(profile: LevelProfile): number {
+  const { scenario } = profile;
+  return scenario.ttftMs + scenario.interTokenMs * Math.max(0, scenario.tokenCount - 1);
+}
+
+/** One trial of one target. */
+export function planFor(profile: LevelProfile): LoadPlan {
+  const durationMs = streamDurationMs(profile);
+  const expectedMs = profile.rampMs + profile.rounds * durationMs;
+  return {
+    concurrency: profile.concurrency,
+    rounds: profile.rounds,
+    rampMs: profile.rampMs,
+    tokensPerStream: profile.scenario.tokenCount,
+    streamDurationMs: durationMs,
+    // Timers overshoot under load; three times the ideal plus slack is generous yet bounded.
+    timeoutMs: expectedMs * 3 + 20_000,
+  };
+}
+
+export function describeLevel(profile: LevelProfile): string {
+  const { scenario } = profile;
+  const streams = profile.concurrency * profile.rounds;
+  return (
+    `${profile.concurrency} concurrent x ${profile.rounds} round(s) = ${streams} streams per target per trial, ` +
+    `${profile.trials} trial(s) interleaved (direct, raw-pipe, rivulet, direct, ...), pooled; ` +
+    `${scenario.tokenCount} tokens/stream, interTokenMs ${scenario.interTokenMs}, ttftMs ${scenario.ttftMs}, ` +
+    `seed ${scenario.seed}; ramp ${profile.rampMs} ms; hard timeout ${Math.round(planFor(profile).timeoutMs / 1000)} s per trial`
+  );
+}
+
+export function parseLevels(raw: string): number[] {
+  const levels = raw.split(',').map((part) => Number(part.trim()));
+  for (const level of levels) {
+    if (!Number.isInteger(level) || level < 1 || level > 10_000) {
+      throw new Error(`--concurrency takes integers from 1 to 10000, got ${JSON.stringify(raw)}`);
+    }
+  }
+  return levels;
+}

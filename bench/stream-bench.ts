@@ -1,0 +1,353 @@
+// `npm run bench`: TTFT, token gaps, CPU per token and memory per stream for direct, raw-pipe and Rivulet.
+
+import { cpus, release, totalmem } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { FakeScenario } from '../test/fakes/openai-upstream.ts';
+import {
+  integerFlag,
+  parseLevels,
+  planFor,
+  profileFor,
+  SEED,
+  withOverrides,
+  type LevelProfile,
+} from './levels.ts';
+import { runLoad, type LoadPlan, type Target, type WireFormat } from './load-client.ts';
+import type { ReadyMessage, ScenarioSetMessage, SetScenarioMessage } from './messages.ts';
+import {
+  assertRunning,
+  cpuDelta,
+  cpuResolutionMicroseconds,
+  freePort,
+  killAllChildrenNow,
+  listenDrops,
+  openFilesLimit,
+  processCpu,
+  processRssBytes,
+  spawnChild,
+  stopChild,
+  waitForHttpOk,
+  waitForMessage,
+  type BenchChild,
+} from './processes.ts';
+import {
+  levelFigures,
+  printLevel,
+  printProfileWindows,
+  printSummary,
+  type LevelReport,
+  type TargetName,
+  type TrialMeasurement,
+} from './report.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const FAKE_UPSTREAM_SCRIPT = fileURLToPath(new URL('./fake-upstream-process.ts', import.meta.url));
+const RAW_PIPE_SCRIPT = fileURLToPath(new URL('./raw-pipe-relay.ts', import.meta.url));
+const RIVULET_SCRIPT = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+
+const START_TIMEOUT_MS = 20_000;
+const IPC_TIMEOUT_MS = 5_000;
+/** Lets keep-alive sockets close and timers settle between targets. */
+const PAUSE_BETWEEN_TARGETS_MS = 500;
+const PROMPT = 'Benchmark prompt: tell me about rivers and streams.';
+const MODEL = 'bench';
+const DEFAULT_LEVELS = [1, 64, 1000];
+const QUICK_LEVELS = [1, 64];
+
+interface BenchTarget {
+  name: TargetName;
+  target: Target;
+  /** The relay process whose CPU and memory are measured; undefined for direct. */
+  relay: BenchChild | undefined;
+}
+
+const USAGE = `Usage: npm run bench -- [--concurrency 1,64,1000] [--quick] [--cpu-prof <dir>]
+
+  --concurrency        comma-separated concurrency levels (default ${DEFAULT_LEVELS.join(',')}; quick: ${QUICK_LEVELS.join(',')})
+  --quick              smoke run: fewer tokens and rounds, one trial
+  --tokens <n>         tokens per stream at every level (overrides the level's default)
+  --inter-token-ms <n> gap between the fake upstream's tokens at every level
+  --trials <n>         how many times each target runs per level (default 3, quick 1)
+  --ramp-ms <n>        spread the first streams of every level over this long (default 0 ms at c=1, 200 up to 256, 1000 above)
+  --cpu-prof <dir>     run both relays (raw-pipe, Rivulet) with node --cpu-prof, profiles written into <dir>
+                       at the end; summarise one with bench/summarize-cpu-profile.ts and the printed window`;
+
+function openAiBody(): string {
+  // What Rivulet itself sends upstream, so all three targets make the fake stream the same bytes.
+  return JSON.stringify({
+    model: MODEL,
+    messages: [{ role: 'user', content: PROMPT }],
+    stream: true,
+    stream_options: { include_usage: true },
+  });
+}
+
+function makeTarget(name: TargetName, port: number, relay: BenchChild | undefined): BenchTarget {
+  const format: WireFormat = name === 'rivulet' ? 'rivulet' : 'openai';
+  const target: Target =
+    name === 'rivulet'
+      ? { name, port, path: '/api/chat/stream', body: JSON.stringify({ message: PROMPT }), format }
+      : { name, port, path: '/v1/chat/completions', body: openAiBody(), format };
+  return { name, target, relay };
+}
+
+async function setScenario(fake: BenchChild, scenario: FakeScenario): Promise<ScenarioSetMessage> {
+  const reply = waitForMessage<ScenarioSetMessage>(fake, 'scenario-set', IPC_TIMEOUT_MS);
+  const message: SetScenarioMessage = { type: 'set-scenario', scenario };
+  fake.process.send(message);
+  return reply;
+}
+
+async function measureTrial(
+  benchTarget: BenchTarget,
+  plan: LoadPlan,
+  upstream: BenchChild,
+): Promise<TrialMeasurement> {
+  const relay = benchTarget.relay;
+  let midpointRssBytes: number | undefined;
+  let openAtMidpoint: number | undefined;
+  const idleRssBytes = relay === undefined ? undefined : processRssBytes(relay.pid);
+  const relayBefore = relay === undefined ? undefined : processCpu(relay.pid);
+  const upstreamBefore = processCpu(upstream.pid);
+  const clientBefore = process.cpuUsage();
+  const dropsBefore = listenDrops();
+  const startedAt = performance.now();
+  const result = await runLoad(benchTarget.target, {
+    ...plan,
+    onMidpoint: (openStreams) => {
+      openAtMidpoint = openStreams;
+      if (relay !== undefined) midpointRssBytes = processRssBytes(relay.pid);
+    },
+  });
+  const endedAt = performance.now();
+  const drops = listenDrops() - dropsBefore;
+  const client = process.cpuUsage(clientBefore);
+  const relayCpu =
+    relay === undefined || relayBefore === undefined
+      ? undefined
+      : cpuDelta(relayBefore, processCpu(relay.pid));
+  const upstreamCpu = cpuDelta(upstreamBefore, processCpu(upstream.pid));
+  if (relay !== undefined) assertRunning(relay);
+  assertRunning(upstream);
+  return {
+    result,
+    relayCpu,
+    upstreamCpu,
+    clientCpu: { userMicroseconds: client.user, systemMicroseconds: client.system },
+    profileWindow:
+      relay === undefined
+        ? undefined
+        : { fromMs: startedAt - relay.spawnedAt, toMs: endedAt - relay.spawnedAt },
+    idleRssBytes,
+    midpointRssBytes,
+    openAtMidpoint,
+    listenDrops: drops,
+  };
+}
+
+async function runLevel(
+  profile: LevelProfile,
+  targets: readonly BenchTarget[],
+  fake: BenchChild,
+): Promise<LevelReport> {
+  await setScenario(fake, profile.scenario);
+  const plan = planFor(profile);
+  const trials = new Map<TargetName, TrialMeasurement[]>(targets.map((target) => [target.name, []]));
+  for (let trial = 0; trial < profile.trials; trial += 1) {
+    for (const benchTarget of targets) {
+      await delay(PAUSE_BETWEEN_TARGETS_MS);
+      trials.get(benchTarget.name)?.push(await measureTrial(benchTarget, plan, fake));
+    }
+  }
+  await delay(PAUSE_BETWEEN_TARGETS_MS);
+  // Setting the scenario again clears the fake's log and returns the request counts of this level.
+  const counts = await setScenario(fake, profile.scenario);
+  return {
+    profile,
+    trials,
+    upstreamRequests: counts.previousRequests,
+    upstreamCompleted: counts.previousCompleted,
+  };
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function main(): Promise<number> {
+  const benchStartedAt = performance.now();
+  const { values } = parseArgs({
+    options: {
+      concurrency: { type: 'string' },
+      quick: { type: 'boolean', default: false },
+      'cpu-prof': { type: 'string' },
+      tokens: { type: 'string' },
+      'inter-token-ms': { type: 'string' },
+      trials: { type: 'string' },
+      'ramp-ms': { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const quick = values.quick;
+  const levels =
+    values.concurrency === undefined
+      ? quick
+        ? QUICK_LEVELS
+        : DEFAULT_LEVELS
+      : parseLevels(values.concurrency);
+  const overrides = {
+    tokenCount: integerFlag('tokens', values.tokens, 1, 100_000),
+    interTokenMs: integerFlag('inter-token-ms', values['inter-token-ms'], 0, 10_000),
+    trials: integerFlag('trials', values.trials, 1, 20),
+    rampMs: integerFlag('ramp-ms', values['ramp-ms'], 0, 60_000),
+  };
+  const profiles = levels.map((level) => withOverrides(profileFor(level, quick), overrides));
+
+  const maxConcurrency = Math.max(...levels);
+  const fileLimit = openFilesLimit();
+  // Rivulet holds one client and one upstream socket per stream; the client process one per stream.
+  const filesNeeded = maxConcurrency * 2 + 256;
+  if (fileLimit < filesNeeded) {
+    console.log(
+      `warning: ulimit -n is ${fileLimit}; ${maxConcurrency} streams need about ${filesNeeded}. Raise it (ulimit -n ${filesNeeded * 2}).`,
+    );
+  }
+
+  const cpuList = cpus();
+  console.log('## Rivulet streaming benchmark\n');
+  console.log(
+    `machine: ${cpuList.length} CPU(s) (${cpuList[0]?.model.trim() ?? 'unknown'}), ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Linux ${release()}, Node ${process.version}, ulimit -n ${fileLimit}`,
+  );
+  console.log(
+    'each server (fake upstream, raw-pipe relay, Rivulet) runs in its own process; the load client runs in the bench process; all on 127.0.0.1',
+  );
+  console.log(
+    'rivulet env: LLM_PROVIDER=openai-compatible LLM_MODEL=bench LOG_LEVEL=warn (other settings at their defaults)',
+  );
+
+  const fake = spawnChild({
+    name: 'fake upstream',
+    script: FAKE_UPSTREAM_SCRIPT,
+    env: {},
+    cwd: ROOT,
+    ipc: true,
+  });
+  const fakePort = (await waitForMessage<ReadyMessage>(fake, 'ready', START_TIMEOUT_MS)).port;
+  const fakeUrl = `http://127.0.0.1:${fakePort}/v1`;
+
+  const profileDir = values['cpu-prof'];
+  const profileFlags = profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`];
+  const rawPipe = spawnChild({
+    name: 'raw-pipe relay',
+    script: RAW_PIPE_SCRIPT,
+    nodeFlags: profileFlags,
+    env: { RAW_PIPE_UPSTREAM_URL: fakeUrl },
+    cwd: ROOT,
+    ipc: true,
+  });
+  const rawPipePort = (await waitForMessage<ReadyMessage>(rawPipe, 'ready', START_TIMEOUT_MS)).port;
+
+  const rivuletPort = await freePort();
+  const rivulet = spawnChild({
+    name: 'rivulet',
+    script: RIVULET_SCRIPT,
+    args: ['serve'],
+    nodeFlags: profileFlags,
+    env: {
+      LLM_PROVIDER: 'openai-compatible',
+      LLM_BASE_URL: fakeUrl,
+      LLM_MODEL: MODEL,
+      LOG_LEVEL: 'warn',
+      HOST: '127.0.0.1',
+      PORT: String(rivuletPort),
+    },
+    cwd: ROOT,
+    ipc: false,
+  });
+  await waitForHttpOk(rivulet, rivuletPort, '/healthz', START_TIMEOUT_MS);
+
+  const targets: BenchTarget[] = [
+    makeTarget('direct', fakePort, undefined),
+    makeTarget('raw-pipe', rawPipePort, rawPipe),
+    makeTarget('rivulet', rivuletPort, rivulet),
+  ];
+
+  // Warm-up: every target streams the same short scenario once, so JIT and connection pools are ready.
+  const warmupScenario = { tokenCount: 50, interTokenMs: 1, ttftMs: 0, seed: SEED };
+  await setScenario(fake, warmupScenario);
+  const warmupPlan: LoadPlan = {
+    concurrency: 32,
+    rounds: 2,
+    rampMs: 0,
+    tokensPerStream: warmupScenario.tokenCount,
+    streamDurationMs: 50,
+    timeoutMs: 30_000,
+  };
+  let failedStreams = 0;
+  for (const benchTarget of targets) {
+    const result = await runLoad(benchTarget.target, warmupPlan);
+    const failed = result.started - result.completed;
+    if (failed > 0) {
+      failedStreams += failed;
+      for (const [reason, count] of result.failures) {
+        console.log(`FAILED during warm-up: ${benchTarget.name}: ${count} stream(s): ${reason}`);
+      }
+    }
+  }
+  console.log(`warm-up: 64 streams x ${warmupScenario.tokenCount} tokens per target`);
+
+  const reports: LevelReport[] = [];
+  for (const profile of profiles) {
+    const report = await runLevel(profile, targets, fake);
+    failedStreams += levelFigures(report).failedStreams;
+    reports.push(report);
+    printLevel(report, cpuResolutionMicroseconds() / 1000);
+    if (profileDir !== undefined) printProfileWindows(report);
+  }
+  printSummary(reports);
+  console.log(`\nbench took ${Math.round((performance.now() - benchStartedAt) / 1000)} s`);
+
+  if (rivulet.outputLineCount > 0) {
+    console.log(`\nrivulet wrote ${rivulet.outputLineCount} log line(s) at LOG_LEVEL=warn; the last ones:`);
+    console.log(rivulet.recentOutput.slice(-10).join('\n'));
+  }
+
+  await Promise.all([stopChild(rivulet), stopChild(rawPipe), stopChild(fake)]);
+  if (profileDir !== undefined) {
+    console.log(
+      `\nCPU profiles written to ${profileDir} (raw-pipe pid ${rawPipe.pid}, rivulet pid ${rivulet.pid}; the pid is in the file name)`,
+    );
+  }
+  if (failedStreams > 0) {
+    console.log(`\n${failedStreams} stream(s) failed to complete (see FAILED lines above)`);
+    return 1;
+  }
+  return 0;
+}
+
+process.once('SIGINT', () => {
+  console.log('\ninterrupted: stopping the child processes');
+  killAllChildrenNow();
+  process.exit(130);
+});
+process.once('SIGTERM', () => {
+  killAllChildrenNow();
+  process.exit(143);
+});
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    console.error(error);
+    killAllChildrenNow();
+    process.exit(1);
+  },
+);
