@@ -65,7 +65,8 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     server,
     logger,
     async listen() {
-      return server.listen({ host: config.host, port: config.port });
+      // A deep accept queue: a burst of a thousand new streams must wait, not be dropped with SYN retries.
+      return server.listen({ host: config.host, port: config.port, backlog: 4096 });
     },
     async close() {
       // Stop accepting first, then end open runs so their streams finish and the server can close.

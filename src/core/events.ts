@@ -149,3 +149,20 @@ export function isTerminal(event: Pick<RunEvent, 'type'>): event is DoneEvent | 
 export function isRunEventType(value: unknown): value is RunEventType {
   return typeof value === 'string' && (RUN_EVENT_TYPES as readonly string[]).includes(value);
 }
+
+/**
+ * The JSON of an event, `type` and `seq` first. Tokens are the hot path (one per streamed delta), so their JSON is
+ * built by concatenation rather than by spreading and serialising an object.
+ */
+export function encodeEvent(event: RunEvent): string {
+  if (event.type === 'token')
+    return `{"type":"token","seq":${event.seq},"text":${JSON.stringify(event.text)}}`;
+  return JSON.stringify(event);
+}
+
+/** Builds the event for a producer's input with `type` and `seq` leading, as `encodeEvent` writes them. */
+export function withSeq(input: RunEventInput, seq: number): RunEvent {
+  if (input.type === 'token') return { type: 'token', seq, text: input.text };
+  // Object.assign keeps `type` and `seq` as the first keys (the input's own `type` overwrites in place).
+  return Object.assign({ type: input.type, seq }, input);
+}

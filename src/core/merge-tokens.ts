@@ -1,5 +1,6 @@
 // Merges consecutive token entries for a reader that fell behind, so a busy connection needs fewer frames.
 
+import { encodeEvent } from './events.ts';
 import type { LogEntry } from './run-hub.ts';
 
 /** A merged token frame never grows past this many UTF-16 units, so one frame stays a sane size. */
@@ -21,7 +22,7 @@ export function mergeTokens(entries: readonly LogEntry[]): LogEntry[] {
       merged.push(lastToken);
     } else {
       const event = { type: 'token' as const, seq: lastToken.event.seq, text: pending.join('') };
-      merged.push({ event, json: JSON.stringify(event) });
+      merged.push({ event, json: encodeEvent(event) });
     }
     pending = [];
     pendingChars = 0;

@@ -2,7 +2,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { RivuletError, type ErrorCode } from '../../core/errors.ts';
-import { isTerminal, type RunEvent, type RunEventInput } from '../../core/events.ts';
+import { encodeEvent, isTerminal, withSeq, type RunEvent, type RunEventInput } from '../../core/events.ts';
 import { mergeTokens } from '../../core/merge-tokens.ts';
 import type {
   CreateRunOptions,
@@ -104,8 +104,8 @@ class MemoryRun implements RunProducer {
   append(input: RunEventInput): number {
     if (this.state !== 'running') return -1;
     const seq = this.entries.length;
-    const event: RunEvent = { ...input, seq };
-    const json = JSON.stringify(event);
+    const event = withSeq(input, seq);
+    const json = encodeEvent(event);
     if (!isTerminal(event) && this.exceedsLimits(json.length)) {
       this.endWithError('RUN_LOG_LIMIT');
       return -1;
@@ -125,7 +125,7 @@ class MemoryRun implements RunProducer {
       message: error.message,
       retryable: error.retryable,
     };
-    this.push(event, JSON.stringify(event));
+    this.push(event, encodeEvent(event));
     this.controller.abort(error);
   }
 
@@ -152,7 +152,8 @@ class MemoryRun implements RunProducer {
     const entries = this.entries;
     while (!reader.closed && !reader.paused && reader.cursor < entries.length) {
       const end = Math.min(entries.length, reader.cursor + MAX_BATCH_ENTRIES);
-      const slice = entries.slice(reader.cursor, end);
+      // A live reader usually takes one entry at a time: skip the slice machinery for it.
+      const slice = end - reader.cursor === 1 ? [entries[reader.cursor]!] : entries.slice(reader.cursor, end);
       const merged = reader.behind && slice.length > 1;
       const batch = merged ? mergeTokens(slice) : slice;
       reader.cursor = end;

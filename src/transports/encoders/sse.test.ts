@@ -1,11 +1,11 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { describe, expect, it } from 'vitest';
-import type { RunEvent } from '../../core/events.ts';
+import { encodeEvent, type RunEvent } from '../../core/events.ts';
 import type { LogEntry } from '../../core/run-hub.ts';
 import { HOSTILE_TOKENS } from './hostile-text.test-fixture.ts';
 import { encodeSseBatch, formatSseComment, formatSseFrame, formatSseRetry, parseLastEventId } from './sse.ts';
 
-const entry = (event: RunEvent): LogEntry => ({ event, json: JSON.stringify(event) });
+const entry = (event: RunEvent): LogEntry => ({ event, json: encodeEvent(event) });
 
 function parseAll(chunks: string[]): {
   messages: EventSourceMessage[];
@@ -36,6 +36,34 @@ describe('SSE encoder', () => {
       expect(message.event).toBe('token');
       expect(JSON.parse(message.data)).toEqual(tokenEvents[index]);
     });
+  });
+
+  it('writes exactly what the generic frame formatter writes, for every event type', () => {
+    const events: RunEvent[] = [
+      {
+        type: 'start',
+        seq: 0,
+        runId: 'run_a',
+        conversationId: 'c',
+        messageId: 'm',
+        chatbotId: 'b',
+        provider: 'p',
+        model: 'x',
+      },
+      { type: 'phase', seq: 1, name: 'generate', state: 'end', durationMs: 2 },
+      ...tokenEvents.map((event, index) => ({ ...event, seq: index + 2 })),
+      { type: 'error', seq: 99, code: 'INTERNAL', message: 'line\nbreak', retryable: true },
+    ];
+    const expected = events
+      .map((event) =>
+        formatSseFrame({ id: `run_a:${event.seq}`, event: event.type, data: encodeEvent(event) }),
+      )
+      .join('');
+    expect(encodeSseBatch('run_a', events.map(entry))).toBe(expected);
+  });
+
+  it('refuses a run id that would forge fields', () => {
+    expect(() => encodeSseBatch('run\nevent: done', [])).toThrow(/id must not contain/);
   });
 
   it('survives being split at every possible chunk boundary', () => {

@@ -1,5 +1,6 @@
 // Native SSE encoder: one frame per run event, `id: <runId>:<seq>`, multi-line data split per the spec.
 
+import { RUN_EVENT_TYPES } from '../../core/events.ts';
 import type { LogEntry } from '../../core/run-hub.ts';
 
 export interface SseFrame {
@@ -36,22 +37,29 @@ export function formatSseComment(text: string): string {
   return `: ${text.replace(/[\r\n]+/g, ' ')}\n\n`;
 }
 
-export function sseEventId(runId: string, seq: number): string {
-  return `${runId}:${seq}`;
-}
+/** `event:` and `data:` lines per event type, built once: event types are a fixed set without line breaks. */
+const EVENT_LINES = new Map<string, string>(
+  RUN_EVENT_TYPES.map((type) => [type, `\nevent: ${type}\ndata: `]),
+);
 
-export function encodeSseEntry(runId: string, entry: LogEntry): string {
-  return formatSseFrame({
-    id: sseEventId(runId, entry.event.seq),
-    event: entry.event.type,
-    data: entry.json,
-  });
+/**
+ * An encoder for one run's frames, with the `id:` prefix checked and built once. Entry JSON comes from
+ * `encodeEvent` (JSON.stringify escapes every line break), so each frame is the three lines of `formatSseFrame`
+ * without a per-frame scan; the round-trip tests hold both to the same output.
+ */
+export function createSseEncoder(runId: string): (entries: readonly LogEntry[]) => string {
+  const idPrefix = `id: ${singleLine('id', runId)}:`;
+  return (entries) => {
+    let out = '';
+    for (const entry of entries) {
+      out += `${idPrefix}${entry.event.seq}${EVENT_LINES.get(entry.event.type)}${entry.json}\n\n`;
+    }
+    return out;
+  };
 }
 
 export function encodeSseBatch(runId: string, entries: readonly LogEntry[]): string {
-  let out = '';
-  for (const entry of entries) out += encodeSseEntry(runId, entry);
-  return out;
+  return createSseEncoder(runId)(entries);
 }
 
 /**

@@ -1,9 +1,9 @@
 // Streams a run to an HTTP response as SSE or NDJSON, honouring socket backpressure and client disconnects.
 
 import type { ServerResponse } from 'node:http';
-import type { LogEntry, RunHub, RunSink, RunSubscription } from '../../core/run-hub.ts';
+import type { RunHub, RunSink, RunSubscription } from '../../core/run-hub.ts';
 import { encodeNdjsonBatch } from '../encoders/ndjson.ts';
-import { encodeSseBatch, formatSseComment, formatSseRetry } from '../encoders/sse.ts';
+import { createSseEncoder, formatSseComment, formatSseRetry } from '../encoders/sse.ts';
 
 export type StreamFormat = 'sse' | 'ndjson';
 
@@ -48,10 +48,7 @@ export async function streamRunToResponse(
   if (format === 'sse') response.write(formatSseRetry(options.retryMs));
   else response.flushHeaders();
 
-  const encode =
-    format === 'sse'
-      ? (entries: readonly LogEntry[]) => encodeSseBatch(runId, entries)
-      : (entries: readonly LogEntry[]) => encodeNdjsonBatch(entries);
+  const encode = format === 'sse' ? createSseEncoder(runId) : encodeNdjsonBatch;
 
   let subscription: RunSubscription | undefined;
   let waitingForDrain = false;
