@@ -116,6 +116,9 @@ export async function runChatPipeline(
             case 'finish':
               finishReason = part.finishReason;
               return;
+            case 'failover':
+              run.append({ type: 'failover', from: part.from, to: part.to, reason: part.reason });
+              return;
             default: {
               const unreachable: never = part;
               throw new Error(`unknown stream part ${String(unreachable)}`);

@@ -16,7 +16,9 @@ export interface GenerateRequest {
 export type StreamPart =
   | { type: 'text-delta'; text: string }
   | { type: 'usage'; usage: Usage }
-  | { type: 'finish'; finishReason: FinishReason };
+  | { type: 'finish'; finishReason: FinishReason }
+  /** Emitted by a fallback chain when it moves to the next provider. */
+  | { type: 'failover'; from: string; to: string; reason: string };
 
 export interface StreamOptions {
   /** Aborting it must close the provider's HTTP request at once. */
@@ -25,7 +27,14 @@ export interface StreamOptions {
   onPart: (part: StreamPart) => void;
 }
 
+export interface GenerateResult {
+  text: string;
+  usage: Usage | null;
+  finishReason: FinishReason;
+}
+
 export interface LanguageModel {
+  /** Provider name for events, logs and metrics (e.g. "openai", "ollama"). */
   readonly provider: string;
   readonly model: string;
   /**
@@ -33,6 +42,8 @@ export interface LanguageModel {
    * (UPSTREAM_* codes) on failure, or with the signal's reason when aborted.
    */
   stream(request: GenerateRequest, options: StreamOptions): Promise<void>;
+  /** One completion without streaming (STREAMING_RESPONSE=false, or the fallback when streaming fails). */
+  generate(request: GenerateRequest, options: { signal: AbortSignal }): Promise<GenerateResult>;
   /** Releases pooled connections. */
   close?(): Promise<void>;
 }

@@ -41,6 +41,8 @@ export interface UpstreamRequestLog {
   /** Parsed JSON request body (undefined until read, or when it was not JSON). */
   body: unknown;
   headers: Record<string, string | string[] | undefined>;
+  /** Request path and query, e.g. '/openai/deployments/gpt/chat/completions?api-version=2024-10-21'. */
+  url: string;
   scenario: FakeScenario;
   /** performance.now() when the request arrived. */
   startedAt: number;
@@ -546,14 +548,18 @@ export function startFakeUpstream(options: FakeUpstreamOptions = {}): Promise<Fa
     }
   };
 
+  // OpenAI sends the key as a bearer token; Azure OpenAI and Azure AI model inference send it as `api-key`.
   const authorized = (request: IncomingMessage): boolean =>
-    requireApiKey === undefined || request.headers.authorization === `Bearer ${requireApiKey}`;
+    requireApiKey === undefined ||
+    request.headers.authorization === `Bearer ${requireApiKey}` ||
+    request.headers['api-key'] === requireApiKey;
 
   const handleChat = (request: IncomingMessage, response: ServerResponse): void => {
     const log: UpstreamRequestLog = {
       id: nextId,
       body: undefined,
       headers: { ...request.headers },
+      url: request.url ?? '/',
       scenario: queue.shift() ?? defaultScenario,
       startedAt: performance.now(),
       tokensSent: 0,
@@ -672,7 +678,9 @@ export function startFakeUpstream(options: FakeUpstreamOptions = {}): Promise<Fa
 
   const server: Server = createServer({ noDelay: true }, (request, response) => {
     const path = (request.url ?? '/').split('?')[0];
-    if (path === '/v1/chat/completions' && request.method === 'POST') {
+    // /v1/chat/completions (OpenAI), /openai/deployments/<name>/chat/completions (Azure OpenAI),
+    // /models/chat/completions (Azure AI model inference): one wire format, the path and query are logged.
+    if (path?.endsWith('/chat/completions') === true && request.method === 'POST') {
       handleChat(request, response);
       return;
     }

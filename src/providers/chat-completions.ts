@@ -1,30 +1,44 @@
-// OpenAI Chat Completions streaming adapter: OpenAI, vLLM, llama.cpp server, LM Studio, Ollama's /v1.
+// OpenAI Chat Completions wire format: OpenAI, Azure OpenAI, Azure AI model inference (Meta Llama and other
+// Foundry models), and any compatible server (vLLM, llama.cpp server, LM Studio, Ollama's /v1).
 
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
-import { Agent, request, type Dispatcher } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 import { RivuletError } from '../core/errors.ts';
-import type { FinishReason } from '../core/events.ts';
-import type { GenerateRequest, LanguageModel, StreamOptions, StreamPart } from '../core/provider.ts';
-import { errorForNetworkFailure, errorForStatus } from './upstream-errors.ts';
+import type { FinishReason, Usage } from '../core/events.ts';
+import type {
+  GenerateRequest,
+  GenerateResult,
+  LanguageModel,
+  StreamOptions,
+  StreamPart,
+} from '../core/provider.ts';
+import { postToProvider, readJson, type ResponseBody } from './provider-http.ts';
+import { errorForNetworkFailure } from './upstream-errors.ts';
 
-export interface OpenAICompatibleOptions {
-  /** Base URL including the version path, e.g. https://api.openai.com/v1 or http://127.0.0.1:11434/v1. */
-  baseUrl: string;
-  apiKey?: string;
+/** Where and how to call one Chat Completions deployment; built by the functions in chat-completions-endpoints.ts. */
+export interface ChatCompletionsEndpoint {
+  /** Name reported in `start` events, logs and metrics. */
+  provider: string;
+  /** Model (or Azure deployment) name. */
   model: string;
+  /** Full URL of the chat completions resource, query included. */
+  url: string;
+  /** Authentication and any provider-specific headers. */
+  headers: Record<string, string>;
+  /** Azure OpenAI picks the model from the deployment in the URL; the others need it in the body. */
+  modelInBody: boolean;
+  /** Whether the server honours `stream_options.include_usage` (otherwise usage is estimated). */
+  streamUsage: boolean;
   /** No bytes from the provider for this long (before headers or between chunks) fails the call. */
   stallMs: number;
-  /** Name reported in `start` events and logs. */
-  provider?: string;
 }
 
 /** An upstream SSE event larger than this is a broken or hostile stream, not a token. */
 const MAX_EVENT_BYTES = 1024 * 1024;
-/** Error bodies are read for the log, up to this much. */
-const MAX_ERROR_BODY_BYTES = 16 * 1024;
 
 interface ChunkChoice {
   delta?: { content?: string | null };
+  message?: { content?: string | null };
   finish_reason?: string | null;
 }
 
@@ -34,70 +48,73 @@ interface CompletionChunk {
   error?: { message?: string; code?: string | number | null };
 }
 
-export class OpenAICompatibleModel implements LanguageModel {
+export class ChatCompletionsModel implements LanguageModel {
   readonly provider: string;
   readonly model: string;
-  private readonly url: string;
-  private readonly headers: Record<string, string>;
+  private readonly endpoint: ChatCompletionsEndpoint;
   private readonly dispatcher: Dispatcher;
-  private readonly stallMs: number;
 
-  constructor(options: OpenAICompatibleOptions) {
-    this.provider = options.provider ?? 'openai-compatible';
-    this.model = options.model;
-    this.url = `${options.baseUrl.replace(/\/+$/, '')}/chat/completions`;
-    this.headers = { 'content-type': 'application/json', accept: 'text/event-stream' };
-    if (options.apiKey !== undefined && options.apiKey !== '') {
-      this.headers.authorization = `Bearer ${options.apiKey}`;
-    }
-    this.stallMs = options.stallMs;
-    this.dispatcher = new Agent({ keepAliveTimeout: 10_000, connect: { timeout: options.stallMs } });
+  constructor(endpoint: ChatCompletionsEndpoint) {
+    this.endpoint = endpoint;
+    this.provider = endpoint.provider;
+    this.model = endpoint.model;
+    this.dispatcher = new Agent({ keepAliveTimeout: 10_000, connect: { timeout: endpoint.stallMs } });
   }
 
   async stream(generate: GenerateRequest, options: StreamOptions): Promise<void> {
-    const { signal, onPart } = options;
-    const body = JSON.stringify({
-      model: this.model,
-      messages: generate.messages,
-      stream: true,
-      stream_options: { include_usage: true },
-      ...(generate.temperature === undefined ? {} : { temperature: generate.temperature }),
-      ...(generate.maxTokens === undefined ? {} : { max_tokens: generate.maxTokens }),
-    });
+    const body = await this.post(generate, true, options.signal);
+    await consumeStream(body, options.signal, options.onPart);
+  }
 
-    let response: Dispatcher.ResponseData;
-    try {
-      response = await request(this.url, {
-        method: 'POST',
-        headers: this.headers,
-        body,
-        signal,
-        dispatcher: this.dispatcher,
-        headersTimeout: this.stallMs,
-        bodyTimeout: this.stallMs,
+  async generate(generate: GenerateRequest, options: { signal: AbortSignal }): Promise<GenerateResult> {
+    const body = await this.post(generate, false, options.signal);
+    const completion = (await readJson(body, options.signal)) as CompletionChunk;
+    const choice = completion.choices?.[0];
+    const text = choice?.message?.content;
+    if (typeof text !== 'string') {
+      throw new RivuletError('UPSTREAM_BAD_RESPONSE', {
+        detail: 'completion without choices[0].message.content',
       });
-    } catch (error) {
-      signal.throwIfAborted();
-      throw errorForNetworkFailure(error, false);
     }
-
-    if (response.statusCode !== 200) {
-      const text = await readBounded(response.body, MAX_ERROR_BODY_BYTES);
-      const retryAfter = response.headers['retry-after'];
-      throw errorForStatus(response.statusCode, text, Array.isArray(retryAfter) ? retryAfter[0] : retryAfter);
-    }
-
-    await consumeStream(response.body, signal, onPart);
+    return {
+      text,
+      usage: mapUsage(completion.usage),
+      finishReason: mapFinishReason(choice?.finish_reason ?? 'stop'),
+    };
   }
 
   async close(): Promise<void> {
     await this.dispatcher.close();
   }
+
+  private post(generate: GenerateRequest, stream: boolean, signal: AbortSignal): Promise<ResponseBody> {
+    const { endpoint } = this;
+    return postToProvider({
+      url: endpoint.url,
+      headers: { accept: stream ? 'text/event-stream' : 'application/json', ...endpoint.headers },
+      body: {
+        ...(endpoint.modelInBody ? { model: endpoint.model } : {}),
+        messages: generate.messages,
+        stream,
+        ...(stream && endpoint.streamUsage ? { stream_options: { include_usage: true } } : {}),
+        ...(generate.temperature === undefined ? {} : { temperature: generate.temperature }),
+        ...(generate.maxTokens === undefined ? {} : { max_tokens: generate.maxTokens }),
+      },
+      signal,
+      dispatcher: this.dispatcher,
+      stallMs: endpoint.stallMs,
+    });
+  }
+}
+
+function mapUsage(usage: CompletionChunk['usage']): Usage | null {
+  if (usage === undefined || usage === null) return null;
+  return { inputTokens: usage.prompt_tokens ?? 0, outputTokens: usage.completion_tokens ?? 0 };
 }
 
 /** Feeds the response body through a real SSE parser with a buffer limit. */
 function consumeStream(
-  body: Dispatcher.ResponseData['body'],
+  body: ResponseBody,
   signal: AbortSignal,
   onPart: (part: StreamPart) => void,
 ): Promise<void> {
@@ -146,13 +163,8 @@ function consumeStream(
           onPart({ type: 'finish', finishReason: mapFinishReason(choice.finish_reason) });
         }
       }
-      const usage = chunk.usage;
-      if (usage !== undefined && usage !== null) {
-        onPart({
-          type: 'usage',
-          usage: { inputTokens: usage.prompt_tokens ?? 0, outputTokens: usage.completion_tokens ?? 0 },
-        });
-      }
+      const usage = mapUsage(chunk.usage);
+      if (usage !== null) onPart({ type: 'usage', usage });
     };
 
     const parser = createParser({
@@ -218,21 +230,4 @@ function mapFinishReason(reason: string): FinishReason {
     default:
       return 'other';
   }
-}
-
-async function readBounded(body: Dispatcher.ResponseData['body'], maxBytes: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of body) {
-      const buffer = chunk as Buffer;
-      chunks.push(buffer);
-      size += buffer.length;
-      if (size >= maxBytes) break;
-    }
-  } catch {
-    // The error body is only for the log; a broken one is not worth failing differently.
-  }
-  body.destroy();
-  return Buffer.concat(chunks).toString('utf8').slice(0, maxBytes);
 }
