@@ -44,7 +44,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
       logger.info({ runId, policy: config.run.disconnectPolicy }, 'run abandoned: no reader'),
   });
   const conversations = new MemoryConversationStore();
-  const model = createLanguageModel(config.llm);
+  const model = createLanguageModel(config.llm, logger);
   const chat = new ChatService({
     hub,
     conversations,

@@ -23,18 +23,30 @@ describe('loadConfig', () => {
       LLM_API_KEY: ' k ',
     });
     expect(config.llm).toEqual({
-      provider: 'openai-compatible',
-      baseUrl: 'http://127.0.0.1:11434/v1',
-      apiKey: 'k',
-      model: 'llama3.2',
+      chain: [
+        {
+          kind: 'openai-compatible',
+          baseUrl: 'http://127.0.0.1:11434/v1',
+          apiKey: 'k',
+          model: 'llama3.2',
+          apiVersion: undefined,
+        },
+      ],
       stallMs: 30_000,
+      streaming: true,
+      retries: 2,
+      retryBaseMs: 250,
+      retryMaxMs: 4_000,
+      continueAfterFailure: true,
+      breakerFailures: 5,
+      breakerCooldownMs: 30_000,
     });
   });
 
   it('uses OpenAI itself when only OPENAI_API_KEY and a model are set', () => {
-    expect(loadConfig({ OPENAI_API_KEY: 'sk-x', LLM_MODEL: 'gpt-4o-mini' }).llm?.baseUrl).toBe(
-      'https://api.openai.com/v1',
-    );
+    expect(loadConfig({ OPENAI_API_KEY: 'sk-x', LLM_MODEL: 'gpt-4o-mini' }).llm?.chain).toEqual([
+      { kind: 'openai', model: 'gpt-4o-mini', apiKey: 'sk-x', baseUrl: undefined, apiVersion: undefined },
+    ]);
   });
 
   it('names every invalid variable in one clear error', () => {
@@ -45,8 +57,55 @@ describe('loadConfig', () => {
   });
 
   it('requires a base URL and a model once a provider is asked for', () => {
-    expect(() => loadConfig({ LLM_PROVIDER: 'openai-compatible' })).toThrow(/LLM_BASE_URL: required/);
+    expect(() => loadConfig({ LLM_PROVIDER: 'openai-compatible', LLM_MODEL: 'm' })).toThrow(
+      /LLM_BASE_URL: a base URL is required/,
+    );
     expect(() => loadConfig({ LLM_BASE_URL: 'http://127.0.0.1:1/v1' })).toThrow(/LLM_MODEL: required/);
+    expect(() => loadConfig({ LLM_PROVIDER: 'azure-openai', AZURE_OPENAI_DEPLOYMENT: 'd' })).toThrow(
+      /AZURE_OPENAI_ENDPOINT: required/,
+    );
+  });
+
+  it('reads Azure OpenAI and Azure AI settings from their usual variables', () => {
+    const azure = loadConfig({
+      AZURE_OPENAI_ENDPOINT: 'https://r.openai.azure.com',
+      AZURE_OPENAI_API_KEY: 'az',
+      AZURE_OPENAI_DEPLOYMENT: 'gpt-4o',
+    });
+    expect(azure.llm?.chain[0]).toMatchObject({
+      kind: 'azure-openai',
+      model: 'gpt-4o',
+      baseUrl: 'https://r.openai.azure.com',
+      apiKey: 'az',
+    });
+    const llama = loadConfig({
+      AZURE_AI_ENDPOINT: 'https://r.services.ai.azure.com/models',
+      AZURE_AI_API_KEY: 'k',
+      LLM_MODEL: 'Meta-Llama-3.1-8B-Instruct',
+    });
+    expect(llama.llm?.chain[0]).toMatchObject({ kind: 'azure-ai', model: 'Meta-Llama-3.1-8B-Instruct' });
+  });
+
+  it('builds a fallback chain from LLM_FALLBACK and rejects malformed entries', () => {
+    const config = loadConfig({
+      LLM_BASE_URL: 'http://127.0.0.1:8000/v1',
+      LLM_MODEL: 'local',
+      OPENAI_API_KEY: 'sk-o',
+      LLM_FALLBACK: 'openai:gpt-4o-mini, openai-compatible:backup@http://127.0.0.1:9000/v1',
+      STREAMING_RESPONSE: 'False',
+    });
+    expect(config.llm?.chain.map((provider) => `${provider.kind}:${provider.model}`)).toEqual([
+      'openai-compatible:local',
+      'openai:gpt-4o-mini',
+      'openai-compatible:backup',
+    ]);
+    expect(config.llm?.streaming).toBe(false);
+    expect(() =>
+      loadConfig({ LLM_BASE_URL: 'http://x/v1', LLM_MODEL: 'm', LLM_FALLBACK: 'mystery:model' }),
+    ).toThrow(/LLM_FALLBACK/);
+    expect(() =>
+      loadConfig({ LLM_BASE_URL: 'http://x/v1', LLM_MODEL: 'm', STREAMING_RESPONSE: 'maybe' }),
+    ).toThrow(/STREAMING_RESPONSE/);
   });
 
   it('turns a provider off with LLM_PROVIDER=none', () => {

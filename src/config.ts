@@ -9,16 +9,47 @@ const optionalText = z
   .optional()
   .transform((value) => (value === undefined || value.trim() === '' ? undefined : value.trim()));
 
+/** Accepts true/false, 1/0, yes/no in any case (seed 000 writes STREAMING_RESPONSE=True). */
+const booleanText = (fallback: boolean) =>
+  z
+    .string()
+    .optional()
+    .transform((value, context) => {
+      if (value === undefined || value.trim() === '') return fallback;
+      const normalised = value.trim().toLowerCase();
+      if (['true', '1', 'yes', 'on'].includes(normalised)) return true;
+      if (['false', '0', 'no', 'off'].includes(normalised)) return false;
+      context.addIssue({ code: 'custom', message: 'expected true or false' });
+      return z.NEVER;
+    });
+
+export const PROVIDER_KINDS = ['openai-compatible', 'openai', 'azure-openai', 'azure-ai'] as const;
+export type ProviderKind = (typeof PROVIDER_KINDS)[number];
+
 const schema = z.object({
   HOST: z.string().default('127.0.0.1'),
   PORT: integer(3000).pipe(z.number().max(65_535)),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  LLM_PROVIDER: z.enum(['auto', 'openai-compatible', 'none']).default('auto'),
+  LLM_PROVIDER: z.enum(['auto', 'none', ...PROVIDER_KINDS]).default('auto'),
   LLM_BASE_URL: optionalText.pipe(z.url().optional()),
   LLM_API_KEY: optionalText,
-  OPENAI_API_KEY: optionalText,
   LLM_MODEL: optionalText,
+  LLM_API_VERSION: optionalText,
+  OPENAI_API_KEY: optionalText,
+  AZURE_OPENAI_API_KEY: optionalText,
+  AZURE_OPENAI_ENDPOINT: optionalText.pipe(z.url().optional()),
+  AZURE_OPENAI_DEPLOYMENT: optionalText,
+  AZURE_AI_API_KEY: optionalText,
+  AZURE_AI_ENDPOINT: optionalText.pipe(z.url().optional()),
+  LLM_FALLBACK: optionalText,
   LLM_STALL_MS: integer(30_000, 100),
+  STREAMING_RESPONSE: booleanText(true),
+  LLM_RETRIES: integer(2),
+  LLM_RETRY_BASE_MS: integer(250),
+  LLM_RETRY_MAX_MS: integer(4_000),
+  LLM_FAILOVER_CONTINUE: booleanText(true),
+  LLM_BREAKER_FAILURES: integer(5, 1),
+  LLM_BREAKER_COOLDOWN_MS: integer(30_000),
   SYSTEM_PROMPT: optionalText,
   HISTORY_LIMIT: integer(20),
   MAX_MESSAGE_CHARS: integer(32_000, 1),
@@ -34,12 +65,27 @@ const schema = z.object({
   WS_PING_MS: integer(30_000, 10),
 });
 
-export interface LlmConfig {
-  provider: 'openai-compatible';
-  baseUrl: string;
-  apiKey: string | undefined;
+/** One provider in the chain. */
+export interface ProviderConfig {
+  kind: ProviderKind;
   model: string;
+  /** Base URL (openai-compatible, openai) or resource endpoint (Azure). */
+  baseUrl: string | undefined;
+  apiKey: string | undefined;
+  apiVersion: string | undefined;
+}
+
+export interface LlmConfig {
+  /** The primary provider first, then the fallbacks in order. */
+  chain: ProviderConfig[];
   stallMs: number;
+  streaming: boolean;
+  retries: number;
+  retryBaseMs: number;
+  retryMaxMs: number;
+  continueAfterFailure: boolean;
+  breakerFailures: number;
+  breakerCooldownMs: number;
 }
 
 export interface Config {
@@ -67,8 +113,6 @@ export interface Config {
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
-
-const OPENAI_BASE_URL = 'https://api.openai.com/v1';
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const parsed = schema.safeParse(env);
@@ -99,28 +143,114 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   };
 }
 
-function resolveLlm(values: z.infer<typeof schema>): LlmConfig | undefined {
+type Values = z.infer<typeof schema>;
+
+const fail = (variable: string, message: string): never => {
+  throw new ConfigError(`Invalid configuration:\n  ${variable}: ${message}`);
+};
+
+function resolveLlm(values: Values): LlmConfig | undefined {
   if (values.LLM_PROVIDER === 'none') return undefined;
-  const apiKey = values.LLM_API_KEY ?? values.OPENAI_API_KEY;
-  const baseUrl = values.LLM_BASE_URL ?? (values.OPENAI_API_KEY === undefined ? undefined : OPENAI_BASE_URL);
-  if (baseUrl === undefined) {
-    if (values.LLM_PROVIDER === 'openai-compatible') {
-      throw new ConfigError(
-        'Invalid configuration:\n  LLM_BASE_URL: required with LLM_PROVIDER=openai-compatible (e.g. http://127.0.0.1:11434/v1)',
-      );
-    }
-    return undefined;
-  }
-  if (values.LLM_MODEL === undefined) {
-    throw new ConfigError(
-      `Invalid configuration:\n  LLM_MODEL: required when a provider is configured (${baseUrl})`,
+  const primary = resolvePrimary(values);
+  if (primary === undefined) return undefined;
+  const fallbacks = (values.LLM_FALLBACK ?? '')
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '')
+    .map((entry) => parseFallback(entry, values));
+  return {
+    chain: [primary, ...fallbacks],
+    stallMs: values.LLM_STALL_MS,
+    streaming: values.STREAMING_RESPONSE,
+    retries: values.LLM_RETRIES,
+    retryBaseMs: values.LLM_RETRY_BASE_MS,
+    retryMaxMs: values.LLM_RETRY_MAX_MS,
+    continueAfterFailure: values.LLM_FAILOVER_CONTINUE,
+    breakerFailures: values.LLM_BREAKER_FAILURES,
+    breakerCooldownMs: values.LLM_BREAKER_COOLDOWN_MS,
+  };
+}
+
+/** The provider named by LLM_PROVIDER, or with `auto` the first one whose usual variables are set. */
+function resolvePrimary(values: Values): ProviderConfig | undefined {
+  const kind =
+    values.LLM_PROVIDER === 'auto' || values.LLM_PROVIDER === 'none'
+      ? detectKind(values)
+      : values.LLM_PROVIDER;
+  if (kind === undefined) return undefined;
+  const model = values.LLM_MODEL ?? (kind === 'azure-openai' ? values.AZURE_OPENAI_DEPLOYMENT : undefined);
+  if (model === undefined) {
+    return fail(
+      kind === 'azure-openai' ? 'AZURE_OPENAI_DEPLOYMENT' : 'LLM_MODEL',
+      `required with provider ${kind}`,
     );
   }
-  return {
-    provider: 'openai-compatible',
-    baseUrl,
-    apiKey,
-    model: values.LLM_MODEL,
-    stallMs: values.LLM_STALL_MS,
-  };
+  return providerConfig(kind, model, values.LLM_BASE_URL, values, 'LLM_BASE_URL');
+}
+
+function detectKind(values: Values): ProviderKind | undefined {
+  if (values.LLM_BASE_URL !== undefined) return 'openai-compatible';
+  if (values.AZURE_OPENAI_ENDPOINT !== undefined && values.AZURE_OPENAI_API_KEY !== undefined)
+    return 'azure-openai';
+  if (values.AZURE_AI_ENDPOINT !== undefined && values.AZURE_AI_API_KEY !== undefined) return 'azure-ai';
+  if (values.OPENAI_API_KEY !== undefined) return 'openai';
+  return undefined;
+}
+
+/** LLM_FALLBACK entries read `<kind>:<model>` or `<kind>:<model>@<base URL>`; keys come from the usual variables. */
+function parseFallback(entry: string, values: Values): ProviderConfig {
+  const match = /^([a-z-]+):([^@]+?)(?:@(.+))?$/.exec(entry);
+  const kind = match?.[1];
+  if (match === null || kind === undefined || !(PROVIDER_KINDS as readonly string[]).includes(kind)) {
+    return fail(
+      'LLM_FALLBACK',
+      `"${entry}" is not <provider>:<model>[@<base URL>] with provider one of ${PROVIDER_KINDS.join(', ')}`,
+    );
+  }
+  const baseUrl = match[3];
+  if (baseUrl !== undefined && !URL.canParse(baseUrl))
+    return fail('LLM_FALLBACK', `"${baseUrl}" is not a URL`);
+  return providerConfig(kind as ProviderKind, match[2]!, baseUrl, values, 'LLM_FALLBACK');
+}
+
+function providerConfig(
+  kind: ProviderKind,
+  model: string,
+  baseUrl: string | undefined,
+  values: Values,
+  variable: string,
+): ProviderConfig {
+  const apiVersion = values.LLM_API_VERSION;
+  switch (kind) {
+    case 'openai-compatible':
+      if (baseUrl === undefined)
+        return fail(
+          variable,
+          'a base URL is required for openai-compatible (e.g. http://127.0.0.1:11434/v1)',
+        );
+      return { kind, model, baseUrl, apiKey: values.LLM_API_KEY, apiVersion };
+    case 'openai': {
+      const apiKey = values.OPENAI_API_KEY ?? values.LLM_API_KEY;
+      if (apiKey === undefined) return fail('OPENAI_API_KEY', 'required with provider openai');
+      return { kind, model, baseUrl, apiKey, apiVersion };
+    }
+    case 'azure-openai': {
+      const endpoint = baseUrl ?? values.AZURE_OPENAI_ENDPOINT;
+      const apiKey = values.AZURE_OPENAI_API_KEY ?? values.LLM_API_KEY;
+      if (endpoint === undefined) return fail('AZURE_OPENAI_ENDPOINT', 'required with provider azure-openai');
+      if (apiKey === undefined) return fail('AZURE_OPENAI_API_KEY', 'required with provider azure-openai');
+      return { kind, model, baseUrl: endpoint, apiKey, apiVersion };
+    }
+    case 'azure-ai': {
+      const endpoint = baseUrl ?? values.AZURE_AI_ENDPOINT;
+      const apiKey = values.AZURE_AI_API_KEY ?? values.LLM_API_KEY;
+      if (endpoint === undefined) return fail('AZURE_AI_ENDPOINT', 'required with provider azure-ai');
+      if (apiKey === undefined) return fail('AZURE_AI_API_KEY', 'required with provider azure-ai');
+      return { kind, model, baseUrl: endpoint, apiKey, apiVersion };
+    }
+    default: {
+      const unreachable: never = kind;
+      return fail(variable, `unknown provider ${String(unreachable)}`);
+    }
+  }
 }

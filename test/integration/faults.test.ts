@@ -9,7 +9,8 @@ import { startTestServer, type TestServer } from '../helpers/test-server.ts';
 
 let server: TestServer;
 beforeAll(async () => {
-  server = await startTestServer({ LLM_STALL_MS: '300' });
+  // No retries here: these tests are about how each fault is reported (fallback.test.ts covers recovery).
+  server = await startTestServer({ LLM_STALL_MS: '300', LLM_RETRIES: '0' });
 });
 afterAll(async () => {
   await server.close();

@@ -1,0 +1,222 @@
+// A chain of providers behaving as one: retries before the first token, failover after it, stall detection,
+// a circuit breaker, and the streaming-to-blocking fallback (STREAMING_RESPONSE).
+
+import { setTimeout as sleep } from 'node:timers/promises';
+import { RivuletError, toRivuletError } from '../core/errors.ts';
+import type { Logger } from '../core/logger.ts';
+import type {
+  ChatMessage,
+  GenerateRequest,
+  GenerateResult,
+  LanguageModel,
+  StreamOptions,
+  StreamPart,
+} from '../core/provider.ts';
+import type { CircuitBreaker } from './circuit-breaker.ts';
+
+export interface FallbackChainOptions {
+  /** Retries per provider on retryable errors, before that provider sent its first token. */
+  retries: number;
+  /** Backoff: full jitter over min(maxDelayMs, baseDelayMs * 2^attempt). */
+  baseDelayMs: number;
+  maxDelayMs: number;
+  /** No part from the provider for this long aborts the call as UPSTREAM_STALLED and fails over. */
+  stallMs: number;
+  /** false: call providers non-streaming and emit the answer as one token (STREAMING_RESPONSE=false). */
+  streaming: boolean;
+  /**
+   * After the first token: true continues on the next provider from the text already sent (with a `failover`
+   * part); false ends with the error, so a half answer never looks complete either way.
+   */
+  continueAfterFailure: boolean;
+  breaker: CircuitBreaker;
+  logger: Logger;
+  random?: () => number;
+}
+
+/** Asked of the next provider when the previous one broke off mid-answer. */
+export const CONTINUE_INSTRUCTION =
+  'Your previous answer was cut off. Continue it exactly where it stopped: do not repeat any of it, do not add a preamble.';
+
+/** Errors the caller made, not the provider: they say nothing of the provider's health. */
+const CALLER_FAULTS = new Set(['UPSTREAM_BAD_REQUEST']);
+/** Failures before the first token that streaming itself may cause (SSE-hostile proxies, servers refusing stream options). */
+const STREAMING_SUSPECTS = new Set([
+  'UPSTREAM_BAD_REQUEST',
+  'UPSTREAM_BAD_RESPONSE',
+  'UPSTREAM_DROPPED',
+  'UPSTREAM_STALLED',
+  'UPSTREAM_TIMEOUT',
+]);
+
+const keyOf = (model: LanguageModel): string => `${model.provider}:${model.model}`;
+
+export class FallbackChain implements LanguageModel {
+  readonly provider: string;
+  readonly model: string;
+  private readonly models: readonly LanguageModel[];
+  private readonly options: FallbackChainOptions;
+  private readonly random: () => number;
+
+  constructor(models: readonly LanguageModel[], options: FallbackChainOptions) {
+    const first = models[0];
+    if (first === undefined) throw new Error('a fallback chain needs at least one provider');
+    this.models = models;
+    this.options = options;
+    this.provider = first.provider;
+    this.model = first.model;
+    this.random = options.random ?? Math.random;
+  }
+
+  async stream(request: GenerateRequest, options: StreamOptions): Promise<void> {
+    const { signal, onPart } = options;
+    let sent = '';
+    let lastError: RivuletError | undefined;
+    const candidates = this.available();
+
+    for (let index = 0; index < candidates.length; index += 1) {
+      const model = candidates[index]!;
+      const attemptRequest = sent === '' ? request : continuation(request, sent);
+      let streaming = this.options.streaming;
+      for (let attempt = 0; ; attempt += 1) {
+        let sentThisAttempt = false;
+        try {
+          await this.attempt(model, attemptRequest, streaming, signal, (part) => {
+            if (part.type === 'text-delta') {
+              sentThisAttempt = true;
+              sent += part.text;
+            }
+            onPart(part);
+          });
+          this.options.breaker.recordSuccess(keyOf(model));
+          return;
+        } catch (caught) {
+          if (signal.aborted) throw signal.reason;
+          const error = toRivuletError(caught);
+          lastError = error;
+          if (!CALLER_FAULTS.has(error.code)) this.options.breaker.recordFailure(keyOf(model));
+          const context = {
+            provider: model.provider,
+            model: model.model,
+            code: error.code,
+            detail: error.detail,
+          };
+          if (!sentThisAttempt) {
+            const delay = this.retryDelay(error, attempt);
+            if (delay !== undefined) {
+              this.options.logger.warn(
+                { ...context, attempt: attempt + 1, delayMs: delay },
+                'provider call failed, retrying',
+              );
+              await sleep(delay, undefined, { signal });
+              continue;
+            }
+            if (streaming && STREAMING_SUSPECTS.has(error.code)) {
+              // Streaming itself may be what breaks (a proxy, an SSE quirk): the same request, non-streaming.
+              this.options.logger.warn(
+                context,
+                'streaming failed before the first token, retrying without streaming',
+              );
+              streaming = false;
+              continue;
+            }
+          } else if (!this.options.continueAfterFailure) {
+            throw error;
+          }
+          const next = candidates[index + 1];
+          if (next === undefined) throw error;
+          this.options.logger.warn({ ...context, to: next.provider, sentChars: sent.length }, 'failing over');
+          onPart({ type: 'failover', from: model.provider, to: next.provider, reason: error.code });
+          break;
+        }
+      }
+    }
+    throw (
+      lastError ??
+      new RivuletError('UPSTREAM_UNAVAILABLE', { detail: 'every provider is skipped by its circuit breaker' })
+    );
+  }
+
+  async generate(request: GenerateRequest, options: { signal: AbortSignal }): Promise<GenerateResult> {
+    let text = '';
+    let result: GenerateResult = { text: '', usage: null, finishReason: 'stop' };
+    await this.stream(request, {
+      signal: options.signal,
+      onPart: (part) => {
+        if (part.type === 'text-delta') text += part.text;
+        else if (part.type === 'usage') result = { ...result, usage: part.usage };
+        else if (part.type === 'finish') result = { ...result, finishReason: part.finishReason };
+      },
+    });
+    return { ...result, text };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.models.map((model) => model.close?.() ?? Promise.resolve()));
+  }
+
+  /** Providers whose circuit is closed, in order; if every circuit is open, the whole chain gets a trial. */
+  private available(): LanguageModel[] {
+    const open = this.models.filter((model) => this.options.breaker.allows(keyOf(model)));
+    return open.length > 0 ? open : [...this.models];
+  }
+
+  /** Undefined when this error should not be retried on the same provider. */
+  private retryDelay(error: RivuletError, attempt: number): number | undefined {
+    if (!error.retryable || attempt >= this.options.retries) return undefined;
+    const ceiling = Math.min(this.options.maxDelayMs, this.options.baseDelayMs * 2 ** attempt);
+    const jittered = Math.round(this.random() * ceiling);
+    if (error.retryAfterMs === undefined) return jittered;
+    // A provider asking for a longer pause than we would wait is better skipped for the next one.
+    return error.retryAfterMs > this.options.maxDelayMs ? undefined : Math.max(jittered, error.retryAfterMs);
+  }
+
+  /** One call, aborted as UPSTREAM_STALLED when no part arrives for stallMs. */
+  private async attempt(
+    model: LanguageModel,
+    request: GenerateRequest,
+    streaming: boolean,
+    signal: AbortSignal,
+    onPart: (part: StreamPart) => void,
+  ): Promise<void> {
+    const stall = new AbortController();
+    const attemptSignal = AbortSignal.any([signal, stall.signal]);
+    let receivedAny = false;
+    // Silence before anything arrived is a provider not answering in time; after that it stopped mid-answer.
+    const timer = setTimeout(() => {
+      const detail = `no data for ${this.options.stallMs} ms`;
+      stall.abort(new RivuletError(receivedAny ? 'UPSTREAM_STALLED' : 'UPSTREAM_TIMEOUT', { detail }));
+    }, this.options.stallMs);
+    try {
+      if (streaming) {
+        await model.stream(request, {
+          signal: attemptSignal,
+          onPart: (part) => {
+            receivedAny = true;
+            timer.refresh();
+            onPart(part);
+          },
+        });
+        return;
+      }
+      const result = await model.generate(request, { signal: attemptSignal });
+      if (result.text.length > 0) onPart({ type: 'text-delta', text: result.text });
+      if (result.usage !== null) onPart({ type: 'usage', usage: result.usage });
+      onPart({ type: 'finish', finishReason: result.finishReason });
+    } catch (error) {
+      if (stall.signal.aborted && !signal.aborted) throw stall.signal.reason as RivuletError;
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+function continuation(request: GenerateRequest, sent: string): GenerateRequest {
+  const messages: ChatMessage[] = [
+    ...request.messages,
+    { role: 'assistant', content: sent },
+    { role: 'user', content: CONTINUE_INSTRUCTION },
+  ];
+  return { ...request, messages };
+}
