@@ -49,6 +49,7 @@ const STREAMING_SUSPECTS = new Set([
   'UPSTREAM_TIMEOUT',
 ]);
 
+/** `provider:model`, the name a provider goes by in failover events, logs and the circuit breaker. */
 const keyOf = (model: LanguageModel): string => `${model.provider}:${model.model}`;
 
 export class FallbackChain implements LanguageModel {
@@ -126,7 +127,7 @@ export class FallbackChain implements LanguageModel {
           const next = candidates[index + 1];
           if (next === undefined) throw error;
           this.options.logger.warn({ ...context, to: next.provider, sentChars: sent.length }, 'failing over');
-          onPart({ type: 'failover', from: model.provider, to: next.provider, reason: error.code });
+          onPart({ type: 'failover', from: keyOf(model), to: keyOf(next), reason: error.code });
           break;
         }
       }
