@@ -8,6 +8,7 @@ import type { ConversationStore } from './core/conversation-store.ts';
 import type { LanguageModel } from './core/provider.ts';
 import type { RunHub } from './core/run-hub.ts';
 import { createLanguageModel } from './providers/create-language-model.ts';
+import { UsageEstimator } from './providers/usage-estimator.ts';
 import { MemoryConversationStore } from './stores/memory/memory-conversation-store.ts';
 import { MemoryRunHub } from './stores/memory/memory-run-hub.ts';
 import { buildServer } from './transports/http/server.ts';
@@ -45,12 +46,15 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
   });
   const conversations = new MemoryConversationStore();
   const model = createLanguageModel(config.llm, logger);
+  const usageEstimator = new UsageEstimator();
+  await usageEstimator.load();
   const chat = new ChatService({
     hub,
     conversations,
     model,
     systemPrompt: config.systemPrompt,
     historyLimit: config.historyLimit,
+    estimateUsage: (messages, output) => usageEstimator.estimate(messages, output),
     defaultChatbotId: 'default',
     logger,
   });

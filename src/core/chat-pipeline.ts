@@ -22,6 +22,11 @@ export interface ChatPipelineDeps {
   /** Undefined when no provider is configured: the run ends with PROVIDER_NOT_CONFIGURED. */
   model: LanguageModel | undefined;
   systemPrompt: string | undefined;
+  /**
+   * Counts tokens locally when the provider reported no usage, or when a failover spliced two providers' answers
+   * (each reported only its own part). Optional: without it such answers carry `usage: null`.
+   */
+  estimateUsage?: (messages: readonly ChatMessage[], output: string) => Promise<Usage>;
   /** How many earlier messages go into the prompt. */
   historyLimit: number;
   logger: Logger;
@@ -48,6 +53,16 @@ export async function runChatPipeline(
   let tokenCount = 0;
   let ttftMs: number | null = null;
   let usage: Usage | null = null;
+  let failedOver = false;
+  let prompt: ChatMessage[] = [];
+  const settleUsage = async (): Promise<void> => {
+    if ((usage !== null && !failedOver) || deps.estimateUsage === undefined || prompt.length === 0) return;
+    try {
+      usage = await deps.estimateUsage(prompt, text);
+    } catch (error) {
+      deps.logger.warn({ runId: run.runId, err: error }, 'usage estimate failed');
+    }
+  };
   let finishReason: FinishReason = 'stop';
   let currentPhase: { name: PhaseName; startedAt: number } | undefined;
 
@@ -94,6 +109,7 @@ export async function runChatPipeline(
     if (deps.systemPrompt !== undefined) messages.push({ role: 'system', content: deps.systemPrompt });
     for (const message of history) messages.push({ role: message.role, content: message.content });
     messages.push({ role: 'user', content: input.message });
+    prompt = messages;
 
     beginPhase('generate');
     run.signal.throwIfAborted();
@@ -117,6 +133,7 @@ export async function runChatPipeline(
               finishReason = part.finishReason;
               return;
             case 'failover':
+              failedOver = true;
               run.append({ type: 'failover', from: part.from, to: part.to, reason: part.reason });
               return;
             default: {
@@ -128,6 +145,7 @@ export async function runChatPipeline(
       },
     );
     endPhase();
+    await settleUsage();
     if (usage !== null) run.append({ type: 'usage', ...(usage as Usage) });
     run.append({ type: 'done', finishReason, text, usage, cached: false, timings: timings() });
   } catch (caught) {
@@ -136,6 +154,8 @@ export async function runChatPipeline(
     if (run.signal.aborted && isQuietAbort(reason)) {
       status = 'stopped';
       finishReason = 'aborted';
+      // Tokens generated before the stop were paid for: say how many.
+      await settleUsage();
       run.append({ type: 'done', finishReason, text, usage, cached: false, timings: timings() });
     } else {
       status = 'failed';

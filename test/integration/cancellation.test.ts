@@ -44,6 +44,8 @@ describe('POST /api/runs/:runId/stop', () => {
 
     const done = lastEvent(result.frames);
     expect(done).toMatchObject({ type: 'done', finishReason: 'aborted' });
+    // Tokens generated before the stop were paid for: the done event says how many (counted locally).
+    expect(done).toMatchObject({ usage: { estimated: true } });
     const text = tokenText(result.frames);
     expect(done?.type === 'done' && done.text).toBe(text);
     expect(testServer.upstream.fullText().startsWith(text)).toBe(true);

@@ -115,6 +115,8 @@ describe('after the first token', () => {
     const whole = partial + chain.backup.fullText();
     expect(tokenText(result.frames)).toBe(whole);
     expect(lastEvent(result.frames)).toMatchObject({ type: 'done', finishReason: 'stop', text: whole });
+    // Each provider counted only its own part, so the spliced answer's usage is counted locally.
+    expect(lastEvent(result.frames)).toMatchObject({ usage: { estimated: true } });
     const start = result.frames[0]!.data as Extract<RunEvent, { type: 'start' }>;
     await chain.server.app.chat.settled();
     const stored = (await chain.server.app.conversations.listMessages(start.conversationId)).at(-1);
@@ -177,5 +179,30 @@ describe('STREAMING_RESPONSE=false', () => {
     expect(types.filter((type) => type === 'token')).toHaveLength(1);
     expect(types.slice(-2)).toEqual(['usage', 'done']);
     expect(lastEvent(result.frames)).toMatchObject({ type: 'done', text: chain.primary.fullText() });
+  });
+});
+
+describe('usage', () => {
+  it('is counted with a tokenizer and marked estimated when the provider reports none (Azure AI inference)', async () => {
+    const upstream = await startFakeUpstream({ scenario: { tokenCount: 20, seed: 8 } });
+    backup = upstream;
+    server = await startTestServer({
+      LLM_PROVIDER: 'azure-ai',
+      LLM_BASE_URL: '',
+      AZURE_AI_ENDPOINT: upstream.url.replace(/\/v1$/, ''),
+      AZURE_AI_API_KEY: 'k',
+      LLM_MODEL: 'Meta-Llama-3.1-8B-Instruct',
+    });
+    const result = await ask(server);
+    expect(upstream.requests[0]?.url).toBe('/models/chat/completions?api-version=2024-05-01-preview');
+    const done = lastEvent(result.frames);
+    expect(done).toMatchObject({ type: 'done', usage: { estimated: true } });
+    expect(done?.type === 'done' && done.usage!.outputTokens).toBeGreaterThan(10);
+    expect(done?.type === 'done' && done.usage!.inputTokens).toBeGreaterThan(3);
+    expect(result.frames[0]?.data).toMatchObject({
+      type: 'start',
+      provider: 'azure-ai',
+      model: 'Meta-Llama-3.1-8B-Instruct',
+    });
   });
 });
