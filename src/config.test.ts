@@ -13,7 +13,7 @@ describe('loadConfig', () => {
       maxEvents: 100_000,
       maxBytes: 16 * 1024 * 1024,
     });
-    expect(config.sse).toEqual({ pingMs: 15_000, retryMs: 2_000 });
+    expect(config.sse).toEqual({ pingMs: 15_000, retryMs: 2_000, drainTimeoutMs: 30_000 });
   });
 
   it('configures an OpenAI-compatible provider from LLM_* variables', () => {

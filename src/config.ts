@@ -62,6 +62,7 @@ const schema = z.object({
   RUN_MAX_BYTES: integer(16 * 1024 * 1024, 4096),
   SSE_PING_MS: integer(15_000, 10),
   SSE_RETRY_MS: integer(2_000),
+  SSE_DRAIN_TIMEOUT_MS: integer(30_000, 100),
   WS_PING_MS: integer(30_000, 10),
 });
 
@@ -106,7 +107,7 @@ export interface Config {
     maxEvents: number;
     maxBytes: number;
   };
-  sse: { pingMs: number; retryMs: number };
+  sse: { pingMs: number; retryMs: number; drainTimeoutMs: number };
   ws: { pingMs: number };
 }
 
@@ -138,7 +139,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxEvents: values.RUN_MAX_EVENTS,
       maxBytes: values.RUN_MAX_BYTES,
     },
-    sse: { pingMs: values.SSE_PING_MS, retryMs: values.SSE_RETRY_MS },
+    sse: {
+      pingMs: values.SSE_PING_MS,
+      retryMs: values.SSE_RETRY_MS,
+      drainTimeoutMs: values.SSE_DRAIN_TIMEOUT_MS,
+    },
     ws: { pingMs: values.WS_PING_MS },
   };
 }

@@ -107,7 +107,10 @@ export async function runChatPipeline(
     if (model === undefined) throw new RivuletError('PROVIDER_NOT_CONFIGURED');
     const messages: ChatMessage[] = [];
     if (deps.systemPrompt !== undefined) messages.push({ role: 'system', content: deps.systemPrompt });
-    for (const message of history) messages.push({ role: message.role, content: message.content });
+    // Empty answers (failed before the first token) carry nothing and some servers reject empty assistant turns.
+    for (const message of history) {
+      if (message.content !== '') messages.push({ role: message.role, content: message.content });
+    }
     messages.push({ role: 'user', content: input.message });
     prompt = messages;
 
@@ -121,10 +124,11 @@ export async function runChatPipeline(
           switch (part.type) {
             case 'text-delta':
               if (part.text.length === 0) return;
+              // Once the hub has ended the run (caps, timeout) nothing more is sent, so nothing more is stored.
+              if (run.append({ type: 'token', text: part.text }) === -1) return;
               if (ttftMs === null) ttftMs = roundMs(performance.now() - startedAt);
               text += part.text;
               tokenCount += 1;
-              run.append({ type: 'token', text: part.text });
               return;
             case 'usage':
               usage = part.usage;

@@ -45,7 +45,7 @@ interface ChunkChoice {
 interface CompletionChunk {
   choices?: ChunkChoice[];
   usage?: { prompt_tokens?: number; completion_tokens?: number } | null;
-  error?: { message?: string; code?: string | number | null };
+  error?: { message?: string; code?: string | number | null } | null;
 }
 
 export class ChatCompletionsModel implements LanguageModel {
@@ -121,10 +121,12 @@ function consumeStream(
   return new Promise<void>((resolve, reject) => {
     let sawDone = false;
     let sawFinish = false;
+    let sawEvent = false;
+    let settled = false;
     let failure: RivuletError | undefined;
 
     const fail = (error: RivuletError): void => {
-      if (failure !== undefined) return;
+      if (failure !== undefined || settled) return;
       failure = error;
       body.destroy();
       reject(error);
@@ -134,9 +136,13 @@ function consumeStream(
       if (failure !== undefined || sawDone) return;
       const data = event.data;
       if (data === '[DONE]') {
+        // The answer is complete now: a server or proxy that keeps the response open must not delay `done`.
         sawDone = true;
+        settled = true;
+        resolve();
         return;
       }
+      sawEvent = true;
       let chunk: CompletionChunk;
       try {
         chunk = JSON.parse(data) as CompletionChunk;
@@ -146,7 +152,7 @@ function consumeStream(
         );
         return;
       }
-      if (chunk.error !== undefined) {
+      if (chunk.error !== undefined && chunk.error !== null) {
         fail(
           new RivuletError('UPSTREAM_UNAVAILABLE', {
             detail: `in-stream error: ${JSON.stringify(chunk.error)}`,
@@ -207,6 +213,11 @@ function consumeStream(
     });
     body.on('end', () => {
       if (failure !== undefined) return;
+      // A 2xx that carried no SSE event at all is not a stream (an HTML error page from a proxy, say).
+      if (!sawEvent && !sawDone) {
+        fail(new RivuletError('UPSTREAM_BAD_RESPONSE', { detail: 'a 2xx response without any SSE event' }));
+        return;
+      }
       // A stream that ends without [DONE] or a finish reason was cut: never let a half answer look complete.
       if (!sawDone && !sawFinish) {
         fail(new RivuletError('UPSTREAM_DROPPED', { detail: 'stream ended without [DONE]' }));

@@ -1,5 +1,7 @@
 // The OpenAI-compatible adapter driven over real TCP against the fake upstream.
 
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { RivuletError } from '../../src/core/errors.ts';
 import type { StreamPart } from '../../src/core/provider.ts';
@@ -206,5 +208,87 @@ describe('Azure endpoints', () => {
     expect(request.body).toMatchObject({ model: 'Meta-Llama-3.1-70B-Instruct', stream: false });
     expect(result.text).toBe(upstream.fullText());
     await llama.close();
+  });
+});
+
+describe('ChatCompletionsModel edge cases from odd servers', () => {
+  /** A one-off server whose handler writes exactly what a test needs. */
+  async function withServer(
+    handler: (response: ServerResponse) => void,
+    test: (baseUrl: string) => Promise<void>,
+  ): Promise<void> {
+    const httpServer = createServer((_request, response) => handler(response));
+    await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
+    const { port } = httpServer.address() as AddressInfo;
+    try {
+      await test(`http://127.0.0.1:${port}/v1`);
+    } finally {
+      httpServer.closeAllConnections();
+      await new Promise((resolve) => httpServer.close(resolve));
+    }
+  }
+  const chunk = (content: string, extra = '') =>
+    `data: {"choices":[{"index":0,"delta":{"content":${JSON.stringify(content)}},"finish_reason":null}]${extra}}\n\n`;
+  /** Streams from the odd server; `elapsedMs` is when the answer resolved, before the connection pool closes. */
+  const run = async (baseUrl: string) => {
+    const odd = new ChatCompletionsModel(openAICompatibleEndpoint({ baseUrl, model: 'm', stallMs: 2000 }));
+    const parts: StreamPart[] = [];
+    const startedAt = performance.now();
+    try {
+      await odd.stream(
+        { messages: [{ role: 'user', content: 'hi' }] },
+        { signal: new AbortController().signal, onPart: (part) => parts.push(part) },
+      );
+      return { parts, elapsedMs: performance.now() - startedAt };
+    } finally {
+      await odd.close();
+    }
+  };
+
+  it('a 200 that is an HTML page, not a stream, is UPSTREAM_BAD_RESPONSE', async () => {
+    await withServer(
+      (response) => {
+        response.writeHead(200, { 'content-type': 'text/html' });
+        response.end('<html><body>Gateway says hello</body></html>');
+      },
+      async (baseUrl) => {
+        await expect(run(baseUrl)).rejects.toMatchObject({ code: 'UPSTREAM_BAD_RESPONSE' });
+      },
+    );
+  });
+
+  it('"error": null in a chunk is not an error, and [DONE] completes even if the server keeps the response open', async () => {
+    await withServer(
+      (response) => {
+        response.writeHead(200, { 'content-type': 'text/event-stream' });
+        response.write(chunk('Hello', ',"error":null'));
+        response.write(chunk(' world'));
+        // [DONE] but never end(): the answer is still complete.
+        response.write('data: [DONE]\n\n');
+      },
+      async (baseUrl) => {
+        const { parts, elapsedMs } = await run(baseUrl);
+        // Well before the 2 s stall timeout that would otherwise end the response.
+        expect(elapsedMs).toBeLessThan(1000);
+        expect(parts.flatMap((part) => (part.type === 'text-delta' ? [part.text] : [])).join('')).toBe(
+          'Hello world',
+        );
+      },
+    );
+  });
+
+  it('an in-stream error object is a coded, retryable failure', async () => {
+    await withServer(
+      (response) => {
+        response.writeHead(200, { 'content-type': 'text/event-stream' });
+        response.write(chunk('Half'));
+        response.end(
+          'data: {"error":{"message":"The server had an error while processing your request.","type":"server_error"}}\n\n',
+        );
+      },
+      async (baseUrl) => {
+        await expect(run(baseUrl)).rejects.toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', retryable: true });
+      },
+    );
   });
 });

@@ -168,3 +168,27 @@ describe('a WebSocket reader that stops reading', () => {
     client.socket.close();
   }, 40_000);
 });
+
+describe('a reader whose socket stays full', () => {
+  it('is dropped after SSE_DRAIN_TIMEOUT_MS, so the disconnect policy applies instead of generating for nobody', async () => {
+    const bigTokens = Array.from({ length: 6000 }, (_, index) => `${index}:${'z'.repeat(4000)} `);
+    server = await startTestServer(
+      { SSE_DRAIN_TIMEOUT_MS: '500', RUN_GRACE_MS: '300', RUN_MAX_BYTES: String(64 * 1024 * 1024) },
+      { tokens: bigTokens, interTokenMs: 1 },
+    );
+    const { port } = new URL(server.url);
+    const body = JSON.stringify({ message: 'I will never read this' });
+    // A peer that vanished without closing: it sent its request and never reads a byte.
+    const silent = connect(Number(port), '127.0.0.1', () => {
+      silent.write(
+        `POST /api/chat/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      );
+      silent.pause();
+    });
+    const upstream = await server.upstream.waitForClose(1, 20_000);
+    expect(upstream.closedBy).toBe('client');
+    expect(upstream.completed).toBe(false);
+    expect(upstream.tokensSent).toBeLessThan(bigTokens.length);
+    silent.destroy();
+  }, 30_000);
+});

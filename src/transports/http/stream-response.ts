@@ -1,9 +1,15 @@
 // Streams a run to an HTTP response as SSE or NDJSON, honouring socket backpressure and client disconnects.
 
 import type { ServerResponse } from 'node:http';
-import type { RunHub, RunSink, RunSubscription } from '../../core/run-hub.ts';
+import { finished } from 'node:stream/promises';
+import { RivuletError, toRivuletError } from '../../core/errors.ts';
+import { encodeEvent, type RunEvent } from '../../core/events.ts';
+import type { LogEntry, RunHub, RunSink, RunSubscription } from '../../core/run-hub.ts';
 import { encodeNdjsonBatch } from '../encoders/ndjson.ts';
-import { createSseEncoder, formatSseComment, formatSseRetry } from '../encoders/sse.ts';
+import { createSseEncoder, formatSseComment, formatSseFrame, formatSseRetry } from '../encoders/sse.ts';
+
+/** First TCP keep-alive probe after this much silence from the peer. */
+const KEEPALIVE_PROBE_MS = 15_000;
 
 export type StreamFormat = 'sse' | 'ndjson';
 
@@ -14,6 +20,8 @@ export interface StreamResponseOptions {
   format: StreamFormat;
   pingMs: number;
   retryMs: number;
+  /** A reader whose socket stays full this long is dropped (see the sink). */
+  drainTimeoutMs: number;
   /** Headers already set on the Fastify reply (CORS and the like) and extras such as X-Run-Id. */
   headers: Record<string, string | number | string[] | undefined>;
 }
@@ -30,44 +38,47 @@ export function negotiateFormat(accept: string | undefined): StreamFormat {
 
 /**
  * Writes the headers at once (so the client sees the stream open before the first token), then pipes the run.
- * Resolves when the response is finished or the client went away.
+ * Resolves when the response is finished or the client went away; never leaves a timer or a reader behind.
  */
 export async function streamRunToResponse(
   response: ServerResponse,
   options: StreamResponseOptions,
 ): Promise<void> {
   const { format, runId } = options;
+  // Registered first: `finished` also settles for a response that is already closed.
+  const closed = finished(response).catch(() => undefined);
   response.writeHead(200, {
     ...options.headers,
     'content-type': CONTENT_TYPES[format],
     'cache-control': 'no-cache, no-transform',
     'x-accel-buffering': 'no',
   });
-  // Stream frames go out as they are written; Nagle would hold small token frames back.
+  // Stream frames go out as they are written; Nagle would hold small token frames back. Keep-alive probes let the
+  // kernel notice a peer that vanished without closing (a phone that lost its network).
   response.socket?.setNoDelay(true);
+  response.socket?.setKeepAlive(true, KEEPALIVE_PROBE_MS);
   if (format === 'sse') response.write(formatSseRetry(options.retryMs));
   else response.flushHeaders();
 
   const encode = format === 'sse' ? createSseEncoder(runId) : encodeNdjsonBatch;
-
   let subscription: RunSubscription | undefined;
-  let waitingForDrain = false;
+  let drainTimer: NodeJS.Timeout | undefined;
   const onDrain = (): void => {
-    waitingForDrain = false;
+    clearTimeout(drainTimer);
+    drainTimer = undefined;
     subscription?.resume();
   };
-
-  const done = new Promise<void>((resolve) => {
-    response.once('close', resolve);
-  });
 
   const sink: RunSink = {
     write(entries) {
       if (response.destroyed) return false;
       const accepted = response.write(encode(entries));
       if (!accepted) {
-        waitingForDrain = true;
         response.once('drain', onDrain);
+        // A reader that takes nothing for this long is gone or hopeless: drop it so the run's grace policy applies
+        // instead of the run generating for a socket nobody reads.
+        drainTimer = setTimeout(() => response.destroy(), options.drainTimeoutMs);
+        drainTimer.unref();
       }
       return accepted;
     },
@@ -79,22 +90,50 @@ export async function streamRunToResponse(
   const ping =
     format === 'sse'
       ? setInterval(() => {
-          if (!waitingForDrain && !response.writableEnded) response.write(formatSseComment('ping'));
+          if (drainTimer === undefined && !response.writableEnded) response.write(formatSseComment('ping'));
         }, options.pingMs)
       : undefined;
   ping?.unref();
 
-  subscription = await options.hub.subscribe(runId, options.afterSeq, sink);
-  if (subscription === undefined) {
-    // The run expired between the existence check and now: say so in-band, the status is already sent.
-    response.end();
-  } else if (response.destroyed) {
-    subscription.close();
+  try {
+    subscription = await options.hub.subscribe(runId, options.afterSeq, sink);
+    if (subscription === undefined) {
+      // The run expired between the existence check and now; the status is already sent, so say it in-band.
+      endWithError(response, format, encode, new RivuletError('RUN_NOT_FOUND'));
+    } else if (response.destroyed) {
+      subscription.close();
+    }
+  } catch (error) {
+    endWithError(response, format, encode, toRivuletError(error));
   }
 
-  await done;
+  await closed;
   clearInterval(ping);
+  clearTimeout(drainTimer);
   response.off('drain', onDrain);
   // A client that went away detaches its reader; the run's grace timer decides what happens next.
   subscription?.close();
+}
+
+/** Ends a stream whose run cannot be read with a terminal `error` frame, so it never just stops. */
+function endWithError(
+  response: ServerResponse,
+  format: StreamFormat,
+  encode: (entries: readonly LogEntry[]) => string,
+  error: RivuletError,
+): void {
+  if (response.writableEnded || response.destroyed) return;
+  const event: RunEvent = {
+    type: 'error',
+    seq: -1,
+    code: error.code,
+    message: error.message,
+    retryable: error.retryable,
+  };
+  // Without a seq of the run, the frame carries no id, so a client's Last-Event-ID stays where it was.
+  const frame =
+    format === 'sse'
+      ? formatSseFrame({ event: 'error', data: encodeEvent(event) })
+      : encode([{ event, json: encodeEvent(event) }]);
+  response.end(frame);
 }

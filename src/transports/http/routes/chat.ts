@@ -14,6 +14,8 @@ export function registerChatRoutes(server: FastifyInstance, context: AppContext)
   server.post('/api/chat/stream', async (request, reply) => {
     const body = parseWith(schema, request.body);
     const run = await context.chat.start(body, context.principalOf(request));
+    // Ties the request id a user can quote to the run id every pipeline log line carries.
+    request.log.info({ runId: run.runId }, 'run started');
     reply.hijack();
     await streamRunToResponse(reply.raw, {
       hub: context.hub,
@@ -22,6 +24,7 @@ export function registerChatRoutes(server: FastifyInstance, context: AppContext)
       format: negotiateFormat(request.headers.accept),
       pingMs: context.config.sse.pingMs,
       retryMs: context.config.sse.retryMs,
+      drainTimeoutMs: context.config.sse.drainTimeoutMs,
       headers: { ...reply.getHeaders(), 'x-run-id': run.runId, 'x-request-id': request.id },
     });
   });
@@ -29,6 +32,8 @@ export function registerChatRoutes(server: FastifyInstance, context: AppContext)
   server.post('/api/chat', async (request, reply) => {
     const body = parseWith(schema, request.body);
     const run = await context.chat.start(body, context.principalOf(request));
+    // Ties the request id a user can quote to the run id every pipeline log line carries.
+    request.log.info({ runId: run.runId }, 'run started');
     const answer = emptyAnswer();
     const finished = new Promise<void>((resolve) => {
       const sink: RunSink = {

@@ -40,6 +40,7 @@ export function registerRunRoutes(server: FastifyInstance, context: AppContext):
       format: 'sse',
       pingMs: context.config.sse.pingMs,
       retryMs: context.config.sse.retryMs,
+      drainTimeoutMs: context.config.sse.drainTimeoutMs,
       headers: { ...reply.getHeaders(), 'x-run-id': info.runId, 'x-request-id': request.id },
     });
     return reply;

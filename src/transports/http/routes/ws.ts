@@ -65,6 +65,7 @@ export function registerWsRoutes(server: FastifyInstance, context: AppContext): 
         case 'chat': {
           const { type: _type, requestId: _requestId, ...body } = message;
           const run = await context.chat.start(body, principal);
+          request.log.info({ runId: run.runId, requestId }, 'run started');
           send(encodeWsControlFrame({ type: 'accepted', requestId, runId: run.runId }));
           await attach(run.runId, -1);
           return;
