@@ -35,7 +35,10 @@ export function readStreamingBody(
       reject(
         error instanceof RivuletError
           ? error
-          : new RivuletError('UPSTREAM_BAD_RESPONSE', { detail: `stream parse failure: ${String(error)}`, cause: error }),
+          : new RivuletError('UPSTREAM_BAD_RESPONSE', {
+              detail: `stream parse failure: ${String(error)}`,
+              cause: error,
+            }),
       );
     };
     const succeed = (): void => {

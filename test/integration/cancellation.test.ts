@@ -107,19 +107,22 @@ describe('client disconnect', () => {
   });
 
   it('a reader that returns within the grace period gets the whole answer', async () => {
-    server = await startTestServer({ RUN_GRACE_MS: '3000' }, { tokenCount: 300, interTokenMs: 3, seed: 5 });
+    // The answer (~2 s) outlasts the grace (300 ms) many times over: only a cancelled grace timer lets it finish.
+    server = await startTestServer({ RUN_GRACE_MS: '300' }, { tokenCount: 300, interTokenMs: 7, seed: 5 });
     const first = await readSse(`${server.url}/api/chat/stream`, {
       body: { message: 'I will be back' },
       onFrame: (frame) => frame.data.type === 'token' && frame.data.seq >= 20,
     });
     const runId = first.headers['x-run-id'] as string;
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await new Promise((resolve) => setTimeout(resolve, 150));
     const second = await readSse(`${server.url}/api/runs/${runId}/events`, {
       headers: { 'last-event-id': first.frames.at(-1)!.id! },
     });
     expect(tokenText([...first.frames, ...second.frames])).toBe(server.upstream.fullText());
     expect(lastEvent(second.frames)).toMatchObject({ type: 'done', finishReason: 'stop' });
     expect(server.upstream.requests[0]?.completed).toBe(true);
+    const start = first.frames[0]?.data as Extract<RunEvent, { type: 'start' }>;
+    expect(await storedAnswer(server, start.conversationId)).toMatchObject({ status: 'complete' });
   });
 
   it('with RUN_DISCONNECT_POLICY=finish the answer is generated to the end and stored', async () => {

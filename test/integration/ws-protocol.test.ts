@@ -74,6 +74,25 @@ describe('GET /api/ws', () => {
     client.socket.close();
   });
 
+  it('acknowledges resume, even when the client already has every event of a finished run', async () => {
+    const client = await connectWs(server.url);
+    client.send({ type: 'chat', message: 'finish first', requestId: 'c' });
+    const accepted = await client.waitFor((frame) => frame.type === 'accepted');
+    const runId = accepted.type === 'accepted' ? accepted.runId : '';
+    const terminal = await client.waitFor((frame) => isTerminalFrame(frame, runId));
+    const lastSeq = terminal.type === 'event' ? terminal.event.seq : -1;
+    client.send({ type: 'resume', runId, lastSeq, requestId: 'again' });
+    expect(await client.waitFor((frame) => frame.type === 'resumed')).toEqual({
+      type: 'resumed',
+      requestId: 'again',
+      runId,
+      state: 'finished',
+      afterSeq: lastSeq,
+      lastSeq,
+    });
+    client.socket.close();
+  });
+
   it('closes with 1003 on binary frames and 1009 on oversized messages', async () => {
     const binary = await connectWs(server.url);
     binary.socket.send(Buffer.from([1, 2, 3]));

@@ -7,6 +7,15 @@ export type ServerFrame =
   | { type: 'event'; runId: string; event: RunEvent }
   | { type: 'accepted'; requestId: string | null; runId: string }
   | { type: 'stopped'; runId: string; stopped: boolean }
+  /** Answer to `resume`: events after `afterSeq` follow; none do when the run finished at or before it. */
+  | {
+      type: 'resumed';
+      requestId: string | null;
+      runId: string;
+      state: 'running' | 'finished';
+      afterSeq: number;
+      lastSeq: number;
+    }
   | {
       type: 'error';
       requestId: string | null;

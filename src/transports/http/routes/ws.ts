@@ -72,13 +72,20 @@ export function registerWsRoutes(server: FastifyInstance, context: AppContext): 
         }
         case 'resume': {
           const info = await context.hub.info(message.runId);
-          if (
-            info === undefined ||
-            info.ownerId !== principal ||
-            !(await attach(info.runId, message.lastSeq ?? -1))
-          ) {
-            throw new RivuletError('RUN_NOT_FOUND');
-          }
+          if (info === undefined || info.ownerId !== principal) throw new RivuletError('RUN_NOT_FOUND');
+          const afterSeq = message.lastSeq ?? -1;
+          // Acknowledged before any replayed event, so a client that already has everything still hears back.
+          send(
+            encodeWsControlFrame({
+              type: 'resumed',
+              requestId,
+              runId: info.runId,
+              state: info.state,
+              afterSeq,
+              lastSeq: info.lastSeq,
+            }),
+          );
+          if (!(await attach(info.runId, afterSeq))) throw new RivuletError('RUN_NOT_FOUND');
           return;
         }
         case 'stop': {
