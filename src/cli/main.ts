@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --experimental-strip-types
 // The `rivulet` command: `rivulet serve` starts the server (the default when no command is given).
 
 import { existsSync } from 'node:fs';
