@@ -1,0 +1,66 @@
+// The seam between the fake upstream's shared fault machinery and one provider's wire format.
+
+import type { IncomingHttpHeaders } from 'node:http';
+
+/** What a format needs to know about the answer it is serialising. */
+export interface AnswerContext {
+  /** The request's id in the fake's log, used for response ids. */
+  requestId: number;
+  model: string;
+  /** Unix seconds when the request arrived. */
+  created: number;
+  body: Record<string, unknown>;
+  /** The scenario's finish reason, in this format's own vocabulary; undefined means "the normal end". */
+  finishReason: string | undefined;
+  promptTokens: number;
+  /** performance.now() when the request arrived, for formats that report durations. */
+  startedAt: number;
+}
+
+export interface ErrorOverrides {
+  message?: string;
+  code?: string | null;
+  param?: string | null;
+}
+
+/** A refusal before any answer: status plus what the error body should say. */
+export interface Refusal {
+  status: number;
+  overrides: ErrorOverrides;
+}
+
+/** Serialises one streamed answer; every string is written to the socket as it is. */
+export interface StreamEncoder {
+  /** Chunks before the first token (role chunk, message_start, ...). */
+  readonly head: readonly string[];
+  /** Per-token hot path: the token already JSON-encoded in, one chunk out. */
+  token(tokenJson: string): string;
+  /** Chunks after the last token, terminal marker included. */
+  tail(completionTokens: number): readonly string[];
+  /** A chunk the client cannot parse. */
+  readonly malformed: string;
+  /** The format's in-stream error for an HTTP-like status (429 rate limit, 529 overloaded, ...). */
+  error(status: number): string;
+}
+
+export interface WireFormat {
+  /** Whether this format answers chat requests on that path (query excluded). */
+  handlesChat(path: string): boolean;
+  /** A GET listing (OpenAI /v1/models, Ollama /api/tags) served by the same port. */
+  readonly listing?: { path: string; body: string };
+  /** Checked before the body is read: missing or wrong credentials, missing version headers. */
+  refuseHeaders(headers: IncomingHttpHeaders, requiredKey: string | undefined): Refusal | undefined;
+  /** Checked once the body parsed: fields this provider requires, models it does not have. */
+  refuseBody(body: Record<string, unknown>): Refusal | undefined;
+  wantsStream(body: Record<string, unknown>): boolean;
+  readonly streamContentType: string;
+  streamEncoder(context: AnswerContext): StreamEncoder;
+  /** The non-streaming response body. */
+  wholeAnswer(context: AnswerContext, text: string, completionTokens: number): string;
+  /** The JSON body of an error status response. */
+  errorBody(status: number, overrides: ErrorOverrides, model: string): string;
+}
+
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
