@@ -7,7 +7,7 @@ import { ChatService } from './core/chat-service.ts';
 import type { ConversationStore } from './core/conversation-store.ts';
 import type { LanguageModel } from './core/provider.ts';
 import type { RunHub } from './core/run-hub.ts';
-import { createLanguageModel } from './providers/create-language-model.ts';
+import { resolveLanguageModel } from './providers/create-language-model.ts';
 import { UsageEstimator } from './providers/usage-estimator.ts';
 import { MemoryConversationStore } from './stores/memory/memory-conversation-store.ts';
 import { MemoryRunHub } from './stores/memory/memory-run-hub.ts';
@@ -45,7 +45,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
       logger.info({ runId, policy: config.run.disconnectPolicy }, 'run abandoned: no reader'),
   });
   const conversations = new MemoryConversationStore();
-  const model = createLanguageModel(config.llm, logger);
+  const model = await resolveLanguageModel(config.llm, logger);
   const usageEstimator = new UsageEstimator();
   await usageEstimator.load();
   const chat = new ChatService({

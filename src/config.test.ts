@@ -4,7 +4,9 @@ import { ConfigError, loadConfig } from './config.ts';
 describe('loadConfig', () => {
   it('starts with no provider and loopback defaults on an empty environment', () => {
     const config = loadConfig({});
-    expect(config).toMatchObject({ host: '127.0.0.1', port: 3000, llm: undefined });
+    expect(config).toMatchObject({ host: '127.0.0.1', port: 3000 });
+    // Nothing configured: the server probes the default Ollama host at start.
+    expect(config.llm).toMatchObject({ chain: [], detectOllamaAt: '' });
     expect(config.run).toEqual({
       graceMs: 30_000,
       disconnectPolicy: 'abort',

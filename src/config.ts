@@ -23,7 +23,14 @@ const booleanText = (fallback: boolean) =>
       return z.NEVER;
     });
 
-export const PROVIDER_KINDS = ['openai-compatible', 'openai', 'azure-openai', 'azure-ai'] as const;
+export const PROVIDER_KINDS = [
+  'openai-compatible',
+  'openai',
+  'azure-openai',
+  'azure-ai',
+  'ollama',
+  'anthropic',
+] as const;
 export type ProviderKind = (typeof PROVIDER_KINDS)[number];
 
 const schema = z.object({
@@ -41,6 +48,8 @@ const schema = z.object({
   AZURE_OPENAI_DEPLOYMENT: optionalText,
   AZURE_AI_API_KEY: optionalText,
   AZURE_AI_ENDPOINT: optionalText.pipe(z.url().optional()),
+  ANTHROPIC_API_KEY: optionalText,
+  OLLAMA_HOST: optionalText,
   LLM_FALLBACK: optionalText,
   LLM_STALL_MS: integer(30_000, 100),
   STREAMING_RESPONSE: booleanText(true),
@@ -77,8 +86,10 @@ export interface ProviderConfig {
 }
 
 export interface LlmConfig {
-  /** The primary provider first, then the fallbacks in order. */
+  /** The primary provider first, then the fallbacks in order; empty when Ollama is to be detected at start. */
   chain: ProviderConfig[];
+  /** With LLM_PROVIDER=auto and nothing configured: the Ollama host to probe for an installed chat model. */
+  detectOllamaAt: string | undefined;
   stallMs: number;
   streaming: boolean;
   retries: number;
@@ -157,14 +168,16 @@ const fail = (variable: string, message: string): never => {
 function resolveLlm(values: Values): LlmConfig | undefined {
   if (values.LLM_PROVIDER === 'none') return undefined;
   const primary = resolvePrimary(values);
-  if (primary === undefined) return undefined;
+  // Nothing configured: the server will look for a local Ollama when it starts (see resolveLanguageModel).
+  const detectOllamaAt = primary === undefined ? (values.OLLAMA_HOST ?? '') : undefined;
   const fallbacks = (values.LLM_FALLBACK ?? '')
     .split(',')
     .map((entry) => entry.trim())
     .filter((entry) => entry !== '')
     .map((entry) => parseFallback(entry, values));
   return {
-    chain: [primary, ...fallbacks],
+    chain: primary === undefined ? [] : [primary, ...fallbacks],
+    detectOllamaAt,
     stallMs: values.LLM_STALL_MS,
     streaming: values.STREAMING_RESPONSE,
     retries: values.LLM_RETRIES,
@@ -184,6 +197,8 @@ function resolvePrimary(values: Values): ProviderConfig | undefined {
       : values.LLM_PROVIDER;
   if (kind === undefined) return undefined;
   const model = values.LLM_MODEL ?? (kind === 'azure-openai' ? values.AZURE_OPENAI_DEPLOYMENT : undefined);
+  // Ollama without a model: the start-up probe picks an installed chat model.
+  if (kind === 'ollama' && model === undefined) return undefined;
   if (model === undefined) {
     return fail(
       kind === 'azure-openai' ? 'AZURE_OPENAI_DEPLOYMENT' : 'LLM_MODEL',
@@ -199,6 +214,9 @@ function detectKind(values: Values): ProviderKind | undefined {
     return 'azure-openai';
   if (values.AZURE_AI_ENDPOINT !== undefined && values.AZURE_AI_API_KEY !== undefined) return 'azure-ai';
   if (values.OPENAI_API_KEY !== undefined) return 'openai';
+  if (values.ANTHROPIC_API_KEY !== undefined) return 'anthropic';
+  // An explicit OLLAMA_HOST with a model names Ollama; without a model the start-up probe picks one.
+  if (values.OLLAMA_HOST !== undefined && values.LLM_MODEL !== undefined) return 'ollama';
   return undefined;
 }
 
@@ -252,6 +270,13 @@ function providerConfig(
       if (endpoint === undefined) return fail('AZURE_AI_ENDPOINT', 'required with provider azure-ai');
       if (apiKey === undefined) return fail('AZURE_AI_API_KEY', 'required with provider azure-ai');
       return { kind, model, baseUrl: endpoint, apiKey, apiVersion };
+    }
+    case 'ollama':
+      return { kind, model, baseUrl: baseUrl ?? values.OLLAMA_HOST, apiKey: undefined, apiVersion };
+    case 'anthropic': {
+      const apiKey = values.ANTHROPIC_API_KEY ?? values.LLM_API_KEY;
+      if (apiKey === undefined) return fail('ANTHROPIC_API_KEY', 'required with provider anthropic');
+      return { kind, model, baseUrl, apiKey, apiVersion };
     }
     default: {
       const unreachable: never = kind;

@@ -1,6 +1,8 @@
-// Builds the language model from configuration: one adapter per configured provider, wrapped in a fallback chain.
+// Builds the language model from configuration: one adapter per configured provider, wrapped in a fallback chain,
+// or, when nothing is configured, a local Ollama found at start-up.
 
 import type { LlmConfig, ProviderConfig } from '../config.ts';
+import { toRivuletError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import type { LanguageModel } from '../core/provider.ts';
 import { ChatCompletionsModel } from './chat-completions.ts';
@@ -10,14 +12,50 @@ import {
   openAICompatibleEndpoint,
   openAIEndpoint,
 } from './chat-completions-endpoints.ts';
+import { AnthropicModel } from './anthropic.ts';
 import { CircuitBreaker } from './circuit-breaker.ts';
 import { FallbackChain } from './fallback-chain.ts';
+import { listOllamaModels, OllamaModel, ollamaBaseUrl, pickChatModel } from './ollama.ts';
 
-export function createLanguageModel(
+/** How long start-up waits for a local Ollama to list its models. */
+const OLLAMA_PROBE_MS = 1500;
+
+export async function resolveLanguageModel(
   config: LlmConfig | undefined,
   logger: Logger,
-): LanguageModel | undefined {
+): Promise<LanguageModel | undefined> {
   if (config === undefined) return undefined;
+  if (config.chain.length > 0 || config.detectOllamaAt === undefined)
+    return createLanguageModel(config, logger);
+  const host = config.detectOllamaAt;
+  try {
+    const names = await listOllamaModels(host, AbortSignal.timeout(OLLAMA_PROBE_MS), OLLAMA_PROBE_MS);
+    const model = pickChatModel(names);
+    if (model === undefined) {
+      logger.warn(
+        { host: ollamaBaseUrl(host), models: names },
+        'Ollama answers but has no chat model installed',
+      );
+      return undefined;
+    }
+    logger.info({ host: ollamaBaseUrl(host), model }, 'no provider configured: using the local Ollama');
+    const ollama: ProviderConfig = {
+      kind: 'ollama',
+      model,
+      baseUrl: host,
+      apiKey: undefined,
+      apiVersion: undefined,
+    };
+    return createLanguageModel({ ...config, chain: [ollama] }, logger);
+  } catch (error) {
+    const detail = toRivuletError(error).detail;
+    logger.info({ host: ollamaBaseUrl(host), detail }, 'no provider configured and no Ollama found');
+    return undefined;
+  }
+}
+
+export function createLanguageModel(config: LlmConfig, logger: Logger): LanguageModel | undefined {
+  if (config.chain.length === 0) return undefined;
   const models = config.chain.map((provider) => createAdapter(provider, config.stallMs));
   return new FallbackChain(models, {
     retries: config.retries,
@@ -63,6 +101,10 @@ function createAdapter(provider: ProviderConfig, stallMs: number): LanguageModel
           apiVersion,
         }),
       );
+    case 'ollama':
+      return new OllamaModel({ host: baseUrl, model, stallMs });
+    case 'anthropic':
+      return new AnthropicModel({ apiKey: apiKey ?? '', model, stallMs, baseUrl, version: apiVersion });
     default: {
       const unreachable: never = provider.kind;
       throw new Error(`unknown provider ${String(unreachable)}`);
