@@ -11,7 +11,7 @@ import type {
   LanguageModel,
   StreamOptions,
 } from '../core/provider.ts';
-import { readStreamingBody } from './ndjson-lines.ts';
+import { readStreamingBody } from './stream-body.ts';
 import { postToProvider, readJson, type ResponseBody } from './provider-http.ts';
 
 export const ANTHROPIC_BASE_URL = 'https://api.anthropic.com';

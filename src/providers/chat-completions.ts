@@ -13,7 +13,7 @@ import type {
   StreamPart,
 } from '../core/provider.ts';
 import { postToProvider, readJson, type ResponseBody } from './provider-http.ts';
-import { errorForNetworkFailure } from './upstream-errors.ts';
+import { readStreamingBody } from './stream-body.ts';
 
 /** Where and how to call one Chat Completions deployment; built by the functions in chat-completions-endpoints.ts. */
 export interface ChatCompletionsEndpoint {
@@ -118,113 +118,60 @@ function consumeStream(
   signal: AbortSignal,
   onPart: (part: StreamPart) => void,
 ): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    let sawDone = false;
-    let sawFinish = false;
-    let sawEvent = false;
-    let settled = false;
-    let failure: RivuletError | undefined;
+  let sawDone = false;
+  let sawFinish = false;
+  let sawEvent = false;
 
-    const fail = (error: RivuletError): void => {
-      if (failure !== undefined || settled) return;
-      failure = error;
-      body.destroy();
-      reject(error);
-    };
+  const onEvent = (event: EventSourceMessage): void => {
+    if (sawDone) return;
+    const data = event.data;
+    if (data === '[DONE]') {
+      sawDone = true;
+      return;
+    }
+    sawEvent = true;
+    let chunk: CompletionChunk;
+    try {
+      chunk = JSON.parse(data) as CompletionChunk;
+    } catch {
+      throw new RivuletError('UPSTREAM_BAD_RESPONSE', { detail: `unparseable chunk: ${data.slice(0, 200)}` });
+    }
+    if (chunk.error !== undefined && chunk.error !== null) {
+      throw new RivuletError('UPSTREAM_UNAVAILABLE', {
+        detail: `in-stream error: ${JSON.stringify(chunk.error)}`,
+      });
+    }
+    const choice = chunk.choices?.[0];
+    if (choice !== undefined) {
+      const content = choice.delta?.content;
+      if (typeof content === 'string' && content.length > 0) onPart({ type: 'text-delta', text: content });
+      if (typeof choice.finish_reason === 'string') {
+        sawFinish = true;
+        onPart({ type: 'finish', finishReason: mapFinishReason(choice.finish_reason) });
+      }
+    }
+    const usage = mapUsage(chunk.usage);
+    if (usage !== null) onPart({ type: 'usage', usage });
+  };
 
-    const onEvent = (event: EventSourceMessage): void => {
-      if (failure !== undefined || sawDone) return;
-      const data = event.data;
-      if (data === '[DONE]') {
-        // The answer is complete now: a server or proxy that keeps the response open must not delay `done`.
-        sawDone = true;
-        settled = true;
-        resolve();
-        return;
-      }
-      sawEvent = true;
-      let chunk: CompletionChunk;
-      try {
-        chunk = JSON.parse(data) as CompletionChunk;
-      } catch {
-        fail(
-          new RivuletError('UPSTREAM_BAD_RESPONSE', { detail: `unparseable chunk: ${data.slice(0, 200)}` }),
-        );
-        return;
-      }
-      if (chunk.error !== undefined && chunk.error !== null) {
-        fail(
-          new RivuletError('UPSTREAM_UNAVAILABLE', {
-            detail: `in-stream error: ${JSON.stringify(chunk.error)}`,
-          }),
-        );
-        return;
-      }
-      const choice = chunk.choices?.[0];
-      if (choice !== undefined) {
-        const content = choice.delta?.content;
-        if (typeof content === 'string' && content.length > 0) onPart({ type: 'text-delta', text: content });
-        if (typeof choice.finish_reason === 'string') {
-          sawFinish = true;
-          onPart({ type: 'finish', finishReason: mapFinishReason(choice.finish_reason) });
-        }
-      }
-      const usage = mapUsage(chunk.usage);
-      if (usage !== null) onPart({ type: 'usage', usage });
-    };
+  const parser = createParser({
+    onEvent,
+    onError: (error) => {
+      throw new RivuletError('UPSTREAM_BAD_RESPONSE', { detail: `SSE parse error: ${error.message}` });
+    },
+    maxBufferSize: MAX_EVENT_BYTES,
+  });
 
-    const parser = createParser({
-      onEvent,
-      onError: (error) => {
-        fail(new RivuletError('UPSTREAM_BAD_RESPONSE', { detail: `SSE parse error: ${error.message}` }));
-      },
-      maxBufferSize: MAX_EVENT_BYTES,
-    });
-
-    // One streaming decoder per response: a character split across TCP chunks is held until it is whole.
-    const decoder = new TextDecoder('utf-8');
-    body.on('data', (chunk: Buffer) => {
-      if (failure !== undefined) return;
-      try {
-        parser.feed(decoder.decode(chunk, { stream: true }));
-      } catch (error) {
-        // The parser refuses input after its buffer limit; any throw here must fail the call, not the process.
-        fail(
-          new RivuletError('UPSTREAM_BAD_RESPONSE', {
-            detail: `stream parse failure: ${String(error)}`,
-            cause: error,
-          }),
-        );
-      }
-    });
-    body.on('error', (error: Error) => {
-      if (failure !== undefined) return;
-      if (signal.aborted) {
-        failure = new RivuletError('RUN_STOPPED');
-        reject(signal.reason as Error);
-        return;
-      }
-      // The answer was whole before the socket broke: losing the trailing bytes loses nothing.
-      if (sawDone || sawFinish) {
-        resolve();
-        return;
-      }
-      fail(errorForNetworkFailure(error, true));
-    });
-    body.on('end', () => {
-      if (failure !== undefined) return;
-      // A 2xx that carried no SSE event at all is not a stream (an HTML error page from a proxy, say).
-      if (!sawEvent && !sawDone) {
-        fail(new RivuletError('UPSTREAM_BAD_RESPONSE', { detail: 'a 2xx response without any SSE event' }));
-        return;
-      }
-      // A stream that ends without [DONE] or a finish reason was cut: never let a half answer look complete.
-      if (!sawDone && !sawFinish) {
-        fail(new RivuletError('UPSTREAM_DROPPED', { detail: 'stream ended without [DONE]' }));
-        return;
-      }
-      resolve();
-    });
+  return readStreamingBody(body, signal, {
+    feed: (text) => parser.feed(text),
+    // [DONE] completes the answer at once: a server or proxy that keeps the response open must not delay `done`.
+    isComplete: () => sawDone,
+    // Some compatible servers end after the finish reason without [DONE]; the answer is whole then too.
+    wholeAtEnd: () => sawDone || sawFinish,
+    incompleteError: () =>
+      sawEvent
+        ? new RivuletError('UPSTREAM_DROPPED', { detail: 'stream ended without [DONE]' })
+        : new RivuletError('UPSTREAM_BAD_RESPONSE', { detail: 'a 2xx response without any SSE event' }),
   });
 }
 

@@ -4,7 +4,8 @@ import { Agent, request, type Dispatcher } from 'undici';
 import { RivuletError } from '../core/errors.ts';
 import type { FinishReason, Usage } from '../core/events.ts';
 import type { GenerateRequest, GenerateResult, LanguageModel, StreamOptions } from '../core/provider.ts';
-import { createLineSplitter, readStreamingBody } from './ndjson-lines.ts';
+import { createLineSplitter } from './ndjson-lines.ts';
+import { readStreamingBody } from './stream-body.ts';
 import { postToProvider, readBounded, readJson, type ResponseBody } from './provider-http.ts';
 import { errorForNetworkFailure, errorForStatus } from './upstream-errors.ts';
 

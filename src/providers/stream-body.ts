@@ -1,0 +1,93 @@
+// Reads a provider's streamed response body as text: one streaming UTF-8 decoder, coded failures, early completion.
+
+import { RivuletError } from '../core/errors.ts';
+import type { ResponseBody } from './provider-http.ts';
+import { errorForNetworkFailure } from './upstream-errors.ts';
+
+/** What one wire format does with the decoded text of a streamed response. */
+export interface StreamingBodyHandler {
+  /** Decoded text in arrival order; throwing (a RivuletError, ideally) fails the call. */
+  feed(text: string): void;
+  /** True once the format's terminal marker arrived: the call resolves at once. */
+  isComplete(): boolean;
+  /**
+   * When the body ends (or its socket breaks) before the marker: is the answer whole anyway? Defaults to
+   * isComplete. (Some OpenAI-compatible servers send a finish reason but never `[DONE]`.)
+   */
+  wholeAtEnd?(): boolean;
+  /** Called when the body ends, before completeness is judged: a last line may lack its newline. */
+  flush?(): void;
+  /** The body ended before the terminal marker: a cut stream, or a 2xx that never was a stream. */
+  incompleteError(): RivuletError;
+}
+
+/**
+ * Feeds a response body to a format handler. Resolves as soon as the answer is complete, so a server or proxy
+ * that keeps the response open cannot delay it; rejects with a coded error, or with the signal's reason on abort.
+ */
+export function readStreamingBody(
+  body: ResponseBody,
+  signal: AbortSignal,
+  handler: StreamingBodyHandler,
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let settled = false;
+
+    const fail = (error: unknown): void => {
+      if (settled) return;
+      settled = true;
+      body.destroy();
+      reject(
+        error instanceof RivuletError
+          ? error
+          : new RivuletError('UPSTREAM_BAD_RESPONSE', {
+              detail: `stream parse failure: ${String(error)}`,
+              cause: error,
+            }),
+      );
+    };
+    const succeed = (): void => {
+      if (settled) return;
+      settled = true;
+      resolve();
+    };
+
+    // One streaming decoder per response: a character split across TCP chunks is held until it is whole.
+    const decoder = new TextDecoder('utf-8');
+    body.on('data', (chunk: Buffer) => {
+      if (settled) return;
+      try {
+        handler.feed(decoder.decode(chunk, { stream: true }));
+      } catch (error) {
+        fail(error);
+        return;
+      }
+      if (handler.isComplete()) succeed();
+    });
+    const whole = (): boolean => handler.wholeAtEnd?.() ?? handler.isComplete();
+    body.on('error', (error: Error) => {
+      if (settled) return;
+      if (signal.aborted) {
+        settled = true;
+        reject(signal.reason as Error);
+        return;
+      }
+      // The answer was whole before the socket broke: losing the trailing bytes loses nothing.
+      if (whole()) succeed();
+      else fail(errorForNetworkFailure(error, true));
+    });
+    body.on('end', () => {
+      if (settled) return;
+      try {
+        handler.feed(decoder.decode());
+        handler.flush?.();
+      } catch (error) {
+        fail(error);
+        return;
+      }
+      // Never let a half answer look complete.
+      if (whole()) succeed();
+      else fail(handler.incompleteError());
+    });
+  });
+}
