@@ -23,6 +23,11 @@ export const ERROR_CODES = {
   },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is too large.', retryable: false },
   NOT_FOUND: { status: 404, message: 'No such route.', retryable: false },
+  UPGRADE_REQUIRED: {
+    status: 426,
+    message: 'This endpoint speaks WebSocket: connect with an Upgrade: websocket request.',
+    retryable: false,
+  },
   RUN_NOT_FOUND: {
     status: 404,
     message: 'No such run: it never existed or its retention window has passed.',

@@ -44,12 +44,15 @@ export function wsClientMessageSchema(maxMessageChars: number) {
 
 export type WsClientMessage = z.infer<ReturnType<typeof wsClientMessageSchema>>;
 
-/** Parses or throws VALIDATION_FAILED naming each offending field. */
-export function parseWith<T>(schema: z.ZodType<T>, value: unknown): T {
+/** Parses or throws VALIDATION_FAILED naming each offending field (`where` names the part: body, query, path). */
+export function parseWith<T>(schema: z.ZodType<T>, value: unknown, where = 'body'): T {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const problems = result.error.issues
     .slice(0, 5)
-    .map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : 'body'}: ${issue.message}`);
+    .map(
+      (issue) =>
+        `${issue.path.length > 0 ? `${where === 'body' ? '' : `${where}.`}${issue.path.join('.')}` : where}: ${issue.message}`,
+    );
   throw new RivuletError('VALIDATION_FAILED', { message: `Invalid request: ${problems.join('; ')}` });
 }

@@ -113,6 +113,15 @@ describe('GET /api/runs/:runId/events', () => {
     expect(tokenText(parsed.frames)).toBe(server.upstream.fullText({ tokenCount: 3, seed: 41 }));
   });
 
+  it('names the query parameter when a query is refused', async () => {
+    const runId = await startRun();
+    const response = await fetch(`${server.url}/api/runs/${runId}/events?since=3`);
+    expect(response.status).toBe(400);
+    const body = (await response.json()) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe('VALIDATION_FAILED');
+    expect(body.error.message).toMatch(/query/);
+  });
+
   it('answers 204 to a reader that already has the terminal event', async () => {
     const runId = await startRun();
     const all = await readSse(`${server.url}/api/runs/${runId}/events`);

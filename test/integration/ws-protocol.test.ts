@@ -103,6 +103,12 @@ describe('GET /api/ws', () => {
     expect((await oversized.closed).code).toBe(1009);
   });
 
+  it('answers a plain HTTP GET with 426 UPGRADE_REQUIRED', async () => {
+    const response = await fetch(`${server.url}/api/ws`);
+    expect(response.status).toBe(426);
+    expect(await response.json()).toMatchObject({ error: { code: 'UPGRADE_REQUIRED' } });
+  });
+
   it('drops a peer that stops answering pings', async () => {
     const client = await connectWs(server.url, { autoPong: false });
     const closedAt = await Promise.race([

@@ -11,7 +11,7 @@ import { streamRunToResponse } from '../stream-response.ts';
 export function registerRunRoutes(server: FastifyInstance, context: AppContext): void {
   /** Unknown and not-yours look the same, so run ids cannot be probed. */
   const findRun = async (request: FastifyRequest): Promise<RunInfo> => {
-    const { runId } = parseWith(runParamsSchema, request.params);
+    const { runId } = parseWith(runParamsSchema, request.params, 'path');
     const info = await context.hub.info(runId);
     if (info === undefined || info.ownerId !== context.principalOf(request)) {
       throw new RivuletError('RUN_NOT_FOUND');
@@ -21,7 +21,7 @@ export function registerRunRoutes(server: FastifyInstance, context: AppContext):
 
   server.get('/api/runs/:runId/events', async (request, reply) => {
     const info = await findRun(request);
-    const query = parseWith(runEventsQuerySchema, request.query);
+    const query = parseWith(runEventsQuerySchema, request.query, 'query');
     const header = request.headers['last-event-id'];
     const lastEventId = (Array.isArray(header) ? header[0] : header) ?? query.lastEventId;
     let afterSeq = -1;

@@ -16,136 +16,144 @@ const CLOSE_UNSUPPORTED_DATA = 1003;
 export function registerWsRoutes(server: FastifyInstance, context: AppContext): void {
   const schema = wsClientMessageSchema(context.config.maxMessageChars);
 
-  server.get('/api/ws', { websocket: true }, (socket, request) => {
-    const principal = context.principalOf(request);
-    const subscriptions = new Map<string, RunSubscription>();
-    let alive = true;
+  server.route({
+    method: 'GET',
+    url: '/api/ws',
+    // A plain GET (no Upgrade header) gets a coded answer instead of an empty 404.
+    handler: () => {
+      throw new RivuletError('UPGRADE_REQUIRED');
+    },
+    wsHandler: (socket, request) => {
+      const principal = context.principalOf(request);
+      const subscriptions = new Map<string, RunSubscription>();
+      let alive = true;
 
-    const send = (data: string): void => {
-      if (socket.readyState === socket.OPEN) socket.send(data);
-    };
-    const sendError = (error: unknown, requestId: string | null, runId: string | null): void => {
-      const coded = toRivuletError(error);
-      if (coded.code === 'INTERNAL') request.log.error({ err: error }, 'websocket request failed');
-      send(
-        encodeWsControlFrame({
-          type: 'error',
-          requestId,
+      const send = (data: string): void => {
+        if (socket.readyState === socket.OPEN) socket.send(data);
+      };
+      const sendError = (error: unknown, requestId: string | null, runId: string | null): void => {
+        const coded = toRivuletError(error);
+        if (coded.code === 'INTERNAL') request.log.error({ err: error }, 'websocket request failed');
+        send(
+          encodeWsControlFrame({
+            type: 'error',
+            requestId,
+            runId,
+            error: { code: coded.code, message: coded.message },
+          }),
+        );
+      };
+
+      const attach = async (runId: string, afterSeq: number): Promise<boolean> => {
+        subscriptions.get(runId)?.close();
+        let subscription: RunSubscription | undefined;
+        let ended = false;
+        const sink = wsSink(
+          socket,
           runId,
-          error: { code: coded.code, message: coded.message },
-        }),
-      );
-    };
+          () => subscription?.resume(),
+          () => {
+            ended = true;
+            if (subscription !== undefined && subscriptions.get(runId) === subscription)
+              subscriptions.delete(runId);
+          },
+        );
+        subscription = await context.hub.subscribe(runId, afterSeq, sink);
+        if (subscription === undefined) return false;
+        if (socket.readyState !== socket.OPEN) subscription.close();
+        // A finished run's replay may already have ended before subscribe resolved.
+        else if (!ended) subscriptions.set(runId, subscription);
+        return true;
+      };
 
-    const attach = async (runId: string, afterSeq: number): Promise<boolean> => {
-      subscriptions.get(runId)?.close();
-      let subscription: RunSubscription | undefined;
-      let ended = false;
-      const sink = wsSink(
-        socket,
-        runId,
-        () => subscription?.resume(),
-        () => {
-          ended = true;
-          if (subscription !== undefined && subscriptions.get(runId) === subscription)
-            subscriptions.delete(runId);
-        },
-      );
-      subscription = await context.hub.subscribe(runId, afterSeq, sink);
-      if (subscription === undefined) return false;
-      if (socket.readyState !== socket.OPEN) subscription.close();
-      // A finished run's replay may already have ended before subscribe resolved.
-      else if (!ended) subscriptions.set(runId, subscription);
-      return true;
-    };
+      const handle = async (message: WsClientMessage): Promise<void> => {
+        const requestId = message.requestId ?? null;
+        switch (message.type) {
+          case 'chat': {
+            const { type: _type, requestId: _requestId, ...body } = message;
+            const run = await context.chat.start(body, principal);
+            request.log.info({ runId: run.runId, requestId }, 'run started');
+            send(encodeWsControlFrame({ type: 'accepted', requestId, runId: run.runId }));
+            await attach(run.runId, -1);
+            return;
+          }
+          case 'resume': {
+            const info = await context.hub.info(message.runId);
+            if (info === undefined || info.ownerId !== principal) throw new RivuletError('RUN_NOT_FOUND');
+            const afterSeq = message.lastSeq ?? -1;
+            // Acknowledged before any replayed event, so a client that already has everything still hears back.
+            send(
+              encodeWsControlFrame({
+                type: 'resumed',
+                requestId,
+                runId: info.runId,
+                state: info.state,
+                afterSeq,
+                lastSeq: info.lastSeq,
+              }),
+            );
+            if (!(await attach(info.runId, afterSeq))) throw new RivuletError('RUN_NOT_FOUND');
+            return;
+          }
+          case 'stop': {
+            const info = await context.hub.info(message.runId);
+            if (info === undefined || info.ownerId !== principal) throw new RivuletError('RUN_NOT_FOUND');
+            const stopped = await context.hub.stop(info.runId);
+            send(encodeWsControlFrame({ type: 'stopped', runId: info.runId, stopped }));
+            return;
+          }
+          default: {
+            const unreachable: never = message;
+            throw new Error(`unknown message ${JSON.stringify(unreachable)}`);
+          }
+        }
+      };
 
-    const handle = async (message: WsClientMessage): Promise<void> => {
-      const requestId = message.requestId ?? null;
-      switch (message.type) {
-        case 'chat': {
-          const { type: _type, requestId: _requestId, ...body } = message;
-          const run = await context.chat.start(body, principal);
-          request.log.info({ runId: run.runId, requestId }, 'run started');
-          send(encodeWsControlFrame({ type: 'accepted', requestId, runId: run.runId }));
-          await attach(run.runId, -1);
+      socket.on('message', (data, isBinary) => {
+        if (isBinary) {
+          socket.close(CLOSE_UNSUPPORTED_DATA, 'text frames only');
           return;
         }
-        case 'resume': {
-          const info = await context.hub.info(message.runId);
-          if (info === undefined || info.ownerId !== principal) throw new RivuletError('RUN_NOT_FOUND');
-          const afterSeq = message.lastSeq ?? -1;
-          // Acknowledged before any replayed event, so a client that already has everything still hears back.
-          send(
-            encodeWsControlFrame({
-              type: 'resumed',
-              requestId,
-              runId: info.runId,
-              state: info.state,
-              afterSeq,
-              lastSeq: info.lastSeq,
-            }),
-          );
-          if (!(await attach(info.runId, afterSeq))) throw new RivuletError('RUN_NOT_FOUND');
+        let message: WsClientMessage;
+        let raw: unknown;
+        try {
+          raw = JSON.parse(rawDataToString(data));
+        } catch {
+          sendError(new RivuletError('INVALID_JSON'), null, null);
           return;
         }
-        case 'stop': {
-          const info = await context.hub.info(message.runId);
-          if (info === undefined || info.ownerId !== principal) throw new RivuletError('RUN_NOT_FOUND');
-          const stopped = await context.hub.stop(info.runId);
-          send(encodeWsControlFrame({ type: 'stopped', runId: info.runId, stopped }));
+        const requestId = requestIdOf(raw);
+        try {
+          message = parseWith(schema, raw);
+        } catch (error) {
+          sendError(error, requestId, null);
           return;
         }
-        default: {
-          const unreachable: never = message;
-          throw new Error(`unknown message ${JSON.stringify(unreachable)}`);
-        }
-      }
-    };
-
-    socket.on('message', (data, isBinary) => {
-      if (isBinary) {
-        socket.close(CLOSE_UNSUPPORTED_DATA, 'text frames only');
-        return;
-      }
-      let message: WsClientMessage;
-      let raw: unknown;
-      try {
-        raw = JSON.parse(rawDataToString(data));
-      } catch {
-        sendError(new RivuletError('INVALID_JSON'), null, null);
-        return;
-      }
-      const requestId = requestIdOf(raw);
-      try {
-        message = parseWith(schema, raw);
-      } catch (error) {
-        sendError(error, requestId, null);
-        return;
-      }
-      handle(message).catch((error: unknown) => {
-        sendError(error, requestId, 'runId' in message ? message.runId : null);
+        handle(message).catch((error: unknown) => {
+          sendError(error, requestId, 'runId' in message ? message.runId : null);
+        });
       });
-    });
 
-    // Browsers answer protocol pings by themselves; a peer that misses one interval is dead and dropped.
-    socket.on('pong', () => {
-      alive = true;
-    });
-    const heartbeat = setInterval(() => {
-      if (!alive) {
-        socket.terminate();
-        return;
-      }
-      alive = false;
-      socket.ping();
-    }, context.config.ws.pingMs);
-    heartbeat.unref();
+      // Browsers answer protocol pings by themselves; a peer that misses one interval is dead and dropped.
+      socket.on('pong', () => {
+        alive = true;
+      });
+      const heartbeat = setInterval(() => {
+        if (!alive) {
+          socket.terminate();
+          return;
+        }
+        alive = false;
+        socket.ping();
+      }, context.config.ws.pingMs);
+      heartbeat.unref();
 
-    socket.on('close', () => {
-      clearInterval(heartbeat);
-      for (const subscription of subscriptions.values()) subscription.close();
-      subscriptions.clear();
-    });
+      socket.on('close', () => {
+        clearInterval(heartbeat);
+        for (const subscription of subscriptions.values()) subscription.close();
+        subscriptions.clear();
+      });
+    },
   });
 }
 
