@@ -31,6 +31,17 @@ describe('CircuitBreaker', () => {
     expect(breaker.allows('a')).toBe(false);
   });
 
+  it('a trial that never reports back does not block the provider for good', () => {
+    let now = 0;
+    const breaker = new CircuitBreaker({ failureThreshold: 1, cooldownMs: 100, now: () => now });
+    breaker.recordFailure('a');
+    now = 150;
+    expect(breaker.allows('a')).toBe(true);
+    // The trial was aborted: neither success nor failure is recorded. After another cool-down, a new trial.
+    now = 260;
+    expect(breaker.allows('a')).toBe(true);
+  });
+
   it('a success resets the count of consecutive failures', () => {
     const breaker = new CircuitBreaker({ failureThreshold: 2, cooldownMs: 100 });
     breaker.recordFailure('a');

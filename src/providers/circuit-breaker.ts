@@ -10,8 +10,8 @@ export interface CircuitBreakerOptions {
 
 interface CircuitState {
   failures: number;
+  /** When the circuit opened, or when the last trial call was let through. */
   openedAt: number | null;
-  trialInFlight: boolean;
 }
 
 export class CircuitBreaker {
@@ -24,12 +24,15 @@ export class CircuitBreaker {
     this.now = options.now ?? Date.now;
   }
 
-  /** Whether a call may go to this provider now (an open circuit lets one trial through after the cool-down). */
+  /**
+   * Whether a call may go to this provider now. After the cool-down an open circuit lets one trial through and
+   * re-arms the cool-down, so a trial that never reports back (aborted by the user, say) cannot block it forever.
+   */
   allows(key: string): boolean {
     const state = this.states.get(key);
-    if (state?.openedAt === null || state === undefined) return true;
-    if (this.now() - state.openedAt < this.options.cooldownMs || state.trialInFlight) return false;
-    state.trialInFlight = true;
+    if (state === undefined || state.openedAt === null) return true;
+    if (this.now() - state.openedAt < this.options.cooldownMs) return false;
+    state.openedAt = this.now();
     return true;
   }
 
@@ -38,9 +41,8 @@ export class CircuitBreaker {
   }
 
   recordFailure(key: string): void {
-    const state = this.states.get(key) ?? { failures: 0, openedAt: null, trialInFlight: false };
+    const state = this.states.get(key) ?? { failures: 0, openedAt: null };
     state.failures += 1;
-    state.trialInFlight = false;
     if (state.openedAt !== null || state.failures >= this.options.failureThreshold)
       state.openedAt = this.now();
     this.states.set(key, state);

@@ -73,10 +73,15 @@ export class FallbackChain implements LanguageModel {
     const { signal, onPart } = options;
     let sent = '';
     let lastError: RivuletError | undefined;
-    const candidates = this.available();
+    // Providers whose circuit is open sit out; if every one is open, the whole chain gets a trial.
+    const closed = this.models.filter((model) => !this.options.breaker.isOpen(keyOf(model)));
+    const consultBreaker = closed.length > 0;
+    const candidates = consultBreaker ? closed : [...this.models];
 
     for (let index = 0; index < candidates.length; index += 1) {
       const model = candidates[index]!;
+      // Asked only right before a call: a half-open circuit grants its one trial to a call that really happens.
+      if (consultBreaker && !this.options.breaker.allows(keyOf(model))) continue;
       const attemptRequest = sent === '' ? request : continuation(request, sent);
       let streaming = this.options.streaming;
       for (let attempt = 0; ; attempt += 1) {
@@ -154,12 +159,6 @@ export class FallbackChain implements LanguageModel {
 
   async close(): Promise<void> {
     await Promise.all(this.models.map((model) => model.close?.() ?? Promise.resolve()));
-  }
-
-  /** Providers whose circuit is closed, in order; if every circuit is open, the whole chain gets a trial. */
-  private available(): LanguageModel[] {
-    const open = this.models.filter((model) => this.options.breaker.allows(keyOf(model)));
-    return open.length > 0 ? open : [...this.models];
   }
 
   /** Undefined when this error should not be retried on the same provider. */
