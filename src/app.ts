@@ -41,6 +41,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     graceMs: config.run.graceMs,
     disconnectPolicy: config.run.disconnectPolicy,
     retentionMs: config.run.retentionMs,
+    maxRetainedBytes: config.run.retainedMaxBytes,
     onAbandoned: (runId) =>
       logger.info({ runId, policy: config.run.disconnectPolicy }, 'run abandoned: no reader'),
   });

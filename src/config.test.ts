@@ -14,6 +14,7 @@ describe('loadConfig', () => {
       maxDurationMs: 300_000,
       maxEvents: 100_000,
       maxBytes: 16 * 1024 * 1024,
+      retainedMaxBytes: 256 * 1024 * 1024,
     });
     expect(config.sse).toEqual({ pingMs: 15_000, retryMs: 2_000, drainTimeoutMs: 30_000 });
   });

@@ -69,6 +69,7 @@ const schema = z.object({
   RUN_MAX_DURATION_MS: integer(300_000, 1),
   RUN_MAX_EVENTS: integer(100_000, 16),
   RUN_MAX_BYTES: integer(16 * 1024 * 1024, 4096),
+  RUN_RETAINED_MAX_BYTES: integer(256 * 1024 * 1024, 4096),
   SSE_PING_MS: integer(15_000, 10),
   SSE_RETRY_MS: integer(2_000),
   SSE_DRAIN_TIMEOUT_MS: integer(30_000, 100),
@@ -117,6 +118,7 @@ export interface Config {
     maxDurationMs: number;
     maxEvents: number;
     maxBytes: number;
+    retainedMaxBytes: number;
   };
   sse: { pingMs: number; retryMs: number; drainTimeoutMs: number };
   ws: { pingMs: number };
@@ -149,6 +151,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxDurationMs: values.RUN_MAX_DURATION_MS,
       maxEvents: values.RUN_MAX_EVENTS,
       maxBytes: values.RUN_MAX_BYTES,
+      retainedMaxBytes: values.RUN_RETAINED_MAX_BYTES,
     },
     sse: {
       pingMs: values.SSE_PING_MS,

@@ -25,6 +25,11 @@ export interface MemoryRunHubOptions {
   disconnectPolicy: DisconnectPolicy;
   /** How long a finished run stays readable. */
   retentionMs: number;
+  /**
+   * Budget for the encoded bytes of all retained finished runs together. Past it, the oldest finished runs are
+   * forgotten before their retention ends (running runs are never evicted; each is capped by its own limits).
+   */
+  maxRetainedBytes?: number;
   /** Called when the grace window expires on a run nobody came back to (for metrics and logs). */
   onAbandoned?: (runId: string) => void;
 }
@@ -254,6 +259,7 @@ class MemoryRun implements RunProducer {
 export class MemoryRunHub implements RunHub {
   readonly options: MemoryRunHubOptions;
   private readonly runs = new Map<string, MemoryRun>();
+  private retainedBytes = 0;
 
   constructor(options: MemoryRunHubOptions) {
     this.options = options;
@@ -314,15 +320,28 @@ export class MemoryRunHub implements RunHub {
       run.dispose();
     }
     this.runs.clear();
+    this.retainedBytes = 0;
   }
 
   /** @internal */
   scheduleRetention(run: MemoryRun): void {
-    run.retentionTimer = setTimeout(() => {
-      this.runs.delete(run.runId);
-      run.dispose();
-    }, this.options.retentionMs);
+    run.retentionTimer = setTimeout(() => this.forget(run), this.options.retentionMs);
     run.retentionTimer.unref();
+    this.retainedBytes += run.bytes;
+    const budget = this.options.maxRetainedBytes;
+    if (budget === undefined) return;
+    // Map order is creation order, so the first finished runs met are the oldest.
+    for (const candidate of this.runs.values()) {
+      if (this.retainedBytes <= budget) break;
+      if (candidate.state === 'finished' && candidate !== run) this.forget(candidate);
+    }
+  }
+
+  private forget(run: MemoryRun): void {
+    if (this.runs.get(run.runId) !== run) return;
+    this.runs.delete(run.runId);
+    if (run.state === 'finished') this.retainedBytes -= run.bytes;
+    run.dispose();
   }
 
   /** @internal */
