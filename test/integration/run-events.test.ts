@@ -122,6 +122,34 @@ describe('GET /api/runs/:runId/events', () => {
     expect(body.error.message).toMatch(/query/);
   });
 
+  it('accepts a stop sent with a JSON content type and no body', async () => {
+    server.upstream.enqueue({ tokenCount: 200, interTokenMs: 10, seed: 41 });
+    const runId = await startRun();
+    const response = await fetch(`${server.url}/api/runs/${runId}/stop`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ runId, stopped: true });
+  });
+
+  it('sends blank keep-alive lines on a quiet NDJSON stream, and nothing else that is not an event', async () => {
+    server.upstream.enqueue({ tokenCount: 3, ttftMs: 450, seed: 41 });
+    const response = await fetch(`${server.url}/api/chat/stream`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/x-ndjson' },
+      body: JSON.stringify({ message: 'think first' }),
+    });
+    const lines = (await response.text()).split('\n');
+    // The last element is what follows the final newline; blank lines before it are the keep-alives.
+    expect(lines.slice(0, -1).filter((line) => line === '').length).toBeGreaterThan(0);
+    const events = lines.filter((line) => line !== '').map((line) => JSON.parse(line) as RunEvent);
+    expect(events.at(-1)).toMatchObject({
+      type: 'done',
+      text: server.upstream.fullText({ tokenCount: 3, seed: 41 }),
+    });
+  });
+
   it('answers 204 to a reader that already has the terminal event', async () => {
     const runId = await startRun();
     const all = await readSse(`${server.url}/api/runs/${runId}/events`);

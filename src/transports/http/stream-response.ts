@@ -87,13 +87,13 @@ export async function streamRunToResponse(
     },
   };
 
-  const ping =
-    format === 'sse'
-      ? setInterval(() => {
-          if (drainTimer === undefined && !response.writableEnded) response.write(formatSseComment('ping'));
-        }, options.pingMs)
-      : undefined;
-  ping?.unref();
+  // SSE pings are comments; NDJSON pings are blank lines (NDJSON readers skip them). Either keeps proxies with read
+  // timeouts from cutting a stream that is waiting for its first token.
+  const pingFrame = format === 'sse' ? formatSseComment('ping') : '\n';
+  const ping = setInterval(() => {
+    if (drainTimer === undefined && !response.writableEnded) response.write(pingFrame);
+  }, options.pingMs);
+  ping.unref();
 
   try {
     subscription = await options.hub.subscribe(runId, options.afterSeq, sink);

@@ -46,9 +46,21 @@ export function registerRunRoutes(server: FastifyInstance, context: AppContext):
     return reply;
   });
 
-  server.post('/api/runs/:runId/stop', async (request) => {
-    const info = await findRun(request);
-    const stopped = await context.hub.stop(info.runId);
-    return { runId: info.runId, stopped, state: stopped ? 'stopping' : info.state };
-  });
+  server.post(
+    '/api/runs/:runId/stop',
+    {
+      // A stop button's `fetch` often sends `Content-Type: application/json` with no body: there is nothing to
+      // parse, so skip the parser instead of refusing the stop with INVALID_JSON.
+      onRequest: (request, _reply, done) => {
+        const length = request.headers['content-length'];
+        if (length === undefined || length === '0') delete request.headers['content-type'];
+        done();
+      },
+    },
+    async (request) => {
+      const info = await findRun(request);
+      const stopped = await context.hub.stop(info.runId);
+      return { runId: info.runId, stopped, state: stopped ? 'stopping' : info.state };
+    },
+  );
 }
