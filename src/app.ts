@@ -13,6 +13,9 @@ import { MemoryConversationStore } from './stores/memory/memory-conversation-sto
 import { MemoryRunHub } from './stores/memory/memory-run-hub.ts';
 import { buildServer } from './transports/http/server.ts';
 
+/** How long closing waits for connections that outlive their runs before cutting them. */
+const CLOSE_GRACE_MS = 500;
+
 export interface App {
   config: Config;
   hub: RunHub;
@@ -74,11 +77,16 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
       return server.listen({ host: config.host, port: config.port, backlog: 4096 });
     },
     async close() {
-      // Stop accepting first, then end open runs so their streams finish and the server can close.
+      // Stop accepting first, then end open runs so their streams finish with a terminal event and the server can
+      // close. Connections still open after that (a keep-alive connection that went idle after the close began, a
+      // peer that never read) are cut after a short grace, so closing never hangs. Graceful drain is issue 7's.
       const serverClosed = server.close();
       hub.close();
-      await serverClosed;
       await chat.settled();
+      const force = setTimeout(() => server.server.closeAllConnections(), CLOSE_GRACE_MS);
+      force.unref();
+      await serverClosed;
+      clearTimeout(force);
       await model?.close?.();
     },
   };
