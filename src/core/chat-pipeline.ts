@@ -209,7 +209,7 @@ export async function runChatPipeline(
       totalMs: finalTimings.totalMs,
       phases: finalTimings.phases,
     },
-    `answer ${status} in ${(finalTimings.totalMs / 1000).toFixed(2)}s with streaming=enabled`,
+    `answer ${status} in ${(finalTimings.totalMs / 1000).toFixed(2)}s`,
   );
 }
 

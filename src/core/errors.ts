@@ -153,11 +153,3 @@ export function toRivuletError(error: unknown): RivuletError {
     cause: error,
   });
 }
-
-/** An abort is not a failure: callers end quietly instead of reporting it. */
-export function isAbortError(error: unknown): boolean {
-  return (
-    error instanceof Error &&
-    (error.name === 'AbortError' || (error as { code?: unknown }).code === 'ABORT_ERR')
-  );
-}

@@ -146,10 +146,6 @@ export function isTerminal(event: Pick<RunEvent, 'type'>): event is DoneEvent | 
   return event.type === 'done' || event.type === 'error';
 }
 
-export function isRunEventType(value: unknown): value is RunEventType {
-  return typeof value === 'string' && (RUN_EVENT_TYPES as readonly string[]).includes(value);
-}
-
 /**
  * The JSON of an event, `type` and `seq` first. Tokens are the hot path (one per streamed delta), so their JSON is
  * built by concatenation rather than by spreading and serialising an object.

@@ -22,8 +22,6 @@ export function chatRequestSchema(maxMessageChars: number) {
   });
 }
 
-export type ChatRequestBody = z.infer<ReturnType<typeof chatRequestSchema>>;
-
 export const runParamsSchema = z.strictObject({ runId: id });
 
 export const runEventsQuerySchema = z.strictObject({ lastEventId: z.string().max(300).optional() });

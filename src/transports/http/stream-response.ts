@@ -18,10 +18,8 @@ export interface StreamResponseOptions {
   runId: string;
   afterSeq: number;
   format: StreamFormat;
-  pingMs: number;
-  retryMs: number;
-  /** A reader whose socket stays full this long is dropped (see the sink). */
-  drainTimeoutMs: number;
+  /** Keep-alive interval, reconnect hint, and how long a reader's socket may stay full before it is dropped. */
+  timing: { pingMs: number; retryMs: number; drainTimeoutMs: number };
   /** Headers already set on the Fastify reply (CORS and the like) and extras such as X-Run-Id. */
   headers: Record<string, string | number | string[] | undefined>;
 }
@@ -57,7 +55,7 @@ export async function streamRunToResponse(
   // kernel notice a peer that vanished without closing (a phone that lost its network).
   response.socket?.setNoDelay(true);
   response.socket?.setKeepAlive(true, KEEPALIVE_PROBE_MS);
-  if (format === 'sse') response.write(formatSseRetry(options.retryMs));
+  if (format === 'sse') response.write(formatSseRetry(options.timing.retryMs));
   else response.flushHeaders();
 
   const encode = format === 'sse' ? createSseEncoder(runId) : encodeNdjsonBatch;
@@ -77,7 +75,7 @@ export async function streamRunToResponse(
         response.once('drain', onDrain);
         // A reader that takes nothing for this long is gone or hopeless: drop it so the run's grace policy applies
         // instead of the run generating for a socket nobody reads.
-        drainTimer = setTimeout(() => response.destroy(), options.drainTimeoutMs);
+        drainTimer = setTimeout(() => response.destroy(), options.timing.drainTimeoutMs);
         drainTimer.unref();
       }
       return accepted;
@@ -92,7 +90,7 @@ export async function streamRunToResponse(
   const pingFrame = format === 'sse' ? formatSseComment('ping') : '\n';
   const ping = setInterval(() => {
     if (drainTimer === undefined && !response.writableEnded) response.write(pingFrame);
-  }, options.pingMs);
+  }, options.timing.pingMs);
   ping.unref();
 
   try {

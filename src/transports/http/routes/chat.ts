@@ -1,7 +1,7 @@
 // POST /api/chat/stream (SSE or NDJSON) and POST /api/chat (one JSON answer built from the same run).
 
 import type { FastifyInstance } from 'fastify';
-import { statusForCode } from '../../../core/errors.ts';
+import { RivuletError, statusForCode } from '../../../core/errors.ts';
 import type { RunSink } from '../../../core/run-hub.ts';
 import { emptyAnswer, foldEvent } from '../../encoders/aggregate.ts';
 import { chatRequestSchema, parseWith } from '../../schemas.ts';
@@ -22,9 +22,7 @@ export function registerChatRoutes(server: FastifyInstance, context: AppContext)
       runId: run.runId,
       afterSeq: -1,
       format: negotiateFormat(request.headers.accept),
-      pingMs: context.config.sse.pingMs,
-      retryMs: context.config.sse.retryMs,
-      drainTimeoutMs: context.config.sse.drainTimeoutMs,
+      timing: context.config.sse,
       headers: { ...reply.getHeaders(), 'x-run-id': run.runId, 'x-request-id': request.id },
     });
   });
@@ -59,6 +57,8 @@ export function registerChatRoutes(server: FastifyInstance, context: AppContext)
     });
     await finished;
     if (reply.raw.destroyed) return reply;
+    // A reader that ended without a terminal event (the run vanished from the hub) must not look like an answer.
+    if (answer.finishReason === null) throw new RivuletError('RUN_NOT_FOUND');
     reply.header('x-run-id', run.runId);
     if (answer.error !== null) {
       const status = statusForCode(answer.error.code);

@@ -4,20 +4,18 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { RivuletError } from '../../../core/errors.ts';
 import type { RunInfo } from '../../../core/run-hub.ts';
 import { parseLastEventId } from '../../encoders/sse.ts';
+import { findOwnedRun } from '../../run-access.ts';
 import { parseWith, runEventsQuerySchema, runParamsSchema } from '../../schemas.ts';
 import type { AppContext } from '../context.ts';
 import { streamRunToResponse } from '../stream-response.ts';
 
 export function registerRunRoutes(server: FastifyInstance, context: AppContext): void {
-  /** Unknown and not-yours look the same, so run ids cannot be probed. */
-  const findRun = async (request: FastifyRequest): Promise<RunInfo> => {
-    const { runId } = parseWith(runParamsSchema, request.params, 'path');
-    const info = await context.hub.info(runId);
-    if (info === undefined || info.ownerId !== context.principalOf(request)) {
-      throw new RivuletError('RUN_NOT_FOUND');
-    }
-    return info;
-  };
+  const findRun = (request: FastifyRequest): Promise<RunInfo> =>
+    findOwnedRun(
+      context.hub,
+      parseWith(runParamsSchema, request.params, 'path').runId,
+      context.principalOf(request),
+    );
 
   server.get('/api/runs/:runId/events', async (request, reply) => {
     const info = await findRun(request);
@@ -38,9 +36,7 @@ export function registerRunRoutes(server: FastifyInstance, context: AppContext):
       runId: info.runId,
       afterSeq,
       format: 'sse',
-      pingMs: context.config.sse.pingMs,
-      retryMs: context.config.sse.retryMs,
-      drainTimeoutMs: context.config.sse.drainTimeoutMs,
+      timing: context.config.sse,
       headers: { ...reply.getHeaders(), 'x-run-id': info.runId, 'x-request-id': request.id },
     });
     return reply;

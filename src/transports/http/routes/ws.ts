@@ -5,6 +5,7 @@ import type { WebSocket } from 'ws';
 import { RivuletError, toRivuletError } from '../../../core/errors.ts';
 import type { RunSink, RunSubscription } from '../../../core/run-hub.ts';
 import { encodeWsControlFrame, encodeWsEventFrame } from '../../encoders/ws-frame.ts';
+import { findOwnedRun } from '../../run-access.ts';
 import { parseWith, wsClientMessageSchema, type WsClientMessage } from '../../schemas.ts';
 import type { AppContext } from '../context.ts';
 
@@ -78,8 +79,7 @@ export function registerWsRoutes(server: FastifyInstance, context: AppContext): 
             return;
           }
           case 'resume': {
-            const info = await context.hub.info(message.runId);
-            if (info === undefined || info.ownerId !== principal) throw new RivuletError('RUN_NOT_FOUND');
+            const info = await findOwnedRun(context.hub, message.runId, principal);
             const afterSeq = message.lastSeq ?? -1;
             // Acknowledged before any replayed event, so a client that already has everything still hears back.
             send(
@@ -96,8 +96,7 @@ export function registerWsRoutes(server: FastifyInstance, context: AppContext): 
             return;
           }
           case 'stop': {
-            const info = await context.hub.info(message.runId);
-            if (info === undefined || info.ownerId !== principal) throw new RivuletError('RUN_NOT_FOUND');
+            const info = await findOwnedRun(context.hub, message.runId, principal);
             const stopped = await context.hub.stop(info.runId);
             send(encodeWsControlFrame({ type: 'stopped', runId: info.runId, stopped }));
             return;
