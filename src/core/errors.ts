@@ -34,6 +34,30 @@ export const ERROR_CODES = {
     retryable: false,
   },
   CONVERSATION_NOT_FOUND: { status: 404, message: 'No such conversation.', retryable: false },
+  DOCUMENT_NOT_FOUND: { status: 404, message: 'No such document.', retryable: false },
+  DOCUMENT_UNSUPPORTED_TYPE: {
+    status: 415,
+    message: 'This file type cannot be ingested. Supported: txt, md, html, json, jsonl, csv, pdf, docx.',
+    retryable: false,
+  },
+  DOCUMENT_UNREADABLE: {
+    status: 422,
+    message: 'The file could not be read: it is corrupt or not what its name says.',
+    retryable: false,
+  },
+  DOCUMENT_EMPTY: { status: 422, message: 'The file contains no text to index.', retryable: false },
+  DOCUMENT_TOO_LARGE: {
+    status: 413,
+    message: 'The file is larger than DOCUMENT_MAX_BYTES allows.',
+    retryable: false,
+  },
+  CHATBOT_NOT_FOUND: { status: 404, message: 'No such chatbot.', retryable: false },
+  EMBEDDING_SPACE_MISMATCH: {
+    status: 409,
+    message:
+      'The stored vectors were made by another embedding model. Run `rivulet ingest --reembed` or restore EMBEDDING_MODEL.',
+    retryable: false,
+  },
   RUN_STOPPED: { status: 409, message: 'The run was stopped.', retryable: false },
   RUN_ABANDONED: {
     status: 409,

@@ -1,0 +1,107 @@
+// The document store contract: documents, their chunks, lexical and vector search over the chunks.
+// Implemented by the SQLite store (FTS5, sqlite-vec) and later by PostgreSQL (tsvector, pgvector).
+
+export interface DocumentRecord {
+  id: string;
+  /** The chatbot's document collection ("default" on a fresh install). */
+  collectionId: string;
+  /** Where the document came from: a path relative to the ingest root, or an upload's file name. Unique per collection. */
+  source: string;
+  title: string;
+  /** MIME type of the original file (text/markdown, application/pdf, ...). */
+  mediaType: string;
+  /** sha256 of the original bytes: re-ingesting the same bytes is a no-op. */
+  contentHash: string;
+  metadata: Record<string, unknown>;
+  chunkCount: number;
+  /** Size of the original file in bytes. */
+  bytes: number;
+  ownerId: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface ChunkInput {
+  /** Position in the document, from 0. */
+  ordinal: number;
+  text: string;
+  /** Heading path of the section the chunk sits in ("Install > Linux"), or a record label; may be empty. */
+  heading: string;
+  metadata?: Record<string, unknown>;
+  /** Present when an embedding model is configured. */
+  embedding?: Float32Array;
+}
+
+export interface ChunkRecord {
+  id: string;
+  documentId: string;
+  ordinal: number;
+  text: string;
+  heading: string;
+  metadata: Record<string, unknown>;
+}
+
+/** One search result: the chunk with its document's title and source. Higher score is better. */
+export interface ChunkHit extends ChunkRecord {
+  documentTitle: string;
+  source: string;
+  /** The document's content hash when the chunk was found, so an answer can say which version it rests on. */
+  contentHash: string;
+  score: number;
+}
+
+export interface DocumentInput {
+  collectionId: string;
+  source: string;
+  title: string;
+  mediaType: string;
+  contentHash: string;
+  metadata?: Record<string, unknown>;
+  bytes: number;
+  ownerId?: string | null;
+}
+
+export type UpsertStatus = 'added' | 'updated' | 'unchanged';
+
+export interface EmbeddingSpace {
+  /** "provider:model", recorded so vectors from another model are never compared with these. */
+  model: string;
+  dimensions: number;
+}
+
+export interface DocumentStore {
+  /**
+   * Adds a document or replaces its chunks when `source` exists in the collection with another content hash.
+   * Unchanged content (same hash) is a no-op that leaves the chunks as they are. Atomic: a failure leaves the old
+   * version in place.
+   */
+  upsertDocument(
+    input: DocumentInput,
+    chunks: readonly ChunkInput[],
+  ): Promise<{ document: DocumentRecord; status: UpsertStatus }>;
+  getDocument(id: string): Promise<DocumentRecord | undefined>;
+  findDocumentBySource(collectionId: string, source: string): Promise<DocumentRecord | undefined>;
+  /** Newest first. */
+  listDocuments(
+    collectionId: string,
+    options?: { limit?: number; offset?: number },
+  ): Promise<DocumentRecord[]>;
+  countDocuments(collectionId: string): Promise<{ documents: number; chunks: number }>;
+  /** Removes the document and its chunks; false when it did not exist. */
+  deleteDocument(id: string): Promise<boolean>;
+  getChunks(ids: readonly string[]): Promise<ChunkRecord[]>;
+  /** BM25 over chunk headings, document titles and text. Best first; at most `limit`. */
+  searchText(collectionId: string, query: string, limit: number): Promise<ChunkHit[]>;
+  /**
+   * Nearest chunks by cosine distance in the given embedding space; empty when the collection has no vectors in it.
+   * Score is the cosine similarity.
+   */
+  searchVector(
+    collectionId: string,
+    space: EmbeddingSpace,
+    vector: Float32Array,
+    limit: number,
+  ): Promise<ChunkHit[]>;
+  /** Content hashes of the given documents as they are now (missing ids are absent from the map). */
+  contentHashes(documentIds: readonly string[]): Promise<Map<string, string>>;
+}
