@@ -1,17 +1,61 @@
 // Composition root: wires config, stores, hub, provider, chat service and the HTTP server together.
 
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger as PinoLogger } from 'pino';
 import type { Config } from './config.ts';
 import { ChatService } from './core/chat-service.ts';
-import type { ConversationStore } from './core/conversation-store.ts';
+import type { Embedder } from './core/embedder.ts';
 import type { LanguageModel } from './core/provider.ts';
+import type { Passage } from './core/retriever.ts';
 import type { RunHub } from './core/run-hub.ts';
 import { resolveLanguageModel } from './providers/create-language-model.ts';
+import { createEmbedder } from './providers/embeddings.ts';
+import { ExtractiveAnswerer } from './providers/extractive.ts';
 import { UsageEstimator } from './providers/usage-estimator.ts';
-import { MemoryConversationStore } from './stores/memory/memory-conversation-store.ts';
+import { rerankWithLanguageModel } from './retrieval/llm-rerank.ts';
+import { HybridRetriever } from './retrieval/retriever.ts';
 import { MemoryRunHub } from './stores/memory/memory-run-hub.ts';
+import { openSqliteStores, type Stores } from './stores/sqlite/sqlite-stores.ts';
 import { buildServer } from './transports/http/server.ts';
+
+export const DEFAULT_CHATBOT_ID = 'default';
+
+/** The SQLite file under DATA_DIR, or an in-memory database for DATA_DIR=:memory:. */
+export function databasePath(dataDir: string): string {
+  return dataDir === ':memory:' ? ':memory:' : join(dataDir, 'rivulet.sqlite');
+}
+
+/** A fresh install answers from the default collection without any setup. */
+async function ensureDefaultChatbot(stores: Stores): Promise<void> {
+  if ((await stores.chatbots.getChatbot(DEFAULT_CHATBOT_ID)) !== undefined) return;
+  await stores.chatbots.putChatbot({
+    id: DEFAULT_CHATBOT_ID,
+    name: 'Default',
+    collectionId: DEFAULT_CHATBOT_ID,
+    systemPrompt: null,
+    temperature: null,
+    maxTokens: null,
+    glossary: [],
+  });
+}
+
+/** Vectors from another model are never compared with new ones: say so at start, with the fix. */
+async function warnOnEmbeddingSpaceChange(
+  stores: Stores,
+  embedder: Embedder | undefined,
+  logger: PinoLogger,
+): Promise<void> {
+  const stored = await stores.documents.embeddingSpace();
+  if (embedder === undefined || stored === undefined) return;
+  const current = `${embedder.provider}:${embedder.model}`;
+  if (stored.model !== current) {
+    logger.warn(
+      { stored: stored.model, configured: current },
+      'stored vectors come from another embedding model: vector search is off until `rivulet ingest --reembed`',
+    );
+  }
+}
 
 /** How long closing waits for connections that outlive their runs before cutting them. */
 const CLOSE_GRACE_MS = 500;
@@ -19,8 +63,10 @@ const CLOSE_GRACE_MS = 500;
 export interface App {
   config: Config;
   hub: RunHub;
-  conversations: ConversationStore;
+  stores: Stores;
+  /** The configured provider chain; undefined when none is (answers then come from the extractive answerer). */
   model: LanguageModel | undefined;
+  embedder: Embedder | undefined;
   chat: ChatService;
   server: FastifyInstance;
   logger: PinoLogger;
@@ -48,18 +94,47 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     onAbandoned: (runId) =>
       logger.info({ runId, policy: config.run.disconnectPolicy }, 'run abandoned: no reader'),
   });
-  const conversations = new MemoryConversationStore();
+  const stores = openSqliteStores(databasePath(config.dataDir));
+  if (!stores.vectors.available) {
+    logger.warn(
+      { reason: stores.vectors.error },
+      'sqlite-vec did not load: vector search and the semantic cache are off',
+    );
+  }
+  await ensureDefaultChatbot(stores);
   const model = await resolveLanguageModel(config.llm, logger);
+  const embedder = createEmbedder(config.embedding, logger);
+  await warnOnEmbeddingSpaceChange(stores, embedder, logger);
   const usageEstimator = new UsageEstimator();
   await usageEstimator.load();
+  const retriever = new HybridRetriever({
+    documents: stores.documents,
+    embedder,
+    candidates: config.retrieval.candidates,
+    rrfK: config.retrieval.rrfK,
+    logger,
+  });
   const chat = new ChatService({
     hub,
-    conversations,
-    model,
+    conversations: stores.conversations,
+    chatbots: stores.chatbots,
+    model: model ?? new ExtractiveAnswerer(),
+    assistant: model,
+    retriever,
+    answerCache: config.cache.enabled ? stores.answerCache : undefined,
+    cacheMinSimilarity: config.cache.minSimilarity,
+    ...(config.retrieval.rerank === 'llm' && model !== undefined
+      ? {
+          rerank: (question: string, passages: readonly Passage[], signal: AbortSignal) =>
+            rerankWithLanguageModel(model, question, passages, signal, logger),
+        }
+      : {}),
+    enhance: config.retrieval.enhance,
+    topK: config.retrieval.topK,
     systemPrompt: config.systemPrompt,
     historyLimit: config.historyLimit,
     estimateUsage: (messages, output) => usageEstimator.estimate(messages, output),
-    defaultChatbotId: 'default',
+    defaultChatbotId: DEFAULT_CHATBOT_ID,
     logger,
   });
   const server = await buildServer({ config, hub, chat, principalOf: () => null }, logger);
@@ -67,8 +142,9 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
   return {
     config,
     hub,
-    conversations,
+    stores,
     model,
+    embedder,
     chat,
     server,
     logger,
@@ -88,6 +164,8 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
       await serverClosed;
       clearTimeout(force);
       await model?.close?.();
+      await embedder?.close?.();
+      await stores.close();
     },
   };
 }

@@ -33,6 +33,9 @@ export const PROVIDER_KINDS = [
 ] as const;
 export type ProviderKind = (typeof PROVIDER_KINDS)[number];
 
+export const EMBEDDING_PROVIDER_KINDS = ['openai-compatible', 'openai', 'azure-openai', 'ollama'] as const;
+export type EmbeddingProviderKind = (typeof EMBEDDING_PROVIDER_KINDS)[number];
+
 const schema = z.object({
   HOST: z.string().default('127.0.0.1'),
   PORT: integer(3000).pipe(z.number().max(65_535)),
@@ -59,6 +62,15 @@ const schema = z.object({
   LLM_FAILOVER_CONTINUE: booleanText(true),
   LLM_BREAKER_FAILURES: integer(5, 1),
   LLM_BREAKER_COOLDOWN_MS: integer(30_000),
+  EMBEDDING_PROVIDER: z.enum(['auto', 'none', ...EMBEDDING_PROVIDER_KINDS]).default('auto'),
+  EMBEDDING_MODEL: optionalText,
+  EMBEDDING_BASE_URL: optionalText.pipe(z.url().optional()),
+  EMBEDDING_API_KEY: optionalText,
+  EMBEDDING_API_VERSION: optionalText,
+  EMBEDDING_DIMENSIONS: optionalText.pipe(z.coerce.number<string>().int().min(1).max(16_384).optional()),
+  // Not trimmed: e5-style prefixes end with a space ("query: ").
+  EMBEDDING_QUERY_PREFIX: z.string().default(''),
+  EMBEDDING_DOCUMENT_PREFIX: z.string().default(''),
   SYSTEM_PROMPT: optionalText,
   HISTORY_LIMIT: integer(20),
   MAX_MESSAGE_CHARS: integer(32_000, 1),
@@ -74,6 +86,16 @@ const schema = z.object({
   SSE_RETRY_MS: integer(2_000),
   SSE_DRAIN_TIMEOUT_MS: integer(30_000, 100),
   WS_PING_MS: integer(30_000, 10),
+  DATA_DIR: z.string().trim().min(1).default('./data'),
+  SAMPLE_CORPUS: booleanText(true),
+  DOCUMENT_MAX_BYTES: integer(50 * 1024 * 1024, 1024),
+  RETRIEVAL_TOP_K: integer(6, 1).pipe(z.number().max(50)),
+  RETRIEVAL_CANDIDATES: integer(40, 1).pipe(z.number().max(1000)),
+  RETRIEVAL_RRF_K: integer(60, 1),
+  QUERY_ENHANCE: booleanText(true),
+  RERANK: z.enum(['off', 'llm']).default('off'),
+  ANSWER_CACHE: booleanText(true),
+  ANSWER_CACHE_SIMILARITY: z.coerce.number().min(0.5).max(1).default(0.95),
 });
 
 /** One provider in the chain. */
@@ -101,12 +123,53 @@ export interface LlmConfig {
   breakerCooldownMs: number;
 }
 
+/** The embedding model; undefined when none is configured (EMBEDDING_PROVIDER=none, or auto without a model). */
+export interface EmbeddingConfig {
+  kind: EmbeddingProviderKind;
+  /** Model name (for Azure OpenAI the deployment). */
+  model: string;
+  /** Base URL (openai-compatible, openai), resource endpoint (Azure), or Ollama host; undefined: the default. */
+  baseUrl: string | undefined;
+  apiKey: string | undefined;
+  /** Azure `api-version`. */
+  apiVersion: string | undefined;
+  /** Expected vector size; also sent as `dimensions` to text-embedding-3 models. Learnt from the model if unset. */
+  dimensions: number | undefined;
+  /** Put before every query / every document text (e5, bge instructions); empty by default. */
+  queryPrefix: string;
+  documentPrefix: string;
+  /** From LLM_STALL_MS, LLM_RETRIES, LLM_RETRY_BASE_MS, LLM_RETRY_MAX_MS. */
+  stallMs: number;
+  retries: number;
+  retryBaseMs: number;
+  retryMaxMs: number;
+}
+
 export interface Config {
   host: string;
   port: number;
   logLevel: string;
   /** Undefined when no provider is configured. */
   llm: LlmConfig | undefined;
+  embedding: EmbeddingConfig | undefined;
+  /** Directory of the SQLite file, or ":memory:" for a database that lives as long as the process (tests). */
+  dataDir: string;
+  /** Ingest the bundled sample corpus into the default collection when it is empty at start. */
+  sampleCorpus: boolean;
+  documentMaxBytes: number;
+  retrieval: {
+    /** Sources given to the model (and sent to the client). */
+    topK: number;
+    /** Candidates taken from each retriever (BM25, vectors) before fusion. */
+    candidates: number;
+    /** Reciprocal rank fusion constant. */
+    rrfK: number;
+    /** Condense a follow-up question with the history (one cheap LLM call; skipped without an LLM). */
+    enhance: boolean;
+    /** Rerank the fused candidates with the LLM as judge. */
+    rerank: 'off' | 'llm';
+  };
+  cache: { enabled: boolean; minSimilarity: number };
   systemPrompt: string | undefined;
   historyLimit: number;
   maxMessageChars: number;
@@ -135,11 +198,24 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   }
   const values = parsed.data;
+  const llm = resolveLlm(values);
   return {
     host: values.HOST,
     port: values.PORT,
     logLevel: values.LOG_LEVEL,
-    llm: resolveLlm(values),
+    llm,
+    embedding: resolveEmbedding(values, llm),
+    dataDir: values.DATA_DIR,
+    sampleCorpus: values.SAMPLE_CORPUS,
+    documentMaxBytes: values.DOCUMENT_MAX_BYTES,
+    retrieval: {
+      topK: values.RETRIEVAL_TOP_K,
+      candidates: values.RETRIEVAL_CANDIDATES,
+      rrfK: values.RETRIEVAL_RRF_K,
+      enhance: values.QUERY_ENHANCE,
+      rerank: values.RERANK,
+    },
+    cache: { enabled: values.ANSWER_CACHE, minSimilarity: values.ANSWER_CACHE_SIMILARITY },
     systemPrompt: values.SYSTEM_PROMPT,
     historyLimit: values.HISTORY_LIMIT,
     maxMessageChars: values.MAX_MESSAGE_CHARS,
@@ -284,6 +360,102 @@ function providerConfig(
     default: {
       const unreachable: never = kind;
       return fail(variable, `unknown provider ${String(unreachable)}`);
+    }
+  }
+}
+
+/** The embedding provider that goes with an LLM provider, when that family has one. */
+const EMBEDDING_KIND_FOR: Record<ProviderKind, EmbeddingProviderKind | undefined> = {
+  'openai-compatible': 'openai-compatible',
+  openai: 'openai',
+  'azure-openai': 'azure-openai',
+  'azure-ai': undefined,
+  ollama: 'ollama',
+  anthropic: undefined,
+};
+
+/**
+ * EMBEDDING_PROVIDER, or with `auto` and EMBEDDING_MODEL set the LLM's own family (a local Ollama when the LLM is
+ * to be detected at start). URL, key and API version default to the LLM's when the families match, then to the
+ * provider's usual variables.
+ */
+function resolveEmbedding(values: Values, llm: LlmConfig | undefined): EmbeddingConfig | undefined {
+  if (values.EMBEDDING_PROVIDER === 'none') return undefined;
+  const model = values.EMBEDDING_MODEL;
+  const primary = llm?.chain[0];
+  let kind: EmbeddingProviderKind;
+  if (values.EMBEDDING_PROVIDER === 'auto') {
+    if (model === undefined) return undefined;
+    const llmKind = primary?.kind ?? (llm?.detectOllamaAt === undefined ? undefined : 'ollama');
+    const matching = llmKind === undefined ? undefined : EMBEDDING_KIND_FOR[llmKind];
+    if (matching === undefined) {
+      return fail(
+        'EMBEDDING_MODEL',
+        `set, but EMBEDDING_PROVIDER=auto has no embedding provider to use it with (the LLM provider is ${llmKind ?? 'none'}); set EMBEDDING_PROVIDER to one of ${EMBEDDING_PROVIDER_KINDS.join(', ')}`,
+      );
+    }
+    kind = matching;
+  } else {
+    kind = values.EMBEDDING_PROVIDER;
+    if (model === undefined) {
+      return fail(
+        'EMBEDDING_MODEL',
+        `required with EMBEDDING_PROVIDER=${kind}${kind === 'azure-openai' ? ' (the deployment name)' : ''}`,
+      );
+    }
+  }
+  const same = primary?.kind === kind ? primary : undefined;
+  const common = {
+    kind,
+    model,
+    apiVersion: values.EMBEDDING_API_VERSION ?? same?.apiVersion,
+    dimensions: values.EMBEDDING_DIMENSIONS,
+    queryPrefix: values.EMBEDDING_QUERY_PREFIX,
+    documentPrefix: values.EMBEDDING_DOCUMENT_PREFIX,
+    stallMs: values.LLM_STALL_MS,
+    retries: values.LLM_RETRIES,
+    retryBaseMs: values.LLM_RETRY_BASE_MS,
+    retryMaxMs: values.LLM_RETRY_MAX_MS,
+  };
+  const baseUrl = values.EMBEDDING_BASE_URL ?? same?.baseUrl;
+  switch (kind) {
+    case 'openai-compatible':
+      if (baseUrl === undefined) {
+        return fail(
+          'EMBEDDING_BASE_URL',
+          'a base URL is required for openai-compatible embeddings (e.g. http://127.0.0.1:11434/v1)',
+        );
+      }
+      return { ...common, baseUrl, apiKey: values.EMBEDDING_API_KEY ?? same?.apiKey };
+    case 'openai': {
+      const apiKey = values.EMBEDDING_API_KEY ?? same?.apiKey ?? values.OPENAI_API_KEY;
+      if (apiKey === undefined) {
+        return fail('EMBEDDING_API_KEY', 'required with EMBEDDING_PROVIDER=openai (or set OPENAI_API_KEY)');
+      }
+      return { ...common, baseUrl, apiKey };
+    }
+    case 'azure-openai': {
+      const endpoint = baseUrl ?? values.AZURE_OPENAI_ENDPOINT;
+      const apiKey = values.EMBEDDING_API_KEY ?? same?.apiKey ?? values.AZURE_OPENAI_API_KEY;
+      if (endpoint === undefined) {
+        return fail(
+          'EMBEDDING_BASE_URL',
+          'required with EMBEDDING_PROVIDER=azure-openai (or set AZURE_OPENAI_ENDPOINT)',
+        );
+      }
+      if (apiKey === undefined) {
+        return fail(
+          'EMBEDDING_API_KEY',
+          'required with EMBEDDING_PROVIDER=azure-openai (or set AZURE_OPENAI_API_KEY)',
+        );
+      }
+      return { ...common, baseUrl: endpoint, apiKey };
+    }
+    case 'ollama':
+      return { ...common, baseUrl: baseUrl ?? values.OLLAMA_HOST, apiKey: values.EMBEDDING_API_KEY };
+    default: {
+      const unreachable: never = kind;
+      return fail('EMBEDDING_PROVIDER', `unknown provider ${String(unreachable)}`);
     }
   }
 }

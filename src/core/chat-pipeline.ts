@@ -1,26 +1,47 @@
-// The chat pipeline: writes one answer's events into a run (history -> generate -> persist).
-// Retrieval phases join here when the RAG pipeline lands; each phase reports its duration.
+// The chat pipeline: writes one answer's events into a run.
+// history -> enhance -> cache -> retrieve -> rerank -> generate -> persist (-> fill the cache); each phase reports
+// its duration, sources go out before the first token, and every outcome is stored with its status.
 
 import { randomUUID } from 'node:crypto';
+import { normalizeQuestion, type AnswerCacheStore, type CachedAnswer } from './answer-cache.ts';
+import type { Chatbot } from './chatbots.ts';
 import type { ConversationStore, MessageStatus } from './conversation-store.ts';
 import { RivuletError, toRivuletError } from './errors.ts';
-import type { FinishReason, PhaseName, Timings, Usage } from './events.ts';
+import type { FinishReason, PhaseName, Source, Timings, Usage } from './events.ts';
+import { matchGlossary } from './glossary.ts';
 import type { Logger } from './logger.ts';
+import { buildCondenseMessages, buildGroundedMessages, toSources } from './prompt.ts';
 import type { ChatMessage, LanguageModel } from './provider.ts';
+import type { Passage, QueryEmbedding, Retriever } from './retriever.ts';
 import type { RunProducer } from './run-hub.ts';
+import { splitForStreaming } from './text-pieces.ts';
 
 export interface ChatInput {
   message: string;
   conversationId: string;
-  chatbotId: string;
+  chatbot: Chatbot;
   temperature?: number;
   maxTokens?: number;
 }
 
 export interface ChatPipelineDeps {
   conversations: ConversationStore;
-  /** Undefined when no provider is configured: the run ends with PROVIDER_NOT_CONFIGURED. */
-  model: LanguageModel | undefined;
+  /** Writes the answer: the configured provider chain, or the extractive answerer when there is none. */
+  model: LanguageModel;
+  /** Makes the cheap calls (condensing a follow-up, reranking); undefined when no language model is configured. */
+  assistant: LanguageModel | undefined;
+  retriever: Retriever;
+  /** Undefined when the answer cache is off. */
+  answerCache: AnswerCacheStore | undefined;
+  /** Cosine similarity at or above which a cached answer to another wording is reused. */
+  cacheMinSimilarity: number;
+  /** Reorders retrieved passages (RERANK=llm); undefined when reranking is off. */
+  rerank?: (question: string, passages: readonly Passage[], signal: AbortSignal) => Promise<Passage[]>;
+  /** Condense follow-up questions with the history before retrieval. */
+  enhance: boolean;
+  /** Passages given to the model. */
+  topK: number;
+  /** Used for chatbots without their own system prompt. */
   systemPrompt: string | undefined;
   /**
    * Counts tokens locally when the provider reported no usage, or when a failover spliced two providers' answers
@@ -37,6 +58,9 @@ function isQuietAbort(reason: unknown): boolean {
   return reason instanceof RivuletError && (reason.code === 'RUN_STOPPED' || reason.code === 'RUN_ABANDONED');
 }
 
+/** Reranking looks at more candidates than the prompt will hold. */
+const RERANK_POOL_FACTOR = 3;
+
 /**
  * Runs the pipeline to completion. Never throws: every outcome ends the run with `done` or `error`, and the
  * assistant message is stored with its status and whatever text was generated.
@@ -49,11 +73,14 @@ export async function runChatPipeline(
   const startedAt = performance.now();
   const phases: Partial<Record<PhaseName, number>> = {};
   const messageId = `msg_${randomUUID()}`;
+  const chatbot = input.chatbot;
   let text = '';
   let tokenCount = 0;
   let ttftMs: number | null = null;
   let usage: Usage | null = null;
   let failedOver = false;
+  let cached = false;
+  let sources: Source[] = [];
   let prompt: ChatMessage[] = [];
   const settleUsage = async (): Promise<void> => {
     if ((usage !== null && !failedOver) || deps.estimateUsage === undefined || prompt.length === 0) return;
@@ -78,22 +105,36 @@ export async function runChatPipeline(
     currentPhase = undefined;
   };
   const timings = (): Timings => ({ ttftMs, totalMs: roundMs(performance.now() - startedAt), phases });
+  const emitToken = (piece: string): void => {
+    if (piece.length === 0) return;
+    // Once the hub has ended the run (caps, timeout) nothing more is sent, so nothing more is stored.
+    if (run.append({ type: 'token', text: piece }) === -1) return;
+    if (ttftMs === null) ttftMs = roundMs(performance.now() - startedAt);
+    text += piece;
+    tokenCount += 1;
+  };
 
   run.append({
     type: 'start',
     runId: run.runId,
     conversationId: input.conversationId,
     messageId,
-    chatbotId: input.chatbotId,
-    provider: deps.model?.provider ?? 'none',
-    model: deps.model?.model ?? 'none',
+    chatbotId: chatbot.id,
+    provider: deps.model.provider,
+    model: deps.model.model,
   });
 
   let status: MessageStatus = 'complete';
   let errorCode: string | undefined;
+  let passages: Passage[] = [];
+  let question = input.message;
+  let queryEmbedding: QueryEmbedding | undefined;
   try {
     beginPhase('history');
-    const history = await deps.conversations.listMessages(input.conversationId, deps.historyLimit);
+    const stored = await deps.conversations.listMessages(input.conversationId, deps.historyLimit);
+    const history: ChatMessage[] = stored
+      .filter((message) => message.content !== '')
+      .map((message) => ({ role: message.role, content: message.content }));
     await deps.conversations.appendMessage({
       id: `msg_${randomUUID()}`,
       conversationId: input.conversationId,
@@ -103,55 +144,100 @@ export async function runChatPipeline(
     });
     endPhase();
 
-    const model = deps.model;
-    if (model === undefined) throw new RivuletError('PROVIDER_NOT_CONFIGURED');
-    const messages: ChatMessage[] = [];
-    if (deps.systemPrompt !== undefined) messages.push({ role: 'system', content: deps.systemPrompt });
-    // Empty answers (failed before the first token) carry nothing and some servers reject empty assistant turns.
-    for (const message of history) {
-      if (message.content !== '') messages.push({ role: message.role, content: message.content });
+    // Enhance: a follow-up ("and on Linux?") becomes a standalone question; glossary terms widen the search.
+    const glossary = matchGlossary(input.message, chatbot.glossary);
+    const condense = deps.enhance && deps.assistant !== undefined && history.length > 0;
+    let searchQuery = input.message;
+    if (condense || glossary.terms.length > 0) {
+      beginPhase('enhance');
+      if (condense && deps.assistant !== undefined) {
+        question = await condenseQuestion(deps.assistant, history, input.message, run.signal, deps.logger);
+      }
+      searchQuery = [question, ...glossary.expansion].join(' ');
+      endPhase();
     }
-    messages.push({ role: 'user', content: input.message });
-    prompt = messages;
 
-    beginPhase('generate');
-    run.signal.throwIfAborted();
-    await model.stream(
-      { messages, temperature: input.temperature, maxTokens: input.maxTokens },
-      {
-        signal: run.signal,
-        onPart: (part) => {
-          switch (part.type) {
-            case 'text-delta':
-              if (part.text.length === 0) return;
-              // Once the hub has ended the run (caps, timeout) nothing more is sent, so nothing more is stored.
-              if (run.append({ type: 'token', text: part.text }) === -1) return;
-              if (ttftMs === null) ttftMs = roundMs(performance.now() - startedAt);
-              text += part.text;
-              tokenCount += 1;
-              return;
-            case 'usage':
-              usage = part.usage;
-              return;
-            case 'finish':
-              finishReason = part.finishReason;
-              return;
-            case 'failover':
-              failedOver = true;
-              run.append({ type: 'failover', from: part.from, to: part.to, reason: part.reason });
-              return;
-            default: {
-              const unreachable: never = part;
-              throw new Error(`unknown stream part ${String(unreachable)}`);
-            }
-          }
+    if (deps.answerCache !== undefined) {
+      beginPhase('cache');
+      queryEmbedding = await deps.retriever.embedQuery(question, run.signal);
+      const hit = await findCachedAnswer(deps, chatbot.id, question, queryEmbedding);
+      endPhase();
+      if (hit !== undefined) {
+        cached = true;
+        sources = hit.sources;
+        run.append({ type: 'sources', sources });
+        for (const piece of splitForStreaming(hit.answer)) emitToken(piece);
+        usage = { inputTokens: 0, outputTokens: 0 };
+        run.append({ type: 'done', finishReason, text, usage, cached, timings: timings() });
+        void deps.answerCache.recordHit(hit.id).catch((error: unknown) => {
+          deps.logger.warn({ runId: run.runId, err: error }, 'recording a cache hit failed');
+        });
+      }
+    }
+
+    if (!cached) {
+      beginPhase('retrieve');
+      queryEmbedding ??= await deps.retriever.embedQuery(searchQuery, run.signal);
+      const pool = deps.rerank === undefined ? deps.topK : deps.topK * RERANK_POOL_FACTOR;
+      passages = await deps.retriever.search(chatbot.collectionId, searchQuery, queryEmbedding, pool);
+      endPhase();
+      if (deps.rerank !== undefined && passages.length > 1) {
+        beginPhase('rerank');
+        passages = await deps.rerank(question, passages, run.signal);
+        endPhase();
+      }
+      passages = passages.slice(0, deps.topK);
+      sources = toSources(passages);
+      run.append({ type: 'sources', sources });
+
+      const messages = buildGroundedMessages({
+        systemPrompt: chatbot.systemPrompt ?? deps.systemPrompt,
+        history,
+        question: input.message,
+        passages,
+        glossary: glossary.terms,
+      });
+      prompt = messages;
+
+      beginPhase('generate');
+      run.signal.throwIfAborted();
+      await deps.model.stream(
+        {
+          messages,
+          temperature: input.temperature ?? chatbot.temperature ?? undefined,
+          maxTokens: input.maxTokens ?? chatbot.maxTokens ?? undefined,
+          passages,
         },
-      },
-    );
-    endPhase();
-    await settleUsage();
-    if (usage !== null) run.append({ type: 'usage', ...(usage as Usage) });
-    run.append({ type: 'done', finishReason, text, usage, cached: false, timings: timings() });
+        {
+          signal: run.signal,
+          onPart: (part) => {
+            switch (part.type) {
+              case 'text-delta':
+                emitToken(part.text);
+                return;
+              case 'usage':
+                usage = part.usage;
+                return;
+              case 'finish':
+                finishReason = part.finishReason;
+                return;
+              case 'failover':
+                failedOver = true;
+                run.append({ type: 'failover', from: part.from, to: part.to, reason: part.reason });
+                return;
+              default: {
+                const unreachable: never = part;
+                throw new Error(`unknown stream part ${String(unreachable)}`);
+              }
+            }
+          },
+        },
+      );
+      endPhase();
+      await settleUsage();
+      if (usage !== null) run.append({ type: 'usage', ...usage });
+      run.append({ type: 'done', finishReason, text, usage, cached: false, timings: timings() });
+    }
   } catch (caught) {
     endPhase();
     const reason: unknown = run.signal.aborted ? run.signal.reason : caught;
@@ -160,7 +246,7 @@ export async function runChatPipeline(
       finishReason = 'aborted';
       // Tokens generated before the stop were paid for: say how many.
       await settleUsage();
-      run.append({ type: 'done', finishReason, text, usage, cached: false, timings: timings() });
+      run.append({ type: 'done', finishReason, text, usage, cached, timings: timings() });
     } else {
       status = 'failed';
       finishReason = 'error';
@@ -191,26 +277,128 @@ export async function runChatPipeline(
       errorCode,
       usage,
       timings: finalTimings,
+      sources,
+      cached,
     });
   } catch (error) {
     deps.logger.error({ runId: run.runId, err: error }, 'storing the answer failed');
   }
+  if (
+    deps.answerCache !== undefined &&
+    !cached &&
+    status === 'complete' &&
+    finishReason === 'stop' &&
+    passages.length > 0 &&
+    deps.assistant !== undefined
+  ) {
+    await fillCache(deps.answerCache, {
+      chatbotId: chatbot.id,
+      question,
+      answer: text,
+      sources,
+      usage,
+      passages,
+      embedding: queryEmbedding,
+    }).catch((error: unknown) =>
+      deps.logger.warn({ runId: run.runId, err: error }, 'caching the answer failed'),
+    );
+  }
+  // One line per answer with every phase's time (seed 000: "Phase 6 completed in 2.34s").
   deps.logger.info(
     {
       runId: run.runId,
       conversationId: input.conversationId,
-      chatbotId: input.chatbotId,
-      provider: deps.model?.provider ?? 'none',
+      chatbotId: chatbot.id,
+      provider: deps.model.provider,
       status,
       finishReason,
       errorCode,
+      cached,
+      sources: sources.length,
       tokens: tokenCount,
       ttftMs: finalTimings.ttftMs,
       totalMs: finalTimings.totalMs,
       phases: finalTimings.phases,
     },
-    `answer ${status} in ${(finalTimings.totalMs / 1000).toFixed(2)}s`,
+    `answer ${status} in ${(finalTimings.totalMs / 1000).toFixed(2)}s (${formatPhases(finalTimings.phases)})`,
   );
+}
+
+/** "history 0.4ms, retrieve 3.1ms, generate 812.0ms" */
+function formatPhases(phases: Partial<Record<PhaseName, number>>): string {
+  return Object.entries(phases)
+    .map(([name, ms]) => `${name} ${ms.toFixed(1)}ms`)
+    .join(', ');
+}
+
+async function condenseQuestion(
+  model: LanguageModel,
+  history: readonly ChatMessage[],
+  question: string,
+  signal: AbortSignal,
+  logger: Logger,
+): Promise<string> {
+  try {
+    const result = await model.generate(
+      { messages: buildCondenseMessages(history, question), temperature: 0, maxTokens: 200 },
+      { signal },
+    );
+    const condensed = result.text.trim().replace(/^["“]|["”]$/gu, '');
+    // A reply that is empty or rambles is no better than the question as asked.
+    return condensed === '' || condensed.length > Math.max(400, question.length * 4) ? question : condensed;
+  } catch (error) {
+    if (signal.aborted) throw signal.reason;
+    logger.warn(
+      { err: error, provider: model.provider },
+      'query enhancement failed; searching the question as asked',
+    );
+    return question;
+  }
+}
+
+async function findCachedAnswer(
+  deps: ChatPipelineDeps,
+  chatbotId: string,
+  question: string,
+  embedding: QueryEmbedding | undefined,
+): Promise<CachedAnswer | undefined> {
+  const cache = deps.answerCache;
+  if (cache === undefined) return undefined;
+  const exact = await cache.findExact(chatbotId, normalizeQuestion(question));
+  if (exact !== undefined || embedding === undefined) return exact;
+  const similar = await cache.findSimilar(
+    chatbotId,
+    embedding.space,
+    embedding.vector,
+    deps.cacheMinSimilarity,
+  );
+  return similar?.entry;
+}
+
+async function fillCache(
+  cache: AnswerCacheStore,
+  entry: {
+    chatbotId: string;
+    question: string;
+    answer: string;
+    sources: Source[];
+    usage: Usage | null;
+    passages: readonly Passage[];
+    embedding: QueryEmbedding | undefined;
+  },
+): Promise<void> {
+  await cache.put({
+    chatbotId: entry.chatbotId,
+    normalizedQuestion: normalizeQuestion(entry.question),
+    question: entry.question,
+    answer: entry.answer,
+    sources: entry.sources,
+    usage: entry.usage,
+    documentVersions: Object.fromEntries(
+      entry.passages.map((passage) => [passage.documentId, passage.contentHash]),
+    ),
+    ...(entry.embedding === undefined ? {} : { embedding: entry.embedding }),
+  });
 }
 
 function roundMs(value: number): number {

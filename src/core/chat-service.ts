@@ -1,6 +1,8 @@
-// Starts chat runs: resolves the conversation, creates the run and launches the pipeline without awaiting it.
+// Starts chat runs: resolves the chatbot and the conversation, creates the run and launches the pipeline without
+// awaiting it.
 
 import { runChatPipeline, type ChatPipelineDeps } from './chat-pipeline.ts';
+import type { ChatbotStore } from './chatbots.ts';
 import { RivuletError } from './errors.ts';
 import type { RunHub, RunProducer } from './run-hub.ts';
 
@@ -14,6 +16,7 @@ export interface StartChatInput {
 
 export interface ChatServiceDeps extends ChatPipelineDeps {
   hub: RunHub;
+  chatbots: ChatbotStore;
   defaultChatbotId: string;
 }
 
@@ -26,27 +29,38 @@ export class ChatService {
     this.deps = deps;
   }
 
-  /** Throws CONVERSATION_NOT_FOUND before any run exists, so the caller can answer with a plain 404. */
+  /**
+   * Throws CHATBOT_NOT_FOUND or CONVERSATION_NOT_FOUND before any run exists, so the caller can answer with a
+   * plain 404. A conversation stays with the chatbot it started with.
+   */
   async start(input: StartChatInput, ownerId: string | null): Promise<RunProducer> {
     const conversations = this.deps.conversations;
+    let chatbotId = input.chatbotId;
     let conversationId = input.conversationId;
-    if (conversationId === undefined) {
-      conversationId = (await conversations.createConversation(ownerId)).id;
-    } else {
+    if (conversationId !== undefined) {
       const conversation = await conversations.getConversation(conversationId);
       if (conversation === undefined || conversation.ownerId !== ownerId) {
         throw new RivuletError('CONVERSATION_NOT_FOUND');
       }
+      if (chatbotId !== undefined && chatbotId !== conversation.chatbotId) {
+        throw new RivuletError('VALIDATION_FAILED', {
+          message: `Invalid request: conversationId belongs to chatbot "${conversation.chatbotId}", not "${chatbotId}".`,
+        });
+      }
+      chatbotId = conversation.chatbotId;
     }
+    const chatbot = await this.deps.chatbots.getChatbot(chatbotId ?? this.deps.defaultChatbotId);
+    if (chatbot === undefined) throw new RivuletError('CHATBOT_NOT_FOUND');
+    conversationId ??= (await conversations.createConversation(ownerId, chatbot.id)).id;
     const run = this.deps.hub.create({ ownerId });
     const pipeline = runChatPipeline(
       run,
       {
         message: input.message,
         conversationId,
-        chatbotId: input.chatbotId ?? this.deps.defaultChatbotId,
-        temperature: input.temperature,
-        maxTokens: input.maxTokens,
+        chatbot,
+        ...(input.temperature === undefined ? {} : { temperature: input.temperature }),
+        ...(input.maxTokens === undefined ? {} : { maxTokens: input.maxTokens }),
       },
       this.deps,
     );

@@ -1,13 +1,18 @@
 // The conversation store contract: conversations and their messages, with the status of each answer.
 
-import type { FinishReason, Timings, Usage } from './events.ts';
+import type { FinishReason, Source, Timings, Usage } from './events.ts';
 
 export type MessageStatus = 'complete' | 'stopped' | 'failed';
 
 export interface Conversation {
   id: string;
   ownerId: string | null;
+  chatbotId: string;
+  /** The first question, shortened; null until the first message is stored. */
+  title: string | null;
   createdAt: number;
+  /** When the last message was stored. */
+  updatedAt: number;
 }
 
 export interface StoredMessage {
@@ -23,12 +28,33 @@ export interface StoredMessage {
   errorCode?: string;
   usage?: Usage | null;
   timings?: Timings;
+  /** The passages the answer was grounded on, in citation order ([1] is sources[0]). */
+  sources?: Source[];
+  /** True when the answer was replayed from the answer cache. */
+  cached?: boolean;
 }
 
 export interface ConversationStore {
-  createConversation(ownerId: string | null): Promise<Conversation>;
+  createConversation(ownerId: string | null, chatbotId: string): Promise<Conversation>;
   getConversation(id: string): Promise<Conversation | undefined>;
+  /** The owner's conversations, most recently updated first; `before` pages by updatedAt. */
+  listConversations(
+    ownerId: string | null,
+    options?: { limit?: number; before?: number },
+  ): Promise<Conversation[]>;
   /** The newest `limit` messages, oldest first. */
   listMessages(conversationId: string, limit?: number): Promise<StoredMessage[]>;
+  /** Stores a message and bumps the conversation's updatedAt (and sets its title from the first user message). */
   appendMessage(message: StoredMessage): Promise<void>;
+  /** Removes the conversation and its messages; false when it did not exist. */
+  deleteConversation(id: string): Promise<boolean>;
+}
+
+/** The title a conversation gets from its first question: one line, at most 80 characters. */
+export function conversationTitle(question: string): string {
+  const line = question.replace(/\s+/gu, ' ').trim();
+  if (line.length <= 80) return line;
+  const cut = line.slice(0, 79);
+  const space = cut.lastIndexOf(' ');
+  return `${space > 40 ? cut.slice(0, space) : cut}…`;
 }

@@ -17,6 +17,8 @@ export interface DocumentRecord {
   /** Size of the original file in bytes. */
   bytes: number;
   ownerId: string | null;
+  /** The embedding space ("provider:model") of the chunks' vectors, or null when they have none. */
+  embeddingModel: string | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -59,6 +61,8 @@ export interface DocumentInput {
   metadata?: Record<string, unknown>;
   bytes: number;
   ownerId?: string | null;
+  /** Required when the chunks carry embeddings: the space they are in. */
+  embeddingSpace?: EmbeddingSpace;
 }
 
 export type UpsertStatus = 'added' | 'updated' | 'unchanged';
@@ -71,8 +75,9 @@ export interface EmbeddingSpace {
 
 export interface DocumentStore {
   /**
-   * Adds a document or replaces its chunks when `source` exists in the collection with another content hash.
-   * Unchanged content (same hash) is a no-op that leaves the chunks as they are. Atomic: a failure leaves the old
+   * Adds a document or replaces its chunks when `source` exists in the collection with another content hash (or
+   * vectors from another embedding space, or none where there now are some). Unchanged content is a no-op.
+   * Throws EMBEDDING_SPACE_MISMATCH when the store holds vectors of another space. Atomic: a failure leaves the old
    * version in place.
    */
   upsertDocument(
@@ -102,6 +107,13 @@ export interface DocumentStore {
     vector: Float32Array,
     limit: number,
   ): Promise<ChunkHit[]>;
+  /** The space of the vectors stored so far, if any. */
+  embeddingSpace(): Promise<EmbeddingSpace | undefined>;
+  /**
+   * Forgets every stored vector and the space they were in (before re-embedding with another model); documents
+   * then re-ingest as changed.
+   */
+  dropVectors(): Promise<void>;
   /** Content hashes of the given documents as they are now (missing ids are absent from the map). */
   contentHashes(documentIds: readonly string[]): Promise<Map<string, string>>;
 }

@@ -13,8 +13,10 @@ export interface Usage {
 }
 
 export interface Source {
+  /** The citation number as a string: "1" is cited as [1]. */
   id: string;
   documentId: string;
+  chunkId?: string;
   title: string;
   uri?: string;
   snippet: string;

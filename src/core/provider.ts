@@ -1,6 +1,7 @@
 // The narrow language-model interface every provider adapter implements.
 
 import type { FinishReason, Usage } from './events.ts';
+import type { Passage } from './retriever.ts';
 
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant';
@@ -11,6 +12,11 @@ export interface GenerateRequest {
   messages: ChatMessage[];
   temperature?: number;
   maxTokens?: number;
+  /**
+   * The numbered passages the prompt cites ([1] is passages[0]). Language models read them in `messages`; an
+   * answerer that quotes instead of writing (the extractive answerer) uses them directly.
+   */
+  passages?: readonly Passage[];
 }
 
 export type StreamPart =

@@ -23,6 +23,8 @@ export async function startTestServer(
     LLM_PROVIDER: 'openai-compatible',
     LLM_BASE_URL: upstream.url,
     LLM_MODEL: 'fake-model',
+    DATA_DIR: ':memory:',
+    SAMPLE_CORPUS: 'false',
     ...env,
   });
   const app = await createApp(config, { logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }) });

@@ -16,7 +16,7 @@ const slowAnswer = { tokenCount: 2000, interTokenMs: 10, seed: 3 };
 
 async function storedAnswer(testServer: TestServer, conversationId: string) {
   await testServer.app.chat.settled();
-  const messages = await testServer.app.conversations.listMessages(conversationId);
+  const messages = await testServer.app.stores.conversations.listMessages(conversationId);
   return messages.at(-1);
 }
 
@@ -80,10 +80,11 @@ describe('client disconnect', () => {
     const graceMs = 400;
     server = await startTestServer({ RUN_GRACE_MS: String(graceMs) }, slowAnswer);
     let droppedAt = 0;
+    let tokens = 0;
     const result = await readSse(`${server.url}/api/chat/stream`, {
       body: { message: 'then I leave' },
       onFrame: (frame) => {
-        if (frame.data.type === 'token' && frame.data.seq === 8) {
+        if (frame.data.type === 'token' && (tokens += 1) === 5) {
           droppedAt = performance.now();
           return true;
         }

@@ -43,7 +43,20 @@ describe('POST /api/chat/stream (SSE)', () => {
     });
     expect(
       events.filter((event) => event.type === 'phase').map((event) => `${event.name}:${event.state}`),
-    ).toEqual(['history:start', 'history:end', 'generate:start', 'generate:end']);
+    ).toEqual([
+      'history:start',
+      'history:end',
+      'cache:start',
+      'cache:end',
+      'retrieve:start',
+      'retrieve:end',
+      'generate:start',
+      'generate:end',
+    ]);
+    // Sources (none: the collection is empty) arrive before the first token.
+    const sourcesAt = events.findIndex((event) => event.type === 'sources');
+    expect(events[sourcesAt]).toMatchObject({ type: 'sources', sources: [] });
+    expect(sourcesAt).toBeLessThan(events.findIndex((event) => event.type === 'token'));
     const expected = server.upstream.fullText();
     expect(tokenText(result.frames)).toBe(expected);
     const done = lastEvent(result.frames);
@@ -63,8 +76,10 @@ describe('POST /api/chat/stream (SSE)', () => {
       stream: true,
       stream_options: { include_usage: true },
       temperature: 0.2,
-      messages: [{ role: 'user', content: 'What is Rivulet?' }],
     });
+    const messages = body.messages as { role: string; content: string }[];
+    expect(messages.map((message) => message.role)).toEqual(['system', 'user']);
+    expect(messages[1]?.content).toBe('What is Rivulet?');
   });
 
   it('carries the conversation history into the next question', async () => {
@@ -73,13 +88,19 @@ describe('POST /api/chat/stream (SSE)', () => {
     await readSse(`${server.url}/api/chat/stream`, {
       body: { message: 'Follow-up', conversationId: start.conversationId },
     });
-    const body = server.upstream.requests[1]?.body as { messages: { role: string; content: string }[] };
-    expect(body.messages).toEqual([
+    // The follow-up is first condensed into a standalone question (one cheap call), then answered.
+    const condense = server.upstream.requests[1]?.body as {
+      messages: { content: string }[];
+    };
+    expect(condense.messages.at(-1)?.content).toContain('User: First question');
+    expect(condense.messages.at(-1)?.content).toContain('Last message: Follow-up');
+    const body = server.upstream.requests[2]?.body as { messages: { role: string; content: string }[] };
+    expect(body.messages.slice(1)).toEqual([
       { role: 'user', content: 'First question' },
       { role: 'assistant', content: server.upstream.fullText() },
       { role: 'user', content: 'Follow-up' },
     ]);
-    const stored = await server.app.conversations.listMessages(start.conversationId);
+    const stored = await server.app.stores.conversations.listMessages(start.conversationId);
     expect(stored.map((message) => [message.role, message.status])).toEqual([
       ['user', undefined],
       ['assistant', 'complete'],

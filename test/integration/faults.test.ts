@@ -105,7 +105,7 @@ describe('upstream faults', () => {
 
       await server.app.chat.settled();
       const start = result.frames[0]?.data as Extract<RunEvent, { type: 'start' }>;
-      const stored = (await server.app.conversations.listMessages(start.conversationId)).at(-1);
+      const stored = (await server.app.stores.conversations.listMessages(start.conversationId)).at(-1);
       expect(stored).toMatchObject({ status: 'failed', errorCode: fault.code, content: text });
     });
   }
@@ -181,12 +181,19 @@ describe('run limits', () => {
     }
   });
 
-  it('with no provider configured the run ends with PROVIDER_NOT_CONFIGURED', async () => {
+  it('with no provider configured the extractive answerer says so plainly instead of pretending', async () => {
     const unconfigured = await startTestServer({ LLM_PROVIDER: 'none' });
     try {
       const result = await readSse(`${unconfigured.url}/api/chat/stream`, { body: { message: 'hello?' } });
-      expect(result.frames[0]?.data).toMatchObject({ type: 'start', provider: 'none' });
-      expect(lastEvent(result.frames)).toMatchObject({ type: 'error', code: 'PROVIDER_NOT_CONFIGURED' });
+      expect(result.frames[0]?.data).toMatchObject({ type: 'start', provider: 'extractive', model: 'none' });
+      const done = lastEvent(result.frames);
+      expect(done).toMatchObject({
+        type: 'done',
+        finishReason: 'stop',
+        usage: { inputTokens: 0, outputTokens: 0 },
+      });
+      expect(tokenText(result.frames)).toMatch(/^No language model is configured/);
+      expect(tokenText(result.frames)).toContain('LLM_PROVIDER');
     } finally {
       await unconfigured.close();
     }

@@ -46,11 +46,13 @@ describe('LLM_PROVIDER=auto with nothing configured', () => {
     expect(lastEvent(result.frames)).toMatchObject({ type: 'done', usage: { outputTokens: 12 } });
   });
 
-  it('without Ollama, answers end with PROVIDER_NOT_CONFIGURED', async () => {
+  it('without Ollama, the extractive answerer answers and says no model is configured', async () => {
     server = await startTestServer({ ...NOTHING_CONFIGURED, OLLAMA_HOST: `127.0.0.1:${await closedPort()}` });
     expect(server.app.model).toBeUndefined();
     const result = await ask(server);
-    expect(lastEvent(result.frames)).toMatchObject({ type: 'error', code: 'PROVIDER_NOT_CONFIGURED' });
+    expect(result.frames[0]?.data).toMatchObject({ type: 'start', provider: 'extractive' });
+    expect(lastEvent(result.frames)).toMatchObject({ type: 'done', finishReason: 'stop' });
+    expect(tokenText(result.frames)).toMatch(/^No language model is configured/);
   });
 
   it('an Ollama with only embedding models is not used', async () => {
@@ -76,7 +78,11 @@ describe('configured providers', () => {
     });
     const result = await ask(server);
     expect(result.frames[0]?.data).toMatchObject({ provider: 'anthropic', model: 'claude-test' });
-    expect(other.requests[0]?.body).toMatchObject({ system: 'Answer briefly.', model: 'claude-test' });
+    expect(other.requests[0]?.body).toMatchObject({ model: 'claude-test' });
+    // The operator's system prompt leads; the grounding instructions and sources follow it.
+    expect((other.requests[0]?.body as { system: string }).system).toMatch(
+      /^Answer briefly\.\n\nAnswer the user's question from the numbered sources/,
+    );
     expect(tokenText(result.frames)).toBe(other.fullText());
   });
 

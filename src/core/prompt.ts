@@ -1,0 +1,91 @@
+// Builds the messages for a grounded answer: instructions, glossary, numbered sources, history, the question.
+
+import type { GlossaryTerm } from './chatbots.ts';
+import type { Source } from './events.ts';
+import type { ChatMessage } from './provider.ts';
+import type { Passage } from './retriever.ts';
+
+export const GROUNDING_INSTRUCTIONS = `Answer the user's question from the numbered sources below.
+- Cite the sources you use with their numbers in square brackets, like [1] or [2][3], right after the statement they support.
+- If the sources do not contain the answer, say so plainly; do not invent facts or citations.
+- Answer in the language of the question.`;
+
+const NO_SOURCES = `No passage in the knowledge base matched this question. Say that the documents do not cover it; answer from general knowledge only if that is clearly useful, and say that you did.`;
+
+/** The longest passage text put into a prompt; longer chunks are cut at a word boundary. */
+const MAX_PASSAGE_CHARS = 4000;
+/** How much of a passage the client sees as the source's snippet. */
+const SNIPPET_CHARS = 300;
+
+function cut(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const slice = text.slice(0, max);
+  const space = slice.lastIndexOf(' ');
+  return `${space > max * 0.6 ? slice.slice(0, space) : slice}…`;
+}
+
+/** Sources as the client sees them: [1] is sources[0]. */
+export function toSources(passages: readonly Passage[]): Source[] {
+  return passages.map((passage, index) => ({
+    id: String(index + 1),
+    documentId: passage.documentId,
+    chunkId: passage.chunkId,
+    title: passage.heading === '' ? passage.documentTitle : `${passage.documentTitle} > ${passage.heading}`,
+    uri: passage.source,
+    snippet: cut(passage.text.replace(/\s+/gu, ' ').trim(), SNIPPET_CHARS),
+    score: Math.round(passage.score * 10_000) / 10_000,
+  }));
+}
+
+export function formatSourcesBlock(passages: readonly Passage[]): string {
+  if (passages.length === 0) return NO_SOURCES;
+  return passages
+    .map((passage, index) => {
+      const title =
+        passage.heading === '' ? passage.documentTitle : `${passage.documentTitle} > ${passage.heading}`;
+      return `[${index + 1}] ${title}\n${cut(passage.text, MAX_PASSAGE_CHARS)}`;
+    })
+    .join('\n\n');
+}
+
+export interface GroundedPromptInput {
+  systemPrompt: string | null | undefined;
+  history: readonly ChatMessage[];
+  question: string;
+  passages: readonly Passage[];
+  glossary: readonly GlossaryTerm[];
+}
+
+export function buildGroundedMessages(input: GroundedPromptInput): ChatMessage[] {
+  const system: string[] = [];
+  if (input.systemPrompt !== null && input.systemPrompt !== undefined && input.systemPrompt.trim() !== '') {
+    system.push(input.systemPrompt.trim());
+  }
+  system.push(GROUNDING_INSTRUCTIONS);
+  if (input.glossary.length > 0) {
+    system.push(
+      `Glossary (use these meanings):\n${input.glossary.map((entry) => `- ${entry.term}: ${entry.definition}`).join('\n')}`,
+    );
+  }
+  system.push(`Sources:\n\n${formatSourcesBlock(input.passages)}`);
+  return [
+    { role: 'system', content: system.join('\n\n') },
+    ...input.history.filter((message) => message.content !== ''),
+    { role: 'user', content: input.question },
+  ];
+}
+
+export const CONDENSE_INSTRUCTIONS = `Rewrite the user's last message as one standalone question that can be understood without the conversation, keeping names, numbers and the user's language. Reply with the question only.`;
+
+/** Messages for the query-enhancement call: the recent turns as a transcript, then the follow-up. */
+export function buildCondenseMessages(history: readonly ChatMessage[], question: string): ChatMessage[] {
+  const transcript = history
+    .filter((message) => message.role !== 'system' && message.content !== '')
+    .slice(-6)
+    .map((message) => `${message.role === 'user' ? 'User' : 'Assistant'}: ${cut(message.content, 1200)}`)
+    .join('\n');
+  return [
+    { role: 'system', content: CONDENSE_INSTRUCTIONS },
+    { role: 'user', content: `Conversation:\n${transcript}\n\nLast message: ${question}` },
+  ];
+}

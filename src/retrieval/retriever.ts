@@ -1,0 +1,74 @@
+// Hybrid retrieval: BM25 over FTS5, plus vector search when an embedding model is configured, fused with RRF.
+
+import type { ChunkHit, DocumentStore } from '../core/documents.ts';
+import type { Embedder } from '../core/embedder.ts';
+import type { Logger } from '../core/logger.ts';
+import type { Passage, QueryEmbedding, Retriever } from '../core/retriever.ts';
+import { reciprocalRankFusion } from './fusion.ts';
+
+export interface HybridRetrieverOptions {
+  documents: DocumentStore;
+  embedder: Embedder | undefined;
+  /** Candidates taken from each retriever before fusion. */
+  candidates: number;
+  rrfK: number;
+  logger: Logger;
+}
+
+function toPassage(hit: ChunkHit, score: number): Passage {
+  return {
+    chunkId: hit.id,
+    documentId: hit.documentId,
+    documentTitle: hit.documentTitle,
+    source: hit.source,
+    heading: hit.heading,
+    text: hit.text,
+    contentHash: hit.contentHash,
+    score,
+  };
+}
+
+export class HybridRetriever implements Retriever {
+  private readonly options: HybridRetrieverOptions;
+
+  constructor(options: HybridRetrieverOptions) {
+    this.options = options;
+  }
+
+  async embedQuery(question: string, signal: AbortSignal): Promise<QueryEmbedding | undefined> {
+    const embedder = this.options.embedder;
+    if (embedder === undefined) return undefined;
+    try {
+      const [vector] = await embedder.embed([question], { signal, purpose: 'query' });
+      if (vector === undefined) return undefined;
+      return { space: await embedder.space(), vector };
+    } catch (error) {
+      if (signal.aborted) throw signal.reason;
+      // Answers still come from BM25 when the embedding provider fails: worse recall, not a failed answer.
+      this.options.logger.warn(
+        { err: error, provider: embedder.provider },
+        'query embedding failed; BM25 only',
+      );
+      return undefined;
+    }
+  }
+
+  async search(
+    collectionId: string,
+    query: string,
+    embedding: QueryEmbedding | undefined,
+    limit: number,
+  ): Promise<Passage[]> {
+    const { documents, candidates, rrfK } = this.options;
+    const [lexical, vector] = await Promise.all([
+      documents.searchText(collectionId, query, candidates),
+      embedding === undefined
+        ? Promise.resolve([])
+        : documents.searchVector(collectionId, embedding.space, embedding.vector, candidates),
+    ]);
+    if (vector.length === 0) return lexical.slice(0, limit).map((hit) => toPassage(hit, hit.score));
+    return reciprocalRankFusion([lexical, vector], (hit) => hit.id, rrfK)
+      .slice(0, limit)
+      .map(({ item, score }) => toPassage(item, score));
+  }
+}

@@ -1,0 +1,98 @@
+// Schema migrations, applied in order by database.ts (PRAGMA user_version counts the applied ones).
+// Append new migrations; never edit one that has shipped.
+
+import { LEXICAL_SCHEMA } from './lexical.ts';
+
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+
+  CREATE TABLE conversations (
+    id TEXT PRIMARY KEY,
+    owner_id TEXT,
+    chatbot_id TEXT NOT NULL,
+    title TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX conversations_by_owner ON conversations (owner_id, updated_at DESC);
+
+  CREATE TABLE messages (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    conversation_id TEXT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+    role TEXT NOT NULL CHECK (role IN ('user', 'assistant')),
+    content TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    status TEXT,
+    run_id TEXT,
+    finish_reason TEXT,
+    error_code TEXT,
+    usage TEXT,
+    timings TEXT,
+    sources TEXT,
+    cached INTEGER
+  ) STRICT;
+  CREATE INDEX messages_by_conversation ON messages (conversation_id, seq);
+
+  CREATE TABLE chatbots (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    collection_id TEXT NOT NULL,
+    system_prompt TEXT,
+    temperature REAL,
+    max_tokens INTEGER,
+    glossary TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  ) STRICT;
+
+  CREATE TABLE documents (
+    id TEXT PRIMARY KEY,
+    collection_id TEXT NOT NULL,
+    source TEXT NOT NULL,
+    title TEXT NOT NULL,
+    media_type TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    embedding_model TEXT,
+    metadata TEXT NOT NULL,
+    chunk_count INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    owner_id TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    UNIQUE (collection_id, source)
+  ) STRICT;
+  CREATE INDEX documents_by_collection ON documents (collection_id, updated_at DESC);
+
+  CREATE TABLE chunks (
+    rowid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    document_id TEXT NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+    collection_id TEXT NOT NULL,
+    ordinal INTEGER NOT NULL,
+    heading TEXT NOT NULL,
+    text TEXT NOT NULL,
+    metadata TEXT
+  ) STRICT;
+  CREATE INDEX chunks_by_document ON chunks (document_id, ordinal);
+
+  CREATE TABLE answer_cache (
+    id TEXT PRIMARY KEY,
+    chatbot_id TEXT NOT NULL,
+    normalized_question TEXT NOT NULL,
+    question TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    sources TEXT NOT NULL,
+    usage TEXT,
+    document_versions TEXT NOT NULL,
+    embedding_model TEXT,
+    embedding BLOB,
+    created_at INTEGER NOT NULL,
+    hits INTEGER NOT NULL DEFAULT 0
+  ) STRICT;
+  CREATE INDEX answer_cache_by_question ON answer_cache (chatbot_id, normalized_question, created_at DESC);
+  CREATE INDEX answer_cache_by_model ON answer_cache (chatbot_id, embedding_model);
+  ${LEXICAL_SCHEMA}
+  `,
+];

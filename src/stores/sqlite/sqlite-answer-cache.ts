@@ -1,0 +1,164 @@
+// The answer cache in SQLite: exact matches by normalised question, semantic matches by cosine similarity
+// (sqlite-vec's vec_distance_cosine). An entry is served only while its documents are unchanged.
+
+import { randomUUID } from 'node:crypto';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import type { AnswerCacheStore, CachedAnswer, CachedAnswerInput } from '../../core/answer-cache.ts';
+import type { EmbeddingSpace } from '../../core/documents.ts';
+import { fromJson, toJson, vectorBlob } from './json-columns.ts';
+
+interface CacheRow {
+  id: string;
+  chatbot_id: string;
+  normalized_question: string;
+  question: string;
+  answer: string;
+  sources: string;
+  usage: string | null;
+  document_versions: string;
+  created_at: number;
+  hits: number;
+}
+
+const COLUMNS =
+  'id, chatbot_id, normalized_question, question, answer, sources, usage, document_versions, created_at, hits';
+
+function toEntry(row: CacheRow): CachedAnswer {
+  return {
+    id: row.id,
+    chatbotId: row.chatbot_id,
+    normalizedQuestion: row.normalized_question,
+    question: row.question,
+    answer: row.answer,
+    sources: fromJson(row.sources),
+    usage: row.usage === null ? null : fromJson(row.usage),
+    documentVersions: fromJson(row.document_versions),
+    createdAt: row.created_at,
+    hits: row.hits,
+  };
+}
+
+export interface SqliteAnswerCacheOptions {
+  /** False when sqlite-vec is not loaded: only exact matches are possible. */
+  vectors: boolean;
+  /** Oldest entries of a chatbot are evicted beyond this many. */
+  maxEntriesPerChatbot?: number;
+}
+
+export class SqliteAnswerCache implements AnswerCacheStore {
+  private readonly maxEntries: number;
+  private readonly statements: Record<
+    'exact' | 'insert' | 'hit' | 'remove' | 'clear' | 'evict' | 'hashes',
+    StatementSync
+  >;
+  private readonly similar: StatementSync | undefined;
+
+  constructor(db: DatabaseSync, options: SqliteAnswerCacheOptions) {
+    this.maxEntries = options.maxEntriesPerChatbot ?? 10_000;
+    this.statements = {
+      exact: db.prepare(
+        `SELECT ${COLUMNS} FROM answer_cache WHERE chatbot_id = ? AND normalized_question = ? ORDER BY created_at DESC LIMIT 5`,
+      ),
+      insert: db.prepare(`
+        INSERT INTO answer_cache (id, chatbot_id, normalized_question, question, answer, sources, usage,
+          document_versions, embedding_model, embedding, created_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      hit: db.prepare('UPDATE answer_cache SET hits = hits + 1 WHERE id = ?'),
+      remove: db.prepare('DELETE FROM answer_cache WHERE id = ?'),
+      clear: db.prepare('DELETE FROM answer_cache WHERE chatbot_id = ?'),
+      evict: db.prepare(`
+        DELETE FROM answer_cache WHERE chatbot_id = ?1 AND id NOT IN (
+          SELECT id FROM answer_cache WHERE chatbot_id = ?1 ORDER BY created_at DESC LIMIT ?2)`),
+      hashes: db.prepare(
+        'SELECT id, content_hash FROM documents WHERE id IN (SELECT value FROM json_each(?))',
+      ),
+    };
+    this.similar = options.vectors
+      ? db.prepare(`
+          SELECT ${COLUMNS}, 1 - vec_distance_cosine(embedding, ?) AS similarity FROM answer_cache
+          WHERE chatbot_id = ? AND embedding_model = ? AND length(embedding) = ?
+          ORDER BY similarity DESC LIMIT 5`)
+      : undefined;
+  }
+
+  async findExact(chatbotId: string, normalizedQuestion: string): Promise<CachedAnswer | undefined> {
+    const rows = this.statements.exact.all(chatbotId, normalizedQuestion) as unknown as CacheRow[];
+    return this.firstValid(rows)?.entry;
+  }
+
+  async findSimilar(
+    chatbotId: string,
+    space: EmbeddingSpace,
+    vector: Float32Array,
+    minSimilarity: number,
+  ): Promise<{ entry: CachedAnswer; similarity: number } | undefined> {
+    if (this.similar === undefined) return undefined;
+    const rows = this.similar.all(
+      vectorBlob(vector),
+      chatbotId,
+      spaceKey(space),
+      vector.byteLength,
+    ) as unknown as (CacheRow & { similarity: number })[];
+    const found = this.firstValid(rows.filter((row) => row.similarity >= minSimilarity));
+    if (found === undefined) return undefined;
+    return { entry: found.entry, similarity: found.row.similarity };
+  }
+
+  async put(input: CachedAnswerInput): Promise<CachedAnswer> {
+    const entry: CachedAnswer = {
+      id: `ans_${randomUUID()}`,
+      chatbotId: input.chatbotId,
+      normalizedQuestion: input.normalizedQuestion,
+      question: input.question,
+      answer: input.answer,
+      sources: input.sources,
+      usage: input.usage,
+      documentVersions: input.documentVersions,
+      createdAt: Date.now(),
+      hits: 0,
+    };
+    this.statements.insert.run(
+      entry.id,
+      entry.chatbotId,
+      entry.normalizedQuestion,
+      entry.question,
+      entry.answer,
+      JSON.stringify(entry.sources),
+      toJson(entry.usage),
+      JSON.stringify(entry.documentVersions),
+      input.embedding === undefined ? null : spaceKey(input.embedding.space),
+      input.embedding === undefined ? null : vectorBlob(input.embedding.vector),
+      entry.createdAt,
+    );
+    this.statements.evict.run(entry.chatbotId, this.maxEntries);
+    return entry;
+  }
+
+  async recordHit(id: string): Promise<void> {
+    this.statements.hit.run(id);
+  }
+
+  async clear(chatbotId: string): Promise<number> {
+    return Number(this.statements.clear.run(chatbotId).changes);
+  }
+
+  /** The first row whose documents all still have the recorded content; stale rows are deleted on the way. */
+  private firstValid<R extends CacheRow>(rows: readonly R[]): { row: R; entry: CachedAnswer } | undefined {
+    for (const row of rows) {
+      const entry = toEntry(row);
+      const ids = Object.keys(entry.documentVersions);
+      const current = new Map(
+        (
+          this.statements.hashes.all(JSON.stringify(ids)) as unknown as { id: string; content_hash: string }[]
+        ).map((hash) => [hash.id, hash.content_hash]),
+      );
+      if (ids.every((id) => current.get(id) === entry.documentVersions[id])) return { row, entry };
+      this.statements.remove.run(entry.id);
+    }
+    return undefined;
+  }
+}
+
+function spaceKey(space: EmbeddingSpace): string {
+  return `${space.model}/${space.dimensions}`;
+}

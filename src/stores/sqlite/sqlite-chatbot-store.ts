@@ -1,0 +1,80 @@
+// Chatbots in SQLite.
+
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import type { Chatbot, ChatbotInput, ChatbotStore } from '../../core/chatbots.ts';
+import { fromJson } from './json-columns.ts';
+
+interface ChatbotRow {
+  id: string;
+  name: string;
+  collection_id: string;
+  system_prompt: string | null;
+  temperature: number | null;
+  max_tokens: number | null;
+  glossary: string;
+  created_at: number;
+  updated_at: number;
+}
+
+function toChatbot(row: ChatbotRow): Chatbot {
+  return {
+    id: row.id,
+    name: row.name,
+    collectionId: row.collection_id,
+    systemPrompt: row.system_prompt,
+    temperature: row.temperature,
+    maxTokens: row.max_tokens,
+    glossary: fromJson(row.glossary),
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+export class SqliteChatbotStore implements ChatbotStore {
+  private readonly statements: Record<'get' | 'list' | 'put' | 'delete', StatementSync>;
+
+  constructor(db: DatabaseSync) {
+    this.statements = {
+      get: db.prepare('SELECT * FROM chatbots WHERE id = ?'),
+      list: db.prepare('SELECT * FROM chatbots ORDER BY created_at, id'),
+      put: db.prepare(`
+        INSERT INTO chatbots (id, name, collection_id, system_prompt, temperature, max_tokens, glossary, created_at,
+          updated_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (id) DO UPDATE SET name = excluded.name, collection_id = excluded.collection_id,
+          system_prompt = excluded.system_prompt, temperature = excluded.temperature,
+          max_tokens = excluded.max_tokens, glossary = excluded.glossary, updated_at = excluded.updated_at
+        RETURNING *`),
+      delete: db.prepare('DELETE FROM chatbots WHERE id = ?'),
+    };
+  }
+
+  async getChatbot(id: string): Promise<Chatbot | undefined> {
+    const row = this.statements.get.get(id) as ChatbotRow | undefined;
+    return row === undefined ? undefined : toChatbot(row);
+  }
+
+  async listChatbots(): Promise<Chatbot[]> {
+    return (this.statements.list.all() as unknown as ChatbotRow[]).map(toChatbot);
+  }
+
+  async putChatbot(input: ChatbotInput): Promise<Chatbot> {
+    const now = Date.now();
+    const row = this.statements.put.get(
+      input.id,
+      input.name,
+      input.collectionId,
+      input.systemPrompt,
+      input.temperature,
+      input.maxTokens,
+      JSON.stringify(input.glossary),
+      now,
+      now,
+    ) as unknown as ChatbotRow;
+    return toChatbot(row);
+  }
+
+  async deleteChatbot(id: string): Promise<boolean> {
+    return Number(this.statements.delete.run(id).changes) > 0;
+  }
+}

@@ -1,0 +1,161 @@
+// Conversations and messages in SQLite.
+
+import { randomUUID } from 'node:crypto';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import {
+  conversationTitle,
+  type Conversation,
+  type ConversationStore,
+  type StoredMessage,
+} from '../../core/conversation-store.ts';
+import { transaction } from './database.ts';
+import { fromJson, toJson } from './json-columns.ts';
+
+interface ConversationRow {
+  id: string;
+  owner_id: string | null;
+  chatbot_id: string;
+  title: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+interface MessageRow {
+  id: string;
+  conversation_id: string;
+  role: 'user' | 'assistant';
+  content: string;
+  created_at: number;
+  status: StoredMessage['status'] | null;
+  run_id: string | null;
+  finish_reason: StoredMessage['finishReason'] | null;
+  error_code: string | null;
+  usage: string | null;
+  timings: string | null;
+  sources: string | null;
+  cached: number | null;
+}
+
+function toConversation(row: ConversationRow): Conversation {
+  return {
+    id: row.id,
+    ownerId: row.owner_id,
+    chatbotId: row.chatbot_id,
+    title: row.title,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function toMessage(row: MessageRow): StoredMessage {
+  const message: StoredMessage = {
+    id: row.id,
+    conversationId: row.conversation_id,
+    role: row.role,
+    content: row.content,
+    createdAt: row.created_at,
+  };
+  if (row.status !== null) message.status = row.status;
+  if (row.run_id !== null) message.runId = row.run_id;
+  if (row.finish_reason !== null) message.finishReason = row.finish_reason;
+  if (row.error_code !== null) message.errorCode = row.error_code;
+  if (row.usage !== null) message.usage = fromJson(row.usage);
+  if (row.timings !== null) message.timings = fromJson(row.timings);
+  if (row.sources !== null) message.sources = fromJson(row.sources);
+  if (row.cached !== null) message.cached = row.cached === 1;
+  return message;
+}
+
+export class SqliteConversationStore implements ConversationStore {
+  private readonly db: DatabaseSync;
+  private readonly statements: Record<
+    'insert' | 'get' | 'listByOwner' | 'listByAnonymous' | 'messages' | 'insertMessage' | 'touch' | 'delete',
+    StatementSync
+  >;
+
+  constructor(db: DatabaseSync) {
+    this.db = db;
+    this.statements = {
+      insert: db.prepare(
+        'INSERT INTO conversations (id, owner_id, chatbot_id, title, created_at, updated_at) VALUES (?, ?, ?, NULL, ?, ?)',
+      ),
+      get: db.prepare('SELECT * FROM conversations WHERE id = ?'),
+      listByOwner: db.prepare(
+        'SELECT * FROM conversations WHERE owner_id = ? AND updated_at < ? ORDER BY updated_at DESC, id LIMIT ?',
+      ),
+      listByAnonymous: db.prepare(
+        'SELECT * FROM conversations WHERE owner_id IS NULL AND updated_at < ? ORDER BY updated_at DESC, id LIMIT ?',
+      ),
+      messages: db.prepare(
+        'SELECT * FROM (SELECT * FROM messages WHERE conversation_id = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq',
+      ),
+      insertMessage: db.prepare(`
+        INSERT INTO messages (id, conversation_id, role, content, created_at, status, run_id, finish_reason,
+          error_code, usage, timings, sources, cached)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      touch: db.prepare(
+        'UPDATE conversations SET updated_at = max(updated_at, ?), title = coalesce(title, ?) WHERE id = ?',
+      ),
+      delete: db.prepare('DELETE FROM conversations WHERE id = ?'),
+    };
+  }
+
+  async createConversation(ownerId: string | null, chatbotId: string): Promise<Conversation> {
+    const now = Date.now();
+    const id = `conv_${randomUUID()}`;
+    this.statements.insert.run(id, ownerId, chatbotId, now, now);
+    return { id, ownerId, chatbotId, title: null, createdAt: now, updatedAt: now };
+  }
+
+  async getConversation(id: string): Promise<Conversation | undefined> {
+    const row = this.statements.get.get(id) as ConversationRow | undefined;
+    return row === undefined ? undefined : toConversation(row);
+  }
+
+  async listConversations(
+    ownerId: string | null,
+    options: { limit?: number; before?: number } = {},
+  ): Promise<Conversation[]> {
+    const before = options.before ?? Number.MAX_SAFE_INTEGER;
+    const limit = options.limit ?? 50;
+    const rows = (ownerId === null
+      ? this.statements.listByAnonymous.all(before, limit)
+      : this.statements.listByOwner.all(ownerId, before, limit)) as unknown as ConversationRow[];
+    return rows.map(toConversation);
+  }
+
+  async listMessages(conversationId: string, limit = -1): Promise<StoredMessage[]> {
+    // SQLite reads LIMIT -1 as "no limit".
+    const rows = this.statements.messages.all(
+      conversationId,
+      Number.isFinite(limit) ? limit : -1,
+    ) as unknown as MessageRow[];
+    return rows.map(toMessage);
+  }
+
+  async appendMessage(message: StoredMessage): Promise<void> {
+    transaction(this.db, () => {
+      this.statements.insertMessage.run(
+        message.id,
+        message.conversationId,
+        message.role,
+        message.content,
+        message.createdAt,
+        message.status ?? null,
+        message.runId ?? null,
+        message.finishReason ?? null,
+        message.errorCode ?? null,
+        toJson(message.usage),
+        toJson(message.timings),
+        toJson(message.sources),
+        message.cached === undefined ? null : message.cached ? 1 : 0,
+      );
+      const title = message.role === 'user' ? conversationTitle(message.content) : null;
+      this.statements.touch.run(message.createdAt, title, message.conversationId);
+    });
+  }
+
+  async deleteConversation(id: string): Promise<boolean> {
+    return Number(this.statements.delete.run(id).changes) > 0;
+  }
+}

@@ -1,0 +1,377 @@
+// Documents and chunks in SQLite: BM25 through the FTS5 lexical index, vectors through sqlite-vec.
+
+import { randomUUID } from 'node:crypto';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import type {
+  ChunkHit,
+  ChunkInput,
+  ChunkRecord,
+  DocumentInput,
+  DocumentRecord,
+  DocumentStore,
+  EmbeddingSpace,
+  UpsertStatus,
+} from '../../core/documents.ts';
+import { RivuletError } from '../../core/errors.ts';
+import { transaction } from './database.ts';
+import { fromJson, vectorBlob } from './json-columns.ts';
+import { LexicalIndex } from './lexical.ts';
+
+interface DocumentRow {
+  id: string;
+  collection_id: string;
+  source: string;
+  title: string;
+  media_type: string;
+  content_hash: string;
+  embedding_model: string | null;
+  metadata: string;
+  chunk_count: number;
+  bytes: number;
+  owner_id: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+interface ChunkRow {
+  rowid: number;
+  id: string;
+  document_id: string;
+  ordinal: number;
+  heading: string;
+  text: string;
+  metadata: string | null;
+}
+
+interface HitRow extends ChunkRow {
+  document_title: string;
+  source: string;
+  content_hash: string;
+}
+
+const SPACE_KEY = 'embedding_space';
+
+function toDocument(row: DocumentRow): DocumentRecord {
+  return {
+    id: row.id,
+    collectionId: row.collection_id,
+    source: row.source,
+    title: row.title,
+    mediaType: row.media_type,
+    contentHash: row.content_hash,
+    embeddingModel: row.embedding_model,
+    metadata: fromJson(row.metadata),
+    chunkCount: row.chunk_count,
+    bytes: row.bytes,
+    ownerId: row.owner_id,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function toChunk(row: ChunkRow): ChunkRecord {
+  return {
+    id: row.id,
+    documentId: row.document_id,
+    ordinal: row.ordinal,
+    text: row.text,
+    heading: row.heading,
+    metadata: row.metadata === null ? {} : fromJson(row.metadata),
+  };
+}
+
+export class SqliteDocumentStore implements DocumentStore {
+  private readonly db: DatabaseSync;
+  private readonly lexical: LexicalIndex;
+  /** False when sqlite-vec is not loaded: documents are stored without vectors and vector search is empty. */
+  private readonly vectorsAvailable: boolean;
+  private space: EmbeddingSpace | undefined;
+  private vectorStatements: { insert: StatementSync; remove: StatementSync; knn: StatementSync } | undefined;
+  private readonly statements: Record<
+    | 'bySource'
+    | 'byId'
+    | 'list'
+    | 'count'
+    | 'insertDocument'
+    | 'updateDocument'
+    | 'deleteDocument'
+    | 'chunkRowids'
+    | 'deleteChunks'
+    | 'insertChunk'
+    | 'hits'
+    | 'chunks'
+    | 'hashes',
+    StatementSync
+  >;
+
+  constructor(db: DatabaseSync, options: { vectors: boolean }) {
+    this.db = db;
+    this.lexical = new LexicalIndex(db);
+    this.vectorsAvailable = options.vectors;
+    const stored = db.prepare('SELECT value FROM meta WHERE key = ?').get(SPACE_KEY) as
+      { value: string } | undefined;
+    this.space = stored === undefined ? undefined : fromJson<EmbeddingSpace>(stored.value);
+    this.statements = {
+      bySource: db.prepare('SELECT * FROM documents WHERE collection_id = ? AND source = ?'),
+      byId: db.prepare('SELECT * FROM documents WHERE id = ?'),
+      list: db.prepare(
+        'SELECT * FROM documents WHERE collection_id = ? ORDER BY updated_at DESC, id LIMIT ? OFFSET ?',
+      ),
+      count: db.prepare(
+        'SELECT count(*) AS documents, coalesce(sum(chunk_count), 0) AS chunks FROM documents WHERE collection_id = ?',
+      ),
+      insertDocument: db.prepare(`
+        INSERT INTO documents (id, collection_id, source, title, media_type, content_hash, embedding_model, metadata,
+          chunk_count, bytes, owner_id, created_at, updated_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      updateDocument: db.prepare(`
+        UPDATE documents SET title = ?, media_type = ?, content_hash = ?, embedding_model = ?, metadata = ?,
+          chunk_count = ?, bytes = ?, updated_at = ? WHERE id = ?`),
+      deleteDocument: db.prepare('DELETE FROM documents WHERE id = ?'),
+      chunkRowids: db.prepare('SELECT rowid FROM chunks WHERE document_id = ?'),
+      deleteChunks: db.prepare('DELETE FROM chunks WHERE document_id = ?'),
+      insertChunk: db.prepare(`
+        INSERT INTO chunks (id, document_id, collection_id, ordinal, heading, text, metadata)
+        VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING rowid`),
+      hits: db.prepare(`
+        SELECT c.rowid, c.id, c.document_id, c.ordinal, c.heading, c.text, c.metadata,
+          d.title AS document_title, d.source, d.content_hash
+        FROM chunks c JOIN documents d ON d.id = c.document_id
+        WHERE c.rowid IN (SELECT value FROM json_each(?))`),
+      chunks: db.prepare('SELECT rowid, * FROM chunks WHERE id IN (SELECT value FROM json_each(?))'),
+      hashes: db.prepare(
+        'SELECT id, content_hash FROM documents WHERE id IN (SELECT value FROM json_each(?))',
+      ),
+    };
+    if (this.space !== undefined && this.vectorsAvailable) this.prepareVectors();
+  }
+
+  async upsertDocument(
+    input: DocumentInput,
+    chunks: readonly ChunkInput[],
+  ): Promise<{ document: DocumentRecord; status: UpsertStatus }> {
+    const withVectors = chunks.length > 0 && chunks.every((chunk) => chunk.embedding !== undefined);
+    if (withVectors && input.embeddingSpace === undefined) {
+      throw new Error('upsertDocument: chunks carry embeddings but no embeddingSpace was given');
+    }
+    const space = withVectors && this.vectorsAvailable ? input.embeddingSpace : undefined;
+    const embeddingModel = space?.model ?? null;
+    const existingRow = this.statements.bySource.get(input.collectionId, input.source) as
+      DocumentRow | undefined;
+    if (
+      existingRow !== undefined &&
+      existingRow.content_hash === input.contentHash &&
+      (embeddingModel === null || existingRow.embedding_model === embeddingModel)
+    ) {
+      return { document: toDocument(existingRow), status: 'unchanged' };
+    }
+    if (space !== undefined) this.useSpace(space);
+
+    const now = Date.now();
+    const metadata = JSON.stringify(input.metadata ?? {});
+    const id = existingRow?.id ?? `doc_${randomUUID()}`;
+    transaction(this.db, () => {
+      if (existingRow === undefined) {
+        this.statements.insertDocument.run(
+          id,
+          input.collectionId,
+          input.source,
+          input.title,
+          input.mediaType,
+          input.contentHash,
+          embeddingModel,
+          metadata,
+          chunks.length,
+          input.bytes,
+          input.ownerId ?? null,
+          now,
+          now,
+        );
+      } else {
+        this.removeChunks(id);
+        this.statements.updateDocument.run(
+          input.title,
+          input.mediaType,
+          input.contentHash,
+          embeddingModel,
+          metadata,
+          chunks.length,
+          input.bytes,
+          now,
+          id,
+        );
+      }
+      for (const chunk of chunks) {
+        const { rowid } = this.statements.insertChunk.get(
+          `chk_${randomUUID()}`,
+          id,
+          input.collectionId,
+          chunk.ordinal,
+          chunk.heading,
+          chunk.text,
+          chunk.metadata === undefined || Object.keys(chunk.metadata).length === 0
+            ? null
+            : JSON.stringify(chunk.metadata),
+        ) as { rowid: number };
+        this.lexical.add({ rowid, title: input.title, heading: chunk.heading, text: chunk.text });
+        if (space !== undefined && chunk.embedding !== undefined) {
+          this.vectorStatements?.insert.run(BigInt(rowid), input.collectionId, vectorBlob(chunk.embedding));
+        }
+      }
+    });
+    const document = toDocument(this.statements.byId.get(id) as unknown as DocumentRow);
+    return { document, status: existingRow === undefined ? 'added' : 'updated' };
+  }
+
+  async getDocument(id: string): Promise<DocumentRecord | undefined> {
+    const row = this.statements.byId.get(id) as DocumentRow | undefined;
+    return row === undefined ? undefined : toDocument(row);
+  }
+
+  async findDocumentBySource(collectionId: string, source: string): Promise<DocumentRecord | undefined> {
+    const row = this.statements.bySource.get(collectionId, source) as DocumentRow | undefined;
+    return row === undefined ? undefined : toDocument(row);
+  }
+
+  async listDocuments(
+    collectionId: string,
+    options: { limit?: number; offset?: number } = {},
+  ): Promise<DocumentRecord[]> {
+    const rows = this.statements.list.all(
+      collectionId,
+      options.limit ?? 100,
+      options.offset ?? 0,
+    ) as unknown as DocumentRow[];
+    return rows.map(toDocument);
+  }
+
+  async countDocuments(collectionId: string): Promise<{ documents: number; chunks: number }> {
+    const row = this.statements.count.get(collectionId) as { documents: number; chunks: number };
+    return { documents: row.documents, chunks: row.chunks };
+  }
+
+  async deleteDocument(id: string): Promise<boolean> {
+    const deleted = transaction(this.db, () => {
+      this.removeChunks(id);
+      return Number(this.statements.deleteDocument.run(id).changes) > 0;
+    });
+    return deleted;
+  }
+
+  async getChunks(ids: readonly string[]): Promise<ChunkRecord[]> {
+    const rows = this.statements.chunks.all(JSON.stringify(ids)) as unknown as ChunkRow[];
+    const byId = new Map(rows.map((row) => [row.id, toChunk(row)]));
+    return ids.flatMap((id) => byId.get(id) ?? []);
+  }
+
+  async searchText(collectionId: string, query: string, limit: number): Promise<ChunkHit[]> {
+    const ranked = this.lexical.query(collectionId, query, limit);
+    return this.hits(ranked.map(({ rowid, score }) => ({ rowid, score })));
+  }
+
+  async searchVector(
+    collectionId: string,
+    space: EmbeddingSpace,
+    vector: Float32Array,
+    limit: number,
+  ): Promise<ChunkHit[]> {
+    if (this.vectorStatements === undefined || !sameSpace(this.space, space)) return [];
+    const rows = this.vectorStatements.knn.all(vectorBlob(vector), limit, collectionId) as unknown as {
+      rowid: number;
+      distance: number;
+    }[];
+    return this.hits(rows.map(({ rowid, distance }) => ({ rowid, score: 1 - distance })));
+  }
+
+  async embeddingSpace(): Promise<EmbeddingSpace | undefined> {
+    return this.space;
+  }
+
+  async dropVectors(): Promise<void> {
+    transaction(this.db, () => {
+      this.db.exec('DROP TABLE IF EXISTS chunk_vectors');
+      this.db.prepare('DELETE FROM meta WHERE key = ?').run(SPACE_KEY);
+      this.db.exec('UPDATE documents SET embedding_model = NULL');
+    });
+    this.space = undefined;
+    this.vectorStatements = undefined;
+  }
+
+  async contentHashes(documentIds: readonly string[]): Promise<Map<string, string>> {
+    const rows = this.statements.hashes.all(JSON.stringify(documentIds)) as unknown as {
+      id: string;
+      content_hash: string;
+    }[];
+    return new Map(rows.map((row) => [row.id, row.content_hash]));
+  }
+
+  /** Chunks for ranked rowids, in rank order (rows deleted meanwhile are skipped). */
+  private hits(ranked: readonly { rowid: number; score: number }[]): ChunkHit[] {
+    if (ranked.length === 0) return [];
+    const rows = this.statements.hits.all(
+      JSON.stringify(ranked.map((entry) => entry.rowid)),
+    ) as unknown as HitRow[];
+    const byRowid = new Map(rows.map((row) => [row.rowid, row]));
+    const hits: ChunkHit[] = [];
+    for (const { rowid, score } of ranked) {
+      const row = byRowid.get(rowid);
+      if (row === undefined) continue;
+      hits.push({
+        ...toChunk(row),
+        documentTitle: row.document_title,
+        source: row.source,
+        contentHash: row.content_hash,
+        score,
+      });
+    }
+    return hits;
+  }
+
+  private removeChunks(documentId: string): void {
+    const rows = this.statements.chunkRowids.all(documentId) as unknown as { rowid: number }[];
+    for (const { rowid } of rows) {
+      this.lexical.delete(rowid);
+      this.vectorStatements?.remove.run(BigInt(rowid));
+    }
+    this.statements.deleteChunks.run(documentId);
+  }
+
+  /** The first vectors fix the store's space; vectors of another space are refused. */
+  private useSpace(space: EmbeddingSpace): void {
+    if (this.space !== undefined) {
+      if (!sameSpace(this.space, space)) {
+        throw new RivuletError('EMBEDDING_SPACE_MISMATCH', {
+          detail: `stored ${this.space.model}/${this.space.dimensions}, given ${space.model}/${space.dimensions}`,
+        });
+      }
+      return;
+    }
+    if (!Number.isInteger(space.dimensions) || space.dimensions < 1 || space.dimensions > 8192) {
+      throw new Error(`embedding dimensions out of range: ${space.dimensions}`);
+    }
+    transaction(this.db, () => {
+      this.db.exec(`
+        CREATE VIRTUAL TABLE IF NOT EXISTS chunk_vectors USING vec0(
+          collection_id TEXT PARTITION KEY,
+          embedding FLOAT[${space.dimensions}] DISTANCE_METRIC=cosine
+        )`);
+      this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run(SPACE_KEY, JSON.stringify(space));
+    });
+    this.space = space;
+    this.prepareVectors();
+  }
+
+  private prepareVectors(): void {
+    this.vectorStatements = {
+      insert: this.db.prepare('INSERT INTO chunk_vectors (rowid, collection_id, embedding) VALUES (?, ?, ?)'),
+      remove: this.db.prepare('DELETE FROM chunk_vectors WHERE rowid = ?'),
+      knn: this.db.prepare(
+        'SELECT rowid, distance FROM chunk_vectors WHERE embedding MATCH ? AND k = ? AND collection_id = ? ORDER BY distance',
+      ),
+    };
+  }
+}
+
+function sameSpace(a: EmbeddingSpace | undefined, b: EmbeddingSpace): boolean {
+  return a !== undefined && a.model === b.model && a.dimensions === b.dimensions;
+}

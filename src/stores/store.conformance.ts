@@ -1,0 +1,405 @@
+// Conformance suite for the store contracts (conversations, chatbots, documents and chunks, answer cache).
+// Every backend runs it: SQLite now (sqlite/sqlite-stores.test.ts), PostgreSQL when it lands.
+
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { normalizeQuestion } from '../core/answer-cache.ts';
+import type { ChunkInput, DocumentInput, EmbeddingSpace } from '../core/documents.ts';
+import type { Source } from '../core/events.ts';
+import type { Stores } from './sqlite/sqlite-stores.ts';
+
+const SPACE: EmbeddingSpace = { model: 'test:bow', dimensions: 4 };
+
+function unit(...values: number[]): Float32Array {
+  const norm = Math.hypot(...values);
+  return Float32Array.from(values.map((value) => value / norm));
+}
+
+function documentInput(
+  source: string,
+  contentHash: string,
+  overrides: Partial<DocumentInput> = {},
+): DocumentInput {
+  return {
+    collectionId: 'docs',
+    source,
+    title: `Title of ${source}`,
+    mediaType: 'text/plain',
+    contentHash,
+    bytes: 100,
+    ...overrides,
+  };
+}
+
+function chunks(...texts: string[]): ChunkInput[] {
+  return texts.map((text, ordinal) => ({ ordinal, text, heading: '' }));
+}
+
+function source(id: string, documentId: string): Source {
+  return { id, documentId, title: 'T', snippet: 's', score: 1 };
+}
+
+export function describeStoreConformance(name: string, open: () => Promise<Stores> | Stores): void {
+  describe(`stores conformance: ${name}`, () => {
+    let stores: Stores;
+    beforeEach(async () => {
+      stores = await open();
+    });
+    afterEach(async () => {
+      await stores.close();
+    });
+
+    describe('conversations', () => {
+      it('creates a conversation and keeps messages in order with every field', async () => {
+        const conversation = await stores.conversations.createConversation('alice', 'default');
+        const later = conversation.createdAt + 60_000;
+        expect(await stores.conversations.getConversation(conversation.id)).toEqual(conversation);
+        expect(conversation.title).toBeNull();
+        await stores.conversations.appendMessage({
+          id: 'm1',
+          conversationId: conversation.id,
+          role: 'user',
+          content: 'How do I  reset\nmy password?',
+          createdAt: later - 1000,
+        });
+        await stores.conversations.appendMessage({
+          id: 'm2',
+          conversationId: conversation.id,
+          role: 'assistant',
+          content: 'Use the link [1].',
+          createdAt: later,
+          status: 'stopped',
+          runId: 'run_1',
+          finishReason: 'aborted',
+          usage: { inputTokens: 10, outputTokens: 3, estimated: true },
+          timings: { ttftMs: 12.5, totalMs: 40, phases: { retrieve: 1.5 } },
+          sources: [source('1', 'doc_1')],
+          cached: false,
+        });
+        const messages = await stores.conversations.listMessages(conversation.id);
+        expect(messages.map((message) => message.id)).toEqual(['m1', 'm2']);
+        expect(messages[1]).toEqual({
+          id: 'm2',
+          conversationId: conversation.id,
+          role: 'assistant',
+          content: 'Use the link [1].',
+          createdAt: later,
+          status: 'stopped',
+          runId: 'run_1',
+          finishReason: 'aborted',
+          usage: { inputTokens: 10, outputTokens: 3, estimated: true },
+          timings: { ttftMs: 12.5, totalMs: 40, phases: { retrieve: 1.5 } },
+          sources: [source('1', 'doc_1')],
+          cached: false,
+        });
+        const updated = await stores.conversations.getConversation(conversation.id);
+        expect(updated?.title).toBe('How do I reset my password?');
+        expect(updated?.updatedAt).toBe(later);
+      });
+
+      it('returns the newest messages, oldest first, when limited', async () => {
+        const { id } = await stores.conversations.createConversation(null, 'default');
+        for (let index = 0; index < 5; index += 1) {
+          await stores.conversations.appendMessage({
+            id: `m${index}`,
+            conversationId: id,
+            role: index % 2 === 0 ? 'user' : 'assistant',
+            content: `message ${index}`,
+            createdAt: index,
+          });
+        }
+        expect((await stores.conversations.listMessages(id, 2)).map((message) => message.id)).toEqual([
+          'm3',
+          'm4',
+        ]);
+        expect(await stores.conversations.listMessages('conv_missing')).toEqual([]);
+      });
+
+      it('refuses a message for a conversation that does not exist', async () => {
+        await expect(
+          stores.conversations.appendMessage({
+            id: 'x',
+            conversationId: 'conv_missing',
+            role: 'user',
+            content: 'hello',
+            createdAt: 1,
+          }),
+        ).rejects.toThrow();
+      });
+
+      it('lists only the owner’s conversations, most recently updated first, with paging', async () => {
+        const first = await stores.conversations.createConversation('alice', 'default');
+        const second = await stores.conversations.createConversation('alice', 'default');
+        await stores.conversations.createConversation('bob', 'default');
+        await stores.conversations.createConversation(null, 'default');
+        await stores.conversations.appendMessage({
+          id: 'late',
+          conversationId: first.id,
+          role: 'user',
+          content: 'later question',
+          createdAt: Date.now() + 60_000,
+        });
+        const listed = await stores.conversations.listConversations('alice');
+        expect(listed.map((conversation) => conversation.id)).toEqual([first.id, second.id]);
+        const page = await stores.conversations.listConversations('alice', {
+          before: listed[0]?.updatedAt ?? 0,
+        });
+        expect(page.map((conversation) => conversation.id)).toEqual([second.id]);
+        expect(await stores.conversations.listConversations('alice', { limit: 1 })).toHaveLength(1);
+        expect(await stores.conversations.listConversations(null)).toHaveLength(1);
+      });
+
+      it('deletes a conversation with its messages', async () => {
+        const { id } = await stores.conversations.createConversation('alice', 'default');
+        await stores.conversations.appendMessage({
+          id: 'm',
+          conversationId: id,
+          role: 'user',
+          content: 'q',
+          createdAt: 1,
+        });
+        expect(await stores.conversations.deleteConversation(id)).toBe(true);
+        expect(await stores.conversations.getConversation(id)).toBeUndefined();
+        expect(await stores.conversations.listMessages(id)).toEqual([]);
+        expect(await stores.conversations.deleteConversation(id)).toBe(false);
+      });
+    });
+
+    describe('chatbots', () => {
+      it('creates, replaces, lists and deletes chatbots with their glossary', async () => {
+        const created = await stores.chatbots.putChatbot({
+          id: 'support',
+          name: 'Support',
+          collectionId: 'docs',
+          systemPrompt: 'Be brief.',
+          temperature: 0.2,
+          maxTokens: 500,
+          glossary: [{ term: 'SLA', definition: 'Service level agreement', synonyms: ['uptime promise'] }],
+        });
+        expect(await stores.chatbots.getChatbot('support')).toEqual(created);
+        const replaced = await stores.chatbots.putChatbot({ ...created, name: 'Help desk', glossary: [] });
+        expect(replaced.name).toBe('Help desk');
+        expect(replaced.createdAt).toBe(created.createdAt);
+        expect(await stores.chatbots.listChatbots()).toEqual([replaced]);
+        expect(await stores.chatbots.deleteChatbot('support')).toBe(true);
+        expect(await stores.chatbots.getChatbot('support')).toBeUndefined();
+        expect(await stores.chatbots.deleteChatbot('support')).toBe(false);
+      });
+    });
+
+    describe('documents', () => {
+      it('adds a document, skips unchanged content and replaces the chunks of changed content', async () => {
+        const added = await stores.documents.upsertDocument(
+          documentInput('guide.md', 'h1', { metadata: { lang: 'en' } }),
+          chunks('Alpacas enjoy grazing in the highlands.', 'Llamas carry heavy packs.'),
+        );
+        expect(added.status).toBe('added');
+        expect(added.document).toMatchObject({ source: 'guide.md', chunkCount: 2, metadata: { lang: 'en' } });
+        const again = await stores.documents.upsertDocument(
+          documentInput('guide.md', 'h1'),
+          chunks('ignored'),
+        );
+        expect(again).toEqual({ status: 'unchanged', document: added.document });
+        const changed = await stores.documents.upsertDocument(
+          documentInput('guide.md', 'h2'),
+          chunks('Vicuñas live wild in the Andes.'),
+        );
+        expect(changed.status).toBe('updated');
+        expect(changed.document.id).toBe(added.document.id);
+        expect(changed.document.contentHash).toBe('h2');
+        expect(await stores.documents.searchText('docs', 'alpacas grazing', 10)).toEqual([]);
+        const hits = await stores.documents.searchText('docs', 'vicunas andes', 10);
+        expect(hits).toHaveLength(1);
+        expect(hits[0]).toMatchObject({
+          documentId: added.document.id,
+          documentTitle: 'Title of guide.md',
+          source: 'guide.md',
+          contentHash: 'h2',
+          ordinal: 0,
+        });
+        expect(await stores.documents.countDocuments('docs')).toEqual({ documents: 1, chunks: 1 });
+      });
+
+      it('ranks by BM25 and keeps collections apart', async () => {
+        await stores.documents.upsertDocument(
+          documentInput('a.txt', 'a'),
+          chunks('Refunds are issued within 14 days of a return.', 'Shipping is free above 50 euros.'),
+        );
+        await stores.documents.upsertDocument(
+          documentInput('b.txt', 'b', { collectionId: 'other' }),
+          chunks('Refunds refunds refunds for the other tenant.'),
+        );
+        const hits = await stores.documents.searchText('docs', 'How long do refunds take?', 10);
+        expect(hits.map((hit) => hit.text)).toEqual(['Refunds are issued within 14 days of a return.']);
+        expect(hits[0]?.score).toBeGreaterThan(0);
+        const other = await stores.documents.searchText('other', 'refunds', 10);
+        expect(other.map((hit) => hit.source)).toEqual(['b.txt']);
+        expect(await stores.documents.searchText('docs', '"*) OR NEAR(', 10)).toEqual([]);
+      });
+
+      it('finds words in the document title and the chunk heading', async () => {
+        await stores.documents.upsertDocument(documentInput('z.md', 'z', { title: 'Kubernetes handbook' }), [
+          { ordinal: 0, heading: 'Troubleshooting > Crashloops', text: 'Check the logs first.' },
+        ]);
+        expect(await stores.documents.searchText('docs', 'kubernetes', 5)).toHaveLength(1);
+        expect(await stores.documents.searchText('docs', 'crashloops', 5)).toHaveLength(1);
+      });
+
+      it('lists newest first, fetches chunks by id, reports content hashes and deletes', async () => {
+        const first = await stores.documents.upsertDocument(
+          documentInput('1.txt', 'one'),
+          chunks('first text'),
+        );
+        const second = await stores.documents.upsertDocument(
+          documentInput('2.txt', 'two'),
+          chunks('second text', 'more'),
+        );
+        const listed = await stores.documents.listDocuments('docs');
+        expect(new Set(listed.map((document) => document.id))).toEqual(
+          new Set([first.document.id, second.document.id]),
+        );
+        expect(await stores.documents.listDocuments('docs', { limit: 1, offset: 1 })).toHaveLength(1);
+        expect(await stores.documents.findDocumentBySource('docs', '2.txt')).toEqual(second.document);
+        const hits = await stores.documents.searchText('docs', 'second', 5);
+        const fetched = await stores.documents.getChunks([hits[0]?.id ?? '', 'chk_missing']);
+        expect(fetched.map((chunk) => chunk.text)).toEqual(['second text']);
+        const hashes = await stores.documents.contentHashes([
+          first.document.id,
+          second.document.id,
+          'doc_missing',
+        ]);
+        expect(Object.fromEntries(hashes)).toEqual({
+          [first.document.id]: 'one',
+          [second.document.id]: 'two',
+        });
+        expect(await stores.documents.deleteDocument(second.document.id)).toBe(true);
+        expect(await stores.documents.deleteDocument(second.document.id)).toBe(false);
+        expect(await stores.documents.getDocument(second.document.id)).toBeUndefined();
+        expect(await stores.documents.searchText('docs', 'second', 5)).toEqual([]);
+        expect(await stores.documents.countDocuments('docs')).toEqual({ documents: 1, chunks: 1 });
+      });
+
+      it('searches vectors by cosine similarity within a collection and one embedding space', async () => {
+        if (!stores.vectors.available) return;
+        const withVectors = (text: string, vector: Float32Array, ordinal: number): ChunkInput => ({
+          ordinal,
+          text,
+          heading: '',
+          embedding: vector,
+        });
+        await stores.documents.upsertDocument(documentInput('v.txt', 'v', { embeddingSpace: SPACE }), [
+          withVectors('north', unit(1, 0, 0, 0), 0),
+          withVectors('north-east', unit(1, 1, 0, 0), 1),
+          withVectors('south', unit(-1, 0, 0, 0), 2),
+        ]);
+        await stores.documents.upsertDocument(
+          documentInput('w.txt', 'w', { collectionId: 'other', embeddingSpace: SPACE }),
+          [withVectors('other north', unit(1, 0, 0, 0), 0)],
+        );
+        expect(await stores.documents.embeddingSpace()).toEqual(SPACE);
+        const hits = await stores.documents.searchVector('docs', SPACE, unit(1, 0.1, 0, 0), 2);
+        expect(hits.map((hit) => hit.text)).toEqual(['north', 'north-east']);
+        expect(hits[0]?.score).toBeCloseTo(0.995, 2);
+        expect(
+          await stores.documents.searchVector(
+            'docs',
+            { model: 'test:other', dimensions: 4 },
+            unit(1, 0, 0, 0),
+            2,
+          ),
+        ).toEqual([]);
+        await expect(
+          stores.documents.upsertDocument(
+            documentInput('x.txt', 'x', { embeddingSpace: { model: 'test:other', dimensions: 3 } }),
+            [withVectors('three', unit(1, 0, 0), 0)],
+          ),
+        ).rejects.toMatchObject({ code: 'EMBEDDING_SPACE_MISMATCH' });
+        // The same content gains vectors when an embedding model appears, and loses them when they are dropped.
+        await stores.documents.dropVectors();
+        expect(await stores.documents.embeddingSpace()).toBeUndefined();
+        expect(await stores.documents.searchVector('docs', SPACE, unit(1, 0, 0, 0), 2)).toEqual([]);
+        const reembedded = await stores.documents.upsertDocument(
+          documentInput('v.txt', 'v', { embeddingSpace: SPACE }),
+          [withVectors('north', unit(1, 0, 0, 0), 0)],
+        );
+        expect(reembedded.status).toBe('updated');
+        expect(reembedded.document.embeddingModel).toBe('test:bow');
+        await stores.documents.deleteDocument(reembedded.document.id);
+        expect(await stores.documents.searchVector('docs', SPACE, unit(1, 0, 0, 0), 2)).toEqual([]);
+      });
+    });
+
+    describe('answer cache', () => {
+      async function cachedAnswerOn(documentHash: string) {
+        const { document } = await stores.documents.upsertDocument(
+          documentInput('faq.md', documentHash),
+          chunks('The office opens at nine.'),
+        );
+        const entry = await stores.answerCache.put({
+          chatbotId: 'default',
+          normalizedQuestion: normalizeQuestion('When does the office open?'),
+          question: 'When does the office open?',
+          answer: 'At nine [1].',
+          sources: [source('1', document.id)],
+          usage: { inputTokens: 50, outputTokens: 4 },
+          documentVersions: { [document.id]: documentHash },
+          embedding: { space: SPACE, vector: unit(1, 0, 0, 0) },
+        });
+        return { document, entry };
+      }
+
+      it('hits on the same normalised question and counts hits', async () => {
+        const { entry } = await cachedAnswerOn('v1');
+        const found = await stores.answerCache.findExact(
+          'default',
+          normalizeQuestion('when does the office OPEN'),
+        );
+        expect(found).toMatchObject({
+          id: entry.id,
+          answer: 'At nine [1].',
+          usage: { inputTokens: 50, outputTokens: 4 },
+        });
+        expect(await stores.answerCache.findExact('other-bot', entry.normalizedQuestion)).toBeUndefined();
+        await stores.answerCache.recordHit(entry.id);
+        expect((await stores.answerCache.findExact('default', entry.normalizedQuestion))?.hits).toBe(1);
+      });
+
+      it('misses once a document the answer rests on changed or was deleted', async () => {
+        const { document, entry } = await cachedAnswerOn('v1');
+        await stores.documents.upsertDocument(
+          documentInput('faq.md', 'v2'),
+          chunks('The office opens at ten.'),
+        );
+        expect(await stores.answerCache.findExact('default', entry.normalizedQuestion)).toBeUndefined();
+        const next = await cachedAnswerOn('v2');
+        expect(next.document.id).toBe(document.id);
+        await stores.documents.deleteDocument(document.id);
+        expect(await stores.answerCache.findExact('default', entry.normalizedQuestion)).toBeUndefined();
+      });
+
+      it('matches similar questions above the threshold only', async () => {
+        if (!stores.vectors.available) return;
+        const { entry } = await cachedAnswerOn('v1');
+        const near = await stores.answerCache.findSimilar('default', SPACE, unit(1, 0.2, 0, 0), 0.95);
+        expect(near?.entry.id).toBe(entry.id);
+        expect(near?.similarity).toBeGreaterThan(0.95);
+        expect(
+          await stores.answerCache.findSimilar('default', SPACE, unit(1, 1, 0, 0), 0.95),
+        ).toBeUndefined();
+        expect(
+          await stores.answerCache.findSimilar(
+            'default',
+            { model: 'test:other', dimensions: 4 },
+            unit(1, 0, 0, 0),
+            0.5,
+          ),
+        ).toBeUndefined();
+      });
+
+      it('clears a chatbot’s entries', async () => {
+        const { entry } = await cachedAnswerOn('v1');
+        expect(await stores.answerCache.clear('default')).toBe(1);
+        expect(await stores.answerCache.findExact('default', entry.normalizedQuestion)).toBeUndefined();
+      });
+    });
+  });
+}
