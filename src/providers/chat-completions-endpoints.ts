@@ -8,7 +8,23 @@ export const AZURE_OPENAI_API_VERSION = '2024-10-21';
 /** Azure AI model inference API version (Meta Llama and other Foundry models). */
 export const AZURE_AI_API_VERSION = '2024-05-01-preview';
 
-const trimSlash = (url: string): string => url.replace(/\/+$/, '');
+export const trimSlash = (url: string): string => url.replace(/\/+$/, '');
+
+/** OpenAI and compatible servers: the key as a bearer token, or no header for a keyless local server. */
+export function bearerAuth(apiKey: string | undefined): Record<string, string> {
+  return apiKey === undefined || apiKey === '' ? {} : { authorization: `Bearer ${apiKey}` };
+}
+
+/** https://<resource>.openai.azure.com/openai/deployments/<deployment>/<operation>?api-version=... */
+export function azureOpenAIDeploymentUrl(options: {
+  endpoint: string;
+  deployment: string;
+  operation: 'chat/completions' | 'embeddings';
+  apiVersion?: string | undefined;
+}): string {
+  const version = encodeURIComponent(options.apiVersion ?? AZURE_OPENAI_API_VERSION);
+  return `${trimSlash(options.endpoint)}/openai/deployments/${encodeURIComponent(options.deployment)}/${options.operation}?api-version=${version}`;
+}
 
 export function openAICompatibleEndpoint(options: {
   baseUrl: string;
@@ -21,10 +37,7 @@ export function openAICompatibleEndpoint(options: {
     provider: options.provider ?? 'openai-compatible',
     model: options.model,
     url: `${trimSlash(options.baseUrl)}/chat/completions`,
-    headers:
-      options.apiKey === undefined || options.apiKey === ''
-        ? {}
-        : { authorization: `Bearer ${options.apiKey}` },
+    headers: bearerAuth(options.apiKey),
     modelInBody: true,
     streamUsage: true,
     stallMs: options.stallMs,
@@ -52,11 +65,10 @@ export function azureOpenAIEndpoint(options: {
   stallMs: number;
   apiVersion?: string | undefined;
 }): ChatCompletionsEndpoint {
-  const version = encodeURIComponent(options.apiVersion ?? AZURE_OPENAI_API_VERSION);
   return {
     provider: 'azure-openai',
     model: options.deployment,
-    url: `${trimSlash(options.endpoint)}/openai/deployments/${encodeURIComponent(options.deployment)}/chat/completions?api-version=${version}`,
+    url: azureOpenAIDeploymentUrl({ ...options, operation: 'chat/completions' }),
     headers: { 'api-key': options.apiKey },
     modelInBody: false,
     streamUsage: true,

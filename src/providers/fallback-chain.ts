@@ -12,6 +12,7 @@ import type {
   StreamOptions,
   StreamPart,
 } from '../core/provider.ts';
+import { retryDelay } from './backoff.ts';
 import type { CircuitBreaker } from './circuit-breaker.ts';
 
 export interface FallbackChainOptions {
@@ -108,7 +109,7 @@ export class FallbackChain implements LanguageModel {
             detail: error.detail,
           };
           if (!sentThisAttempt) {
-            const delay = this.retryDelay(error, attempt);
+            const delay = retryDelay(error, attempt, this.options, this.random);
             if (delay !== undefined) {
               this.options.logger.warn(
                 { ...context, attempt: attempt + 1, delayMs: delay },
@@ -159,16 +160,6 @@ export class FallbackChain implements LanguageModel {
 
   async close(): Promise<void> {
     await Promise.all(this.models.map((model) => model.close?.() ?? Promise.resolve()));
-  }
-
-  /** Undefined when this error should not be retried on the same provider. */
-  private retryDelay(error: RivuletError, attempt: number): number | undefined {
-    if (!error.retryable || attempt >= this.options.retries) return undefined;
-    const ceiling = Math.min(this.options.maxDelayMs, this.options.baseDelayMs * 2 ** attempt);
-    const jittered = Math.round(this.random() * ceiling);
-    if (error.retryAfterMs === undefined) return jittered;
-    // A provider asking for a longer pause than we would wait is better skipped for the next one.
-    return error.retryAfterMs > this.options.maxDelayMs ? undefined : Math.max(jittered, error.retryAfterMs);
   }
 
   /** One call, aborted as UPSTREAM_STALLED when no part arrives for stallMs. */
