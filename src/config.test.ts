@@ -111,6 +111,122 @@ describe('loadConfig', () => {
     ).toThrow(/STREAMING_RESPONSE/);
   });
 
+  it('reads EMBEDDING_* settings: auto follows the LLM, explicit providers, defaults and clear errors', () => {
+    // No embedding model: none, whatever the LLM.
+    expect(loadConfig({}).embedding).toBeUndefined();
+    expect(loadConfig({ OPENAI_API_KEY: 'sk-x', LLM_MODEL: 'gpt-4o-mini' }).embedding).toBeUndefined();
+
+    // auto beside an OpenAI-compatible LLM: its base URL and key; prefixes keep their trailing space.
+    expect(
+      loadConfig({
+        LLM_BASE_URL: 'http://127.0.0.1:8000/v1',
+        LLM_MODEL: 'chat',
+        LLM_API_KEY: 'k',
+        EMBEDDING_MODEL: 'intfloat/e5-large-v2',
+        EMBEDDING_QUERY_PREFIX: 'query: ',
+        EMBEDDING_DOCUMENT_PREFIX: 'passage: ',
+        LLM_RETRIES: '3',
+      }).embedding,
+    ).toEqual({
+      kind: 'openai-compatible',
+      model: 'intfloat/e5-large-v2',
+      baseUrl: 'http://127.0.0.1:8000/v1',
+      apiKey: 'k',
+      apiVersion: undefined,
+      dimensions: undefined,
+      queryPrefix: 'query: ',
+      documentPrefix: 'passage: ',
+      stallMs: 30_000,
+      retries: 3,
+      retryBaseMs: 250,
+      retryMaxMs: 4_000,
+    });
+
+    // auto beside OpenAI, with dimensions; EMBEDDING_API_KEY wins over OPENAI_API_KEY.
+    expect(
+      loadConfig({
+        OPENAI_API_KEY: 'sk-x',
+        LLM_MODEL: 'gpt-4o-mini',
+        EMBEDDING_MODEL: 'text-embedding-3-small',
+        EMBEDDING_DIMENSIONS: '256',
+        EMBEDDING_API_KEY: 'sk-e',
+      }).embedding,
+    ).toMatchObject({ kind: 'openai', baseUrl: undefined, apiKey: 'sk-e', dimensions: 256 });
+
+    // auto beside Azure OpenAI: endpoint, key and api-version of the LLM; the model is the deployment.
+    expect(
+      loadConfig({
+        AZURE_OPENAI_ENDPOINT: 'https://r.openai.azure.com',
+        AZURE_OPENAI_API_KEY: 'az',
+        AZURE_OPENAI_DEPLOYMENT: 'gpt-4o',
+        LLM_API_VERSION: '2024-06-01',
+        EMBEDDING_MODEL: 'embeddings',
+      }).embedding,
+    ).toMatchObject({
+      kind: 'azure-openai',
+      model: 'embeddings',
+      baseUrl: 'https://r.openai.azure.com',
+      apiKey: 'az',
+      apiVersion: '2024-06-01',
+    });
+
+    // auto beside Ollama, configured or to be detected at start.
+    expect(
+      loadConfig({ OLLAMA_HOST: 'gpu-box:11434', LLM_MODEL: 'llama3.2', EMBEDDING_MODEL: 'nomic-embed-text' })
+        .embedding,
+    ).toMatchObject({ kind: 'ollama', baseUrl: 'gpu-box:11434', apiKey: undefined });
+    expect(loadConfig({ EMBEDDING_MODEL: 'nomic-embed-text' }).embedding).toMatchObject({
+      kind: 'ollama',
+      baseUrl: undefined,
+    });
+
+    // Explicit provider, other than the LLM's: its own variables, not the LLM's URL or key.
+    expect(
+      loadConfig({
+        LLM_BASE_URL: 'http://127.0.0.1:8000/v1',
+        LLM_MODEL: 'chat',
+        LLM_API_KEY: 'k',
+        OPENAI_API_KEY: 'sk-o',
+        EMBEDDING_PROVIDER: 'openai',
+        EMBEDDING_MODEL: 'text-embedding-3-large',
+      }).embedding,
+    ).toMatchObject({ kind: 'openai', baseUrl: undefined, apiKey: 'sk-o' });
+    expect(
+      loadConfig({
+        ANTHROPIC_API_KEY: 'a',
+        LLM_MODEL: 'claude',
+        EMBEDDING_PROVIDER: 'ollama',
+        EMBEDDING_MODEL: 'bge-m3',
+        EMBEDDING_BASE_URL: 'http://gpu-box:11434',
+      }).embedding,
+    ).toMatchObject({ kind: 'ollama', baseUrl: 'http://gpu-box:11434' });
+    expect(
+      loadConfig({ EMBEDDING_PROVIDER: 'none', EMBEDDING_MODEL: 'nomic-embed-text' }).embedding,
+    ).toBeUndefined();
+
+    // Errors name the variable to fix.
+    expect(() => loadConfig({ EMBEDDING_PROVIDER: 'openai' })).toThrow(
+      /EMBEDDING_MODEL: required with EMBEDDING_PROVIDER=openai/,
+    );
+    expect(() =>
+      loadConfig({ EMBEDDING_PROVIDER: 'openai', EMBEDDING_MODEL: 'text-embedding-3-small' }),
+    ).toThrow(/EMBEDDING_API_KEY: required with EMBEDDING_PROVIDER=openai/);
+    expect(() => loadConfig({ EMBEDDING_PROVIDER: 'openai-compatible', EMBEDDING_MODEL: 'm' })).toThrow(
+      /EMBEDDING_BASE_URL: a base URL is required/,
+    );
+    expect(() =>
+      loadConfig({ EMBEDDING_PROVIDER: 'azure-openai', EMBEDDING_MODEL: 'd', AZURE_OPENAI_API_KEY: 'az' }),
+    ).toThrow(/EMBEDDING_BASE_URL: required with EMBEDDING_PROVIDER=azure-openai/);
+    expect(() => loadConfig({ ANTHROPIC_API_KEY: 'a', LLM_MODEL: 'claude', EMBEDDING_MODEL: 'e' })).toThrow(
+      /EMBEDDING_MODEL: .*LLM provider is anthropic.*set EMBEDDING_PROVIDER/,
+    );
+    const invalid = () =>
+      loadConfig({ EMBEDDING_PROVIDER: 'cohere', EMBEDDING_DIMENSIONS: 'many', EMBEDDING_BASE_URL: 'nope' });
+    expect(invalid).toThrow(ConfigError);
+    expect(invalid).toThrow(/EMBEDDING_PROVIDER[\s\S]*EMBEDDING_BASE_URL[\s\S]*EMBEDDING_DIMENSIONS/);
+    expect(() => loadConfig({ EMBEDDING_DIMENSIONS: '0' })).toThrow(/EMBEDDING_DIMENSIONS/);
+  });
+
   it('turns a provider off with LLM_PROVIDER=none', () => {
     expect(loadConfig({ LLM_PROVIDER: 'none', LLM_BASE_URL: 'http://127.0.0.1:1/v1' }).llm).toBeUndefined();
   });

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ChatCompletionsModel } from '../../src/providers/chat-completions.ts';
 import { openAICompatibleEndpoint } from '../../src/providers/chat-completions-endpoints.ts';
 import {
+  bagOfWords,
   startFakeAnthropic,
   startFakeOllama,
   startFakeUpstream,
@@ -136,6 +137,77 @@ describe('fake Anthropic', () => {
     );
     expect(noMaxTokens.status).toBe(400);
     await noMaxTokens.body?.cancel();
+  });
+});
+
+describe('fake embeddings', () => {
+  it('answers OpenAI /v1/embeddings with the documented list shape, in order, and honours dimensions and base64', async () => {
+    const upstream = await track(startFakeUpstream({ embeddingDimensions: 16 }));
+    const response = await post(`${upstream.url}/embeddings`, {
+      model: 'text-embedding-3-small',
+      input: ['reset a password', 'shipping'],
+    });
+    expect(response.status).toBe(200);
+    const answer = (await response.json()) as { data: { index: number; embedding: number[] }[] };
+    expect(answer).toMatchObject({
+      object: 'list',
+      model: 'text-embedding-3-small',
+      usage: { prompt_tokens: expect.any(Number) as unknown, total_tokens: expect.any(Number) as unknown },
+    });
+    expect(answer.data.map((item) => item.index)).toEqual([0, 1]);
+    expect(answer.data[0]).toEqual({
+      object: 'embedding',
+      index: 0,
+      embedding: bagOfWords('reset a password', 16),
+    });
+
+    const shortened = (await (
+      await post(`${upstream.url}/embeddings`, {
+        model: 'text-embedding-3-large',
+        input: 'hi',
+        dimensions: 8,
+      })
+    ).json()) as { data: { embedding: number[] }[] };
+    expect(shortened.data[0]?.embedding).toHaveLength(8);
+
+    const base64 = (await (
+      await post(`${upstream.url}/embeddings`, { input: 'hi', encoding_format: 'base64' })
+    ).json()) as { data: { embedding: string }[] };
+    const decoded = new Float32Array(
+      Uint8Array.from(Buffer.from(base64.data[0]!.embedding, 'base64')).buffer,
+    );
+    expect(Array.from(decoded)).toEqual(Array.from(new Float32Array(bagOfWords('hi', 16))));
+  });
+
+  it('refuses what OpenAI refuses: no input, an empty string, dimensions for an older model', async () => {
+    const upstream = await track(startFakeUpstream());
+    for (const body of [
+      { model: 'text-embedding-3-small' },
+      { model: 'text-embedding-3-small', input: ['ok', ''] },
+      { model: 'text-embedding-ada-002', input: 'x', dimensions: 8 },
+    ]) {
+      const response = await post(`${upstream.url}/embeddings`, body);
+      expect(response.status).toBe(400);
+      expect(await response.json()).toMatchObject({ error: { type: 'invalid_request_error' } });
+    }
+  });
+
+  it('answers Ollama /api/embed with {model, embeddings} and 404 for a model that is not pulled', async () => {
+    const upstream = await track(startFakeOllama());
+    const response = await post(`${upstream.url}/api/embed`, {
+      model: 'nomic-embed-text',
+      input: 'Why is the sky blue?',
+    });
+    expect(await response.json()).toMatchObject({
+      model: 'nomic-embed-text',
+      embeddings: [bagOfWords('Why is the sky blue?')],
+      prompt_eval_count: expect.any(Number) as unknown,
+    });
+    const missing = await post(`${upstream.url}/api/embed`, { model: 'mxbai-embed-large', input: ['x'] });
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toEqual({
+      error: 'model "mxbai-embed-large" not found, try pulling it first',
+    });
   });
 });
 

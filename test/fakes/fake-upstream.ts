@@ -1,21 +1,29 @@
-// A real HTTP server that speaks OpenAI, Ollama and Anthropic wire formats, with one shared fault machinery.
+// A real HTTP server that speaks OpenAI, Ollama and Anthropic wire formats (chat, and embeddings for OpenAI, Azure
+// OpenAI and Ollama), with one shared fault machinery.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { createAnthropicFormat } from './anthropic-format.ts';
+import { FAKE_EMBEDDING_DIMENSIONS } from './embeddings-format.ts';
 import { generateTokens } from './generate-tokens.ts';
 import { createOllamaFormat, DEFAULT_OLLAMA_MODELS, type OllamaModelInfo } from './ollama-format.ts';
 import { createOpenAIFormat, OPENAI_DEFAULT_MODEL } from './openai-format.ts';
 import {
   isRecord,
   type AnswerContext,
+  type EmbeddingsWire,
   type ErrorOverrides,
   type Refusal,
   type StreamEncoder,
   type WireFormat,
 } from './wire-format.ts';
 
+/**
+ * How the fake answers one request. Embedding requests honour headersDelayMs, ttftMs (as computing time),
+ * errorStatus, retryAfterSeconds, dropAfter and stallAfter (any value: drop or stall instead of answering) and
+ * replay; the token knobs do not apply to them.
+ */
 export interface FakeScenario {
   /** Exact tokens to stream; if absent, generated deterministically from `seed` and `tokenCount`. */
   tokens?: string[];
@@ -86,7 +94,7 @@ export interface FakeUpstream {
   readonly requests: readonly UpstreamRequestLog[];
   /** Default for all following requests. */
   setScenario(scenario: FakeScenario): void;
-  /** Used first-in first-out by the next chat requests before falling back to the default. */
+  /** Used first-in first-out by the next chat and embedding requests before falling back to the default. */
   enqueue(...scenarios: FakeScenario[]): void;
   /** Resolves once the request has arrived and its body has been read. */
   waitForRequest(id: number, timeoutMs?: number): Promise<UpstreamRequestLog>;
@@ -106,12 +114,21 @@ export interface FakeUpstreamOptions {
   scenario?: FakeScenario;
   /** OpenAI: bearer token or `api-key`; Anthropic: `x-api-key` (plus `anthropic-version`); Ollama: none. */
   requireApiKey?: string;
-  /** What Ollama's /api/tags lists and /api/chat accepts; default a chat model and an embedding model. */
+  /** What Ollama's /api/tags lists and /api/chat and /api/embed accept; default a chat model and an embedding model. */
   ollamaModels?: readonly OllamaModelInfo[];
+  /** Size of the bag-of-words vectors when a request does not ask for one (OpenAI `dimensions`); default 64. */
+  embeddingDimensions?: number;
 }
 
 export type { OllamaModelInfo } from './ollama-format.ts';
 export { DEFAULT_OLLAMA_MODELS } from './ollama-format.ts';
+export {
+  bagOfWords,
+  contentWords,
+  cosineSimilarity,
+  FAKE_EMBEDDING_DIMENSIONS,
+  OPENAI_DEFAULT_EMBEDDING_MODEL,
+} from './embeddings-format.ts';
 
 const DEFAULT_TOKEN_COUNT = 20;
 const DEFAULT_SEED = 1;
@@ -365,6 +382,25 @@ function answerWhole(exchange: Exchange, format: WireFormat, context: AnswerCont
   });
 }
 
+/** The whole embeddings answer at once, after ttftMs of "computing"; dropAfter and stallAfter cut it off. */
+function answerEmbeddings(exchange: Exchange, wire: EmbeddingsWire, body: Record<string, unknown>): void {
+  const { scenario, response, log } = exchange;
+  later(exchange, scenario.ttftMs ?? 0, () => {
+    if (scenario.dropAfter !== undefined) {
+      dropConnection(exchange);
+      return;
+    }
+    if (scenario.stallAfter !== undefined) return;
+    const payload = wire.answer(body);
+    response.writeHead(200, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(payload),
+    });
+    log.firstTokenAt = performance.now();
+    send(exchange, payload, undefined, () => endByServer(exchange, true));
+  });
+}
+
 function replayAnswer(exchange: Exchange, replay: { contentType: string; body: string }): void {
   exchange.response.writeHead(200, { 'content-type': replay.contentType });
   send(exchange, replay.body, undefined, () => endByServer(exchange, true));
@@ -388,10 +424,11 @@ function startServer(options: FakeUpstreamOptions, basePath: string): Promise<Fa
   const host = options.host ?? '127.0.0.1';
   const initialScenario: FakeScenario = options.scenario ?? {};
   const requireApiKey = options.requireApiKey;
-  const openAI = createOpenAIFormat();
+  const embeddingDimensions = options.embeddingDimensions ?? FAKE_EMBEDDING_DIMENSIONS;
+  const openAI = createOpenAIFormat(embeddingDimensions);
   const formats: readonly WireFormat[] = [
     openAI,
-    createOllamaFormat(options.ollamaModels ?? DEFAULT_OLLAMA_MODELS),
+    createOllamaFormat(options.ollamaModels ?? DEFAULT_OLLAMA_MODELS, embeddingDimensions),
     createAnthropicFormat(),
   ];
 
@@ -409,7 +446,13 @@ function startServer(options: FakeUpstreamOptions, basePath: string): Promise<Fa
     }
   };
 
-  const handleChat = (format: WireFormat, request: IncomingMessage, response: ServerResponse): void => {
+  /** A chat request, or with `embeddings` an embedding request; both share logging, refusals and faults. */
+  const handleChat = (
+    format: WireFormat,
+    request: IncomingMessage,
+    response: ServerResponse,
+    embeddings?: EmbeddingsWire,
+  ): void => {
     const log: UpstreamRequestLog = {
       id: nextId,
       body: undefined,
@@ -494,7 +537,7 @@ function startServer(options: FakeUpstreamOptions, basePath: string): Promise<Fa
         return;
       }
       const body = parsed;
-      const bodyRefusal = format.refuseBody(body);
+      const bodyRefusal = (embeddings ?? format).refuseBody(body);
       if (bodyRefusal !== undefined) {
         refuse(bodyRefusal);
         return;
@@ -525,6 +568,7 @@ function startServer(options: FakeUpstreamOptions, basePath: string): Promise<Fa
           return;
         }
         if (scenario.replay !== undefined) replayAnswer(exchange, scenario.replay);
+        else if (embeddings !== undefined) answerEmbeddings(exchange, embeddings, body);
         else if (format.wantsStream(body)) streamAnswer(exchange, format, context);
         else answerWhole(exchange, format, context);
       };
@@ -559,6 +603,11 @@ function startServer(options: FakeUpstreamOptions, basePath: string): Promise<Fa
       const format = formats.find((candidate) => candidate.handlesChat(path));
       if (format !== undefined) {
         handleChat(format, request, response);
+        return;
+      }
+      const embedder = formats.find((candidate) => candidate.embeddings?.handles(path) === true);
+      if (embedder?.embeddings !== undefined) {
+        handleChat(embedder, request, response, embedder.embeddings);
         return;
       }
     }

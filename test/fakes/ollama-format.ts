@@ -1,6 +1,7 @@
 // Ollama's native wire format for the fake upstream: NDJSON /api/chat, the /api/tags listing, {"error"} bodies.
 
 import { performance } from 'node:perf_hooks';
+import { FAKE_EMBEDDING_DIMENSIONS, ollamaEmbeddingsWire } from './embeddings-format.ts';
 import type { AnswerContext, ErrorOverrides, Refusal, StreamEncoder, WireFormat } from './wire-format.ts';
 
 /** One installed model as /api/tags lists it. */
@@ -73,10 +74,14 @@ function streamEncoder(context: AnswerContext): StreamEncoder {
   };
 }
 
-export function createOllamaFormat(models: readonly OllamaModelInfo[]): WireFormat {
+export function createOllamaFormat(
+  models: readonly OllamaModelInfo[],
+  embeddingDimensions = FAKE_EMBEDDING_DIMENSIONS,
+): WireFormat {
   const installed = new Set(models.map((model) => withTag(model.name)));
   return {
     handlesChat: (path) => path === '/api/chat',
+    embeddings: ollamaEmbeddingsWire(embeddingDimensions, (model) => installed.has(withTag(model))),
     listing: { path: '/api/tags', body: tagsBody(models) },
     // A local Ollama has no authentication.
     refuseHeaders: () => undefined,

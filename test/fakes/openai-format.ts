@@ -1,6 +1,7 @@
 // The OpenAI Chat Completions wire format for the fake upstream: SSE chunks, [DONE], OpenAI error bodies.
 
 import type { IncomingHttpHeaders } from 'node:http';
+import { FAKE_EMBEDDING_DIMENSIONS, openAIEmbeddingsWire } from './embeddings-format.ts';
 import {
   isRecord,
   type AnswerContext,
@@ -87,11 +88,12 @@ function streamEncoder(context: AnswerContext): StreamEncoder {
   };
 }
 
-export function createOpenAIFormat(): WireFormat {
+export function createOpenAIFormat(embeddingDimensions = FAKE_EMBEDDING_DIMENSIONS): WireFormat {
   return {
     // /v1/chat/completions (OpenAI), /openai/deployments/<name>/chat/completions (Azure OpenAI),
     // /models/chat/completions (Azure AI model inference): one wire format, the path and query are logged.
     handlesChat: (path) => path.endsWith('/chat/completions'),
+    embeddings: openAIEmbeddingsWire(embeddingDimensions),
     listing: {
       path: '/v1/models',
       body: JSON.stringify({

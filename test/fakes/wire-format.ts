@@ -43,9 +43,21 @@ export interface StreamEncoder {
   error(status: number): string;
 }
 
+/** An embeddings endpoint served beside a format's chat endpoint; errors use the format's error bodies. */
+export interface EmbeddingsWire {
+  /** Whether this is an embeddings request path (query excluded). */
+  handles(path: string): boolean;
+  /** Checked once the body parsed: missing or malformed input, models it does not have. */
+  refuseBody(body: Record<string, unknown>): Refusal | undefined;
+  /** The 200 body for a body refuseBody accepted: one vector per input, in order. */
+  answer(body: Record<string, unknown>): string;
+}
+
 export interface WireFormat {
   /** Whether this format answers chat requests on that path (query excluded). */
   handlesChat(path: string): boolean;
+  /** Embeddings requests (OpenAI /v1/embeddings, Azure deployments, Ollama /api/embed), when the API has them. */
+  readonly embeddings?: EmbeddingsWire;
   /** A GET listing (OpenAI /v1/models, Ollama /api/tags) served by the same port. */
   readonly listing?: { path: string; body: string };
   /** Checked before the body is read: missing or wrong credentials, missing version headers. */
