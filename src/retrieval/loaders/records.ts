@@ -1,0 +1,196 @@
+// Record loaders for JSON, JSON Lines and CSV: each record becomes one section. Its text comes from
+// options.textFields or, automatically, from the prose-like string fields (id-, URL-, number- and date-like fields
+// never); its heading from options.titleField or a title/name-like field; every other field stays metadata.
+import { parse as parseCsv, CsvError } from 'csv-parse/sync';
+import type { LoadOptions, ParsedSection } from '../parsed-document.ts';
+import { decodeText, empty, unreadable, type FormatLoader, type LoadedParts } from './shared.ts';
+
+type Fields = Record<string, unknown>;
+
+/** Average length from which a string field counts as prose when text fields are chosen automatically. */
+const PROSE_CHARS = 40;
+const TITLE_WORDS = ['title', 'name', 'headline', 'subject', 'heading', 'label'];
+const ID_WORDS = new Set(['id', 'uuid', 'guid', 'key', 'slug', 'hash', 'sku', 'isbn']);
+const LINK_WORDS = new Set(['url', 'uri', 'href', 'link', 'email', 'src', 'path', 'image', 'avatar']);
+const DATA_VALUE =
+  /^(?:[-+]?[\d.,]+%?|\d{4}-\d{2}-\d{2}(?:[T ][\d:.]+(?:Z|[+-][\d:]+)?)?|true|false|null|(?:https?|ftp):\/\/\S+|mailto:\S+|[^\s@]+@[^\s@]+\.\w+)$/i;
+
+export const loadJson: FormatLoader = (bytes, fileName, options) => {
+  const text = decodeText(bytes, fileName);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    // A .json file holding JSON Lines is common enough to accept.
+    if (text.trim().includes('\n')) {
+      try {
+        return fromRecords(parseJsonLines(text, fileName), fileName, options);
+      } catch {
+        // fall through to the JSON error, which is what the file claims to be
+      }
+    }
+    const position = error instanceof Error ? /line (\d+) column (\d+)/.exec(error.message) : null;
+    const where = position ? ` (line ${position[1]}, column ${position[2]})` : '';
+    throw unreadable(fileName, `not valid JSON${where}`, error);
+  }
+  if (Array.isArray(value)) return fromRecords(value.map(asRecord), fileName, options);
+  if (isObject(value)) {
+    // An object with one array of records ({"items": [...]}): its other scalar fields describe the document.
+    const arrays = Object.entries(value).filter(
+      ([, v]) => Array.isArray(v) && v.length > 0 && v.every(isObject),
+    );
+    if (arrays.length === 1) {
+      const [key, records] = arrays[0]! as [string, Fields[]];
+      const rest = Object.fromEntries(
+        Object.entries(value).filter(([k, v]) => k !== key && (v === null || typeof v !== 'object')),
+      );
+      const parts = fromRecords(records, fileName, options);
+      const titleKey = pickTitleField([rest]);
+      return {
+        ...parts,
+        title: titleKey ? String(rest[titleKey]) : undefined,
+        metadata: { ...rest, ...parts.metadata, recordsField: key },
+      };
+    }
+  }
+  return fromRecords([asRecord(value)], fileName, options);
+};
+
+export const loadJsonLines: FormatLoader = (bytes, fileName, options) =>
+  fromRecords(parseJsonLines(decodeText(bytes, fileName), fileName), fileName, options);
+
+export const loadCsv: FormatLoader = (bytes, fileName, options) => {
+  const text = decodeText(bytes, fileName);
+  let rows: Fields[];
+  try {
+    rows = parseCsv(text, {
+      delimiter: sniffDelimiter(text),
+      columns: (header: string[]) => header.map((name, i) => name.trim() || `column${i + 1}`),
+      skip_empty_lines: true,
+      relax_column_count: true,
+      trim: true,
+    });
+  } catch (error) {
+    const line =
+      error instanceof CsvError && typeof error.lines === 'number' ? ` (near line ${error.lines})` : '';
+    throw unreadable(fileName, `not valid CSV${line}`, error);
+  }
+  return fromRecords(rows, fileName, options);
+};
+
+function parseJsonLines(text: string, fileName: string): Fields[] {
+  const records: Fields[] = [];
+  text.split('\n').forEach((line, index) => {
+    if (!line.trim()) return;
+    try {
+      records.push(asRecord(JSON.parse(line)));
+    } catch (error) {
+      throw unreadable(fileName, `line ${index + 1} is not valid JSON`, error);
+    }
+  });
+  return records;
+}
+
+/** The delimiter (comma, semicolon or tab) that occurs most in the header line. */
+function sniffDelimiter(text: string): string {
+  const end = text.indexOf('\n');
+  const header = text.slice(0, end < 0 ? undefined : end).replace(/"[^"]*"/g, '');
+  const counts = [',', ';', '\t'].map((d) => [d, header.split(d).length] as const);
+  return counts.reduce((best, next) => (next[1] > best[1] ? next : best))[0];
+}
+
+function fromRecords(records: Fields[], fileName: string, options: LoadOptions): LoadedParts {
+  if (records.length === 0) throw empty(fileName, 'no records');
+  const flat = records.map((record) => flatten(record));
+  const titleField = options.titleField ?? pickTitleField(flat);
+  const textFields = options.textFields ?? pickTextFields(flat, titleField);
+  const sections: ParsedSection[] = [];
+  flat.forEach((record, index) => {
+    const present = textFields.filter((field) => !isBlank(record[field]));
+    const text = present
+      .map((field) => (present.length > 1 ? `${field}: ${toText(record[field])}` : toText(record[field])))
+      .join('\n');
+    if (!text.trim()) return;
+    const title =
+      titleField !== undefined && !isBlank(record[titleField]) ? toText(record[titleField]) : undefined;
+    const metadata: Fields = { record: index + 1 };
+    for (const [key, value] of Object.entries(record)) {
+      if (!textFields.includes(key) && key !== titleField && !isBlank(value)) metadata[key] = value;
+    }
+    sections.push({ heading: title ? [title.replace(/\s+/g, ' ').trim()] : [], text, metadata });
+  });
+  if (sections.length === 0) {
+    throw empty(fileName, `none of the records has text in ${textFields.join(', ') || 'a string field'}`);
+  }
+  return { sections, metadata: { records: records.length, textFields, titleField } };
+}
+
+/** The first field, in title > name > ... order, whose last word names a title and whose values are short text. */
+function pickTitleField(records: Fields[]): string | undefined {
+  const keys = fieldNames(records).filter((key) =>
+    records.every((r) => r[key] === undefined || (typeof r[key] === 'string' && r[key].length <= 200)),
+  );
+  for (const word of TITLE_WORDS) {
+    const key = keys.find((k) => lastWord(k) === word);
+    if (key) return key;
+  }
+  return undefined;
+}
+
+/** Prose-like string fields (average length at least PROSE_CHARS); when none, every textual string field. */
+function pickTextFields(records: Fields[], titleField: string | undefined): string[] {
+  const candidates = fieldNames(records).filter((key) => {
+    if (key === titleField || ID_WORDS.has(lastWord(key)) || LINK_WORDS.has(lastWord(key))) return false;
+    const values = records.map((r) => r[key]).filter((v) => !isBlank(v));
+    return values.some((v) => typeof v === 'string' && !DATA_VALUE.test(v.trim()));
+  });
+  const averageLength = (key: string): number => {
+    const values = records.map((r) => r[key]).filter((v): v is string => typeof v === 'string' && v !== '');
+    return values.reduce((sum, v) => sum + v.length, 0) / Math.max(1, values.length);
+  };
+  const prose = candidates.filter((key) => averageLength(key) >= PROSE_CHARS);
+  return prose.length > 0 ? prose : candidates;
+}
+
+/** Nested objects become dotted keys ("author.name") down to 8 levels; arrays and scalars stay as they are. */
+function flatten(record: Fields, prefix = '', into: Fields = {}, depth = 0): Fields {
+  for (const [key, value] of Object.entries(record)) {
+    if (isObject(value) && depth < 8) flatten(value, `${prefix}${key}.`, into, depth + 1);
+    else into[`${prefix}${key}`] = value;
+  }
+  return into;
+}
+
+function fieldNames(records: Fields[]): string[] {
+  return [...new Set(records.flatMap((record) => Object.keys(record)))];
+}
+
+/** "productName" -> "name", "author.email_address" -> "address", "ID" -> "id". */
+function lastWord(key: string): string {
+  const words = key
+    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+    .toLowerCase()
+    .split(/[^a-z0-9]+/)
+    .filter(Boolean);
+  return words.at(-1) ?? '';
+}
+
+function asRecord(value: unknown): Fields {
+  return isObject(value) ? value : { value };
+}
+
+function isObject(value: unknown): value is Fields {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isBlank(value: unknown): boolean {
+  return value === undefined || value === null || (typeof value === 'string' && value.trim() === '');
+}
+
+function toText(value: unknown): string {
+  if (typeof value === 'string') return value.trim();
+  if (Array.isArray(value) && value.every((v) => typeof v !== 'object' || v === null)) {
+    return value.map((v) => (typeof v === 'string' ? v : JSON.stringify(v))).join(', ');
+  }
+  return JSON.stringify(value);
+}
