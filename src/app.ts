@@ -1,6 +1,7 @@
 // Composition root: wires config, stores, hub, provider, chat service and the HTTP server together.
 
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger as PinoLogger } from 'pino';
 import type { Config } from './config.ts';
@@ -13,6 +14,8 @@ import { resolveLanguageModel } from './providers/create-language-model.ts';
 import { createEmbedder } from './providers/embeddings.ts';
 import { ExtractiveAnswerer } from './providers/extractive.ts';
 import { UsageEstimator } from './providers/usage-estimator.ts';
+import { expandPaths, readFiles } from './retrieval/file-sources.ts';
+import { Ingestor } from './retrieval/ingest.ts';
 import { rerankWithLanguageModel } from './retrieval/llm-rerank.ts';
 import { HybridRetriever } from './retrieval/retriever.ts';
 import { MemoryRunHub } from './stores/memory/memory-run-hub.ts';
@@ -26,9 +29,9 @@ export function databasePath(dataDir: string): string {
   return dataDir === ':memory:' ? ':memory:' : join(dataDir, 'rivulet.sqlite');
 }
 
-/** A fresh install answers from the default collection without any setup. */
-async function ensureDefaultChatbot(stores: Stores): Promise<void> {
-  if ((await stores.chatbots.getChatbot(DEFAULT_CHATBOT_ID)) !== undefined) return;
+/** A fresh install answers from the default collection without any setup. True when the database was new. */
+async function ensureDefaultChatbot(stores: Stores): Promise<boolean> {
+  if ((await stores.chatbots.getChatbot(DEFAULT_CHATBOT_ID)) !== undefined) return false;
   await stores.chatbots.putChatbot({
     id: DEFAULT_CHATBOT_ID,
     name: 'Default',
@@ -38,6 +41,21 @@ async function ensureDefaultChatbot(stores: Stores): Promise<void> {
     maxTokens: null,
     glossary: [],
   });
+  return true;
+}
+
+/** The bundled user guide (samples/rivulet-guide), so a new user can ask a question at once. Once, on a new database. */
+export const SAMPLE_CORPUS_DIR = fileURLToPath(new URL('../samples/rivulet-guide/', import.meta.url));
+
+async function ingestSampleCorpus(ingestor: Ingestor, logger: PinoLogger): Promise<void> {
+  const { files } = await expandPaths([SAMPLE_CORPUS_DIR], SAMPLE_CORPUS_DIR);
+  const summary = await ingestor.ingestAll(readFiles(files, SAMPLE_CORPUS_DIR), files.length, {
+    collectionId: DEFAULT_CHATBOT_ID,
+  });
+  logger.info(
+    { documents: summary.added, chunks: summary.chunks, failed: summary.failed },
+    'fresh install: ingested the sample corpus (the Rivulet guide) into the default collection; SAMPLE_CORPUS=false skips it',
+  );
 }
 
 /** Vectors from another model are never compared with new ones: say so at start, with the fix. */
@@ -67,6 +85,7 @@ export interface App {
   /** The configured provider chain; undefined when none is (answers then come from the extractive answerer). */
   model: LanguageModel | undefined;
   embedder: Embedder | undefined;
+  ingestor: Ingestor;
   chat: ChatService;
   server: FastifyInstance;
   logger: PinoLogger;
@@ -101,10 +120,17 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
       'sqlite-vec did not load: vector search and the semantic cache are off',
     );
   }
-  await ensureDefaultChatbot(stores);
+  const freshInstall = await ensureDefaultChatbot(stores);
   const model = await resolveLanguageModel(config.llm, logger);
   const embedder = createEmbedder(config.embedding, logger);
   await warnOnEmbeddingSpaceChange(stores, embedder, logger);
+  const ingestor = new Ingestor({
+    documents: stores.documents,
+    embedder,
+    maxBytes: config.documentMaxBytes,
+    logger,
+  });
+  if (freshInstall && config.sampleCorpus) await ingestSampleCorpus(ingestor, logger);
   const usageEstimator = new UsageEstimator();
   await usageEstimator.load();
   const retriever = new HybridRetriever({
@@ -137,7 +163,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     defaultChatbotId: DEFAULT_CHATBOT_ID,
     logger,
   });
-  const server = await buildServer({ config, hub, chat, principalOf: () => null }, logger);
+  const server = await buildServer({ config, hub, chat, stores, ingestor, principalOf: () => null }, logger);
 
   return {
     config,
@@ -145,6 +171,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     stores,
     model,
     embedder,
+    ingestor,
     chat,
     server,
     logger,

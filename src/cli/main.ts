@@ -4,17 +4,24 @@
 import { existsSync } from 'node:fs';
 import { createApp } from '../app.ts';
 import { ConfigError, loadConfig } from '../config.ts';
+import { documentsCommand, ingestCommand } from './ingest-command.ts';
 
-const USAGE = `Usage: rivulet [serve]
+const USAGE = `Usage: rivulet [serve | ingest | documents]
 
 Commands:
-  serve   Start the HTTP, SSE and WebSocket server (default)
+  serve                     Start the HTTP, SSE and WebSocket server (default)
+  ingest <paths or globs>   Add files to a document collection (rivulet ingest --help)
+  documents [list|delete]   List or delete ingested documents
 
 Configuration is read from the environment and from ./.env; see the README for every variable.`;
 
-async function serve(): Promise<void> {
+function loadEnvironment() {
   if (existsSync('.env')) process.loadEnvFile('.env');
-  const config = loadConfig();
+  return loadConfig();
+}
+
+async function serve(): Promise<void> {
+  const config = loadEnvironment();
   const app = await createApp(config);
   const url = await app.listen();
   app.logger.info(
@@ -47,6 +54,12 @@ async function main(argv: string[]): Promise<void> {
     case 'serve':
       await serve();
       return;
+    case 'ingest':
+      process.exitCode = await ingestCommand(argv.slice(1), loadEnvironment());
+      return;
+    case 'documents':
+      process.exitCode = await documentsCommand(argv.slice(1), loadEnvironment());
+      return;
     case '--help':
     case '-h':
     case 'help':
@@ -61,6 +74,10 @@ async function main(argv: string[]): Promise<void> {
 main(process.argv.slice(2)).catch((error: unknown) => {
   if (error instanceof ConfigError) {
     console.error(error.message);
+  } else if (String((error as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS')) {
+    // A mistyped option: say which, without a stack trace.
+    console.error(`${(error as Error).message}\n\nSee rivulet --help.`);
+    process.exit(2);
   } else {
     console.error(error);
   }

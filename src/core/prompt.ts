@@ -17,6 +17,15 @@ const MAX_PASSAGE_CHARS = 4000;
 /** How much of a passage the client sees as the source's snippet. */
 const SNIPPET_CHARS = 300;
 
+/** "Guide > Install" for a passage under "Install" in the document "Guide"; a heading path that already starts with the
+ * title (a Markdown H1) is not prefixed twice. */
+export function passageTitle(passage: Pick<Passage, 'documentTitle' | 'heading'>): string {
+  const { documentTitle, heading } = passage;
+  if (heading === '') return documentTitle;
+  if (heading === documentTitle || heading.startsWith(`${documentTitle} > `)) return heading;
+  return `${documentTitle} > ${heading}`;
+}
+
 function cut(text: string, max: number): string {
   if (text.length <= max) return text;
   const slice = text.slice(0, max);
@@ -30,7 +39,7 @@ export function toSources(passages: readonly Passage[]): Source[] {
     id: String(index + 1),
     documentId: passage.documentId,
     chunkId: passage.chunkId,
-    title: passage.heading === '' ? passage.documentTitle : `${passage.documentTitle} > ${passage.heading}`,
+    title: passageTitle(passage),
     uri: passage.source,
     snippet: cut(passage.text.replace(/\s+/gu, ' ').trim(), SNIPPET_CHARS),
     score: Math.round(passage.score * 10_000) / 10_000,
@@ -41,9 +50,7 @@ export function formatSourcesBlock(passages: readonly Passage[]): string {
   if (passages.length === 0) return NO_SOURCES;
   return passages
     .map((passage, index) => {
-      const title =
-        passage.heading === '' ? passage.documentTitle : `${passage.documentTitle} > ${passage.heading}`;
-      return `[${index + 1}] ${title}\n${cut(passage.text, MAX_PASSAGE_CHARS)}`;
+      return `[${index + 1}] ${passageTitle(passage)}\n${cut(passage.text, MAX_PASSAGE_CHARS)}`;
     })
     .join('\n\n');
 }

@@ -1,6 +1,7 @@
 // The answerer used when no language model is configured: it quotes the passages that best match the question,
 // with citations, and says plainly that this is not a model's answer and how to configure one.
 
+import { passageTitle } from '../core/prompt.ts';
 import type { GenerateRequest, GenerateResult, LanguageModel, StreamOptions } from '../core/provider.ts';
 import type { Passage } from '../core/retriever.ts';
 import { splitForStreaming } from '../core/text-pieces.ts';
@@ -52,8 +53,7 @@ export function bestSentences(passage: string, question: string, max = MAX_SENTE
 export function extractiveAnswer(question: string, passages: readonly Passage[]): string {
   if (passages.length === 0) return `${EXTRACTIVE_NOTHING_FOUND}\n\n${CONFIGURE_HINT}`;
   const quoted = passages.slice(0, MAX_PASSAGES).map((passage, index) => {
-    const title =
-      passage.heading === '' ? passage.documentTitle : `${passage.documentTitle} > ${passage.heading}`;
+    const title = passageTitle(passage);
     const quote = bestSentences(passage.text, question).join(' ');
     return `**[${index + 1}] ${title}**\n\n> ${quote} [${index + 1}]`;
   });

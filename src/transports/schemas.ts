@@ -3,11 +3,13 @@
 import { z } from 'zod';
 import { RivuletError } from '../core/errors.ts';
 
-const id = z
+/** Ids in paths and bodies: conv_..., run_..., doc_..., chatbot names. */
+export const idSchema = z
   .string()
   .min(1)
   .max(200)
   .regex(/^[\w.-]+$/, 'only letters, digits, "_", "-" and "."');
+const id = idSchema;
 
 export function chatRequestSchema(maxMessageChars: number) {
   return z.strictObject({

@@ -4,11 +4,15 @@ import type { FastifyRequest } from 'fastify';
 import type { Config } from '../../config.ts';
 import type { ChatService } from '../../core/chat-service.ts';
 import type { RunHub } from '../../core/run-hub.ts';
+import type { Ingestor } from '../../retrieval/ingest.ts';
+import type { Stores } from '../../stores/sqlite/sqlite-stores.ts';
 
 export interface AppContext {
   config: Config;
   hub: RunHub;
   chat: ChatService;
+  stores: Stores;
+  ingestor: Ingestor;
   /** The principal a request acts for; null on an open local install (auth lands with the auth issue). */
   principalOf(request: FastifyRequest): string | null;
 }

@@ -5,6 +5,8 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOpt
 import { ERROR_CODES, RivuletError, type ErrorCode } from '../../core/errors.ts';
 import type { AppContext } from './context.ts';
 import { registerChatRoutes } from './routes/chat.ts';
+import { registerConversationRoutes } from './routes/conversations.ts';
+import { registerDocumentRoutes } from './routes/documents.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerRunRoutes } from './routes/runs.ts';
 import { registerWsRoutes } from './routes/ws.ts';
@@ -67,6 +69,8 @@ export async function buildServer(
   registerChatRoutes(server, context);
   registerRunRoutes(server, context);
   registerWsRoutes(server, context);
+  registerConversationRoutes(server, context);
+  await registerDocumentRoutes(server, context);
   return server;
 }
 

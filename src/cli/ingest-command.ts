@@ -1,0 +1,156 @@
+// `rivulet ingest <paths or globs>` and `rivulet documents [list|delete]`: manage the document collection from a
+// terminal, with a progress bar and a summary.
+
+import { parseArgs } from 'node:util';
+import { SingleBar, Presets } from 'cli-progress';
+import pino from 'pino';
+import { databasePath, DEFAULT_CHATBOT_ID } from '../app.ts';
+import type { Config } from '../config.ts';
+import { createEmbedder } from '../providers/embeddings.ts';
+import { expandPaths, readFiles } from '../retrieval/file-sources.ts';
+import { Ingestor, type IngestSummary } from '../retrieval/ingest.ts';
+import { openSqliteStores } from '../stores/sqlite/sqlite-stores.ts';
+
+export const INGEST_USAGE = `Usage: rivulet ingest <paths or globs...> [options]
+
+Adds files to a document collection. A directory means every supported file under it (txt, md, html, json,
+jsonl, csv, pdf, docx). Unchanged files are skipped; changed ones replace their old chunks.
+
+Options:
+  --collection <id>     collection to add to (default: "${DEFAULT_CHATBOT_ID}", the default chatbot's)
+  --text-fields <a,b>   JSON/CSV records: fields that form the text (default: chosen automatically)
+  --title-field <name>  JSON/CSV records: field that names a record
+  --reembed             forget stored vectors and embed everything again with EMBEDDING_MODEL
+  --quiet               no progress bar
+
+Exit status: 0 when every file went in (or was unchanged), 1 when some failed, 2 for bad usage.`;
+
+export const DOCUMENTS_USAGE = `Usage: rivulet documents [list] [--collection <id>]
+       rivulet documents delete <document id or source> [--collection <id>]`;
+
+export async function ingestCommand(args: string[], config: Config): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      collection: { type: 'string', default: DEFAULT_CHATBOT_ID },
+      'text-fields': { type: 'string' },
+      'title-field': { type: 'string' },
+      reembed: { type: 'boolean', default: false },
+      quiet: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(INGEST_USAGE);
+    return 0;
+  }
+  if (positionals.length === 0) {
+    console.error(`Name at least one file, directory or glob.\n\n${INGEST_USAGE}`);
+    return 2;
+  }
+  const logger = pino({ level: config.logLevel === 'info' ? 'warn' : config.logLevel }, pino.destination(2));
+  const embedder = createEmbedder(config.embedding, logger);
+  if (values.reembed && embedder === undefined) {
+    console.error('--reembed needs an embedding model: set EMBEDDING_PROVIDER and EMBEDDING_MODEL.');
+    return 2;
+  }
+  const stores = openSqliteStores(databasePath(config.dataDir));
+  try {
+    const { files, unmatched } = await expandPaths(positionals, process.cwd());
+    for (const arg of unmatched) console.error(`No files match "${arg}".`);
+    if (files.length === 0) return unmatched.length > 0 ? 1 : 0;
+    if (values.reembed) await stores.documents.dropVectors();
+    const ingestor = new Ingestor({
+      documents: stores.documents,
+      embedder,
+      maxBytes: config.documentMaxBytes,
+      logger,
+    });
+    const bar =
+      values.quiet || !process.stderr.isTTY
+        ? undefined
+        : new SingleBar(
+            { format: ' {bar} {value}/{total} files | {source}', hideCursor: true },
+            Presets.shades_classic,
+          );
+    bar?.start(files.length, 0, { source: '' });
+    const started = performance.now();
+    const summary = await ingestor.ingestAll(
+      readFiles(files, process.cwd()),
+      files.length,
+      {
+        collectionId: values.collection,
+        ...(values['text-fields'] === undefined
+          ? {}
+          : { textFields: values['text-fields'].split(',').map((field) => field.trim()) }),
+        ...(values['title-field'] === undefined ? {} : { titleField: values['title-field'] }),
+      },
+      (progress) => {
+        if (progress.type === 'file-start') bar?.update(progress.index, { source: progress.source });
+        else bar?.update(progress.index + 1, { source: progress.result.source });
+      },
+    );
+    bar?.stop();
+    printSummary(summary, (performance.now() - started) / 1000, values.collection);
+    await embedder?.close?.();
+    return summary.failed > 0 || unmatched.length > 0 ? 1 : 0;
+  } finally {
+    await stores.close();
+  }
+}
+
+function printSummary(summary: IngestSummary, seconds: number, collection: string): void {
+  for (const result of summary.results) {
+    if (result.status === 'failed')
+      console.error(`  failed     ${result.error?.code}: ${result.error?.message}`);
+  }
+  console.log(
+    `Collection "${collection}": ${summary.added} added, ${summary.updated} updated, ${summary.unchanged} unchanged, ` +
+      `${summary.failed} failed; ${summary.chunks} chunks indexed in ${seconds.toFixed(1)} s.`,
+  );
+}
+
+export async function documentsCommand(args: string[], config: Config): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      collection: { type: 'string', default: DEFAULT_CHATBOT_ID },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help === true) {
+    console.log(DOCUMENTS_USAGE);
+    return 0;
+  }
+  const [action = 'list', target] = positionals;
+  const stores = openSqliteStores(databasePath(config.dataDir));
+  try {
+    if (action === 'list') {
+      const documents = await stores.documents.listDocuments(values.collection, { limit: 10_000 });
+      for (const document of documents) {
+        console.log(`${document.id}  ${String(document.chunkCount).padStart(5)} chunks  ${document.source}`);
+      }
+      const counts = await stores.documents.countDocuments(values.collection);
+      console.log(`${counts.documents} documents, ${counts.chunks} chunks in "${values.collection}".`);
+      return 0;
+    }
+    if (action === 'delete' && target !== undefined) {
+      const document =
+        (await stores.documents.getDocument(target)) ??
+        (await stores.documents.findDocumentBySource(values.collection, target));
+      if (document === undefined) {
+        console.error(`No document "${target}" in "${values.collection}".`);
+        return 1;
+      }
+      await stores.documents.deleteDocument(document.id);
+      console.log(`Deleted ${document.source} (${document.chunkCount} chunks).`);
+      return 0;
+    }
+    console.error(DOCUMENTS_USAGE);
+    return 2;
+  } finally {
+    await stores.close();
+  }
+}
