@@ -28,7 +28,7 @@ const ofType = <T extends RunEvent['type']>(list: Events, type: T) =>
 
 async function upload(
   server: TestServer,
-  files: Record<string, string | Uint8Array>,
+  files: Record<string, string | Uint8Array<ArrayBuffer>>,
   query = '',
   headers: Record<string, string> = {},
 ): Promise<Response> {
@@ -51,7 +51,7 @@ function chatRequests(server: TestServer) {
 
 function systemPromptOf(request: { body: unknown } | undefined): string {
   return ((request?.body as { messages: { role: string; content: string }[] }).messages[0]?.content ??
-    '') as string;
+    '');
 }
 
 describe('RAG over uploaded documents', () => {
@@ -270,9 +270,9 @@ describe('uploads that go wrong', () => {
       .split('\n\n')
       .map((frame) => ({
         event: /^event: (.*)$/mu.exec(frame)?.[1],
-        data: JSON.parse(/^data: (.*)$/mu.exec(frame)?.[1] ?? 'null') as Record<string, unknown>,
+        data: JSON.parse(/^data: (.*)$/mu.exec(frame)?.[1] ?? 'null') as { type?: string },
       }));
-    expect(frames.map((frame) => `${frame.event}:${String(frame.data.type ?? '')}`)).toEqual([
+    expect(frames.map((frame) => `${frame.event}:${frame.data.type ?? ''}`)).toEqual([
       'progress:file-start',
       'progress:file-done',
       'progress:file-start',
