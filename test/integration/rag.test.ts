@@ -50,8 +50,7 @@ function chatRequests(server: TestServer) {
 }
 
 function systemPromptOf(request: { body: unknown } | undefined): string {
-  return ((request?.body as { messages: { role: string; content: string }[] }).messages[0]?.content ??
-    '');
+  return (request?.body as { messages: { role: string; content: string }[] }).messages[0]?.content ?? '';
 }
 
 describe('RAG over uploaded documents', () => {
