@@ -119,7 +119,7 @@ describe('after the first token', () => {
     expect(lastEvent(result.frames)).toMatchObject({ usage: { estimated: true } });
     const start = result.frames[0]!.data as Extract<RunEvent, { type: 'start' }>;
     await chain.server.app.chat.settled();
-    const stored = (await chain.server.app.conversations.listMessages(start.conversationId)).at(-1);
+    const stored = (await chain.server.app.stores.conversations.listMessages(start.conversationId)).at(-1);
     expect(stored).toMatchObject({ status: 'complete', content: whole });
   });
 
