@@ -1,0 +1,116 @@
+import { describe, expect, it } from 'vitest';
+import { normalizeQuestion } from './answer-cache.ts';
+import { conversationTitle } from './conversation-store.ts';
+import { matchGlossary } from './glossary.ts';
+import { buildGroundedMessages, passageTitle, toSources } from './prompt.ts';
+import type { Passage } from './retriever.ts';
+import { splitForStreaming } from './text-pieces.ts';
+
+function passage(overrides: Partial<Passage> = {}): Passage {
+  return {
+    chunkId: 'chk_1',
+    documentId: 'doc_1',
+    documentTitle: 'Guide',
+    source: 'guide.md',
+    heading: 'Install > Linux',
+    text: 'Run the installer.',
+    contentHash: 'h',
+    score: 0.123456,
+    ...overrides,
+  };
+}
+
+describe('normalizeQuestion', () => {
+  it('equates case, spacing, width and trailing punctuation', () => {
+    expect(normalizeQuestion('  What is  SLA? ')).toBe('what is sla');
+    expect(normalizeQuestion('ＷＨＡＴ is sla！')).toBe('what is sla');
+    expect(normalizeQuestion('What is SLA?!...')).toBe(normalizeQuestion('what is sla'));
+    expect(normalizeQuestion('What is SLA 2?')).not.toBe(normalizeQuestion('What is SLA 3?'));
+  });
+});
+
+describe('conversationTitle', () => {
+  it('keeps short questions and cuts long ones at a word', () => {
+    expect(conversationTitle('How do I\nreset it?')).toBe('How do I reset it?');
+    const title = conversationTitle('word '.repeat(40));
+    expect(title.length).toBeLessThanOrEqual(80);
+    expect(title.endsWith('word…')).toBe(true);
+  });
+});
+
+describe('matchGlossary', () => {
+  const glossary = [
+    { term: 'SLA', definition: 'Service level agreement', synonyms: ['uptime promise'] },
+    { term: 'RMA', definition: 'Return authorisation' },
+  ];
+
+  it('matches whole words only, by term or synonym, and expands with what the question did not say', () => {
+    expect(matchGlossary('What is the SLA?', glossary)).toEqual({
+      terms: [glossary[0]],
+      expansion: ['uptime promise'],
+    });
+    expect(matchGlossary('Tell me about the Uptime Promise', glossary).expansion).toEqual(['SLA']);
+    expect(matchGlossary('A slate roof', glossary).terms).toEqual([]);
+    expect(matchGlossary('rma and sla', glossary).terms.map((term) => term.term)).toEqual(['SLA', 'RMA']);
+  });
+
+  it('treats regex characters in terms literally', () => {
+    expect(
+      matchGlossary('Is C++ supported?', [{ term: 'C++', definition: 'a language' }]).terms,
+    ).toHaveLength(1);
+    expect(matchGlossary('Is C supported?', [{ term: 'C++', definition: 'a language' }]).terms).toHaveLength(
+      0,
+    );
+  });
+});
+
+describe('splitForStreaming', () => {
+  it('splits at word boundaries and loses nothing', () => {
+    const text = 'Refunds take 14 days [1].\n\n> quoted line\n\twith tabs  and  spaces 🚀 end';
+    const pieces = splitForStreaming(text, 10);
+    expect(pieces.join('')).toBe(text);
+    expect(pieces.length).toBeGreaterThan(3);
+    expect(splitForStreaming('')).toEqual([]);
+    expect(splitForStreaming('a'.repeat(100), 10)).toEqual(['a'.repeat(100)]);
+  });
+});
+
+describe('prompt', () => {
+  it('titles a passage without repeating a heading that starts with the title', () => {
+    expect(passageTitle(passage())).toBe('Guide > Install > Linux');
+    expect(passageTitle(passage({ heading: 'Guide > Install' }))).toBe('Guide > Install');
+    expect(passageTitle(passage({ heading: '' }))).toBe('Guide');
+  });
+
+  it('numbers sources as the prompt numbers passages, with short snippets', () => {
+    const long = passage({ chunkId: 'chk_2', text: `${'word '.repeat(200)}end` });
+    const sources = toSources([passage(), long]);
+    expect(sources.map((source) => source.id)).toEqual(['1', '2']);
+    expect(sources[0]).toMatchObject({ title: 'Guide > Install > Linux', uri: 'guide.md', score: 0.1235 });
+    expect(sources[1]?.snippet.length).toBeLessThanOrEqual(301);
+    const messages = buildGroundedMessages({
+      systemPrompt: 'Be brief.',
+      history: [
+        { role: 'user', content: 'earlier' },
+        { role: 'assistant', content: '' },
+      ],
+      question: 'How do I install?',
+      passages: [passage(), long],
+      glossary: [{ term: 'CLI', definition: 'command line' }],
+    });
+    expect(messages.map((message) => message.role)).toEqual(['system', 'user', 'user']);
+    const system = messages[0]?.content ?? '';
+    expect(system.startsWith('Be brief.\n\n')).toBe(true);
+    expect(system).toContain('- CLI: command line');
+    expect(system.indexOf('[1] Guide > Install > Linux\nRun the installer.')).toBeLessThan(
+      system.indexOf('[2] '),
+    );
+  });
+
+  it('tells the model plainly when nothing matched', () => {
+    const system =
+      buildGroundedMessages({ systemPrompt: null, history: [], question: 'q', passages: [], glossary: [] })[0]
+        ?.content ?? '';
+    expect(system).toContain('No passage in the knowledge base matched this question.');
+  });
+});
