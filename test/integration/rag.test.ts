@@ -322,6 +322,30 @@ describe('query enhancement and glossary', () => {
   });
 });
 
+describe('reranking', () => {
+  it('asks the model to judge the candidates when RERANK=llm, and keeps its pick', async () => {
+    const server = await startTestServer({ RERANK: 'llm', QUERY_ENHANCE: 'false', RETRIEVAL_TOP_K: '1' });
+    try {
+      await upload(server, {
+        'pie.txt': 'Apple pie recipe with cinnamon.',
+        'juice.txt': 'Apple juice recipe, pressed.',
+      });
+      const lexical = await server.app.stores.documents.searchText('default', 'apple recipe', 10);
+      expect(lexical).toHaveLength(2);
+      // The judge prefers BM25's second hit; the answer is generated after it.
+      server.upstream.enqueue({ tokens: ['{"scores": [1, 9]}'] }, { tokens: ['Answer.'] });
+      const result = await ask(server, 'apple recipe');
+      const list = events(result);
+      expect(ofType(list, 'phase').map((event) => `${event.name}:${event.state}`)).toContain('rerank:end');
+      expect(ofType(list, 'sources')[0]?.sources.map((source) => source.uri)).toEqual([lexical[1]?.source]);
+      const judgeCall = chatRequests(server)[0]?.body as { messages: { content: string }[] };
+      expect(judgeCall.messages[0]?.content).toContain('You rate how well passages answer a question');
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('without a language model', () => {
   it('quotes the best passages with citations and says no model is configured', async () => {
     const server = await startTestServer({ LLM_PROVIDER: 'none' });
