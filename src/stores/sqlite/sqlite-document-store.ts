@@ -92,8 +92,7 @@ export class SqliteDocumentStore implements DocumentStore {
     | 'byId'
     | 'list'
     | 'count'
-    | 'insertDocument'
-    | 'updateDocument'
+    | 'upsertDocument'
     | 'deleteDocument'
     | 'chunkRowids'
     | 'deleteChunks'
@@ -120,13 +119,14 @@ export class SqliteDocumentStore implements DocumentStore {
       count: db.prepare(
         'SELECT count(*) AS documents, coalesce(sum(chunk_count), 0) AS chunks FROM documents WHERE collection_id = ?',
       ),
-      insertDocument: db.prepare(`
+      upsertDocument: db.prepare(`
         INSERT INTO documents (id, collection_id, source, title, media_type, content_hash, embedding_model, metadata,
           chunk_count, bytes, owner_id, created_at, updated_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-      updateDocument: db.prepare(`
-        UPDATE documents SET title = ?, media_type = ?, content_hash = ?, embedding_model = ?, metadata = ?,
-          chunk_count = ?, bytes = ?, updated_at = ? WHERE id = ?`),
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (collection_id, source) DO UPDATE SET title = excluded.title, media_type = excluded.media_type,
+          content_hash = excluded.content_hash, embedding_model = excluded.embedding_model,
+          metadata = excluded.metadata, chunk_count = excluded.chunk_count, bytes = excluded.bytes,
+          updated_at = excluded.updated_at`),
       deleteDocument: db.prepare('DELETE FROM documents WHERE id = ?'),
       chunkRowids: db.prepare('SELECT rowid FROM chunks WHERE document_id = ?'),
       deleteChunks: db.prepare('DELETE FROM chunks WHERE document_id = ?'),
@@ -171,36 +171,23 @@ export class SqliteDocumentStore implements DocumentStore {
     const metadata = JSON.stringify(input.metadata ?? {});
     const id = existingRow?.id ?? `doc_${randomUUID()}`;
     transaction(this.db, () => {
-      if (existingRow === undefined) {
-        this.statements.insertDocument.run(
-          id,
-          input.collectionId,
-          input.source,
-          input.title,
-          input.mediaType,
-          input.contentHash,
-          embeddingModel,
-          metadata,
-          chunks.length,
-          input.bytes,
-          input.ownerId ?? null,
-          now,
-          now,
-        );
-      } else {
-        this.removeChunks(id);
-        this.statements.updateDocument.run(
-          input.title,
-          input.mediaType,
-          input.contentHash,
-          embeddingModel,
-          metadata,
-          chunks.length,
-          input.bytes,
-          now,
-          id,
-        );
-      }
+      if (existingRow !== undefined) this.removeChunks(id);
+      // One statement for both cases: a new row, or the existing one (same id and created_at) brought up to date.
+      this.statements.upsertDocument.run(
+        id,
+        input.collectionId,
+        input.source,
+        input.title,
+        input.mediaType,
+        input.contentHash,
+        embeddingModel,
+        metadata,
+        chunks.length,
+        input.bytes,
+        input.ownerId ?? null,
+        now,
+        now,
+      );
       for (const chunk of chunks) {
         const { rowid } = this.statements.insertChunk.get(
           `chk_${randomUUID()}`,
