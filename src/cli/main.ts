@@ -27,7 +27,7 @@ async function serve(): Promise<void> {
   app.logger.info(
     { url, provider: app.model?.provider ?? 'none', model: app.model?.model ?? 'none' },
     app.model === undefined
-      ? 'Rivulet is listening; no language model is configured yet (set LLM_BASE_URL and LLM_MODEL)'
+      ? 'Rivulet is listening; no language model is configured, so answers quote the best passages (set LLM_PROVIDER and LLM_MODEL for written answers)'
       : 'Rivulet is listening',
   );
 
