@@ -56,7 +56,9 @@ export async function* readFiles(paths: readonly string[], root: string): AsyncG
   for (const path of paths) {
     const source = sourceFor(path, root);
     try {
-      yield { source, bytes: await readFile(path) };
+      const buffer = await readFile(path);
+      // A plain Uint8Array view, not the Buffer: pdf.js (unpdf) rejects Buffers, so every PDF would fail.
+      yield { source, bytes: new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength) };
     } catch (error) {
       // A file that vanished or is not readable fails alone; the batch goes on.
       yield {
