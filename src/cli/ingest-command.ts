@@ -49,7 +49,11 @@ export async function ingestCommand(args: string[], config: Config): Promise<num
     console.error(`Name at least one file, directory or glob.\n\n${INGEST_USAGE}`);
     return 2;
   }
-  const logger = pino({ level: config.logLevel === 'info' ? 'warn' : config.logLevel }, pino.destination(2));
+  // Failed files are printed readably below; the log adds only errors, unless debug output was asked for.
+  const logger = pino(
+    { level: ['debug', 'trace'].includes(config.logLevel) ? config.logLevel : 'error' },
+    pino.destination(2),
+  );
   const embedder = createEmbedder(config.embedding, logger);
   if (values.reembed && embedder === undefined) {
     console.error('--reembed needs an embedding model: set EMBEDDING_PROVIDER and EMBEDDING_MODEL.');

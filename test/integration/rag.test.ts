@@ -1,6 +1,7 @@
 // The RAG pipeline end to end over real HTTP: upload documents, ask, get phases, sources before tokens, numbered
 // citations in the prompt, the stored message, the answer cache and its invalidation, conversation history.
 
+import { PDFDocument, StandardFonts } from 'pdf-lib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunEvent, Source } from '../../src/core/events.ts';
 import type { IngestSummary } from '../../src/retrieval/ingest.ts';
@@ -211,18 +212,27 @@ describe('uploads that go wrong', () => {
   });
 
   it('reports a corrupt PDF by name and still ingests the rest of the batch', async () => {
+    const pdf = await PDFDocument.create();
+    pdf.addPage().drawText('The tide tables are printed monthly.', {
+      font: await pdf.embedFont(StandardFonts.Helvetica),
+      x: 50,
+      y: 700,
+    });
     const response = await upload(server, {
       'broken.pdf': '%PDF-1.7\n1 0 obj << /Type /Catalog >> garbage',
       'notes.txt': 'Plain notes about the lighthouse keeper.',
+      'tides.pdf': new Uint8Array(await pdf.save()),
     });
     expect(response.status).toBe(200);
     const summary = (await response.json()) as IngestSummary;
-    expect(summary).toMatchObject({ added: 1, failed: 1 });
+    expect(summary).toMatchObject({ added: 2, failed: 1 });
     const failed = summary.results.find((result) => result.status === 'failed');
     expect(failed?.error?.code).toBe('DOCUMENT_UNREADABLE');
     expect(failed?.error?.message).toContain('broken.pdf');
     const result = await ask(server, 'lighthouse keeper');
     expect(ofType(events(result), 'sources')[0]?.sources[0]?.uri).toBe('notes.txt');
+    const tides = await ask(server, 'When are the tide tables printed?');
+    expect(ofType(events(tides), 'sources')[0]?.sources[0]?.uri).toBe('tides.pdf');
   });
 
   it('answers with the file’s code and status when the only file fails', async () => {

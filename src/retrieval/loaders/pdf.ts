@@ -19,7 +19,7 @@ export const loadPdf: FormatLoader = async (bytes, fileName) => {
   });
   const read = async () => {
     // pdf.js may transfer (detach) the buffer it is given: pass a copy. verbosity 0 keeps its warnings off stdout.
-    const pdf = await getDocumentProxy(bytes.slice(), { verbosity: 0 });
+    const pdf = await getDocumentProxy(new Uint8Array(bytes), { verbosity: 0 });
     opened.pdf = pdf;
     const { text } = await extractText(pdf, { mergePages: false });
     const { info } = await getMeta(pdf);
