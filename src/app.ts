@@ -19,7 +19,8 @@ import { Ingestor } from './retrieval/ingest.ts';
 import { rerankWithLanguageModel } from './retrieval/llm-rerank.ts';
 import { HybridRetriever } from './retrieval/retriever.ts';
 import { MemoryRunHub } from './stores/memory/memory-run-hub.ts';
-import { openSqliteStores, type Stores } from './stores/sqlite/sqlite-stores.ts';
+import { openSqliteStores } from './stores/sqlite/sqlite-stores.ts';
+import type { Stores } from './stores/stores.ts';
 import { buildServer } from './transports/http/server.ts';
 
 export const DEFAULT_CHATBOT_ID = 'default';
@@ -52,9 +53,10 @@ async function ingestSampleCorpus(ingestor: Ingestor, logger: PinoLogger): Promi
   const summary = await ingestor.ingestAll(readFiles(files, SAMPLE_CORPUS_DIR), files.length, {
     collectionId: DEFAULT_CHATBOT_ID,
   });
-  logger.info(
-    { documents: summary.added, chunks: summary.chunks, failed: summary.failed },
-    'fresh install: ingested the sample corpus (the Rivulet guide) into the default collection; SAMPLE_CORPUS=false skips it',
+  const failures = summary.results.flatMap((result) => (result.error === undefined ? [] : [result.error]));
+  logger[failures.length === 0 ? 'info' : 'warn'](
+    { documents: summary.added, chunks: summary.chunks, failed: failures },
+    `fresh install: ingested ${summary.added} of ${files.length} sample documents (the Rivulet guide) into the default collection; SAMPLE_CORPUS=false skips this`,
   );
 }
 
@@ -113,7 +115,9 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     onAbandoned: (runId) =>
       logger.info({ runId, policy: config.run.disconnectPolicy }, 'run abandoned: no reader'),
   });
-  const stores = openSqliteStores(databasePath(config.dataDir));
+  const stores = openSqliteStores(databasePath(config.dataDir), {
+    maxCachedAnswersPerChatbot: config.cache.maxEntriesPerChatbot,
+  });
   if (!stores.vectors.available) {
     logger.warn(
       { reason: stores.vectors.error },
@@ -122,7 +126,8 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
   }
   const freshInstall = await ensureDefaultChatbot(stores);
   const model = await resolveLanguageModel(config.llm, logger);
-  const embedder = createEmbedder(config.embedding, logger);
+  // Without the vector extension, embeddings could be neither stored nor searched: making them would only cost.
+  const embedder = stores.vectors.available ? createEmbedder(config.embedding, logger) : undefined;
   await warnOnEmbeddingSpaceChange(stores, embedder, logger);
   const ingestor = new Ingestor({
     documents: stores.documents,

@@ -67,7 +67,7 @@ const schema = z.object({
   EMBEDDING_BASE_URL: optionalText.pipe(z.url().optional()),
   EMBEDDING_API_KEY: optionalText,
   EMBEDDING_API_VERSION: optionalText,
-  EMBEDDING_DIMENSIONS: optionalText.pipe(z.coerce.number<string>().int().min(1).max(16_384).optional()),
+  EMBEDDING_DIMENSIONS: optionalText.pipe(z.coerce.number<string>().int().min(1).max(8192).optional()),
   // Not trimmed: e5-style prefixes end with a space ("query: ").
   EMBEDDING_QUERY_PREFIX: z.string().default(''),
   EMBEDDING_DOCUMENT_PREFIX: z.string().default(''),
@@ -96,6 +96,7 @@ const schema = z.object({
   RERANK: z.enum(['off', 'llm']).default('off'),
   ANSWER_CACHE: booleanText(true),
   ANSWER_CACHE_SIMILARITY: z.coerce.number().min(0.5).max(1).default(0.95),
+  ANSWER_CACHE_MAX_ENTRIES: integer(10_000, 1),
 });
 
 /** One provider in the chain. */
@@ -154,7 +155,7 @@ export interface Config {
   embedding: EmbeddingConfig | undefined;
   /** Directory of the SQLite file, or ":memory:" for a database that lives as long as the process (tests). */
   dataDir: string;
-  /** Ingest the bundled sample corpus into the default collection when it is empty at start. */
+  /** Ingest the bundled sample corpus into the default collection on a fresh install (a new database). */
   sampleCorpus: boolean;
   documentMaxBytes: number;
   retrieval: {
@@ -169,7 +170,7 @@ export interface Config {
     /** Rerank the fused candidates with the LLM as judge. */
     rerank: 'off' | 'llm';
   };
-  cache: { enabled: boolean; minSimilarity: number };
+  cache: { enabled: boolean; minSimilarity: number; maxEntriesPerChatbot: number };
   systemPrompt: string | undefined;
   historyLimit: number;
   maxMessageChars: number;
@@ -215,7 +216,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       enhance: values.QUERY_ENHANCE,
       rerank: values.RERANK,
     },
-    cache: { enabled: values.ANSWER_CACHE, minSimilarity: values.ANSWER_CACHE_SIMILARITY },
+    cache: {
+      enabled: values.ANSWER_CACHE,
+      minSimilarity: values.ANSWER_CACHE_SIMILARITY,
+      maxEntriesPerChatbot: values.ANSWER_CACHE_MAX_ENTRIES,
+    },
     systemPrompt: values.SYSTEM_PROMPT,
     historyLimit: values.HISTORY_LIMIT,
     maxMessageChars: values.MAX_MESSAGE_CHARS,

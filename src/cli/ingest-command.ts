@@ -54,13 +54,18 @@ export async function ingestCommand(args: string[], config: Config): Promise<num
     { level: ['debug', 'trace'].includes(config.logLevel) ? config.logLevel : 'error' },
     pino.destination(2),
   );
-  const embedder = createEmbedder(config.embedding, logger);
-  if (values.reembed && embedder === undefined) {
-    console.error('--reembed needs an embedding model: set EMBEDDING_PROVIDER and EMBEDDING_MODEL.');
-    return 2;
-  }
   const stores = openSqliteStores(databasePath(config.dataDir));
+  if (config.embedding !== undefined && !stores.vectors.available) {
+    console.error(
+      `Vector search is unavailable here (${stores.vectors.error}); ingesting without embeddings.`,
+    );
+  }
+  const embedder = stores.vectors.available ? createEmbedder(config.embedding, logger) : undefined;
   try {
+    if (values.reembed && embedder === undefined) {
+      console.error('--reembed needs an embedding model: set EMBEDDING_PROVIDER and EMBEDDING_MODEL.');
+      return 2;
+    }
     const { files, unmatched } = await expandPaths(positionals, process.cwd());
     for (const arg of unmatched) console.error(`No files match "${arg}".`);
     if (files.length === 0) return unmatched.length > 0 ? 1 : 0;

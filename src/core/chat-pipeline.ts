@@ -129,6 +129,12 @@ export async function runChatPipeline(
   let passages: Passage[] = [];
   let question = input.message;
   let queryEmbedding: QueryEmbedding | undefined;
+  /**
+   * Whether the question means the same thing outside this conversation: only then may it be answered from, or
+   * stored in, the answer cache (shared by every conversation of the chatbot). A follow-up is standalone once
+   * condensed.
+   */
+  let standalone = false;
   try {
     beginPhase('history');
     const stored = await deps.conversations.listMessages(input.conversationId, deps.historyLimit);
@@ -147,17 +153,28 @@ export async function runChatPipeline(
     // Enhance: a follow-up ("and on Linux?") becomes a standalone question; glossary terms widen the search.
     const glossary = matchGlossary(input.message, chatbot.glossary);
     const condense = deps.enhance && deps.assistant !== undefined && history.length > 0;
+    standalone = history.length === 0;
     let searchQuery = input.message;
     if (condense || glossary.terms.length > 0) {
       beginPhase('enhance');
       if (condense && deps.assistant !== undefined) {
-        question = await condenseQuestion(deps.assistant, history, input.message, run.signal, deps.logger);
+        const condensed = await condenseQuestion(
+          deps.assistant,
+          history,
+          input.message,
+          run.signal,
+          deps.logger,
+        );
+        if (condensed !== undefined) {
+          question = condensed;
+          standalone = true;
+        }
       }
       searchQuery = [question, ...glossary.expansion].join(' ');
       endPhase();
     }
 
-    if (deps.answerCache !== undefined) {
+    if (deps.answerCache !== undefined && standalone) {
       beginPhase('cache');
       queryEmbedding = await deps.retriever.embedQuery(question, run.signal);
       const hit = await findCachedAnswer(deps, chatbot.id, question, queryEmbedding);
@@ -177,7 +194,8 @@ export async function runChatPipeline(
 
     if (!cached) {
       beginPhase('retrieve');
-      queryEmbedding ??= await deps.retriever.embedQuery(searchQuery, run.signal);
+      // The question itself is embedded (as for the cache); glossary expansions only widen the keyword search.
+      queryEmbedding ??= await deps.retriever.embedQuery(question, run.signal);
       const pool = deps.rerank === undefined ? deps.topK : deps.topK * RERANK_POOL_FACTOR;
       passages = await deps.retriever.search(chatbot.collectionId, searchQuery, queryEmbedding, pool);
       endPhase();
@@ -285,6 +303,7 @@ export async function runChatPipeline(
   }
   if (
     deps.answerCache !== undefined &&
+    standalone &&
     !cached &&
     status === 'complete' &&
     finishReason === 'stop' &&
@@ -331,13 +350,14 @@ function formatPhases(phases: Partial<Record<PhaseName, number>>): string {
     .join(', ');
 }
 
+/** The follow-up as a standalone question; undefined when the model failed or its reply is unusable. */
 async function condenseQuestion(
   model: LanguageModel,
   history: readonly ChatMessage[],
   question: string,
   signal: AbortSignal,
   logger: Logger,
-): Promise<string> {
+): Promise<string | undefined> {
   try {
     const result = await model.generate(
       { messages: buildCondenseMessages(history, question), temperature: 0, maxTokens: 200 },
@@ -345,14 +365,14 @@ async function condenseQuestion(
     );
     const condensed = result.text.trim().replace(/^["“]|["”]$/gu, '');
     // A reply that is empty or rambles is no better than the question as asked.
-    return condensed === '' || condensed.length > Math.max(400, question.length * 4) ? question : condensed;
+    return condensed === '' || condensed.length > Math.max(400, question.length * 4) ? undefined : condensed;
   } catch (error) {
     if (signal.aborted) throw signal.reason;
     logger.warn(
       { err: error, provider: model.provider },
       'query enhancement failed; searching the question as asked',
     );
-    return question;
+    return undefined;
   }
 }
 

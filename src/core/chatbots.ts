@@ -26,7 +26,7 @@ export type ChatbotInput = Omit<Chatbot, 'createdAt' | 'updatedAt'>;
 export interface ChatbotStore {
   getChatbot(id: string): Promise<Chatbot | undefined>;
   listChatbots(): Promise<Chatbot[]>;
-  /** Creates or replaces the chatbot with this id. */
+  /** Creates or replaces the chatbot with this id; its cached answers are forgotten (they rest on the old settings). */
   putChatbot(input: ChatbotInput): Promise<Chatbot>;
   deleteChatbot(id: string): Promise<boolean>;
 }

@@ -10,7 +10,7 @@ export interface DocumentRecord {
   title: string;
   /** MIME type of the original file (text/markdown, application/pdf, ...). */
   mediaType: string;
-  /** sha256 of the original bytes: re-ingesting the same bytes is a no-op. */
+  /** sha256 of the original bytes and the ingest settings that shape the chunks: re-ingesting the same file is a no-op. */
   contentHash: string;
   metadata: Record<string, unknown>;
   chunkCount: number;

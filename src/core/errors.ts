@@ -79,12 +79,6 @@ export const ERROR_CODES = {
     message: 'The server is shutting down; retry on another instance.',
     retryable: true,
   },
-  PROVIDER_NOT_CONFIGURED: {
-    status: 503,
-    message:
-      'No language model is configured. Set LLM_PROVIDER=openai-compatible with LLM_BASE_URL and LLM_MODEL (see the README).',
-    retryable: false,
-  },
   UPSTREAM_RATE_LIMITED: {
     status: 429,
     message: 'The language model provider is rate limiting requests.',

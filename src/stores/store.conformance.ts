@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { normalizeQuestion } from '../core/answer-cache.ts';
 import type { ChunkInput, DocumentInput, EmbeddingSpace } from '../core/documents.ts';
 import type { Source } from '../core/events.ts';
-import type { Stores } from './sqlite/sqlite-stores.ts';
+import type { StoreOptions, Stores } from './stores.ts';
 
 const SPACE: EmbeddingSpace = { model: 'test:bow', dimensions: 4 };
 
@@ -38,7 +38,10 @@ function source(id: string, documentId: string): Source {
   return { id, documentId, title: 'T', snippet: 's', score: 1 };
 }
 
-export function describeStoreConformance(name: string, open: () => Promise<Stores> | Stores): void {
+export function describeStoreConformance(
+  name: string,
+  open: (options?: StoreOptions) => Promise<Stores> | Stores,
+): void {
   describe(`stores conformance: ${name}`, () => {
     let stores: Stores;
     beforeEach(async () => {
@@ -393,6 +396,39 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
             0.5,
           ),
         ).toBeUndefined();
+      });
+
+      it('forgets a chatbot’s answers when its settings change', async () => {
+        const { entry } = await cachedAnswerOn('v1');
+        await stores.chatbots.putChatbot({
+          id: 'default',
+          name: 'Default',
+          collectionId: 'docs',
+          systemPrompt: 'Answer in French.',
+          temperature: null,
+          maxTokens: null,
+          glossary: [],
+        });
+        expect(await stores.answerCache.findExact('default', entry.normalizedQuestion)).toBeUndefined();
+      });
+
+      it('keeps at most the configured number of entries per chatbot, newest first', async () => {
+        const limited = await open({ maxCachedAnswersPerChatbot: 2 });
+        const small = limited.answerCache;
+        for (const question of ['one', 'two', 'three']) {
+          await small.put({
+            chatbotId: 'default',
+            normalizedQuestion: question,
+            question,
+            answer: question,
+            sources: [],
+            usage: null,
+            documentVersions: {},
+          });
+        }
+        expect(await small.findExact('default', 'one')).toBeUndefined();
+        expect((await small.findExact('default', 'three'))?.answer).toBe('three');
+        await limited.close();
       });
 
       it('clears a chatbot’s entries', async () => {

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PDFDocument, StandardFonts } from 'pdf-lib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openSqliteStores, type Stores } from '../../src/stores/sqlite/sqlite-stores.ts';
+import { openSqliteStores } from '../../src/stores/sqlite/sqlite-stores.ts';
+import type { Stores } from '../../src/stores/stores.ts';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 /** Bound on one CLI run; a hung child is killed and fails the test. */

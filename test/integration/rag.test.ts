@@ -140,6 +140,27 @@ describe('RAG over uploaded documents', () => {
     expect(chatRequests(server).length).toBe(before + 1);
   });
 
+  it('never answers a follow-up that was not made standalone from the shared cache', async () => {
+    // With QUERY_ENHANCE on, a follow-up is condensed first; here the fake's answer is the condensed question, so
+    // turn condensing off through a server of its own to see the guard.
+    const plain = await startTestServer({ QUERY_ENHANCE: 'false' }, { tokens: ['Gift cards [1].'] });
+    try {
+      await upload(plain, { 'refunds.md': REFUNDS });
+      const question = 'What cannot be refunded?';
+      await ask(plain, question);
+      await plain.app.chat.settled();
+      expect(lastEvent((await ask(plain, question)).frames)).toMatchObject({ cached: true });
+      const opener = await ask(plain, 'Hello, I bought a gift card.');
+      const start = events(opener)[0] as Extract<RunEvent, { type: 'start' }>;
+      await plain.app.chat.settled();
+      const followUp = await ask(plain, question, { conversationId: start.conversationId });
+      expect(lastEvent(followUp.frames)).toMatchObject({ type: 'done', cached: false });
+      expect(ofType(events(followUp), 'phase').map((event) => event.name)).not.toContain('cache');
+    } finally {
+      await plain.close();
+    }
+  });
+
   it('re-uploading unchanged content is a no-op', async () => {
     const response = await upload(server, { 'shipping.md': SHIPPING });
     expect(await response.json()).toMatchObject({ unchanged: 1, added: 0, updated: 0 });
@@ -263,6 +284,39 @@ describe('uploads that go wrong', () => {
     const noFile = await fetch(`${server.url}/api/documents`, { method: 'POST', body: form });
     expect(noFile.status).toBe(400);
     expect(await noFile.json()).toMatchObject({ error: { code: 'VALIDATION_FAILED' } });
+  });
+
+  it('refuses files past the per-upload limit, and reports the ones that went in', async () => {
+    const files = Object.fromEntries(
+      Array.from({ length: 101 }, (_, index) => [`n${index}.txt`, `note ${index}`]),
+    );
+    const response = await upload(server, files);
+    expect(response.status).toBe(413);
+    const body = (await response.json()) as IngestSummary & { error: { code: string; message: string } };
+    expect(body.error.code).toBe('PAYLOAD_TOO_LARGE');
+    expect(body.error.message).toContain('At most 100 files per upload');
+    expect(body.added).toBe(100);
+  });
+
+  it('scopes document ids to the chatbot’s collection', async () => {
+    await server.app.stores.chatbots.putChatbot({
+      id: 'other',
+      name: 'Other',
+      collectionId: 'other-docs',
+      systemPrompt: null,
+      temperature: null,
+      maxTokens: null,
+      glossary: [],
+    });
+    const summary = (await (
+      await upload(server, { 'secret.txt': 'other bot only' }, '?chatbotId=other')
+    ).json()) as IngestSummary;
+    const id = summary.results[0]?.documentId ?? '';
+    expect((await fetch(`${server.url}/api/documents/${id}?chatbotId=other`)).status).toBe(200);
+    const wrongBot = await fetch(`${server.url}/api/documents/${id}`, { method: 'DELETE' });
+    expect(wrongBot.status).toBe(404);
+    expect(await wrongBot.json()).toMatchObject({ error: { code: 'DOCUMENT_NOT_FOUND' } });
+    expect((await server.app.stores.documents.getDocument(id))?.source).toBe('secret.txt');
   });
 
   it('streams per-file progress as SSE when asked', async () => {

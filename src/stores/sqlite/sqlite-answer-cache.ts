@@ -57,7 +57,7 @@ export class SqliteAnswerCache implements AnswerCacheStore {
     this.maxEntries = options.maxEntriesPerChatbot ?? 10_000;
     this.statements = {
       exact: db.prepare(
-        `SELECT ${COLUMNS} FROM answer_cache WHERE chatbot_id = ? AND normalized_question = ? ORDER BY created_at DESC LIMIT 5`,
+        `SELECT ${COLUMNS} FROM answer_cache WHERE chatbot_id = ? AND normalized_question = ? ORDER BY created_at DESC, rowid DESC LIMIT 5`,
       ),
       insert: db.prepare(`
         INSERT INTO answer_cache (id, chatbot_id, normalized_question, question, answer, sources, usage,
@@ -68,7 +68,7 @@ export class SqliteAnswerCache implements AnswerCacheStore {
       clear: db.prepare('DELETE FROM answer_cache WHERE chatbot_id = ?'),
       evict: db.prepare(`
         DELETE FROM answer_cache WHERE chatbot_id = ?1 AND id NOT IN (
-          SELECT id FROM answer_cache WHERE chatbot_id = ?1 ORDER BY created_at DESC LIMIT ?2)`),
+          SELECT id FROM answer_cache WHERE chatbot_id = ?1 ORDER BY created_at DESC, rowid DESC LIMIT ?2)`),
       hashes: db.prepare(
         'SELECT id, content_hash FROM documents WHERE id IN (SELECT value FROM json_each(?))',
       ),

@@ -2,6 +2,7 @@
 
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { Chatbot, ChatbotInput, ChatbotStore } from '../../core/chatbots.ts';
+import { transaction } from './database.ts';
 import { fromJson } from './json-columns.ts';
 
 interface ChatbotRow {
@@ -31,10 +32,13 @@ function toChatbot(row: ChatbotRow): Chatbot {
 }
 
 export class SqliteChatbotStore implements ChatbotStore {
-  private readonly statements: Record<'get' | 'list' | 'put' | 'delete', StatementSync>;
+  private readonly db: DatabaseSync;
+  private readonly statements: Record<'get' | 'list' | 'put' | 'delete' | 'clearCache', StatementSync>;
 
   constructor(db: DatabaseSync) {
+    this.db = db;
     this.statements = {
+      clearCache: db.prepare('DELETE FROM answer_cache WHERE chatbot_id = ?'),
       get: db.prepare('SELECT * FROM chatbots WHERE id = ?'),
       list: db.prepare('SELECT * FROM chatbots ORDER BY created_at, id'),
       put: db.prepare(`
@@ -58,23 +62,30 @@ export class SqliteChatbotStore implements ChatbotStore {
     return (this.statements.list.all() as unknown as ChatbotRow[]).map(toChatbot);
   }
 
+  /** Also forgets the chatbot's cached answers: they were written under its old prompt, glossary or settings. */
   async putChatbot(input: ChatbotInput): Promise<Chatbot> {
     const now = Date.now();
-    const row = this.statements.put.get(
-      input.id,
-      input.name,
-      input.collectionId,
-      input.systemPrompt,
-      input.temperature,
-      input.maxTokens,
-      JSON.stringify(input.glossary),
-      now,
-      now,
-    ) as unknown as ChatbotRow;
+    const row = transaction(this.db, () => {
+      this.statements.clearCache.run(input.id);
+      return this.statements.put.get(
+        input.id,
+        input.name,
+        input.collectionId,
+        input.systemPrompt,
+        input.temperature,
+        input.maxTokens,
+        JSON.stringify(input.glossary),
+        now,
+        now,
+      ) as unknown as ChatbotRow;
+    });
     return toChatbot(row);
   }
 
   async deleteChatbot(id: string): Promise<boolean> {
-    return Number(this.statements.delete.run(id).changes) > 0;
+    return transaction(this.db, () => {
+      this.statements.clearCache.run(id);
+      return Number(this.statements.delete.run(id).changes) > 0;
+    });
   }
 }

@@ -85,7 +85,9 @@ export class SqliteDocumentStore implements DocumentStore {
   private readonly lexical: LexicalIndex;
   /** False when sqlite-vec is not loaded: documents are stored without vectors and vector search is empty. */
   private readonly vectorsAvailable: boolean;
+  /** As recorded in `meta`; re-read before use, since `rivulet ingest` in another process may have set or dropped it. */
   private space: EmbeddingSpace | undefined;
+  private readonly readSpace: StatementSync;
   private vectorStatements: { insert: StatementSync; remove: StatementSync; knn: StatementSync } | undefined;
   private readonly statements: Record<
     | 'bySource'
@@ -107,9 +109,7 @@ export class SqliteDocumentStore implements DocumentStore {
     this.db = db;
     this.lexical = new LexicalIndex(db);
     this.vectorsAvailable = options.vectors;
-    const stored = db.prepare('SELECT value FROM meta WHERE key = ?').get(SPACE_KEY) as
-      { value: string } | undefined;
-    this.space = stored === undefined ? undefined : fromJson<EmbeddingSpace>(stored.value);
+    this.readSpace = db.prepare('SELECT value FROM meta WHERE key = ?');
     this.statements = {
       bySource: db.prepare('SELECT * FROM documents WHERE collection_id = ? AND source = ?'),
       byId: db.prepare('SELECT * FROM documents WHERE id = ?'),
@@ -143,7 +143,7 @@ export class SqliteDocumentStore implements DocumentStore {
         'SELECT id, content_hash FROM documents WHERE id IN (SELECT value FROM json_each(?))',
       ),
     };
-    if (this.space !== undefined && this.vectorsAvailable) this.prepareVectors();
+    this.refreshSpace();
   }
 
   async upsertDocument(
@@ -166,6 +166,7 @@ export class SqliteDocumentStore implements DocumentStore {
       return { document: toDocument(existingRow), status: 'unchanged' };
     }
     if (space !== undefined) this.useSpace(space);
+    else this.refreshSpace();
 
     const now = Date.now();
     const metadata = JSON.stringify(input.metadata ?? {});
@@ -239,6 +240,7 @@ export class SqliteDocumentStore implements DocumentStore {
 
   async deleteDocument(id: string): Promise<boolean> {
     const deleted = transaction(this.db, () => {
+      this.refreshSpace();
       this.removeChunks(id);
       return Number(this.statements.deleteDocument.run(id).changes) > 0;
     });
@@ -262,6 +264,7 @@ export class SqliteDocumentStore implements DocumentStore {
     vector: Float32Array,
     limit: number,
   ): Promise<ChunkHit[]> {
+    this.refreshSpace();
     if (this.vectorStatements === undefined || !sameSpace(this.space, space)) return [];
     const rows = this.vectorStatements.knn.all(vectorBlob(vector), limit, collectionId) as unknown as {
       rowid: number;
@@ -271,6 +274,7 @@ export class SqliteDocumentStore implements DocumentStore {
   }
 
   async embeddingSpace(): Promise<EmbeddingSpace | undefined> {
+    this.refreshSpace();
     return this.space;
   }
 
@@ -325,27 +329,42 @@ export class SqliteDocumentStore implements DocumentStore {
 
   /** The first vectors fix the store's space; vectors of another space are refused. */
   private useSpace(space: EmbeddingSpace): void {
-    if (this.space !== undefined) {
-      if (!sameSpace(this.space, space)) {
+    if (!Number.isInteger(space.dimensions) || space.dimensions < 1 || space.dimensions > 8192) {
+      throw new Error(`embedding dimensions out of range: ${space.dimensions}`);
+    }
+    // Checked and claimed in one write transaction, so two ingesting processes cannot claim different spaces.
+    transaction(this.db, () => {
+      this.refreshSpace();
+      if (this.space !== undefined) {
+        if (sameSpace(this.space, space)) return;
         throw new RivuletError('EMBEDDING_SPACE_MISMATCH', {
           detail: `stored ${this.space.model}/${this.space.dimensions}, given ${space.model}/${space.dimensions}`,
         });
       }
-      return;
-    }
-    if (!Number.isInteger(space.dimensions) || space.dimensions < 1 || space.dimensions > 8192) {
-      throw new Error(`embedding dimensions out of range: ${space.dimensions}`);
-    }
-    transaction(this.db, () => {
       this.db.exec(`
         CREATE VIRTUAL TABLE IF NOT EXISTS chunk_vectors USING vec0(
           collection_id TEXT PARTITION KEY,
           embedding FLOAT[${space.dimensions}] DISTANCE_METRIC=cosine
         )`);
       this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run(SPACE_KEY, JSON.stringify(space));
+      this.space = space;
+      this.prepareVectors();
     });
+  }
+
+  /** Adopts the space recorded in the database if it changed since we last looked. */
+  private refreshSpace(): void {
+    const stored = this.readSpace.get(SPACE_KEY) as { value: string } | undefined;
+    const space = stored === undefined ? undefined : fromJson<EmbeddingSpace>(stored.value);
+    if (space === undefined) {
+      this.space = undefined;
+      this.vectorStatements = undefined;
+      return;
+    }
+    if (this.space !== undefined && sameSpace(this.space, space) && this.vectorStatements !== undefined)
+      return;
     this.space = space;
-    this.prepareVectors();
+    if (this.vectorsAvailable) this.prepareVectors();
   }
 
   private prepareVectors(): void {

@@ -5,16 +5,59 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { describeStoreConformance } from '../store.conformance.ts';
 import { openSqliteStores } from './sqlite-stores.ts';
 
-describeStoreConformance('sqlite (memory)', () => openSqliteStores(':memory:'));
+describeStoreConformance('sqlite (memory)', (options) => openSqliteStores(':memory:', options));
 
 const dir = mkdtempSync(join(tmpdir(), 'rivulet-sqlite-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let files = 0;
-describeStoreConformance('sqlite (file)', () =>
-  openSqliteStores(join(dir, `db-${(files += 1)}`, 'rivulet.sqlite')),
+describeStoreConformance('sqlite (file)', (options) =>
+  openSqliteStores(join(dir, `db-${(files += 1)}`, 'rivulet.sqlite'), options),
 );
 
 describe('sqlite stores on disk', () => {
+  it('sees vectors another process added, and refuses a second space it claimed', async () => {
+    const path = join(dir, 'shared.sqlite');
+    const server = openSqliteStores(path);
+    const cli = openSqliteStores(path);
+    const space = { model: 'test:a', dimensions: 2 };
+    expect(await server.documents.searchVector('default', space, Float32Array.of(1, 0), 5)).toEqual([]);
+    await cli.documents.upsertDocument(
+      {
+        collectionId: 'default',
+        source: 'a.txt',
+        title: 'A',
+        mediaType: 'text/plain',
+        contentHash: 'h',
+        bytes: 1,
+        embeddingSpace: space,
+      },
+      [{ ordinal: 0, heading: '', text: 'alpha', embedding: Float32Array.of(1, 0) }],
+    );
+    expect(await server.documents.embeddingSpace()).toEqual(space);
+    const hits = await server.documents.searchVector('default', space, Float32Array.of(1, 0), 5);
+    expect(hits.map((hit) => hit.text)).toEqual(['alpha']);
+    await expect(
+      server.documents.upsertDocument(
+        {
+          collectionId: 'default',
+          source: 'b.txt',
+          title: 'B',
+          mediaType: 'text/plain',
+          contentHash: 'h',
+          bytes: 1,
+          embeddingSpace: { model: 'test:b', dimensions: 3 },
+        },
+        [{ ordinal: 0, heading: '', text: 'beta', embedding: Float32Array.of(1, 0, 0) }],
+      ),
+    ).rejects.toMatchObject({ code: 'EMBEDDING_SPACE_MISMATCH' });
+    // Deleting through the server removes the vectors the other process wrote.
+    const document = await server.documents.findDocumentBySource('default', 'a.txt');
+    await server.documents.deleteDocument(document?.id ?? '');
+    expect(await cli.documents.searchVector('default', space, Float32Array.of(1, 0), 5)).toEqual([]);
+    await server.close();
+    await cli.close();
+  });
+
   it('keeps data across reopening and loads sqlite-vec', async () => {
     const path = join(dir, 'reopen.sqlite');
     const first = openSqliteStores(path);

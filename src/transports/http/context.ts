@@ -5,7 +5,7 @@ import type { Config } from '../../config.ts';
 import type { ChatService } from '../../core/chat-service.ts';
 import type { RunHub } from '../../core/run-hub.ts';
 import type { Ingestor } from '../../retrieval/ingest.ts';
-import type { Stores } from '../../stores/sqlite/sqlite-stores.ts';
+import type { Stores } from '../../stores/stores.ts';
 
 export interface AppContext {
   config: Config;

@@ -96,10 +96,20 @@ export async function registerDocumentRoutes(server: FastifyInstance, context: A
         progress?.send({ type: 'file-done', result, index, total: null });
         index += 1;
       }
-    } catch (error) {
-      if (progress === undefined) throw error;
-      progress.fail(error);
-      return reply;
+    } catch (caught) {
+      // Past MAX_FILES the rest of the upload is refused, but the files before it went in: say which.
+      const error =
+        (caught as { code?: unknown }).code === 'FST_FILES_LIMIT'
+          ? new RivuletError('PAYLOAD_TOO_LARGE', {
+              message: `At most ${MAX_FILES} files per upload; the first ${summary.results.length} were processed, the rest were not.`,
+            })
+          : caught;
+      if (progress !== undefined) {
+        progress.fail(error);
+        return reply;
+      }
+      if (!(error instanceof RivuletError) || summary.results.length === 0) throw error;
+      return reply.code(error.status).send({ ...error.toJSON(), ...summary });
     }
     if (summary.results.length === 0) {
       const error = new RivuletError('VALIDATION_FAILED', {
@@ -126,10 +136,15 @@ export async function registerDocumentRoutes(server: FastifyInstance, context: A
     return { documents: list, total: counts.documents, chunks: counts.chunks };
   });
 
+  /** A document outside the chatbot's collection is "not found", as if it did not exist. */
   async function findDocument(request: FastifyRequest) {
     const { documentId } = parseWith(params, request.params, 'path');
+    const { chatbotId } = parseWith(collectionQuery, request.query, 'query');
+    const chatbot = await chatbotFor(chatbotId);
     const document = await documents.getDocument(documentId);
-    if (document === undefined) throw new RivuletError('DOCUMENT_NOT_FOUND');
+    if (document === undefined || document.collectionId !== chatbot.collectionId) {
+      throw new RivuletError('DOCUMENT_NOT_FOUND');
+    }
     return document;
   }
 

@@ -1,0 +1,23 @@
+// The stores one Rivulet instance uses, as one bundle: each backend (SQLite now, PostgreSQL later) opens all of them.
+
+import type { AnswerCacheStore } from '../core/answer-cache.ts';
+import type { ChatbotStore } from '../core/chatbots.ts';
+import type { ConversationStore } from '../core/conversation-store.ts';
+import type { DocumentStore } from '../core/documents.ts';
+
+export interface Stores {
+  conversations: ConversationStore;
+  chatbots: ChatbotStore;
+  documents: DocumentStore;
+  answerCache: AnswerCacheStore;
+  /** False when vector search is unavailable (the SQLite vector extension did not load), with the reason. */
+  vectors: { available: boolean; error?: string };
+  /** Cheap reachability check for /readyz. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface StoreOptions {
+  /** The oldest cached answers of a chatbot are evicted beyond this many (default 10,000). */
+  maxCachedAnswersPerChatbot?: number;
+}
