@@ -410,7 +410,7 @@ async function buildDatabase(dataDir: string, chunkTarget: number, fingerprint: 
   let lastReport = performance.now();
   let nextPercent = 10;
   console.log(
-    `building ${thousands(chunkTarget)} chunks (first run for these parameters; progress every 10%)`,
+    `building ${thousands(chunkTarget)} chunks (once for these parameters and index code; progress every 10%)`,
   );
   while (chunks < chunkTarget) {
     const generated = generator.document(documents, chunkTarget - chunks);
@@ -630,7 +630,16 @@ async function startRivulet(
     cwd,
     ipc: false,
   });
-  await waitForHttpOk(child, port, '/healthz', START_TIMEOUT_MS);
+  try {
+    await waitForHttpOk(child, port, '/healthz', START_TIMEOUT_MS);
+  } catch (error) {
+    // The database was checked against the index code as it was when this run began.
+    throw new Error(
+      `${name} did not start. If src/stores/sqlite changed while this run was going, run it again: a database ` +
+        'built by other index code is rebuilt.',
+      { cause: error },
+    );
+  }
   return { name, child, port };
 }
 
@@ -734,7 +743,7 @@ async function main(): Promise<number> {
   else if (meta.generator !== GENERATOR_VERSION || meta.seed !== SEED || meta.chunks !== chunkTarget)
     reason = 'cached database has other parameters';
   else if (meta.fingerprint !== fingerprint)
-    reason = `the index code changed since the cached database was built (fingerprint ${meta.fingerprint} -> ${fingerprint})`;
+    reason = `the index code changed since the cached database was built: fingerprint ${meta.fingerprint} -> ${fingerprint}`;
   if (reason !== undefined || meta === undefined) {
     console.log(`database: building in ${dataDir} (${reason ?? 'no cached database'})`);
     rmSync(metaPath, { force: true });
