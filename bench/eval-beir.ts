@@ -1,0 +1,183 @@
+// `npm run eval:beir`: BM25 retrieval quality on BEIR SciFact through the real store API, compared with the
+// published numbers. Ingests every document (title + abstract, one chunk) with documents.upsertDocument into a
+// fresh SQLite file, runs searchText(collection, query, 1000) for each query of the split, and computes nDCG@10
+// (binary relevance, as trec_eval ndcg_cut.10 over the top-1000 run) and Recall@100, with searchText latency.
+
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { ChunkHit } from '../src/core/documents.ts';
+import { openSqliteStores } from '../src/stores/sqlite/sqlite-stores.ts';
+import { formatNumber, percentile } from './stats.ts';
+
+const DEFAULT_DIR = fileURLToPath(new URL('../../shared/data/beir-scifact', import.meta.url));
+const COLLECTION = 'scifact';
+const RUN_DEPTH = 1000;
+/** A retrieval-augmented answer asks for a few dozen candidates; latency is also timed at this depth. */
+const ANSWER_DEPTH = 20;
+
+const USAGE = `Usage: npm run eval:beir -- [<dataset dir>] [--split test|train] [--db <file>]
+
+  <dataset dir>  BEIR SciFact (corpus.jsonl, queries.jsonl, qrels/<split>.tsv); default $BEIR_SCIFACT_DIR or
+                 ${DEFAULT_DIR}
+  --split        qrels split to evaluate (default test: the 300 queries the published numbers use)
+  --db <file>    database file to build (default: a temporary file, deleted afterwards); must not exist`;
+
+/** Published nDCG@10 on the SciFact test split (see the dataset README for sources). */
+const REFERENCES: readonly [method: string, ndcg: number][] = [
+  ['BM25 flat, Anserini/Lucene (k1 0.9, b 0.4, title+text one field)', 0.6789],
+  ['BM25, BEIR paper (Elasticsearch multi_match)', 0.665],
+  ['BM25 multifield, Anserini', 0.6647],
+  ['BGE-base-en-v1.5 (dense)', 0.7408],
+];
+
+interface CorpusDoc {
+  _id: string;
+  title: string;
+  text: string;
+}
+
+function readJsonLines<T>(path: string): T[] {
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => JSON.parse(line) as T);
+}
+
+/** query id -> relevant doc ids (score > 0); lines end in CRLF in the BEIR release. */
+function readQrels(path: string): Map<string, Set<string>> {
+  const qrels = new Map<string, Set<string>>();
+  const lines = readFileSync(path, 'utf8').split('\n').slice(1);
+  for (const line of lines) {
+    const [query, doc, score] = line.replace(/\r$/, '').split('\t');
+    if (query === undefined || doc === undefined || !(Number(score) > 0)) continue;
+    const relevant = qrels.get(query) ?? new Set<string>();
+    relevant.add(doc);
+    qrels.set(query, relevant);
+  }
+  return qrels;
+}
+
+/** nDCG@k with binary gains; the ideal ranking puts every relevant document first. */
+function ndcgAt(k: number, ranked: readonly string[], relevant: ReadonlySet<string>): number {
+  let dcg = 0;
+  ranked.slice(0, k).forEach((doc, i) => {
+    if (relevant.has(doc)) dcg += 1 / Math.log2(i + 2);
+  });
+  let ideal = 0;
+  for (let i = 0; i < Math.min(k, relevant.size); i += 1) ideal += 1 / Math.log2(i + 2);
+  return dcg / ideal;
+}
+
+function recallAt(k: number, ranked: readonly string[], relevant: ReadonlySet<string>): number {
+  return ranked.slice(0, k).filter((doc) => relevant.has(doc)).length / relevant.size;
+}
+
+async function main(): Promise<number> {
+  const { values, positionals } = parseArgs({
+    options: {
+      split: { type: 'string', default: 'test' },
+      db: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const dir = resolve(positionals[0] ?? process.env.BEIR_SCIFACT_DIR ?? DEFAULT_DIR);
+  const split = values.split;
+  const files = {
+    corpus: join(dir, 'corpus.jsonl'),
+    queries: join(dir, 'queries.jsonl'),
+    qrels: join(dir, 'qrels', `${split}.tsv`),
+  };
+  const missing = Object.values(files).filter((file) => !existsSync(file));
+  if (missing.length > 0) {
+    console.error(`BEIR SciFact not found: missing ${missing.join(', ')}`);
+    console.error('Pass the dataset directory as an argument or set BEIR_SCIFACT_DIR.\n');
+    console.error(USAGE);
+    return 2;
+  }
+  if (values.db !== undefined && existsSync(values.db)) {
+    console.error(`--db ${values.db} exists; give a new path`);
+    return 2;
+  }
+
+  const corpus = readJsonLines<CorpusDoc>(files.corpus);
+  const queryTexts = new Map(
+    readJsonLines<{ _id: string; text: string }>(files.queries).map((query) => [query._id, query.text]),
+  );
+  const qrels = readQrels(files.qrels);
+  const unknown = [...qrels.keys()].filter((id) => !queryTexts.has(id));
+  if (unknown.length > 0) throw new Error(`qrels name ${unknown.length} queries missing from queries.jsonl`);
+
+  const scratch = values.db === undefined ? mkdtempSync(join(tmpdir(), 'rivulet-beir-')) : undefined;
+  const dbPath = values.db ?? join(scratch as string, 'scifact.sqlite');
+  const stores = openSqliteStores(dbPath);
+  try {
+    const ingestStart = performance.now();
+    for (const doc of corpus) {
+      const text = doc.text;
+      const bytes = Buffer.byteLength(JSON.stringify(doc));
+      await stores.documents.upsertDocument(
+        {
+          collectionId: COLLECTION,
+          source: doc._id,
+          title: doc.title,
+          mediaType: 'application/json',
+          contentHash: createHash('sha256').update(`${doc.title}\n${text}`).digest('hex'),
+          bytes,
+          metadata: {},
+        },
+        [{ ordinal: 0, heading: '', text }],
+      );
+    }
+    const ingestSeconds = (performance.now() - ingestStart) / 1000;
+
+    const search = async (query: string, limit: number): Promise<{ hits: ChunkHit[]; ms: number }> => {
+      const start = performance.now();
+      const hits = await stores.documents.searchText(COLLECTION, query, limit);
+      return { hits, ms: performance.now() - start };
+    };
+    let ndcg = 0;
+    let recall = 0;
+    const runLatencies: number[] = [];
+    for (const [id, relevant] of qrels) {
+      const { hits, ms } = await search(queryTexts.get(id) as string, RUN_DEPTH);
+      runLatencies.push(ms);
+      const ranked = hits.map((hit) => hit.source);
+      ndcg += ndcgAt(10, ranked, relevant);
+      recall += recallAt(100, ranked, relevant);
+    }
+    const answerLatencies: number[] = [];
+    for (const id of qrels.keys())
+      answerLatencies.push((await search(queryTexts.get(id) as string, ANSWER_DEPTH)).ms);
+    ndcg /= qrels.size;
+    recall /= qrels.size;
+
+    const ms = (samples: number[]): string =>
+      `p50 ${formatNumber(percentile(samples, 50), 2)} p95 ${formatNumber(percentile(samples, 95), 2)}`;
+    console.log(`BEIR SciFact (${dir}), split ${split}`);
+    console.log(`docs ${corpus.length}, ingested in ${ingestSeconds.toFixed(1)} s (one upsertDocument each)`);
+    console.log(`queries ${qrels.size}: nDCG@10 ${ndcg.toFixed(4)}, Recall@100 ${recall.toFixed(4)}`);
+    console.log(
+      `searchText ms: top-${RUN_DEPTH} ${ms(runLatencies)}; top-${ANSWER_DEPTH} ${ms(answerLatencies)}`,
+    );
+    if (split === 'test') {
+      console.log('published nDCG@10 (test):');
+      for (const [method, value] of REFERENCES) console.log(`  ${value.toFixed(4)}  ${method}`);
+    }
+    return 0;
+  } finally {
+    await stores.close();
+    if (scratch !== undefined) rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+process.exitCode = await main();
