@@ -1,5 +1,5 @@
 // The document store contract: documents, their chunks, lexical and vector search over the chunks.
-// Implemented by the SQLite store (FTS5, sqlite-vec) and later by PostgreSQL (tsvector, pgvector).
+// Implemented by the SQLite store (own BM25 postings, sqlite-vec) and later by PostgreSQL (tsvector, pgvector).
 
 export interface DocumentRecord {
   id: string;

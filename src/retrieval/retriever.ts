@@ -1,4 +1,4 @@
-// Hybrid retrieval: BM25 over FTS5, plus vector search when an embedding model is configured, fused with RRF.
+// Hybrid retrieval: BM25, plus vector search when an embedding model is configured, fused with RRF.
 
 import type { ChunkHit, DocumentStore } from '../core/documents.ts';
 import type { Embedder } from '../core/embedder.ts';

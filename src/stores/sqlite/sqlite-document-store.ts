@@ -1,4 +1,4 @@
-// Documents and chunks in SQLite: BM25 through the FTS5 lexical index, vectors through sqlite-vec.
+// Documents and chunks in SQLite: BM25 through the lexical index (lexical.ts), vectors through sqlite-vec.
 
 import { randomUUID } from 'node:crypto';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
