@@ -48,6 +48,32 @@ export function killAllChildrenNow(): void {
 
 process.on('exit', killAllChildrenNow);
 
+/**
+ * Runs a benchmark's main function: its result is the exit code; an interrupt, a termination or a crash stops every
+ * child process first.
+ */
+export function runBench(main: () => Promise<number>): void {
+  process.once('SIGINT', () => {
+    console.log('\ninterrupted: stopping the child processes');
+    killAllChildrenNow();
+    process.exit(130);
+  });
+  process.once('SIGTERM', () => {
+    killAllChildrenNow();
+    process.exit(143);
+  });
+  main().then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      console.error(error);
+      killAllChildrenNow();
+      process.exit(1);
+    },
+  );
+}
+
 function keepLines(child: BenchChild, stream: NodeJS.ReadableStream | null): void {
   if (stream === null) return;
   let carry = '';

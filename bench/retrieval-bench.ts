@@ -26,7 +26,7 @@ import { mulberry32 } from '../test/fakes/openai-upstream.ts';
 import type { ReadyMessage, ScenarioSetMessage, SetScenarioMessage } from './messages.ts';
 import {
   freePort,
-  killAllChildrenNow,
+  runBench,
   spawnChild,
   stopChild,
   waitForHttpOk,
@@ -985,23 +985,4 @@ async function main(): Promise<number> {
   return failed > 0 ? 1 : 0;
 }
 
-process.once('SIGINT', () => {
-  console.log('\ninterrupted: stopping the child processes');
-  killAllChildrenNow();
-  process.exit(130);
-});
-process.once('SIGTERM', () => {
-  killAllChildrenNow();
-  process.exit(143);
-});
-
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    console.error(error);
-    killAllChildrenNow();
-    process.exit(1);
-  },
-);
+runBench(main);

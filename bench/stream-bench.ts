@@ -20,7 +20,7 @@ import {
   cpuDelta,
   cpuResolutionMicroseconds,
   freePort,
-  killAllChildrenNow,
+  runBench,
   listenDrops,
   openFilesLimit,
   processCpu,
@@ -331,23 +331,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-process.once('SIGINT', () => {
-  console.log('\ninterrupted: stopping the child processes');
-  killAllChildrenNow();
-  process.exit(130);
-});
-process.once('SIGTERM', () => {
-  killAllChildrenNow();
-  process.exit(143);
-});
-
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    console.error(error);
-    killAllChildrenNow();
-    process.exit(1);
-  },
-);
+runBench(main);
