@@ -34,13 +34,22 @@ export interface StoredMessage {
   cached?: boolean;
 }
 
+/** A position in a conversation list: the last conversation seen. */
+export interface ConversationCursor {
+  updatedAt: number;
+  id: string;
+}
+
 export interface ConversationStore {
   createConversation(ownerId: string | null, chatbotId: string): Promise<Conversation>;
   getConversation(id: string): Promise<Conversation | undefined>;
-  /** The owner's conversations, most recently updated first; `before` pages by updatedAt. */
+  /**
+   * The owner's conversations, most recently updated first (ties by id). `after` is the last conversation of the
+   * previous page: the page continues strictly after it, so none is skipped or repeated.
+   */
   listConversations(
     ownerId: string | null,
-    options?: { limit?: number; before?: number },
+    options?: { limit?: number; after?: ConversationCursor },
   ): Promise<Conversation[]>;
   /** The newest `limit` messages, oldest first. */
   listMessages(conversationId: string, limit?: number): Promise<StoredMessage[]>;

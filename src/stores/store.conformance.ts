@@ -143,10 +143,34 @@ export function describeStoreConformance(
         });
         const listed = await stores.conversations.listConversations('alice');
         expect(listed.map((conversation) => conversation.id)).toEqual([first.id, second.id]);
-        const page = await stores.conversations.listConversations('alice', {
-          before: listed[0]?.updatedAt ?? 0,
-        });
+        const page = await stores.conversations.listConversations('alice', { after: listed[0]! });
         expect(page.map((conversation) => conversation.id)).toEqual([second.id]);
+        // Conversations updated in the same millisecond are neither skipped nor repeated across pages.
+        const same = await Promise.all(
+          Array.from({ length: 5 }, () => stores.conversations.createConversation('carol', 'default')),
+        );
+        for (const conversation of same) {
+          await stores.conversations.appendMessage({
+            id: `m_${conversation.id}`,
+            conversationId: conversation.id,
+            role: 'user',
+            content: 'q',
+            createdAt: 5_000_000_000_000,
+          });
+        }
+        const seen: string[] = [];
+        let after: { updatedAt: number; id: string } | undefined;
+        for (;;) {
+          const batch = await stores.conversations.listConversations('carol', {
+            limit: 2,
+            ...(after ? { after } : {}),
+          });
+          seen.push(...batch.map((conversation) => conversation.id));
+          if (batch.length < 2) break;
+          after = batch.at(-1);
+        }
+        expect(seen.toSorted()).toEqual(same.map((conversation) => conversation.id).toSorted());
+        expect(new Set(seen).size).toBe(5);
         expect(await stores.conversations.listConversations('alice', { limit: 1 })).toHaveLength(1);
         expect(await stores.conversations.listConversations(null)).toHaveLength(1);
       });

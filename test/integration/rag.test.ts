@@ -210,6 +210,19 @@ describe('RAG over uploaded documents', () => {
     const gone = await fetch(`${server.url}/api/conversations/${start.conversationId}/messages`);
     expect(gone.status).toBe(404);
     expect(await gone.json()).toMatchObject({ error: { code: 'CONVERSATION_NOT_FOUND' } });
+    const firstPage = (await (await fetch(`${server.url}/api/conversations?limit=1`)).json()) as {
+      conversations: { id: string }[];
+      nextCursor: string | null;
+    };
+    expect(firstPage.nextCursor).toMatch(/^\d+:conv_/);
+    const secondPage = (await (
+      await fetch(
+        `${server.url}/api/conversations?limit=1&after=${encodeURIComponent(firstPage.nextCursor ?? '')}`,
+      )
+    ).json()) as { conversations: { id: string }[] };
+    expect(secondPage.conversations[0]?.id).not.toBe(firstPage.conversations[0]?.id);
+    const badCursor = await fetch(`${server.url}/api/conversations?after=yesterday`);
+    expect(badCursor.status).toBe(400);
     const bad = await fetch(`${server.url}/api/conversations?limit=0`);
     expect(bad.status).toBe(400);
     expect(await bad.json()).toMatchObject({ error: { code: 'VALIDATION_FAILED' } });

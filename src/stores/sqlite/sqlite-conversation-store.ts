@@ -5,6 +5,7 @@ import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import {
   conversationTitle,
   type Conversation,
+  type ConversationCursor,
   type ConversationStore,
   type StoredMessage,
 } from '../../core/conversation-store.ts';
@@ -81,10 +82,10 @@ export class SqliteConversationStore implements ConversationStore {
       ),
       get: db.prepare('SELECT * FROM conversations WHERE id = ?'),
       listByOwner: db.prepare(
-        'SELECT * FROM conversations WHERE owner_id = ? AND updated_at < ? ORDER BY updated_at DESC, id LIMIT ?',
+        'SELECT * FROM conversations WHERE owner_id = ? AND (updated_at, id) < (?, ?) ORDER BY updated_at DESC, id DESC LIMIT ?',
       ),
       listByAnonymous: db.prepare(
-        'SELECT * FROM conversations WHERE owner_id IS NULL AND updated_at < ? ORDER BY updated_at DESC, id LIMIT ?',
+        'SELECT * FROM conversations WHERE owner_id IS NULL AND (updated_at, id) < (?, ?) ORDER BY updated_at DESC, id DESC LIMIT ?',
       ),
       messages: db.prepare(
         'SELECT * FROM (SELECT * FROM messages WHERE conversation_id = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq',
@@ -114,13 +115,18 @@ export class SqliteConversationStore implements ConversationStore {
 
   async listConversations(
     ownerId: string | null,
-    options: { limit?: number; before?: number } = {},
+    options: { limit?: number; after?: ConversationCursor } = {},
   ): Promise<Conversation[]> {
-    const before = options.before ?? Number.MAX_SAFE_INTEGER;
+    const after = options.after ?? { updatedAt: Number.MAX_SAFE_INTEGER, id: '' };
     const limit = options.limit ?? 50;
     const rows = (ownerId === null
-      ? this.statements.listByAnonymous.all(before, limit)
-      : this.statements.listByOwner.all(ownerId, before, limit)) as unknown as ConversationRow[];
+      ? this.statements.listByAnonymous.all(after.updatedAt, after.id, limit)
+      : this.statements.listByOwner.all(
+          ownerId,
+          after.updatedAt,
+          after.id,
+          limit,
+        )) as unknown as ConversationRow[];
     return rows.map(toConversation);
   }
 

@@ -9,7 +9,15 @@ import type { AppContext } from '../context.ts';
 
 const listQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(200).default(50),
-  before: z.coerce.number().int().min(0).optional(),
+  /** `nextCursor` of the previous page: "<updatedAt>:<id>". */
+  after: z
+    .string()
+    .regex(/^\d{1,16}:[\w.-]{1,200}$/, 'must be the nextCursor of the previous page')
+    .transform((value) => {
+      const colon = value.indexOf(':');
+      return { updatedAt: Number(value.slice(0, colon)), id: value.slice(colon + 1) };
+    })
+    .optional(),
 });
 const messagesQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).optional() });
 const params = z.strictObject({ conversationId: idSchema });
@@ -29,12 +37,15 @@ export function registerConversationRoutes(server: FastifyInstance, context: App
 
   server.get('/api/conversations', async (request) => {
     const query = parseWith(listQuery, request.query, 'query');
-    const list = await conversations.listConversations(context.principalOf(request), query);
+    const list = await conversations.listConversations(context.principalOf(request), {
+      limit: query.limit,
+      ...(query.after === undefined ? {} : { after: query.after }),
+    });
     const last = list.at(-1);
     return {
       conversations: list,
-      // Pass as `before` for the next page; null on the last one.
-      nextBefore: list.length === query.limit && last !== undefined ? last.updatedAt : null,
+      // Pass as `after` for the next page; null on the last one.
+      nextCursor: list.length === query.limit && last !== undefined ? `${last.updatedAt}:${last.id}` : null,
     };
   });
 
