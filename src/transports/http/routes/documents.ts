@@ -12,7 +12,7 @@ import {
   type IngestProgress,
   type IngestSummary,
 } from '../../../retrieval/ingest.ts';
-import { formatSseFrame } from '../../encoders/sse.ts';
+import { formatSseComment, formatSseFrame } from '../../encoders/sse.ts';
 import { idSchema, parseWith } from '../../schemas.ts';
 import type { AppContext } from '../context.ts';
 
@@ -65,7 +65,9 @@ export async function registerDocumentRoutes(server: FastifyInstance, context: A
     }
     const chatbot = await chatbotFor(query.chatbotId);
     const progress =
-      request.headers.accept?.includes('text/event-stream') === true ? openProgressStream(reply) : undefined;
+      request.headers.accept?.includes('text/event-stream') === true
+        ? openProgressStream(reply, context.config.sse.pingMs)
+        : undefined;
     const summary = emptySummary();
     try {
       let index = 0;
@@ -182,7 +184,7 @@ interface ProgressStream {
 }
 
 /** Per-file progress as SSE: `progress` events, then one `summary` (or `error`) event. */
-function openProgressStream(reply: FastifyReply): ProgressStream {
+function openProgressStream(reply: FastifyReply, pingMs: number): ProgressStream {
   reply.hijack();
   const response = reply.raw;
   response.writeHead(200, {
@@ -194,17 +196,26 @@ function openProgressStream(reply: FastifyReply): ProgressStream {
   const write = (event: string, data: unknown): void => {
     if (!response.destroyed) response.write(formatSseFrame({ event, data: JSON.stringify(data) }));
   };
+  // A large PDF can take a while: keep proxies from closing a quiet stream, as the chat streams do.
+  const ping = setInterval(() => {
+    if (!response.destroyed) response.write(formatSseComment('ping'));
+  }, pingMs);
+  const finish = (): void => {
+    clearInterval(ping);
+    response.end();
+  };
+  response.once('close', () => clearInterval(ping));
   return {
     send: (progress) => write('progress', progress),
     end(summary) {
       write('summary', summary);
-      response.end();
+      finish();
     },
     fail(error) {
       const coded =
         error instanceof RivuletError ? error : new RivuletError('BAD_REQUEST', { detail: String(error) });
       write('error', { code: coded.code, message: coded.message });
-      response.end();
+      finish();
     },
   };
 }
