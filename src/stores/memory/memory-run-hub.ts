@@ -87,6 +87,7 @@ class MemoryRun implements RunProducer {
   private readonly limits: RunLimits;
   private readonly hub: MemoryRunHub;
   private flushScheduled = false;
+  private laterFlushScheduled = false;
   private graceTimer: NodeJS.Timeout | undefined;
   private readonly durationTimer: NodeJS.Timeout;
   retentionTimer: NodeJS.Timeout | undefined;
@@ -197,15 +198,28 @@ class MemoryRun implements RunProducer {
     this.entries.push({ event, json });
     this.bytes += json.length;
     if (isTerminal(event)) this.finish();
-    if (!this.flushScheduled && this.readers.size > 0) {
+    if (this.readers.size === 0) return;
+    if (event.type === 'token' || isTerminal(event)) {
+      if (this.flushScheduled) return;
       this.flushScheduled = true;
       // Events appended in the same tick (one upstream chunk often holds several tokens) go out in one write.
       queueMicrotask(this.flush);
+    } else if (!this.flushScheduled && !this.laterFlushScheduled) {
+      this.laterFlushScheduled = true;
+      // The events before the first token (start, phases, sources) come in a burst across store calls that resolve
+      // at once: wait for the macrotask boundary so the burst is one write per reader, not one per event (a
+      // thousand streams opening together would otherwise queue thousands of extra writes before any token).
+      setImmediate(this.laterFlush);
     }
   }
 
   private readonly flush = (): void => {
     this.flushScheduled = false;
+    for (const reader of this.readers) this.deliver(reader);
+  };
+
+  private readonly laterFlush = (): void => {
+    this.laterFlushScheduled = false;
     for (const reader of this.readers) this.deliver(reader);
   };
 
