@@ -49,6 +49,7 @@ export default tseslint.config(
                 'ioredis',
                 'redis',
                 'openai',
+                'prom-client',
                 'node:sqlite',
                 'sqlite-vec',
                 '**/transports/**',

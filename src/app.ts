@@ -12,6 +12,7 @@ import type { Passage } from './core/retriever.ts';
 import type { RunHub } from './core/run-hub.ts';
 import { resolveLanguageModel } from './providers/create-language-model.ts';
 import { createEmbedder } from './providers/embeddings.ts';
+import { Metrics } from './observability/metrics.ts';
 import { ExtractiveAnswerer } from './providers/extractive.ts';
 import { UsageEstimator } from './providers/usage-estimator.ts';
 import { expandPaths, readFiles } from './retrieval/file-sources.ts';
@@ -102,7 +103,9 @@ export interface CreateAppOptions {
 
 export async function createApp(config: Config, options: CreateAppOptions = {}): Promise<App> {
   const logger = options.logger ?? pino({ level: config.logLevel });
+  const metrics = config.metricsEnabled ? new Metrics() : undefined;
   const hub = new MemoryRunHub({
+    observer: metrics,
     limits: {
       maxEvents: config.run.maxEvents,
       maxBytes: config.run.maxBytes,
@@ -115,6 +118,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     onAbandoned: (runId) =>
       logger.info({ runId, policy: config.run.disconnectPolicy }, 'run abandoned: no reader'),
   });
+  metrics?.watchHub(() => hub.stats());
   const stores = openSqliteStores(databasePath(config.dataDir), {
     maxCachedAnswersPerChatbot: config.cache.maxEntriesPerChatbot,
   });
@@ -125,7 +129,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     );
   }
   const freshInstall = await ensureDefaultChatbot(stores);
-  const model = await resolveLanguageModel(config.llm, logger);
+  const model = await resolveLanguageModel(config.llm, logger, metrics);
   // Without the vector extension, embeddings could be neither stored nor searched: making them would only cost.
   const embedder = stores.vectors.available ? createEmbedder(config.embedding, logger) : undefined;
   await warnOnEmbeddingSpaceChange(stores, embedder, logger);
@@ -167,8 +171,12 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     estimateUsage: (messages, output) => usageEstimator.estimate(messages, output),
     defaultChatbotId: DEFAULT_CHATBOT_ID,
     logger,
+    observer: metrics,
   });
-  const server = await buildServer({ config, hub, chat, stores, ingestor, principalOf: () => null }, logger);
+  const server = await buildServer(
+    { config, hub, chat, stores, ingestor, metrics, principalOf: () => null },
+    logger,
+  );
 
   return {
     config,

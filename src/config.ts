@@ -97,6 +97,7 @@ const schema = z.object({
   ANSWER_CACHE: booleanText(true),
   ANSWER_CACHE_SIMILARITY: z.coerce.number().min(0.5).max(1).default(0.95),
   ANSWER_CACHE_MAX_ENTRIES: integer(10_000, 1),
+  METRICS_ENABLED: booleanText(true),
 });
 
 /** One provider in the chain. */
@@ -186,6 +187,8 @@ export interface Config {
   };
   sse: { pingMs: number; retryMs: number; drainTimeoutMs: number };
   ws: { pingMs: number };
+  /** Serve Prometheus metrics on GET /metrics. */
+  metricsEnabled: boolean;
 }
 
 export class ConfigError extends Error {
@@ -240,6 +243,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       drainTimeoutMs: values.SSE_DRAIN_TIMEOUT_MS,
     },
     ws: { pingMs: values.WS_PING_MS },
+    metricsEnabled: values.METRICS_ENABLED,
   };
 }
 

@@ -10,6 +10,7 @@ import { RivuletError, toRivuletError } from './errors.ts';
 import type { FinishReason, PhaseName, Source, Timings, Usage } from './events.ts';
 import { matchGlossary } from './glossary.ts';
 import type { Logger } from './logger.ts';
+import { noopObserver, type CacheOutcome, type RunObserver } from './observer.ts';
 import { buildCondenseMessages, buildGroundedMessages, toSources } from './prompt.ts';
 import type { ChatMessage, LanguageModel } from './provider.ts';
 import type { Passage, QueryEmbedding, Retriever } from './retriever.ts';
@@ -51,6 +52,8 @@ export interface ChatPipelineDeps {
   /** How many earlier messages go into the prompt. */
   historyLimit: number;
   logger: Logger;
+  /** Metrics: run outcomes, TTFT, token gaps, phases. Optional: nothing is recorded without it. */
+  observer?: RunObserver;
 }
 
 /** Reasons the hub gives for aborting a run that still deserve a `done` (the user or nobody wanted more). */
@@ -77,6 +80,8 @@ export async function runChatPipeline(
   let text = '';
   let tokenCount = 0;
   let ttftMs: number | null = null;
+  let lastTokenAt = 0;
+  let cacheOutcome: CacheOutcome = 'skipped';
   let usage: Usage | null = null;
   let failedOver = false;
   let cached = false;
@@ -122,6 +127,10 @@ export async function runChatPipeline(
     chatbotId: chatbot.id,
     provider: deps.model.provider,
     model: deps.model.model,
+  });
+  const trace = (deps.observer ?? noopObserver).runStarted({
+    chatbotId: chatbot.id,
+    provider: deps.model.provider,
   });
 
   let status: MessageStatus = 'complete';
@@ -179,6 +188,7 @@ export async function runChatPipeline(
       queryEmbedding = await deps.retriever.embedQuery(question, run.signal);
       const hit = await findCachedAnswer(deps, chatbot.id, question, queryEmbedding);
       endPhase();
+      cacheOutcome = hit === undefined ? 'miss' : 'hit';
       if (hit !== undefined) {
         cached = true;
         sources = hit.sources;
@@ -230,9 +240,13 @@ export async function runChatPipeline(
           signal: run.signal,
           onPart: (part) => {
             switch (part.type) {
-              case 'text-delta':
+              case 'text-delta': {
+                const now = performance.now();
+                if (lastTokenAt !== 0) trace.tokenGap(now - lastTokenAt);
+                lastTokenAt = now;
                 emitToken(part.text);
                 return;
+              }
               case 'usage':
                 usage = part.usage;
                 return;
@@ -322,6 +336,16 @@ export async function runChatPipeline(
       deps.logger.warn({ runId: run.runId, err: error }, 'caching the answer failed'),
     );
   }
+  trace.finished({
+    status,
+    errorCode,
+    cached,
+    cache: cacheOutcome,
+    ttftMs: finalTimings.ttftMs,
+    totalMs: finalTimings.totalMs,
+    outputTokens: usage?.outputTokens ?? tokenCount,
+    phases: finalTimings.phases,
+  });
   // One line per answer with every phase's time (seed 000: "Phase 6 completed in 2.34s").
   deps.logger.info(
     {

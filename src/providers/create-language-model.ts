@@ -4,6 +4,7 @@
 import type { LlmConfig, ProviderConfig } from '../config.ts';
 import { toRivuletError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
+import type { ProviderObserver } from '../core/observer.ts';
 import type { LanguageModel } from '../core/provider.ts';
 import { ChatCompletionsModel } from './chat-completions.ts';
 import {
@@ -23,10 +24,11 @@ const OLLAMA_PROBE_MS = 1500;
 export async function resolveLanguageModel(
   config: LlmConfig | undefined,
   logger: Logger,
+  observer?: ProviderObserver,
 ): Promise<LanguageModel | undefined> {
   if (config === undefined) return undefined;
   if (config.chain.length > 0 || config.detectOllamaAt === undefined)
-    return createLanguageModel(config, logger);
+    return createLanguageModel(config, logger, observer);
   const host = config.detectOllamaAt;
   try {
     const names = await listOllamaModels(host, AbortSignal.timeout(OLLAMA_PROBE_MS), OLLAMA_PROBE_MS);
@@ -46,7 +48,7 @@ export async function resolveLanguageModel(
       apiKey: undefined,
       apiVersion: undefined,
     };
-    return createLanguageModel({ ...config, chain: [ollama] }, logger);
+    return createLanguageModel({ ...config, chain: [ollama] }, logger, observer);
   } catch (error) {
     const detail = toRivuletError(error).detail;
     logger.info({ host: ollamaBaseUrl(host), detail }, 'no provider configured and no Ollama found');
@@ -54,7 +56,11 @@ export async function resolveLanguageModel(
   }
 }
 
-export function createLanguageModel(config: LlmConfig, logger: Logger): LanguageModel | undefined {
+export function createLanguageModel(
+  config: LlmConfig,
+  logger: Logger,
+  observer?: ProviderObserver,
+): LanguageModel | undefined {
   if (config.chain.length === 0) return undefined;
   const models = config.chain.map((provider) => createAdapter(provider, config.stallMs));
   return new FallbackChain(models, {
@@ -69,6 +75,7 @@ export function createLanguageModel(config: LlmConfig, logger: Logger): Language
       cooldownMs: config.breakerCooldownMs,
     }),
     logger,
+    observer,
   });
 }
 

@@ -4,6 +4,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RivuletError, toRivuletError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
+import { noopObserver, type ProviderObserver } from '../core/observer.ts';
 import type {
   ChatMessage,
   GenerateRequest,
@@ -32,6 +33,8 @@ export interface FallbackChainOptions {
   continueAfterFailure: boolean;
   breaker: CircuitBreaker;
   logger: Logger;
+  /** Metrics: provider errors, retries and failovers. */
+  observer?: ProviderObserver;
   random?: () => number;
 }
 
@@ -59,6 +62,7 @@ export class FallbackChain implements LanguageModel {
   private readonly models: readonly LanguageModel[];
   private readonly options: FallbackChainOptions;
   private readonly random: () => number;
+  private readonly observer: ProviderObserver;
 
   constructor(models: readonly LanguageModel[], options: FallbackChainOptions) {
     const first = models[0];
@@ -68,6 +72,7 @@ export class FallbackChain implements LanguageModel {
     this.provider = first.provider;
     this.model = first.model;
     this.random = options.random ?? Math.random;
+    this.observer = options.observer ?? noopObserver;
   }
 
   async stream(request: GenerateRequest, options: StreamOptions): Promise<void> {
@@ -101,6 +106,7 @@ export class FallbackChain implements LanguageModel {
           if (signal.aborted) throw signal.reason;
           const error = toRivuletError(caught);
           lastError = error;
+          this.observer.providerError(model.provider, error.code);
           if (!CALLER_FAULTS.has(error.code)) this.options.breaker.recordFailure(keyOf(model));
           const context = {
             provider: model.provider,
@@ -115,6 +121,7 @@ export class FallbackChain implements LanguageModel {
                 { ...context, attempt: attempt + 1, delayMs: delay },
                 'provider call failed, retrying',
               );
+              this.observer.providerRetry(model.provider, error.code);
               await sleep(delay, undefined, { signal });
               continue;
             }
@@ -125,6 +132,7 @@ export class FallbackChain implements LanguageModel {
                 'streaming failed before the first token, retrying without streaming',
               );
               streaming = false;
+              this.observer.providerRetry(model.provider, error.code);
               continue;
             }
           } else if (!this.options.continueAfterFailure) {
@@ -133,6 +141,7 @@ export class FallbackChain implements LanguageModel {
           const next = candidates[index + 1];
           if (next === undefined) throw error;
           this.options.logger.warn({ ...context, to: next.provider, sentChars: sent.length }, 'failing over');
+          this.observer.providerFailover(model.provider, next.provider);
           onPart({ type: 'failover', from: keyOf(model), to: keyOf(next), reason: error.code });
           break;
         }

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { RivuletError, type ErrorCode } from '../../core/errors.ts';
 import { encodeEvent, isTerminal, withSeq, type RunEvent, type RunEventInput } from '../../core/events.ts';
 import { mergeTokens } from '../../core/merge-tokens.ts';
+import { noopObserver, type HubObserver } from '../../core/observer.ts';
 import type {
   CreateRunOptions,
   DisconnectPolicy,
@@ -32,6 +33,8 @@ export interface MemoryRunHubOptions {
   maxRetainedBytes?: number;
   /** Called when the grace window expires on a run nobody came back to (for metrics and logs). */
   onAbandoned?: (runId: string) => void;
+  /** Metrics: readers attached and resumed, disconnects, merged frames, grace expiries. */
+  observer?: HubObserver;
 }
 
 /** At most this many entries go to a sink in one write, so one reader cannot hog the event loop. */
@@ -150,6 +153,7 @@ class MemoryRun implements RunProducer {
 
   detach(reader: Reader): void {
     this.readers.delete(reader);
+    if (this.state === 'running') this.hub.observer.readerDisconnected();
     if (this.readers.size === 0 && this.state === 'running') this.startGraceTimer();
   }
 
@@ -163,9 +167,11 @@ class MemoryRun implements RunProducer {
       const merged = reader.behind && slice.length > 1;
       const batch = merged ? mergeTokens(slice) : slice;
       reader.cursor = end;
+      const mergedTokens = merged && batch.length < slice.length;
+      if (mergedTokens) this.hub.observer.mergedFrame();
       let accepted: boolean;
       try {
-        accepted = reader.sink.write(batch, merged && batch.length < slice.length);
+        accepted = reader.sink.write(batch, mergedTokens);
       } catch {
         // A broken reader must never break the producer or the other readers.
         reader.close();
@@ -272,11 +278,14 @@ class MemoryRun implements RunProducer {
 
 export class MemoryRunHub implements RunHub {
   readonly options: MemoryRunHubOptions;
+  /** @internal */
+  readonly observer: HubObserver;
   private readonly runs = new Map<string, MemoryRun>();
   private retainedBytes = 0;
 
   constructor(options: MemoryRunHubOptions) {
     this.options = options;
+    this.observer = options.observer ?? noopObserver;
   }
 
   create(options: CreateRunOptions): RunProducer {
@@ -293,6 +302,7 @@ export class MemoryRunHub implements RunHub {
     if (run === undefined) return Promise.resolve(undefined);
     const cursor = Math.max(0, Math.min(Math.floor(afterSeq) + 1, run.entries.length));
     const reader = new Reader(run, cursor, sink);
+    this.observer.readerAttached(afterSeq >= 0);
     run.attach(reader);
     return Promise.resolve(reader);
   }
@@ -361,6 +371,8 @@ export class MemoryRunHub implements RunHub {
   /** @internal */
   abandoned(run: MemoryRun): void {
     this.options.onAbandoned?.(run.runId);
-    if (this.options.disconnectPolicy === 'abort') run.abandon();
+    const abort = this.options.disconnectPolicy === 'abort';
+    this.observer.graceExpired(abort);
+    if (abort) run.abandon();
   }
 }

@@ -13,6 +13,8 @@ export interface AppContext {
   chat: ChatService;
   stores: Stores;
   ingestor: Ingestor;
+  /** Serves GET /metrics; undefined when METRICS_ENABLED=false. */
+  metrics?: { readonly contentType: string; render(): Promise<string> } | undefined;
   /** The principal a request acts for; null on an open local install (auth lands with the auth issue). */
   principalOf(request: FastifyRequest): string | null;
 }

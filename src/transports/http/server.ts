@@ -8,6 +8,7 @@ import { registerChatRoutes } from './routes/chat.ts';
 import { registerConversationRoutes } from './routes/conversations.ts';
 import { registerDocumentRoutes } from './routes/documents.ts';
 import { registerHealthRoutes } from './routes/health.ts';
+import { registerMetricsRoutes } from './routes/metrics.ts';
 import { registerRunRoutes } from './routes/runs.ts';
 import { registerWsRoutes } from './routes/ws.ts';
 
@@ -66,6 +67,7 @@ export async function buildServer(
   });
 
   registerHealthRoutes(server, context);
+  registerMetricsRoutes(server, context);
   registerChatRoutes(server, context);
   registerRunRoutes(server, context);
   registerWsRoutes(server, context);
