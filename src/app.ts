@@ -94,6 +94,14 @@ export interface App {
   logger: PinoLogger;
   /** Listens on config.host/config.port and returns the base URL. */
   listen(): Promise<string>;
+  /**
+   * Graceful shutdown (SIGTERM): refuse new answers and report not ready, let running answers finish for up to
+   * SHUTDOWN_GRACE_MS, cut the rest (stored as stopped with their partial text; readers get a retryable
+   * SHUTTING_DOWN), tell WebSocket clients to reconnect elsewhere (close code 1012), then close. Resolves with how
+   * many answers finished and how many were cut.
+   */
+  shutdown(): Promise<{ finished: number; cut: number }>;
+  /** Closes at once: running answers are cut (see shutdown for the graceful path). */
   close(): Promise<void>;
 }
 
@@ -178,7 +186,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     logger,
   );
 
-  return {
+  const app: App = {
     config,
     hub,
     stores,
@@ -192,10 +200,35 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
       // A deep accept queue: a burst of a thousand new streams must wait, not be dropped with SYN retries.
       return server.listen({ host: config.host, port: config.port, backlog: 4096 });
     },
+    async shutdown() {
+      chat.beginDrain();
+      const running = chat.inFlightCount;
+      logger.info(
+        { running, graceMs: config.shutdownGraceMs },
+        'shutting down: no new answers; waiting for running ones',
+      );
+      let deadline: NodeJS.Timeout | undefined;
+      const inTime = await Promise.race([
+        chat.settled().then(() => true),
+        new Promise<boolean>((resolve) => {
+          deadline = setTimeout(() => resolve(false), config.shutdownGraceMs);
+        }),
+      ]);
+      clearTimeout(deadline);
+      const cut = inTime ? 0 : hub.stats().activeRuns;
+      // Past the deadline the hub ends what still runs: readers get SHUTTING_DOWN, the answers are stored as stopped.
+      if (!inTime) hub.close();
+      await chat.settled();
+      // Every answer is stored: WebSocket clients may reconnect to another instance.
+      for (const client of server.websocketServer.clients) client.close(1012, 'server restarting');
+      await app.close();
+      return { finished: running - cut, cut };
+    },
     async close() {
       // Stop accepting first, then end open runs so their streams finish with a terminal event and the server can
       // close. Connections still open after that (a keep-alive connection that went idle after the close began, a
-      // peer that never read) are cut after a short grace, so closing never hangs. Graceful drain is issue 7's.
+      // peer that never read) are cut after a short grace, so closing never hangs.
+      chat.beginDrain();
       const serverClosed = server.close();
       hub.close();
       await chat.settled();
@@ -208,4 +241,5 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
       await stores.close();
     },
   };
+  return app;
 }

@@ -86,6 +86,7 @@ const schema = z.object({
   SSE_RETRY_MS: integer(2_000),
   SSE_DRAIN_TIMEOUT_MS: integer(30_000, 100),
   WS_PING_MS: integer(30_000, 10),
+  SHUTDOWN_GRACE_MS: integer(25_000),
   DATA_DIR: z.string().trim().min(1).default('./data'),
   SAMPLE_CORPUS: booleanText(true),
   DOCUMENT_MAX_BYTES: integer(50 * 1024 * 1024, 1024),
@@ -154,6 +155,8 @@ export interface Config {
   /** Undefined when no provider is configured. */
   llm: LlmConfig | undefined;
   embedding: EmbeddingConfig | undefined;
+  /** How long a graceful shutdown lets running answers finish before cutting them. */
+  shutdownGraceMs: number;
   /** Directory of the SQLite file, or ":memory:" for a database that lives as long as the process (tests). */
   dataDir: string;
   /** Ingest the bundled sample corpus into the default collection on a fresh install (a new database). */
@@ -209,6 +212,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logLevel: values.LOG_LEVEL,
     llm,
     embedding: resolveEmbedding(values, llm),
+    shutdownGraceMs: values.SHUTDOWN_GRACE_MS,
     dataDir: values.DATA_DIR,
     sampleCorpus: values.SAMPLE_CORPUS,
     documentMaxBytes: values.DOCUMENT_MAX_BYTES,

@@ -33,19 +33,27 @@ async function serve(): Promise<void> {
 
   let closing = false;
   const shutdown = (signal: string): void => {
-    if (closing) return;
+    if (closing) {
+      // A second signal while draining: stop waiting for running answers.
+      app.logger.warn({ signal }, 'second signal: cutting running answers now');
+      void app.close().finally(() => process.exit(0));
+      return;
+    }
     closing = true;
-    app.logger.info({ signal }, 'shutting down');
-    app.close().then(
-      () => process.exit(0),
+    app.logger.info({ signal }, 'shutting down gracefully');
+    app.shutdown().then(
+      ({ finished, cut }) => {
+        app.logger.info({ finished, cut }, 'shut down');
+        process.exit(0);
+      },
       (error: unknown) => {
         app.logger.error({ err: error }, 'shutdown failed');
         process.exit(1);
       },
     );
   };
-  process.once('SIGINT', () => shutdown('SIGINT'));
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
 }
 
 async function main(argv: string[]): Promise<void> {

@@ -279,6 +279,13 @@ export async function runChatPipeline(
       // Tokens generated before the stop were paid for: say how many.
       await settleUsage();
       run.append({ type: 'done', finishReason, text, usage, cached, timings: timings() });
+    } else if (run.signal.aborted && reason instanceof RivuletError && reason.code === 'SHUTTING_DOWN') {
+      // Cut by the shutdown deadline: the hub already told the readers (a retryable SHUTTING_DOWN error); the
+      // answer is kept as stopped with its partial text, like a user's stop.
+      status = 'stopped';
+      finishReason = 'aborted';
+      errorCode = reason.code;
+      await settleUsage();
     } else {
       status = 'failed';
       finishReason = 'error';

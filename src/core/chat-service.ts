@@ -24,6 +24,7 @@ export class ChatService {
   private readonly deps: ChatServiceDeps;
   /** Pipelines still running, so shutdown and tests can wait for answers to be stored. */
   private readonly inFlight = new Set<Promise<void>>();
+  private draining = false;
 
   constructor(deps: ChatServiceDeps) {
     this.deps = deps;
@@ -34,6 +35,7 @@ export class ChatService {
    * plain 404. A conversation stays with the chatbot it started with.
    */
   async start(input: StartChatInput, ownerId: string | null): Promise<RunProducer> {
+    if (this.draining) throw new RivuletError('SHUTTING_DOWN');
     const conversations = this.deps.conversations;
     let chatbotId = input.chatbotId;
     let conversationId = input.conversationId;
@@ -67,6 +69,20 @@ export class ChatService {
     this.inFlight.add(pipeline);
     void pipeline.finally(() => this.inFlight.delete(pipeline));
     return run;
+  }
+
+  /** Graceful shutdown: from now on new answers are refused with SHUTTING_DOWN; running ones go on. */
+  beginDrain(): void {
+    this.draining = true;
+  }
+
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  /** Answers still being generated or stored. */
+  get inFlightCount(): number {
+    return this.inFlight.size;
   }
 
   /** Resolves when every pipeline started so far has stored its answer. */

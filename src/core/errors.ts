@@ -74,6 +74,11 @@ export const ERROR_CODES = {
     message: 'The answer exceeded the size limit for one run and was ended.',
     retryable: false,
   },
+  STORE_UNAVAILABLE: {
+    status: 503,
+    message: 'The database cannot be reached; retry shortly or on another instance.',
+    retryable: true,
+  },
   SHUTTING_DOWN: {
     status: 503,
     message: 'The server is shutting down; retry on another instance.',
