@@ -228,7 +228,7 @@ async function main(): Promise<number> {
     'each server (fake upstream, raw-pipe relay, Rivulet) runs in its own process; the load client runs in the bench process; all on 127.0.0.1',
   );
   console.log(
-    'rivulet env: LLM_PROVIDER=openai-compatible LLM_MODEL=bench LOG_LEVEL=warn DATA_DIR=:memory: SAMPLE_CORPUS=false (other settings at their defaults)',
+    `rivulet env: LLM_PROVIDER=openai-compatible LLM_MODEL=bench LOG_LEVEL=warn DATA_DIR=:memory: SAMPLE_CORPUS=false METRICS_ENABLED=${process.env.METRICS_ENABLED ?? 'true'} (other settings at their defaults)`,
   );
 
   const fake = spawnChild({
@@ -269,6 +269,7 @@ async function main(): Promise<number> {
       // An empty in-memory store: this measures streaming (retrieval has its own benchmark), and leaves ./data alone.
       DATA_DIR: ':memory:',
       SAMPLE_CORPUS: 'false',
+      METRICS_ENABLED: process.env.METRICS_ENABLED ?? 'true',
     },
     cwd: ROOT,
     ipc: false,
