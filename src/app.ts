@@ -232,7 +232,12 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
       const serverClosed = server.close();
       hub.close();
       await chat.settled();
-      const force = setTimeout(() => server.server.closeAllConnections(), CLOSE_GRACE_MS);
+      const force = setTimeout(() => {
+        server.server.closeAllConnections();
+        // WebSockets left the HTTP server's books at the upgrade: a peer that never answers the close handshake
+        // (a phone gone from the network) would otherwise hold the process for ws's own 30 s timeout.
+        for (const client of server.websocketServer.clients) client.terminate();
+      }, CLOSE_GRACE_MS);
       force.unref();
       await serverClosed;
       clearTimeout(force);

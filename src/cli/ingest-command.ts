@@ -146,8 +146,10 @@ export async function documentsCommand(args: string[], config: Config): Promise<
       return 0;
     }
     if (action === 'delete' && target !== undefined) {
+      const byId = await stores.documents.getDocument(target);
+      // An id from another collection is "not here", as in the HTTP API.
       const document =
-        (await stores.documents.getDocument(target)) ??
+        (byId?.collectionId === values.collection ? byId : undefined) ??
         (await stores.documents.findDocumentBySource(values.collection, target));
       if (document === undefined) {
         console.error(`No document "${target}" in "${values.collection}".`);

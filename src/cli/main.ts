@@ -20,6 +20,9 @@ function loadEnvironment() {
   return loadConfig();
 }
 
+/** A repeat of the first shutdown signal within this long is ignored (see shutdown below). */
+const REPEAT_SIGNAL_MS = 1000;
+
 async function serve(): Promise<void> {
   const config = loadEnvironment();
   const app = await createApp(config);
@@ -31,15 +34,24 @@ async function serve(): Promise<void> {
       : 'Rivulet is listening',
   );
 
-  let closing = false;
+  let firstSignal: { signal: string; at: number } | undefined;
   const shutdown = (signal: string): void => {
-    if (closing) {
+    if (firstSignal !== undefined) {
+      // One Ctrl-C under `npm start` can arrive twice (from the terminal's process group and from npm): a repeat
+      // of the same signal within a second is that echo, not a second request.
+      if (signal === firstSignal.signal && performance.now() - firstSignal.at < REPEAT_SIGNAL_MS) return;
       // A second signal while draining: stop waiting for running answers.
       app.logger.warn({ signal }, 'second signal: cutting running answers now');
-      void app.close().finally(() => process.exit(0));
+      app.close().then(
+        () => process.exit(0),
+        (error: unknown) => {
+          app.logger.error({ err: error }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
       return;
     }
-    closing = true;
+    firstSignal = { signal, at: performance.now() };
     app.logger.info({ signal }, 'shutting down gracefully');
     app.shutdown().then(
       ({ finished, cut }) => {

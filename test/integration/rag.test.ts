@@ -307,7 +307,7 @@ describe('uploads that go wrong', () => {
     expect(response.status).toBe(413);
     const body = (await response.json()) as IngestSummary & { error: { code: string; message: string } };
     expect(body.error.code).toBe('PAYLOAD_TOO_LARGE');
-    expect(body.error.message).toContain('At most 100 files per upload');
+    expect(body.error.message).toContain('At most 100 files');
     expect(body.added).toBe(100);
   });
 

@@ -4,7 +4,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -181,6 +181,100 @@ describe('SIGTERM with 20 open streams', () => {
       const long = upstream.requests.filter((request) => request.scenario.tokenCount === 1000);
       expect(long).toHaveLength(STREAMS / 2);
       expect(long.every((request) => request.closedBy === 'client' && !request.completed)).toBe(true);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  }, 30_000);
+
+  it('does not wait for a WebSocket peer that never answers the close handshake', async () => {
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const child = spawn(process.execPath, ['--experimental-strip-types', CLI, 'serve'], {
+      cwd: dataDir,
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        HOST: '127.0.0.1',
+        PORT: String(port),
+        DATA_DIR: ':memory:',
+        SAMPLE_CORPUS: 'false',
+        LLM_PROVIDER: 'openai-compatible',
+        LLM_BASE_URL: upstream.url,
+        LLM_MODEL: 'fake-model',
+        SHUTDOWN_GRACE_MS: String(GRACE_MS),
+        LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    const exited = new Promise<{ code: number | null; at: number }>((resolve) =>
+      child.once('exit', (code) => resolve({ code, at: performance.now() })),
+    );
+    try {
+      await waitForReady(url, child);
+      // A raw socket that completes the upgrade and then never says anything again (a phone gone from the network).
+      const socket = connect(port, '127.0.0.1');
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      socket.write(
+        'GET /api/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+          'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+      );
+      await new Promise<void>((resolve) => socket.once('data', () => resolve()));
+      socket.on('data', () => undefined);
+      socket.on('error', () => undefined);
+      const signalledAt = performance.now();
+      child.kill('SIGTERM');
+      const exit = await exited;
+      expect(exit.code).toBe(0);
+      // Nothing was running: the drain is immediate, then 500 ms for connections to close before they are cut.
+      expect(exit.at - signalledAt).toBeLessThan(3000);
+      socket.destroy();
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  }, 30_000);
+
+  it('takes a doubled Ctrl-C (the same signal twice within a second, as under npm start) as one graceful request', async () => {
+    upstream.reset();
+    upstream.enqueue({ tokenCount: 30, interTokenMs: 20, seed: 7 });
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const child = spawn(process.execPath, ['--experimental-strip-types', CLI, 'serve'], {
+      cwd: dataDir,
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        HOST: '127.0.0.1',
+        PORT: String(port),
+        DATA_DIR: ':memory:',
+        SAMPLE_CORPUS: 'false',
+        LLM_PROVIDER: 'openai-compatible',
+        LLM_BASE_URL: upstream.url,
+        LLM_MODEL: 'fake-model',
+        SHUTDOWN_GRACE_MS: '5000',
+        LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      await waitForReady(url, child);
+      let firstToken: () => void = () => undefined;
+      const streaming = new Promise<void>((resolve) => (firstToken = resolve));
+      const reader = readSse(`${url}/api/chat/stream`, {
+        body: { message: 'finish me' },
+        onFrame: (frame) => {
+          if (frame.data.type === 'token') firstToken();
+        },
+      });
+      await streaming;
+      child.kill('SIGINT');
+      // The echo arrives separately (signals sent at once would merge into one before node sees them).
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      child.kill('SIGINT');
+      const result = await reader;
+      expect(result.frames.at(-1)?.data).toMatchObject({ type: 'done', finishReason: 'stop' });
+      expect(tokenText(result.frames)).toBe(upstream.fullText({ tokenCount: 30, seed: 7 }));
+      expect(await exited).toBe(0);
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }

@@ -22,7 +22,8 @@ export function openSqliteStores(path: string, options: StoreOptions = {}): Stor
     }),
     vectors: { available: vectors, ...(vectorError === undefined ? {} : { error: vectorError }) },
     ping() {
-      db.prepare('SELECT 1').get();
+      // A real table, so the database file itself is read (SELECT 1 would answer without it).
+      db.prepare('SELECT count(*) FROM meta').get();
       return Promise.resolve();
     },
     close() {

@@ -100,12 +100,14 @@ export async function registerDocumentRoutes(server: FastifyInstance, context: A
       }
     } catch (caught) {
       // Past MAX_FILES the rest of the upload is refused, but the files before it went in: say which.
+      const code = (caught as { code?: unknown }).code;
       const error =
-        (caught as { code?: unknown }).code === 'FST_FILES_LIMIT'
+        code === 'FST_FILES_LIMIT' || code === 'FST_PARTS_LIMIT' || code === 'FST_FIELDS_LIMIT'
           ? new RivuletError('PAYLOAD_TOO_LARGE', {
-              message: `At most ${MAX_FILES} files per upload; the first ${summary.results.length} were processed, the rest were not.`,
+              message: `At most ${MAX_FILES} files and 20 other fields per upload; the first ${summary.results.length} files were processed, the rest were not.`,
             })
           : caught;
+      if (!(error instanceof RivuletError)) request.log.error({ err: caught }, 'upload failed');
       if (progress !== undefined) {
         progress.fail(error);
         return reply;
