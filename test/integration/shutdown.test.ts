@@ -44,6 +44,49 @@ async function waitForReady(url: string, child: ChildProcess): Promise<void> {
   throw new Error('server did not become ready');
 }
 
+interface ServerProcess {
+  child: ChildProcess;
+  port: number;
+  url: string;
+  exited: Promise<{ code: number | null; at: number }>;
+  stderr: () => string;
+}
+
+/** `rivulet serve` as a child process against the fake upstream, ready to answer. */
+async function startServerProcess(
+  upstreamUrl: string,
+  cwd: string,
+  env: Record<string, string>,
+): Promise<ServerProcess> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const child = spawn(process.execPath, ['--experimental-strip-types', CLI, 'serve'], {
+    cwd,
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      DATA_DIR: ':memory:',
+      SAMPLE_CORPUS: 'false',
+      LLM_PROVIDER: 'openai-compatible',
+      LLM_BASE_URL: upstreamUrl,
+      LLM_MODEL: 'fake-model',
+      SHUTDOWN_GRACE_MS: String(GRACE_MS),
+      LOG_LEVEL: 'warn',
+      ...env,
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<{ code: number | null; at: number }>((resolve) =>
+    child.once('exit', (code) => resolve({ code, at: performance.now() })),
+  );
+  await waitForReady(url, child);
+  return { child, port, url, exited, stderr: () => stderr };
+}
+
 describe('SIGTERM with 20 open streams', () => {
   let upstream: FakeUpstream;
   let dataDir: string;
@@ -67,33 +110,9 @@ describe('SIGTERM with 20 open streams', () => {
     }
     // One more, for a WebSocket client: it finishes in time, and the socket is then closed with 1012.
     upstream.enqueue({ tokenCount: 30, interTokenMs: 20, seed: 99 });
-    const port = await freePort();
-    const url = `http://127.0.0.1:${port}`;
-    const child = spawn(process.execPath, ['--experimental-strip-types', CLI, 'serve'], {
-      cwd: dataDir,
-      env: {
-        PATH: process.env.PATH,
-        HOME: process.env.HOME,
-        HOST: '127.0.0.1',
-        PORT: String(port),
-        DATA_DIR: join(dataDir, 'data'),
-        SAMPLE_CORPUS: 'false',
-        LLM_PROVIDER: 'openai-compatible',
-        LLM_BASE_URL: upstream.url,
-        LLM_MODEL: 'fake-model',
-        SHUTDOWN_GRACE_MS: String(GRACE_MS),
-        LOG_LEVEL: 'warn',
-      },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const exited = new Promise<{ code: number | null; at: number }>((resolve) =>
-      child.once('exit', (code) => resolve({ code, at: performance.now() })),
-    );
+    const server = await startServerProcess(upstream.url, dataDir, { DATA_DIR: join(dataDir, 'data') });
+    const { child, url, exited } = server;
     try {
-      await waitForReady(url, child);
-
       // Twenty streams, each in flight (a token received) before the signal.
       let streaming = 0;
       let allStreaming: () => void = () => undefined;
@@ -141,7 +160,7 @@ describe('SIGTERM with 20 open streams', () => {
       expect(terminal).toHaveLength(1);
       expect(terminal[0]).toMatchObject({ type: 'event', event: { type: 'done', finishReason: 'stop' } });
       const exit = await exited;
-      expect(exit.code, stderr).toBe(0);
+      expect(exit.code, server.stderr()).toBe(0);
       expect(exit.at - signalledAt).toBeLessThan(GRACE_MS + 1500);
 
       // Nothing lost: compare what each client saw with what the server stored.
@@ -187,30 +206,8 @@ describe('SIGTERM with 20 open streams', () => {
   }, 30_000);
 
   it('does not wait for a WebSocket peer that never answers the close handshake', async () => {
-    const port = await freePort();
-    const url = `http://127.0.0.1:${port}`;
-    const child = spawn(process.execPath, ['--experimental-strip-types', CLI, 'serve'], {
-      cwd: dataDir,
-      env: {
-        PATH: process.env.PATH,
-        HOME: process.env.HOME,
-        HOST: '127.0.0.1',
-        PORT: String(port),
-        DATA_DIR: ':memory:',
-        SAMPLE_CORPUS: 'false',
-        LLM_PROVIDER: 'openai-compatible',
-        LLM_BASE_URL: upstream.url,
-        LLM_MODEL: 'fake-model',
-        SHUTDOWN_GRACE_MS: String(GRACE_MS),
-        LOG_LEVEL: 'warn',
-      },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    const exited = new Promise<{ code: number | null; at: number }>((resolve) =>
-      child.once('exit', (code) => resolve({ code, at: performance.now() })),
-    );
+    const { child, port, exited } = await startServerProcess(upstream.url, dataDir, {});
     try {
-      await waitForReady(url, child);
       // A raw socket that completes the upgrade and then never says anything again (a phone gone from the network).
       const socket = connect(port, '127.0.0.1');
       await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
@@ -236,28 +233,9 @@ describe('SIGTERM with 20 open streams', () => {
   it('takes a doubled Ctrl-C (the same signal twice within a second, as under npm start) as one graceful request', async () => {
     upstream.reset();
     upstream.enqueue({ tokenCount: 30, interTokenMs: 20, seed: 7 });
-    const port = await freePort();
-    const url = `http://127.0.0.1:${port}`;
-    const child = spawn(process.execPath, ['--experimental-strip-types', CLI, 'serve'], {
-      cwd: dataDir,
-      env: {
-        PATH: process.env.PATH,
-        HOME: process.env.HOME,
-        HOST: '127.0.0.1',
-        PORT: String(port),
-        DATA_DIR: ':memory:',
-        SAMPLE_CORPUS: 'false',
-        LLM_PROVIDER: 'openai-compatible',
-        LLM_BASE_URL: upstream.url,
-        LLM_MODEL: 'fake-model',
-        SHUTDOWN_GRACE_MS: '5000',
-        LOG_LEVEL: 'warn',
-      },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const server = await startServerProcess(upstream.url, dataDir, { SHUTDOWN_GRACE_MS: '5000' });
+    const { child, url } = server;
     try {
-      await waitForReady(url, child);
       let firstToken: () => void = () => undefined;
       const streaming = new Promise<void>((resolve) => (firstToken = resolve));
       const reader = readSse(`${url}/api/chat/stream`, {
@@ -274,7 +252,7 @@ describe('SIGTERM with 20 open streams', () => {
       const result = await reader;
       expect(result.frames.at(-1)?.data).toMatchObject({ type: 'done', finishReason: 'stop' });
       expect(tokenText(result.frames)).toBe(upstream.fullText({ tokenCount: 30, seed: 7 }));
-      expect(await exited).toBe(0);
+      expect((await server.exited).code).toBe(0);
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }
