@@ -4,6 +4,8 @@ import { execSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import type { ReadyMessage } from './messages.ts';
 
 /** How many lines of a child's output are kept for error reports. */
 const OUTPUT_LINES_KEPT = 40;
@@ -285,4 +287,16 @@ export function listenDrops(): number {
     return column === -1 ? 0 : Number(values[column] ?? 0);
   }
   return 0;
+}
+
+const FAKE_UPSTREAM_SCRIPT = fileURLToPath(new URL('./fake-upstream-process.ts', import.meta.url));
+
+/** The wire-level fake upstream in its own process; resolves with the child, its port and OpenAI-style base URL. */
+export async function startFakeUpstreamChild(
+  cwd: string,
+  timeoutMs: number,
+): Promise<{ child: BenchChild; port: number; url: string }> {
+  const child = spawnChild({ name: 'fake upstream', script: FAKE_UPSTREAM_SCRIPT, env: {}, cwd, ipc: true });
+  const { port } = await waitForMessage<ReadyMessage>(child, 'ready', timeoutMs);
+  return { child, port, url: `http://127.0.0.1:${port}/v1` };
 }

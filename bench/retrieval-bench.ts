@@ -23,10 +23,11 @@ import { loadConfig } from '../src/config.ts';
 import type { ChunkInput, DocumentInput } from '../src/core/documents.ts';
 import { openSqliteStores } from '../src/stores/sqlite/sqlite-stores.ts';
 import { mulberry32 } from '../test/fakes/openai-upstream.ts';
-import type { ReadyMessage, ScenarioSetMessage, SetScenarioMessage } from './messages.ts';
+import type { ScenarioSetMessage, SetScenarioMessage } from './messages.ts';
 import {
   freePort,
   runBench,
+  startFakeUpstreamChild,
   spawnChild,
   stopChild,
   waitForHttpOk,
@@ -35,7 +36,6 @@ import {
 } from './processes.ts';
 import { formatNumber, markdownTable, percentile } from './stats.ts';
 
-const FAKE_UPSTREAM_SCRIPT = fileURLToPath(new URL('./fake-upstream-process.ts', import.meta.url));
 const RIVULET_SCRIPT = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 
 /** Bump when the generated corpus changes: cached databases of another version are not reused. */
@@ -816,15 +816,7 @@ async function main(): Promise<number> {
   );
 
   // The servers.
-  const fake = spawnChild({
-    name: 'fake upstream',
-    script: FAKE_UPSTREAM_SCRIPT,
-    env: {},
-    cwd: scratch,
-    ipc: true,
-  });
-  const fakePort = (await waitForMessage<ReadyMessage>(fake, 'ready', START_TIMEOUT_MS)).port;
-  const fakeUrl = `http://127.0.0.1:${fakePort}/v1`;
+  const { child: fake, url: fakeUrl } = await startFakeUpstreamChild(scratch, START_TIMEOUT_MS);
   await setScenario(fake, { tokenCount: ANSWER_TOKENS, interTokenMs: 0, ttftMs: 0, seed: 1 });
   const profileDir = values['cpu-prof'];
   const nodeFlags = profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`];

@@ -21,6 +21,7 @@ import {
   cpuResolutionMicroseconds,
   freePort,
   runBench,
+  startFakeUpstreamChild,
   listenDrops,
   openFilesLimit,
   processCpu,
@@ -42,7 +43,6 @@ import {
 } from './report.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const FAKE_UPSTREAM_SCRIPT = fileURLToPath(new URL('./fake-upstream-process.ts', import.meta.url));
 const RAW_PIPE_SCRIPT = fileURLToPath(new URL('./raw-pipe-relay.ts', import.meta.url));
 const RIVULET_SCRIPT = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 
@@ -231,15 +231,7 @@ async function main(): Promise<number> {
     `rivulet env: LLM_PROVIDER=openai-compatible LLM_MODEL=bench LOG_LEVEL=warn DATA_DIR=:memory: SAMPLE_CORPUS=false METRICS_ENABLED=${process.env.METRICS_ENABLED ?? 'true'} (other settings at their defaults)`,
   );
 
-  const fake = spawnChild({
-    name: 'fake upstream',
-    script: FAKE_UPSTREAM_SCRIPT,
-    env: {},
-    cwd: ROOT,
-    ipc: true,
-  });
-  const fakePort = (await waitForMessage<ReadyMessage>(fake, 'ready', START_TIMEOUT_MS)).port;
-  const fakeUrl = `http://127.0.0.1:${fakePort}/v1`;
+  const { child: fake, port: fakePort, url: fakeUrl } = await startFakeUpstreamChild(ROOT, START_TIMEOUT_MS);
 
   const profileDir = values['cpu-prof'];
   const profileFlags = profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`];
