@@ -12,7 +12,9 @@ import type { Passage } from './core/retriever.ts';
 import type { RunHub } from './core/run-hub.ts';
 import { resolveLanguageModel } from './providers/create-language-model.ts';
 import { createEmbedder } from './providers/embeddings.ts';
+import { combineRunObservers, type RunObserver } from './core/observer.ts';
 import { Metrics } from './observability/metrics.ts';
+import { TracingObserver } from './observability/tracing.ts';
 import { ExtractiveAnswerer } from './providers/extractive.ts';
 import { UsageEstimator } from './providers/usage-estimator.ts';
 import { expandPaths, readFiles } from './retrieval/file-sources.ts';
@@ -25,6 +27,13 @@ import type { Stores } from './stores/stores.ts';
 import { buildServer } from './transports/http/server.ts';
 
 export const DEFAULT_CHATBOT_ID = 'default';
+
+/** Metrics, traces, both or neither: each run is reported to what is on. */
+function runObserver(metrics: Metrics | undefined, tracing: boolean): RunObserver | undefined {
+  const tracer = tracing ? new TracingObserver() : undefined;
+  if (metrics === undefined) return tracer;
+  return tracer === undefined ? metrics : combineRunObservers(metrics, tracer);
+}
 
 /** The SQLite file under DATA_DIR, or an in-memory database for DATA_DIR=:memory:. */
 export function databasePath(dataDir: string): string {
@@ -179,7 +188,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     estimateUsage: (messages, output) => usageEstimator.estimate(messages, output),
     defaultChatbotId: DEFAULT_CHATBOT_ID,
     logger,
-    observer: metrics,
+    observer: runObserver(metrics, config.tracing),
   });
   const server = await buildServer(
     { config, hub, chat, stores, ingestor, metrics, principalOf: () => null },

@@ -99,6 +99,7 @@ const schema = z.object({
   ANSWER_CACHE_SIMILARITY: z.coerce.number().min(0.5).max(1).default(0.95),
   ANSWER_CACHE_MAX_ENTRIES: integer(10_000, 1),
   METRICS_ENABLED: booleanText(true),
+  TRACING: booleanText(false),
 });
 
 /** One provider in the chain. */
@@ -192,6 +193,8 @@ export interface Config {
   ws: { pingMs: number };
   /** Serve Prometheus metrics on GET /metrics. */
   metricsEnabled: boolean;
+  /** Report OpenTelemetry spans (to the SDK the process registers). */
+  tracing: boolean;
 }
 
 export class ConfigError extends Error {
@@ -248,6 +251,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     ws: { pingMs: values.WS_PING_MS },
     metricsEnabled: values.METRICS_ENABLED,
+    tracing: values.TRACING,
   };
 }
 

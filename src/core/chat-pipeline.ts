@@ -104,9 +104,15 @@ export async function runChatPipeline(
   };
   const endPhase = (): void => {
     if (currentPhase === undefined) return;
-    const durationMs = roundMs(performance.now() - currentPhase.startedAt);
+    const endedAt = performance.now();
+    const durationMs = roundMs(endedAt - currentPhase.startedAt);
     phases[currentPhase.name] = durationMs;
     run.append({ type: 'phase', name: currentPhase.name, state: 'end', durationMs });
+    trace.phaseEnded?.(
+      currentPhase.name,
+      performance.timeOrigin + currentPhase.startedAt,
+      performance.timeOrigin + endedAt,
+    );
     currentPhase = undefined;
   };
   const timings = (): Timings => ({ ttftMs, totalMs: roundMs(performance.now() - startedAt), phases });
@@ -238,6 +244,7 @@ export async function runChatPipeline(
         },
         {
           signal: run.signal,
+          onProviderCall: (call) => trace.providerCall?.(call),
           onPart: (part) => {
             switch (part.type) {
               case 'text-delta': {

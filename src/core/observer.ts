@@ -1,5 +1,6 @@
-// What the core reports for metrics: run outcomes, hub reader events and provider faults. The core knows only this
-// interface (no metrics library); src/observability/metrics.ts implements it with prom-client. Labels stay small:
+// What the core reports for metrics and traces: run outcomes, phases, provider calls, hub reader events and provider
+// faults. The core knows only this interface (no metrics or tracing library): src/observability/metrics.ts implements
+// it with prom-client, src/observability/tracing.ts with the OpenTelemetry API. Labels stay small:
 // chatbot and provider ids, error codes, phase names, never user, conversation or run ids.
 
 import type { PhaseName } from './events.ts';
@@ -29,10 +30,24 @@ export interface RunOutcome {
   phases: Partial<Record<PhaseName, number>>;
 }
 
+/** One provider request made for a run (each retry and failover is its own call). Times are epoch milliseconds. */
+export interface ProviderCall {
+  provider: string;
+  model: string;
+  streaming: boolean;
+  startedAt: number;
+  endedAt: number;
+  /** Undefined when the call succeeded; else the error code (an abort is the run's stop reason). */
+  errorCode: string | undefined;
+}
+
 /** One run's handle, labelled once at start so the per-token call stays cheap. */
 export interface RunTrace {
   /** Time between two tokens from the provider, in milliseconds. Called on the token hot path. */
   tokenGap(ms: number): void;
+  /** A pipeline phase ended; times are epoch milliseconds. */
+  phaseEnded?(name: PhaseName, startedAt: number, endedAt: number): void;
+  providerCall?(call: ProviderCall): void;
   /** Called exactly once, after the answer is stored. */
   finished(outcome: RunOutcome): void;
 }
@@ -62,6 +77,34 @@ export interface ProviderObserver {
 }
 
 export interface Observer extends RunObserver, HubObserver, ProviderObserver {}
+
+/** Both observers see every run (metrics and traces side by side). */
+export function combineRunObservers(first: RunObserver, second: RunObserver): RunObserver {
+  return {
+    runStarted(labels) {
+      const a = first.runStarted(labels);
+      const b = second.runStarted(labels);
+      return {
+        tokenGap(ms) {
+          a.tokenGap(ms);
+          b.tokenGap(ms);
+        },
+        phaseEnded(name, startedAt, endedAt) {
+          a.phaseEnded?.(name, startedAt, endedAt);
+          b.phaseEnded?.(name, startedAt, endedAt);
+        },
+        providerCall(call) {
+          a.providerCall?.(call);
+          b.providerCall?.(call);
+        },
+        finished(outcome) {
+          a.finished(outcome);
+          b.finished(outcome);
+        },
+      };
+    },
+  };
+}
 
 const noopTrace: RunTrace = {
   tokenGap() {},

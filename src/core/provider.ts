@@ -1,6 +1,7 @@
 // The narrow language-model interface every provider adapter implements.
 
 import type { FinishReason, Usage } from './events.ts';
+import type { ProviderCall } from './observer.ts';
 import type { Passage } from './retriever.ts';
 
 export interface ChatMessage {
@@ -31,6 +32,8 @@ export interface StreamOptions {
   signal: AbortSignal;
   /** Called synchronously for each part as it is parsed; keep it cheap, it is the per-token hot path. */
   onPart: (part: StreamPart) => void;
+  /** Called after each provider request the call made (retries and failovers included), for traces. */
+  onProviderCall?: (call: ProviderCall) => void;
 }
 
 export interface GenerateResult {

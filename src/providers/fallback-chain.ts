@@ -76,7 +76,7 @@ export class FallbackChain implements LanguageModel {
   }
 
   async stream(request: GenerateRequest, options: StreamOptions): Promise<void> {
-    const { signal, onPart } = options;
+    const { signal, onPart, onProviderCall } = options;
     let sent = '';
     let lastError: RivuletError | undefined;
     // Providers whose circuit is open sit out; if every one is open, the whole chain gets a trial.
@@ -92,6 +92,16 @@ export class FallbackChain implements LanguageModel {
       let streaming = this.options.streaming;
       for (let attempt = 0; ; attempt += 1) {
         let sentThisAttempt = false;
+        const startedAt = Date.now();
+        const reportCall = (errorCode: string | undefined): void =>
+          onProviderCall?.({
+            provider: model.provider,
+            model: model.model,
+            streaming,
+            startedAt,
+            endedAt: Date.now(),
+            errorCode,
+          });
         try {
           await this.attempt(model, attemptRequest, streaming, signal, (part) => {
             if (part.type === 'text-delta') {
@@ -101,8 +111,10 @@ export class FallbackChain implements LanguageModel {
             onPart(part);
           });
           this.options.breaker.recordSuccess(keyOf(model));
+          reportCall(undefined);
           return;
         } catch (caught) {
+          reportCall(toRivuletError(signal.aborted ? signal.reason : caught).code);
           if (signal.aborted) throw signal.reason;
           const error = toRivuletError(caught);
           lastError = error;
