@@ -14,6 +14,7 @@ import { resolveLanguageModel } from './providers/create-language-model.ts';
 import { createEmbedder } from './providers/embeddings.ts';
 import { combineRunObservers, type RunObserver } from './core/observer.ts';
 import { Metrics } from './observability/metrics.ts';
+import { RollingStats } from './observability/rolling-stats.ts';
 import { TracingObserver } from './observability/tracing.ts';
 import { ExtractiveAnswerer } from './providers/extractive.ts';
 import { UsageEstimator } from './providers/usage-estimator.ts';
@@ -28,12 +29,16 @@ import { buildServer } from './transports/http/server.ts';
 
 export const DEFAULT_CHATBOT_ID = 'default';
 
-/** Metrics, traces, both or neither: each run is reported to what is on. */
-function runObserver(metrics: Metrics | undefined, tracing: boolean): RunObserver | undefined {
-  const tracer = tracing ? new TracingObserver() : undefined;
-  if (metrics === undefined) return tracer;
-  return tracer === undefined ? metrics : combineRunObservers(metrics, tracer);
+/** Each run is reported to the rolling stats, and to metrics and traces when they are on. */
+function runObserver(stats: RollingStats, metrics: Metrics | undefined, tracing: boolean): RunObserver {
+  let observer: RunObserver = stats;
+  if (metrics !== undefined) observer = combineRunObservers(observer, metrics);
+  if (tracing) observer = combineRunObservers(observer, new TracingObserver());
+  return observer;
 }
+
+/** How often the rolling stats sample the number of streaming runs. */
+const ACTIVE_SAMPLE_MS = 5_000;
 
 /** The SQLite file under DATA_DIR, or an in-memory database for DATA_DIR=:memory:. */
 export function databasePath(dataDir: string): string {
@@ -121,6 +126,7 @@ export interface CreateAppOptions {
 export async function createApp(config: Config, options: CreateAppOptions = {}): Promise<App> {
   const logger = options.logger ?? pino({ level: config.logLevel });
   const metrics = config.metricsEnabled ? new Metrics() : undefined;
+  const stats = new RollingStats();
   const hub = new MemoryRunHub({
     observer: metrics,
     limits: {
@@ -188,10 +194,12 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     estimateUsage: (messages, output) => usageEstimator.estimate(messages, output),
     defaultChatbotId: DEFAULT_CHATBOT_ID,
     logger,
-    observer: runObserver(metrics, config.tracing),
+    observer: runObserver(stats, metrics, config.tracing),
   });
+  const sampler = setInterval(() => stats.sampleActiveStreams(hub.stats().activeRuns), ACTIVE_SAMPLE_MS);
+  sampler.unref();
   const server = await buildServer(
-    { config, hub, chat, stores, ingestor, metrics, principalOf: () => null },
+    { config, hub, chat, stores, ingestor, metrics, stats, principalOf: () => null },
     logger,
   );
 
@@ -234,6 +242,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
       return { finished: running - cut, cut };
     },
     async close() {
+      clearInterval(sampler);
       // Stop accepting first, then end open runs so their streams finish with a terminal event and the server can
       // close. Connections still open after that (a keep-alive connection that went idle after the close began, a
       // peer that never read) are cut after a short grace, so closing never hangs.

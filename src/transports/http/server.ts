@@ -9,6 +9,7 @@ import { registerConversationRoutes } from './routes/conversations.ts';
 import { registerDocumentRoutes } from './routes/documents.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerMetricsRoutes } from './routes/metrics.ts';
+import { registerStatsRoutes } from './routes/stats.ts';
 import { registerRunRoutes } from './routes/runs.ts';
 import { registerWsRoutes } from './routes/ws.ts';
 
@@ -68,6 +69,7 @@ export async function buildServer(
 
   registerHealthRoutes(server, context);
   registerMetricsRoutes(server, context);
+  registerStatsRoutes(server, context);
   registerChatRoutes(server, context);
   registerRunRoutes(server, context);
   registerWsRoutes(server, context);

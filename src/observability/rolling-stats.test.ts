@@ -1,0 +1,96 @@
+import { describe, expect, it } from 'vitest';
+import type { RunOutcome } from '../core/observer.ts';
+import { percentile, RollingStats } from './rolling-stats.ts';
+
+const T0 = Date.UTC(2026, 10, 24, 12, 0, 0);
+
+function outcome(overrides: Partial<RunOutcome> = {}): RunOutcome {
+  return {
+    status: 'complete',
+    errorCode: undefined,
+    cached: false,
+    cache: 'miss',
+    ttftMs: 100,
+    totalMs: 1000,
+    outputTokens: 50,
+    phases: { generate: 500 },
+    ...overrides,
+  };
+}
+
+function clock() {
+  let now = T0;
+  return { now: () => now, advance: (ms: number) => (now += ms) };
+}
+
+describe('RollingStats', () => {
+  it('aggregates runs per minute with TTFT percentiles, tokens/s, outcomes and error codes', () => {
+    const time = clock();
+    const stats = new RollingStats({ now: time.now, windowMinutes: 5 });
+    const run = (labels = { chatbotId: 'support', provider: 'openai' }, result = outcome()) =>
+      stats.runStarted(labels).finished(result);
+    for (let ttft = 10; ttft <= 1000; ttft += 10) run(undefined, outcome({ ttftMs: ttft }));
+    run(undefined, outcome({ status: 'failed', errorCode: 'UPSTREAM_TIMEOUT', ttftMs: null }));
+    run(undefined, outcome({ status: 'stopped' }));
+    run({ chatbotId: 'sales', provider: 'ollama' }, outcome({ cached: true, cache: 'hit', ttftMs: 1 }));
+    stats.sampleActiveStreams(7);
+    stats.sampleActiveStreams(3);
+
+    const snapshot = stats.snapshot();
+    expect(snapshot.minutes).toHaveLength(5);
+    const current = snapshot.minutes.at(-1)!;
+    expect(current).toMatchObject({
+      start: T0,
+      runs: 103,
+      complete: 101,
+      stopped: 1,
+      failed: 1,
+      cached: 1,
+      errors: { UPSTREAM_TIMEOUT: 1 },
+      activeStreamsMax: 7,
+    });
+    expect(current.tokensPerSecondP50).toBe(100);
+    expect(snapshot.chatbots).toEqual(['sales', 'support']);
+    expect(snapshot.providers).toEqual(['ollama', 'openai']);
+
+    const support = stats.snapshot({ chatbotId: 'support' }).minutes.at(-1)!;
+    expect(support.runs).toBe(102);
+    expect(support.ttftP50Ms).toBe(500);
+    expect(support.ttftP95Ms).toBe(950);
+    expect(stats.snapshot({ provider: 'ollama' }).minutes.at(-1)).toMatchObject({
+      runs: 1,
+      cached: 1,
+      ttftP50Ms: 1,
+    });
+  });
+
+  it('keeps a regular axis of the last hour and forgets older minutes', () => {
+    const time = clock();
+    const stats = new RollingStats({ now: time.now, windowMinutes: 3 });
+    stats.runStarted({ chatbotId: 'a', provider: 'p' }).finished(outcome());
+    time.advance(60_000);
+    const second = stats.snapshot();
+    expect(second.minutes.map((minute) => minute.start)).toEqual([T0 - 60_000, T0, T0 + 60_000]);
+    expect(second.minutes.map((minute) => minute.runs)).toEqual([0, 1, 0]);
+    time.advance(3 * 60_000);
+    expect(stats.snapshot().minutes.every((minute) => minute.runs === 0)).toBe(true);
+  });
+
+  it('bounds the samples it keeps per minute', () => {
+    const stats = new RollingStats({ now: () => T0, random: () => 0.999 });
+    const trace = () => stats.runStarted({ chatbotId: 'a', provider: 'p' });
+    for (let index = 0; index < 10_000; index += 1) trace().finished(outcome({ ttftMs: index }));
+    const minute = stats.snapshot().minutes.at(-1)!;
+    expect(minute.runs).toBe(10_000);
+    // The reservoir keeps 512 values; with this random source they are the first ones.
+    expect(minute.ttftP95Ms).toBeLessThan(512);
+  });
+});
+
+describe('percentile', () => {
+  it('is the nearest-rank percentile, and null for no values', () => {
+    expect(percentile([], 50)).toBeNull();
+    expect(percentile([3, 1, 2], 50)).toBe(2);
+    expect(percentile([1, 2, 3, 4], 95)).toBe(4);
+  });
+});
