@@ -5,8 +5,24 @@ import { RivuletError, type ErrorCode } from '../core/errors.ts';
 /** Upstream error bodies are for logs only, and only this much of them. */
 const MAX_DETAIL_CHARS = 500;
 
+/**
+ * Providers sometimes echo credentials in error bodies ("Incorrect API key provided: sk-abc...xyz"): anything that
+ * looks like a key or token is masked before the body reaches a log line.
+ */
+export function redactSecrets(text: string): string {
+  return text
+    .replace(/\b(?:sk|pk|rk)-[\w*.-]{6,}/giu, '[redacted]')
+    .replace(
+      /\b(?:bearer|api[-_ ]?key|key|token)(["':=\s]+)(?=[\w*./+=-]*\d)[\w*./+=-]{8,}/giu,
+      (_match, separator: string) => `key${separator}[redacted]`,
+    )
+    .replace(/\b[\w-]*[A-Za-z][\w-]*\d[\w-]*\b|\b[\w-]*\d[\w-]*[A-Za-z][\w-]*\b/gu, (word) =>
+      word.length >= 32 ? '[redacted]' : word,
+    );
+}
+
 export function errorForStatus(status: number, body: string, retryAfter: string | undefined): RivuletError {
-  const detail = `upstream HTTP ${status}: ${body.slice(0, MAX_DETAIL_CHARS)}`;
+  const detail = `upstream HTTP ${status}: ${redactSecrets(body.slice(0, MAX_DETAIL_CHARS))}`;
   return new RivuletError(codeForStatus(status), { detail, retryAfterMs: parseRetryAfter(retryAfter) });
 }
 
