@@ -2,6 +2,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { startTestServer } from '../helpers/test-server.ts';
+import { connectWs } from '../helpers/ws-client.ts';
 
 describe('/healthz and /readyz', () => {
   it('is ready while the store answers, and says why not once it does not', async () => {
@@ -36,6 +37,11 @@ describe('/healthz and /readyz', () => {
       });
       expect(chat.status).toBe(503);
       expect(await chat.json()).toMatchObject({ error: { code: 'SHUTTING_DOWN' } });
+      const ws = await connectWs(server.url);
+      ws.send({ type: 'chat', message: 'hello?', requestId: 'r1' });
+      const refused = await ws.waitFor((frame) => frame.type === 'error');
+      expect(refused).toMatchObject({ type: 'error', requestId: 'r1', error: { code: 'SHUTTING_DOWN' } });
+      ws.socket.close();
     } finally {
       await server.close();
     }
