@@ -6,7 +6,9 @@ import type { FastifyInstance } from 'fastify';
 import pino, { type Logger as PinoLogger } from 'pino';
 import type { Config } from './config.ts';
 import { ChatService } from './core/chat-service.ts';
+import { DEFAULT_CHATBOT_ID } from './core/chatbots.ts';
 import type { Embedder } from './core/embedder.ts';
+import type { Logger } from './core/logger.ts';
 import type { LanguageModel } from './core/provider.ts';
 import type { Passage } from './core/retriever.ts';
 import type { RunHub } from './core/run-hub.ts';
@@ -27,7 +29,34 @@ import { openSqliteStores } from './stores/sqlite/sqlite-stores.ts';
 import type { Stores } from './stores/stores.ts';
 import { buildServer } from './transports/http/server.ts';
 
-export const DEFAULT_CHATBOT_ID = 'default';
+export { DEFAULT_CHATBOT_ID };
+
+/**
+ * The stores, the embedding model and the ingestor, wired the same way for the server and the CLI. Without the vector
+ * extension there is no embedder: vectors could be neither stored nor searched, so making them would only cost.
+ */
+export function openDocumentStack(
+  config: Config,
+  logger: Logger,
+): { stores: Stores; embedder: Embedder | undefined; ingestor: Ingestor } {
+  const stores = openSqliteStores(databasePath(config.dataDir), {
+    maxCachedAnswersPerChatbot: config.cache.maxEntriesPerChatbot,
+  });
+  if (!stores.vectors.available) {
+    logger.warn(
+      { reason: stores.vectors.error },
+      'sqlite-vec did not load: vector search and the semantic cache are off',
+    );
+  }
+  const embedder = stores.vectors.available ? createEmbedder(config.embedding, logger) : undefined;
+  const ingestor = new Ingestor({
+    documents: stores.documents,
+    embedder,
+    maxBytes: config.documentMaxBytes,
+    logger,
+  });
+  return { stores, embedder, ingestor };
+}
 
 /** Each run is reported to the rolling stats, and to metrics and traces when they are on. */
 function runObserver(stats: RollingStats, metrics: Metrics | undefined, tracing: boolean): RunObserver {
@@ -142,26 +171,10 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
       logger.info({ runId, policy: config.run.disconnectPolicy }, 'run abandoned: no reader'),
   });
   metrics?.watchHub(() => hub.stats());
-  const stores = openSqliteStores(databasePath(config.dataDir), {
-    maxCachedAnswersPerChatbot: config.cache.maxEntriesPerChatbot,
-  });
-  if (!stores.vectors.available) {
-    logger.warn(
-      { reason: stores.vectors.error },
-      'sqlite-vec did not load: vector search and the semantic cache are off',
-    );
-  }
+  const { stores, embedder, ingestor } = openDocumentStack(config, logger);
   const freshInstall = await ensureDefaultChatbot(stores);
   const model = await resolveLanguageModel(config.llm, logger, metrics);
-  // Without the vector extension, embeddings could be neither stored nor searched: making them would only cost.
-  const embedder = stores.vectors.available ? createEmbedder(config.embedding, logger) : undefined;
   await warnOnEmbeddingSpaceChange(stores, embedder, logger);
-  const ingestor = new Ingestor({
-    documents: stores.documents,
-    embedder,
-    maxBytes: config.documentMaxBytes,
-    logger,
-  });
   if (freshInstall && config.sampleCorpus) await ingestSampleCorpus(ingestor, logger);
   const usageEstimator = new UsageEstimator();
   await usageEstimator.load();

@@ -4,11 +4,11 @@
 import { parseArgs } from 'node:util';
 import { SingleBar, Presets } from 'cli-progress';
 import pino from 'pino';
-import { databasePath, DEFAULT_CHATBOT_ID } from '../app.ts';
+import { databasePath, openDocumentStack } from '../app.ts';
+import { DEFAULT_CHATBOT_ID } from '../core/chatbots.ts';
 import type { Config } from '../config.ts';
-import { createEmbedder } from '../providers/embeddings.ts';
 import { expandPaths, readFiles } from '../retrieval/file-sources.ts';
-import { Ingestor, type IngestSummary } from '../retrieval/ingest.ts';
+import type { IngestSummary } from '../retrieval/ingest.ts';
 import { openSqliteStores } from '../stores/sqlite/sqlite-stores.ts';
 
 export const INGEST_USAGE = `Usage: rivulet ingest <paths or globs...> [options]
@@ -54,13 +54,12 @@ export async function ingestCommand(args: string[], config: Config): Promise<num
     { level: ['debug', 'trace'].includes(config.logLevel) ? config.logLevel : 'error' },
     pino.destination(2),
   );
-  const stores = openSqliteStores(databasePath(config.dataDir));
+  const { stores, embedder, ingestor } = openDocumentStack(config, logger);
   if (config.embedding !== undefined && !stores.vectors.available) {
     console.error(
       `Vector search is unavailable here (${stores.vectors.error}); ingesting without embeddings.`,
     );
   }
-  const embedder = stores.vectors.available ? createEmbedder(config.embedding, logger) : undefined;
   try {
     if (values.reembed && embedder === undefined) {
       console.error('--reembed needs an embedding model: set EMBEDDING_PROVIDER and EMBEDDING_MODEL.');
@@ -70,12 +69,6 @@ export async function ingestCommand(args: string[], config: Config): Promise<num
     for (const arg of unmatched) console.error(`No files match "${arg}".`);
     if (files.length === 0) return unmatched.length > 0 ? 1 : 0;
     if (values.reembed) await stores.documents.dropVectors();
-    const ingestor = new Ingestor({
-      documents: stores.documents,
-      embedder,
-      maxBytes: config.documentMaxBytes,
-      logger,
-    });
     const bar =
       values.quiet || !process.stderr.isTTY
         ? undefined

@@ -1,5 +1,8 @@
 // The chatbot store contract: what a chatbot answers from and how (issue 6 adds owners, auth and limits).
 
+/** The chatbot every install has, answering from the collection of the same name. */
+export const DEFAULT_CHATBOT_ID = 'default';
+
 export interface GlossaryTerm {
   term: string;
   /** Given to the model when the term appears in the question. */

@@ -23,6 +23,22 @@ export interface DocumentRecord {
   updatedAt: number;
 }
 
+/**
+ * Re-ingesting is a no-op when the content hash is the same and the chunks already have vectors in the embedding
+ * space in use (or no embedding model is in use). The store decides by it, and the ingestor asks it first so that an
+ * unchanged file is neither parsed nor embedded.
+ */
+export function isUnchanged(
+  existing: Pick<DocumentRecord, 'contentHash' | 'embeddingModel'>,
+  contentHash: string,
+  embeddingModel: string | null,
+): boolean {
+  return (
+    existing.contentHash === contentHash &&
+    (embeddingModel === null || existing.embeddingModel === embeddingModel)
+  );
+}
+
 export interface ChunkInput {
   /** Position in the document, from 0. */
   ordinal: number;

@@ -114,9 +114,12 @@ export class FallbackChain implements LanguageModel {
           reportCall(undefined);
           return;
         } catch (caught) {
-          reportCall(toRivuletError(signal.aborted ? signal.reason : caught).code);
-          if (signal.aborted) throw signal.reason;
+          if (signal.aborted) {
+            reportCall(toRivuletError(signal.reason).code);
+            throw signal.reason;
+          }
           const error = toRivuletError(caught);
+          reportCall(error.code);
           lastError = error;
           this.observer.providerError(model.provider, error.code);
           if (!CALLER_FAULTS.has(error.code)) this.options.breaker.recordFailure(keyOf(model));

@@ -2,7 +2,7 @@
 // reported with its code and name and never stops the rest of a batch.
 
 import { createHash } from 'node:crypto';
-import type { DocumentStore, UpsertStatus } from '../core/documents.ts';
+import { isUnchanged, type DocumentStore, type UpsertStatus } from '../core/documents.ts';
 import type { Embedder } from '../core/embedder.ts';
 import { RivuletError, toRivuletError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
@@ -116,11 +116,7 @@ export class Ingestor {
       const hash = contentHash(file.bytes, loadOptions);
       const space = embedder === undefined ? undefined : await embedder.space();
       const existing = await documents.findDocumentBySource(options.collectionId, file.source);
-      if (
-        existing !== undefined &&
-        existing.contentHash === hash &&
-        (space === undefined || existing.embeddingModel === space.model)
-      ) {
+      if (existing !== undefined && isUnchanged(existing, hash, space?.model ?? null)) {
         return {
           source: file.source,
           status: 'unchanged',

@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { AnswerCacheStore, CachedAnswer, CachedAnswerInput } from '../../core/answer-cache.ts';
-import type { EmbeddingSpace } from '../../core/documents.ts';
+import type { DocumentStore, EmbeddingSpace } from '../../core/documents.ts';
 import { fromJson, toJson, vectorBlob } from './json-columns.ts';
 
 interface CacheRow {
@@ -39,6 +39,8 @@ function toEntry(row: CacheRow): CachedAnswer {
 }
 
 export interface SqliteAnswerCacheOptions {
+  /** Where the current content hashes of the documents an answer rests on come from. */
+  documents: Pick<DocumentStore, 'contentHashes'>;
   /** False when sqlite-vec is not loaded: only exact matches are possible. */
   vectors: boolean;
   /** Oldest entries of a chatbot are evicted beyond this many. */
@@ -48,12 +50,15 @@ export interface SqliteAnswerCacheOptions {
 export class SqliteAnswerCache implements AnswerCacheStore {
   private readonly maxEntries: number;
   private readonly statements: Record<
-    'exact' | 'insert' | 'hit' | 'remove' | 'clear' | 'evict' | 'hashes',
+    'exact' | 'insert' | 'hit' | 'remove' | 'clear' | 'evict',
     StatementSync
   >;
   private readonly similar: StatementSync | undefined;
 
+  private readonly documents: Pick<DocumentStore, 'contentHashes'>;
+
   constructor(db: DatabaseSync, options: SqliteAnswerCacheOptions) {
+    this.documents = options.documents;
     this.maxEntries = options.maxEntriesPerChatbot ?? 10_000;
     this.statements = {
       exact: db.prepare(
@@ -69,9 +74,6 @@ export class SqliteAnswerCache implements AnswerCacheStore {
       evict: db.prepare(`
         DELETE FROM answer_cache WHERE chatbot_id = ?1 AND id NOT IN (
           SELECT id FROM answer_cache WHERE chatbot_id = ?1 ORDER BY created_at DESC, rowid DESC LIMIT ?2)`),
-      hashes: db.prepare(
-        'SELECT id, content_hash FROM documents WHERE id IN (SELECT value FROM json_each(?))',
-      ),
     };
     this.similar = options.vectors
       ? db.prepare(`
@@ -83,7 +85,7 @@ export class SqliteAnswerCache implements AnswerCacheStore {
 
   async findExact(chatbotId: string, normalizedQuestion: string): Promise<CachedAnswer | undefined> {
     const rows = this.statements.exact.all(chatbotId, normalizedQuestion) as unknown as CacheRow[];
-    return this.firstValid(rows)?.entry;
+    return (await this.firstValid(rows))?.entry;
   }
 
   async findSimilar(
@@ -99,7 +101,7 @@ export class SqliteAnswerCache implements AnswerCacheStore {
       spaceKey(space),
       vector.byteLength,
     ) as unknown as (CacheRow & { similarity: number })[];
-    const found = this.firstValid(rows.filter((row) => row.similarity >= minSimilarity));
+    const found = await this.firstValid(rows.filter((row) => row.similarity >= minSimilarity));
     if (found === undefined) return undefined;
     return { entry: found.entry, similarity: found.row.similarity };
   }
@@ -139,19 +141,22 @@ export class SqliteAnswerCache implements AnswerCacheStore {
   }
 
   async clear(chatbotId: string): Promise<number> {
+    return this.forgetChatbot(chatbotId);
+  }
+
+  /** Synchronous, so the chatbot store can forget a chatbot's answers inside its own transaction. */
+  forgetChatbot(chatbotId: string): number {
     return Number(this.statements.clear.run(chatbotId).changes);
   }
 
   /** The first row whose documents all still have the recorded content; stale rows are deleted on the way. */
-  private firstValid<R extends CacheRow>(rows: readonly R[]): { row: R; entry: CachedAnswer } | undefined {
+  private async firstValid<R extends CacheRow>(
+    rows: readonly R[],
+  ): Promise<{ row: R; entry: CachedAnswer } | undefined> {
     for (const row of rows) {
       const entry = toEntry(row);
       const ids = Object.keys(entry.documentVersions);
-      const current = new Map(
-        (
-          this.statements.hashes.all(JSON.stringify(ids)) as unknown as { id: string; content_hash: string }[]
-        ).map((hash) => [hash.id, hash.content_hash]),
-      );
+      const current = await this.documents.contentHashes(ids);
       if (ids.every((id) => current.get(id) === entry.documentVersions[id])) return { row, entry };
       this.statements.remove.run(entry.id);
     }

@@ -33,12 +33,14 @@ function toChatbot(row: ChatbotRow): Chatbot {
 
 export class SqliteChatbotStore implements ChatbotStore {
   private readonly db: DatabaseSync;
-  private readonly statements: Record<'get' | 'list' | 'put' | 'delete' | 'clearCache', StatementSync>;
+  private readonly statements: Record<'get' | 'list' | 'put' | 'delete', StatementSync>;
+  /** Drops a chatbot's cached answers; called inside this store's transactions. */
+  private readonly forgetAnswers: (chatbotId: string) => void;
 
-  constructor(db: DatabaseSync) {
+  constructor(db: DatabaseSync, options: { forgetAnswers: (chatbotId: string) => void }) {
     this.db = db;
+    this.forgetAnswers = options.forgetAnswers;
     this.statements = {
-      clearCache: db.prepare('DELETE FROM answer_cache WHERE chatbot_id = ?'),
       get: db.prepare('SELECT * FROM chatbots WHERE id = ?'),
       list: db.prepare('SELECT * FROM chatbots ORDER BY created_at, id'),
       put: db.prepare(`
@@ -66,7 +68,7 @@ export class SqliteChatbotStore implements ChatbotStore {
   async putChatbot(input: ChatbotInput): Promise<Chatbot> {
     const now = Date.now();
     const row = transaction(this.db, () => {
-      this.statements.clearCache.run(input.id);
+      this.forgetAnswers(input.id);
       return this.statements.put.get(
         input.id,
         input.name,
@@ -84,7 +86,7 @@ export class SqliteChatbotStore implements ChatbotStore {
 
   async deleteChatbot(id: string): Promise<boolean> {
     return transaction(this.db, () => {
-      this.statements.clearCache.run(id);
+      this.forgetAnswers(id);
       return Number(this.statements.delete.run(id).changes) > 0;
     });
   }

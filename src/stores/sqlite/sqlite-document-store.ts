@@ -2,15 +2,16 @@
 
 import { randomUUID } from 'node:crypto';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import type {
-  ChunkHit,
-  ChunkInput,
-  ChunkRecord,
-  DocumentInput,
-  DocumentRecord,
-  DocumentStore,
-  EmbeddingSpace,
-  UpsertStatus,
+import {
+  isUnchanged,
+  type ChunkHit,
+  type ChunkInput,
+  type ChunkRecord,
+  type DocumentInput,
+  type DocumentRecord,
+  type DocumentStore,
+  type EmbeddingSpace,
+  type UpsertStatus,
 } from '../../core/documents.ts';
 import { RivuletError } from '../../core/errors.ts';
 import { transaction } from './database.ts';
@@ -158,12 +159,9 @@ export class SqliteDocumentStore implements DocumentStore {
     const embeddingModel = space?.model ?? null;
     const existingRow = this.statements.bySource.get(input.collectionId, input.source) as
       DocumentRow | undefined;
-    if (
-      existingRow !== undefined &&
-      existingRow.content_hash === input.contentHash &&
-      (embeddingModel === null || existingRow.embedding_model === embeddingModel)
-    ) {
-      return { document: toDocument(existingRow), status: 'unchanged' };
+    const existing = existingRow === undefined ? undefined : toDocument(existingRow);
+    if (existing !== undefined && isUnchanged(existing, input.contentHash, embeddingModel)) {
+      return { document: existing, status: 'unchanged' };
     }
     if (space !== undefined) this.useSpace(space);
     else this.refreshSpace();

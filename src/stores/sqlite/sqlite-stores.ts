@@ -10,16 +10,21 @@ import { SqliteDocumentStore } from './sqlite-document-store.ts';
 /** `path` is the database file (created with its directory if missing), or ":memory:". */
 export function openSqliteStores(path: string, options: StoreOptions = {}): Stores {
   const { db, vectors, vectorError } = openDatabase(path);
+  const documents = new SqliteDocumentStore(db, { vectors });
+  const answerCache = new SqliteAnswerCache(db, {
+    vectors,
+    documents,
+    ...(options.maxCachedAnswersPerChatbot === undefined
+      ? {}
+      : { maxEntriesPerChatbot: options.maxCachedAnswersPerChatbot }),
+  });
   return {
     conversations: new SqliteConversationStore(db),
-    chatbots: new SqliteChatbotStore(db),
-    documents: new SqliteDocumentStore(db, { vectors }),
-    answerCache: new SqliteAnswerCache(db, {
-      vectors,
-      ...(options.maxCachedAnswersPerChatbot === undefined
-        ? {}
-        : { maxEntriesPerChatbot: options.maxCachedAnswersPerChatbot }),
+    chatbots: new SqliteChatbotStore(db, {
+      forgetAnswers: (chatbotId) => answerCache.forgetChatbot(chatbotId),
     }),
+    documents,
+    answerCache,
     vectors: { available: vectors, ...(vectorError === undefined ? {} : { error: vectorError }) },
     ping() {
       // A real table, so the database file itself is read (SELECT 1 would answer without it).

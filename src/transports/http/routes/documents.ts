@@ -4,7 +4,7 @@
 import multipart from '@fastify/multipart';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import type { Chatbot } from '../../../core/chatbots.ts';
+import { DEFAULT_CHATBOT_ID, type Chatbot } from '../../../core/chatbots.ts';
 import { ERROR_CODES, RivuletError, isErrorCode } from '../../../core/errors.ts';
 import {
   addToSummary,
@@ -51,7 +51,7 @@ export async function registerDocumentRoutes(server: FastifyInstance, context: A
   });
 
   async function chatbotFor(chatbotId: string | undefined): Promise<Chatbot> {
-    const chatbot = await chatbots.getChatbot(chatbotId ?? 'default');
+    const chatbot = await chatbots.getChatbot(chatbotId ?? DEFAULT_CHATBOT_ID);
     if (chatbot === undefined) throw new RivuletError('CHATBOT_NOT_FOUND');
     return chatbot;
   }
