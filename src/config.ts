@@ -100,7 +100,38 @@ const schema = z.object({
   ANSWER_CACHE_MAX_ENTRIES: integer(10_000, 1),
   METRICS_ENABLED: booleanText(true),
   TRACING: booleanText(false),
+  ENABLE_FRONTEND_STREAMING: booleanText(true),
+  CORS_ORIGINS: z
+    .string()
+    .default('*')
+    .transform((value, context) => {
+      const trimmed = value.trim();
+      if (trimmed === '*' || trimmed === '') return '*' as const;
+      const origins = trimmed
+        .split(',')
+        .map((origin) => origin.trim())
+        .filter((origin) => origin !== '');
+      for (const origin of origins) {
+        if (!isOrigin(origin)) {
+          context.addIssue({
+            code: 'custom',
+            message: `"${origin}" is not an origin like https://example.com`,
+          });
+          return z.NEVER;
+        }
+      }
+      return origins;
+    }),
 });
+
+/** scheme://host[:port] with nothing after it: what a browser sends in `Origin`. */
+function isOrigin(value: string): boolean {
+  try {
+    return new URL(value).origin === value;
+  } catch {
+    return false;
+  }
+}
 
 /** One provider in the chain. */
 export interface ProviderConfig {
@@ -195,6 +226,12 @@ export interface Config {
   metricsEnabled: boolean;
   /** Report OpenTelemetry spans (to the SDK the process registers). */
   tracing: boolean;
+  web: {
+    /** The web app and widget stream answers; false shows whole answers through POST /api/chat (seed 000). */
+    streaming: boolean;
+    /** Origins allowed to call the API from a browser (the widget on your site), or '*' for any. */
+    corsOrigins: '*' | string[];
+  };
 }
 
 export class ConfigError extends Error {
@@ -252,6 +289,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ws: { pingMs: values.WS_PING_MS },
     metricsEnabled: values.METRICS_ENABLED,
     tracing: values.TRACING,
+    web: { streaming: values.ENABLE_FRONTEND_STREAMING, corsOrigins: values.CORS_ORIGINS },
   };
 }
 

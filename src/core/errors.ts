@@ -79,6 +79,11 @@ export const ERROR_CODES = {
     message: 'The database cannot be reached; retry shortly or on another instance.',
     retryable: true,
   },
+  WEB_APP_NOT_BUILT: {
+    status: 503,
+    message: 'The web app is not built: run `npm run build:web` (`npm start` builds it).',
+    retryable: false,
+  },
   SHUTTING_DOWN: {
     status: 503,
     message: 'The server is shutting down; retry on another instance.',

@@ -11,6 +11,7 @@ import { registerHealthRoutes } from './routes/health.ts';
 import { registerMetricsRoutes } from './routes/metrics.ts';
 import { registerStatsRoutes } from './routes/stats.ts';
 import { registerRunRoutes } from './routes/runs.ts';
+import { registerWebRoutes } from './routes/web.ts';
 import { registerWsRoutes } from './routes/ws.ts';
 
 /** WebSocket messages are small JSON commands; anything larger is closed with 1009 by ws. */
@@ -67,6 +68,7 @@ export async function buildServer(
       .send({ error: { code: 'NOT_FOUND', message: `${ERROR_CODES.NOT_FOUND.message}` } });
   });
 
+  await registerWebRoutes(server, context);
   registerHealthRoutes(server, context);
   registerMetricsRoutes(server, context);
   registerStatsRoutes(server, context);

@@ -1,0 +1,51 @@
+// The browser side: the web app at `/` and the widget at `/widget.js` (built by web/build.ts into dist/web), the
+// settings the app reads at start (GET /api/config), and CORS so the widget can call the API from other sites.
+
+import cors from '@fastify/cors';
+import fastifyStatic from '@fastify/static';
+import type { FastifyInstance } from 'fastify';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { DEFAULT_CHATBOT_ID } from '../../../core/chatbots.ts';
+import { RivuletError } from '../../../core/errors.ts';
+import type { AppContext } from '../context.ts';
+
+/** Where `npm run build:web` writes the app and the widget. */
+export const WEB_DIST_DIR = fileURLToPath(new URL('../../../../dist/web/', import.meta.url));
+
+export async function registerWebRoutes(server: FastifyInstance, context: AppContext): Promise<void> {
+  const { corsOrigins, streaming } = context.config.web;
+  await server.register(cors, {
+    origin: corsOrigins === '*' ? '*' : corsOrigins,
+    methods: ['GET', 'POST', 'DELETE'],
+    allowedHeaders: ['content-type', 'accept', 'last-event-id', 'authorization'],
+    // The run id lets a page resume an answer; the request id is what users quote in bug reports.
+    exposedHeaders: ['x-run-id', 'x-request-id'],
+    maxAge: 600,
+  });
+
+  server.get('/api/config', () => ({
+    streaming,
+    chatbotId: DEFAULT_CHATBOT_ID,
+    title: 'Rivulet',
+  }));
+
+  if (!existsSync(`${WEB_DIST_DIR}index.html`)) {
+    const notBuilt = (): never => {
+      throw new RivuletError('WEB_APP_NOT_BUILT');
+    };
+    server.get('/', notBuilt);
+    server.get('/widget.js', notBuilt);
+    return;
+  }
+  await server.register(fastifyStatic, {
+    root: WEB_DIST_DIR,
+    index: ['index.html'],
+    // Source maps are for whoever debugs the page; they are served too, but nothing else outside dist/web is.
+    setHeaders(response, filePath) {
+      const hashed = filePath.includes('/assets/');
+      response.header('cache-control', hashed ? 'public, max-age=31536000, immutable' : 'no-cache');
+      if (filePath.endsWith('widget.js')) response.header('cross-origin-resource-policy', 'cross-origin');
+    },
+  });
+}

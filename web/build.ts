@@ -1,0 +1,123 @@
+// Builds the browser code with Vite: the web app (dist/web/), the widget (dist/web/widget.js, one IIFE file with
+// its CSS inside, checked against its 30 KB gzip budget) and the client SDK as ES modules (dist/client/).
+//
+//   node web/build.ts             build everything
+//   node web/build.ts --if-stale  only when web/ or the lockfile changed since the last build (npm start uses it)
+
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { build, type InlineConfig } from 'vite';
+
+const root = path.resolve(import.meta.dirname, '..');
+const webDir = path.join(root, 'web');
+export const WEB_DIST = path.join(root, 'dist', 'web');
+const CLIENT_DIST = path.join(root, 'dist', 'client');
+const STAMP = path.join(WEB_DIST, 'build-info.json');
+/** The widget goes on other people's pages: it must stay small. */
+export const WIDGET_GZIP_BUDGET_BYTES = 30 * 1024;
+
+/** Everything that shapes the output: web/ sources, the src/ files they import, the lockfile. */
+async function inputsHash(): Promise<string> {
+  const hash = createHash('sha256');
+  const files = [
+    ...(await readdir(webDir, { recursive: true, withFileTypes: true }))
+      .filter((entry) => entry.isFile())
+      .map((entry) => path.join(entry.parentPath, entry.name)),
+    path.join(root, 'package-lock.json'),
+  ].sort();
+  for (const file of files) {
+    hash.update(path.relative(root, file));
+    hash.update(await readFile(file));
+  }
+  return hash.digest('hex');
+}
+
+function common(): InlineConfig {
+  return {
+    configFile: false,
+    logLevel: 'warn',
+    oxc: { jsx: { runtime: 'automatic', importSource: 'preact' } },
+    // The SDK's React hook runs on Preact's hooks in our own bundles.
+    resolve: { alias: { react: 'preact/hooks' } },
+  };
+}
+
+export interface BuildReport {
+  widgetBytes: number;
+  widgetGzipBytes: number;
+  skipped: boolean;
+}
+
+export async function buildWeb(options: { ifStale?: boolean } = {}): Promise<BuildReport> {
+  const hash = await inputsHash();
+  if (options.ifStale === true && existsSync(STAMP)) {
+    const stamp = JSON.parse(readFileSync(STAMP, 'utf8')) as {
+      hash: string;
+      widgetBytes: number;
+      widgetGzipBytes: number;
+    };
+    if (stamp.hash === hash)
+      return { widgetBytes: stamp.widgetBytes, widgetGzipBytes: stamp.widgetGzipBytes, skipped: true };
+  }
+  await build({
+    ...common(),
+    root: path.join(webDir, 'app'),
+    base: '/',
+    build: { outDir: WEB_DIST, emptyOutDir: true, assetsDir: 'assets', sourcemap: true },
+  });
+  await build({
+    ...common(),
+    define: { 'process.env.NODE_ENV': '"production"' },
+    build: {
+      outDir: WEB_DIST,
+      emptyOutDir: false,
+      sourcemap: false,
+      lib: {
+        entry: path.join(webDir, 'widget', 'widget.tsx'),
+        formats: ['iife'],
+        name: 'RivuletWidget',
+        fileName: () => 'widget.js',
+      },
+    },
+  });
+  await build({
+    ...common(),
+    build: {
+      outDir: CLIENT_DIST,
+      emptyOutDir: true,
+      sourcemap: true,
+      minify: false,
+      lib: {
+        entry: {
+          index: path.join(webDir, 'client', 'index.ts'),
+          react: path.join(webDir, 'client', 'react.ts'),
+        },
+        formats: ['es'],
+      },
+      rolldownOptions: { external: ['react'] },
+    },
+    resolve: {},
+  });
+  const widget = readFileSync(path.join(WEB_DIST, 'widget.js'));
+  const report = {
+    widgetBytes: widget.length,
+    widgetGzipBytes: gzipSync(widget, { level: 9 }).length,
+    skipped: false,
+  };
+  writeFileSync(STAMP, JSON.stringify({ hash, ...report, builtAt: new Date().toISOString() }, null, 2));
+  return report;
+}
+
+if (import.meta.main) {
+  const report = await buildWeb({ ifStale: process.argv.includes('--if-stale') });
+  const kb = (bytes: number): string => `${(bytes / 1024).toFixed(1)} KB`;
+  const verdict = report.widgetGzipBytes <= WIDGET_GZIP_BUDGET_BYTES ? 'within' : 'OVER';
+  console.log(
+    `${report.skipped ? 'web build up to date' : 'web built'}: dist/web (app), dist/client (SDK); widget.js ` +
+      `${kb(report.widgetBytes)}, ${kb(report.widgetGzipBytes)} gzipped (${verdict} the ${kb(WIDGET_GZIP_BUDGET_BYTES)} budget)`,
+  );
+  if (verdict === 'OVER') process.exitCode = 1;
+}

@@ -1,0 +1,487 @@
+// A chat conversation as a UI sees it: messages with their phase, sources, text and speed, kept up to date from the
+// stream and published at most once per animation frame, so a fast model never re-renders the page per token.
+// Framework-free: the React hook, the web app and the widget all sit on it.
+
+import type { StoredMessage } from '../../src/core/conversation-store.ts';
+import type { PhaseName, RunEvent, Source, Timings, Usage } from '../../src/core/events.ts';
+import type { ChatAnswer } from '../../src/transports/encoders/aggregate.ts';
+import { RivuletClientError, type ChatStream, type RivuletClient } from './client.ts';
+
+export type MessageStatus = 'pending' | 'streaming' | 'complete' | 'stopped' | 'failed';
+
+export interface MessageStats {
+  /** Time to first token as the user saw it (from send, or server-measured for history), ms. */
+  ttftMs: number | null;
+  /** Output tokens per second while generating. */
+  tokensPerSecond: number | null;
+  totalMs: number | null;
+  outputTokens: number | null;
+}
+
+export interface UiMessage {
+  /** Stable key for rendering. */
+  id: string;
+  role: 'user' | 'assistant';
+  text: string;
+  status: MessageStatus;
+  /** The phase the answer is in while it is being prepared or generated. */
+  phase: PhaseName | null;
+  sources: Source[];
+  runId?: string | undefined;
+  /** The question an assistant message answers (for regenerate). */
+  question?: string | undefined;
+  error?: { code: string; message: string } | undefined;
+  cached?: boolean;
+  stats?: MessageStats | undefined;
+  /** Provider switches while answering ("openai -> ollama"). */
+  failovers?: string[];
+}
+
+export interface SessionSnapshot {
+  messages: readonly UiMessage[];
+  conversationId: string | null;
+  /** True while an answer is being prepared or streamed. */
+  busy: boolean;
+  /** `stream`, or `json` when streaming is off or failed and answers come whole. */
+  mode: 'stream' | 'json';
+  /** A failure outside any answer (history could not load, for example). */
+  error: { code: string; message: string } | null;
+}
+
+/** The part of Web Storage the session uses to survive a reload (sessionStorage in browsers). */
+export type SessionStorageLike = Pick<Storage, 'getItem' | 'setItem' | 'removeItem'>;
+
+export interface ChatSessionOptions {
+  client: RivuletClient;
+  chatbotId?: string | undefined;
+  /** Stream answers (default) or ask for whole ones (ENABLE_FRONTEND_STREAMING=false). */
+  streaming?: boolean;
+  transport?: 'sse' | 'websocket';
+  /** Where the conversation and the running answer's run id are kept across page reloads. */
+  storage?: SessionStorageLike | undefined;
+  storageKey?: string;
+  /** Schedules a publication (default: requestAnimationFrame in browsers, a 16 ms timer elsewhere). */
+  schedule?: (callback: () => void) => void;
+}
+
+interface Persisted {
+  conversationId: string | null;
+  /** The run of the answer that was streaming, and its question. */
+  active?: { runId: string; question: string } | undefined;
+}
+
+let localIds = 0;
+const nextId = (): string => `m${++localIds}_${Date.now().toString(36)}`;
+
+export class ChatSession {
+  #messages: UiMessage[] = [];
+  #conversationId: string | null = null;
+  #mode: 'stream' | 'json';
+  #error: SessionSnapshot['error'] = null;
+  #stream: ChatStream | undefined;
+  #restoring: Promise<void> | undefined;
+  #disconnect: AbortController | undefined;
+  #snapshot: SessionSnapshot;
+  #scheduled = false;
+  readonly #listeners = new Set<(snapshot: SessionSnapshot) => void>();
+  readonly #schedule: (callback: () => void) => void;
+
+  private readonly options: ChatSessionOptions;
+
+  constructor(options: ChatSessionOptions) {
+    this.options = options;
+    this.#mode = options.streaming === false ? 'json' : 'stream';
+    this.#schedule =
+      options.schedule ??
+      (typeof requestAnimationFrame === 'function'
+        ? (callback) => requestAnimationFrame(() => callback())
+        : (callback) => setTimeout(callback, 16));
+    this.#snapshot = this.#makeSnapshot();
+  }
+
+  get snapshot(): SessionSnapshot {
+    return this.#snapshot;
+  }
+
+  subscribe(listener: (snapshot: SessionSnapshot) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * Restores what the storage remembers: the conversation's history and, if an answer was streaming when the page
+   * went away, that answer, rejoined from its first event (so nothing is shown twice).
+   */
+  restore(): Promise<void> {
+    this.#restoring ??= this.#restore();
+    return this.#restoring;
+  }
+
+  async #restore(): Promise<void> {
+    const saved = this.#load();
+    if (saved.conversationId === null) return;
+    await this.open(saved.conversationId, { keepActive: true });
+    const active = saved.active;
+    if (active === undefined) return;
+    if (this.#messages.some((message) => message.runId === active.runId)) {
+      this.#save({ conversationId: this.#conversationId });
+      return;
+    }
+    const last = this.#messages.at(-1);
+    if (last?.role !== 'user' || last.text !== active.question) {
+      this.#messages.push(userMessage(active.question));
+    }
+    const answer = this.#startAnswer(active.question);
+    answer.runId = active.runId;
+    // Not awaited: restoring is done once the answer is rejoined; it streams on from there.
+    void this.#follow(
+      answer,
+      this.options.client.resume(active.runId, this.#streamOptions()),
+      performance.now(),
+    );
+  }
+
+  /** Shows a stored conversation. */
+  async open(conversationId: string, options: { keepActive?: boolean } = {}): Promise<void> {
+    // Restoring after a reload may already be showing (and resuming) this conversation.
+    if (options.keepActive !== true && this.#restoring !== undefined) await this.#restoring;
+    if (options.keepActive !== true && conversationId === this.#conversationId) return;
+    this.#detach();
+    try {
+      const { messages } = await this.options.client.conversationMessages(conversationId);
+      this.#messages = fromStored(messages);
+      this.#conversationId = conversationId;
+      this.#error = null;
+      if (options.keepActive !== true) this.#save({ conversationId });
+    } catch (error) {
+      const failure = toFailure(error);
+      // A conversation that is gone (deleted, expired, another user's) starts over instead of failing forever.
+      if (failure.code === 'CONVERSATION_NOT_FOUND') this.#save({ conversationId: null });
+      else this.#error = failure;
+      this.#messages = [];
+      this.#conversationId = null;
+    }
+    this.#publishNow();
+  }
+
+  /** Starts a new conversation (a running answer keeps running on the server and stays in its conversation). */
+  reset(): void {
+    this.#detach();
+    this.#messages = [];
+    this.#conversationId = null;
+    this.#error = null;
+    this.#save({ conversationId: null });
+    this.#publishNow();
+  }
+
+  /** Asks a question; resolves when the answer has ended. */
+  async send(question: string): Promise<void> {
+    const text = question.trim();
+    if (text === '' || this.#snapshot.busy) return;
+    this.#messages.push(userMessage(text));
+    const answer = this.#startAnswer(text);
+    await this.#ask(answer, text);
+  }
+
+  /** Asks the last answered question again, replacing that answer. */
+  async regenerate(): Promise<void> {
+    if (this.#snapshot.busy) return;
+    const index = this.#messages.findLastIndex((message) => message.role === 'assistant');
+    const question = index === -1 ? undefined : this.#messages[index]?.question;
+    if (question === undefined) return;
+    this.#messages.splice(index, 1);
+    const answer = this.#startAnswer(question);
+    await this.#ask(answer, question);
+  }
+
+  /** Stops the answer being generated: the server aborts the provider call and stores the partial answer. */
+  async stop(): Promise<void> {
+    await this.#stream?.stop();
+  }
+
+  /** Disconnects from the running answer without stopping it (it can be rejoined after a reload). */
+  dispose(): void {
+    this.#disconnect?.abort();
+    this.#listeners.clear();
+  }
+
+  #startAnswer(question: string): UiMessage {
+    const answer: UiMessage = {
+      id: nextId(),
+      role: 'assistant',
+      text: '',
+      status: 'pending',
+      phase: null,
+      sources: [],
+      question,
+    };
+    this.#messages.push(answer);
+    this.#publishNow();
+    return answer;
+  }
+
+  async #ask(answer: UiMessage, question: string): Promise<void> {
+    const request = {
+      message: question,
+      conversationId: this.#conversationId ?? undefined,
+      chatbotId: this.options.chatbotId,
+    };
+    const sentAt = performance.now();
+    if (this.#mode === 'json') {
+      await this.#askWhole(answer, request, sentAt);
+      return;
+    }
+    const stream = this.options.client.chat(request, this.#streamOptions());
+    const fellBack = await this.#follow(answer, stream, sentAt);
+    if (fellBack) await this.#askWhole(answer, request, sentAt);
+  }
+
+  #streamOptions(): { transport: 'sse' | 'websocket'; signal: AbortSignal } {
+    this.#disconnect = new AbortController();
+    return { transport: this.options.transport ?? 'sse', signal: this.#disconnect.signal };
+  }
+
+  /**
+   * Applies a stream's events to the answer. Returns true when streaming failed before the first event in a way
+   * a whole answer may avoid (a proxy that breaks event streams, a network that cuts long responses).
+   */
+  async #follow(answer: UiMessage, stream: ChatStream, sentAt: number): Promise<boolean> {
+    this.#stream = stream;
+    let firstTokenAt: number | undefined;
+    let tokens = 0;
+    void stream.waitForRunId().then((runId) => {
+      if (runId === undefined || this.#stream !== stream) return;
+      answer.runId = runId;
+      this.#save({
+        conversationId: this.#conversationId,
+        active: { runId, question: answer.question ?? '' },
+      });
+    });
+    try {
+      for await (const event of stream) {
+        if (this.#stream !== stream) return false;
+        if (event.type === 'token') {
+          firstTokenAt ??= performance.now();
+          tokens++;
+        }
+        this.#apply(answer, event, { sentAt, firstTokenAt, tokens });
+        if (event.type === 'token') this.#publishSoon();
+        else this.#publishNow();
+      }
+      if (stream.terminal === undefined && this.#stream === stream) {
+        // Ended without a terminal event: the user left (signal) or the run vanished from the server.
+        if (answer.status === 'pending' || answer.status === 'streaming') {
+          this.#fail(answer, { code: 'STREAM_INTERRUPTED', message: 'The answer was interrupted.' });
+        }
+      }
+    } catch (error) {
+      if (this.#stream !== stream) return false;
+      const failure = toFailure(error);
+      if (stream.lastSeq < 0 && streamingMayBeTheProblem(error)) {
+        this.#mode = 'json';
+        return true;
+      }
+      this.#fail(answer, failure);
+    } finally {
+      if (this.#stream === stream) {
+        this.#stream = undefined;
+        this.#save({ conversationId: this.#conversationId });
+        this.#publishNow();
+      }
+    }
+    return false;
+  }
+
+  async #askWhole(answer: UiMessage, request: object, sentAt: number): Promise<void> {
+    answer.phase = 'generate';
+    this.#publishNow();
+    try {
+      const whole = await this.options.client.complete(request as { message: string });
+      this.#applyWhole(answer, whole, sentAt);
+    } catch (error) {
+      this.#fail(answer, toFailure(error));
+    }
+    this.#publishNow();
+  }
+
+  #apply(
+    answer: UiMessage,
+    event: RunEvent,
+    clock: { sentAt: number; firstTokenAt: number | undefined; tokens: number },
+  ): void {
+    switch (event.type) {
+      case 'start':
+        answer.runId = event.runId;
+        this.#conversationId = event.conversationId;
+        break;
+      case 'phase':
+        answer.phase = event.state === 'start' ? event.name : answer.phase;
+        break;
+      case 'sources':
+        answer.sources = event.sources;
+        break;
+      case 'token':
+        answer.text += event.text;
+        answer.status = 'streaming';
+        break;
+      case 'failover':
+        answer.failovers = [...(answer.failovers ?? []), `${event.from} → ${event.to}`];
+        break;
+      case 'done': {
+        const now = performance.now();
+        answer.text = event.text;
+        answer.phase = null;
+        answer.cached = event.cached;
+        answer.status = event.finishReason === 'aborted' ? 'stopped' : 'complete';
+        const outputTokens = event.usage?.outputTokens ?? clock.tokens;
+        const generating = clock.firstTokenAt === undefined ? null : now - clock.firstTokenAt;
+        answer.stats = {
+          ttftMs: clock.firstTokenAt === undefined ? null : clock.firstTokenAt - clock.sentAt,
+          tokensPerSecond: rate(event.cached ? null : outputTokens, generating),
+          totalMs: now - clock.sentAt,
+          outputTokens: event.cached ? 0 : outputTokens,
+        };
+        break;
+      }
+      case 'error':
+        this.#fail(answer, { code: event.code, message: event.message });
+        break;
+      case 'usage':
+      case 'tool-call':
+      case 'tool-result':
+        break;
+    }
+  }
+
+  #applyWhole(answer: UiMessage, whole: ChatAnswer, sentAt: number): void {
+    answer.runId = whole.runId ?? undefined;
+    if (whole.conversationId !== null) this.#conversationId = whole.conversationId;
+    answer.text = whole.text;
+    answer.sources = whole.sources;
+    answer.cached = whole.cached;
+    answer.phase = null;
+    answer.status = whole.finishReason === 'aborted' ? 'stopped' : 'complete';
+    answer.stats = statsFrom(whole.timings, whole.usage, whole.cached);
+    if (answer.stats.totalMs === null) answer.stats.totalMs = performance.now() - sentAt;
+    this.#save({ conversationId: this.#conversationId });
+  }
+
+  #fail(answer: UiMessage, failure: { code: string; message: string }): void {
+    // The partial text stays on screen, marked as failed: a half answer never looks complete.
+    answer.status = 'failed';
+    answer.phase = null;
+    answer.error = failure;
+  }
+
+  #detach(): void {
+    this.#stream = undefined;
+    this.#disconnect?.abort();
+    this.#disconnect = undefined;
+  }
+
+  #makeSnapshot(): SessionSnapshot {
+    return {
+      // New objects for the messages that may have changed, so renderers can compare by identity.
+      messages: this.#messages.map((message) => ({ ...message })),
+      conversationId: this.#conversationId,
+      busy:
+        this.#stream !== undefined ||
+        this.#messages.some((m) => m.status === 'pending' || m.status === 'streaming'),
+      mode: this.#mode,
+      error: this.#error,
+    };
+  }
+
+  #publishNow(): void {
+    this.#snapshot = this.#makeSnapshot();
+    for (const listener of this.#listeners) listener(this.#snapshot);
+  }
+
+  #publishSoon(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    this.#schedule(() => {
+      this.#scheduled = false;
+      this.#publishNow();
+    });
+  }
+
+  #load(): Persisted {
+    try {
+      const raw = this.options.storage?.getItem(this.#storageKey);
+      if (raw === null || raw === undefined) return { conversationId: null };
+      const parsed = JSON.parse(raw) as Persisted;
+      return typeof parsed === 'object' && parsed !== null ? parsed : { conversationId: null };
+    } catch {
+      return { conversationId: null };
+    }
+  }
+
+  #save(value: Persisted): void {
+    try {
+      this.options.storage?.setItem(this.#storageKey, JSON.stringify(value));
+    } catch {
+      // Storage full or blocked (private mode): the session still works, it just cannot survive a reload.
+    }
+  }
+
+  get #storageKey(): string {
+    return this.options.storageKey ?? `rivulet:${this.options.chatbotId ?? 'default'}`;
+  }
+}
+
+function userMessage(text: string): UiMessage {
+  return { id: nextId(), role: 'user', text, status: 'complete', phase: null, sources: [] };
+}
+
+/** Stored messages as UI messages (each answer remembers its question for regenerate). */
+export function fromStored(stored: readonly StoredMessage[]): UiMessage[] {
+  let question: string | undefined;
+  return stored.map((message) => {
+    if (message.role === 'user') {
+      question = message.content;
+      return { ...userMessage(message.content), id: message.id };
+    }
+    return {
+      id: message.id,
+      role: 'assistant',
+      text: message.content,
+      status: message.status === 'stopped' ? 'stopped' : message.status === 'failed' ? 'failed' : 'complete',
+      phase: null,
+      sources: message.sources ?? [],
+      runId: message.runId,
+      question,
+      cached: message.cached === true,
+      ...(message.errorCode === undefined
+        ? {}
+        : { error: { code: message.errorCode, message: 'This answer did not complete.' } }),
+      stats: statsFrom(message.timings ?? null, message.usage ?? null, message.cached === true),
+    };
+  });
+}
+
+function statsFrom(timings: Timings | null, usage: Usage | null, cached: boolean): MessageStats {
+  const ttftMs = timings?.ttftMs ?? null;
+  const totalMs = timings?.totalMs ?? null;
+  const outputTokens = cached ? 0 : (usage?.outputTokens ?? null);
+  const generating = ttftMs === null || totalMs === null ? null : totalMs - ttftMs;
+  return { ttftMs, totalMs, outputTokens, tokensPerSecond: rate(cached ? null : outputTokens, generating) };
+}
+
+function rate(tokens: number | null, ms: number | null): number | null {
+  if (tokens === null || ms === null || ms <= 0 || tokens <= 1) return null;
+  return tokens / (ms / 1000);
+}
+
+function toFailure(error: unknown): { code: string; message: string } {
+  if (error instanceof RivuletClientError) return { code: error.code, message: error.message };
+  return { code: 'CLIENT_ERROR', message: 'Something went wrong in the page.' };
+}
+
+/** Failures a non-streaming request may get past: the network or a proxy, not a refusal of the question. */
+function streamingMayBeTheProblem(error: unknown): boolean {
+  if (!(error instanceof RivuletClientError)) return true;
+  if (error.code === 'NETWORK_ERROR' || error.code === 'STREAM_INTERRUPTED') return true;
+  // A proxy's own error page has no code of ours.
+  return error.code.startsWith('HTTP_');
+}

@@ -1,0 +1,261 @@
+// The chat panel shared by the web app and the widget: messages with sources, citations, phase status, speed,
+// copy and regenerate; a composer with send and stop; and a polite live region for screen readers.
+
+import type { VNode } from 'preact';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
+import type { PhaseName } from '../../src/core/events.ts';
+import type { UseChat } from '../client/react.ts';
+import type { UiMessage } from '../client/session.ts';
+import { Markdown } from './markdown.tsx';
+
+export const PHASE_LABELS: Record<PhaseName, string> = {
+  history: 'Reading the conversation…',
+  enhance: 'Understanding your question…',
+  cache: 'Checking earlier answers…',
+  retrieve: 'Searching your documents…',
+  rerank: 'Ranking the passages…',
+  generate: 'Writing the answer…',
+};
+
+export interface ChatPanelProps {
+  chat: UseChat;
+  /** Shown when there is no message yet. */
+  greeting?: string;
+  placeholder?: string;
+}
+
+export function ChatPanel({ chat, greeting, placeholder }: ChatPanelProps): VNode {
+  const list = useRef<HTMLDivElement>(null);
+  const pinned = useRef(true);
+  const last = chat.messages.at(-1);
+
+  // Follows the answer while the reader is at the bottom; leaves them alone once they scroll up to read.
+  useLayoutEffect(() => {
+    const element = list.current;
+    if (element !== null && pinned.current) element.scrollTop = element.scrollHeight;
+  }, [chat.messages]);
+
+  const onScroll = (): void => {
+    const element = list.current;
+    if (element === null) return;
+    pinned.current = element.scrollHeight - element.scrollTop - element.clientHeight < 48;
+  };
+
+  const lastAssistant = chat.messages.findLastIndex((message) => message.role === 'assistant');
+  return (
+    <div class="rv-chat">
+      <div class="rv-messages" ref={list} onScroll={onScroll} role="log" aria-label="Conversation">
+        {chat.messages.length === 0 ? (
+          <p class="rv-greeting">{greeting ?? 'Ask a question about your documents.'}</p>
+        ) : null}
+        {chat.error !== null ? (
+          <p class="rv-error" role="alert">
+            {chat.error.message} <span class="rv-code-tag">{chat.error.code}</span>
+          </p>
+        ) : null}
+        {chat.messages.map((message, index) =>
+          message.role === 'user' ? (
+            <div class="rv-msg rv-user" key={message.id}>
+              <div class="rv-bubble">{message.text}</div>
+            </div>
+          ) : (
+            <AnswerView
+              key={message.id}
+              message={message}
+              canRegenerate={index === lastAssistant && !chat.busy}
+              onRegenerate={() => void chat.regenerate()}
+            />
+          ),
+        )}
+      </div>
+      <Announcer message={last} />
+      <Composer chat={chat} placeholder={placeholder} />
+    </div>
+  );
+}
+
+function AnswerView({
+  message,
+  canRegenerate,
+  onRegenerate,
+}: {
+  message: UiMessage;
+  canRegenerate: boolean;
+  onRegenerate: () => void;
+}): VNode {
+  const prefix = `src-${message.id}`;
+  const active = message.status === 'pending' || message.status === 'streaming';
+  return (
+    <div class={`rv-msg rv-assistant rv-${message.status}`} data-status={message.status} aria-busy={active}>
+      {message.phase !== null && active ? (
+        <p class="rv-phase" data-phase={message.phase}>
+          <span class="rv-spinner" aria-hidden="true" />
+          {PHASE_LABELS[message.phase]}
+        </p>
+      ) : null}
+      {message.sources.length > 0 ? <SourceList message={message} prefix={prefix} /> : null}
+      <div class="rv-answer">
+        <Markdown
+          text={message.text}
+          streaming={message.status === 'streaming'}
+          sourceCount={message.sources.length}
+          citePrefix={prefix}
+        />
+        {message.status === 'streaming' ? <span class="rv-caret" aria-hidden="true" /> : null}
+      </div>
+      {message.error !== undefined ? (
+        <p class="rv-error" role="alert">
+          {message.error.message} <span class="rv-code-tag">{message.error.code}</span>
+        </p>
+      ) : null}
+      {message.status === 'stopped' ? <p class="rv-note">Stopped.</p> : null}
+      {active ? null : (
+        <AnswerFooter message={message} canRegenerate={canRegenerate} onRegenerate={onRegenerate} />
+      )}
+    </div>
+  );
+}
+
+function SourceList({ message, prefix }: { message: UiMessage; prefix: string }): VNode {
+  return (
+    <details class="rv-sources" open>
+      <summary>
+        {message.sources.length} source{message.sources.length === 1 ? '' : 's'}
+      </summary>
+      <ol>
+        {message.sources.map((source) => (
+          <li id={`${prefix}-${source.id}`} key={source.id} tabIndex={-1}>
+            <span class="rv-source-n">{source.id}</span>
+            <span class="rv-source-body">
+              <span class="rv-source-title">{source.title}</span>
+              {source.uri ? <span class="rv-source-uri">{source.uri}</span> : null}
+              <span class="rv-source-snippet">{source.snippet}</span>
+            </span>
+          </li>
+        ))}
+      </ol>
+    </details>
+  );
+}
+
+function AnswerFooter({
+  message,
+  canRegenerate,
+  onRegenerate,
+}: {
+  message: UiMessage;
+  canRegenerate: boolean;
+  onRegenerate: () => void;
+}): VNode {
+  const [copied, setCopied] = useState(false);
+  const stats = message.stats;
+  const parts: string[] = [];
+  if (message.cached === true) parts.push('cached');
+  if (stats?.ttftMs != null) parts.push(`first token ${formatMs(stats.ttftMs)}`);
+  if (stats?.tokensPerSecond != null) parts.push(`${stats.tokensPerSecond.toFixed(0)} tokens/s`);
+  if (stats?.totalMs != null) parts.push(`total ${formatMs(stats.totalMs)}`);
+  const copy = (): void => {
+    void navigator.clipboard?.writeText(message.text).then(
+      () => {
+        setCopied(true);
+        setTimeout(() => setCopied(false), 1500);
+      },
+      () => undefined,
+    );
+  };
+  return (
+    <div class="rv-footer">
+      {parts.length > 0 ? <span class="rv-stats">{parts.join(' · ')}</span> : null}
+      <span class="rv-actions">
+        {message.text !== '' ? (
+          <button type="button" class="rv-link-button" onClick={copy}>
+            {copied ? 'Copied' : 'Copy'}
+          </button>
+        ) : null}
+        {canRegenerate ? (
+          <button type="button" class="rv-link-button" onClick={onRegenerate}>
+            Regenerate
+          </button>
+        ) : null}
+      </span>
+    </div>
+  );
+}
+
+/** Tells screen readers what is happening without reading every token: the phase, then the whole answer's end. */
+function Announcer({ message }: { message: UiMessage | undefined }): VNode {
+  let text = '';
+  if (message?.role === 'assistant') {
+    if (message.status === 'pending' && message.phase !== null) text = PHASE_LABELS[message.phase];
+    else if (message.status === 'streaming') text = 'Answering…';
+    else if (message.status === 'complete') text = 'Answer complete.';
+    else if (message.status === 'stopped') text = 'Answer stopped.';
+    else if (message.status === 'failed') text = `The answer failed: ${message.error?.message ?? ''}`;
+  }
+  return (
+    <div class="rv-sr-only" aria-live="polite" aria-atomic="true">
+      {text}
+    </div>
+  );
+}
+
+function Composer({ chat, placeholder }: { chat: UseChat; placeholder: string | undefined }): VNode {
+  const [draft, setDraft] = useState('');
+  const input = useRef<HTMLTextAreaElement>(null);
+
+  useEffect(() => {
+    if (!chat.busy) input.current?.focus();
+  }, [chat.busy]);
+
+  const submit = (): void => {
+    if (chat.busy || draft.trim() === '') return;
+    void chat.send(draft);
+    setDraft('');
+  };
+  const onKeyDown = (event: KeyboardEvent): void => {
+    if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      submit();
+    } else if (event.key === 'Escape' && chat.busy) {
+      event.preventDefault();
+      void chat.stop();
+    }
+  };
+  return (
+    <form
+      class="rv-composer"
+      onSubmit={(event) => {
+        event.preventDefault();
+        submit();
+      }}
+    >
+      <textarea
+        ref={input}
+        rows={1}
+        value={draft}
+        aria-label="Your question"
+        placeholder={placeholder ?? 'Ask a question… (Enter to send, Shift+Enter for a new line)'}
+        onInput={(event) => setDraft((event.target as HTMLTextAreaElement).value)}
+        onKeyDown={onKeyDown}
+      />
+      {chat.busy ? (
+        <button
+          type="button"
+          class="rv-button rv-stop"
+          onClick={() => void chat.stop()}
+          aria-label="Stop the answer (Escape)"
+        >
+          Stop
+        </button>
+      ) : (
+        <button type="submit" class="rv-button" disabled={draft.trim() === ''}>
+          Send
+        </button>
+      )}
+    </form>
+  );
+}
+
+export function formatMs(ms: number): string {
+  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
+}
