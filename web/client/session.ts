@@ -119,12 +119,13 @@ export class ChatSession {
 
   async #restore(): Promise<void> {
     const saved = this.#load();
-    if (saved.conversationId === null) return;
-    await this.open(saved.conversationId, { keepActive: true });
+    if (saved.conversationId !== null) await this.open(saved.conversationId, { keepActive: true });
     const active = saved.active;
     if (active === undefined) return;
     if (this.#messages.some((message) => message.runId === active.runId)) {
+      // That answer finished and is stored: the history shows it.
       this.#save({ conversationId: this.#conversationId });
+      this.#publishNow();
       return;
     }
     const last = this.#messages.at(-1);
@@ -133,12 +134,12 @@ export class ChatSession {
     }
     const answer = this.#startAnswer(active.question);
     answer.runId = active.runId;
-    // Not awaited: restoring is done once the answer is rejoined; it streams on from there.
-    void this.#follow(
-      answer,
-      this.options.client.resume(active.runId, this.#streamOptions()),
-      performance.now(),
-    );
+    const stream = this.options.client.resume(active.runId, this.#streamOptions());
+    // Restoring is done once the answer is rejoined (its first event, which names the conversation, has arrived);
+    // it streams on from there. Not awaiting the whole answer lets the page work meanwhile.
+    await new Promise<void>((rejoined) => {
+      void this.#follow(answer, stream, performance.now(), { resumed: true, rejoined });
+    });
   }
 
   /** Shows a stored conversation. */
@@ -201,7 +202,10 @@ export class ChatSession {
 
   /** Disconnects from the running answer without stopping it (it can be rejoined after a reload). */
   dispose(): void {
-    this.#disconnect?.abort();
+    // Detach before disconnecting, so the stream that ends now is no longer this session's: #follow then neither
+    // marks the answer failed nor rewrites the storage without the running answer's run id. (It used to do both,
+    // so a page created after dispose() found nothing to rejoin and showed the question without its answer.)
+    this.#detach();
     this.#listeners.clear();
   }
 
@@ -245,7 +249,12 @@ export class ChatSession {
    * Applies a stream's events to the answer. Returns true when streaming failed before the first event in a way
    * a whole answer may avoid (a proxy that breaks event streams, a network that cuts long responses).
    */
-  async #follow(answer: UiMessage, stream: ChatStream, sentAt: number): Promise<boolean> {
+  async #follow(
+    answer: UiMessage,
+    stream: ChatStream,
+    sentAt: number,
+    resume: { resumed: boolean; rejoined?: () => void } = { resumed: false },
+  ): Promise<boolean> {
     this.#stream = stream;
     let firstTokenAt: number | undefined;
     let tokens = 0;
@@ -265,8 +274,17 @@ export class ChatSession {
           tokens++;
         }
         this.#apply(answer, event, { sentAt, firstTokenAt, tokens });
+        if (event.type === 'start') {
+          // A new conversation's id arrives with `start`, after the run id was saved (with conversationId null,
+          // which restore() skips). Save both now, or a reload during the first answer could not rejoin it.
+          this.#save({
+            conversationId: this.#conversationId,
+            active: { runId: event.runId, question: answer.question ?? '' },
+          });
+        }
         if (event.type === 'token') this.#publishSoon();
         else this.#publishNow();
+        resume.rejoined?.();
       }
       if (stream.terminal === undefined && this.#stream === stream) {
         // Ended without a terminal event: the user left (signal) or the run vanished from the server.
@@ -277,6 +295,12 @@ export class ChatSession {
     } catch (error) {
       if (this.#stream !== stream) return false;
       const failure = toFailure(error);
+      if (resume.resumed && failure.code === 'RUN_NOT_FOUND') {
+        // The run expired from the server since the reload: its stored message (if any) is in the history.
+        this.#messages = this.#messages.filter((message) => message !== answer);
+        if (this.#conversationId !== null) void this.open(this.#conversationId, { keepActive: true });
+        return false;
+      }
       if (stream.lastSeq < 0 && streamingMayBeTheProblem(error)) {
         this.#mode = 'json';
         return true;
@@ -288,6 +312,7 @@ export class ChatSession {
         this.#save({ conversationId: this.#conversationId });
         this.#publishNow();
       }
+      resume.rejoined?.();
     }
     return false;
   }
