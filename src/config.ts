@@ -101,6 +101,7 @@ const schema = z.object({
   METRICS_ENABLED: booleanText(true),
   TRACING: booleanText(false),
   ENABLE_FRONTEND_STREAMING: booleanText(true),
+  WEB_DIST_DIR: optionalText,
   CORS_ORIGINS: z
     .string()
     .default('*')
@@ -231,6 +232,8 @@ export interface Config {
     streaming: boolean;
     /** Origins allowed to call the API from a browser (the widget on your site), or '*' for any. */
     corsOrigins: '*' | string[];
+    /** The built app and widget (`npm run build:web`); undefined: dist/web in this checkout. */
+    distDir: string | undefined;
   };
 }
 
@@ -289,7 +292,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ws: { pingMs: values.WS_PING_MS },
     metricsEnabled: values.METRICS_ENABLED,
     tracing: values.TRACING,
-    web: { streaming: values.ENABLE_FRONTEND_STREAMING, corsOrigins: values.CORS_ORIGINS },
+    web: {
+      streaming: values.ENABLE_FRONTEND_STREAMING,
+      corsOrigins: values.CORS_ORIGINS,
+      distDir: values.WEB_DIST_DIR,
+    },
   };
 }
 

@@ -5,6 +5,7 @@ import cors from '@fastify/cors';
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance } from 'fastify';
 import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_CHATBOT_ID } from '../../../core/chatbots.ts';
 import { RivuletError } from '../../../core/errors.ts';
@@ -15,6 +16,7 @@ export const WEB_DIST_DIR = fileURLToPath(new URL('../../../../dist/web/', impor
 
 export async function registerWebRoutes(server: FastifyInstance, context: AppContext): Promise<void> {
   const { corsOrigins, streaming } = context.config.web;
+  const distDir = path.resolve(context.config.web.distDir ?? WEB_DIST_DIR);
   await server.register(cors, {
     origin: corsOrigins === '*' ? '*' : corsOrigins,
     methods: ['GET', 'POST', 'DELETE'],
@@ -30,7 +32,7 @@ export async function registerWebRoutes(server: FastifyInstance, context: AppCon
     title: 'Rivulet',
   }));
 
-  if (!existsSync(`${WEB_DIST_DIR}index.html`)) {
+  if (!existsSync(path.join(distDir, 'index.html'))) {
     const notBuilt = (): never => {
       throw new RivuletError('WEB_APP_NOT_BUILT');
     };
@@ -39,7 +41,7 @@ export async function registerWebRoutes(server: FastifyInstance, context: AppCon
     return;
   }
   await server.register(fastifyStatic, {
-    root: WEB_DIST_DIR,
+    root: distDir,
     index: ['index.html'],
     // Source maps are for whoever debugs the page; they are served too, but nothing else outside dist/web is.
     setHeaders(response, filePath) {

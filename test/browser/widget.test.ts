@@ -1,0 +1,171 @@
+// The embeddable widget on a page served from another origin, in real Chromium: Shadow DOM isolation, theming
+// attributes, CORS, answering over SSE and WebSocket, resuming after a reload, and its size budget.
+
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { WEB_DIST_DIR } from '../../src/transports/http/routes/web.ts';
+import { chromiumAvailable, launchBrowser, screenshot, type Browser } from '../helpers/browser.ts';
+import { startTestServer, type TestServer } from '../helpers/test-server.ts';
+
+const numberedTokens = (count: number): string[] =>
+  Array.from({ length: count }, (_, index) => `w${index + 1} `);
+const wordNumbers = (text: string): number[] =>
+  [...text.matchAll(/w(\d+)/g)].map((match) => Number(match[1]));
+const range = (count: number): number[] => Array.from({ length: count }, (_, index) => index + 1);
+
+/** A shop's page on its own origin, with hostile styles that must not reach the widget. */
+function hostPage(scriptTag: string): string {
+  return `<!doctype html><html><head><title>Shop</title><style>
+    body { font: 40px Georgia, serif; background: #fafafa; }
+    p, div, span { color: red !important; }
+    button { background: lime !important; }
+  </style></head><body><h1>Acme Shop</h1><p>Our products.</p>${scriptTag}</body></html>`;
+}
+
+async function startHost(pages: Record<string, string>): Promise<{ origin: string; close(): Promise<void> }> {
+  const host: Server = createServer((request, response) => {
+    const body = pages[request.url ?? '/'];
+    response.writeHead(body === undefined ? 404 : 200, { 'content-type': 'text/html; charset=utf-8' });
+    response.end(body ?? 'not found');
+  });
+  await new Promise<void>((resolve) => host.listen(0, '127.0.0.1', resolve));
+  const { port } = host.address() as AddressInfo;
+  return {
+    origin: `http://127.0.0.1:${port}`,
+    close: () => new Promise<void>((resolve) => host.close(() => resolve())),
+  };
+}
+
+describe('widget size', () => {
+  it('widget.js stays under 30 KB gzipped', () => {
+    const widget = readFileSync(path.join(WEB_DIST_DIR, 'widget.js'));
+    expect(gzipSync(widget, { level: 9 }).length).toBeLessThan(30 * 1024);
+  });
+});
+
+describe.skipIf(!chromiumAvailable)('widget on another origin in Chromium', () => {
+  let server: TestServer;
+  let host: { origin: string; close(): Promise<void> };
+  let browser: Browser;
+  let page: Page;
+
+  beforeAll(async () => {
+    server = await startTestServer({ SAMPLE_CORPUS: 'true', ANSWER_CACHE: 'false' });
+    const tag = (attributes: string): string =>
+      `<script src="${server.url}/widget.js" data-chatbot="default" ${attributes}></script>`;
+    host = await startHost({
+      '/': hostPage(
+        tag('data-title="Acme help" data-accent="#00aa77" data-greeting="Hi! Ask about our docs."'),
+      ),
+      '/ws': hostPage(tag('data-title="Acme help" data-transport="websocket"')),
+      '/dark': hostPage(
+        tag('data-title="Acme help" data-theme="dark" data-position="left" data-open="true"'),
+      ),
+    });
+    browser = await launchBrowser();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await host?.close();
+    await server?.close();
+  });
+  beforeEach(async () => {
+    server.upstream.reset();
+    await page?.close();
+    page = await browser.newPage();
+  });
+
+  const answer = (current: Page) => current.locator('#rivulet-widget .rv-assistant').last();
+  const answerText = async (current: Page): Promise<string> =>
+    (await answer(current).locator('.rv-answer').count()) === 0
+      ? ''
+      : answer(current).locator('.rv-answer').innerText();
+  async function ask(current: Page, question: string): Promise<void> {
+    await current.locator('#rivulet-widget').getByLabel('Your question').fill(question);
+    await current.keyboard.press('Enter');
+  }
+
+  it('opens from its launcher, answers with sources over CORS, and keeps the page styles out', async () => {
+    server.upstream.setScenario({ tokens: numberedTokens(40), interTokenMs: 10 });
+    await page.goto(`${host.origin}/`);
+    const launcher = page.locator('#rivulet-widget').getByRole('button', { name: 'Open chat' });
+    await launcher.waitFor();
+    // Themed by its attributes, untouched by the page's `button { background: lime !important }`.
+    expect(await launcher.evaluate((element) => getComputedStyle(element).backgroundColor)).toBe(
+      'rgb(0, 170, 119)',
+    );
+    expect(await page.evaluate(() => document.getElementById('rivulet-widget')?.shadowRoot !== null)).toBe(
+      true,
+    );
+    await launcher.click();
+    await page.locator('#rivulet-widget').getByText('Hi! Ask about our docs.').waitFor();
+
+    await ask(page, 'How do I resume a stream after a network drop?');
+    await answer(page).and(page.locator('[data-status="complete"]')).waitFor();
+    expect(wordNumbers(await answerText(page))).toEqual(range(40));
+    expect(await answer(page).locator('.rv-sources li').count()).toBeGreaterThan(0);
+    const paragraph = answer(page).locator('.rv-answer p').first();
+    const style = await paragraph.evaluate((element) => {
+      const computed = getComputedStyle(element);
+      return { color: computed.color, fontSize: computed.fontSize };
+    });
+    expect(style.color).not.toBe('rgb(255, 0, 0)');
+    expect(style.fontSize).toBe('15px');
+    await screenshot(page, 'widget');
+  });
+
+  it('resumes the answer that was streaming when the page reloaded, with no text repeated', async () => {
+    server.upstream.setScenario({ tokens: numberedTokens(120), interTokenMs: 20 });
+    await page.goto(`${host.origin}/`);
+    await page.locator('#rivulet-widget').getByRole('button', { name: 'Open chat' }).click();
+    await ask(page, 'Tell me about reloads.');
+    await expect.poll(async () => wordNumbers(await answerText(page)).length).toBeGreaterThan(15);
+    await page.reload();
+
+    // The panel is open again and the same answer completes.
+    await answer(page).and(page.locator('[data-status="complete"]')).waitFor();
+    expect(wordNumbers(await answerText(page))).toEqual(range(120));
+    expect(await page.locator('#rivulet-widget .rv-user').count()).toBe(1);
+    expect(await page.locator('#rivulet-widget .rv-assistant').count()).toBe(1);
+    expect(server.upstream.requests.length).toBe(1);
+  });
+
+  it('streams over WebSocket with data-transport="websocket" and stops for real', async () => {
+    server.upstream.setScenario({ tokens: numberedTokens(400), interTokenMs: 20 });
+    const sockets: string[] = [];
+    page.on('websocket', (socket) => sockets.push(socket.url()));
+    await page.goto(`${host.origin}/ws`);
+    await page.locator('#rivulet-widget').getByRole('button', { name: 'Open chat' }).click();
+    await ask(page, 'Stream this over a socket.');
+    await expect.poll(async () => wordNumbers(await answerText(page)).length).toBeGreaterThan(5);
+    expect(sockets).toEqual([`${server.url.replace('http', 'ws')}/api/ws`]);
+    await page
+      .locator('#rivulet-widget')
+      .getByRole('button', { name: /Stop the answer/ })
+      .click();
+    await answer(page).and(page.locator('[data-status="stopped"]')).waitFor();
+    expect((await server.upstream.waitForClose(1)).closedBy).toBe('client');
+    const numbers = wordNumbers(await answerText(page));
+    expect(numbers).toEqual(range(numbers.length));
+  });
+
+  it('takes its theme and position from attributes (dark, left, open at load)', async () => {
+    server.upstream.setScenario({ tokens: numberedTokens(8) });
+    await page.goto(`${host.origin}/dark`);
+    const panel = page.locator('#rivulet-widget .rv-panel');
+    await panel.waitFor();
+    expect(await panel.evaluate((element) => getComputedStyle(element).backgroundColor)).toBe(
+      'rgb(20, 23, 28)',
+    );
+    const box = await panel.boundingBox();
+    expect(box?.x).toBeLessThan(100);
+    await ask(page, 'Dark mode?');
+    await answer(page).and(page.locator('[data-status="complete"]')).waitFor();
+    await screenshot(page, 'widget-dark');
+  });
+});

@@ -1,0 +1,120 @@
+// The browser-facing routes over real HTTP: the app and widget files with their caching, GET /api/config, CORS for
+// the widget on other sites, and the coded answer when the browser code was never built.
+
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.ts';
+import { startTestServer, type TestServer } from '../helpers/test-server.ts';
+
+describe('web app, widget and config routes', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+  afterAll(() => server?.close());
+
+  it('serves the app at / without caching, and its hashed assets as immutable', async () => {
+    const page = await fetch(`${server.url}/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toMatch(/text\/html/);
+    expect(page.headers.get('cache-control')).toBe('no-cache');
+    const html = await page.text();
+    const script = /src="(\/assets\/[^"]+\.js)"/.exec(html)?.[1];
+    expect(script).toBeDefined();
+    const asset = await fetch(`${server.url}${script}`);
+    expect(asset.status).toBe(200);
+    expect(asset.headers.get('cache-control')).toMatch(/immutable/);
+  });
+
+  it('serves widget.js as JavaScript any site may load', async () => {
+    const widget = await fetch(`${server.url}/widget.js`);
+    expect(widget.status).toBe(200);
+    expect(widget.headers.get('content-type')).toMatch(/javascript/);
+    expect(widget.headers.get('cross-origin-resource-policy')).toBe('cross-origin');
+    expect(await widget.text()).toContain('attachShadow');
+  });
+
+  it('unknown paths stay coded 404s, not the app', async () => {
+    const response = await fetch(`${server.url}/api/nope`);
+    expect(response.status).toBe(404);
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe('NOT_FOUND');
+    expect((await fetch(`${server.url}/../package.json`)).status).toBe(404);
+  });
+
+  it('GET /api/config tells the app whether to stream', async () => {
+    const config = (await (await fetch(`${server.url}/api/config`)).json()) as Record<string, unknown>;
+    expect(config).toEqual({ streaming: true, chatbotId: 'default', title: 'Rivulet' });
+  });
+
+  it('answers CORS preflights for the chat endpoints and exposes the run id', async () => {
+    const preflight = await fetch(`${server.url}/api/chat/stream`, {
+      method: 'OPTIONS',
+      headers: {
+        origin: 'https://shop.example',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'content-type',
+      },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('*');
+    expect(preflight.headers.get('access-control-allow-headers')).toMatch(/content-type/);
+    const chat = await fetch(`${server.url}/api/chat`, {
+      method: 'POST',
+      headers: { origin: 'https://shop.example', 'content-type': 'application/json' },
+      body: JSON.stringify({ message: 'hello' }),
+    });
+    expect(chat.headers.get('access-control-allow-origin')).toBe('*');
+    expect(chat.headers.get('access-control-expose-headers')).toMatch(/x-run-id/);
+  });
+});
+
+describe('web routes with settings', () => {
+  it('CORS_ORIGINS allows the listed origins only', async () => {
+    const server = await startTestServer({ CORS_ORIGINS: 'https://shop.example, http://127.0.0.1:8080' });
+    try {
+      const allowed = await fetch(`${server.url}/api/config`, {
+        headers: { origin: 'https://shop.example' },
+      });
+      expect(allowed.headers.get('access-control-allow-origin')).toBe('https://shop.example');
+      const other = await fetch(`${server.url}/api/config`, { headers: { origin: 'https://evil.example' } });
+      expect(other.headers.get('access-control-allow-origin')).toBeNull();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('ENABLE_FRONTEND_STREAMING=false reaches the app', async () => {
+    const server = await startTestServer({ ENABLE_FRONTEND_STREAMING: 'false' });
+    try {
+      const config = (await (await fetch(`${server.url}/api/config`)).json()) as { streaming: boolean };
+      expect(config.streaming).toBe(false);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('a checkout whose browser code was never built answers 503 WEB_APP_NOT_BUILT at / and /widget.js', async () => {
+    const empty = mkdtempSync(path.join(tmpdir(), 'rivulet-no-web-'));
+    const server = await startTestServer({ WEB_DIST_DIR: empty });
+    try {
+      for (const route of ['/', '/widget.js']) {
+        const response = await fetch(`${server.url}${route}`);
+        expect(response.status).toBe(503);
+        const body = (await response.json()) as { error: { code: string; message: string } };
+        expect(body.error.code).toBe('WEB_APP_NOT_BUILT');
+        expect(body.error.message).toMatch(/npm run build:web/);
+      }
+      // The API does not depend on it.
+      expect((await fetch(`${server.url}/api/config`)).status).toBe(200);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('refuses CORS_ORIGINS entries that are not origins, naming them', () => {
+    expect(() => loadConfig({ CORS_ORIGINS: 'https://shop.example/path' })).toThrow(ConfigError);
+    expect(() => loadConfig({ CORS_ORIGINS: 'shop.example' })).toThrow(/"shop.example" is not an origin/);
+  });
+});
