@@ -4,6 +4,7 @@
 //   node web/build.ts             build everything
 //   node web/build.ts --if-stale  only when web/ or the lockfile changed since the last build (npm start uses it)
 
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
@@ -101,6 +102,18 @@ export async function buildWeb(options: { ifStale?: boolean } = {}): Promise<Bui
     },
     resolve: {},
   });
+  // The SDK's type declarations (dist/client/types), for `rivulet/client` users in TypeScript.
+  execFileSync(
+    process.execPath,
+    [
+      path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'),
+      '-p',
+      path.join(webDir, 'client', 'tsconfig.dts.json'),
+    ],
+    {
+      stdio: 'inherit',
+    },
+  );
   const widget = readFileSync(path.join(WEB_DIST, 'widget.js'));
   const report = {
     widgetBytes: widget.length,

@@ -108,6 +108,8 @@ describe.skipIf(!chromiumAvailable)('web app in Chromium', () => {
     // No raw Markdown markers are left in the text.
     expect(await answer.locator('.rv-answer').innerText()).not.toMatch(/\*\*|```|\| ---/);
 
+    await screenshot(page, 'app-markdown');
+
     // A citation links to its passage: clicking it focuses the source, without changing the route.
     const url = page.url();
     await answer.locator('a.rv-cite[data-cite="2"]').click();
