@@ -8,6 +8,7 @@ import { useChat, type UseChat } from '../client/react.ts';
 import { ChatPanel } from '../ui/chat.tsx';
 import '../ui/chat.css';
 import './app.css';
+import { DashboardView } from './dashboard.tsx';
 import { DocumentsView } from './documents.tsx';
 
 export interface AppConfig {
@@ -16,10 +17,12 @@ export interface AppConfig {
   title: string;
 }
 
-type Route = { view: 'chat'; conversationId: string | null } | { view: 'documents' };
+type Route = { view: 'chat'; conversationId: string | null } | { view: 'documents' } | { view: 'dashboard' };
 
 function parseRoute(hash: string): Route {
   if (hash.startsWith('#/documents')) return { view: 'documents' };
+  // The dashboard becomes admin-only with the auth issue (issue 6); no gating exists yet.
+  if (hash.startsWith('#/dashboard')) return { view: 'dashboard' };
   const match = /^#\/c\/([\w.-]+)/.exec(hash);
   return { view: 'chat', conversationId: match?.[1] ?? null };
 }
@@ -88,6 +91,9 @@ function App({ config }: { config: AppConfig }): VNode {
           <a href="#/documents" aria-current={route.view === 'documents' ? 'page' : undefined}>
             Documents
           </a>
+          <a href="#/dashboard" aria-current={route.view === 'dashboard' ? 'page' : undefined}>
+            Dashboard
+          </a>
         </nav>
         <span class="app-mode" title="How answers arrive">
           {chat.mode === 'stream' ? 'streaming' : 'whole answers'}
@@ -101,7 +107,11 @@ function App({ config }: { config: AppConfig }): VNode {
           {theme === 'dark' ? 'Light theme' : 'Dark theme'}
         </button>
       </header>
-      {route.view === 'documents' ? (
+      {route.view === 'dashboard' ? (
+        <main class="app-main">
+          <DashboardView client={client} />
+        </main>
+      ) : route.view === 'documents' ? (
         <main class="app-main">
           <DocumentsView client={client} chatbotId={config.chatbotId} />
         </main>
