@@ -90,7 +90,8 @@ export class ChatStream implements AsyncIterable<RunEvent> {
   #iterating = false;
   #finished = false;
   readonly #runIdWaiters: ((runId: string | undefined) => void)[] = [];
-  readonly #stopRequested: { value: boolean } = { value: false };
+  /** Set when a WebSocket `resumed` frame said the run finished at or before our last seq: nothing will follow. */
+  #caughtUp = false;
 
   private readonly client: RivuletClient;
   private readonly options: StreamOptions;
@@ -125,7 +126,9 @@ export class ChatStream implements AsyncIterable<RunEvent> {
    * (`finishReason: "aborted"`) carrying the partial answer. Resolves true when a running answer was stopped.
    */
   async stop(): Promise<boolean> {
-    this.#stopRequested.value = true;
+    // stop() itself waits for the run id and sends the one stop request. (The connection loops used to send a
+    // second one as soon as the id was known; that one usually won, so this stop() got `stopped: false` and
+    // resolved false although it stopped the run, and a failure of the extra request was an unhandled rejection.)
     const runId = await this.waitForRunId();
     if (runId === undefined || this.terminal !== undefined) return false;
     return this.client.stopRun(runId);
@@ -230,7 +233,6 @@ export class ChatStream implements AsyncIterable<RunEvent> {
         first = false;
         // 204: the server holds nothing after our last event, so the terminal event was already delivered.
         if (response.status === 204) return;
-        if (this.#stopRequested.value && this.runId !== undefined) void this.client.stopRun(this.runId);
         await this.#readSse(response);
         if (this.terminal !== undefined) return;
         cause = new Error('the stream ended before its terminal event');
@@ -278,7 +280,8 @@ export class ChatStream implements AsyncIterable<RunEvent> {
           : { type: 'resume', runId: this.runId, lastSeq: this.lastSeq, requestId: 'resume' };
         first = false;
         await this.#readWebSocket(message);
-        if (this.terminal !== undefined) return;
+        // A socket closed by our own signal is a disconnect, not a drop: no reconnection (and no error).
+        if (this.terminal !== undefined || this.#caughtUp || this.#aborted) return;
         cause = new Error('the socket closed before the terminal event');
       } catch (error) {
         if (this.#aborted) return;
@@ -315,10 +318,16 @@ export class ChatStream implements AsyncIterable<RunEvent> {
         const frame = JSON.parse(message.data) as WsServerFrame;
         if (frame.type === 'accepted') {
           this.#setRunId(frame.runId);
-          if (this.#stopRequested.value) void this.client.stopRun(frame.runId);
         } else if (frame.type === 'event') {
           this.#accept(frame.event);
           if (this.terminal !== undefined) settle();
+        } else if (frame.type === 'resumed') {
+          // The WebSocket counterpart of SSE's 204: the run finished at or before the seq we resumed after, so no
+          // event will follow. Without this the socket waited forever (resume(runId, {lastSeq: <terminal seq>})).
+          if (frame.state === 'finished' && frame.lastSeq <= frame.afterSeq) {
+            this.#caughtUp = true;
+            settle();
+          }
         } else if (frame.type === 'error') {
           const status = statusOfWsError(frame.error.code);
           settle(
@@ -345,6 +354,7 @@ type WsServerFrame =
   | { type: 'accepted'; requestId?: string; runId: string }
   | { type: 'event'; runId: string; event: RunEvent }
   | { type: 'stopped'; runId: string; stopped: boolean }
+  | { type: 'resumed'; runId: string; state: 'running' | 'finished'; afterSeq: number; lastSeq: number }
   | { type: 'error'; requestId?: string; runId?: string; error: { code: string; message: string } };
 
 /** A refused WebSocket command has no HTTP status; treat the unavailable-for-now ones as retryable. */

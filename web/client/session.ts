@@ -301,7 +301,9 @@ export class ChatSession {
         if (this.#conversationId !== null) void this.open(this.#conversationId, { keepActive: true });
         return false;
       }
-      if (stream.lastSeq < 0 && streamingMayBeTheProblem(error)) {
+      // Only a new question can fall back to a whole answer (send() asks again). A rejoined answer cannot: left
+      // 'pending' it kept the session busy for good (and switched it to json mode), so it fails like any other.
+      if (!resume.resumed && stream.lastSeq < 0 && streamingMayBeTheProblem(error)) {
         this.#mode = 'json';
         return true;
       }

@@ -51,6 +51,9 @@ export function createSseParser(): SseParser {
     },
     push(chunk) {
       const frames: SseFrame[] = [];
+      // An empty chunk (a decoder holding back half a character, an empty read) changes nothing. Without this it
+      // cleared the pending "\r" below, so the "\n" of a CRLF split around it read as a blank line, ending the frame.
+      if (chunk === '') return frames;
       buffer += chunk;
       let start = 0;
       if (skipLeadingLf && buffer.startsWith('\n')) start = 1;
