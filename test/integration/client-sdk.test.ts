@@ -361,6 +361,26 @@ describe('disconnecting with a signal', () => {
   }
 });
 
+describe('leaving the loop early', () => {
+  for (const transport of ['sse', 'websocket'] as const) {
+    it(`${transport}: break disconnects (the server loses its reader) but does not stop the run`, async () => {
+      server.upstream.setScenario(SLOW);
+      const client = new RivuletClient({ baseUrl: server.url });
+      const stream = client.chat({ message: 'read a little' }, { transport });
+      for await (const event of stream) {
+        if (event.type === 'token' && event.seq >= 6) break;
+      }
+      const runId = stream.runId!;
+      await expect.poll(async () => (await server.app.hub.info(runId))?.readers).toBe(0);
+      expect((await server.app.hub.info(runId))?.state).toBe('running');
+      expect(stream.reconnects).toBe(0);
+      // Nothing was stopped: the rest of the answer is still there for whoever resumes it.
+      const rest = await collect(client.resume(runId, { transport, lastSeq: stream.lastSeq }));
+      expect(rest.at(-1)).toMatchObject({ type: 'done', finishReason: 'stop' });
+    });
+  }
+});
+
 describe('refusals', () => {
   it('SSE: an empty message fails with VALIDATION_FAILED (400) and is not retried', async () => {
     const { client, requests } = loggingClient(server.url, { retry: FAST_RETRY });
@@ -391,12 +411,12 @@ describe('refusals', () => {
     const empty = client.chat({ message: '' }, { transport: 'websocket' });
     const emptyResult = await collectFailure(empty);
     expect(emptyResult.error).toBeInstanceOf(RivuletClientError);
-    expect(emptyResult.error).toMatchObject({ code: 'VALIDATION_FAILED', retryable: false });
+    expect(emptyResult.error).toMatchObject({ code: 'VALIDATION_FAILED', status: 400, retryable: false });
     expect(empty.reconnects).toBe(0);
 
     const unknown = client.resume('run_doesnotexist', { transport: 'websocket' });
     const unknownResult = await collectFailure(unknown);
-    expect(unknownResult.error).toMatchObject({ code: 'RUN_NOT_FOUND', retryable: false });
+    expect(unknownResult.error).toMatchObject({ code: 'RUN_NOT_FOUND', status: 404, retryable: false });
     expect(unknown.reconnects).toBe(0);
     expect(server.upstream.requests).toHaveLength(0);
   });

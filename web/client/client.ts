@@ -82,7 +82,7 @@ export class ChatStream implements AsyncIterable<RunEvent> {
   text = '';
   /** The terminal event, once it arrived. */
   terminal: DoneEvent | ErrorEvent | undefined;
-  /** How many times the connection was re-established. */
+  /** How many reconnection attempts were made (each after a backoff delay). */
   reconnects = 0;
 
   readonly #queue: QueueItem[] = [];
@@ -90,6 +90,8 @@ export class ChatStream implements AsyncIterable<RunEvent> {
   #iterating = false;
   #finished = false;
   readonly #runIdWaiters: ((runId: string | undefined) => void)[] = [];
+  /** Aborted when the consumer stops iterating before the end. */
+  readonly #leave = new AbortController();
   /** Set when a WebSocket `resumed` frame said the run finished at or before our last seq: nothing will follow. */
   #caughtUp = false;
 
@@ -102,7 +104,11 @@ export class ChatStream implements AsyncIterable<RunEvent> {
     options: StreamOptions,
   ) {
     this.client = client;
-    this.options = options;
+    const signal =
+      options.signal === undefined
+        ? this.#leave.signal
+        : AbortSignal.any([options.signal, this.#leave.signal]);
+    this.options = { ...options, signal };
     if ('runId' in start) {
       this.runId = start.runId;
       this.lastSeq = start.lastSeq;
@@ -145,15 +151,21 @@ export class ChatStream implements AsyncIterable<RunEvent> {
   async *[Symbol.asyncIterator](): AsyncIterator<RunEvent> {
     if (this.#iterating) throw new Error('A ChatStream can be iterated once.');
     this.#iterating = true;
-    for (;;) {
-      const item = this.#queue.shift();
-      if (item === undefined) {
-        await new Promise<void>((resolve) => (this.#wake = resolve));
-        continue;
+    try {
+      for (;;) {
+        const item = this.#queue.shift();
+        if (item === undefined) {
+          await new Promise<void>((resolve) => (this.#wake = resolve));
+          continue;
+        }
+        if ('event' in item) yield item.event;
+        else if ('failure' in item) throw item.failure;
+        else return;
       }
-      if ('event' in item) yield item.event;
-      else if ('failure' in item) throw item.failure;
-      else return;
+    } finally {
+      // Leaving the loop early (break, return, a throw in its body) disconnects, like aborting the signal: the
+      // run goes on on the server and can be resumed.
+      if (!this.#finished) this.#leave.abort();
     }
   }
 
@@ -329,13 +341,8 @@ export class ChatStream implements AsyncIterable<RunEvent> {
             settle();
           }
         } else if (frame.type === 'error') {
-          const status = statusOfWsError(frame.error.code);
-          settle(
-            new RivuletClientError(frame.error.code, frame.error.message, {
-              retryable: status >= 500,
-              status,
-            }),
-          );
+          const { code, message: text, status, retryable } = frame.error;
+          settle(new RivuletClientError(code, text, { status, retryable }));
         }
       });
       socket.addEventListener('error', () => settle(new Error('WebSocket error')));
@@ -355,12 +362,12 @@ type WsServerFrame =
   | { type: 'event'; runId: string; event: RunEvent }
   | { type: 'stopped'; runId: string; stopped: boolean }
   | { type: 'resumed'; runId: string; state: 'running' | 'finished'; afterSeq: number; lastSeq: number }
-  | { type: 'error'; requestId?: string; runId?: string; error: { code: string; message: string } };
-
-/** A refused WebSocket command has no HTTP status; treat the unavailable-for-now ones as retryable. */
-function statusOfWsError(code: string): number {
-  return code === 'SHUTTING_DOWN' || code === 'OVERLOADED' ? 503 : 400;
-}
+  | {
+      type: 'error';
+      requestId?: string;
+      runId?: string;
+      error: { code: string; message: string; status: number; retryable: boolean };
+    };
 
 export interface ConversationPage {
   conversations: Conversation[];

@@ -20,7 +20,8 @@ export type ServerFrame =
       type: 'error';
       requestId: string | null;
       runId: string | null;
-      error: { code: string; message: string };
+      /** `status` is what the same refusal answers over HTTP; `retryable` says whether trying again may work. */
+      error: { code: string; message: string; status: number; retryable: boolean };
     };
 
 /** Built by concatenation so the event JSON the producer already made is not serialised again per reader. */

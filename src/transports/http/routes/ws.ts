@@ -40,7 +40,12 @@ export function registerWsRoutes(server: FastifyInstance, context: AppContext): 
             type: 'error',
             requestId,
             runId,
-            error: { code: coded.code, message: coded.message },
+            error: {
+              code: coded.code,
+              message: coded.message,
+              status: coded.status,
+              retryable: coded.retryable,
+            },
           }),
         );
       };
