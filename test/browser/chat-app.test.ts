@@ -73,10 +73,22 @@ describe.skipIf(!chromiumAvailable)('web app in Chromium', () => {
     const footer = await lastAnswer(page).locator('.rv-stats').innerText();
     expect(footer).toMatch(/first token \d+ ms/);
     expect(footer).toMatch(/tokens\/s/);
+    // Each phase's time is one click away.
+    await lastAnswer(page).getByText('timings').click();
+    expect(await lastAnswer(page).locator('.rv-phases').innerText()).toMatch(/history .* retrieve .* generate/);
     // The conversation shows up in the list and in the address.
     await expect.poll(() => page.locator('.app-conversations li').count()).toBe(1);
     expect(page.url()).toMatch(/#\/c\/conv_/);
     await screenshot(page, 'app');
+
+    // Opened later (from its link, in another tab), the stored answer keeps its sources and timings.
+    const later = await browser.newPage();
+    await later.goto(page.url());
+    await lastAnswer(later).and(later.locator('[data-status="complete"]')).waitFor();
+    expect(wordNumbers(await answerText(later))).toEqual(range(60));
+    expect(await lastAnswer(later).locator('.rv-sources li').count()).toBeGreaterThan(0);
+    expect(await lastAnswer(later).locator('.rv-stats').innerText()).toMatch(/first token \d+ ms/);
+    await later.close();
   });
 
   it('renders Markdown as it streams (lists, code, tables) and keeps finished blocks in place', async () => {

@@ -16,6 +16,8 @@ export interface MessageStats {
   tokensPerSecond: number | null;
   totalMs: number | null;
   outputTokens: number | null;
+  /** The server's time per pipeline phase (history, cache, retrieve, generate, ...), ms. */
+  phases: Partial<Record<PhaseName, number>>;
 }
 
 export interface UiMessage {
@@ -367,6 +369,7 @@ export class ChatSession {
           tokensPerSecond: rate(event.cached ? null : outputTokens, generating),
           totalMs: now - clock.sentAt,
           outputTokens: event.cached ? 0 : outputTokens,
+          phases: event.timings.phases,
         };
         break;
       }
@@ -492,7 +495,13 @@ function statsFrom(timings: Timings | null, usage: Usage | null, cached: boolean
   const totalMs = timings?.totalMs ?? null;
   const outputTokens = cached ? 0 : (usage?.outputTokens ?? null);
   const generating = ttftMs === null || totalMs === null ? null : totalMs - ttftMs;
-  return { ttftMs, totalMs, outputTokens, tokensPerSecond: rate(cached ? null : outputTokens, generating) };
+  return {
+    ttftMs,
+    totalMs,
+    outputTokens,
+    tokensPerSecond: rate(cached ? null : outputTokens, generating),
+    phases: timings?.phases ?? {},
+  };
 }
 
 function rate(tokens: number | null, ms: number | null): number | null {

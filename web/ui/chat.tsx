@@ -163,9 +163,16 @@ function AnswerFooter({
       () => undefined,
     );
   };
+  const phases = Object.entries(stats?.phases ?? {}) as [PhaseName, number][];
   return (
     <div class="rv-footer">
       {parts.length > 0 ? <span class="rv-stats">{parts.join(' · ')}</span> : null}
+      {phases.length > 0 ? (
+        <details class="rv-timings">
+          <summary>timings</summary>
+          <span class="rv-phases">{phases.map(([name, ms]) => `${name} ${formatMs(ms)}`).join(' · ')}</span>
+        </details>
+      ) : null}
       <span class="rv-actions">
         {message.text !== '' ? (
           <button type="button" class="rv-link-button" onClick={copy}>
@@ -257,5 +264,6 @@ function Composer({ chat, placeholder }: { chat: UseChat; placeholder: string | 
 }
 
 export function formatMs(ms: number): string {
+  if (ms < 10) return `${ms.toFixed(1)} ms`;
   return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
 }
