@@ -23,19 +23,34 @@ export type Block =
   | { type: 'quote'; raw: string; blocks: Block[] }
   | { type: 'hr'; raw: string };
 
-const FENCE = /^ {0,3}(`{3,}|~{3,})\s*([^\s`]*)/;
-const HEADING = /^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$/;
+// A backtick fence's info string may not contain a backtick (CommonMark), so "```js```" is inline code, not a
+// fence that swallows the rest of the answer.
+const FENCE = /^ {0,3}(`{3,}(?=[^`]*$)|~{3,})\s*([^\s`]*)/;
+// The closing `#`s are stripped by headingText(): a regex doing both backtracked quadratically on whitespace.
+const HEADING = /^ {0,3}(#{1,6})(?:[ \t]+(.*))?$/;
 const RULE = /^ {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$/;
 const QUOTE = /^ {0,3}> ?/;
 const ITEM = /^( {0,3})([-*+]|\d{1,9}[.)])([ \t]+|$)/;
-const DELIMITER_ROW = /^ {0,3}\|?[ \t]*:?-+:?[ \t]*(\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*$/;
+// No two adjacent `[ \t]*` (they made "---" + 20,000 spaces + "x" backtrack quadratically).
+const DELIMITER_ROW = /^ {0,3}\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)*(?:\|[ \t]*)?$/;
+// Deeper quotes, lists and emphasis are read as text: each level is a recursive call (">>>>…" overflowed the
+// stack) and re-reads its content. Answers never nest anywhere near this deep.
+const MAX_DEPTH = 20;
 
 /** Parses Markdown into blocks. `streaming` marks text that is still being written (its end is unfinished). */
 export function parseMarkdown(source: string, streaming = false): Block[] {
-  return parseBlocks(source.replace(/\r\n?/g, '\n').split('\n'), streaming);
+  return parseBlocks(source.replace(/\r\n?/g, '\n').split('\n'), streaming, 0);
 }
 
-function parseBlocks(lines: string[], streaming: boolean): Block[] {
+/**
+ * Whether a block ending before line `end` may still grow: nothing follows it, or only the last line, blank so
+ * far (a paragraph ends at a blank line, and that one may still get text: "Some **bol\n" keeps its bold open).
+ */
+function openAt(lines: string[], end: number, streaming: boolean): boolean {
+  return streaming && (end >= lines.length || (end === lines.length - 1 && (lines[end] ?? '').trim() === ''));
+}
+
+function parseBlocks(lines: string[], streaming: boolean, depth: number): Block[] {
   const blocks: Block[] = [];
   let i = 0;
   while (i < lines.length) {
@@ -67,7 +82,7 @@ function parseBlocks(lines: string[], streaming: boolean): Block[] {
     const heading = HEADING.exec(line);
     if (heading !== null) {
       i++;
-      const content = parseInline(heading[2] ?? '', isLast(i));
+      const content = parseInline(headingText(heading[2] ?? ''), isLast(i));
       blocks.push({ type: 'heading', raw: line, depth: heading[1]?.length ?? 1, content });
       continue;
     }
@@ -76,16 +91,20 @@ function parseBlocks(lines: string[], streaming: boolean): Block[] {
       blocks.push({ type: 'hr', raw: line });
       continue;
     }
-    if (QUOTE.test(line)) {
+    if (depth < MAX_DEPTH && QUOTE.test(line)) {
       const inner: string[] = [];
       while (i < lines.length && QUOTE.test(lines[i] ?? ''))
         inner.push((lines[i++] ?? '').replace(QUOTE, ''));
-      blocks.push({ type: 'quote', raw: raw(lines, start, i), blocks: parseBlocks(inner, isLast(i)) });
+      blocks.push({
+        type: 'quote',
+        raw: raw(lines, start, i),
+        blocks: parseBlocks(inner, openAt(lines, i, streaming), depth + 1),
+      });
       continue;
     }
     const item = ITEM.exec(line);
-    if (item !== null) {
-      const list = parseList(lines, i, streaming);
+    if (depth < MAX_DEPTH && item !== null) {
+      const list = parseList(lines, i, streaming, depth);
       blocks.push(list.block);
       i = list.end;
       continue;
@@ -121,7 +140,8 @@ function parseBlocks(lines: string[], streaming: boolean): Block[] {
       i++;
     }
     const text = paragraph.map((part) => part.replace(/^[ \t]+/, '')).join('\n');
-    blocks.push({ type: 'paragraph', raw: raw(lines, start, i), content: parseInline(text, isLast(i)) });
+    const content = parseInline(text, openAt(lines, i, streaming));
+    blocks.push({ type: 'paragraph', raw: raw(lines, start, i), content });
   }
   return blocks;
 }
@@ -137,14 +157,39 @@ function interrupts(line: string, next: string | undefined): boolean {
   return line.includes('|') && next !== undefined && DELIMITER_ROW.test(next) && next.includes('-');
 }
 
-function parseList(lines: string[], from: number, streaming: boolean): { block: Block; end: number } {
+/** Heading content without its optional closing sequence of `#`s (which must follow a space, or be all of it). */
+function headingText(content: string): string {
+  // Loops, not /[ \t]+$/ or /#+$/: unanchored at the start, those retry from every position of a long run.
+  const text = content.slice(0, trailing(content, content.length, ' \t'));
+  const end = trailing(text, text.length, '#');
+  if (end === 0) return '';
+  return end < text.length && /[ \t]/.test(text[end - 1] ?? '')
+    ? text.slice(0, trailing(text, end, ' \t'))
+    : text;
+}
+
+/** Where the run of `chars` ending at `end` in `text` begins. */
+function trailing(text: string, end: number, chars: string): number {
+  let start = end;
+  while (start > 0 && chars.includes(text[start - 1] ?? '')) start--;
+  return start;
+}
+
+function parseList(
+  lines: string[],
+  from: number,
+  streaming: boolean,
+  depth: number,
+): { block: Block; end: number } {
   const first = ITEM.exec(lines[from] ?? '');
   const ordered = /^\d/.test(first?.[2] ?? '');
   const bullet = ordered ? (first?.[2] ?? '').slice(-1) : (first?.[2] ?? '-');
   const items: string[][] = [];
   let i = from;
   let current: string[] | undefined;
-  let contentIndent = 2;
+  // Infinite until the first item sets it, so that a first item indented 2-3 spaces is taken as an item (it was
+  // taken as indented content of no item, and dropped).
+  let contentIndent = Number.POSITIVE_INFINITY;
   while (i < lines.length) {
     const line = lines[i] ?? '';
     const item = ITEM.exec(line);
@@ -161,16 +206,18 @@ function parseList(lines: string[], from: number, streaming: boolean): { block: 
       continue;
     }
     if (line.trim() === '') {
-      // A blank line continues the list only when more of it (indented content or a next item) follows.
-      const next = lines.slice(i + 1).find((candidate) => candidate.trim() !== '');
+      // A blank line continues the list only when more of it (indented content or a next item) follows. The whole
+      // run of blank lines is taken at once: looking ahead from each of them was quadratic.
+      let after = i + 1;
+      while (after < lines.length && (lines[after] ?? '').trim() === '') after++;
+      const next = lines[after];
       if (next === undefined || !(indentOf(next) >= contentIndent || isSameItem(next, ordered, bullet)))
         break;
-      current?.push('');
-      i++;
+      for (; i < after; i++) current?.push('');
       continue;
     }
     if (indentOf(line) >= contentIndent) {
-      current?.push(line.slice(contentIndent));
+      current?.push(dedent(line, contentIndent));
       i++;
       continue;
     }
@@ -189,6 +236,7 @@ function parseList(lines: string[], from: number, streaming: boolean): { block: 
     break;
   }
   const start = ordered ? Number.parseInt(first?.[2] ?? '1', 10) : 1;
+  const open = openAt(lines, i, streaming);
   return {
     block: {
       type: 'list',
@@ -196,7 +244,7 @@ function parseList(lines: string[], from: number, streaming: boolean): { block: 
       ordered,
       start,
       items: items.map((content, index) =>
-        parseBlocks(content, streaming && i >= lines.length && index === items.length - 1),
+        parseBlocks(content, open && index === items.length - 1, depth + 1),
       ),
     },
     end: i,
@@ -217,6 +265,27 @@ function indentOf(line: string): number {
     else break;
   }
   return width;
+}
+
+/**
+ * `line` without its first `width` columns of indentation. Tabs count to the next multiple of 4 columns, as in
+ * indentOf(): slicing `width` characters cut into the content of tab-indented lines ("\t- b" lost its "- ").
+ */
+function dedent(line: string, width: number): string {
+  let column = 0;
+  let index = 0;
+  while (column < width && index < line.length) {
+    const char = line[index];
+    if (char === ' ') column++;
+    else if (char === '\t') {
+      const next = column + 4 - (column % 4);
+      // A tab that straddles the cut leaves its remaining columns as spaces.
+      if (next > width) return ' '.repeat(next - width) + line.slice(index + 1);
+      column = next;
+    } else break;
+    index++;
+  }
+  return line.slice(index);
 }
 
 function raw(lines: string[], start: number, end: number): string {
@@ -261,10 +330,24 @@ const PUNCTUATION = /[\s\p{P}\p{S}]/u;
  * code that has not been closed yet is shown closed, and a marker with nothing after it is hidden.
  */
 export function parseInline(text: string, open = false): Inline[] {
+  return inline(text, open, 0);
+}
+
+/** parseInline() at a nesting `depth` (emphasis and link labels inside others). */
+function inline(text: string, open: boolean, depth: number): Inline[] {
   const out: Inline[] = [];
+  // Where each emphasis marker's scan for a closer ends, by start position: see findCloser().
+  const closers = new Map<string, Int32Array>();
   let buffer = '';
+  // Text is flushed at every line end and joins the text node before it, so `buffer` holds at most one line: the
+  // checks of its end below flattened (copied) the whole paragraph's text at every line, which was quadratic.
+  const append = (node: Inline): void => {
+    const last = out.at(-1);
+    if (node.type === 'text' && last?.type === 'text') last.text += node.text;
+    else out.push(node);
+  };
   const flush = (): void => {
-    if (buffer !== '') out.push({ type: 'text', text: decodeEntities(buffer) });
+    if (buffer !== '') append({ type: 'text', text: decodeEntities(buffer) });
     buffer = '';
   };
   let i = 0;
@@ -286,7 +369,10 @@ export function parseInline(text: string, open = false): Inline[] {
         buffer = buffer.trimEnd();
         flush();
         out.push({ type: 'br' });
-      } else buffer = `${buffer.trimEnd()}\n`;
+      } else {
+        buffer = `${buffer.trimEnd()}\n`;
+        flush();
+      }
       i++;
       while (text[i] === ' ') i++;
       continue;
@@ -309,13 +395,15 @@ export function parseInline(text: string, open = false): Inline[] {
     }
     if (char === '*' || char === '_' || char === '~') {
       const run = (char === '~' ? /^~~/ : char === '*' ? /^\*+/ : /^_+/).exec(rest)?.[0];
-      const emphasis = run === undefined ? undefined : delimited(text, i, run, open);
+      const emphasis = run === undefined ? undefined : delimited(text, i, run, open, depth, closers);
       if (emphasis !== undefined) {
         flush();
         out.push(...emphasis.nodes);
         i = emphasis.end;
         continue;
       }
+      // A lone "~" last in open text may be the first half of "~~": hidden like the other trailing markers.
+      if (run === undefined && open && i + 1 === text.length) break;
       const literal = run ?? char;
       buffer += literal;
       i += literal.length;
@@ -328,7 +416,7 @@ export function parseInline(text: string, open = false): Inline[] {
         // Images are not loaded from model output (they would call any host): shown as a link to the image.
         const label = link.label === '' ? link.href : link.label;
         const href = safeHref(link.href);
-        if (href === undefined) out.push({ type: 'text', text: label });
+        if (href === undefined) append({ type: 'text', text: label });
         else out.push({ type: 'link', href, children: [{ type: 'text', text: label }] });
         i = link.end;
         continue;
@@ -339,8 +427,8 @@ export function parseInline(text: string, open = false): Inline[] {
       if (link !== undefined) {
         flush();
         const href = safeHref(link.href);
-        const children = parseInline(link.label, false);
-        if (href === undefined) out.push(...children);
+        const children = inline(link.label, false, depth + 1);
+        if (href === undefined) children.forEach(append);
         else out.push({ type: 'link', href, children });
         i = link.end;
         continue;
@@ -394,6 +482,8 @@ function delimited(
   i: number,
   run: string,
   open: boolean,
+  depth: number,
+  closers: Map<string, Int32Array>,
 ): { nodes: Inline[]; end: number } | undefined {
   const char = run[0] ?? '*';
   const size = char === '~' ? 2 : Math.min(run.length, 3);
@@ -405,45 +495,86 @@ function delimited(
   }
   if (/\s/.test(after)) return undefined;
   if (char === '_' && !PUNCTUATION.test(before)) return undefined;
-  const marker = char.repeat(size);
-  let close = -1;
-  for (let j = i + size; j < text.length; j++) {
-    const c = text[j];
-    if (c === '`') {
-      const ticks = /^`+/.exec(text.slice(j))?.[0].length ?? 1;
-      const end = findCodeClose(text, j + ticks, ticks);
-      if (end !== -1) j = end + ticks - 1;
-      continue;
-    }
-    if (c === '\\') {
-      j++;
-      continue;
-    }
-    if (text.startsWith(marker, j) && !/\s/.test(text[j - 1] ?? ' ')) {
-      const following = text[j + size];
-      if (char === '_' && following !== undefined && !PUNCTUATION.test(following)) continue;
-      // "**a*b**": a single "*" inside strong is not its closer.
-      if (size === 1 && text[j + 1] === char && char !== '~') {
-        j++;
-        continue;
-      }
-      close = j;
-      break;
-    }
-  }
+  if (depth >= MAX_DEPTH) return undefined;
+  const close = findCloser(text, i + size, char, size, closers);
   if (close === -1 && !open) return undefined;
   const inner = text.slice(i + size, close === -1 ? text.length : close);
-  const children = parseInline(inner, close === -1);
+  const children = inline(inner, close === -1, depth + 1);
   const end = close === -1 ? text.length : close + size;
   if (char === '~') return { nodes: [{ type: 'del', children }], end };
   if (size === 3) return { nodes: [{ type: 'strong', children: [{ type: 'em', children }] }], end };
   return { nodes: [{ type: size === 2 ? 'strong' : 'em', children }], end };
 }
 
-/** `[label](href "title")` at `i`; nested brackets in the label are allowed one level deep. */
+const UNKNOWN = -2;
+
+/**
+ * Where a closing `size` × `char` is found scanning from `from` (skipping code spans and escapes), or -1.
+ * The scan's next step depends only on the position, so every position one scan passes through has the same
+ * answer: remembering it per marker in `closers` makes "*a *a *a …" (no opener ever closes) linear instead of
+ * one scan to the end per opener (1.3 s for 20,000 characters).
+ */
+function findCloser(
+  text: string,
+  from: number,
+  char: string,
+  size: number,
+  closers: Map<string, Int32Array>,
+): number {
+  const marker = char.repeat(size);
+  let known = closers.get(marker);
+  if (known === undefined) {
+    known = new Int32Array(text.length).fill(UNKNOWN);
+    closers.set(marker, known);
+  }
+  const path: number[] = [];
+  let close = -1;
+  let j = from;
+  while (j < text.length) {
+    const seen = known[j] ?? UNKNOWN;
+    if (seen !== UNKNOWN) {
+      close = seen;
+      break;
+    }
+    path.push(j);
+    const c = text[j];
+    if (c === '`') {
+      const ticks = /^`+/.exec(text.slice(j))?.[0].length ?? 1;
+      const end = findCodeClose(text, j + ticks, ticks);
+      // An unclosed run is skipped whole, as inline() reads it (stepping one backtick at a time re-searched the
+      // rest of the text for each shorter run).
+      j = end === -1 ? j + ticks : end + ticks;
+      continue;
+    }
+    if (c === '\\') {
+      j += 2;
+      continue;
+    }
+    if (text.startsWith(marker, j) && !/\s/.test(text[j - 1] ?? ' ')) {
+      const following = text[j + size];
+      // "**a*b**": a single "*" inside strong is not its closer.
+      const doubled = size === 1 && text[j + 1] === char && char !== '~';
+      if (!doubled && !(char === '_' && following !== undefined && !PUNCTUATION.test(following))) {
+        close = j;
+        break;
+      }
+      j += doubled ? 2 : 1;
+      continue;
+    }
+    j++;
+  }
+  for (const position of path) known[position] = close;
+  return close;
+}
+
+/**
+ * `[label](href "title")` at `i`; nested brackets in the label are allowed one level deep. A nested `[...]` may
+ * not contain `[`: it could, and then every `[` of "[[[[…" searched the rest of the text for a `]` (0.8 s for
+ * 20,000 of them).
+ */
 function linkAt(text: string, i: number): { label: string; href: string; end: number } | undefined {
   const match =
-    /^\[((?:[^[\]\\]|\\.|\[[^\]]*\])*)\]\(\s*<?([^\s()<>]*(?:\([^\s()]*\)[^\s()<>]*)*)>?(?:\s+"[^"]*")?\s*\)/.exec(
+    /^\[((?:[^[\]\\]|\\.|\[[^[\]]*\])*)\]\(\s*<?([^\s()<>]*(?:\([^\s()]*\)[^\s()<>]*)*)>?(?:\s+"[^"]*")?\s*\)/.exec(
       text.slice(i),
     );
   if (match === null) return undefined;
