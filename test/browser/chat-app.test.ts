@@ -75,7 +75,9 @@ describe.skipIf(!chromiumAvailable)('web app in Chromium', () => {
     expect(footer).toMatch(/tokens\/s/);
     // Each phase's time is one click away.
     await lastAnswer(page).getByText('timings').click();
-    expect(await lastAnswer(page).locator('.rv-phases').innerText()).toMatch(/history .* retrieve .* generate/);
+    expect(await lastAnswer(page).locator('.rv-phases').innerText()).toMatch(
+      /history .* retrieve .* generate/,
+    );
     // The conversation shows up in the list and in the address.
     await expect.poll(() => page.locator('.app-conversations li').count()).toBe(1);
     expect(page.url()).toMatch(/#\/c\/conv_/);
