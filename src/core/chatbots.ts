@@ -1,4 +1,4 @@
-// The chatbot store contract: what a chatbot answers from and how (issue 6 adds owners, auth and limits).
+// The chatbot store contract: what a chatbot answers from and how, who owns it, who may use it, and its limits.
 
 /** The chatbot every install has, answering from the collection of the same name. */
 export const DEFAULT_CHATBOT_ID = 'default';
@@ -11,20 +11,50 @@ export interface GlossaryTerm {
   synonyms?: string[];
 }
 
+export interface ChatbotLimits {
+  /** Tokens (input and output) all users of this chatbot may spend per UTC day; null: no limit. */
+  tokensPerDay: number | null;
+}
+
 export interface Chatbot {
   id: string;
   name: string;
+  /** The owner organisation; null: shared by every organisation (the default chatbot of a fresh install). */
+  orgId: string | null;
   /** Which document collection retrieval searches. */
   collectionId: string;
+  /** Model name for this chatbot's answers; null: the configured provider's model. */
+  model: string | null;
   systemPrompt: string | null;
   temperature: number | null;
   maxTokens: number | null;
   glossary: GlossaryTerm[];
+  /** `public`: anonymous visitors may chat from `allowedOrigins` (the widget on your site). */
+  visibility: 'private' | 'public';
+  /** Origins (`https://shop.example`) whose pages may use a public chatbot anonymously. */
+  allowedOrigins: string[];
+  limits: ChatbotLimits;
   createdAt: number;
   updatedAt: number;
 }
 
-export type ChatbotInput = Omit<Chatbot, 'createdAt' | 'updatedAt'>;
+type OptionalSettings = 'orgId' | 'model' | 'visibility' | 'allowedOrigins' | 'limits';
+
+/** What creating or replacing a chatbot takes; settings left out get their defaults (see chatbotDefaults). */
+export type ChatbotInput = Omit<Chatbot, 'createdAt' | 'updatedAt' | OptionalSettings> &
+  Partial<Pick<Chatbot, OptionalSettings>>;
+
+/** A private chatbot shared by every organisation, on the configured model, without limits of its own. */
+export function withChatbotDefaults(input: ChatbotInput): Omit<Chatbot, 'createdAt' | 'updatedAt'> {
+  return {
+    ...input,
+    orgId: input.orgId ?? null,
+    model: input.model ?? null,
+    visibility: input.visibility ?? 'private',
+    allowedOrigins: input.allowedOrigins ?? [],
+    limits: input.limits ?? { tokensPerDay: null },
+  };
+}
 
 export interface ChatbotStore {
   getChatbot(id: string): Promise<Chatbot | undefined>;

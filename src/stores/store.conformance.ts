@@ -211,6 +211,85 @@ export function describeStoreConformance(
         expect(await stores.chatbots.getChatbot('support')).toBeUndefined();
         expect(await stores.chatbots.deleteChatbot('support')).toBe(false);
       });
+
+      it('keeps owner, model, visibility, allowed origins and limits, with defaults when left out', async () => {
+        const plain = await stores.chatbots.putChatbot({
+          id: 'plain',
+          name: 'Plain',
+          collectionId: 'plain',
+          systemPrompt: null,
+          temperature: null,
+          maxTokens: null,
+          glossary: [],
+        });
+        expect(plain).toMatchObject({
+          orgId: null,
+          model: null,
+          visibility: 'private',
+          allowedOrigins: [],
+          limits: { tokensPerDay: null },
+        });
+        const shop = await stores.chatbots.putChatbot({
+          ...plain,
+          id: 'shop',
+          orgId: 'acme',
+          model: 'gpt-4o-mini',
+          visibility: 'public',
+          allowedOrigins: ['https://shop.example'],
+          limits: { tokensPerDay: 50_000 },
+        });
+        expect(await stores.chatbots.getChatbot('shop')).toEqual(shop);
+        expect(shop).toMatchObject({ orgId: 'acme', visibility: 'public', limits: { tokensPerDay: 50_000 } });
+      });
+    });
+
+    describe('API keys', () => {
+      it('creates a key shown once, verifies it, lists it without its secret, and revokes it', async () => {
+        const { key, token } = await stores.apiKeys.createApiKey({
+          name: 'backend',
+          orgId: 'acme',
+          admin: false,
+        });
+        expect(token).toMatch(/^rk_[A-Za-z0-9]{12}_[\w-]{43}$/);
+        expect(token).toContain(key.id);
+        expect(await stores.apiKeys.verifyApiKey(token)).toMatchObject({
+          id: key.id,
+          orgId: 'acme',
+          admin: false,
+        });
+        expect((await stores.apiKeys.getApiKey(key.id))?.lastUsedAt).not.toBeNull();
+        // A wrong secret, a malformed token and an unknown id are all simply not keys.
+        const wrong = `${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`;
+        expect(await stores.apiKeys.verifyApiKey(wrong)).toBeUndefined();
+        expect(await stores.apiKeys.verifyApiKey('rk_nope')).toBeUndefined();
+        expect(await stores.apiKeys.verifyApiKey(`rk_AAAAAAAAAAAA_${'x'.repeat(43)}`)).toBeUndefined();
+        const listed = await stores.apiKeys.listApiKeys();
+        expect(listed.map((item) => item.id)).toContain(key.id);
+        expect(JSON.stringify(listed)).not.toContain(token.slice(-43));
+        expect(await stores.apiKeys.listApiKeys({ orgId: 'other' })).toEqual([]);
+        expect(await stores.apiKeys.revokeApiKey(key.id)).toBe(true);
+        expect(await stores.apiKeys.revokeApiKey(key.id)).toBe(false);
+        expect(await stores.apiKeys.verifyApiKey(token)).toBeUndefined();
+        expect((await stores.apiKeys.getApiKey(key.id))?.revokedAt).not.toBeNull();
+      });
+    });
+
+    describe('token usage', () => {
+      it('adds charges per day, scope and subject', async () => {
+        await stores.tokenUsage.charge(
+          [
+            { scope: 'chatbot', subject: 'shop' },
+            { scope: 'principal', subject: 'user:ana' },
+          ],
+          120,
+          '2026-11-24',
+        );
+        await stores.tokenUsage.charge([{ scope: 'principal', subject: 'user:ana' }], 30, '2026-11-24');
+        expect(await stores.tokenUsage.spent('chatbot', 'shop', '2026-11-24')).toBe(120);
+        expect(await stores.tokenUsage.spent('principal', 'user:ana', '2026-11-24')).toBe(150);
+        expect(await stores.tokenUsage.spent('principal', 'user:ana', '2026-11-25')).toBe(0);
+        expect(await stores.tokenUsage.spent('principal', 'shop', '2026-11-24')).toBe(0);
+      });
     });
 
     describe('documents', () => {

@@ -1,15 +1,19 @@
 // The stores one Rivulet instance uses, as one bundle: each backend (SQLite now, PostgreSQL later) opens all of them.
 
 import type { AnswerCacheStore } from '../core/answer-cache.ts';
+import type { ApiKeyStore } from '../core/api-keys.ts';
 import type { ChatbotStore } from '../core/chatbots.ts';
 import type { ConversationStore } from '../core/conversation-store.ts';
 import type { DocumentStore } from '../core/documents.ts';
+import type { TokenUsageStore } from '../core/token-usage.ts';
 
 export interface Stores {
   conversations: ConversationStore;
   chatbots: ChatbotStore;
   documents: DocumentStore;
   answerCache: AnswerCacheStore;
+  apiKeys: ApiKeyStore;
+  tokenUsage: TokenUsageStore;
   /** False when vector search is unavailable (the SQLite vector extension did not load), with the reason. */
   vectors: { available: boolean; error?: string };
   /** Cheap reachability check for /readyz. */

@@ -95,4 +95,31 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX answer_cache_by_model ON answer_cache (chatbot_id, embedding_model);
   ${LEXICAL_SCHEMA}
   `,
+  // 2: chatbot ownership, visibility and limits; API keys; tokens spent per day.
+  `
+  ALTER TABLE chatbots ADD COLUMN org_id TEXT;
+  ALTER TABLE chatbots ADD COLUMN model TEXT;
+  ALTER TABLE chatbots ADD COLUMN visibility TEXT NOT NULL DEFAULT 'private';
+  ALTER TABLE chatbots ADD COLUMN allowed_origins TEXT NOT NULL DEFAULT '[]';
+  ALTER TABLE chatbots ADD COLUMN limits TEXT NOT NULL DEFAULT '{"tokensPerDay":null}';
+
+  CREATE TABLE api_keys (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    org_id TEXT,
+    admin INTEGER NOT NULL,
+    secret_hash BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    last_used_at INTEGER,
+    revoked_at INTEGER
+  ) STRICT;
+
+  CREATE TABLE token_usage (
+    day TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    tokens INTEGER NOT NULL,
+    PRIMARY KEY (day, scope, subject)
+  ) STRICT;
+  `,
 ];

@@ -1,7 +1,12 @@
 // Chatbots in SQLite.
 
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import type { Chatbot, ChatbotInput, ChatbotStore } from '../../core/chatbots.ts';
+import {
+  withChatbotDefaults,
+  type Chatbot,
+  type ChatbotInput,
+  type ChatbotStore,
+} from '../../core/chatbots.ts';
 import { transaction } from './database.ts';
 import { fromJson } from './json-columns.ts';
 
@@ -13,6 +18,11 @@ interface ChatbotRow {
   temperature: number | null;
   max_tokens: number | null;
   glossary: string;
+  org_id: string | null;
+  model: string | null;
+  visibility: string;
+  allowed_origins: string;
+  limits: string;
   created_at: number;
   updated_at: number;
 }
@@ -26,6 +36,11 @@ function toChatbot(row: ChatbotRow): Chatbot {
     temperature: row.temperature,
     maxTokens: row.max_tokens,
     glossary: fromJson(row.glossary),
+    orgId: row.org_id,
+    model: row.model,
+    visibility: row.visibility === 'public' ? 'public' : 'private',
+    allowedOrigins: fromJson(row.allowed_origins),
+    limits: fromJson(row.limits),
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -44,12 +59,14 @@ export class SqliteChatbotStore implements ChatbotStore {
       get: db.prepare('SELECT * FROM chatbots WHERE id = ?'),
       list: db.prepare('SELECT * FROM chatbots ORDER BY created_at, id'),
       put: db.prepare(`
-        INSERT INTO chatbots (id, name, collection_id, system_prompt, temperature, max_tokens, glossary, created_at,
-          updated_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+        INSERT INTO chatbots (id, name, collection_id, system_prompt, temperature, max_tokens, glossary, org_id,
+          model, visibility, allowed_origins, limits, created_at, updated_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (id) DO UPDATE SET name = excluded.name, collection_id = excluded.collection_id,
           system_prompt = excluded.system_prompt, temperature = excluded.temperature,
-          max_tokens = excluded.max_tokens, glossary = excluded.glossary, updated_at = excluded.updated_at
+          max_tokens = excluded.max_tokens, glossary = excluded.glossary, org_id = excluded.org_id,
+          model = excluded.model, visibility = excluded.visibility, allowed_origins = excluded.allowed_origins,
+          limits = excluded.limits, updated_at = excluded.updated_at
         RETURNING *`),
       delete: db.prepare('DELETE FROM chatbots WHERE id = ?'),
     };
@@ -65,7 +82,8 @@ export class SqliteChatbotStore implements ChatbotStore {
   }
 
   /** Also forgets the chatbot's cached answers: they were written under its old prompt, glossary or settings. */
-  async putChatbot(input: ChatbotInput): Promise<Chatbot> {
+  async putChatbot(partial: ChatbotInput): Promise<Chatbot> {
+    const input = withChatbotDefaults(partial);
     const now = Date.now();
     const row = transaction(this.db, () => {
       this.forgetAnswers(input.id);
@@ -77,6 +95,11 @@ export class SqliteChatbotStore implements ChatbotStore {
         input.temperature,
         input.maxTokens,
         JSON.stringify(input.glossary),
+        input.orgId,
+        input.model,
+        input.visibility,
+        JSON.stringify(input.allowedOrigins),
+        JSON.stringify(input.limits),
         now,
         now,
       ) as unknown as ChatbotRow;

@@ -1,11 +1,14 @@
-// The embedded stores: one SQLite file holding conversations, chatbots, documents and chunks, and the answer cache.
+// The embedded stores: one SQLite file holding conversations, chatbots, documents and chunks, the answer cache, API
+// keys and token usage.
 
 import type { StoreOptions, Stores } from '../stores.ts';
 import { openDatabase } from './database.ts';
 import { SqliteAnswerCache } from './sqlite-answer-cache.ts';
+import { SqliteApiKeyStore } from './sqlite-api-key-store.ts';
 import { SqliteChatbotStore } from './sqlite-chatbot-store.ts';
 import { SqliteConversationStore } from './sqlite-conversation-store.ts';
 import { SqliteDocumentStore } from './sqlite-document-store.ts';
+import { SqliteTokenUsageStore } from './sqlite-token-usage-store.ts';
 
 /** `path` is the database file (created with its directory if missing), or ":memory:". */
 export function openSqliteStores(path: string, options: StoreOptions = {}): Stores {
@@ -25,6 +28,8 @@ export function openSqliteStores(path: string, options: StoreOptions = {}): Stor
     }),
     documents,
     answerCache,
+    apiKeys: new SqliteApiKeyStore(db),
+    tokenUsage: new SqliteTokenUsageStore(db),
     vectors: { available: vectors, ...(vectorError === undefined ? {} : { error: vectorError }) },
     ping() {
       // A real table, so the database file itself is read (SELECT 1 would answer without it).

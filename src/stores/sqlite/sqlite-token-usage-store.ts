@@ -1,0 +1,40 @@
+// Tokens spent per UTC day per chatbot and per principal, in SQLite.
+
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import type { TokenUsageStore, UsageScope } from '../../core/token-usage.ts';
+import { transaction } from './database.ts';
+
+export class SqliteTokenUsageStore implements TokenUsageStore {
+  private readonly db: DatabaseSync;
+  private readonly statements: Record<'spent' | 'charge' | 'prune', StatementSync>;
+
+  constructor(db: DatabaseSync) {
+    this.db = db;
+    this.statements = {
+      spent: db.prepare('SELECT tokens FROM token_usage WHERE day = ? AND scope = ? AND subject = ?'),
+      charge: db.prepare(`
+        INSERT INTO token_usage (day, scope, subject, tokens) VALUES (?, ?, ?, ?)
+        ON CONFLICT (day, scope, subject) DO UPDATE SET tokens = tokens + excluded.tokens`),
+      // Budgets are per day: older rows are only history, kept for a month.
+      prune: db.prepare('DELETE FROM token_usage WHERE day < ?'),
+    };
+  }
+
+  async spent(scope: UsageScope, subject: string, day: string): Promise<number> {
+    const row = this.statements.spent.get(day, scope, subject) as { tokens: number } | undefined;
+    return row?.tokens ?? 0;
+  }
+
+  async charge(
+    subjects: readonly { scope: UsageScope; subject: string }[],
+    tokens: number,
+    day: string,
+  ): Promise<void> {
+    if (tokens <= 0 || subjects.length === 0) return;
+    const monthAgo = new Date(Date.parse(`${day}T00:00:00Z`) - 31 * 86_400_000).toISOString().slice(0, 10);
+    transaction(this.db, () => {
+      for (const { scope, subject } of subjects) this.statements.charge.run(day, scope, subject, tokens);
+      this.statements.prune.run(monthAgo);
+    });
+  }
+}
