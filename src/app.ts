@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger as PinoLogger } from 'pino';
-import type { Config } from './config.ts';
+import { assertSafeToServe, type Config } from './config.ts';
 import { ChatService } from './core/chat-service.ts';
 import { DEFAULT_CHATBOT_ID } from './core/chatbots.ts';
 import type { Embedder } from './core/embedder.ts';
@@ -28,6 +28,7 @@ import { MemoryRunHub } from './stores/memory/memory-run-hub.ts';
 import { openSqliteStores } from './stores/sqlite/sqlite-stores.ts';
 import type { Stores } from './stores/stores.ts';
 import { buildServer } from './transports/http/server.ts';
+import { Authenticator } from './transports/auth.ts';
 
 export { DEFAULT_CHATBOT_ID };
 
@@ -153,6 +154,7 @@ export interface CreateAppOptions {
 }
 
 export async function createApp(config: Config, options: CreateAppOptions = {}): Promise<App> {
+  assertSafeToServe(config);
   const logger = options.logger ?? pino({ level: config.logLevel });
   const metrics = config.metricsEnabled ? new Metrics() : undefined;
   const stats = new RollingStats();
@@ -206,13 +208,29 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     historyLimit: config.historyLimit,
     estimateUsage: (messages, output) => usageEstimator.estimate(messages, output),
     defaultChatbotId: DEFAULT_CHATBOT_ID,
+    limits: {
+      maxMessageChars: config.maxMessageChars,
+      maxConversationMessages: config.limits.maxConversationMessages,
+      streamsPerPrincipal: config.limits.enabled ? config.limits.streamsPerPrincipal : 0,
+      tokensPerDayPerPrincipal: config.limits.enabled ? config.limits.tokensPerDayPerPrincipal : 0,
+    },
+    tokenUsage: config.limits.enabled ? stores.tokenUsage : undefined,
     logger,
     observer: runObserver(stats, metrics, config.tracing),
   });
   const sampler = setInterval(() => stats.sampleActiveStreams(hub.stats().activeRuns), ACTIVE_SAMPLE_MS);
   sampler.unref();
   const server = await buildServer(
-    { config, hub, chat, stores, ingestor, metrics, stats, principalOf: () => null },
+    {
+      config,
+      hub,
+      chat,
+      stores,
+      ingestor,
+      metrics,
+      stats,
+      authenticator: new Authenticator(config.auth, stores.apiKeys),
+    },
     logger,
   );
 

@@ -102,6 +102,28 @@ const schema = z.object({
   TRACING: booleanText(false),
   ENABLE_FRONTEND_STREAMING: booleanText(true),
   WEB_DIST_DIR: optionalText,
+  AUTH_MODE: z.enum(['auto', 'open', 'required']).default('auto'),
+  AUTH_JWT_SECRET: optionalText.refine(
+    (value) => value === undefined || value.length >= 32,
+    'must be at least 32 characters (an HS256 key shorter than its hash is weak)',
+  ),
+  AUTH_JWKS_URL: optionalText.refine(
+    (value) => value === undefined || /^https?:\/\//.test(value),
+    'must be an http(s) URL of a JSON Web Key Set',
+  ),
+  AUTH_JWT_ALGORITHMS: optionalText,
+  AUTH_JWT_ISSUER: optionalText,
+  AUTH_JWT_AUDIENCE: optionalText,
+  AUTH_CLOCK_SKEW_SECONDS: integer(30).pipe(z.number().max(300)),
+  AUTH_ORG_CLAIM: z.string().default('org'),
+  AUTH_ADMIN_ROLE: z.string().default('admin'),
+  AUTH_TOKEN_IN_URL: booleanText(false),
+  LIMITS: z.enum(['auto', 'on', 'off']).default('auto'),
+  RATE_LIMIT_PER_IP: integer(600),
+  RATE_LIMIT_PER_PRINCIPAL: integer(120),
+  MAX_STREAMS_PER_PRINCIPAL: integer(4),
+  TOKENS_PER_DAY_PER_PRINCIPAL: integer(1_000_000),
+  MAX_CONVERSATION_MESSAGES: integer(1000, 2),
   CORS_ORIGINS: z
     .string()
     .default('*')
@@ -235,6 +257,59 @@ export interface Config {
     /** The built app and widget (`npm run build:web`); undefined: dist/web in this checkout. */
     distDir: string | undefined;
   };
+  auth: AuthConfig;
+  limits: LimitsConfig;
+}
+
+/** JWT algorithms Rivulet accepts at all; `none` is never one of them. */
+export const JWT_ALGORITHMS = [
+  'HS256',
+  'HS384',
+  'HS512',
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'ES256',
+  'ES384',
+  'EdDSA',
+];
+
+export interface AuthConfig {
+  /**
+   * `open`: no auth, every request acts as the local admin (a fresh install on a loopback address). `required`:
+   * every API request needs a JWT or an API key, or a session id for a public chatbot.
+   */
+  mode: 'open' | 'required';
+  jwt:
+    | {
+        secret: string | undefined;
+        jwksUrl: string | undefined;
+        algorithms: string[];
+        issuer: string | undefined;
+        audience: string | undefined;
+        clockSkewSeconds: number;
+        orgClaim: string;
+        adminRole: string;
+      }
+    | undefined;
+  /** Accept `?access_token=` (WebSocket and EventSource cannot send headers); off because URLs land in logs. */
+  tokenInUrl: boolean;
+}
+
+export interface LimitsConfig {
+  /** Rate limits, concurrent streams and token budgets are enforced (on when auth is required, unless LIMITS=off). */
+  enabled: boolean;
+  /** Requests per minute to the API from one IP address; 0: no limit. */
+  perIpPerMinute: number;
+  /** Requests per minute from one principal; 0: no limit. */
+  perPrincipalPerMinute: number;
+  /** Answers one principal may stream at once; 0: no limit. */
+  streamsPerPrincipal: number;
+  /** Tokens one principal may spend per UTC day; 0: no limit. */
+  tokensPerDayPerPrincipal: number;
+  /** Messages a conversation may hold before a new question is refused (start a new conversation). */
+  maxConversationMessages: number;
 }
 
 export class ConfigError extends Error {
@@ -249,6 +324,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   const values = parsed.data;
   const llm = resolveLlm(values);
+  const auth = resolveAuth(values);
   return {
     host: values.HOST,
     port: values.PORT,
@@ -297,10 +373,79 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       corsOrigins: values.CORS_ORIGINS,
       distDir: values.WEB_DIST_DIR,
     },
+    auth,
+    limits: {
+      enabled: values.LIMITS === 'on' || (values.LIMITS === 'auto' && auth.mode === 'required'),
+      perIpPerMinute: values.RATE_LIMIT_PER_IP,
+      perPrincipalPerMinute: values.RATE_LIMIT_PER_PRINCIPAL,
+      streamsPerPrincipal: values.MAX_STREAMS_PER_PRINCIPAL,
+      tokensPerDayPerPrincipal: values.TOKENS_PER_DAY_PER_PRINCIPAL,
+      maxConversationMessages: values.MAX_CONVERSATION_MESSAGES,
+    },
   };
 }
 
 type Values = z.infer<typeof schema>;
+
+function resolveAuth(values: Values): AuthConfig {
+  const secret = values.AUTH_JWT_SECRET;
+  const jwksUrl = values.AUTH_JWKS_URL;
+  if (secret !== undefined && jwksUrl !== undefined) {
+    fail('AUTH_JWT_SECRET', 'set AUTH_JWT_SECRET (HS256) or AUTH_JWKS_URL (RS256/ES256), not both');
+  }
+  const jwtConfigured = secret !== undefined || jwksUrl !== undefined;
+  if (values.AUTH_MODE === 'open' && jwtConfigured) {
+    fail('AUTH_MODE', 'is open, but a JWT secret or JWKS URL is set: use AUTH_MODE=required (or auto)');
+  }
+  const defaults = secret !== undefined ? ['HS256'] : ['RS256', 'ES256'];
+  const algorithms = values.AUTH_JWT_ALGORITHMS?.split(',').map((name) => name.trim()) ?? defaults;
+  for (const algorithm of algorithms) {
+    if (!JWT_ALGORITHMS.includes(algorithm)) {
+      fail('AUTH_JWT_ALGORITHMS', `"${algorithm}" is not one of ${JWT_ALGORITHMS.join(', ')}`);
+    }
+    // A symmetric algorithm with a public key set (or the reverse) is the classic key-confusion attack.
+    if (algorithm.startsWith('HS') !== (secret !== undefined) && jwtConfigured) {
+      fail(
+        'AUTH_JWT_ALGORITHMS',
+        `"${algorithm}" does not fit ${secret !== undefined ? 'a shared secret' : 'a JWKS URL'}`,
+      );
+    }
+  }
+  return {
+    mode:
+      values.AUTH_MODE === 'required' || (values.AUTH_MODE === 'auto' && jwtConfigured) ? 'required' : 'open',
+    jwt: jwtConfigured
+      ? {
+          secret,
+          jwksUrl,
+          algorithms,
+          issuer: values.AUTH_JWT_ISSUER,
+          audience: values.AUTH_JWT_AUDIENCE,
+          clockSkewSeconds: values.AUTH_CLOCK_SKEW_SECONDS,
+          orgClaim: values.AUTH_ORG_CLAIM,
+          adminRole: values.AUTH_ADMIN_ROLE,
+        }
+      : undefined,
+    tokenInUrl: values.AUTH_TOKEN_IN_URL,
+  };
+}
+
+/** 127.0.0.0/8, ::1 and localhost: addresses only this machine can reach. */
+export function isLoopbackHost(host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return bare === 'localhost' || bare === '::1' || /^127(\.\d{1,3}){3}$/.test(bare);
+}
+
+/** Refuses to serve an open (auth-less) API on an address other machines can reach. */
+export function assertSafeToServe(config: Pick<Config, 'host' | 'auth'>): void {
+  if (config.auth.mode === 'open' && !isLoopbackHost(config.host)) {
+    throw new ConfigError(
+      `Refusing to start: HOST=${config.host} is reachable from other machines and no auth is configured, so anyone ` +
+        'could use the API (and your model budget). Set AUTH_JWT_SECRET or AUTH_JWKS_URL, or AUTH_MODE=required ' +
+        'and create API keys with `rivulet keys create`; or listen on 127.0.0.1.',
+    );
+  }
+}
 
 const fail = (variable: string, message: string): never => {
   throw new ConfigError(`Invalid configuration:\n  ${variable}: ${message}`);

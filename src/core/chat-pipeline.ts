@@ -240,6 +240,7 @@ export async function runChatPipeline(
           messages,
           temperature: input.temperature ?? chatbot.temperature ?? undefined,
           maxTokens: input.maxTokens ?? chatbot.maxTokens ?? undefined,
+          ...(chatbot.model === null ? {} : { model: chatbot.model }),
           passages,
         },
         {
@@ -358,6 +359,7 @@ export async function runChatPipeline(
     ttftMs: finalTimings.ttftMs,
     totalMs: finalTimings.totalMs,
     outputTokens: usage?.outputTokens ?? tokenCount,
+    inputTokens: usage?.inputTokens ?? 0,
     phases: finalTimings.phases,
   });
   // One line per answer with every phase's time (seed 000: "Phase 6 completed in 2.34s").

@@ -2,9 +2,12 @@
 // awaiting it.
 
 import { runChatPipeline, type ChatPipelineDeps } from './chat-pipeline.ts';
-import type { ChatbotStore } from './chatbots.ts';
+import type { Chatbot, ChatbotStore } from './chatbots.ts';
 import { RivuletError } from './errors.ts';
+import { noopObserver, type RunObserver } from './observer.ts';
+import { chatRefusal, type Principal } from './principal.ts';
 import type { RunHub, RunProducer } from './run-hub.ts';
+import { msUntilNextDay, usageDay, type TokenUsageStore, type UsageScope } from './token-usage.ts';
 
 export interface StartChatInput {
   message: string;
@@ -14,16 +17,34 @@ export interface StartChatInput {
   maxTokens?: number | undefined;
 }
 
+export interface ChatLimits {
+  /** Longest question, in characters (MESSAGE_TOO_LONG beyond). */
+  maxMessageChars: number;
+  /** Messages a conversation may hold before a new question is refused (CONVERSATION_TOO_LONG). */
+  maxConversationMessages: number;
+  /** Answers one principal may stream at once; 0: no limit (TOO_MANY_STREAMS). */
+  streamsPerPrincipal: number;
+  /** Tokens one principal may spend per UTC day; 0: no limit (TOKEN_BUDGET_EXCEEDED). */
+  tokensPerDayPerPrincipal: number;
+}
+
 export interface ChatServiceDeps extends ChatPipelineDeps {
   hub: RunHub;
   chatbots: ChatbotStore;
   defaultChatbotId: string;
+  limits: ChatLimits;
+  /** Where token budgets are counted; without it no budget applies. */
+  tokenUsage?: TokenUsageStore | undefined;
+  /** Clock for the budget's day (tests). */
+  now?: () => number;
 }
 
 export class ChatService {
   private readonly deps: ChatServiceDeps;
   /** Pipelines still running, so shutdown and tests can wait for answers to be stored. */
   private readonly inFlight = new Set<Promise<void>>();
+  /** Answers running per principal, for MAX_STREAMS_PER_PRINCIPAL. */
+  private readonly streaming = new Map<string, number>();
   private draining = false;
 
   constructor(deps: ChatServiceDeps) {
@@ -31,11 +52,21 @@ export class ChatService {
   }
 
   /**
-   * Throws CHATBOT_NOT_FOUND or CONVERSATION_NOT_FOUND before any run exists, so the caller can answer with a
-   * plain 404. A conversation stays with the chatbot it started with.
+   * Checks everything before any run exists, so the caller gets a plain HTTP refusal: the question's length, the
+   * chatbot (CHATBOT_NOT_FOUND, or ORIGIN_NOT_ALLOWED for an anonymous visitor of a public chatbot from another
+   * site), the conversation (CONVERSATION_NOT_FOUND; it stays with its chatbot; CONVERSATION_TOO_LONG), the
+   * principal's concurrent answers (TOO_MANY_STREAMS) and the token budgets of the principal and the chatbot
+   * (TOKEN_BUDGET_EXCEEDED). The answer's real usage is charged to both budgets once it is stored.
    */
-  async start(input: StartChatInput, ownerId: string | null): Promise<RunProducer> {
+  async start(input: StartChatInput, principal: Principal): Promise<RunProducer> {
     if (this.draining) throw new RivuletError('SHUTTING_DOWN');
+    const { limits } = this.deps;
+    if (input.message.length > limits.maxMessageChars) {
+      throw new RivuletError('MESSAGE_TOO_LONG', {
+        message: `The question is too long: at most ${limits.maxMessageChars} characters.`,
+      });
+    }
+    const ownerId = principal.id;
     const conversations = this.deps.conversations;
     let chatbotId = input.chatbotId;
     let conversationId = input.conversationId;
@@ -50,11 +81,25 @@ export class ChatService {
         });
       }
       chatbotId = conversation.chatbotId;
+      if ((await conversations.countMessages(conversationId)) >= limits.maxConversationMessages) {
+        throw new RivuletError('CONVERSATION_TOO_LONG');
+      }
     }
     const chatbot = await this.deps.chatbots.getChatbot(chatbotId ?? this.deps.defaultChatbotId);
-    if (chatbot === undefined) throw new RivuletError('CHATBOT_NOT_FOUND');
+    const refusal = chatbot === undefined ? 'not-found' : chatRefusal(principal, chatbot);
+    if (refusal === 'not-found' || chatbot === undefined) throw new RivuletError('CHATBOT_NOT_FOUND');
+    if (refusal === 'origin') throw new RivuletError('ORIGIN_NOT_ALLOWED');
+    const streamKey = ownerId ?? 'local';
+    const running = this.streaming.get(streamKey) ?? 0;
+    if (limits.streamsPerPrincipal > 0 && running >= limits.streamsPerPrincipal) {
+      throw new RivuletError('TOO_MANY_STREAMS', {
+        message: `${running} answers are streaming already (at most ${limits.streamsPerPrincipal} at once): wait for one to finish or stop one.`,
+      });
+    }
+    const budgets = await this.checkBudgets(principal, chatbot);
     conversationId ??= (await conversations.createConversation(ownerId, chatbot.id)).id;
     const run = this.deps.hub.create({ ownerId });
+    this.streaming.set(streamKey, running + 1);
     const pipeline = runChatPipeline(
       run,
       {
@@ -64,11 +109,71 @@ export class ChatService {
         ...(input.temperature === undefined ? {} : { temperature: input.temperature }),
         ...(input.maxTokens === undefined ? {} : { maxTokens: input.maxTokens }),
       },
-      this.deps,
+      budgets.length === 0 ? this.deps : { ...this.deps, observer: this.charging(budgets) },
     );
     this.inFlight.add(pipeline);
-    void pipeline.finally(() => this.inFlight.delete(pipeline));
+    void pipeline.finally(() => {
+      this.inFlight.delete(pipeline);
+      const left = (this.streaming.get(streamKey) ?? 1) - 1;
+      if (left > 0) this.streaming.set(streamKey, left);
+      else this.streaming.delete(streamKey);
+    });
     return run;
+  }
+
+  /** The budgets this answer is charged to; refuses when one is spent for today. */
+  private async checkBudgets(
+    principal: Principal,
+    chatbot: Chatbot,
+  ): Promise<{ scope: UsageScope; subject: string }[]> {
+    const usage = this.deps.tokenUsage;
+    if (usage === undefined) return [];
+    const now = (this.deps.now ?? Date.now)();
+    const day = usageDay(now);
+    const budgets: { scope: UsageScope; subject: string; limit: number; what: string }[] = [];
+    const perPrincipal = this.deps.limits.tokensPerDayPerPrincipal;
+    if (perPrincipal > 0 && principal.id !== null) {
+      budgets.push({ scope: 'principal', subject: principal.id, limit: perPrincipal, what: 'your' });
+    }
+    const perChatbot = chatbot.limits.tokensPerDay;
+    if (perChatbot !== null) {
+      budgets.push({ scope: 'chatbot', subject: chatbot.id, limit: perChatbot, what: 'this chatbot’s' });
+    }
+    for (const budget of budgets) {
+      const spent = await usage.spent(budget.scope, budget.subject, day);
+      if (spent >= budget.limit) {
+        throw new RivuletError('TOKEN_BUDGET_EXCEEDED', {
+          message: `Today's token budget (${budget.what}, ${budget.limit} tokens) is spent: it renews at midnight UTC.`,
+          retryAfterMs: msUntilNextDay(now),
+        });
+      }
+    }
+    return budgets.map(({ scope, subject }) => ({ scope, subject }));
+  }
+
+  /** The run's observer plus one that charges the answer's real usage to its budgets once it is stored. */
+  private charging(budgets: readonly { scope: UsageScope; subject: string }[]): RunObserver {
+    const inner = this.deps.observer ?? noopObserver;
+    const usage = this.deps.tokenUsage;
+    const logger = this.deps.logger;
+    const now = this.deps.now ?? Date.now;
+    return {
+      runStarted(labels) {
+        const trace = inner.runStarted(labels);
+        return {
+          tokenGap: (ms) => trace.tokenGap(ms),
+          phaseEnded: (name, startedAt, endedAt) => trace.phaseEnded?.(name, startedAt, endedAt),
+          providerCall: (call) => trace.providerCall?.(call),
+          finished(outcome) {
+            trace.finished(outcome);
+            if (outcome.cached || usage === undefined) return;
+            usage
+              .charge(budgets, outcome.inputTokens + outcome.outputTokens, usageDay(now()))
+              .catch((error: unknown) => logger.warn({ err: error }, 'charging token usage failed'));
+          },
+        };
+      },
+    };
   }
 
   /** Graceful shutdown: from now on new answers are refused with SHUTTING_DOWN; running ones go on. */

@@ -53,6 +53,7 @@ export interface ConversationStore {
   ): Promise<Conversation[]>;
   /** The newest `limit` messages, oldest first. */
   listMessages(conversationId: string, limit?: number): Promise<StoredMessage[]>;
+  countMessages(conversationId: string): Promise<number>;
   /** Stores a message and bumps the conversation's updatedAt (and sets its title from the first user message). */
   appendMessage(message: StoredMessage): Promise<void>;
   /** Removes the conversation and its messages; false when it did not exist. */

@@ -28,6 +28,44 @@ export const ERROR_CODES = {
     message: 'This endpoint speaks WebSocket: connect with an Upgrade: websocket request.',
     retryable: false,
   },
+  UNAUTHORIZED: {
+    status: 401,
+    message: 'Sign in: send Authorization: Bearer <a JWT or an API key>.',
+    retryable: false,
+  },
+  FORBIDDEN: { status: 403, message: 'Only an admin may do this.', retryable: false },
+  ORIGIN_NOT_ALLOWED: {
+    status: 403,
+    message: 'This chatbot does not accept anonymous visitors from this site.',
+    retryable: false,
+  },
+  RATE_LIMITED: {
+    status: 429,
+    message: 'Too many requests: wait as long as Retry-After says, then try again.',
+    retryable: true,
+  },
+  TOO_MANY_STREAMS: {
+    status: 429,
+    message: 'Too many answers streaming at once: wait for one to finish or stop one.',
+    retryable: true,
+  },
+  TOKEN_BUDGET_EXCEEDED: {
+    status: 429,
+    message: "Today's token budget is spent: it renews at midnight UTC (Retry-After).",
+    retryable: true,
+  },
+  MESSAGE_TOO_LONG: { status: 413, message: 'The question is too long.', retryable: false },
+  CONVERSATION_TOO_LONG: {
+    status: 413,
+    message: 'This conversation is too long: start a new one.',
+    retryable: false,
+  },
+  API_KEY_NOT_FOUND: { status: 404, message: 'No such API key.', retryable: false },
+  CHATBOT_EXISTS: {
+    status: 409,
+    message: 'A chatbot with this id exists: update it with PUT.',
+    retryable: false,
+  },
   RUN_NOT_FOUND: {
     status: 404,
     message: 'No such run: it never existed or its retention window has passed.',

@@ -27,6 +27,8 @@ export interface RunOutcome {
   totalMs: number;
   /** Output tokens: the provider's (or estimated) usage when known, otherwise the token events sent. */
   outputTokens: number;
+  /** Prompt tokens the answer cost (0 for a cached answer). */
+  inputTokens: number;
   phases: Partial<Record<PhaseName, number>>;
 }
 

@@ -14,6 +14,11 @@ export interface GenerateRequest {
   temperature?: number;
   maxTokens?: number;
   /**
+   * The model to ask instead of the provider's configured one (a chatbot's own model). A fallback chain gives it to
+   * its first provider only: another provider would not know the name.
+   */
+  model?: string;
+  /**
    * The numbered passages the prompt cites ([1] is passages[0]). Language models read them in `messages`; an
    * answerer that quotes instead of writing (the extractive answerer) uses them directly.
    */

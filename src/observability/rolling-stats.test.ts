@@ -13,6 +13,7 @@ function outcome(overrides: Partial<RunOutcome> = {}): RunOutcome {
     ttftMs: 100,
     totalMs: 1000,
     outputTokens: 50,
+    inputTokens: 200,
     phases: { generate: 500 },
     ...overrides,
   };

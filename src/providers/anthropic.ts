@@ -192,7 +192,7 @@ export class AnthropicModel implements LanguageModel {
       url: this.url,
       headers: { accept: stream ? 'text/event-stream' : 'application/json', ...this.headers },
       body: {
-        model: this.model,
+        model: generate.model ?? this.model,
         max_tokens: generate.maxTokens ?? this.maxTokens,
         ...(system === undefined ? {} : { system }),
         messages,

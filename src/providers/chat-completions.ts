@@ -93,7 +93,8 @@ export class ChatCompletionsModel implements LanguageModel {
       url: endpoint.url,
       headers: { accept: stream ? 'text/event-stream' : 'application/json', ...endpoint.headers },
       body: {
-        ...(endpoint.modelInBody ? { model: endpoint.model } : {}),
+        // Azure OpenAI names its deployment in the URL, so a per-chatbot model cannot apply there.
+        ...(endpoint.modelInBody ? { model: generate.model ?? endpoint.model } : {}),
         messages: generate.messages,
         stream,
         ...(stream && endpoint.streamUsage ? { stream_options: { include_usage: true } } : {}),

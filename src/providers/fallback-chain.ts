@@ -88,7 +88,8 @@ export class FallbackChain implements LanguageModel {
       const model = candidates[index]!;
       // Asked only right before a call: a half-open circuit grants its one trial to a call that really happens.
       if (consultBreaker && !this.options.breaker.allows(keyOf(model))) continue;
-      const attemptRequest = sent === '' ? request : continuation(request, sent);
+      const ownRequest = model === this.models[0] ? request : withoutModel(request);
+      const attemptRequest = sent === '' ? ownRequest : continuation(ownRequest, sent);
       let streaming = this.options.streaming;
       for (let attempt = 0; ; attempt += 1) {
         let sentThisAttempt = false;
@@ -234,4 +235,11 @@ function continuation(request: GenerateRequest, sent: string): GenerateRequest {
     { role: 'user', content: CONTINUE_INSTRUCTION },
   ];
   return { ...request, messages };
+}
+
+/** A chatbot's model name is meant for the chain's first provider; the others answer with their own model. */
+function withoutModel(request: GenerateRequest): GenerateRequest {
+  if (request.model === undefined) return request;
+  const { model: _model, ...rest } = request;
+  return rest;
 }

@@ -158,7 +158,7 @@ export class OllamaModel implements LanguageModel {
       url: this.url,
       headers: { accept: stream ? 'application/x-ndjson' : 'application/json' },
       body: {
-        model: this.model,
+        model: generate.model ?? this.model,
         messages: generate.messages,
         // Explicit both ways: Ollama streams when `stream` is absent.
         stream,

@@ -184,6 +184,8 @@ export function describeStoreConformance(
           content: 'q',
           createdAt: 1,
         });
+        expect(await stores.conversations.countMessages(id)).toBeGreaterThan(0);
+        expect(await stores.conversations.countMessages('conv_none')).toBe(0);
         expect(await stores.conversations.deleteConversation(id)).toBe(true);
         expect(await stores.conversations.getConversation(id)).toBeUndefined();
         expect(await stores.conversations.listMessages(id)).toEqual([]);

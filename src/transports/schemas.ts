@@ -11,12 +11,10 @@ export const idSchema = z
   .regex(/^[\w.-]+$/, 'only letters, digits, "_", "-" and "."');
 const id = idSchema;
 
-export function chatRequestSchema(maxMessageChars: number) {
+/** The length of `message` is the chat service's to check: a question too long is a 413 MESSAGE_TOO_LONG. */
+export function chatRequestSchema() {
   return z.strictObject({
-    message: z
-      .string()
-      .max(maxMessageChars, `at most ${maxMessageChars} characters`)
-      .refine((value) => value.trim().length > 0, 'must not be empty'),
+    message: z.string().refine((value) => value.trim().length > 0, 'must not be empty'),
     conversationId: id.optional(),
     chatbotId: id.optional(),
     temperature: z.number().min(0).max(2).optional(),
@@ -28,10 +26,17 @@ export const runParamsSchema = z.strictObject({ runId: id });
 
 export const runEventsQuerySchema = z.strictObject({ lastEventId: z.string().max(300).optional() });
 
-export function wsClientMessageSchema(maxMessageChars: number) {
+export function wsClientMessageSchema() {
   const requestId = z.string().min(1).max(200).optional();
   return z.discriminatedUnion('type', [
-    chatRequestSchema(maxMessageChars).extend({ type: z.literal('chat'), requestId }),
+    chatRequestSchema().extend({ type: z.literal('chat'), requestId }),
+    /** Signs the socket in (browsers cannot send headers with a WebSocket): a token, or a public chatbot's session. */
+    z.strictObject({
+      type: z.literal('auth'),
+      token: z.string().min(1).max(8192).optional(),
+      sessionId: z.string().min(1).max(200).optional(),
+      requestId,
+    }),
     z.strictObject({
       type: z.literal('resume'),
       runId: id,

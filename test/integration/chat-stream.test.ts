@@ -200,8 +200,8 @@ describe('bad input', () => {
     {
       name: 'a message over the length limit',
       body: JSON.stringify({ message: 'x'.repeat(32_001) }),
-      status: 400,
-      code: 'VALIDATION_FAILED',
+      status: 413,
+      code: 'MESSAGE_TOO_LONG',
     },
     {
       name: 'an unknown conversation',

@@ -70,13 +70,22 @@ function toMessage(row: MessageRow): StoredMessage {
 export class SqliteConversationStore implements ConversationStore {
   private readonly db: DatabaseSync;
   private readonly statements: Record<
-    'insert' | 'get' | 'listByOwner' | 'listByAnonymous' | 'messages' | 'insertMessage' | 'touch' | 'delete',
+    | 'insert'
+    | 'get'
+    | 'listByOwner'
+    | 'listByAnonymous'
+    | 'messages'
+    | 'count'
+    | 'insertMessage'
+    | 'touch'
+    | 'delete',
     StatementSync
   >;
 
   constructor(db: DatabaseSync) {
     this.db = db;
     this.statements = {
+      count: db.prepare('SELECT count(*) AS n FROM messages WHERE conversation_id = ?'),
       insert: db.prepare(
         'INSERT INTO conversations (id, owner_id, chatbot_id, title, created_at, updated_at) VALUES (?, ?, ?, NULL, ?, ?)',
       ),
@@ -137,6 +146,10 @@ export class SqliteConversationStore implements ConversationStore {
       Number.isFinite(limit) ? limit : -1,
     ) as unknown as MessageRow[];
     return rows.map(toMessage);
+  }
+
+  async countMessages(conversationId: string): Promise<number> {
+    return (this.statements.count.get(conversationId) as { n: number }).n;
   }
 
   async appendMessage(message: StoredMessage): Promise<void> {

@@ -7,6 +7,8 @@ export type ServerFrame =
   | { type: 'event'; runId: string; event: RunEvent }
   | { type: 'accepted'; requestId: string | null; runId: string }
   | { type: 'stopped'; runId: string; stopped: boolean }
+  /** Answer to `auth`: the socket is signed in. */
+  | { type: 'authenticated'; requestId: string | null }
   /** Answer to `resume`: events after `afterSeq` follow; none do when the run finished at or before it. */
   | {
       type: 'resumed';

@@ -1,7 +1,7 @@
 // What the HTTP and WebSocket routes need from the application, wired once in src/app.ts.
 
-import type { FastifyRequest } from 'fastify';
 import type { Config } from '../../config.ts';
+import type { Authenticator } from '../auth.ts';
 import type { RollingStats } from '../../observability/rolling-stats.ts';
 import type { ChatService } from '../../core/chat-service.ts';
 import type { RunHub } from '../../core/run-hub.ts';
@@ -18,6 +18,6 @@ export interface AppContext {
   stats: RollingStats;
   /** Serves GET /metrics; undefined when METRICS_ENABLED=false. */
   metrics?: { readonly contentType: string; render(): Promise<string> } | undefined;
-  /** The principal a request acts for; null on an open local install (auth lands with the auth issue). */
-  principalOf(request: FastifyRequest): string | null;
+  /** Finds the principal for credentials (routes read it from `request.principal`, set by access.ts). */
+  authenticator: Authenticator;
 }

@@ -3,6 +3,8 @@
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { ERROR_CODES, RivuletError, type ErrorCode } from '../../core/errors.ts';
+import { WS_PROTOCOL } from '../auth.ts';
+import { registerAccess } from './access.ts';
 import type { AppContext } from './context.ts';
 import { registerChatRoutes } from './routes/chat.ts';
 import { registerConversationRoutes } from './routes/conversations.ts';
@@ -43,7 +45,14 @@ export async function buildServer(
 
   // The API speaks JSON only; a text body is a client mistake worth a clear 415, not a confusing 400.
   server.removeContentTypeParser('text/plain');
-  await server.register(websocket, { options: { maxPayload: WS_MAX_PAYLOAD_BYTES } });
+  await server.register(websocket, {
+    options: {
+      maxPayload: WS_MAX_PAYLOAD_BYTES,
+      // A browser offering `rivulet.v1, rivulet.bearer.<token>` gets `rivulet.v1` back; offering protocols and
+      // getting none back would make it fail the connection.
+      handleProtocols: (protocols) => (protocols.has(WS_PROTOCOL) ? WS_PROTOCOL : false),
+    },
+  });
 
   server.setErrorHandler((error: FastifyError, request, reply) => {
     const coded = toCodedError(error);
@@ -56,6 +65,7 @@ export async function buildServer(
       coded.code === 'INTERNAL'
         ? `${coded.message} Quote request id ${request.id} when reporting it.`
         : coded.message;
+    if (coded.retryAfterMs !== undefined) reply.header('retry-after', Math.ceil(coded.retryAfterMs / 1000));
     return reply
       .code(coded.status)
       .header('x-request-id', request.id)
@@ -69,6 +79,7 @@ export async function buildServer(
   });
 
   await registerWebRoutes(server, context);
+  await registerAccess(server, context.config, context.authenticator);
   registerHealthRoutes(server, context);
   registerMetricsRoutes(server, context);
   registerStatsRoutes(server, context);

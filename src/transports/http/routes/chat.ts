@@ -5,15 +5,16 @@ import { RivuletError, statusForCode } from '../../../core/errors.ts';
 import type { RunSink } from '../../../core/run-hub.ts';
 import { emptyAnswer, foldEvent } from '../../encoders/aggregate.ts';
 import { chatRequestSchema, parseWith } from '../../schemas.ts';
+import { principalOf } from '../access.ts';
 import type { AppContext } from '../context.ts';
 import { negotiateFormat, streamRunToResponse } from '../stream-response.ts';
 
 export function registerChatRoutes(server: FastifyInstance, context: AppContext): void {
-  const schema = chatRequestSchema(context.config.maxMessageChars);
+  const schema = chatRequestSchema();
 
   server.post('/api/chat/stream', async (request, reply) => {
     const body = parseWith(schema, request.body);
-    const run = await context.chat.start(body, context.principalOf(request));
+    const run = await context.chat.start(body, principalOf(request));
     // Ties the request id a user can quote to the run id every pipeline log line carries.
     request.log.info({ runId: run.runId }, 'run started');
     reply.hijack();
@@ -29,7 +30,7 @@ export function registerChatRoutes(server: FastifyInstance, context: AppContext)
 
   server.post('/api/chat', async (request, reply) => {
     const body = parseWith(schema, request.body);
-    const run = await context.chat.start(body, context.principalOf(request));
+    const run = await context.chat.start(body, principalOf(request));
     // Ties the request id a user can quote to the run id every pipeline log line carries.
     request.log.info({ runId: run.runId }, 'run started');
     const answer = emptyAnswer();

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { Conversation } from '../../../core/conversation-store.ts';
 import { RivuletError } from '../../../core/errors.ts';
 import { idSchema, parseWith } from '../../schemas.ts';
+import { principalOf } from '../access.ts';
 import type { AppContext } from '../context.ts';
 
 const listQuery = z.strictObject({
@@ -29,7 +30,7 @@ export function registerConversationRoutes(server: FastifyInstance, context: App
   async function ownedConversation(request: FastifyRequest): Promise<Conversation> {
     const { conversationId } = parseWith(params, request.params, 'path');
     const conversation = await conversations.getConversation(conversationId);
-    if (conversation === undefined || conversation.ownerId !== context.principalOf(request)) {
+    if (conversation === undefined || conversation.ownerId !== principalOf(request).id) {
       throw new RivuletError('CONVERSATION_NOT_FOUND');
     }
     return conversation;
@@ -37,7 +38,7 @@ export function registerConversationRoutes(server: FastifyInstance, context: App
 
   server.get('/api/conversations', async (request) => {
     const query = parseWith(listQuery, request.query, 'query');
-    const list = await conversations.listConversations(context.principalOf(request), {
+    const list = await conversations.listConversations(principalOf(request).id, {
       limit: query.limit,
       ...(query.after === undefined ? {} : { after: query.after }),
     });

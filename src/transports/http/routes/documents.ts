@@ -6,6 +6,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { DEFAULT_CHATBOT_ID, type Chatbot } from '../../../core/chatbots.ts';
 import { ERROR_CODES, RivuletError, isErrorCode } from '../../../core/errors.ts';
+import { canManage, inOrganisation } from '../../../core/principal.ts';
 import {
   addToSummary,
   emptySummary,
@@ -14,6 +15,7 @@ import {
 } from '../../../retrieval/ingest.ts';
 import { formatSseComment, formatSseFrame } from '../../encoders/sse.ts';
 import { idSchema, parseWith } from '../../schemas.ts';
+import { principalOf, requireAdmin } from '../access.ts';
 import type { AppContext } from '../context.ts';
 
 /** Files per upload request. */
@@ -50,9 +52,21 @@ export async function registerDocumentRoutes(server: FastifyInstance, context: A
     },
   });
 
-  async function chatbotFor(chatbotId: string | undefined): Promise<Chatbot> {
+  /**
+   * The chatbot whose collection a request works on: reading needs a member of its organisation, changing it an
+   * admin of it. A chatbot of another organisation is "not found".
+   */
+  async function chatbotFor(
+    request: FastifyRequest,
+    chatbotId: string | undefined,
+    access: 'read' | 'manage',
+  ): Promise<Chatbot> {
+    const principal = principalOf(request);
+    if (principal.kind === 'anonymous') throw new RivuletError('UNAUTHORIZED');
     const chatbot = await chatbots.getChatbot(chatbotId ?? DEFAULT_CHATBOT_ID);
-    if (chatbot === undefined) throw new RivuletError('CHATBOT_NOT_FOUND');
+    if (chatbot === undefined || !inOrganisation(principal, chatbot))
+      throw new RivuletError('CHATBOT_NOT_FOUND');
+    if (access === 'manage' && !canManage(principal, chatbot)) requireAdmin(principal);
     return chatbot;
   }
 
@@ -63,7 +77,7 @@ export async function registerDocumentRoutes(server: FastifyInstance, context: A
         message: 'Upload files as multipart/form-data (one part per file).',
       });
     }
-    const chatbot = await chatbotFor(query.chatbotId);
+    const chatbot = await chatbotFor(request, query.chatbotId, 'manage');
     const progress =
       request.headers.accept?.includes('text/event-stream') === true
         ? openProgressStream(reply, context.config.sse.pingMs)
@@ -89,7 +103,7 @@ export async function registerDocumentRoutes(server: FastifyInstance, context: A
               { source, bytes },
               {
                 collectionId: chatbot.collectionId,
-                ownerId: context.principalOf(request),
+                ownerId: principalOf(request).id,
                 ...(query.textFields === undefined ? {} : { textFields: query.textFields }),
                 ...(query.titleField === undefined ? {} : { titleField: query.titleField }),
               },
@@ -132,7 +146,7 @@ export async function registerDocumentRoutes(server: FastifyInstance, context: A
 
   server.get('/api/documents', async (request) => {
     const query = parseWith(listQuery, request.query, 'query');
-    const chatbot = await chatbotFor(query.chatbotId);
+    const chatbot = await chatbotFor(request, query.chatbotId, 'read');
     const [list, counts] = await Promise.all([
       documents.listDocuments(chatbot.collectionId, { limit: query.limit, offset: query.offset }),
       documents.countDocuments(chatbot.collectionId),
@@ -141,10 +155,10 @@ export async function registerDocumentRoutes(server: FastifyInstance, context: A
   });
 
   /** A document outside the chatbot's collection is "not found", as if it did not exist. */
-  async function findDocument(request: FastifyRequest) {
+  async function findDocument(request: FastifyRequest, access: 'read' | 'manage') {
     const { documentId } = parseWith(params, request.params, 'path');
     const { chatbotId } = parseWith(collectionQuery, request.query, 'query');
-    const chatbot = await chatbotFor(chatbotId);
+    const chatbot = await chatbotFor(request, chatbotId, access);
     const document = await documents.getDocument(documentId);
     if (document === undefined || document.collectionId !== chatbot.collectionId) {
       throw new RivuletError('DOCUMENT_NOT_FOUND');
@@ -152,10 +166,10 @@ export async function registerDocumentRoutes(server: FastifyInstance, context: A
     return document;
   }
 
-  server.get('/api/documents/:documentId', async (request) => findDocument(request));
+  server.get('/api/documents/:documentId', async (request) => findDocument(request, 'read'));
 
   server.delete('/api/documents/:documentId', async (request, reply) => {
-    const document = await findDocument(request);
+    const document = await findDocument(request, 'manage');
     await documents.deleteDocument(document.id);
     return reply.code(204).send();
   });

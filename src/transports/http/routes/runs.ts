@@ -6,6 +6,7 @@ import type { RunInfo } from '../../../core/run-hub.ts';
 import { parseLastEventId } from '../../encoders/sse.ts';
 import { findOwnedRun } from '../../run-access.ts';
 import { parseWith, runEventsQuerySchema, runParamsSchema } from '../../schemas.ts';
+import { principalOf } from '../access.ts';
 import type { AppContext } from '../context.ts';
 import { streamRunToResponse } from '../stream-response.ts';
 
@@ -14,7 +15,7 @@ export function registerRunRoutes(server: FastifyInstance, context: AppContext):
     findOwnedRun(
       context.hub,
       parseWith(runParamsSchema, request.params, 'path').runId,
-      context.principalOf(request),
+      principalOf(request).id,
     );
 
   server.get('/api/runs/:runId/events', async (request, reply) => {

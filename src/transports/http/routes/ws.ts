@@ -3,6 +3,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
 import { RivuletError, toRivuletError } from '../../../core/errors.ts';
+import type { Principal } from '../../../core/principal.ts';
 import type { RunSink, RunSubscription } from '../../../core/run-hub.ts';
 import { encodeWsControlFrame, encodeWsEventFrame } from '../../encoders/ws-frame.ts';
 import { findOwnedRun } from '../../run-access.ts';
@@ -13,9 +14,13 @@ import type { AppContext } from '../context.ts';
 const WS_HIGH_WATER_BYTES = 256 * 1024;
 /** Close code when the client sends frames that are not protocol messages. */
 const CLOSE_UNSUPPORTED_DATA = 1003;
+/** Close code for missing or bad credentials (RFC 6455: policy violation). */
+const CLOSE_POLICY_VIOLATION = 1008;
+/** How long a socket opened without credentials may take to send its `auth` message. */
+const WS_AUTH_TIMEOUT_MS = 10_000;
 
 export function registerWsRoutes(server: FastifyInstance, context: AppContext): void {
-  const schema = wsClientMessageSchema(context.config.maxMessageChars);
+  const schema = wsClientMessageSchema();
 
   server.route({
     method: 'GET',
@@ -25,7 +30,25 @@ export function registerWsRoutes(server: FastifyInstance, context: AppContext): 
       throw new RivuletError('UPGRADE_REQUIRED');
     },
     wsHandler: (socket, request) => {
-      const principal = context.principalOf(request);
+      if (request.authFailure !== undefined) {
+        socket.close(CLOSE_POLICY_VIOLATION, 'unauthorized');
+        return;
+      }
+      // Signed in by the upgrade's headers, or (browsers) by a first `auth` message within AUTH_TIMEOUT_MS.
+      let principal: Principal | undefined = request.principal;
+      let signingIn: Promise<Principal | undefined> | undefined;
+      const authTimer =
+        principal === undefined
+          ? setTimeout(() => socket.close(CLOSE_POLICY_VIOLATION, 'sign in first'), WS_AUTH_TIMEOUT_MS)
+          : undefined;
+      const signedIn = async (): Promise<Principal> => {
+        const current = principal ?? (await signingIn);
+        if (current === undefined) {
+          socket.close(CLOSE_POLICY_VIOLATION, 'sign in first: send {"type":"auth","token":"..."}');
+          throw new RivuletError('UNAUTHORIZED');
+        }
+        return current;
+      };
       const subscriptions = new Map<string, RunSubscription>();
       let alive = true;
 
@@ -74,17 +97,37 @@ export function registerWsRoutes(server: FastifyInstance, context: AppContext): 
 
       const handle = async (message: WsClientMessage): Promise<void> => {
         const requestId = message.requestId ?? null;
+        if (message.type === 'auth') {
+          if (principal !== undefined || signingIn !== undefined) return;
+          clearTimeout(authTimer);
+          const origin = request.headers.origin;
+          signingIn = context.authenticator
+            .authenticate({ token: message.token, sessionId: message.sessionId, origin })
+            .then(
+              (signed) => (principal = signed),
+              (error: unknown) => {
+                const coded = toRivuletError(error);
+                request.log.info({ code: coded.code, detail: coded.detail }, 'websocket auth refused');
+                socket.close(CLOSE_POLICY_VIOLATION, 'unauthorized');
+                return undefined;
+              },
+            );
+          if ((await signingIn) !== undefined)
+            send(encodeWsControlFrame({ type: 'authenticated', requestId }));
+          return;
+        }
+        const caller = await signedIn();
         switch (message.type) {
           case 'chat': {
             const { type: _type, requestId: _requestId, ...body } = message;
-            const run = await context.chat.start(body, principal);
+            const run = await context.chat.start(body, caller);
             request.log.info({ runId: run.runId, requestId }, 'run started');
             send(encodeWsControlFrame({ type: 'accepted', requestId, runId: run.runId }));
             await attach(run.runId, -1);
             return;
           }
           case 'resume': {
-            const info = await findOwnedRun(context.hub, message.runId, principal);
+            const info = await findOwnedRun(context.hub, message.runId, caller.id);
             const afterSeq = message.lastSeq ?? -1;
             // Acknowledged before any replayed event, so a client that already has everything still hears back.
             send(
@@ -101,7 +144,7 @@ export function registerWsRoutes(server: FastifyInstance, context: AppContext): 
             return;
           }
           case 'stop': {
-            const info = await findOwnedRun(context.hub, message.runId, principal);
+            const info = await findOwnedRun(context.hub, message.runId, caller.id);
             const stopped = await context.hub.stop(info.runId);
             send(encodeWsControlFrame({ type: 'stopped', runId: info.runId, stopped }));
             return;
@@ -154,6 +197,7 @@ export function registerWsRoutes(server: FastifyInstance, context: AppContext): 
 
       socket.on('close', () => {
         clearInterval(heartbeat);
+        clearTimeout(authTimer);
         for (const subscription of subscriptions.values()) subscription.close();
         subscriptions.clear();
       });

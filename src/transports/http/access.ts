@@ -1,0 +1,113 @@
+// Auth and request limits in front of every API route: the principal is found once per request (onRequest), then
+// requests per minute are counted per IP address and per principal (@fastify/rate-limit, in memory). Public routes
+// (the app's files, /healthz, /readyz, /api/config) need neither.
+
+import rateLimit from '@fastify/rate-limit';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { RivuletError, toRivuletError } from '../../core/errors.ts';
+import type { Principal } from '../../core/principal.ts';
+import type { Config } from '../../config.ts';
+import { bearerToken, tokenFromProtocols, type Authenticator, type Credentials } from '../auth.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Who the request acts for; set on API routes before any handler runs. */
+    principal: Principal | undefined;
+    /**
+     * WebSocket upgrades only: the credentials were refused. The socket is accepted and closed with 1008, since a
+     * browser sees nothing of a refused upgrade.
+     */
+    authFailure: RivuletError | undefined;
+  }
+}
+
+const PUBLIC_API = new Set(['/api/config']);
+
+/** Routes that act for a principal: the API, the OpenAI-compatible API, and the metrics. */
+function isProtected(path: string): boolean {
+  if (PUBLIC_API.has(path)) return false;
+  return path.startsWith('/api/') || path.startsWith('/v1/') || path === '/metrics';
+}
+
+const pathOf = (request: FastifyRequest): string => {
+  const query = request.url.indexOf('?');
+  return query === -1 ? request.url : request.url.slice(0, query);
+};
+
+function credentialsOf(request: FastifyRequest, config: Config['auth'], webSocket: boolean): Credentials {
+  const header = (name: string): string | undefined => {
+    const value = request.headers[name];
+    return Array.isArray(value) ? value[0] : value;
+  };
+  let token = bearerToken(header('authorization'));
+  if (token === undefined && webSocket) token = tokenFromProtocols(header('sec-websocket-protocol'));
+  if (token === undefined && config.tokenInUrl) {
+    const query = request.query as Record<string, unknown> | undefined;
+    if (typeof query?.access_token === 'string') token = query.access_token;
+  }
+  return { token, sessionId: header('x-session-id'), origin: header('origin') };
+}
+
+export async function registerAccess(
+  server: FastifyInstance,
+  config: Config,
+  authenticator: Authenticator,
+): Promise<void> {
+  server.decorateRequest('principal', undefined);
+  server.decorateRequest('authFailure', undefined);
+
+  server.addHook('onRequest', async (request) => {
+    const path = pathOf(request);
+    if (!isProtected(path)) return;
+    const webSocket = path === '/api/ws';
+    const credentials = credentialsOf(request, config.auth, webSocket);
+    // A WebSocket may also sign in with its first message: no credentials yet is not a failure there.
+    const none = credentials.token === undefined && credentials.sessionId === undefined;
+    if (webSocket && none && authenticator.mode === 'required') return;
+    try {
+      request.principal = await authenticator.authenticate(credentials);
+    } catch (error) {
+      const coded = toRivuletError(error);
+      if (coded.detail !== undefined)
+        request.log.info({ code: coded.code, detail: coded.detail }, 'auth refused');
+      if (!webSocket) throw coded;
+      request.authFailure = coded;
+    }
+  });
+
+  if (!config.limits.enabled) return;
+  await server.register(rateLimit, {
+    global: false,
+    errorResponseBuilder: (_request, context) =>
+      new RivuletError('RATE_LIMITED', {
+        retryAfterMs: context.ttl,
+        detail: `limit ${context.max} per minute`,
+      }),
+  });
+  const limiters = [
+    { max: config.limits.perIpPerMinute, key: (request: FastifyRequest) => `ip:${request.ip}` },
+    {
+      max: config.limits.perPrincipalPerMinute,
+      key: (request: FastifyRequest) => `principal:${request.principal?.id ?? `ip:${request.ip}`}`,
+    },
+  ].filter((limiter) => limiter.max > 0);
+  for (const limiter of limiters) {
+    const check = server.rateLimit({ max: limiter.max, timeWindow: 60_000, keyGenerator: limiter.key });
+    server.addHook('onRequest', async (request, reply) => {
+      if (isProtected(pathOf(request))) await check.call(server, request, reply);
+    });
+  }
+}
+
+/** The request's principal; routes behind registerAccess always have one (WebSockets sign in first). */
+export function principalOf(request: FastifyRequest): Principal {
+  const principal = request.principal;
+  if (principal === undefined) throw new RivuletError('UNAUTHORIZED');
+  return principal;
+}
+
+/** Admin actions: anonymous visitors must sign in (401), signed-in non-admins are refused (403). */
+export function requireAdmin(principal: Principal): void {
+  if (principal.kind === 'anonymous') throw new RivuletError('UNAUTHORIZED');
+  if (!principal.admin) throw new RivuletError('FORBIDDEN');
+}
