@@ -4,14 +4,17 @@
 import { existsSync } from 'node:fs';
 import { createApp } from '../app.ts';
 import { ConfigError, loadConfig } from '../config.ts';
+import { chatbotsCommand, keysCommand } from './admin-commands.ts';
 import { documentsCommand, ingestCommand } from './ingest-command.ts';
 
-const USAGE = `Usage: rivulet [serve | ingest | documents]
+const USAGE = `Usage: rivulet [serve | ingest | documents | chatbots | keys]
 
 Commands:
   serve                     Start the HTTP, SSE and WebSocket server (default)
   ingest <paths or globs>   Add files to a document collection (rivulet ingest --help)
   documents [list|delete]   List or delete ingested documents
+  chatbots [list|show|create|update|delete]   Manage chatbots (rivulet chatbots --help)
+  keys [list|create|revoke]  Manage API keys for server-to-server use
 
 Configuration is read from the environment and from ./.env; see the README for every variable.`;
 
@@ -79,6 +82,12 @@ async function main(argv: string[]): Promise<void> {
       return;
     case 'documents':
       process.exitCode = await documentsCommand(argv.slice(1), loadEnvironment());
+      return;
+    case 'chatbots':
+      process.exitCode = await chatbotsCommand(argv.slice(1), loadEnvironment());
+      return;
+    case 'keys':
+      process.exitCode = await keysCommand(argv.slice(1), loadEnvironment());
       return;
     case '--help':
     case '-h':

@@ -116,7 +116,10 @@ export class Authenticator {
       throw new RivuletError('UNAUTHORIZED', { detail: 'JWT without a usable sub' });
     }
     const org = payload[jwt.orgClaim];
-    const roles = [payload.role, ...(Array.isArray(payload.roles) ? payload.roles : [])];
+    const roles: unknown[] = [
+      payload.role,
+      ...(Array.isArray(payload.roles) ? (payload.roles as unknown[]) : []),
+    ];
     return {
       id: `user:${sub}`,
       kind: 'user',

@@ -61,3 +61,46 @@ export function parseWith<T>(schema: z.ZodType<T>, value: unknown, where = 'body
     );
   throw new RivuletError('VALIDATION_FAILED', { message: `Invalid request: ${problems.join('; ')}` });
 }
+
+/** An origin as browsers send it: scheme://host[:port], nothing after. */
+const originSchema = z
+  .string()
+  .max(300)
+  .refine((value) => {
+    try {
+      return new URL(value).origin === value;
+    } catch {
+      return false;
+    }
+  }, 'must be an origin like https://shop.example');
+
+const glossaryTermSchema = z.strictObject({
+  term: z.string().min(1).max(200),
+  definition: z.string().min(1).max(2000),
+  synonyms: z.array(z.string().min(1).max(200)).max(50).optional(),
+});
+
+/** A chatbot's settings as the admin API and `rivulet chatbots` take them; every field optional (PATCH). */
+export const chatbotSettingsSchema = z.strictObject({
+  name: z.string().min(1).max(200).optional(),
+  orgId: idSchema.nullable().optional(),
+  collectionId: idSchema.optional(),
+  model: z.string().min(1).max(200).nullable().optional(),
+  systemPrompt: z.string().max(20_000).nullable().optional(),
+  temperature: z.number().min(0).max(2).nullable().optional(),
+  maxTokens: z.number().int().min(1).max(1_000_000).nullable().optional(),
+  glossary: z.array(glossaryTermSchema).max(500).optional(),
+  visibility: z.enum(['private', 'public']).optional(),
+  allowedOrigins: z.array(originSchema).max(100).optional(),
+  limits: z.strictObject({ tokensPerDay: z.number().int().min(1).nullable() }).optional(),
+});
+
+export type ChatbotSettings = z.infer<typeof chatbotSettingsSchema>;
+
+export const newChatbotSchema = chatbotSettingsSchema.extend({ id: idSchema });
+
+export const newApiKeySchema = z.strictObject({
+  name: z.string().min(1).max(200),
+  orgId: idSchema.nullable().optional(),
+  admin: z.boolean().optional(),
+});

@@ -1,11 +1,13 @@
 // Builds the Fastify server: routes, body limits, and the error handler that turns everything into coded JSON.
 
+import helmet from '@fastify/helmet';
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { ERROR_CODES, RivuletError, type ErrorCode } from '../../core/errors.ts';
 import { WS_PROTOCOL } from '../auth.ts';
 import { registerAccess } from './access.ts';
 import type { AppContext } from './context.ts';
+import { registerAdminRoutes } from './routes/admin.ts';
 import { registerChatRoutes } from './routes/chat.ts';
 import { registerConversationRoutes } from './routes/conversations.ts';
 import { registerDocumentRoutes } from './routes/documents.ts';
@@ -41,6 +43,26 @@ export async function buildServer(
     return503OnClosing: true,
     // Long ids reach our schemas and get a coded 400 instead of the router's uncoded 414.
     routerOptions: { maxParamLength: 8192 },
+  });
+
+  // Security headers on every answer; the app's page may load only its own scripts and talk only to its server.
+  await server.register(helmet, {
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        // Preact sets style attributes (chart colours, the widget's accent).
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'"],
+        frameAncestors: ["'none'"],
+        objectSrc: ["'none'"],
+        baseUri: ["'self'"],
+        formAction: ["'self'"],
+      },
+    },
+    // The API is called from other sites (the widget) with CORS; CORP only governs no-cors loads.
+    crossOriginResourcePolicy: { policy: 'same-site' },
   });
 
   // The API speaks JSON only; a text body is a client mistake worth a clear 415, not a confusing 400.
@@ -87,6 +109,7 @@ export async function buildServer(
   registerRunRoutes(server, context);
   registerWsRoutes(server, context);
   registerConversationRoutes(server, context);
+  registerAdminRoutes(server, context);
   await registerDocumentRoutes(server, context);
   return server;
 }

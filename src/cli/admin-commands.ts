@@ -1,0 +1,223 @@
+// `rivulet chatbots` and `rivulet keys`: create and edit chatbots and API keys from a terminal on the server, with
+// the same validation as the admin API (src/transports/schemas.ts).
+
+import { parseArgs } from 'node:util';
+import { databasePath } from '../app.ts';
+import type { Chatbot } from '../core/chatbots.ts';
+import { RivuletError } from '../core/errors.ts';
+import type { Config } from '../config.ts';
+import { openSqliteStores } from '../stores/sqlite/sqlite-stores.ts';
+import type { Stores } from '../stores/stores.ts';
+import { applySettings, newChatbotBase } from '../transports/http/routes/admin.ts';
+import { chatbotSettingsSchema, idSchema, newApiKeySchema, parseWith } from '../transports/schemas.ts';
+
+export const CHATBOTS_USAGE = `Usage: rivulet chatbots [list]
+       rivulet chatbots show <id>
+       rivulet chatbots create <id> [settings]
+       rivulet chatbots update <id> [settings]
+       rivulet chatbots delete <id>
+
+Settings:
+  --name <text>              display name
+  --org <id>                 owner organisation ("" for none: shared by all)
+  --collection <id>          document collection (default: the chatbot's id)
+  --model <name>             model for this chatbot's answers ("" for the configured one)
+  --system-prompt <text>     instructions before the grounding rules
+  --temperature <0-2>        --max-tokens <n>
+  --public | --private       public chatbots take anonymous visitors from --origins
+  --origins <a,b>            allowed origins, e.g. https://shop.example,https://docs.example
+  --tokens-per-day <n>       daily token budget for all its users ("" for none)`;
+
+export const KEYS_USAGE = `Usage: rivulet keys [list]
+       rivulet keys create --name <text> [--org <id>] [--admin]
+       rivulet keys revoke <id>
+
+A key is printed once, when it is created: store it then. Use it as "Authorization: Bearer <key>".`;
+
+const SETTINGS_OPTIONS = {
+  name: { type: 'string' },
+  org: { type: 'string' },
+  collection: { type: 'string' },
+  model: { type: 'string' },
+  'system-prompt': { type: 'string' },
+  temperature: { type: 'string' },
+  'max-tokens': { type: 'string' },
+  public: { type: 'boolean' },
+  private: { type: 'boolean' },
+  origins: { type: 'string' },
+  'tokens-per-day': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** "" clears a setting; a number option must be a number (the schema then checks its range). */
+function settingsFrom(values: Record<string, string | boolean | undefined>): unknown {
+  const text = (name: string): string | null | undefined => {
+    const value = values[name];
+    if (typeof value !== 'string') return undefined;
+    return value === '' ? null : value;
+  };
+  const number = (name: string): number | null | undefined => {
+    const value = text(name);
+    return value === null || value === undefined ? value : Number(value);
+  };
+  const origins = text('origins');
+  const tokensPerDay = number('tokens-per-day');
+  const settings: Record<string, unknown> = {
+    name: text('name') ?? undefined,
+    orgId: text('org'),
+    collectionId: text('collection') ?? undefined,
+    model: text('model'),
+    systemPrompt: text('system-prompt'),
+    temperature: number('temperature'),
+    maxTokens: number('max-tokens'),
+    visibility: values.public === true ? 'public' : values.private === true ? 'private' : undefined,
+    allowedOrigins:
+      origins === undefined
+        ? undefined
+        : (origins ?? '')
+            .split(',')
+            .map((o) => o.trim())
+            .filter(Boolean),
+    limits: tokensPerDay === undefined ? undefined : { tokensPerDay },
+  };
+  return Object.fromEntries(Object.entries(settings).filter(([, value]) => value !== undefined));
+}
+
+function describe(chatbot: Chatbot): string {
+  return [
+    `${chatbot.id}  "${chatbot.name}"`,
+    `  organisation   ${chatbot.orgId ?? '(shared)'}`,
+    `  collection     ${chatbot.collectionId}`,
+    `  model          ${chatbot.model ?? '(configured)'}`,
+    `  visibility     ${chatbot.visibility}${chatbot.visibility === 'public' ? ` from ${chatbot.allowedOrigins.join(', ') || '(no origin yet)'}` : ''}`,
+    `  tokens per day ${chatbot.limits.tokensPerDay ?? '(no limit)'}`,
+  ].join('\n');
+}
+
+async function withStores<T>(config: Config, work: (stores: Stores) => Promise<T>): Promise<T> {
+  const stores = openSqliteStores(databasePath(config.dataDir));
+  try {
+    return await work(stores);
+  } finally {
+    await stores.close();
+  }
+}
+
+/** Usage mistakes and refusals print a message and return an exit status instead of a stack trace. */
+async function reporting(work: () => Promise<number>, usage: string): Promise<number> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof RivuletError) {
+      console.error(`${error.message}${error.code === 'VALIDATION_FAILED' ? `\n\n${usage}` : ''}`);
+      return error.code === 'VALIDATION_FAILED' ? 2 : 1;
+    }
+    if (String((error as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS')) {
+      console.error(`${(error as Error).message}\n\n${usage}`);
+      return 2;
+    }
+    throw error;
+  }
+}
+
+export function chatbotsCommand(args: string[], config: Config): Promise<number> {
+  return reporting(async () => {
+    const { values, positionals } = parseArgs({ args, allowPositionals: true, options: SETTINGS_OPTIONS });
+    const [action = 'list', rawId] = positionals;
+    if (values.help === true) {
+      console.log(CHATBOTS_USAGE);
+      return 0;
+    }
+    if (action === 'list') {
+      return withStores(config, async (stores) => {
+        for (const chatbot of await stores.chatbots.listChatbots()) console.log(describe(chatbot));
+        return 0;
+      });
+    }
+    if (!['show', 'create', 'update', 'delete'].includes(action)) {
+      console.error(`Unknown action "${action}".\n\n${CHATBOTS_USAGE}`);
+      return 2;
+    }
+    const id = parseWith(idSchema, rawId, 'chatbot id');
+    return withStores(config, async (stores) => {
+      const existing = await stores.chatbots.getChatbot(id);
+      if (action === 'create' && existing !== undefined) throw new RivuletError('CHATBOT_EXISTS');
+      if (action !== 'create' && existing === undefined) throw new RivuletError('CHATBOT_NOT_FOUND');
+      if (action === 'show') {
+        console.log(JSON.stringify(existing, null, 2));
+        return 0;
+      }
+      if (action === 'delete') {
+        await stores.chatbots.deleteChatbot(id);
+        console.log(`Deleted chatbot ${id} (its documents stay in collection "${existing?.collectionId}").`);
+        return 0;
+      }
+      const settings = parseWith(chatbotSettingsSchema, settingsFrom(values));
+      const saved = await stores.chatbots.putChatbot(applySettings(existing ?? newChatbotBase(id), settings));
+      console.log(`${action === 'create' ? 'Created' : 'Updated'} chatbot:\n${describe(saved)}`);
+      return 0;
+    });
+  }, CHATBOTS_USAGE);
+}
+
+export function keysCommand(args: string[], config: Config): Promise<number> {
+  return reporting(async () => {
+    const { values, positionals } = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        name: { type: 'string' },
+        org: { type: 'string' },
+        admin: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+    const [action = 'list', keyId] = positionals;
+    if (values.help === true) {
+      console.log(KEYS_USAGE);
+      return 0;
+    }
+    return withStores(config, async (stores) => {
+      switch (action) {
+        case 'list': {
+          for (const key of await stores.apiKeys.listApiKeys()) {
+            const state =
+              key.revokedAt === null ? 'active' : `revoked ${new Date(key.revokedAt).toISOString()}`;
+            const used =
+              key.lastUsedAt === null ? 'never used' : `last used ${new Date(key.lastUsedAt).toISOString()}`;
+            console.log(
+              `${key.id}  ${key.name}  org=${key.orgId ?? '-'}  ${key.admin ? 'admin' : 'member'}  ${state}, ${used}`,
+            );
+          }
+          return 0;
+        }
+        case 'create': {
+          const input = parseWith(newApiKeySchema, {
+            name: values.name,
+            orgId: values.org,
+            admin: values.admin,
+          });
+          const { key, token } = await stores.apiKeys.createApiKey({
+            name: input.name,
+            orgId: input.orgId ?? null,
+            admin: input.admin ?? false,
+          });
+          console.log(
+            `Created API key ${key.id} (${key.admin ? 'admin' : 'member'}${key.orgId === null ? '' : ` of ${key.orgId}`}).`,
+          );
+          console.log(`Store it now; it is not shown again:\n\n  ${token}\n`);
+          return 0;
+        }
+        case 'revoke': {
+          const id = parseWith(idSchema, keyId, 'key id');
+          if (!(await stores.apiKeys.revokeApiKey(id))) throw new RivuletError('API_KEY_NOT_FOUND');
+          console.log(`Revoked API key ${id}.`);
+          return 0;
+        }
+        default:
+          console.error(`Unknown action "${action}".\n\n${KEYS_USAGE}`);
+          return 2;
+      }
+    });
+  }, KEYS_USAGE);
+}

@@ -1,0 +1,163 @@
+// The admin API: chatbots (GET, POST, PATCH, DELETE /api/chatbots) and API keys (GET, POST, DELETE /api/keys).
+// Members of an organisation may read its chatbots; its admins manage them and its keys. Admins of no organisation
+// (and the local user of an open install) manage everything.
+
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { DEFAULT_CHATBOT_ID, withChatbotDefaults, type Chatbot } from '../../../core/chatbots.ts';
+import { RivuletError } from '../../../core/errors.ts';
+import { canManage, inOrganisation, type Principal } from '../../../core/principal.ts';
+import {
+  chatbotSettingsSchema,
+  idSchema,
+  newApiKeySchema,
+  newChatbotSchema,
+  parseWith,
+  type ChatbotSettings,
+} from '../../schemas.ts';
+import { principalOf, requireAdmin } from '../access.ts';
+import type { AppContext } from '../context.ts';
+
+const chatbotParams = z.strictObject({ chatbotId: idSchema });
+const keyParams = z.strictObject({ keyId: idSchema });
+
+/** The organisation something new belongs to: an organisation's admin can only create for their own. */
+function ownOrg(principal: Principal, requested: string | null | undefined): string | null {
+  if (principal.orgId !== null) {
+    if (requested !== undefined && requested !== principal.orgId) {
+      throw new RivuletError('FORBIDDEN', {
+        message: `You administer organisation "${principal.orgId}" only.`,
+      });
+    }
+    return principal.orgId;
+  }
+  return requested ?? null;
+}
+
+/** Settings applied over a chatbot (or over the defaults of a new one). */
+export function applySettings(
+  base: Omit<Chatbot, 'createdAt' | 'updatedAt'>,
+  settings: ChatbotSettings,
+): Omit<Chatbot, 'createdAt' | 'updatedAt'> {
+  const defined = Object.fromEntries(Object.entries(settings).filter(([, value]) => value !== undefined));
+  return { ...base, ...defined };
+}
+
+export function newChatbotBase(id: string): Omit<Chatbot, 'createdAt' | 'updatedAt'> {
+  const empty = { systemPrompt: null, temperature: null, maxTokens: null, glossary: [] };
+  return withChatbotDefaults({ id, name: id, collectionId: id, ...empty });
+}
+
+export function registerAdminRoutes(server: FastifyInstance, context: AppContext): void {
+  const { chatbots, apiKeys } = context.stores;
+
+  const signedIn = (principal: Principal): Principal => {
+    if (principal.kind === 'anonymous') throw new RivuletError('UNAUTHORIZED');
+    return principal;
+  };
+
+  async function visibleChatbot(principal: Principal, chatbotId: string): Promise<Chatbot> {
+    const chatbot = await chatbots.getChatbot(chatbotId);
+    if (chatbot === undefined || !inOrganisation(principal, chatbot))
+      throw new RivuletError('CHATBOT_NOT_FOUND');
+    return chatbot;
+  }
+
+  server.get('/api/chatbots', async (request) => {
+    const principal = signedIn(principalOf(request));
+    const list = await chatbots.listChatbots();
+    return { chatbots: list.filter((chatbot) => inOrganisation(principal, chatbot)) };
+  });
+
+  server.get('/api/chatbots/:chatbotId', async (request) => {
+    const principal = signedIn(principalOf(request));
+    return visibleChatbot(principal, parseWith(chatbotParams, request.params, 'path').chatbotId);
+  });
+
+  server.post('/api/chatbots', async (request, reply) => {
+    const principal = principalOf(request);
+    requireAdmin(principal);
+    const body = parseWith(newChatbotSchema, request.body);
+    if ((await chatbots.getChatbot(body.id)) !== undefined) throw new RivuletError('CHATBOT_EXISTS');
+    const { id, ...settings } = body;
+    const chatbot = applySettings(newChatbotBase(id), {
+      ...settings,
+      orgId: ownOrg(principal, settings.orgId),
+    });
+    return reply.code(201).send(await chatbots.putChatbot(chatbot));
+  });
+
+  server.patch('/api/chatbots/:chatbotId', async (request) => {
+    const principal = principalOf(request);
+    requireAdmin(principal);
+    const existing = await visibleChatbot(
+      principal,
+      parseWith(chatbotParams, request.params, 'path').chatbotId,
+    );
+    if (!canManage(principal, existing)) throw new RivuletError('FORBIDDEN');
+    const settings = parseWith(chatbotSettingsSchema, request.body);
+    if (settings.orgId !== undefined) settings.orgId = ownOrg(principal, settings.orgId);
+    return chatbots.putChatbot(applySettings(existing, settings));
+  });
+
+  server.delete('/api/chatbots/:chatbotId', async (request, reply) => {
+    const principal = principalOf(request);
+    requireAdmin(principal);
+    const existing = await visibleChatbot(
+      principal,
+      parseWith(chatbotParams, request.params, 'path').chatbotId,
+    );
+    if (!canManage(principal, existing)) throw new RivuletError('FORBIDDEN');
+    if (existing.id === DEFAULT_CHATBOT_ID) {
+      throw new RivuletError('VALIDATION_FAILED', {
+        message: 'The default chatbot cannot be deleted; edit it.',
+      });
+    }
+    await chatbots.deleteChatbot(existing.id);
+    return reply.code(204).send();
+  });
+
+  server.get('/api/keys', async (request) => {
+    const principal = principalOf(request);
+    requireAdmin(principal);
+    const keys = await apiKeys.listApiKeys(principal.orgId === null ? {} : { orgId: principal.orgId });
+    return { keys };
+  });
+
+  server.post('/api/keys', async (request, reply) => {
+    const principal = principalOf(request);
+    requireAdmin(principal);
+    const body = parseWith(newApiKeySchema, request.body);
+    const created = await apiKeys.createApiKey({
+      name: body.name,
+      orgId: ownOrg(principal, body.orgId),
+      admin: body.admin ?? false,
+    });
+    request.log.info(
+      { keyId: created.key.id, orgId: created.key.orgId, admin: created.key.admin },
+      'API key created',
+    );
+    // The only time the whole key is shown: it is not stored.
+    return reply
+      .code(201)
+      .header('cache-control', 'no-store')
+      .send({ key: created.key, token: created.token });
+  });
+
+  server.delete('/api/keys/:keyId', async (request, reply) => {
+    const principal = principalOf(request);
+    requireAdmin(principal);
+    const { keyId } = parseWith(keyParams, request.params, 'path');
+    const key = await apiKeys.getApiKey(keyId);
+    if (
+      key === undefined ||
+      key.revokedAt !== null ||
+      (principal.orgId !== null && key.orgId !== principal.orgId)
+    ) {
+      throw new RivuletError('API_KEY_NOT_FOUND');
+    }
+    await apiKeys.revokeApiKey(key.id);
+    request.log.info({ keyId: key.id }, 'API key revoked');
+    return reply.code(204).send();
+  });
+}
