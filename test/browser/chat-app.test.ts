@@ -278,3 +278,47 @@ describe.skipIf(!chromiumAvailable)('web app with ENABLE_FRONTEND_STREAMING=fals
     expect(streamed).toEqual([]);
   });
 });
+
+describe.skipIf(!chromiumAvailable)('web app with auth required', () => {
+  let server: TestServer;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    server = await startTestServer({ AUTH_MODE: 'required', ANSWER_CACHE: 'false' });
+    browser = await launchBrowser();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  it('asks for an API key, refuses a wrong one, and answers with a valid one', async () => {
+    server.upstream.setScenario({ tokens: numberedTokens(10) });
+    const { token } = await server.app.stores.apiKeys.createApiKey({
+      name: 'browser',
+      orgId: null,
+      admin: false,
+    });
+    const page = await browser.newPage();
+    await page.goto(server.url);
+    const field = page.getByLabel(/API key or JWT/);
+    await field.waitFor();
+
+    await field.fill('rk_AAAAAAAAAAAA_not-a-real-key-not-a-real-key-not-a-real-k');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByLabel('Your question').waitFor();
+    await ask(page, 'Am I signed in?');
+    await lastAnswer(page).and(page.locator('[data-status="failed"]')).waitFor();
+    expect(await lastAnswer(page).locator('.rv-error').innerText()).toContain('UNAUTHORIZED');
+    expect(await page.getByText('The server refused this key or token.').count()).toBe(1);
+
+    await page.getByLabel(/API key or JWT/).fill(token);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByText('Signed in with an API key.').waitFor();
+    await ask(page, 'Am I signed in now?');
+    await lastAnswer(page).and(page.locator('[data-status="complete"]')).waitFor();
+    expect(wordNumbers(await answerText(page))).toEqual(range(10));
+    // The token travels in a header, never in the address.
+    expect(page.url()).not.toContain(token);
+  });
+});

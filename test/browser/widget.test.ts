@@ -169,3 +169,79 @@ describe.skipIf(!chromiumAvailable)('widget on another origin in Chromium', () =
     await screenshot(page, 'widget-dark');
   });
 });
+
+describe.skipIf(!chromiumAvailable)(
+  'widget with auth required: a public chatbot for anonymous visitors',
+  () => {
+    let server: TestServer;
+    let allowedHost: { origin: string; close(): Promise<void> };
+    let otherHost: { origin: string; close(): Promise<void> };
+    let browser: Browser;
+
+    beforeAll(async () => {
+      server = await startTestServer({
+        AUTH_MODE: 'required',
+        AUTH_JWT_SECRET: 'a-test-secret-that-is-at-least-32-chars',
+        ANSWER_CACHE: 'false',
+      });
+      const tag = `<script src="${server.url}/widget.js" data-chatbot="shop" data-title="Shop help"></script>`;
+      allowedHost = await startHost({ '/': hostPage(tag) });
+      otherHost = await startHost({ '/': hostPage(tag) });
+      await server.app.stores.chatbots.putChatbot({
+        id: 'shop',
+        name: 'Shop',
+        collectionId: 'shop',
+        systemPrompt: null,
+        temperature: null,
+        maxTokens: null,
+        glossary: [],
+        visibility: 'public',
+        allowedOrigins: [allowedHost.origin],
+      });
+      browser = await launchBrowser();
+    });
+    afterAll(async () => {
+      await browser?.close();
+      await allowedHost?.close();
+      await otherHost?.close();
+      await server?.close();
+    });
+
+    it('answers visitors of an allowed site, each with their own session', async () => {
+      server.upstream.setScenario({ tokens: numberedTokens(12) });
+      const page = await browser.newPage();
+      const sessions: string[] = [];
+      page.on('request', (request) => {
+        const session = request.headers()['x-session-id'];
+        if (session !== undefined) sessions.push(session);
+      });
+      await page.goto(`${allowedHost.origin}/`);
+      await page.locator('#rivulet-widget').getByRole('button', { name: 'Open chat' }).click();
+      await page.locator('#rivulet-widget').getByLabel('Your question').fill('Do you ship abroad?');
+      await page.keyboard.press('Enter');
+      const answer = page.locator('#rivulet-widget .rv-assistant').last();
+      await answer.and(page.locator('[data-status="complete"]')).waitFor();
+      expect(wordNumbers(await answer.locator('.rv-answer').innerText())).toEqual(range(12));
+      expect(new Set(sessions).size).toBe(1);
+      expect(sessions[0]).toMatch(/^[0-9a-f]{32}$/);
+      await page.close();
+    });
+
+    it('refuses visitors of a site the chatbot does not allow, with a clear message', async () => {
+      server.upstream.reset();
+      const page = await browser.newPage();
+      await page.goto(`${otherHost.origin}/`);
+      await page.locator('#rivulet-widget').getByRole('button', { name: 'Open chat' }).click();
+      await page.locator('#rivulet-widget').getByLabel('Your question').fill('Hello?');
+      await page.keyboard.press('Enter');
+      const answer = page.locator('#rivulet-widget .rv-assistant').last();
+      await answer.and(page.locator('[data-status="failed"]')).waitFor();
+      expect(await answer.locator('.rv-error').innerText()).toMatch(
+        /does not accept anonymous visitors from this site/,
+      );
+      expect(await answer.locator('.rv-error').innerText()).toContain('ORIGIN_NOT_ALLOWED');
+      expect(server.upstream.requests).toHaveLength(0);
+      await page.close();
+    });
+  },
+);

@@ -45,7 +45,7 @@ describe('web app, widget and config routes', () => {
 
   it('GET /api/config tells the app whether to stream', async () => {
     const config = (await (await fetch(`${server.url}/api/config`)).json()) as Record<string, unknown>;
-    expect(config).toEqual({ streaming: true, chatbotId: 'default', title: 'Rivulet' });
+    expect(config).toEqual({ streaming: true, chatbotId: 'default', title: 'Rivulet', auth: 'open' });
   });
 
   it('answers CORS preflights for the chat endpoints and exposes the run id', async () => {

@@ -15,6 +15,8 @@ export interface AppConfig {
   streaming: boolean;
   chatbotId: string;
   title: string;
+  /** `required`: requests need an API key or a JWT (kept in this browser's localStorage). */
+  auth: 'open' | 'required';
 }
 
 type Route = { view: 'chat'; conversationId: string | null } | { view: 'documents' } | { view: 'dashboard' };
@@ -35,7 +37,13 @@ function initialTheme(): Theme {
   return matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light';
 }
 
-const client = new RivuletClient();
+const TOKEN_KEY = 'rivulet:token';
+const client = new RivuletClient({
+  headers: (): Record<string, string> => {
+    const token = localStorage.getItem(TOKEN_KEY);
+    return token === null ? {} : { authorization: `Bearer ${token}` };
+  },
+});
 
 function App({ config }: { config: AppConfig }): VNode {
   const [route, setRoute] = useState<Route>(() => parseRoute(location.hash));
@@ -107,6 +115,9 @@ function App({ config }: { config: AppConfig }): VNode {
           {theme === 'dark' ? 'Light theme' : 'Dark theme'}
         </button>
       </header>
+      {config.auth === 'required' ? (
+        <SignIn refused={chat.error?.code === 'UNAUTHORIZED' || lastRefused(chat)} />
+      ) : null}
       {route.view === 'dashboard' ? (
         <main class="app-main">
           <DashboardView client={client} />
@@ -182,13 +193,71 @@ function ConversationList({ chat }: { chat: UseChat }): VNode {
   );
 }
 
+/** The last answer was refused for want of valid credentials. */
+function lastRefused(chat: UseChat): boolean {
+  return chat.messages.at(-1)?.error?.code === 'UNAUTHORIZED';
+}
+
+/**
+ * Where auth is required: the API key or JWT this browser sends, kept in localStorage (sign-in pages of your own
+ * identity provider can put a JWT there too). Shown open when there is none or the server refused it.
+ */
+function SignIn({ refused }: { refused: boolean }): VNode {
+  const saved = localStorage.getItem(TOKEN_KEY);
+  const [draft, setDraft] = useState('');
+  if (saved !== null && !refused) {
+    return (
+      <div class="app-signin app-signin-done">
+        Signed in with {saved.startsWith('rk_') ? 'an API key' : 'a token'}.{' '}
+        <button
+          type="button"
+          class="rv-link-button"
+          onClick={() => {
+            localStorage.removeItem(TOKEN_KEY);
+            location.reload();
+          }}
+        >
+          Sign out
+        </button>
+      </div>
+    );
+  }
+  return (
+    <form
+      class="app-signin"
+      onSubmit={(event) => {
+        event.preventDefault();
+        if (draft.trim() === '') return;
+        localStorage.setItem(TOKEN_KEY, draft.trim());
+        location.reload();
+      }}
+    >
+      <label>
+        {refused && saved !== null
+          ? 'The server refused this key or token. '
+          : 'This server requires sign-in. '}
+        API key or JWT{' '}
+        <input
+          type="password"
+          autocomplete="off"
+          value={draft}
+          onInput={(event) => setDraft((event.target as HTMLInputElement).value)}
+        />
+      </label>
+      <button type="submit" class="rv-button">
+        Sign in
+      </button>
+    </form>
+  );
+}
+
 function startNew(chat: UseChat): void {
   chat.reset();
   history.replaceState(null, '', '#/');
 }
 
 async function loadConfig(): Promise<AppConfig> {
-  const fallback: AppConfig = { streaming: true, chatbotId: 'default', title: 'Rivulet' };
+  const fallback: AppConfig = { streaming: true, chatbotId: 'default', title: 'Rivulet', auth: 'open' };
   try {
     const response = await fetch('/api/config');
     if (!response.ok) return fallback;

@@ -323,7 +323,12 @@ export class ChatStream implements AsyncIterable<RunEvent> {
       const onAbort = (): void => settle();
       this.options.signal?.addEventListener('abort', onAbort);
       socket.addEventListener('open', () => {
-        socket.send(JSON.stringify(command));
+        // Browsers cannot put headers on a WebSocket: the configured credentials go in a first `auth` message.
+        void this.client.webSocketAuth().then((auth) => {
+          if (socket.readyState !== socket.OPEN) return;
+          if (auth !== undefined) socket.send(JSON.stringify(auth));
+          socket.send(JSON.stringify(command));
+        }, settle);
       });
       socket.addEventListener('message', (message: MessageEvent) => {
         if (typeof message.data !== 'string') return;
@@ -487,6 +492,20 @@ export class RivuletClient {
     }
     if (!response.ok) throw await errorFromResponse(response);
     return response;
+  }
+
+  /**
+   * The `auth` message a WebSocket sends first, from the configured headers: the bearer token of `Authorization`,
+   * or an anonymous visitor's `X-Session-Id`; undefined when there are no credentials (an open install).
+   */
+  async webSocketAuth(): Promise<{ type: 'auth'; token?: string; sessionId?: string } | undefined> {
+    const headers = Object.fromEntries(
+      Object.entries(await this.headers()).map(([name, value]) => [name.toLowerCase(), value]),
+    );
+    const token = /^Bearer\s+(\S+)$/i.exec(headers.authorization ?? '')?.[1];
+    if (token !== undefined) return { type: 'auth', token };
+    const sessionId = headers['x-session-id'];
+    return sessionId === undefined ? undefined : { type: 'auth', sessionId };
   }
 
   /** The headers configured for every request (resolved when given as a function). */

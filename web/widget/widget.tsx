@@ -117,6 +117,27 @@ function Widget({
   );
 }
 
+function visitorSession(): string {
+  const key = 'rivulet-widget:session';
+  try {
+    const saved = localStorage.getItem(key);
+    if (saved !== null && /^[\w-]{16,128}$/.test(saved)) return saved;
+    const fresh = randomId();
+    localStorage.setItem(key, fresh);
+    return fresh;
+  } catch {
+    // Storage blocked (a sandboxed frame): a session for this page view only.
+    return randomId();
+  }
+}
+
+/** 128 random bits as hex (getRandomValues works on plain-http pages too, where randomUUID does not exist). */
+function randomId(): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (byte) =>
+    byte.toString(16).padStart(2, '0'),
+  ).join('');
+}
+
 async function serverStreaming(client: RivuletClient): Promise<boolean> {
   try {
     const response = await client.request('/api/config');
@@ -128,7 +149,9 @@ async function serverStreaming(client: RivuletClient): Promise<boolean> {
 
 async function mount(script: HTMLScriptElement | null): Promise<void> {
   const settings = readSettings(script);
-  const client = new RivuletClient({ baseUrl: settings.server });
+  // An anonymous visitor of a public chatbot is known by a random session id kept in this browser.
+  const sessionId = visitorSession();
+  const client = new RivuletClient({ baseUrl: settings.server, headers: { 'x-session-id': sessionId } });
   const streaming = settings.streaming ?? (await serverStreaming(client));
   const host = document.createElement('div');
   host.id = 'rivulet-widget';

@@ -20,7 +20,7 @@ export async function registerWebRoutes(server: FastifyInstance, context: AppCon
   await server.register(cors, {
     origin: corsOrigins === '*' ? '*' : corsOrigins,
     methods: ['GET', 'POST', 'DELETE'],
-    allowedHeaders: ['content-type', 'accept', 'last-event-id', 'authorization'],
+    allowedHeaders: ['content-type', 'accept', 'last-event-id', 'authorization', 'x-session-id'],
     // The run id lets a page resume an answer; the request id is what users quote in bug reports.
     exposedHeaders: ['x-run-id', 'x-request-id'],
     maxAge: 600,
@@ -30,6 +30,8 @@ export async function registerWebRoutes(server: FastifyInstance, context: AppCon
     streaming,
     chatbotId: DEFAULT_CHATBOT_ID,
     title: 'Rivulet',
+    // `required`: the app asks for an API key or a JWT; the widget talks to public chatbots with a session id.
+    auth: context.config.auth.mode,
   }));
 
   if (!existsSync(path.join(distDir, 'index.html'))) {
