@@ -320,5 +320,10 @@ describe.skipIf(!chromiumAvailable)('web app with auth required', () => {
     expect(wordNumbers(await answerText(page))).toEqual(range(10));
     // The token travels in a header, never in the address.
     expect(page.url()).not.toContain(token);
+    // A member is no admin: the admin views are not offered (and the server refuses them: 403).
+    expect(await page.getByRole('link', { name: 'Dashboard' }).count()).toBe(0);
+    expect(await page.getByRole('link', { name: 'Documents' }).count()).toBe(0);
+    const stats = await fetch(`${server.url}/api/stats`, { headers: { authorization: `Bearer ${token}` } });
+    expect(stats.status).toBe(403);
   });
 });

@@ -85,6 +85,41 @@ describe('web routes with settings', () => {
     }
   });
 
+  it('CORS_ORIGINS as a list also admits the origins a public chatbot allows', async () => {
+    const server = await startTestServer({ CORS_ORIGINS: 'https://admin.example' });
+    try {
+      await server.app.stores.chatbots.putChatbot({
+        id: 'shop',
+        name: 'Shop',
+        collectionId: 'shop',
+        systemPrompt: null,
+        temperature: null,
+        maxTokens: null,
+        glossary: [],
+        visibility: 'public',
+        allowedOrigins: ['https://shop.example'],
+      });
+      const preflight = (origin: string) =>
+        fetch(`${server.url}/api/chat/stream`, {
+          method: 'OPTIONS',
+          headers: {
+            origin,
+            'access-control-request-method': 'POST',
+            'access-control-request-headers': 'content-type,x-session-id',
+          },
+        });
+      const shop = await preflight('https://shop.example');
+      expect(shop.headers.get('access-control-allow-origin')).toBe('https://shop.example');
+      expect(shop.headers.get('access-control-allow-headers')).toMatch(/x-session-id/);
+      expect((await preflight('https://admin.example')).headers.get('access-control-allow-origin')).toBe(
+        'https://admin.example',
+      );
+      expect((await preflight('https://evil.example')).headers.get('access-control-allow-origin')).toBeNull();
+    } finally {
+      await server.close();
+    }
+  });
+
   it('ENABLE_FRONTEND_STREAMING=false reaches the app', async () => {
     const server = await startTestServer({ ENABLE_FRONTEND_STREAMING: 'false' });
     try {

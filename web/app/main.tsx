@@ -48,6 +48,14 @@ const client = new RivuletClient({
 function App({ config }: { config: AppConfig }): VNode {
   const [route, setRoute] = useState<Route>(() => parseRoute(location.hash));
   const [theme, setTheme] = useState<Theme>(initialTheme);
+  // Documents and the dashboard are for admins (the server refuses others too): shown once /api/me says so.
+  const [admin, setAdmin] = useState(false);
+  useEffect(() => {
+    client.request('/api/me').then(
+      (response) => response.json().then((me: { admin?: boolean }) => setAdmin(me.admin === true)),
+      () => setAdmin(false),
+    );
+  }, []);
   const chat = useChat({
     client,
     chatbotId: config.chatbotId,
@@ -96,12 +104,16 @@ function App({ config }: { config: AppConfig }): VNode {
           <a href="#/" aria-current={route.view === 'chat' ? 'page' : undefined}>
             Chat
           </a>
-          <a href="#/documents" aria-current={route.view === 'documents' ? 'page' : undefined}>
-            Documents
-          </a>
-          <a href="#/dashboard" aria-current={route.view === 'dashboard' ? 'page' : undefined}>
-            Dashboard
-          </a>
+          {admin ? (
+            <>
+              <a href="#/documents" aria-current={route.view === 'documents' ? 'page' : undefined}>
+                Documents
+              </a>
+              <a href="#/dashboard" aria-current={route.view === 'dashboard' ? 'page' : undefined}>
+                Dashboard
+              </a>
+            </>
+          ) : null}
         </nav>
         <span class="app-mode" title="How answers arrive">
           {chat.mode === 'stream' ? 'streaming' : 'whole answers'}

@@ -63,6 +63,12 @@ export function registerAdminRoutes(server: FastifyInstance, context: AppContext
     return chatbot;
   }
 
+  // Who the app is signed in as: it shows the admin views (documents, dashboard) only to admins.
+  server.get('/api/me', (request) => {
+    const { id, kind, orgId, admin } = principalOf(request);
+    return { id, kind, orgId, admin };
+  });
+
   server.get('/api/chatbots', async (request) => {
     const principal = signedIn(principalOf(request));
     const list = await chatbots.listChatbots();

@@ -17,8 +17,28 @@ export const WEB_DIST_DIR = fileURLToPath(new URL('../../../../dist/web/', impor
 export async function registerWebRoutes(server: FastifyInstance, context: AppContext): Promise<void> {
   const { corsOrigins, streaming } = context.config.web;
   const distDir = path.resolve(context.config.web.distDir ?? WEB_DIST_DIR);
+  const listed = corsOrigins === '*' ? undefined : new Set(corsOrigins);
   await server.register(cors, {
-    origin: corsOrigins === '*' ? '*' : corsOrigins,
+    // CORS_ORIGINS, plus every origin a public chatbot allows (its widget runs on those sites).
+    origin:
+      listed === undefined
+        ? '*'
+        : (origin, callback) => {
+            if (origin === undefined || listed.has(origin)) {
+              callback(null, true);
+              return;
+            }
+            context.stores.chatbots.listChatbots().then(
+              (chatbots) =>
+                callback(
+                  null,
+                  chatbots.some(
+                    (chatbot) => chatbot.visibility === 'public' && chatbot.allowedOrigins.includes(origin),
+                  ),
+                ),
+              (error: unknown) => callback(error as Error, false),
+            );
+          },
     methods: ['GET', 'POST', 'DELETE'],
     allowedHeaders: ['content-type', 'accept', 'last-event-id', 'authorization', 'x-session-id'],
     // The run id lets a page resume an answer; the request id is what users quote in bug reports.
