@@ -56,6 +56,13 @@ export async function registerAccess(
   server.decorateRequest('principal', undefined);
   server.decorateRequest('authFailure', undefined);
 
+  const limits = config.limits;
+  // Fix: the per-IP limit is checked before authentication, so refused credentials count too (otherwise guessing
+  // tokens or keys from one address was never slowed down: the auth hook threw 401 before the IP was counted).
+  if (limits.enabled && limits.perIpPerMinute > 0) {
+    await addLimiter(server, limits.perIpPerMinute, (request) => `ip:${request.ip}`);
+  }
+
   server.addHook('onRequest', async (request) => {
     const path = pathOf(request);
     if (!isProtected(path)) return;
@@ -75,28 +82,42 @@ export async function registerAccess(
     }
   });
 
-  if (!config.limits.enabled) return;
-  await server.register(rateLimit, {
-    global: false,
-    errorResponseBuilder: (_request, context) =>
-      new RivuletError('RATE_LIMITED', {
-        retryAfterMs: context.ttl,
-        detail: `limit ${context.max} per minute`,
-      }),
-  });
-  const limiters = [
-    { max: config.limits.perIpPerMinute, key: (request: FastifyRequest) => `ip:${request.ip}` },
-    {
-      max: config.limits.perPrincipalPerMinute,
-      key: (request: FastifyRequest) => `principal:${request.principal?.id ?? `ip:${request.ip}`}`,
-    },
-  ].filter((limiter) => limiter.max > 0);
-  for (const limiter of limiters) {
-    const check = server.rateLimit({ max: limiter.max, timeWindow: 60_000, keyGenerator: limiter.key });
-    server.addHook('onRequest', async (request, reply) => {
-      if (isProtected(pathOf(request))) await check.call(server, request, reply);
-    });
+  if (limits.enabled && limits.perPrincipalPerMinute > 0) {
+    await addLimiter(
+      server,
+      limits.perPrincipalPerMinute,
+      (request) => `principal:${request.principal?.id ?? `ip:${request.ip}`}`,
+    );
   }
+}
+
+/**
+ * Counts protected requests per key and minute (@fastify/rate-limit, in memory), refusing with RATE_LIMITED.
+ *
+ * Fix: each limiter registers its own instance of the plugin, in its own encapsulated scope. All handlers made by one
+ * instance share a per-request "already checked" flag, so with one instance for both limiters the per-IP check
+ * marked the request and the per-principal check behind it never ran: RATE_LIMIT_PER_PRINCIPAL was not enforced.
+ */
+async function addLimiter(
+  server: FastifyInstance,
+  max: number,
+  keyGenerator: (request: FastifyRequest) => string,
+): Promise<void> {
+  let check: ReturnType<FastifyInstance['rateLimit']> | undefined;
+  await server.register(async (scope) => {
+    await scope.register(rateLimit, {
+      global: false,
+      errorResponseBuilder: (_request, context) =>
+        new RivuletError('RATE_LIMITED', {
+          retryAfterMs: context.ttl,
+          detail: `limit ${context.max} per minute`,
+        }),
+    });
+    check = scope.rateLimit({ max, timeWindow: 60_000, keyGenerator });
+  });
+  server.addHook('onRequest', async (request, reply) => {
+    if (isProtected(pathOf(request))) await check?.call(server, request, reply);
+  });
 }
 
 /** The request's principal; routes behind registerAccess always have one (WebSockets sign in first). */
