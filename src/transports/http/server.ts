@@ -2,7 +2,15 @@
 
 import helmet from '@fastify/helmet';
 import websocket from '@fastify/websocket';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, {
+  type ConnectionError,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+} from 'fastify';
+import type { Socket } from 'node:net';
 import { ERROR_CODES, RivuletError, type ErrorCode } from '../../core/errors.ts';
 import { WS_PROTOCOL } from '../auth.ts';
 import { registerAccess } from './access.ts';
@@ -28,6 +36,10 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_JSON_BODY: 'INVALID_JSON',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BAD_REQUEST',
   FST_ERR_VALIDATION: 'VALIDATION_FAILED',
+  // Router refusals (through `frameworkErrors`): a path that is not valid percent-encoding (`/api/runs/%ff/events`),
+  // a path parameter over maxParamLength.
+  FST_ERR_BAD_URL: 'BAD_REQUEST',
+  FST_ERR_MAX_PARAM_LENGTH: 'VALIDATION_FAILED',
 };
 
 export async function buildServer(
@@ -43,6 +55,12 @@ export async function buildServer(
     return503OnClosing: true,
     // Long ids reach our schemas and get a coded 400 instead of the router's uncoded 414.
     routerOptions: { maxParamLength: 8192 },
+    // Without these, Fastify answers a bad percent-encoding (400), a parameter over maxParamLength (414) and requests
+    // Node's HTTP parser refuses (400, 431 headers too large, 408) with its own uncoded JSON bodies.
+    frameworkErrors: (error, request, reply) => {
+      sendError(error, request, reply);
+    },
+    clientErrorHandler,
   });
 
   // Security headers on every answer; the app's page may load only its own scripts and talk only to its server.
@@ -74,25 +92,24 @@ export async function buildServer(
       // getting none back would make it fail the connection.
       handleProtocols: (protocols) => (protocols.has(WS_PROTOCOL) ? WS_PROTOCOL : false),
     },
+    // A peer breaking the WebSocket protocol (a message over maxPayload, invalid UTF-8, reserved bits or opcodes:
+    // ws's WS_ERR_* errors) or resetting the connection is the client's mistake, not ours: ws has already sent the
+    // close code (1009, 1007, 1002), so log it as a refusal and let ws finish the close. The plugin's default logged
+    // every one at error level and terminated the socket at once, which can drop that close frame.
+    errorHandler: (error, socket, request) => {
+      const code = (error as { code?: unknown }).code;
+      const protocolError =
+        typeof code === 'string' && (code.startsWith('WS_ERR_') || code === 'ECONNRESET' || code === 'EPIPE');
+      if (protocolError) {
+        request.log.info({ code, detail: error.message }, 'websocket closed for a protocol error');
+        return;
+      }
+      request.log.error({ err: error }, 'websocket handler failed');
+      socket.terminate();
+    },
   });
 
-  server.setErrorHandler((error: FastifyError, request, reply) => {
-    const coded = toCodedError(error);
-    if (coded.code === 'INTERNAL') {
-      request.log.error({ err: error }, 'unhandled error');
-    } else {
-      request.log.info({ code: coded.code, detail: coded.detail }, 'request refused');
-    }
-    const message =
-      coded.code === 'INTERNAL'
-        ? `${coded.message} Quote request id ${request.id} when reporting it.`
-        : coded.message;
-    if (coded.retryAfterMs !== undefined) reply.header('retry-after', Math.ceil(coded.retryAfterMs / 1000));
-    return reply
-      .code(coded.status)
-      .header('x-request-id', request.id)
-      .send({ error: { code: coded.code, message } });
-  });
+  server.setErrorHandler(sendError);
 
   server.setNotFoundHandler((_request, reply) => {
     return reply
@@ -112,6 +129,53 @@ export async function buildServer(
   registerAdminRoutes(server, context);
   await registerDocumentRoutes(server, context);
   return server;
+}
+
+function sendError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const coded = toCodedError(error);
+  if (coded.code === 'INTERNAL') {
+    request.log.error({ err: error }, 'unhandled error');
+  } else {
+    request.log.info({ code: coded.code, detail: coded.detail }, 'request refused');
+  }
+  const message =
+    coded.code === 'INTERNAL'
+      ? `${coded.message} Quote request id ${request.id} when reporting it.`
+      : coded.message;
+  if (coded.retryAfterMs !== undefined) reply.header('retry-after', Math.ceil(coded.retryAfterMs / 1000));
+  return reply
+    .code(coded.status)
+    .header('x-request-id', request.id)
+    .send({ error: { code: coded.code, message } });
+}
+
+const CLIENT_ERROR_MESSAGES: Record<string, string> = {
+  HPE_HEADER_OVERFLOW: 'The request line or headers are too large.',
+  ERR_HTTP_REQUEST_TIMEOUT: 'The request took too long to arrive.',
+};
+
+/**
+ * A request Node's HTTP parser refused (malformed request line or header, headers over the 16 KB limit, too slow to
+ * arrive) never becomes a Fastify request: answer it on the socket with a coded 400 (the registry has no 431 or 408
+ * code) and close, as Fastify's default handler does with an uncoded body.
+ */
+function clientErrorHandler(this: FastifyInstance, error: ConnectionError, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const requestId = `req_${crypto.randomUUID()}`;
+  const coded = new RivuletError('BAD_REQUEST', {
+    ...(CLIENT_ERROR_MESSAGES[error.code] === undefined
+      ? {}
+      : { message: CLIENT_ERROR_MESSAGES[error.code] }),
+  });
+  this.log.info({ code: coded.code, detail: error.code, requestId }, 'request refused by the HTTP parser');
+  const body = JSON.stringify(coded.toJSON());
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${coded.status} Bad Request\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${requestId}\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(error);
 }
 
 function toCodedError(error: FastifyError): RivuletError {

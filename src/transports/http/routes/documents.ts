@@ -113,6 +113,10 @@ export async function registerDocumentRoutes(server: FastifyInstance, context: A
         index += 1;
       }
     } catch (caught) {
+      // Reading the form stopped part-way: let the rest of the body drain, as Node does with any body no handler
+      // reads. Left paused (a multipart type without a boundary did that), it wedged the keep-alive connection and the
+      // next request on it never got an answer.
+      request.raw.resume();
       // Past MAX_FILES the rest of the upload is refused, but the files before it went in: say which.
       const code = (caught as { code?: unknown }).code;
       const error =
@@ -120,13 +124,21 @@ export async function registerDocumentRoutes(server: FastifyInstance, context: A
           ? new RivuletError('PAYLOAD_TOO_LARGE', {
               message: `At most ${MAX_FILES} files and 20 other fields per upload; the first ${summary.results.length} files were processed, the rest were not.`,
             })
-          : caught;
-      if (!(error instanceof RivuletError)) request.log.error({ err: caught }, 'upload failed');
+          : caught instanceof RivuletError
+            ? caught
+            : // ingest() reports its own failures, so whatever else is thrown here came from reading the form: no
+              // boundary, a truncated body, malformed part headers (busboy's plain Errors). That is the client's
+              // malformed upload, not an internal error (it was a 500, logged as an error).
+              new RivuletError('BAD_REQUEST', {
+                message: `The upload is not valid multipart/form-data; the first ${summary.results.length} files were processed, the rest were not.`,
+                detail: caught instanceof Error ? caught.message : String(caught),
+              });
       if (progress !== undefined) {
+        request.log.info({ code: error.code, detail: error.detail }, 'upload refused');
         progress.fail(error);
         return reply;
       }
-      if (!(error instanceof RivuletError) || summary.results.length === 0) throw error;
+      if (summary.results.length === 0) throw error;
       return reply.code(error.status).send({ ...error.toJSON(), ...summary });
     }
     if (summary.results.length === 0) {
