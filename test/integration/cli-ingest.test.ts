@@ -2,67 +2,14 @@
 // in a directory of generated files, with a fresh DATA_DIR. Checks the exit codes and what is printed, then opens
 // the SQLite database the command wrote to see what went in and whether it can be found.
 
-import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { PDFDocument, StandardFonts } from 'pdf-lib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openSqliteStores } from '../../src/stores/sqlite/sqlite-stores.ts';
-import type { Stores } from '../../src/stores/stores.ts';
+import { rivulet, withStores } from '../helpers/cli.ts';
 
-const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
-/** Bound on one CLI run; a hung child is killed and fails the test. */
-const CHILD_TIMEOUT_MS = 30_000;
 const TEST_TIMEOUT_MS = 120_000;
-
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `rivulet <args>` like package.json "start" does (node --experimental-strip-types src/cli/main.ts). */
-function rivulet(args: string[], cwd: string, dataDir: string): Promise<CliResult> {
-  // Built from scratch: no LLM_*, OPENAI_*, AZURE_*, ANTHROPIC_*, OLLAMA_* or EMBEDDING_* from the outer shell.
-  const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH ?? '',
-    HOME: cwd,
-    DATA_DIR: dataDir,
-    LOG_LEVEL: 'warn',
-    LLM_PROVIDER: 'none',
-    EMBEDDING_PROVIDER: 'none',
-  };
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--experimental-strip-types', CLI, ...args], {
-      cwd,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: CHILD_TIMEOUT_MS,
-      killSignal: 'SIGKILL',
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (data: string) => (stdout += data));
-    child.stderr.setEncoding('utf8').on('data', (data: string) => (stderr += data));
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      if (signal !== null) {
-        reject(new Error(`rivulet ${args.join(' ')} was killed (${signal}); stderr:\n${stderr}`));
-      } else resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-async function withStores<T>(dataDir: string, use: (stores: Stores) => Promise<T>): Promise<T> {
-  const stores = openSqliteStores(join(dataDir, 'rivulet.sqlite'));
-  try {
-    return await use(stores);
-  } finally {
-    await stores.close();
-  }
-}
 
 async function sourcesIn(dataDir: string, collection: string): Promise<string[]> {
   return withStores(dataDir, async (stores) =>
