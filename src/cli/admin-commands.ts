@@ -22,6 +22,7 @@ Settings:
   --org <id>                 owner organisation ("" for none: shared by all)
   --collection <id>          document collection (default: the chatbot's id)
   --model <name>             model for this chatbot's answers ("" for the configured one)
+  --providers <a,b>          its provider chain, from the configured one: kinds or kind:model ("" for all)
   --system-prompt <text>     instructions before the grounding rules
   --temperature <0-2>        --max-tokens <n>
   --public | --private       public chatbots take anonymous visitors from --origins
@@ -39,6 +40,7 @@ const SETTINGS_OPTIONS = {
   org: { type: 'string' },
   collection: { type: 'string' },
   model: { type: 'string' },
+  providers: { type: 'string' },
   'system-prompt': { type: 'string' },
   temperature: { type: 'string' },
   'max-tokens': { type: 'string' },
@@ -60,24 +62,26 @@ function settingsFrom(values: Record<string, string | boolean | undefined>): unk
     const value = text(name);
     return value === null || value === undefined ? value : Number(value);
   };
-  const origins = text('origins');
+  const list = (name: string): string[] | undefined => {
+    const value = text(name);
+    if (value === undefined) return undefined;
+    return (value ?? '')
+      .split(',')
+      .map((item) => item.trim())
+      .filter(Boolean);
+  };
   const tokensPerDay = number('tokens-per-day');
   const settings: Record<string, unknown> = {
     name: text('name') ?? undefined,
     orgId: text('org'),
     collectionId: text('collection') ?? undefined,
     model: text('model'),
+    providers: list('providers'),
     systemPrompt: text('system-prompt'),
     temperature: number('temperature'),
     maxTokens: number('max-tokens'),
     visibility: values.public === true ? 'public' : values.private === true ? 'private' : undefined,
-    allowedOrigins:
-      origins === undefined
-        ? undefined
-        : (origins ?? '')
-            .split(',')
-            .map((o) => o.trim())
-            .filter(Boolean),
+    allowedOrigins: list('origins'),
     limits: tokensPerDay === undefined ? undefined : { tokensPerDay },
   };
   return Object.fromEntries(Object.entries(settings).filter(([, value]) => value !== undefined));
@@ -89,6 +93,7 @@ function describe(chatbot: Chatbot): string {
     `  organisation   ${chatbot.orgId ?? '(shared)'}`,
     `  collection     ${chatbot.collectionId}`,
     `  model          ${chatbot.model ?? '(configured)'}`,
+    `  providers      ${chatbot.providers.join(' -> ') || '(the configured chain)'}`,
     `  visibility     ${chatbot.visibility}${chatbot.visibility === 'public' ? ` from ${chatbot.allowedOrigins.join(', ') || '(no origin yet)'}` : ''}`,
     `  tokens per day ${chatbot.limits.tokensPerDay ?? '(no limit)'}`,
   ].join('\n');

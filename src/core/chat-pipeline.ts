@@ -125,18 +125,27 @@ export async function runChatPipeline(
     tokenCount += 1;
   };
 
+  // The chatbot's own model and provider chain, where it has them.
+  const choice = {
+    ...(chatbot.model === null ? {} : { model: chatbot.model }),
+    ...(chatbot.providers.length === 0 ? {} : { providers: chatbot.providers }),
+  };
+  const answerer = deps.model.describe?.(choice) ?? {
+    provider: deps.model.provider,
+    model: deps.model.model,
+  };
   run.append({
     type: 'start',
     runId: run.runId,
     conversationId: input.conversationId,
     messageId,
     chatbotId: chatbot.id,
-    provider: deps.model.provider,
-    model: deps.model.model,
+    provider: answerer.provider,
+    model: answerer.model,
   });
   const trace = (deps.observer ?? noopObserver).runStarted({
     chatbotId: chatbot.id,
-    provider: deps.model.provider,
+    provider: answerer.provider,
   });
 
   let status: MessageStatus = 'complete';
@@ -240,7 +249,7 @@ export async function runChatPipeline(
           messages,
           temperature: input.temperature ?? chatbot.temperature ?? undefined,
           maxTokens: input.maxTokens ?? chatbot.maxTokens ?? undefined,
-          ...(chatbot.model === null ? {} : { model: chatbot.model }),
+          ...choice,
           passages,
         },
         {
@@ -368,7 +377,7 @@ export async function runChatPipeline(
       runId: run.runId,
       conversationId: input.conversationId,
       chatbotId: chatbot.id,
-      provider: deps.model.provider,
+      provider: answerer.provider,
       status,
       finishReason,
       errorCode,

@@ -25,6 +25,11 @@ export interface Chatbot {
   collectionId: string;
   /** Model name for this chatbot's answers; null: the configured provider's model. */
   model: string | null;
+  /**
+   * The providers this chatbot's answers use, in fallback order, chosen from the configured chain by `kind` or
+   * `kind:model` (`["ollama", "openai:gpt-4o-mini"]`); empty: the whole configured chain.
+   */
+  providers: string[];
   systemPrompt: string | null;
   temperature: number | null;
   maxTokens: number | null;
@@ -38,7 +43,7 @@ export interface Chatbot {
   updatedAt: number;
 }
 
-type OptionalSettings = 'orgId' | 'model' | 'visibility' | 'allowedOrigins' | 'limits';
+type OptionalSettings = 'orgId' | 'model' | 'providers' | 'visibility' | 'allowedOrigins' | 'limits';
 
 /** What creating or replacing a chatbot takes; settings left out get their defaults (see chatbotDefaults). */
 export type ChatbotInput = Omit<Chatbot, 'createdAt' | 'updatedAt' | OptionalSettings> &
@@ -50,6 +55,7 @@ export function withChatbotDefaults(input: ChatbotInput): Omit<Chatbot, 'created
     ...input,
     orgId: input.orgId ?? null,
     model: input.model ?? null,
+    providers: input.providers ?? [],
     visibility: input.visibility ?? 'private',
     allowedOrigins: input.allowedOrigins ?? [],
     limits: input.limits ?? { tokensPerDay: null },

@@ -19,6 +19,11 @@ export interface GenerateRequest {
    */
   model?: string;
   /**
+   * The chain's providers to use, in order, by `kind` or `kind:model` (a chatbot's own chain); absent or matching
+   * none: the whole configured chain.
+   */
+  providers?: readonly string[];
+  /**
    * The numbered passages the prompt cites ([1] is passages[0]). Language models read them in `messages`; an
    * answerer that quotes instead of writing (the extractive answerer) uses them directly.
    */
@@ -58,6 +63,8 @@ export interface LanguageModel {
   stream(request: GenerateRequest, options: StreamOptions): Promise<void>;
   /** One completion without streaming (STREAMING_RESPONSE=false, or the fallback when streaming fails). */
   generate(request: GenerateRequest, options: { signal: AbortSignal }): Promise<GenerateResult>;
+  /** Who will answer a request (provider and model), for the `start` event and metrics; default: this model's. */
+  describe?(request: Pick<GenerateRequest, 'model' | 'providers'>): { provider: string; model: string };
   /** Releases pooled connections. */
   close?(): Promise<void>;
 }

@@ -75,20 +75,38 @@ export class FallbackChain implements LanguageModel {
     this.observer = options.observer ?? noopObserver;
   }
 
+  /** The request's own chain (a chatbot's `providers`), or the whole configured one. */
+  private select(providers: readonly string[] | undefined): readonly LanguageModel[] {
+    if (providers === undefined || providers.length === 0) return this.models;
+    const chosen: LanguageModel[] = [];
+    for (const name of providers) {
+      for (const model of this.models) {
+        if ((keyOf(model) === name || model.provider === name) && !chosen.includes(model)) chosen.push(model);
+      }
+    }
+    return chosen.length > 0 ? chosen : this.models;
+  }
+
+  describe(request: Pick<GenerateRequest, 'model' | 'providers'>): { provider: string; model: string } {
+    const first = this.select(request.providers)[0] ?? this.models[0]!;
+    return { provider: first.provider, model: request.model ?? first.model };
+  }
+
   async stream(request: GenerateRequest, options: StreamOptions): Promise<void> {
     const { signal, onPart, onProviderCall } = options;
     let sent = '';
     let lastError: RivuletError | undefined;
+    const chain = this.select(request.providers);
     // Providers whose circuit is open sit out; if every one is open, the whole chain gets a trial.
-    const closed = this.models.filter((model) => !this.options.breaker.isOpen(keyOf(model)));
+    const closed = chain.filter((model) => !this.options.breaker.isOpen(keyOf(model)));
     const consultBreaker = closed.length > 0;
-    const candidates = consultBreaker ? closed : [...this.models];
+    const candidates = consultBreaker ? closed : [...chain];
 
     for (let index = 0; index < candidates.length; index += 1) {
       const model = candidates[index]!;
       // Asked only right before a call: a half-open circuit grants its one trial to a call that really happens.
       if (consultBreaker && !this.options.breaker.allows(keyOf(model))) continue;
-      const ownRequest = model === this.models[0] ? request : withoutModel(request);
+      const ownRequest = model === chain[0] ? request : withoutModel(request);
       const attemptRequest = sent === '' ? ownRequest : continuation(ownRequest, sent);
       let streaming = this.options.streaming;
       for (let attempt = 0; ; attempt += 1) {

@@ -227,6 +227,7 @@ export function describeStoreConformance(
         expect(plain).toMatchObject({
           orgId: null,
           model: null,
+          providers: [],
           visibility: 'private',
           allowedOrigins: [],
           limits: { tokensPerDay: null },
@@ -236,6 +237,7 @@ export function describeStoreConformance(
           id: 'shop',
           orgId: 'acme',
           model: 'gpt-4o-mini',
+          providers: ['openai', 'ollama:llama3.2'],
           visibility: 'public',
           allowedOrigins: ['https://shop.example'],
           limits: { tokensPerDay: 50_000 },

@@ -86,6 +86,10 @@ export const chatbotSettingsSchema = z.strictObject({
   orgId: idSchema.nullable().optional(),
   collectionId: idSchema.optional(),
   model: z.string().min(1).max(200).nullable().optional(),
+  providers: z
+    .array(z.string().regex(/^[a-z-]+(:.{1,200})?$/, 'must be a provider kind or kind:model'))
+    .max(10)
+    .optional(),
   systemPrompt: z.string().max(20_000).nullable().optional(),
   temperature: z.number().min(0).max(2).nullable().optional(),
   maxTokens: z.number().int().min(1).max(1_000_000).nullable().optional(),

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Chatbot } from '../../src/core/chatbots.ts';
+import { startFakeUpstream, type FakeUpstream } from '../fakes/openai-upstream.ts';
 import { rivulet, withStores } from '../helpers/cli.ts';
 import { startTestServer, type TestServer } from '../helpers/test-server.ts';
 
@@ -267,5 +268,53 @@ describe('rivulet chatbots and rivulet keys', () => {
       expect(await stores.apiKeys.verifyApiKey(key![0])).toBeUndefined(),
     );
     expect((await rivulet(['keys', 'create'], cwd, dataDir)).code).toBe(2);
+  });
+});
+
+describe('a chatbot’s own provider chain', () => {
+  let server: TestServer;
+  let backup: FakeUpstream;
+  beforeAll(async () => {
+    backup = await startFakeUpstream({ scenario: { tokens: ['from ', 'the ', 'backup'] } });
+    server = await startTestServer({ LLM_FALLBACK: `openai-compatible:backup-model@${backup.url}` });
+  });
+  afterAll(async () => {
+    await server?.close();
+    await backup?.close();
+  });
+
+  it('answers from the providers it names, in its order, and says so in the start event', async () => {
+    await server.app.stores.chatbots.putChatbot({
+      id: 'backup-first',
+      name: 'Backup first',
+      collectionId: 'default',
+      systemPrompt: null,
+      temperature: null,
+      maxTokens: null,
+      glossary: [],
+      providers: ['openai-compatible:backup-model'],
+    });
+    const response = await fetch(`${server.url}/api/chat`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ message: 'Who answers?', chatbotId: 'backup-first' }),
+    });
+    const answer = (await response.json()) as { text: string; provider: string; model: string };
+    expect(answer).toMatchObject({
+      text: 'from the backup',
+      provider: 'openai-compatible',
+      model: 'backup-model',
+    });
+    expect(server.upstream.requests).toHaveLength(0);
+    expect((backup.requests[0]?.body as { model?: string }).model).toBe('backup-model');
+
+    // The default chatbot keeps the configured chain: the primary answers.
+    const plain = await fetch(`${server.url}/api/chat`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ message: 'And here?' }),
+    });
+    expect(((await plain.json()) as { model: string }).model).toBe('fake-model');
+    expect(server.upstream.requests).toHaveLength(1);
   });
 });

@@ -99,6 +99,7 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE chatbots ADD COLUMN org_id TEXT;
   ALTER TABLE chatbots ADD COLUMN model TEXT;
+  ALTER TABLE chatbots ADD COLUMN providers TEXT NOT NULL DEFAULT '[]';
   ALTER TABLE chatbots ADD COLUMN visibility TEXT NOT NULL DEFAULT 'private';
   ALTER TABLE chatbots ADD COLUMN allowed_origins TEXT NOT NULL DEFAULT '[]';
   ALTER TABLE chatbots ADD COLUMN limits TEXT NOT NULL DEFAULT '{"tokensPerDay":null}';

@@ -20,6 +20,7 @@ interface ChatbotRow {
   glossary: string;
   org_id: string | null;
   model: string | null;
+  providers: string;
   visibility: string;
   allowed_origins: string;
   limits: string;
@@ -38,6 +39,7 @@ function toChatbot(row: ChatbotRow): Chatbot {
     glossary: fromJson(row.glossary),
     orgId: row.org_id,
     model: row.model,
+    providers: fromJson(row.providers),
     visibility: row.visibility === 'public' ? 'public' : 'private',
     allowedOrigins: fromJson(row.allowed_origins),
     limits: fromJson(row.limits),
@@ -60,12 +62,12 @@ export class SqliteChatbotStore implements ChatbotStore {
       list: db.prepare('SELECT * FROM chatbots ORDER BY created_at, id'),
       put: db.prepare(`
         INSERT INTO chatbots (id, name, collection_id, system_prompt, temperature, max_tokens, glossary, org_id,
-          model, visibility, allowed_origins, limits, created_at, updated_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+          model, providers, visibility, allowed_origins, limits, created_at, updated_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (id) DO UPDATE SET name = excluded.name, collection_id = excluded.collection_id,
           system_prompt = excluded.system_prompt, temperature = excluded.temperature,
           max_tokens = excluded.max_tokens, glossary = excluded.glossary, org_id = excluded.org_id,
-          model = excluded.model, visibility = excluded.visibility, allowed_origins = excluded.allowed_origins,
+          model = excluded.model, providers = excluded.providers, visibility = excluded.visibility, allowed_origins = excluded.allowed_origins,
           limits = excluded.limits, updated_at = excluded.updated_at
         RETURNING *`),
       delete: db.prepare('DELETE FROM chatbots WHERE id = ?'),
@@ -97,6 +99,7 @@ export class SqliteChatbotStore implements ChatbotStore {
         JSON.stringify(input.glossary),
         input.orgId,
         input.model,
+        JSON.stringify(input.providers),
         input.visibility,
         JSON.stringify(input.allowedOrigins),
         JSON.stringify(input.limits),
