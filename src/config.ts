@@ -126,10 +126,11 @@ const schema = z.object({
   MAX_CONVERSATION_MESSAGES: integer(1000, 2),
   CORS_ORIGINS: z
     .string()
-    .default('*')
+    .optional()
     .transform((value, context) => {
-      const trimmed = value.trim();
-      if (trimmed === '*' || trimmed === '') return '*' as const;
+      const trimmed = value?.trim() ?? '';
+      if (trimmed === '') return undefined;
+      if (trimmed === '*') return '*' as const;
       const origins = trimmed
         .split(',')
         .map((origin) => origin.trim())
@@ -252,8 +253,12 @@ export interface Config {
   web: {
     /** The web app and widget stream answers; false shows whole answers through POST /api/chat (seed 000). */
     streaming: boolean;
-    /** Origins allowed to call the API from a browser (the widget on your site), or '*' for any. */
-    corsOrigins: '*' | string[];
+    /**
+     * Origins allowed to call the API from a browser (the widget on your site), or '*' for any. Unset: any where
+     * auth is required (credentials are bearer tokens no other site can read), but only loopback pages on an open
+     * install, so a website a local user visits cannot drive the local API.
+     */
+    corsOrigins: '*' | 'loopback' | string[];
     /** The built app and widget (`npm run build:web`); undefined: dist/web in this checkout. */
     distDir: string | undefined;
   };
@@ -370,7 +375,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     tracing: values.TRACING,
     web: {
       streaming: values.ENABLE_FRONTEND_STREAMING,
-      corsOrigins: values.CORS_ORIGINS,
+      corsOrigins: values.CORS_ORIGINS ?? (auth.mode === 'open' ? 'loopback' : '*'),
       distDir: values.WEB_DIST_DIR,
     },
     auth,

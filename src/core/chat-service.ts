@@ -89,17 +89,35 @@ export class ChatService {
     const refusal = chatbot === undefined ? 'not-found' : chatRefusal(principal, chatbot);
     if (refusal === 'not-found' || chatbot === undefined) throw new RivuletError('CHATBOT_NOT_FOUND');
     if (refusal === 'origin') throw new RivuletError('ORIGIN_NOT_ALLOWED');
-    const streamKey = ownerId ?? 'local';
-    const running = this.streaming.get(streamKey) ?? 0;
+    const limitKey = principal.limitKey ?? ownerId ?? 'local';
+    const running = this.streaming.get(limitKey) ?? 0;
     if (limits.streamsPerPrincipal > 0 && running >= limits.streamsPerPrincipal) {
       throw new RivuletError('TOO_MANY_STREAMS', {
         message: `${running} answers are streaming already (at most ${limits.streamsPerPrincipal} at once): wait for one to finish or stop one.`,
       });
     }
-    const budgets = await this.checkBudgets(principal, chatbot);
-    conversationId ??= (await conversations.createConversation(ownerId, chatbot.id)).id;
-    const run = this.deps.hub.create({ ownerId });
-    this.streaming.set(streamKey, running + 1);
+    // The slot is taken before the first await: several chats sent at once (one WebSocket frame batch) must not all
+    // read the same count and pass.
+    this.streaming.set(limitKey, running + 1);
+    const release = (): void => {
+      const left = (this.streaming.get(limitKey) ?? 1) - 1;
+      if (left > 0) this.streaming.set(limitKey, left);
+      else this.streaming.delete(limitKey);
+    };
+    let run: RunProducer;
+    let budgets: Awaited<ReturnType<ChatService['checkBudgets']>>;
+    try {
+      budgets = await this.checkBudgets(principal, limitKey, chatbot);
+      conversationId ??= (await conversations.createConversation(ownerId, chatbot.id)).id;
+      run = this.deps.hub.create({ ownerId });
+    } catch (error) {
+      release();
+      throw error;
+    }
+    // An answer may not write more than what is left of its budgets (the charge comes after it).
+    const cap = budgets.remaining;
+    const maxTokens =
+      cap === undefined ? input.maxTokens : Math.min(input.maxTokens ?? chatbot.maxTokens ?? cap, cap);
     const pipeline = runChatPipeline(
       run,
       {
@@ -107,38 +125,41 @@ export class ChatService {
         conversationId,
         chatbot,
         ...(input.temperature === undefined ? {} : { temperature: input.temperature }),
-        ...(input.maxTokens === undefined ? {} : { maxTokens: input.maxTokens }),
+        ...(maxTokens === undefined ? {} : { maxTokens }),
       },
-      budgets.length === 0 ? this.deps : { ...this.deps, observer: this.charging(budgets) },
+      budgets.subjects.length === 0 ? this.deps : { ...this.deps, observer: this.charging(budgets.subjects) },
     );
     this.inFlight.add(pipeline);
     void pipeline.finally(() => {
       this.inFlight.delete(pipeline);
-      const left = (this.streaming.get(streamKey) ?? 1) - 1;
-      if (left > 0) this.streaming.set(streamKey, left);
-      else this.streaming.delete(streamKey);
+      release();
     });
     return run;
   }
 
-  /** The budgets this answer is charged to; refuses when one is spent for today. */
+  /**
+   * The budgets this answer is charged to and the tokens left in the tightest of them; refuses when one is spent
+   * for today.
+   */
   private async checkBudgets(
     principal: Principal,
+    limitKey: string,
     chatbot: Chatbot,
-  ): Promise<{ scope: UsageScope; subject: string }[]> {
+  ): Promise<{ subjects: { scope: UsageScope; subject: string }[]; remaining: number | undefined }> {
     const usage = this.deps.tokenUsage;
-    if (usage === undefined) return [];
+    if (usage === undefined) return { subjects: [], remaining: undefined };
     const now = (this.deps.now ?? Date.now)();
     const day = usageDay(now);
     const budgets: { scope: UsageScope; subject: string; limit: number; what: string }[] = [];
     const perPrincipal = this.deps.limits.tokensPerDayPerPrincipal;
     if (perPrincipal > 0 && principal.id !== null) {
-      budgets.push({ scope: 'principal', subject: principal.id, limit: perPrincipal, what: 'your' });
+      budgets.push({ scope: 'principal', subject: limitKey, limit: perPrincipal, what: 'your' });
     }
     const perChatbot = chatbot.limits.tokensPerDay;
     if (perChatbot !== null) {
       budgets.push({ scope: 'chatbot', subject: chatbot.id, limit: perChatbot, what: 'this chatbot’s' });
     }
+    let remaining: number | undefined;
     for (const budget of budgets) {
       const spent = await usage.spent(budget.scope, budget.subject, day);
       if (spent >= budget.limit) {
@@ -147,8 +168,9 @@ export class ChatService {
           retryAfterMs: msUntilNextDay(now),
         });
       }
+      remaining = Math.min(remaining ?? Infinity, budget.limit - spent);
     }
-    return budgets.map(({ scope, subject }) => ({ scope, subject }));
+    return { subjects: budgets.map(({ scope, subject }) => ({ scope, subject })), remaining };
   }
 
   /** The run's observer plus one that charges the answer's real usage to its budgets once it is stored. */

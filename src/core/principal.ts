@@ -18,6 +18,8 @@ export interface Principal {
   admin: boolean;
   /** Anonymous principals: the page's Origin, which a public chatbot must allow. */
   origin?: string | undefined;
+  /** What per-principal limits and budgets count by, when not `id` (anonymous visitors: their address). */
+  limitKey?: string | undefined;
 }
 
 /** The open local install: one user, who administers everything. */
@@ -30,9 +32,13 @@ export function inOrganisation(principal: Principal, chatbot: Pick<Chatbot, 'org
   return chatbot.orgId === null || chatbot.orgId === principal.orgId;
 }
 
-/** May this principal manage (edit, upload to, delete from) the chatbot? */
+/**
+ * May this principal manage (edit, upload to, delete from) the chatbot? Its organisation's admins may; shared
+ * chatbots (no organisation, like `default`) only admins of no organisation, since every organisation uses them.
+ */
 export function canManage(principal: Principal, chatbot: Pick<Chatbot, 'orgId'>): boolean {
-  return principal.admin && inOrganisation(principal, chatbot);
+  if (!principal.admin || principal.kind === 'anonymous') return false;
+  return principal.orgId === null || chatbot.orgId === principal.orgId;
 }
 
 /**

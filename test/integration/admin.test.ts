@@ -4,22 +4,17 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Chatbot } from '../../src/core/chatbots.ts';
 import { startFakeUpstream, type FakeUpstream } from '../fakes/openai-upstream.ts';
 import { rivulet, withStores } from '../helpers/cli.ts';
+import { signTestJwt } from '../helpers/jwt.ts';
 import { startTestServer, type TestServer } from '../helpers/test-server.ts';
 
 const SECRET = 'admin-test-secret-of-more-than-32-characters';
 
-function token(sub: string, claims: Record<string, unknown> = {}): Promise<string> {
-  return new SignJWT({ sub, ...claims })
-    .setProtectedHeader({ alg: 'HS256' })
-    .setIssuedAt()
-    .setExpirationTime('5m')
-    .sign(new TextEncoder().encode(SECRET));
-}
+const token = (sub: string, claims: Record<string, unknown> = {}): Promise<string> =>
+  signTestJwt(SECRET, sub, claims);
 
 describe('admin API', () => {
   let server: TestServer;
@@ -133,6 +128,38 @@ describe('admin API', () => {
     expect(made.status).toBe(201);
     expect(made.body).toMatchObject({ orgId: 'globex' });
     expect((await api('GET', '/api/chatbots/globex-bot', globexAdmin)).status).toBe(200);
+  });
+
+  it('shared chatbots and other organisations’ collections are out of an organisation admin’s reach', async () => {
+    // The default chatbot is shared by every organisation: only an admin of none may change it or its documents.
+    const takeover = await api('PATCH', '/api/chatbots/default', acmeAdmin, {
+      orgId: 'acme',
+      systemPrompt: 'Evil',
+    });
+    expect(takeover.status).toBe(403);
+    expect(code(takeover)).toBe('FORBIDDEN');
+    expect(code(await api('DELETE', '/api/chatbots/default', acmeAdmin))).toBe('FORBIDDEN');
+    const upload = new FormData();
+    upload.append('file', new Blob(['hello']), 'note.txt');
+    const uploaded = await fetch(`${server.url}/api/documents`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${acmeAdmin}` },
+      body: upload,
+    });
+    expect(uploaded.status).toBe(403);
+    expect((await api('GET', '/api/chatbots/default', globexAdmin)).body).toMatchObject({ orgId: null });
+
+    // Pointing a chatbot at a collection that globex's chatbot uses would read and delete globex's documents.
+    expect((await api('POST', '/api/chatbots', globexAdmin, { id: 'globex-private' })).status).toBe(201);
+    const squat = await api('POST', '/api/chatbots', acmeAdmin, {
+      id: 'acme-spy',
+      collectionId: 'globex-private',
+    });
+    expect(squat.status).toBe(403);
+    expect(JSON.stringify(squat.body)).toMatch(/belongs to chatbots outside your organisation/);
+    expect((await api('POST', '/api/chatbots', acmeAdmin, { id: 'acme-spy' })).status).toBe(201);
+    const moved = await api('PATCH', '/api/chatbots/acme-spy', acmeAdmin, { collectionId: 'globex-private' });
+    expect(code(moved)).toBe('FORBIDDEN');
   });
 
   it('refuses bad settings with the field named, and keeps the default chatbot', async () => {

@@ -9,6 +9,7 @@ import { usageDay } from '../../src/core/token-usage.ts';
 import type { FakeScenario } from '../fakes/openai-upstream.ts';
 import { lastEvent, readSse, type SseReadResult } from '../helpers/sse-client.ts';
 import { startTestServer, type TestServer } from '../helpers/test-server.ts';
+import { connectWs } from '../helpers/ws-client.ts';
 
 const SECRET = 'rivulet-limits-secret-of-more-than-32-chars';
 
@@ -502,5 +503,97 @@ describe('with limits off', () => {
     } finally {
       await server.close();
     }
+  });
+});
+
+describe('limits that hold under pressure', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer(
+      {
+        AUTH_JWT_SECRET: SECRET,
+        LIMITS: 'on',
+        MAX_STREAMS_PER_PRINCIPAL: '2',
+        TOKENS_PER_DAY_PER_PRINCIPAL: '1000',
+        RATE_LIMIT_PER_IP: '10000',
+        RATE_LIMIT_PER_PRINCIPAL: '10000',
+        ANSWER_CACHE: 'false',
+      },
+      SLOW,
+    );
+    await server.app.stores.chatbots.putChatbot({
+      id: 'shop',
+      name: 'Shop',
+      collectionId: 'shop',
+      systemPrompt: null,
+      temperature: null,
+      maxTokens: null,
+      glossary: [],
+      visibility: 'public',
+      allowedOrigins: ['https://shop.example'],
+    });
+  });
+  afterAll(() => server?.close());
+
+  it('eight chats sent at once over one WebSocket start only MAX_STREAMS_PER_PRINCIPAL answers', async () => {
+    server.upstream.reset();
+    const client = await connectWs(server.url, { headers: await as('burst') });
+    for (let index = 0; index < 8; index++)
+      client.send({ type: 'chat', message: `burst ${index}`, requestId: `r${index}` });
+    await client.waitFor(
+      () => client.frames.filter((f) => f.type === 'accepted' || f.type === 'error').length === 8,
+    );
+    const accepted = client.frames.filter((frame) => frame.type === 'accepted');
+    const refused = client.frames.filter((frame) => frame.type === 'error');
+    expect(accepted).toHaveLength(2);
+    expect(refused.map((frame) => (frame.type === 'error' ? frame.error.code : ''))).toEqual(
+      Array(6).fill('TOO_MANY_STREAMS'),
+    );
+    // Both accepted answers reach the model; none of the refused ones ever does.
+    await server.upstream.waitForRequest(1);
+    await server.upstream.waitForRequest(2);
+    client.socket.close();
+    for (const frame of accepted) if (frame.type === 'accepted') await server.app.hub.stop(frame.runId);
+    await server.app.chat.settled();
+    expect(server.upstream.requests).toHaveLength(2);
+  });
+
+  it('an answer may not write more tokens than are left of the budget', async () => {
+    server.upstream.reset();
+    await server.app.stores.tokenUsage.charge(
+      [{ scope: 'principal', subject: 'user:thrifty' }],
+      990,
+      usageDay(Date.now()),
+    );
+    const reply = await call(server, '/api/chat', {
+      headers: await as('thrifty'),
+      json: { message: 'A long essay, please.', maxTokens: 100_000 },
+    });
+    expect(reply.status).toBe(200);
+    expect(server.upstream.requests).toHaveLength(1);
+    expect((server.upstream.requests[0]?.body as { max_tokens?: number }).max_tokens).toBe(10);
+  });
+
+  it('an anonymous visitor cannot reset the stream limit by making up a new session id', async () => {
+    const anonymous = (session: string) => ({ origin: 'https://shop.example', 'x-session-id': session });
+    const runIds: string[] = [];
+    const started = (session: string, message: string): Promise<SseReadResult> =>
+      readSse(`${server.url}/api/chat/stream`, {
+        body: { message, chatbotId: 'shop' },
+        headers: anonymous(session),
+        onFrame(frame) {
+          if (frame.data.type === 'start') runIds.push(frame.data.runId);
+        },
+      });
+    const first = started('a'.repeat(20), 'one');
+    const second = started('b'.repeat(20), 'two');
+    await expect.poll(() => runIds.length).toBe(2);
+    const third = await call(server, '/api/chat/stream', {
+      headers: anonymous('c'.repeat(20)),
+      json: { message: 'three', chatbotId: 'shop' },
+    });
+    expectRefusal(third, 429, 'TOO_MANY_STREAMS');
+    for (const runId of runIds) await server.app.hub.stop(runId);
+    await Promise.all([first, second]);
   });
 });

@@ -48,25 +48,45 @@ describe('web app, widget and config routes', () => {
     expect(config).toEqual({ streaming: true, chatbotId: 'default', title: 'Rivulet', auth: 'open' });
   });
 
-  it('answers CORS preflights for the chat endpoints and exposes the run id', async () => {
-    const preflight = await fetch(`${server.url}/api/chat/stream`, {
-      method: 'OPTIONS',
-      headers: {
-        origin: 'https://shop.example',
-        'access-control-request-method': 'POST',
-        'access-control-request-headers': 'content-type',
-      },
-    });
-    expect(preflight.status).toBe(204);
-    expect(preflight.headers.get('access-control-allow-origin')).toBe('*');
-    expect(preflight.headers.get('access-control-allow-headers')).toMatch(/content-type/);
+  it('on an open install, admits pages from this machine only (a site a local user visits cannot drive the API)', async () => {
+    const preflight = (origin: string) =>
+      fetch(`${server.url}/api/chat/stream`, {
+        method: 'OPTIONS',
+        headers: {
+          origin,
+          'access-control-request-method': 'POST',
+          'access-control-request-headers': 'content-type',
+        },
+      });
+    const local = await preflight('http://127.0.0.1:8080');
+    expect(local.status).toBe(204);
+    expect(local.headers.get('access-control-allow-origin')).toBe('http://127.0.0.1:8080');
+    expect(local.headers.get('access-control-allow-headers')).toMatch(/content-type/);
+    expect((await preflight('https://evil.example')).headers.get('access-control-allow-origin')).toBeNull();
     const chat = await fetch(`${server.url}/api/chat`, {
       method: 'POST',
-      headers: { origin: 'https://shop.example', 'content-type': 'application/json' },
+      headers: { origin: 'http://localhost:5173', 'content-type': 'application/json' },
       body: JSON.stringify({ message: 'hello' }),
     });
-    expect(chat.headers.get('access-control-allow-origin')).toBe('*');
+    expect(chat.headers.get('access-control-allow-origin')).toBe('http://localhost:5173');
     expect(chat.headers.get('access-control-expose-headers')).toMatch(/x-run-id/);
+  });
+
+  it('on an open install, refuses requests addressed to another host name (DNS rebinding)', async () => {
+    const { request } = await import('node:http');
+    const status = await new Promise<number>((resolve, reject) => {
+      const call = request(
+        `${server.url}/api/conversations`,
+        { headers: { host: 'evil.example' } },
+        (response) => {
+          response.resume();
+          resolve(response.statusCode ?? 0);
+        },
+      );
+      call.on('error', reject);
+      call.end();
+    });
+    expect(status).toBe(403);
   });
 });
 
@@ -115,6 +135,18 @@ describe('web routes with settings', () => {
         'https://admin.example',
       );
       expect((await preflight('https://evil.example')).headers.get('access-control-allow-origin')).toBeNull();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('where auth is required, any origin may call (credentials are bearer tokens other sites cannot read)', async () => {
+    const server = await startTestServer({ AUTH_MODE: 'required' });
+    try {
+      const response = await fetch(`${server.url}/api/config`, {
+        headers: { origin: 'https://shop.example' },
+      });
+      expect(response.headers.get('access-control-allow-origin')).toBe('*');
     } finally {
       await server.close();
     }

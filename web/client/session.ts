@@ -179,6 +179,8 @@ export class ChatSession {
 
   /** Asks a question; resolves when the answer has ended. */
   async send(question: string): Promise<void> {
+    // A question asked while the page is still restoring belongs to the restored conversation, after its history.
+    if (this.#restoring !== undefined) await this.#restoring;
     const text = question.trim();
     if (text === '' || this.#snapshot.busy) return;
     this.#messages.push(userMessage(text));
@@ -305,7 +307,14 @@ export class ChatSession {
       }
       // Only a new question can fall back to a whole answer (send() asks again). A rejoined answer cannot: left
       // 'pending' it kept the session busy for good (and switched it to json mode), so it fails like any other.
-      if (!resume.resumed && stream.lastSeq < 0 && streamingMayBeTheProblem(error)) {
+      // And only when the server never named a run: if it did, the question is being answered already, and asking
+      // again would answer (and charge) it twice.
+      if (
+        !resume.resumed &&
+        stream.lastSeq < 0 &&
+        stream.runId === undefined &&
+        streamingMayBeTheProblem(error)
+      ) {
         this.#mode = 'json';
         return true;
       }

@@ -6,7 +6,7 @@ import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { RivuletError, toRivuletError } from '../../core/errors.ts';
 import type { Principal } from '../../core/principal.ts';
-import type { Config } from '../../config.ts';
+import { isLoopbackHost, type Config } from '../../config.ts';
 import { bearerToken, tokenFromProtocols, type Authenticator, type Credentials } from '../auth.ts';
 
 declare module 'fastify' {
@@ -18,6 +18,8 @@ declare module 'fastify' {
      * browser sees nothing of a refused upgrade.
      */
     authFailure: RivuletError | undefined;
+    /** The credentials the request came with (a WebSocket re-checks them for each answer it asks for). */
+    credentials: Credentials | undefined;
   }
 }
 
@@ -29,7 +31,20 @@ function isProtected(path: string): boolean {
   return path.startsWith('/api/') || path.startsWith('/v1/') || path === '/metrics';
 }
 
+/** The host name of a Host header: `127.0.0.1:3000` → `127.0.0.1`, `[::1]:3000` → `::1`. */
+function hostnameOf(host: string): string {
+  const bracket = /^\[([^\]]+)\]/.exec(host);
+  if (bracket !== null) return bracket[1] ?? '';
+  return host.replace(/:\d*$/, '');
+}
+
+/**
+ * The route a request reached (its pattern, `/api/runs/:runId/events`), or its raw path when none matched. The
+ * pattern, because the router decodes the path: `/%61pi/ws` reaches `/api/ws`, and must be protected like it.
+ */
 const pathOf = (request: FastifyRequest): string => {
+  const route = request.routeOptions.url;
+  if (route !== undefined) return route;
   const query = request.url.indexOf('?');
   return query === -1 ? request.url : request.url.slice(0, query);
 };
@@ -55,12 +70,29 @@ export async function registerAccess(
 ): Promise<void> {
   server.decorateRequest('principal', undefined);
   server.decorateRequest('authFailure', undefined);
+  server.decorateRequest('credentials', undefined);
 
   const limits = config.limits;
   // Fix: the per-IP limit is checked before authentication, so refused credentials count too (otherwise guessing
   // tokens or keys from one address was never slowed down: the auth hook threw 401 before the IP was counted).
   if (limits.enabled && limits.perIpPerMinute > 0) {
     await addLimiter(server, limits.perIpPerMinute, (request) => `ip:${request.ip}`);
+  }
+
+  // DNS rebinding: on an open install, a page from evil.example whose name now resolves to 127.0.0.1 would reach
+  // the API as "same origin". Requests must name a loopback host.
+  if (authenticator.mode === 'open') {
+    server.addHook('onRequest', (request, _reply, done) => {
+      if (isLoopbackHost(hostnameOf(request.headers.host ?? ''))) {
+        done();
+        return;
+      }
+      done(
+        new RivuletError('FORBIDDEN', {
+          message: 'This install runs without auth and answers only requests to a loopback address.',
+        }),
+      );
+    });
   }
 
   server.addHook('onRequest', async (request) => {
@@ -71,8 +103,13 @@ export async function registerAccess(
     // A WebSocket may also sign in with its first message: no credentials yet is not a failure there.
     const none = credentials.token === undefined && credentials.sessionId === undefined;
     if (webSocket && none && authenticator.mode === 'required') return;
+    request.credentials = credentials;
     try {
-      request.principal = await authenticator.authenticate(credentials);
+      const principal = await authenticator.authenticate(credentials);
+      // An anonymous visitor chooses their own session id: their limits and budget follow their address instead,
+      // or a new id would reset them.
+      request.principal =
+        principal.kind === 'anonymous' ? { ...principal, limitKey: `ip:${request.ip}` } : principal;
     } catch (error) {
       const coded = toRivuletError(error);
       if (coded.detail !== undefined)
@@ -86,7 +123,7 @@ export async function registerAccess(
     await addLimiter(
       server,
       limits.perPrincipalPerMinute,
-      (request) => `principal:${request.principal?.id ?? `ip:${request.ip}`}`,
+      (request) => `principal:${request.principal?.limitKey ?? request.principal?.id ?? `ip:${request.ip}`}`,
     );
   }
 }

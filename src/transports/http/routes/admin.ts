@@ -69,6 +69,26 @@ export function registerAdminRoutes(server: FastifyInstance, context: AppContext
     return { id, kind, orgId, admin };
   });
 
+  /**
+   * A collection holds documents: an organisation's admin may not point a chatbot at a collection that chatbots
+   * they cannot manage use (that would read and delete another organisation's documents).
+   */
+  async function assertCollectionUsable(
+    principal: Principal,
+    collectionId: string,
+    chatbotId: string,
+  ): Promise<void> {
+    if (principal.orgId === null) return;
+    const others = (await chatbots.listChatbots()).filter(
+      (chatbot) => chatbot.id !== chatbotId && chatbot.collectionId === collectionId,
+    );
+    if (others.some((chatbot) => !canManage(principal, chatbot))) {
+      throw new RivuletError('FORBIDDEN', {
+        message: `Collection "${collectionId}" belongs to chatbots outside your organisation: choose another.`,
+      });
+    }
+  }
+
   server.get('/api/chatbots', async (request) => {
     const principal = signedIn(principalOf(request));
     const list = await chatbots.listChatbots();
@@ -90,6 +110,7 @@ export function registerAdminRoutes(server: FastifyInstance, context: AppContext
       ...settings,
       orgId: ownOrg(principal, settings.orgId),
     });
+    await assertCollectionUsable(principal, chatbot.collectionId, id);
     return reply.code(201).send(await chatbots.putChatbot(chatbot));
   });
 
@@ -103,6 +124,9 @@ export function registerAdminRoutes(server: FastifyInstance, context: AppContext
     if (!canManage(principal, existing)) throw new RivuletError('FORBIDDEN');
     const settings = parseWith(chatbotSettingsSchema, request.body);
     if (settings.orgId !== undefined) settings.orgId = ownOrg(principal, settings.orgId);
+    if (settings.collectionId !== undefined) {
+      await assertCollectionUsable(principal, settings.collectionId, existing.id);
+    }
     return chatbots.putChatbot(applySettings(existing, settings));
   });
 

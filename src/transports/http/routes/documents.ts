@@ -66,7 +66,12 @@ export async function registerDocumentRoutes(server: FastifyInstance, context: A
     const chatbot = await chatbots.getChatbot(chatbotId ?? DEFAULT_CHATBOT_ID);
     if (chatbot === undefined || !inOrganisation(principal, chatbot))
       throw new RivuletError('CHATBOT_NOT_FOUND');
-    if (access === 'manage' && !canManage(principal, chatbot)) requireAdmin(principal);
+    if (access === 'manage' && !canManage(principal, chatbot)) {
+      requireAdmin(principal);
+      throw new RivuletError('FORBIDDEN', {
+        message: 'Only an admin of this chatbot’s organisation may change its documents.',
+      });
+    }
     return chatbot;
   }
 

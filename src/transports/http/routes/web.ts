@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_CHATBOT_ID } from '../../../core/chatbots.ts';
 import { RivuletError } from '../../../core/errors.ts';
+import { isLoopbackHost } from '../../../config.ts';
 import type { AppContext } from '../context.ts';
 
 /** Where `npm run build:web` writes the app and the widget. */
@@ -17,15 +18,20 @@ export const WEB_DIST_DIR = fileURLToPath(new URL('../../../../dist/web/', impor
 export async function registerWebRoutes(server: FastifyInstance, context: AppContext): Promise<void> {
   const { corsOrigins, streaming } = context.config.web;
   const distDir = path.resolve(context.config.web.distDir ?? WEB_DIST_DIR);
-  const listed = corsOrigins === '*' ? undefined : new Set(corsOrigins);
+  const listed = Array.isArray(corsOrigins) ? new Set(corsOrigins) : undefined;
   await server.register(cors, {
-    // CORS_ORIGINS, plus every origin a public chatbot allows (its widget runs on those sites).
+    // CORS_ORIGINS, plus every origin a public chatbot allows (its widget runs on those sites); on an open install
+    // by default only pages served from this machine.
     origin:
-      listed === undefined
+      corsOrigins === '*'
         ? '*'
         : (origin, callback) => {
-            if (origin === undefined || listed.has(origin)) {
+            if (origin === undefined || listed?.has(origin) === true) {
               callback(null, true);
+              return;
+            }
+            if (corsOrigins === 'loopback') {
+              callback(null, isLoopbackOrigin(origin));
               return;
             }
             context.stores.chatbots.listChatbots().then(
@@ -72,4 +78,12 @@ export async function registerWebRoutes(server: FastifyInstance, context: AppCon
       if (filePath.endsWith('widget.js')) response.header('cross-origin-resource-policy', 'cross-origin');
     },
   });
+}
+
+function isLoopbackOrigin(origin: string): boolean {
+  try {
+    return isLoopbackHost(new URL(origin).hostname);
+  } catch {
+    return false;
+  }
 }

@@ -36,6 +36,7 @@ export function registerWsRoutes(server: FastifyInstance, context: AppContext): 
       }
       // Signed in by the upgrade's headers, or (browsers) by a first `auth` message within AUTH_TIMEOUT_MS.
       let principal: Principal | undefined = request.principal;
+      let credentials = request.credentials;
       let signingIn: Promise<Principal | undefined> | undefined;
       const authTimer =
         principal === undefined
@@ -101,22 +102,38 @@ export function registerWsRoutes(server: FastifyInstance, context: AppContext): 
           if (principal !== undefined || signingIn !== undefined) return;
           clearTimeout(authTimer);
           const origin = request.headers.origin;
-          signingIn = context.authenticator
-            .authenticate({ token: message.token, sessionId: message.sessionId, origin })
-            .then(
-              (signed) => (principal = signed),
-              (error: unknown) => {
-                const coded = toRivuletError(error);
-                request.log.info({ code: coded.code, detail: coded.detail }, 'websocket auth refused');
-                socket.close(CLOSE_POLICY_VIOLATION, 'unauthorized');
-                return undefined;
-              },
-            );
+          credentials = { token: message.token, sessionId: message.sessionId, origin };
+          signingIn = context.authenticator.authenticate(credentials).then(
+            (signed) =>
+              (principal =
+                signed.kind === 'anonymous' ? { ...signed, limitKey: `ip:${request.ip}` } : signed),
+            (error: unknown) => {
+              const coded = toRivuletError(error);
+              request.log.info({ code: coded.code, detail: coded.detail }, 'websocket auth refused');
+              socket.close(CLOSE_POLICY_VIOLATION, 'unauthorized');
+              return undefined;
+            },
+          );
           if ((await signingIn) !== undefined)
             send(encodeWsControlFrame({ type: 'authenticated', requestId }));
           return;
         }
-        const caller = await signedIn();
+        let caller = await signedIn();
+        // A socket lives long: each new answer re-checks its credentials, so a revoked key or an expired JWT stops
+        // working on open sockets too.
+        if (
+          message.type === 'chat' &&
+          context.authenticator.mode === 'required' &&
+          credentials !== undefined
+        ) {
+          try {
+            const fresh = await context.authenticator.authenticate(credentials);
+            caller = fresh.kind === 'anonymous' ? { ...fresh, limitKey: caller.limitKey } : fresh;
+          } catch (error) {
+            socket.close(CLOSE_POLICY_VIOLATION, 'unauthorized');
+            throw error;
+          }
+        }
         switch (message.type) {
           case 'chat': {
             const { type: _type, requestId: _requestId, ...body } = message;
