@@ -316,6 +316,9 @@ export async function runChatPipeline(
       }
       // When the hub ended the run itself (timeout, caps, shutdown) its error is already the last event.
       run.append({ type: 'error', code: error.code, message: error.message, retryable: error.retryable });
+      // Text that was generated was paid for, prompt included: counted (estimated where the provider did not say)
+      // for the stored message and the token budgets. A failure before any text (a refused request) cost nothing.
+      if (text !== '') await settleUsage();
     }
   }
 

@@ -121,6 +121,7 @@ function backgroundChat(
 }
 
 const SLOW: FakeScenario = { tokenCount: 200, interTokenMs: 20, seed: 3 };
+const numbered = (count: number): string[] => Array.from({ length: count }, (_, index) => `w${index + 1} `);
 
 describe('requests per minute per IP address', () => {
   let server: TestServer;
@@ -572,6 +573,20 @@ describe('limits that hold under pressure', () => {
     expect(reply.status).toBe(200);
     expect(server.upstream.requests).toHaveLength(1);
     expect((server.upstream.requests[0]?.body as { max_tokens?: number }).max_tokens).toBe(10);
+  });
+
+  it('an answer that fails mid-way is charged what it cost, prompt included', async () => {
+    server.upstream.reset();
+    server.upstream.enqueue({ tokens: numbered(30), dropAfter: 5 });
+    const reply = await call(server, '/api/chat', {
+      headers: await as('dropper'),
+      json: { message: 'Fail half-way.' },
+    });
+    expect(reply.status).toBeGreaterThanOrEqual(500);
+    await server.app.chat.settled();
+    const spent = await server.app.stores.tokenUsage.spent('principal', 'user:dropper', usageDay(Date.now()));
+    // Five words out, and a prompt of system instructions and the question in: more than the five alone.
+    expect(spent).toBeGreaterThan(20);
   });
 
   it('an anonymous visitor cannot reset the stream limit by making up a new session id', async () => {
