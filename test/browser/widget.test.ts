@@ -10,7 +10,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { WEB_DIST_DIR } from '../../src/transports/http/routes/web.ts';
 import { chromiumAvailable, launchBrowser, screenshot, type Browser } from '../helpers/browser.ts';
-import { startTestServer, type TestServer } from '../helpers/test-server.ts';
+import { putTestChatbot, startTestServer, type TestServer } from '../helpers/test-server.ts';
 
 const numberedTokens = (count: number): string[] =>
   Array.from({ length: count }, (_, index) => `w${index + 1} `);
@@ -187,17 +187,7 @@ describe.skipIf(!chromiumAvailable)(
       const tag = `<script src="${server.url}/widget.js" data-chatbot="shop" data-title="Shop help"></script>`;
       allowedHost = await startHost({ '/': hostPage(tag) });
       otherHost = await startHost({ '/': hostPage(tag) });
-      await server.app.stores.chatbots.putChatbot({
-        id: 'shop',
-        name: 'Shop',
-        collectionId: 'shop',
-        systemPrompt: null,
-        temperature: null,
-        maxTokens: null,
-        glossary: [],
-        visibility: 'public',
-        allowedOrigins: [allowedHost.origin],
-      });
+      await putTestChatbot(server, 'shop', { allowedOrigins: [allowedHost.origin] });
       browser = await launchBrowser();
     });
     afterAll(async () => {

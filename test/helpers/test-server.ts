@@ -2,6 +2,7 @@
 
 import pino from 'pino';
 import { createApp, type App } from '../../src/app.ts';
+import type { Chatbot, ChatbotInput } from '../../src/core/chatbots.ts';
 import { loadConfig } from '../../src/config.ts';
 import { startFakeUpstream, type FakeScenario, type FakeUpstream } from '../fakes/openai-upstream.ts';
 
@@ -38,4 +39,26 @@ export async function startTestServer(
       await upstream.close();
     },
   };
+}
+
+/**
+ * Adds a chatbot (its own collection, no prompt or glossary) with the given settings; by default public for
+ * anonymous visitors from `allowedOrigins`.
+ */
+export function putTestChatbot(
+  server: TestServer,
+  id: string,
+  settings: Partial<ChatbotInput> = {},
+): Promise<Chatbot> {
+  return server.app.stores.chatbots.putChatbot({
+    id,
+    name: id,
+    collectionId: id,
+    systemPrompt: null,
+    temperature: null,
+    maxTokens: null,
+    glossary: [],
+    visibility: 'public',
+    ...settings,
+  });
 }

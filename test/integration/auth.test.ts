@@ -2,7 +2,7 @@
 // anonymous visitors of public chatbots, ownership of runs and conversations, admin-only routes, organisations,
 // WebSocket sign-in, and refusing to start an open API on a reachable address.
 
-import { request as httpRequest, createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   SignJWT,
@@ -19,6 +19,7 @@ import { ConfigError, loadConfig } from '../../src/config.ts';
 import { ERROR_CODES } from '../../src/core/errors.ts';
 import type { ServerFrame } from '../../src/transports/encoders/ws-frame.ts';
 import { lastEvent, readSse, tokenText, type SseReadResult } from '../helpers/sse-client.ts';
+import { call, expectRefusal, type Reply } from '../helpers/http.ts';
 import { startTestServer, type TestServer } from '../helpers/test-server.ts';
 import { connectWs, isTerminalFrame, type WsTestClient } from '../helpers/ws-client.ts';
 
@@ -53,54 +54,6 @@ const userToken = (sub: string, claims: JWTPayload = {}): Promise<string> => sig
 const bearer = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` });
 
 const b64url = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
-
-interface Reply {
-  status: number;
-  headers: IncomingHttpHeaders;
-  text: string;
-  /** The parsed JSON body, or undefined when it is not JSON. */
-  body: { error?: { code: string; message: string } } & Record<string, unknown>;
-}
-
-/** A plain HTTP request over node:http, so any header (Origin included) goes out exactly as given. */
-function call(
-  server: TestServer,
-  path: string,
-  options: { method?: string; headers?: Record<string, string>; json?: unknown; body?: Buffer } = {},
-): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const payload = options.json === undefined ? options.body : Buffer.from(JSON.stringify(options.json));
-    const request = httpRequest(`${server.url}${path}`, {
-      method: options.method ?? (payload === undefined ? 'GET' : 'POST'),
-      headers: {
-        ...(options.json === undefined ? {} : { 'content-type': 'application/json' }),
-        ...(payload === undefined ? {} : { 'content-length': String(payload.length) }),
-        ...options.headers,
-      },
-    });
-    request.on('error', reject);
-    request.on('response', (response) => {
-      let text = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => (text += chunk));
-      response.on('end', () => {
-        let body: Reply['body'] = {};
-        try {
-          body = JSON.parse(text) as Reply['body'];
-        } catch {
-          // Not JSON (the metrics text, an HTML page): only status and text matter.
-        }
-        resolve({ status: response.statusCode ?? 0, headers: response.headers, text, body });
-      });
-    });
-    request.end(payload);
-  });
-}
-
-/** Asserts a coded refusal: status and code (what a client branches on). */
-function expectRefusal(reply: Reply, status: number, code: string): void {
-  expect({ status: reply.status, code: reply.body.error?.code }).toEqual({ status, code });
-}
 
 function chat(
   server: TestServer,

@@ -2,13 +2,13 @@
 // budgets per principal and per chatbot, the size of a question, a body and a conversation; and none of it when
 // limits are off.
 
-import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { usageDay } from '../../src/core/token-usage.ts';
 import type { FakeScenario } from '../fakes/openai-upstream.ts';
 import { lastEvent, readSse, type SseReadResult } from '../helpers/sse-client.ts';
-import { startTestServer, type TestServer } from '../helpers/test-server.ts';
+import { call, expectRefusal, type Reply } from '../helpers/http.ts';
+import { putTestChatbot, startTestServer, type TestServer } from '../helpers/test-server.ts';
 import { connectWs } from '../helpers/ws-client.ts';
 
 const SECRET = 'rivulet-limits-secret-of-more-than-32-chars';
@@ -24,52 +24,6 @@ async function userToken(sub: string, claims: Record<string, unknown> = {}): Pro
 const as = async (sub: string, claims: Record<string, unknown> = {}): Promise<Record<string, string>> => ({
   authorization: `Bearer ${await userToken(sub, claims)}`,
 });
-
-interface Reply {
-  status: number;
-  headers: IncomingHttpHeaders;
-  text: string;
-  body: { error?: { code: string; message: string } } & Record<string, unknown>;
-}
-
-function call(
-  server: TestServer,
-  path: string,
-  options: { method?: string; headers?: Record<string, string>; json?: unknown; raw?: string } = {},
-): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const text = options.json === undefined ? options.raw : JSON.stringify(options.json);
-    const payload = text === undefined ? undefined : Buffer.from(text);
-    const request = httpRequest(`${server.url}${path}`, {
-      method: options.method ?? (payload === undefined ? 'GET' : 'POST'),
-      headers: {
-        ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
-        ...(payload === undefined ? {} : { 'content-length': String(payload.length) }),
-        ...options.headers,
-      },
-    });
-    request.on('error', reject);
-    request.on('response', (response) => {
-      let body = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => (body += chunk));
-      response.on('end', () => {
-        let parsed: Reply['body'] = {};
-        try {
-          parsed = JSON.parse(body) as Reply['body'];
-        } catch {
-          // Not JSON: status and text are enough.
-        }
-        resolve({ status: response.statusCode ?? 0, headers: response.headers, text: body, body: parsed });
-      });
-    });
-    request.end(payload);
-  });
-}
-
-function expectRefusal(reply: Reply, status: number, code: string): void {
-  expect({ status: reply.status, code: reply.body.error?.code }).toEqual({ status, code });
-}
 
 /** Retry-After as a whole number of seconds (the header form Rivulet sends). */
 function retryAfterSeconds(reply: Reply): number {
@@ -522,17 +476,7 @@ describe('limits that hold under pressure', () => {
       },
       SLOW,
     );
-    await server.app.stores.chatbots.putChatbot({
-      id: 'shop',
-      name: 'Shop',
-      collectionId: 'shop',
-      systemPrompt: null,
-      temperature: null,
-      maxTokens: null,
-      glossary: [],
-      visibility: 'public',
-      allowedOrigins: ['https://shop.example'],
-    });
+    await putTestChatbot(server, 'shop', { allowedOrigins: ['https://shop.example'] });
   });
   afterAll(() => server?.close());
 

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.ts';
-import { startTestServer, type TestServer } from '../helpers/test-server.ts';
+import { putTestChatbot, startTestServer, type TestServer } from '../helpers/test-server.ts';
 
 describe('web app, widget and config routes', () => {
   let server: TestServer;
@@ -108,17 +108,7 @@ describe('web routes with settings', () => {
   it('CORS_ORIGINS as a list also admits the origins a public chatbot allows', async () => {
     const server = await startTestServer({ CORS_ORIGINS: 'https://admin.example' });
     try {
-      await server.app.stores.chatbots.putChatbot({
-        id: 'shop',
-        name: 'Shop',
-        collectionId: 'shop',
-        systemPrompt: null,
-        temperature: null,
-        maxTokens: null,
-        glossary: [],
-        visibility: 'public',
-        allowedOrigins: ['https://shop.example'],
-      });
+      await putTestChatbot(server, 'shop', { allowedOrigins: ['https://shop.example'] });
       const preflight = (origin: string) =>
         fetch(`${server.url}/api/chat/stream`, {
           method: 'OPTIONS',

@@ -5,30 +5,11 @@
 import type { ComponentChildren, VNode } from 'preact';
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { RivuletClientError, type RivuletClient } from '../client/index.ts';
+import type { MinuteStats, StatsSnapshot } from '../../src/observability/rolling-stats.ts';
 import './dashboard.css';
 
-/** One minute of GET /api/stats (the server's MinuteStats in src/observability/rolling-stats.ts). */
-export interface MinuteStats {
-  /** Epoch ms of the minute's start. */
-  start: number;
-  runs: number;
-  complete: number;
-  stopped: number;
-  failed: number;
-  cached: number;
-  errors: Record<string, number>;
-  ttftP50Ms: number | null;
-  ttftP95Ms: number | null;
-  tokensPerSecondP50: number | null;
-  activeStreamsMax: number;
-}
-
-/** GET /api/stats: the minutes oldest first (every minute present), and the labels seen in the window. */
-export interface StatsResponse {
-  windowMinutes: number;
-  minutes: MinuteStats[];
-  chatbots: string[];
-  providers: string[];
+/** GET /api/stats: the server's snapshot (minutes oldest first, every minute present) and the streams active now. */
+export interface StatsResponse extends StatsSnapshot {
   activeStreams: number;
 }
 

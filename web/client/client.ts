@@ -222,13 +222,43 @@ export class ChatStream implements AsyncIterable<RunEvent> {
     this.reconnects++;
   }
 
-  async #runSse(request: ChatRequest | undefined): Promise<void> {
+  /**
+   * The reconnection loop both transports share: `connect(first)` makes one connection and reads it until it ends;
+   * it returns true when the stream is over (terminal event, or nothing more to read) and false when it was cut.
+   * A cut is resumed after a backoff; a refusal (4xx) is final, and so is a failure before the server named the
+   * run: there is nothing to resume, and asking again could ask twice.
+   */
+  async #reconnecting(
+    first: boolean,
+    connect: (first: boolean) => Promise<boolean>,
+    cut: string,
+  ): Promise<void> {
     let attempt = 0;
-    let first = request !== undefined;
     while (!this.#aborted) {
       const seqBefore = this.lastSeq;
       let cause: unknown;
       try {
+        const isFirst = first;
+        first = false;
+        if (await connect(isFirst)) return;
+        // A connection closed by our own signal is a disconnect, not a drop: no reconnection (and no error).
+        if (this.#aborted) return;
+        cause = new Error(cut);
+      } catch (error) {
+        if (this.#aborted) return;
+        if (error instanceof RivuletClientError && !error.retryable) throw error;
+        if (this.runId === undefined) throw toClientError(error);
+        cause = error;
+      }
+      attempt = this.lastSeq > seqBefore ? 1 : attempt + 1;
+      await this.#backoff(attempt, cause);
+    }
+  }
+
+  #runSse(request: ChatRequest | undefined): Promise<void> {
+    return this.#reconnecting(
+      request !== undefined,
+      async (first) => {
         const response = first
           ? await this.client.request('/api/chat/stream', {
               method: 'POST',
@@ -242,23 +272,13 @@ export class ChatStream implements AsyncIterable<RunEvent> {
               signal: this.options.signal,
             });
         if (first) this.#setRunId(response.headers.get('x-run-id') ?? undefined);
-        first = false;
         // 204: the server holds nothing after our last event, so the terminal event was already delivered.
-        if (response.status === 204) return;
+        if (response.status === 204) return true;
         await this.#readSse(response);
-        if (this.terminal !== undefined) return;
-        cause = new Error('the stream ended before its terminal event');
-      } catch (error) {
-        if (this.#aborted) return;
-        // A refusal (4xx) is final; so is a failure before the server named the run: there is nothing to resume.
-        if (error instanceof RivuletClientError && !error.retryable) throw error;
-        if (this.runId === undefined) throw toClientError(error);
-        first = false;
-        cause = error;
-      }
-      attempt = this.lastSeq > seqBefore ? 1 : attempt + 1;
-      await this.#backoff(attempt, cause);
-    }
+        return this.terminal !== undefined;
+      },
+      'the stream ended before its terminal event',
+    );
   }
 
   async #readSse(response: Response): Promise<void> {
@@ -280,30 +300,18 @@ export class ChatStream implements AsyncIterable<RunEvent> {
     }
   }
 
-  async #runWebSocket(request: ChatRequest | undefined): Promise<void> {
-    let attempt = 0;
-    let first = request !== undefined;
-    while (!this.#aborted) {
-      const seqBefore = this.lastSeq;
-      let cause: unknown;
-      try {
+  #runWebSocket(request: ChatRequest | undefined): Promise<void> {
+    return this.#reconnecting(
+      request !== undefined,
+      async (first) => {
         const message = first
           ? { type: 'chat', ...request, requestId: 'chat' }
           : { type: 'resume', runId: this.runId, lastSeq: this.lastSeq, requestId: 'resume' };
-        first = false;
         await this.#readWebSocket(message);
-        // A socket closed by our own signal is a disconnect, not a drop: no reconnection (and no error).
-        if (this.terminal !== undefined || this.#caughtUp || this.#aborted) return;
-        cause = new Error('the socket closed before the terminal event');
-      } catch (error) {
-        if (this.#aborted) return;
-        if (error instanceof RivuletClientError && !error.retryable) throw error;
-        if (this.runId === undefined) throw toClientError(error);
-        cause = error;
-      }
-      attempt = this.lastSeq > seqBefore ? 1 : attempt + 1;
-      await this.#backoff(attempt, cause);
-    }
+        return this.terminal !== undefined || this.#caughtUp;
+      },
+      'the socket closed before the terminal event',
+    );
   }
 
   /** One socket's life: send the command, take frames until the run ends or the socket closes. */
