@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import pino, { type Logger as PinoLogger } from 'pino';
 import { assertSafeToServe, type Config } from './config.ts';
 import { ChatService } from './core/chat-service.ts';
-import { DEFAULT_CHATBOT_ID } from './core/chatbots.ts';
+import { DEFAULT_CHATBOT_ID, newChatbot } from './core/chatbots.ts';
 import type { Embedder } from './core/embedder.ts';
 import type { Logger } from './core/logger.ts';
 import type { LanguageModel } from './core/provider.ts';
@@ -78,15 +78,7 @@ export function databasePath(dataDir: string): string {
 /** A fresh install answers from the default collection without any setup. True when the database was new. */
 async function ensureDefaultChatbot(stores: Stores): Promise<boolean> {
   if ((await stores.chatbots.getChatbot(DEFAULT_CHATBOT_ID)) !== undefined) return false;
-  await stores.chatbots.putChatbot({
-    id: DEFAULT_CHATBOT_ID,
-    name: 'Default',
-    collectionId: DEFAULT_CHATBOT_ID,
-    systemPrompt: null,
-    temperature: null,
-    maxTokens: null,
-    glossary: [],
-  });
+  await stores.chatbots.putChatbot(newChatbot(DEFAULT_CHATBOT_ID, 'Default'));
   return true;
 }
 

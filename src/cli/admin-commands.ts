@@ -3,12 +3,11 @@
 
 import { parseArgs } from 'node:util';
 import { databasePath } from '../app.ts';
-import type { Chatbot } from '../core/chatbots.ts';
+import { applySettings, newChatbot, type Chatbot } from '../core/chatbots.ts';
 import { RivuletError } from '../core/errors.ts';
 import type { Config } from '../config.ts';
 import { openSqliteStores } from '../stores/sqlite/sqlite-stores.ts';
 import type { Stores } from '../stores/stores.ts';
-import { applySettings, newChatbotBase } from '../transports/http/routes/admin.ts';
 import { chatbotSettingsSchema, idSchema, newApiKeySchema, parseWith } from '../transports/schemas.ts';
 
 export const CHATBOTS_USAGE = `Usage: rivulet chatbots [list]
@@ -158,7 +157,7 @@ export function chatbotsCommand(args: string[], config: Config): Promise<number>
         return 0;
       }
       const settings = parseWith(chatbotSettingsSchema, settingsFrom(values));
-      const saved = await stores.chatbots.putChatbot(applySettings(existing ?? newChatbotBase(id), settings));
+      const saved = await stores.chatbots.putChatbot(applySettings(existing ?? newChatbot(id), settings));
       console.log(`${action === 'create' ? 'Created' : 'Updated'} chatbot:\n${describe(saved)}`);
       return 0;
     });

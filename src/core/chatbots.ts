@@ -49,6 +49,27 @@ type OptionalSettings = 'orgId' | 'model' | 'providers' | 'visibility' | 'allowe
 export type ChatbotInput = Omit<Chatbot, 'createdAt' | 'updatedAt' | OptionalSettings> &
   Partial<Pick<Chatbot, OptionalSettings>>;
 
+type ChatbotFields = Omit<Chatbot, 'createdAt' | 'updatedAt'>;
+
+/** A new chatbot with nothing set: named after its id, answering from the collection of the same name. */
+export function newChatbot(id: string, name = id): ChatbotFields {
+  return withChatbotDefaults({
+    id,
+    name,
+    collectionId: id,
+    systemPrompt: null,
+    temperature: null,
+    maxTokens: null,
+    glossary: [],
+  });
+}
+
+/** Settings (the admin API's and the CLI's, any of them left out) applied over a chatbot. */
+export function applySettings(base: ChatbotFields, settings: Partial<ChatbotFields>): ChatbotFields {
+  const defined = Object.fromEntries(Object.entries(settings).filter(([, value]) => value !== undefined));
+  return { ...base, ...defined };
+}
+
 /** A private chatbot shared by every organisation, on the configured model, without limits of its own. */
 export function withChatbotDefaults(input: ChatbotInput): Omit<Chatbot, 'createdAt' | 'updatedAt'> {
   return {

@@ -7,15 +7,19 @@ const MINUTE_MS = 60_000;
 /** Values kept per minute and series for percentiles; beyond it a reservoir sample keeps them representative. */
 const MAX_SAMPLES = 512;
 
-interface Series {
-  chatbotId: string;
-  provider: string;
+/** Answers by outcome, and failures by code. */
+export interface OutcomeCounts {
   runs: number;
   complete: number;
   stopped: number;
   failed: number;
   cached: number;
   errors: Record<string, number>;
+}
+
+interface Series extends OutcomeCounts {
+  chatbotId: string;
+  provider: string;
   ttftMs: number[];
   tokensPerSecond: number[];
   seen: { ttft: number; tps: number };
@@ -27,15 +31,9 @@ interface Minute {
   activeStreamsMax: number;
 }
 
-export interface MinuteStats {
+export interface MinuteStats extends OutcomeCounts {
   /** Epoch ms of the minute's start. */
   start: number;
-  runs: number;
-  complete: number;
-  stopped: number;
-  failed: number;
-  cached: number;
-  errors: Record<string, number>;
   ttftP50Ms: number | null;
   ttftP95Ms: number | null;
   tokensPerSecondP50: number | null;

@@ -26,6 +26,8 @@ export interface Credentials {
   sessionId?: string | undefined;
   /** The page's origin (`Origin` header), which a public chatbot must allow. */
   origin?: string | undefined;
+  /** The caller's IP address: what an anonymous visitor's limits and budget count by. */
+  ip?: string | undefined;
 }
 
 export interface AuthenticatorOptions {
@@ -79,6 +81,9 @@ export class Authenticator {
         orgId: null,
         admin: false,
         origin: credentials.origin,
+        // A visitor makes up their own session id: their limits and budget follow their address instead, or a new
+        // id would reset them.
+        limitKey: credentials.ip === undefined ? undefined : `ip:${credentials.ip}`,
       };
     }
     throw new RivuletError('UNAUTHORIZED');

@@ -1,5 +1,6 @@
 // A test client that reads Rivulet's SSE over real HTTP with a real SSE parser, and can hang up at any byte.
 
+import { expect } from 'vitest';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { createParser } from 'eventsource-parser';
 import type { RunEvent } from '../../src/core/events.ts';
@@ -117,4 +118,19 @@ export function tokenText(frames: readonly { data: RunEvent }[]): string {
 
 export function lastEvent(frames: readonly { data: RunEvent }[]): RunEvent | undefined {
   return frames.at(-1)?.data;
+}
+
+/** POST /api/chat/stream with these headers, read to the end. */
+export function chatStream(
+  baseUrl: string,
+  headers: Record<string, string>,
+  body: Record<string, unknown>,
+): Promise<SseReadResult> {
+  return readSse(`${baseUrl}/api/chat/stream`, { body, headers });
+}
+
+/** The stream answered 200 and ended with a complete answer. */
+export function expectAnswered(result: SseReadResult): void {
+  expect(result.status).toBe(200);
+  expect(lastEvent(result.frames)).toMatchObject({ type: 'done', finishReason: 'stop' });
 }

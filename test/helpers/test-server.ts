@@ -2,7 +2,7 @@
 
 import pino from 'pino';
 import { createApp, type App } from '../../src/app.ts';
-import type { Chatbot, ChatbotInput } from '../../src/core/chatbots.ts';
+import { newChatbot, type Chatbot, type ChatbotInput } from '../../src/core/chatbots.ts';
 import { loadConfig } from '../../src/config.ts';
 import { startFakeUpstream, type FakeScenario, type FakeUpstream } from '../fakes/openai-upstream.ts';
 
@@ -50,15 +50,5 @@ export function putTestChatbot(
   id: string,
   settings: Partial<ChatbotInput> = {},
 ): Promise<Chatbot> {
-  return server.app.stores.chatbots.putChatbot({
-    id,
-    name: id,
-    collectionId: id,
-    systemPrompt: null,
-    temperature: null,
-    maxTokens: null,
-    glossary: [],
-    visibility: 'public',
-    ...settings,
-  });
+  return server.app.stores.chatbots.putChatbot({ ...newChatbot(id), visibility: 'public', ...settings });
 }

@@ -18,7 +18,7 @@ import { createApp } from '../../src/app.ts';
 import { ConfigError, loadConfig } from '../../src/config.ts';
 import { ERROR_CODES } from '../../src/core/errors.ts';
 import type { ServerFrame } from '../../src/transports/encoders/ws-frame.ts';
-import { lastEvent, readSse, tokenText, type SseReadResult } from '../helpers/sse-client.ts';
+import { readSse, tokenText, type SseReadResult, chatStream, expectAnswered } from '../helpers/sse-client.ts';
 import { call, expectRefusal, type Reply } from '../helpers/http.ts';
 import { startTestServer, type TestServer } from '../helpers/test-server.ts';
 import { connectWs, isTerminalFrame, type WsTestClient } from '../helpers/ws-client.ts';
@@ -55,18 +55,8 @@ const bearer = (token: string): Record<string, string> => ({ authorization: `Bea
 
 const b64url = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
 
-function chat(
-  server: TestServer,
-  headers: Record<string, string>,
-  body: Record<string, unknown>,
-): Promise<SseReadResult> {
-  return readSse(`${server.url}/api/chat/stream`, { body, headers });
-}
-
-function expectAnswered(result: SseReadResult): void {
-  expect(result.status).toBe(200);
-  expect(lastEvent(result.frames)).toMatchObject({ type: 'done', finishReason: 'stop' });
-}
+const chat = (server: TestServer, headers: Record<string, string>, body: Record<string, unknown>) =>
+  chatStream(server.url, headers, body);
 
 function startEvent(result: SseReadResult): { runId: string; conversationId: string } {
   const start = result.frames[0]?.data;

@@ -70,10 +70,17 @@ async function collect(stream: ChatStream, onEvent?: (event: RunEvent) => void |
   return events;
 }
 
-async function collectFailure(stream: ChatStream): Promise<{ events: RunEvent[]; error: unknown }> {
+/** Reads to the end or to the failure; `onEvent` may act on the stream (cut the network) as events arrive. */
+async function collectFailure(
+  stream: ChatStream,
+  onEvent?: (event: RunEvent) => void,
+): Promise<{ events: RunEvent[]; error: unknown }> {
   const events: RunEvent[] = [];
   try {
-    for await (const event of stream) events.push(event);
+    for await (const event of stream) {
+      events.push(event);
+      onEvent?.(event);
+    }
   } catch (error) {
     return { events, error };
   }
@@ -173,16 +180,9 @@ describe('RivuletClient over SSE', () => {
     const client = new RivuletClient({ baseUrl: proxy.url, retry: { attempts: 5, baseDelayMs: 10 } });
     // Per-stream options override the client's.
     const stream = client.chat({ message: 'and then the network went away' }, { retry: FAST_RETRY });
-    const events: RunEvent[] = [];
-    let failure: unknown;
-    try {
-      for await (const event of stream) {
-        events.push(event);
-        if (event.type === 'token' && event.seq >= 8 && cutter.cuts === 0) cutter.refuse();
-      }
-    } catch (error) {
-      failure = error;
-    }
+    const { events, error: failure } = await collectFailure(stream, (event) => {
+      if (event.type === 'token' && event.seq >= 8 && cutter.cuts === 0) cutter.refuse();
+    });
 
     expect(failure).toBeInstanceOf(RivuletClientError);
     expect(failure).toMatchObject({ code: 'STREAM_INTERRUPTED', retryable: true });
@@ -274,16 +274,9 @@ describe('RivuletClient over WebSocket', () => {
     const cutter = proxy;
     const client = new RivuletClient({ baseUrl: proxy.url, retry: FAST_RETRY });
     const stream = client.chat({ message: 'socket, then nothing' }, { transport: 'websocket' });
-    const events: RunEvent[] = [];
-    let failure: unknown;
-    try {
-      for await (const event of stream) {
-        events.push(event);
-        if (event.type === 'token' && event.seq >= 8 && cutter.cuts === 0) cutter.refuse();
-      }
-    } catch (error) {
-      failure = error;
-    }
+    const { events, error: failure } = await collectFailure(stream, (event) => {
+      if (event.type === 'token' && event.seq >= 8 && cutter.cuts === 0) cutter.refuse();
+    });
     expect(failure).toMatchObject({ name: 'RivuletClientError', code: 'STREAM_INTERRUPTED' });
     expect(proxy.refused).toBe(FAST_RETRY.attempts);
     expect(stream.terminal).toBeUndefined();

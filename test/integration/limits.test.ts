@@ -6,7 +6,7 @@ import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { usageDay } from '../../src/core/token-usage.ts';
 import type { FakeScenario } from '../fakes/openai-upstream.ts';
-import { lastEvent, readSse, type SseReadResult } from '../helpers/sse-client.ts';
+import { lastEvent, readSse, type SseReadResult, chatStream, expectAnswered } from '../helpers/sse-client.ts';
 import { call, expectRefusal, type Reply } from '../helpers/http.ts';
 import { putTestChatbot, startTestServer, type TestServer } from '../helpers/test-server.ts';
 import { connectWs } from '../helpers/ws-client.ts';
@@ -32,18 +32,8 @@ function retryAfterSeconds(reply: Reply): number {
   return Number(header);
 }
 
-function chat(
-  server: TestServer,
-  headers: Record<string, string>,
-  body: Record<string, unknown>,
-): Promise<SseReadResult> {
-  return readSse(`${server.url}/api/chat/stream`, { body, headers });
-}
-
-function expectAnswered(result: SseReadResult): void {
-  expect(result.status).toBe(200);
-  expect(lastEvent(result.frames)).toMatchObject({ type: 'done', finishReason: 'stop' });
-}
+const chat = (server: TestServer, headers: Record<string, string>, body: Record<string, unknown>) =>
+  chatStream(server.url, headers, body);
 
 function conversationOf(result: SseReadResult): string {
   const start = result.frames[0]?.data;

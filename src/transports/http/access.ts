@@ -60,7 +60,7 @@ function credentialsOf(request: FastifyRequest, config: Config['auth'], webSocke
     const query = request.query as Record<string, unknown> | undefined;
     if (typeof query?.access_token === 'string') token = query.access_token;
   }
-  return { token, sessionId: header('x-session-id'), origin: header('origin') };
+  return { token, sessionId: header('x-session-id'), origin: header('origin'), ip: request.ip };
 }
 
 export async function registerAccess(
@@ -105,11 +105,7 @@ export async function registerAccess(
     if (webSocket && none && authenticator.mode === 'required') return;
     request.credentials = credentials;
     try {
-      const principal = await authenticator.authenticate(credentials);
-      // An anonymous visitor chooses their own session id: their limits and budget follow their address instead,
-      // or a new id would reset them.
-      request.principal =
-        principal.kind === 'anonymous' ? { ...principal, limitKey: `ip:${request.ip}` } : principal;
+      request.principal = await authenticator.authenticate(credentials);
     } catch (error) {
       const coded = toRivuletError(error);
       if (coded.detail !== undefined)

@@ -2,9 +2,9 @@
 // Members of an organisation may read its chatbots; its admins manage them and its keys. Admins of no organisation
 // (and the local user of an open install) manage everything.
 
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { DEFAULT_CHATBOT_ID, withChatbotDefaults, type Chatbot } from '../../../core/chatbots.ts';
+import { applySettings, DEFAULT_CHATBOT_ID, newChatbot, type Chatbot } from '../../../core/chatbots.ts';
 import { RivuletError } from '../../../core/errors.ts';
 import { canManage, inOrganisation, type Principal } from '../../../core/principal.ts';
 import {
@@ -13,7 +13,6 @@ import {
   newApiKeySchema,
   newChatbotSchema,
   parseWith,
-  type ChatbotSettings,
 } from '../../schemas.ts';
 import { principalOf, requireAdmin } from '../access.ts';
 import type { AppContext } from '../context.ts';
@@ -32,20 +31,6 @@ function ownOrg(principal: Principal, requested: string | null | undefined): str
     return principal.orgId;
   }
   return requested ?? null;
-}
-
-/** Settings applied over a chatbot (or over the defaults of a new one). */
-export function applySettings(
-  base: Omit<Chatbot, 'createdAt' | 'updatedAt'>,
-  settings: ChatbotSettings,
-): Omit<Chatbot, 'createdAt' | 'updatedAt'> {
-  const defined = Object.fromEntries(Object.entries(settings).filter(([, value]) => value !== undefined));
-  return { ...base, ...defined };
-}
-
-export function newChatbotBase(id: string): Omit<Chatbot, 'createdAt' | 'updatedAt'> {
-  const empty = { systemPrompt: null, temperature: null, maxTokens: null, glossary: [] };
-  return withChatbotDefaults({ id, name: id, collectionId: id, ...empty });
 }
 
 export function registerAdminRoutes(server: FastifyInstance, context: AppContext): void {
@@ -89,6 +74,18 @@ export function registerAdminRoutes(server: FastifyInstance, context: AppContext
     }
   }
 
+  /** The chatbot in the path, for an admin who may manage it (404 when not visible, 403 when only visible). */
+  async function managedChatbot(
+    request: FastifyRequest,
+  ): Promise<{ principal: Principal; chatbot: Chatbot }> {
+    const principal = principalOf(request);
+    requireAdmin(principal);
+    const { chatbotId } = parseWith(chatbotParams, request.params, 'path');
+    const chatbot = await visibleChatbot(principal, chatbotId);
+    if (!canManage(principal, chatbot)) throw new RivuletError('FORBIDDEN');
+    return { principal, chatbot };
+  }
+
   server.get('/api/chatbots', async (request) => {
     const principal = signedIn(principalOf(request));
     const list = await chatbots.listChatbots();
@@ -106,7 +103,7 @@ export function registerAdminRoutes(server: FastifyInstance, context: AppContext
     const body = parseWith(newChatbotSchema, request.body);
     if ((await chatbots.getChatbot(body.id)) !== undefined) throw new RivuletError('CHATBOT_EXISTS');
     const { id, ...settings } = body;
-    const chatbot = applySettings(newChatbotBase(id), {
+    const chatbot = applySettings(newChatbot(id), {
       ...settings,
       orgId: ownOrg(principal, settings.orgId),
     });
@@ -115,13 +112,7 @@ export function registerAdminRoutes(server: FastifyInstance, context: AppContext
   });
 
   server.patch('/api/chatbots/:chatbotId', async (request) => {
-    const principal = principalOf(request);
-    requireAdmin(principal);
-    const existing = await visibleChatbot(
-      principal,
-      parseWith(chatbotParams, request.params, 'path').chatbotId,
-    );
-    if (!canManage(principal, existing)) throw new RivuletError('FORBIDDEN');
+    const { principal, chatbot: existing } = await managedChatbot(request);
     const settings = parseWith(chatbotSettingsSchema, request.body);
     if (settings.orgId !== undefined) settings.orgId = ownOrg(principal, settings.orgId);
     if (settings.collectionId !== undefined) {
@@ -131,13 +122,7 @@ export function registerAdminRoutes(server: FastifyInstance, context: AppContext
   });
 
   server.delete('/api/chatbots/:chatbotId', async (request, reply) => {
-    const principal = principalOf(request);
-    requireAdmin(principal);
-    const existing = await visibleChatbot(
-      principal,
-      parseWith(chatbotParams, request.params, 'path').chatbotId,
-    );
-    if (!canManage(principal, existing)) throw new RivuletError('FORBIDDEN');
+    const { chatbot: existing } = await managedChatbot(request);
     if (existing.id === DEFAULT_CHATBOT_ID) {
       throw new RivuletError('VALIDATION_FAILED', {
         message: 'The default chatbot cannot be deleted; edit it.',

@@ -102,11 +102,9 @@ export function registerWsRoutes(server: FastifyInstance, context: AppContext): 
           if (principal !== undefined || signingIn !== undefined) return;
           clearTimeout(authTimer);
           const origin = request.headers.origin;
-          credentials = { token: message.token, sessionId: message.sessionId, origin };
+          credentials = { token: message.token, sessionId: message.sessionId, origin, ip: request.ip };
           signingIn = context.authenticator.authenticate(credentials).then(
-            (signed) =>
-              (principal =
-                signed.kind === 'anonymous' ? { ...signed, limitKey: `ip:${request.ip}` } : signed),
+            (signed) => (principal = signed),
             (error: unknown) => {
               const coded = toRivuletError(error);
               request.log.info({ code: coded.code, detail: coded.detail }, 'websocket auth refused');
@@ -127,8 +125,7 @@ export function registerWsRoutes(server: FastifyInstance, context: AppContext): 
           credentials !== undefined
         ) {
           try {
-            const fresh = await context.authenticator.authenticate(credentials);
-            caller = fresh.kind === 'anonymous' ? { ...fresh, limitKey: caller.limitKey } : fresh;
+            caller = await context.authenticator.authenticate(credentials);
           } catch (error) {
             socket.close(CLOSE_POLICY_VIOLATION, 'unauthorized');
             throw error;
