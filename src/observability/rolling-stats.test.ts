@@ -65,6 +65,36 @@ describe('RollingStats', () => {
     });
   });
 
+  it('limits a view to some chatbots: their runs, ids, providers, errors and streams only', () => {
+    const time = clock();
+    const stats = new RollingStats({ now: time.now, windowMinutes: 2 });
+    const own = stats.runStarted({ chatbotId: 'acme-bot', provider: 'openai' });
+    const theirs = [1, 2, 3].map(() => stats.runStarted({ chatbotId: 'globex-bot', provider: 'anthropic' }));
+    stats.sampleActiveStreams(4);
+    expect(stats.activeStreams()).toBe(4);
+    expect(stats.activeStreams(new Set(['acme-bot']))).toBe(1);
+    own.finished(outcome());
+    for (const trace of theirs) trace.finished(outcome({ status: 'failed', errorCode: 'UPSTREAM_TIMEOUT' }));
+    expect(stats.activeStreams()).toBe(0);
+
+    const view = stats.snapshot({ chatbotIds: new Set(['acme-bot']) });
+    expect(view.chatbots).toEqual(['acme-bot']);
+    expect(view.providers).toEqual(['openai']);
+    expect(view.minutes.at(-1)).toMatchObject({ runs: 1, failed: 0, errors: {}, activeStreamsMax: 1 });
+    // A chatbot outside the view shows nothing, even when asked for by id.
+    const outside = stats.snapshot({ chatbotIds: new Set(['acme-bot']), chatbotId: 'globex-bot' });
+    expect(outside.minutes.at(-1)).toMatchObject({ runs: 0, activeStreamsMax: 0 });
+    expect(stats.snapshot().minutes.at(-1)).toMatchObject({ runs: 4, activeStreamsMax: 4 });
+    expect(stats.snapshot({ chatbotId: 'globex-bot' }).minutes.at(-1)).toMatchObject({ activeStreamsMax: 3 });
+
+    // A run still streaming in the next minute counts there, for its chatbot, once sampled.
+    const long = stats.runStarted({ chatbotId: 'acme-bot', provider: 'openai' });
+    time.advance(60_000);
+    stats.sampleActiveStreams(1);
+    expect(stats.snapshot({ chatbotIds: new Set(['acme-bot']) }).minutes.at(-1)?.activeStreamsMax).toBe(1);
+    long.finished(outcome());
+  });
+
   it('keeps a regular axis of the last hour and forgets older minutes', () => {
     const time = clock();
     const stats = new RollingStats({ now: time.now, windowMinutes: 3 });

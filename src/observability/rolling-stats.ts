@@ -28,7 +28,10 @@ interface Series extends OutcomeCounts {
 interface Minute {
   start: number;
   series: Map<string, Series>;
+  /** The whole server's peak (the hub's count, sampled). */
   activeStreamsMax: number;
+  /** Each chatbot's peak: counted at every start and sample, so a view of some chatbots counts only theirs. */
+  activeByChatbot: Map<string, number>;
 }
 
 export interface MinuteStats extends OutcomeCounts {
@@ -37,7 +40,10 @@ export interface MinuteStats extends OutcomeCounts {
   ttftP50Ms: number | null;
   ttftP95Ms: number | null;
   tokensPerSecondP50: number | null;
-  /** Most runs streaming at once during the minute (sampled). */
+  /**
+   * Most runs streaming at once during the minute: the whole server's (sampled) when unfiltered; for a view of some
+   * chatbots, the sum of each one's peak (exact for one chatbot, an upper bound for several).
+   */
   activeStreamsMax: number;
 }
 
@@ -45,8 +51,21 @@ export interface StatsSnapshot {
   windowMinutes: number;
   /** Oldest first; minutes with no runs are present with zeros, so a chart's x axis is regular. */
   minutes: MinuteStats[];
+  /** Chatbots with runs in the window (only those in `chatbotIds` when the view is limited to some). */
   chatbots: string[];
+  /** Providers that answered them. */
   providers: string[];
+}
+
+export interface StatsFilter {
+  /** One chatbot's figures. */
+  chatbotId?: string;
+  provider?: string;
+  /**
+   * The chatbots this view may show at all (an organisation admin's): figures, ids, providers, errors and active
+   * streams of any other chatbot are left out. Undefined: every chatbot (admins of no organisation).
+   */
+  chatbotIds?: ReadonlySet<string>;
 }
 
 export interface RollingStatsOptions {
@@ -67,6 +86,8 @@ export class RollingStats implements RunObserver {
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly minutes: Minute[] = [];
+  /** Runs streaming now, per chatbot (started and not yet finished). */
+  private readonly active = new Map<string, number>();
 
   constructor(options: RollingStatsOptions = {}) {
     this.windowMinutes = options.windowMinutes ?? 60;
@@ -75,9 +96,19 @@ export class RollingStats implements RunObserver {
   }
 
   runStarted(labels: RunLabels): RunTrace {
+    const chatbotId = labels.chatbotId;
+    const now = (this.active.get(chatbotId) ?? 0) + 1;
+    this.active.set(chatbotId, now);
+    const activeByChatbot = this.currentMinute().activeByChatbot;
+    activeByChatbot.set(chatbotId, Math.max(activeByChatbot.get(chatbotId) ?? 0, now));
     return {
       tokenGap() {},
-      finished: (outcome) => this.record(labels, outcome),
+      finished: (outcome) => {
+        const left = (this.active.get(chatbotId) ?? 1) - 1;
+        if (left > 0) this.active.set(chatbotId, left);
+        else this.active.delete(chatbotId);
+        this.record(labels, outcome);
+      },
     };
   }
 
@@ -85,9 +116,28 @@ export class RollingStats implements RunObserver {
   sampleActiveStreams(active: number): void {
     const minute = this.currentMinute();
     minute.activeStreamsMax = Math.max(minute.activeStreamsMax, active);
+    // A run that started in an earlier minute and still streams counts in this one too.
+    for (const [chatbotId, count] of this.active) {
+      minute.activeByChatbot.set(chatbotId, Math.max(minute.activeByChatbot.get(chatbotId) ?? 0, count));
+    }
   }
 
-  snapshot(filter: { chatbotId?: string; provider?: string } = {}): StatsSnapshot {
+  /** Runs streaming now: of the chatbots given, or of all. */
+  activeStreams(chatbotIds?: ReadonlySet<string>): number {
+    let total = 0;
+    for (const [chatbotId, count] of this.active) {
+      if (chatbotIds === undefined || chatbotIds.has(chatbotId)) total += count;
+    }
+    return total;
+  }
+
+  snapshot(filter: StatsFilter = {}): StatsSnapshot {
+    const allowed = filter.chatbotIds;
+    // The chatbots whose figures go into the minutes (and their active streams).
+    const counted = (chatbotId: string): boolean =>
+      (allowed === undefined || allowed.has(chatbotId)) &&
+      (filter.chatbotId === undefined || chatbotId === filter.chatbotId);
+    const perChatbot = allowed !== undefined || filter.chatbotId !== undefined;
     const current = Math.floor(this.now() / MINUTE_MS) * MINUTE_MS;
     this.prune(current);
     const byStart = new Map(this.minutes.map((minute) => [minute.start, minute]));
@@ -108,14 +158,21 @@ export class RollingStats implements RunObserver {
         ttftP50Ms: null,
         ttftP95Ms: null,
         tokensPerSecondP50: null,
-        activeStreamsMax: minute?.activeStreamsMax ?? 0,
+        activeStreamsMax: 0,
       };
+      if (!perChatbot) stats.activeStreamsMax = minute?.activeStreamsMax ?? 0;
+      else {
+        for (const [chatbotId, peak] of minute?.activeByChatbot ?? []) {
+          if (counted(chatbotId)) stats.activeStreamsMax += peak;
+        }
+      }
       const ttft: number[] = [];
       const tps: number[] = [];
       for (const series of minute?.series.values() ?? []) {
+        if (allowed !== undefined && !allowed.has(series.chatbotId)) continue;
         chatbots.add(series.chatbotId);
         providers.add(series.provider);
-        if (filter.chatbotId !== undefined && series.chatbotId !== filter.chatbotId) continue;
+        if (!counted(series.chatbotId)) continue;
         if (filter.provider !== undefined && series.provider !== filter.provider) continue;
         stats.runs += series.runs;
         stats.complete += series.complete;
@@ -193,7 +250,7 @@ export class RollingStats implements RunObserver {
     const last = this.minutes.at(-1);
     // Same minute, or a clock that stepped back: keep adding to the newest minute.
     if (last !== undefined && start <= last.start) return last;
-    const minute: Minute = { start, series: new Map(), activeStreamsMax: 0 };
+    const minute: Minute = { start, series: new Map(), activeStreamsMax: 0, activeByChatbot: new Map() };
     this.minutes.push(minute);
     this.prune(start);
     return minute;

@@ -2,8 +2,10 @@
 
 import { describe, expect, it } from 'vitest';
 import type { StatsSnapshot } from '../../src/observability/rolling-stats.ts';
-import { readSse } from '../helpers/sse-client.ts';
-import { startTestServer } from '../helpers/test-server.ts';
+import { call, expectRefusal } from '../helpers/http.ts';
+import { signTestJwt } from '../helpers/jwt.ts';
+import { chatStream, expectAnswered, readSse } from '../helpers/sse-client.ts';
+import { putTestChatbot, startTestServer } from '../helpers/test-server.ts';
 
 describe('GET /api/stats', () => {
   it('shows the last hour per minute: runs, failures by code, TTFT and tokens/s', async () => {
@@ -36,6 +38,91 @@ describe('GET /api/stats', () => {
       const bad = await fetch(`${server.url}/api/stats?window=forever`);
       expect(bad.status).toBe(400);
       expect(await bad.json()).toMatchObject({ error: { code: 'VALIDATION_FAILED' } });
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('GET /api/stats for an organisation admin', () => {
+  const SECRET = 'rivulet-stats-secret-of-more-than-32-chars';
+  const token = (sub: string, claims: Record<string, unknown>) => signTestJwt(SECRET, sub, claims);
+  const bearer = async (sub: string, claims: Record<string, unknown>) => ({
+    authorization: `Bearer ${await token(sub, claims)}`,
+  });
+
+  it("shows its own chatbots' figures only: no other organisation's ids, errors or active streams", async () => {
+    const server = await startTestServer(
+      { AUTH_JWT_SECRET: SECRET, LIMITS: 'off', LLM_RETRIES: '0', ANSWER_CACHE: 'false' },
+      { tokenCount: 4 },
+    );
+    try {
+      await putTestChatbot(server, 'acme-bot', { orgId: 'acme', visibility: 'private' });
+      await putTestChatbot(server, 'globex-bot', { orgId: 'globex', visibility: 'private' });
+      const acmeMember = await bearer('ann', { org: 'acme' });
+      const globexMember = await bearer('gus', { org: 'globex' });
+      const acmeAdmin = await bearer('ada', { org: 'acme', role: 'admin' });
+      const globalAdmin = await bearer('root', { role: 'admin' });
+
+      expectAnswered(await chatStream(server.url, acmeMember, { message: 'acme', chatbotId: 'acme-bot' }));
+      // Globex: one failure (its error code must not show to acme) and one answer still streaming.
+      server.upstream.enqueue({ errorStatus: 500 });
+      const failed = await chatStream(server.url, globexMember, {
+        message: 'globex',
+        chatbotId: 'globex-bot',
+      });
+      expect(failed.frames.at(-1)?.data).toMatchObject({ type: 'error', code: 'UPSTREAM_UNAVAILABLE' });
+      server.upstream.enqueue({ tokenCount: 4, stallAfter: 1 });
+      let runId = '';
+      let streaming!: () => void;
+      const firstToken = new Promise<void>((resolve) => (streaming = resolve));
+      const stalled = readSse(`${server.url}/api/chat/stream`, {
+        body: { message: 'globex again', chatbotId: 'globex-bot' },
+        headers: globexMember,
+        onFrame(frame) {
+          if (frame.data.type === 'start') runId = frame.data.runId;
+          if (frame.data.type === 'token') streaming();
+        },
+      });
+      await firstToken;
+
+      const own = await call(server, '/api/stats', { headers: acmeAdmin });
+      expect(own.status).toBe(200);
+      const ownStats = own.body as unknown as StatsSnapshot & { activeStreams: number };
+      expect(own.text).not.toContain('globex');
+      expect(ownStats.chatbots).toEqual(['acme-bot']);
+      expect(ownStats.activeStreams).toBe(0);
+      expect(ownStats.minutes.reduce((sum, minute) => sum + minute.runs, 0)).toBe(1);
+      expect(ownStats.minutes.every((minute) => Object.keys(minute.errors).length === 0)).toBe(true);
+      // Its own answer streamed alone: the peak counts it, not globex's streams.
+      expect(Math.max(...ownStats.minutes.map((minute) => minute.activeStreamsMax))).toBe(1);
+
+      const one = await call(server, '/api/stats?chatbotId=acme-bot', { headers: acmeAdmin });
+      expect(one.status).toBe(200);
+      expect(one.text).not.toContain('globex');
+      expect((one.body as unknown as { activeStreams: number }).activeStreams).toBe(0);
+      // Another organisation's chatbot, or the shared one: refused, the same way as one that does not exist.
+      for (const chatbotId of ['globex-bot', 'default', 'nobody']) {
+        expectRefusal(
+          await call(server, `/api/stats?chatbotId=${chatbotId}`, { headers: acmeAdmin }),
+          403,
+          'FORBIDDEN',
+        );
+      }
+
+      // An admin of no organisation sees the whole server.
+      const all = await call(server, '/api/stats', { headers: globalAdmin });
+      const allStats = all.body as unknown as StatsSnapshot & { activeStreams: number };
+      expect(allStats.chatbots).toEqual(['acme-bot', 'globex-bot']);
+      expect(allStats.activeStreams).toBe(1);
+      expect(allStats.minutes.some((minute) => minute.errors.UPSTREAM_UNAVAILABLE === 1)).toBe(true);
+      const globex = await call(server, '/api/stats?chatbotId=globex-bot', { headers: globalAdmin });
+      expect((globex.body as unknown as { activeStreams: number }).activeStreams).toBe(1);
+
+      expect(
+        (await call(server, `/api/runs/${runId}/stop`, { method: 'POST', headers: globexMember })).status,
+      ).toBe(200);
+      await stalled;
     } finally {
       await server.close();
     }

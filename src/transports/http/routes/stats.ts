@@ -16,26 +16,32 @@ export function registerStatsRoutes(server: FastifyInstance, context: AppContext
     const filter = parseWith(query, request.query, 'query');
     const principal = principalOf(request);
     requireAdmin(principal);
-    // An organisation's admin sees one of its chatbots at a time; the whole server is for admins of no organisation.
+    // Fix: an organisation's admin sees its own chatbots' figures only. The chatbot list, the providers, the errors
+    // and the active streams were the whole server's, naming other organisations' chatbots. Admins of no
+    // organisation see everything.
+    let scope: Set<string> | undefined;
     if (principal.orgId !== null) {
-      const chatbot =
-        filter.chatbotId === undefined
-          ? undefined
-          : await context.stores.chatbots.getChatbot(filter.chatbotId);
-      if (chatbot === undefined || !canManage(principal, chatbot)) {
+      const chatbots = await context.stores.chatbots.listChatbots();
+      scope = new Set(
+        chatbots.filter((chatbot) => canManage(principal, chatbot)).map((chatbot) => chatbot.id),
+      );
+      if (filter.chatbotId !== undefined && !scope.has(filter.chatbotId)) {
         throw new RivuletError('FORBIDDEN', {
-          message: 'Pass chatbotId: one of your organisation’s chatbots.',
+          message: 'Pass chatbotId: one of your organisation’s chatbots (or none for all of them).',
         });
       }
     }
     // Sampled now too, so a quiet server's current minute is not stuck at its last 5 s sample.
-    context.stats.sampleActiveStreams(context.hub.stats().activeRuns);
+    const serverActive = context.hub.stats().activeRuns;
+    context.stats.sampleActiveStreams(serverActive);
+    const counted = filter.chatbotId !== undefined ? new Set([filter.chatbotId]) : scope;
     return reply.header('cache-control', 'no-store').send({
       ...context.stats.snapshot({
         ...(filter.chatbotId === undefined ? {} : { chatbotId: filter.chatbotId }),
         ...(filter.provider === undefined ? {} : { provider: filter.provider }),
+        ...(scope === undefined ? {} : { chatbotIds: scope }),
       }),
-      activeStreams: context.hub.stats().activeRuns,
+      activeStreams: counted === undefined ? serverActive : context.stats.activeStreams(counted),
     });
   });
 }
