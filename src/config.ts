@@ -115,8 +115,9 @@ const schema = z.object({
   AUTH_JWT_ISSUER: optionalText,
   AUTH_JWT_AUDIENCE: optionalText,
   AUTH_CLOCK_SKEW_SECONDS: integer(30).pipe(z.number().max(300)),
-  AUTH_ORG_CLAIM: z.string().default('org'),
-  AUTH_ADMIN_ROLE: z.string().default('admin'),
+  // Not empty: AUTH_ADMIN_ROLE= would make any token with `"role": ""` an admin.
+  AUTH_ORG_CLAIM: z.string().trim().min(1, 'must name a claim').default('org'),
+  AUTH_ADMIN_ROLE: z.string().trim().min(1, 'must name a role').default('admin'),
   AUTH_TOKEN_IN_URL: booleanText(false),
   LIMITS: z.enum(['auto', 'on', 'off']).default('auto'),
   RATE_LIMIT_PER_IP: integer(600),

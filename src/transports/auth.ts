@@ -92,6 +92,10 @@ export class Authenticator {
   private async apiKeyPrincipal(token: string): Promise<Principal> {
     const key = await this.apiKeys.verifyApiKey(token);
     if (key === undefined) throw new RivuletError('UNAUTHORIZED', { detail: 'unknown or revoked API key' });
+    // Keys are created with a validated organisation; one edited in the database to "" must not act for all of them.
+    if (key.orgId !== null && !ORG_ID_PATTERN.test(key.orgId)) {
+      throw new RivuletError('UNAUTHORIZED', { detail: `API key ${key.id} has a malformed organisation` });
+    }
     return { id: `key:${key.id}`, kind: 'api-key', orgId: key.orgId, admin: key.admin };
   }
 
@@ -120,18 +124,63 @@ export class Authenticator {
     if (typeof sub !== 'string' || sub === '' || sub.length > 200) {
       throw new RivuletError('UNAUTHORIZED', { detail: 'JWT without a usable sub' });
     }
-    const org = payload[jwt.orgClaim];
-    const roles: unknown[] = [
-      payload.role,
-      ...(Array.isArray(payload.roles) ? (payload.roles as unknown[]) : []),
-    ];
     return {
       id: `user:${sub}`,
       kind: 'user',
-      orgId: typeof org === 'string' && org !== '' ? org : null,
-      admin: roles.includes(jwt.adminRole),
+      orgId: orgOf(payload, jwt.orgClaim),
+      admin: rolesOf(payload).includes(jwt.adminRole),
     };
   }
+}
+
+/** What organisation ids look like everywhere else (chatbots, API keys): the schemas' idSchema rule. */
+const ORG_ID_PATTERN = /^[\w.-]{1,200}$/;
+
+/**
+ * The organisation a token names, or null when it names none (the claim is absent). Fix: a claim that is there but
+ * is not an organisation id (an array, "", a number, an object, 10 KB of text) used to read as "no organisation",
+ * which for an admin means every organisation. A malformed claim cannot be trusted to narrow or widen anything, so
+ * the token is refused (401; the reason goes to the log).
+ */
+function orgOf(payload: JWTPayload, claim: string): string | null {
+  if (!Object.hasOwn(payload, claim)) return null;
+  const org = payload[claim];
+  if (typeof org === 'string' && ORG_ID_PATTERN.test(org)) return org;
+  throw new RivuletError('UNAUTHORIZED', {
+    detail: `JWT refused: its "${claim}" claim is not an organisation id (${describeClaim(org)})`,
+  });
+}
+
+/** The `role` string and the `roles` strings; either may be absent, anything else refuses the token. */
+function rolesOf(payload: JWTPayload): string[] {
+  const roles: string[] = [];
+  if (Object.hasOwn(payload, 'role')) {
+    if (typeof payload.role !== 'string') {
+      throw new RivuletError('UNAUTHORIZED', {
+        detail: `JWT refused: its "role" claim is not a string (${describeClaim(payload.role)})`,
+      });
+    }
+    roles.push(payload.role);
+  }
+  if (Object.hasOwn(payload, 'roles')) {
+    const list = payload.roles;
+    if (!Array.isArray(list) || !list.every((role) => typeof role === 'string')) {
+      throw new RivuletError('UNAUTHORIZED', {
+        detail: `JWT refused: its "roles" claim is not an array of strings (${describeClaim(list)})`,
+      });
+    }
+    roles.push(...list);
+  }
+  return roles;
+}
+
+/** A malformed claim's shape for the log, never its content (it may be long or carry anything). */
+function describeClaim(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  if (typeof value === 'string')
+    return value === '' ? 'an empty string' : `a string of ${value.length} characters`;
+  return `a ${typeof value}`;
 }
 
 /** The bearer token of an `Authorization` header, if it has one. */
