@@ -161,6 +161,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     disconnectPolicy: config.run.disconnectPolicy,
     retentionMs: config.run.retentionMs,
     maxRetainedBytes: config.run.retainedMaxBytes,
+    readers: { perRun: config.run.maxReadersPerRun, total: config.run.maxReaders },
     onAbandoned: (runId) =>
       logger.info({ runId, policy: config.run.disconnectPolicy }, 'run abandoned: no reader'),
   });

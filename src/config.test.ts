@@ -15,6 +15,9 @@ describe('loadConfig', () => {
       maxEvents: 100_000,
       maxBytes: 16 * 1024 * 1024,
       retainedMaxBytes: 256 * 1024 * 1024,
+      checkpointMs: 1000,
+      maxReadersPerRun: 64,
+      maxReaders: 2048,
     });
     expect(config.sse).toEqual({ pingMs: 15_000, retryMs: 2_000, drainTimeoutMs: 30_000 });
   });

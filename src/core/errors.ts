@@ -71,6 +71,17 @@ export const ERROR_CODES = {
     message: 'No such run: it never existed or its retention window has passed.',
     retryable: false,
   },
+  RUN_INTERRUPTED: {
+    status: 410,
+    message:
+      'This answer was cut off by a server restart: the conversation keeps its text so far, and the question can be asked again.',
+    retryable: false,
+  },
+  TOO_MANY_READERS: {
+    status: 429,
+    message: 'Too many readers are following answers: close another tab or connection, then try again.',
+    retryable: true,
+  },
   CONVERSATION_NOT_FOUND: { status: 404, message: 'No such conversation.', retryable: false },
   DOCUMENT_NOT_FOUND: { status: 404, message: 'No such document.', retryable: false },
   DOCUMENT_UNSUPPORTED_TYPE: {

@@ -80,11 +80,24 @@ export interface RunHubStats {
   bytes: number;
 }
 
+/** Ceilings on readers, whatever the auth mode: each reader costs a write per event it is sent. */
+export interface ReaderLimits {
+  /** Readers one run may have at once. */
+  perRun: number;
+  /** Readers of all runs together. */
+  total: number;
+}
+
 export interface RunHub {
+  /**
+   * Starts a run. Throws TOO_MANY_READERS when the process already has its maximum of readers: the new run could
+   * have none, and would generate for nobody.
+   */
   create(options: CreateRunOptions): RunProducer;
   /**
    * Attaches a reader that receives every entry with seq > `afterSeq` (use -1 for all), then the live tail.
-   * Returns undefined when the run does not exist (or its retention has passed).
+   * Returns undefined when the run does not exist (or its retention has passed). Rejects with TOO_MANY_READERS when
+   * the run or the process has reached its reader ceiling; a reader that closes (or is ended) frees its slot.
    */
   subscribe(runId: string, afterSeq: number, sink: RunSink): Promise<RunSubscription | undefined>;
   info(runId: string): Promise<RunInfo | undefined>;

@@ -6,6 +6,7 @@ import type { RunEvent } from '../core/events.ts';
 import type {
   DisconnectPolicy,
   LogEntry,
+  ReaderLimits,
   RunHub,
   RunLimits,
   RunSink,
@@ -17,6 +18,7 @@ export interface RunHubTestOptions {
   graceMs: number;
   disconnectPolicy: DisconnectPolicy;
   retentionMs: number;
+  readers?: ReaderLimits;
   onAbandoned?: (runId: string) => void;
 }
 
@@ -276,6 +278,60 @@ export function describeRunHubConformance(name: string, factory: RunHubFactory):
       await tick();
       expect(textOf(good.events)).toBe('ab');
       expect((await hub.info(run.runId))?.readers).toBe(1);
+    });
+
+    it('refuses a reader past RUN_MAX_READERS with TOO_MANY_READERS until one leaves', async () => {
+      const hub = await makeHub({ readers: { perRun: 2, total: 100 } });
+      const run = hub.create({ ownerId: null });
+      const other = hub.create({ ownerId: null });
+      const first = (await hub.subscribe(run.runId, -1, collector())) as RunSubscription;
+      await hub.subscribe(run.runId, -1, collector());
+      await expect(hub.subscribe(run.runId, -1, collector())).rejects.toMatchObject({
+        code: 'TOO_MANY_READERS',
+        retryable: true,
+        message: expect.stringContaining('RUN_MAX_READERS'),
+      });
+      // The ceiling is per run: another run still takes readers.
+      expect(await hub.subscribe(other.runId, -1, collector())).toBeDefined();
+      expect((await hub.info(run.runId))?.readers).toBe(2);
+      first.close();
+      const third = collector();
+      expect(await hub.subscribe(run.runId, -1, third)).toBeDefined();
+      run.append({ type: 'token', text: 'a' });
+      await tick();
+      expect(textOf(third.events)).toBe('a');
+    });
+
+    it('refuses readers and new runs past MAX_READERS; readers that leave or are ended free their slots', async () => {
+      const hub = await makeHub({ readers: { perRun: 10, total: 3 } });
+      const first = hub.create({ ownerId: null });
+      const second = hub.create({ ownerId: null });
+      const leaving = (await hub.subscribe(first.runId, -1, collector())) as RunSubscription;
+      await hub.subscribe(first.runId, -1, collector());
+      const ending = collector();
+      await hub.subscribe(second.runId, -1, ending);
+      await expect(hub.subscribe(second.runId, -1, collector())).rejects.toMatchObject({
+        code: 'TOO_MANY_READERS',
+        message: expect.stringContaining('MAX_READERS'),
+      });
+      // A new run would have no room for the reader who asked for it.
+      expect(() => hub.create({ ownerId: null })).toThrow(
+        expect.objectContaining({ code: 'TOO_MANY_READERS' }),
+      );
+      expect(hub.stats().readers).toBe(3);
+      leaving.close();
+      expect(await hub.subscribe(second.runId, -1, collector())).toBeDefined();
+      // A finished run ends its readers: their slots come back too.
+      second.append({ type: 'error', code: 'INTERNAL', message: 'x', retryable: true });
+      await tick();
+      expect(ending.ended).toBe(true);
+      expect(hub.stats().readers).toBe(1);
+      const third = hub.create({ ownerId: null });
+      expect(await hub.subscribe(third.runId, -1, collector())).toBeDefined();
+      expect(await hub.subscribe(first.runId, -1, collector())).toBeDefined();
+      await expect(hub.subscribe(third.runId, -1, collector())).rejects.toMatchObject({
+        code: 'TOO_MANY_READERS',
+      });
     });
 
     it('generates unguessable run ids without ":"', async () => {

@@ -9,6 +9,7 @@ import type {
   CreateRunOptions,
   DisconnectPolicy,
   LogEntry,
+  ReaderLimits,
   RunHub,
   RunHubStats,
   RunInfo,
@@ -31,6 +32,8 @@ export interface MemoryRunHubOptions {
    * forgotten before their retention ends (running runs are never evicted; each is capped by its own limits).
    */
   maxRetainedBytes?: number;
+  /** Reader ceilings (RUN_MAX_READERS, MAX_READERS); unlimited when absent. */
+  readers?: ReaderLimits;
   /** Called when the grace window expires on a run nobody came back to (for metrics and logs). */
   onAbandoned?: (runId: string) => void;
   /** Metrics: readers attached and resumed, disconnects, merged frames, grace expiries. */
@@ -39,6 +42,9 @@ export interface MemoryRunHubOptions {
 
 /** At most this many entries go to a sink in one write, so one reader cannot hog the event loop. */
 const MAX_BATCH_ENTRIES = 512;
+
+/** What a refused reader is told to wait before trying again. */
+const READERS_RETRY_AFTER_MS = 5_000;
 
 /** Unguessable, URL-safe and free of ':' (Last-Event-ID is "<runId>:<seq>"). */
 export function newRunId(): string {
@@ -152,7 +158,7 @@ class MemoryRun implements RunProducer {
   }
 
   detach(reader: Reader): void {
-    this.readers.delete(reader);
+    this.removeReader(reader);
     if (this.state === 'running') this.hub.observer.readerDisconnected();
     if (this.readers.size === 0 && this.state === 'running') this.startGraceTimer();
   }
@@ -245,9 +251,14 @@ class MemoryRun implements RunProducer {
     this.hub.scheduleRetention(this);
   }
 
+  /** Every way a reader leaves goes through here, so the hub's reader count frees its slot. */
+  private removeReader(reader: Reader): void {
+    if (this.readers.delete(reader)) this.hub.readerLeft();
+  }
+
   private endReader(reader: Reader): void {
     reader.closed = true;
-    this.readers.delete(reader);
+    this.removeReader(reader);
     try {
       reader.sink.end();
     } catch {
@@ -282,13 +293,19 @@ export class MemoryRunHub implements RunHub {
   readonly observer: HubObserver;
   private readonly runs = new Map<string, MemoryRun>();
   private retainedBytes = 0;
+  /** Readers attached to all runs, for MAX_READERS. */
+  private readerCount = 0;
+  private readonly readerLimits: ReaderLimits;
 
   constructor(options: MemoryRunHubOptions) {
     this.options = options;
     this.observer = options.observer ?? noopObserver;
+    this.readerLimits = options.readers ?? { perRun: Infinity, total: Infinity };
   }
 
   create(options: CreateRunOptions): RunProducer {
+    // A new run is read by whoever asked: with no room for that reader it would only generate for nobody.
+    if (this.readerCount >= this.readerLimits.total) throw this.tooManyReaders('process');
     const run = new MemoryRun(this, newRunId(), options.ownerId, {
       ...this.options.limits,
       ...options.limits,
@@ -300,9 +317,14 @@ export class MemoryRunHub implements RunHub {
   subscribe(runId: string, afterSeq: number, sink: RunSink): Promise<RunSubscription | undefined> {
     const run = this.runs.get(runId);
     if (run === undefined) return Promise.resolve(undefined);
+    // Each reader is written every event: without a ceiling, thousands of readers of one run (that never read)
+    // turn each token into thousands of socket writes and starve everything else on the event loop.
+    if (run.readers.size >= this.readerLimits.perRun) return Promise.reject(this.tooManyReaders('run'));
+    if (this.readerCount >= this.readerLimits.total) return Promise.reject(this.tooManyReaders('process'));
     const cursor = Math.max(0, Math.min(Math.floor(afterSeq) + 1, run.entries.length));
     const reader = new Reader(run, cursor, sink);
     this.observer.readerAttached(afterSeq >= 0);
+    this.readerCount += 1;
     run.attach(reader);
     return Promise.resolve(reader);
   }
@@ -345,6 +367,20 @@ export class MemoryRunHub implements RunHub {
     }
     this.runs.clear();
     this.retainedBytes = 0;
+    this.readerCount = 0;
+  }
+
+  /** @internal */
+  readerLeft(): void {
+    this.readerCount -= 1;
+  }
+
+  private tooManyReaders(scope: 'run' | 'process'): RivuletError {
+    const message =
+      scope === 'run'
+        ? `This answer already has ${this.readerLimits.perRun} readers (RUN_MAX_READERS): close another tab or connection following it, then try again.`
+        : `The server is serving its maximum of ${this.readerLimits.total} readers (MAX_READERS): try again shortly.`;
+    return new RivuletError('TOO_MANY_READERS', { message, retryAfterMs: READERS_RETRY_AFTER_MS });
   }
 
   /** @internal */

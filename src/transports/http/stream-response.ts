@@ -35,28 +35,35 @@ export function negotiateFormat(accept: string | undefined): StreamFormat {
 }
 
 /**
- * Writes the headers at once (so the client sees the stream open before the first token), then pipes the run.
- * Resolves when the response is finished or the client went away; never leaves a timer or a reader behind.
+ * Attaches a reader, then writes the headers at once (so the client sees the stream open before the first token)
+ * and pipes the run. A run that cannot be read (gone since it was looked up, or refused with TOO_MANY_READERS) gets
+ * a plain coded HTTP error instead of a stream. Resolves when the response is finished or the client went away,
+ * with false when the run was never streamed; never leaves a timer or a reader behind.
  */
 export async function streamRunToResponse(
   response: ServerResponse,
   options: StreamResponseOptions,
-): Promise<void> {
+): Promise<boolean> {
   const { format, runId } = options;
   // Registered first: `finished` also settles for a response that is already closed.
   const closed = finished(response).catch(() => undefined);
-  response.writeHead(200, {
-    ...options.headers,
-    'content-type': CONTENT_TYPES[format],
-    'cache-control': 'no-cache, no-transform',
-    'x-accel-buffering': 'no',
-  });
-  // Stream frames go out as they are written; Nagle would hold small token frames back. Keep-alive probes let the
-  // kernel notice a peer that vanished without closing (a phone that lost its network).
-  response.socket?.setNoDelay(true);
-  response.socket?.setKeepAlive(true, KEEPALIVE_PROBE_MS);
-  if (format === 'sse') response.write(formatSseRetry(options.timing.retryMs));
-  else response.flushHeaders();
+  let opened = false;
+  const open = (): void => {
+    if (opened || response.destroyed) return;
+    opened = true;
+    response.writeHead(200, {
+      ...options.headers,
+      'content-type': CONTENT_TYPES[format],
+      'cache-control': 'no-cache, no-transform',
+      'x-accel-buffering': 'no',
+    });
+    // Stream frames go out as they are written; Nagle would hold small token frames back. Keep-alive probes let
+    // the kernel notice a peer that vanished without closing (a phone that lost its network).
+    response.socket?.setNoDelay(true);
+    response.socket?.setKeepAlive(true, KEEPALIVE_PROBE_MS);
+    if (format === 'sse') response.write(formatSseRetry(options.timing.retryMs));
+    else response.flushHeaders();
+  };
 
   const encode = format === 'sse' ? createSseEncoder(runId) : encodeNdjsonBatch;
   let subscription: RunSubscription | undefined;
@@ -70,6 +77,8 @@ export async function streamRunToResponse(
   const sink: RunSink = {
     write(entries) {
       if (response.destroyed) return false;
+      // The replay can start before `subscribe` resolves.
+      open();
       const accepted = response.write(encode(entries));
       if (!accepted) {
         response.once('drain', onDrain);
@@ -81,9 +90,29 @@ export async function streamRunToResponse(
       return accepted;
     },
     end() {
+      open();
       response.end();
     },
   };
+
+  let refusal: RivuletError | undefined;
+  try {
+    subscription = await options.hub.subscribe(runId, options.afterSeq, sink);
+    // The run expired between the existence check and now.
+    if (subscription === undefined) refusal = new RivuletError('RUN_NOT_FOUND');
+    else if (response.destroyed) subscription.close();
+  } catch (error) {
+    refusal = toRivuletError(error);
+  }
+  if (refusal !== undefined) {
+    // Before any frame the refusal is a plain HTTP error; once streaming (replay of a run that ended meanwhile) it
+    // is a terminal frame, so the stream never just stops.
+    if (opened) endWithError(response, format, encode, refusal);
+    else refuse(response, options.headers, refusal);
+    await closed;
+    return false;
+  }
+  open();
 
   // SSE pings are comments; NDJSON pings are blank lines (NDJSON readers skip them). Either keeps proxies with read
   // timeouts from cutting a stream that is waiting for its first token.
@@ -93,24 +122,26 @@ export async function streamRunToResponse(
   }, options.timing.pingMs);
   ping.unref();
 
-  try {
-    subscription = await options.hub.subscribe(runId, options.afterSeq, sink);
-    if (subscription === undefined) {
-      // The run expired between the existence check and now; the status is already sent, so say it in-band.
-      endWithError(response, format, encode, new RivuletError('RUN_NOT_FOUND'));
-    } else if (response.destroyed) {
-      subscription.close();
-    }
-  } catch (error) {
-    endWithError(response, format, encode, toRivuletError(error));
-  }
-
   await closed;
   clearInterval(ping);
   clearTimeout(drainTimer);
   response.off('drain', onDrain);
   // A client that went away detaches its reader; the run's grace timer decides what happens next.
   subscription?.close();
+  return true;
+}
+
+/** A coded JSON error, as the server's error handler sends it, on a response the route handed over (hijacked). */
+function refuse(
+  response: ServerResponse,
+  headers: StreamResponseOptions['headers'],
+  error: RivuletError,
+): void {
+  if (response.headersSent || response.destroyed) return;
+  const head: StreamResponseOptions['headers'] = { ...headers, 'content-type': 'application/json; charset=utf-8' };
+  if (error.retryAfterMs !== undefined) head['retry-after'] = Math.ceil(error.retryAfterMs / 1000);
+  response.writeHead(error.status, head);
+  response.end(JSON.stringify({ error: { code: error.code, message: error.message } }));
 }
 
 /** Ends a stream whose run cannot be read with a terminal `error` frame, so it never just stops. */

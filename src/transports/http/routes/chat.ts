@@ -18,7 +18,7 @@ export function registerChatRoutes(server: FastifyInstance, context: AppContext)
     // Ties the request id a user can quote to the run id every pipeline log line carries.
     request.log.info({ runId: run.runId }, 'run started');
     reply.hijack();
-    await streamRunToResponse(reply.raw, {
+    const streamed = await streamRunToResponse(reply.raw, {
       hub: context.hub,
       runId: run.runId,
       afterSeq: -1,
@@ -26,6 +26,8 @@ export function registerChatRoutes(server: FastifyInstance, context: AppContext)
       timing: context.config.sse,
       headers: { ...reply.getHeaders(), 'x-run-id': run.runId, 'x-request-id': request.id },
     });
+    // Refused a reader (TOO_MANY_READERS): nobody would read this answer, so it is not generated.
+    if (!streamed) await context.hub.stop(run.runId);
   });
 
   server.post('/api/chat', async (request, reply) => {
@@ -34,7 +36,7 @@ export function registerChatRoutes(server: FastifyInstance, context: AppContext)
     // Ties the request id a user can quote to the run id every pipeline log line carries.
     request.log.info({ runId: run.runId }, 'run started');
     const answer = emptyAnswer();
-    const finished = new Promise<void>((resolve) => {
+    const finished = new Promise<void>((resolve, reject) => {
       const sink: RunSink = {
         write(entries) {
           for (const entry of entries) foldEvent(answer, entry.event);
@@ -42,19 +44,26 @@ export function registerChatRoutes(server: FastifyInstance, context: AppContext)
         },
         end: resolve,
       };
-      void context.hub.subscribe(run.runId, -1, sink).then((subscription) => {
-        if (subscription === undefined) {
-          resolve();
-          return;
-        }
-        // A caller that hangs up is a disconnect like any other: the grace policy applies. (The request's own
-        // 'close' fires as soon as its body is read, so it is the response that tells.)
-        reply.raw.once('close', () => {
-          if (reply.raw.writableFinished) return;
-          subscription.close();
-          resolve();
-        });
-      });
+      context.hub.subscribe(run.runId, -1, sink).then(
+        (subscription) => {
+          if (subscription === undefined) {
+            resolve();
+            return;
+          }
+          // A caller that hangs up is a disconnect like any other: the grace policy applies. (The request's own
+          // 'close' fires as soon as its body is read, so it is the response that tells.)
+          reply.raw.once('close', () => {
+            if (reply.raw.writableFinished) return;
+            subscription.close();
+            resolve();
+          });
+        },
+        (error: unknown) => {
+          // Refused a reader (TOO_MANY_READERS): nobody would read this answer, so it is not generated.
+          void context.hub.stop(run.runId);
+          reject(error);
+        },
+      );
     });
     await finished;
     if (reply.raw.destroyed) return reply;
