@@ -1,5 +1,6 @@
 // Configuration from the environment (and .env), validated at start with messages that say what to fix.
 
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { DisconnectPolicy } from './core/run-hub.ts';
 
@@ -150,7 +151,59 @@ const schema = z.object({
       }
       return origins;
     }),
+  TRUST_PROXY: z
+    .string()
+    .optional()
+    .transform((value, context) => {
+      const parsed = parseTrustProxy(value ?? '');
+      if (typeof parsed === 'string') {
+        context.addIssue({ code: 'custom', message: parsed });
+        return z.NEVER;
+      }
+      return parsed;
+    }),
 });
+
+/**
+ * The proxies whose X-Forwarded-For is believed: off (the socket's address is the client's), their addresses and
+ * CIDR ranges (or proxy-addr's names loopback, linklocal, uniquelocal), or the number of proxy hops in front. A
+ * string is the reason the value was refused.
+ */
+export function parseTrustProxy(value: string): TrustProxy | string {
+  const trimmed = value.trim();
+  if (['', 'false', '0', 'no', 'off'].includes(trimmed.toLowerCase())) return false;
+  if (['true', 'yes', 'on', '*'].includes(trimmed.toLowerCase())) {
+    return (
+      'trusting every address would let any client choose the address its limits count by (X-Forwarded-For is ' +
+      'whatever it sends): give the proxy addresses, like 127.0.0.1 or 10.0.0.0/8, or the number of proxies in front'
+    );
+  }
+  if (/^\d+$/.test(trimmed)) {
+    const hops = Number(trimmed);
+    return hops <= 32 ? hops : 'a number of proxy hops must be at most 32';
+  }
+  const entries = trimmed
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
+  for (const entry of entries) {
+    if (!isProxyAddress(entry)) {
+      return `"${entry}" is not an IP address, a CIDR range (10.0.0.0/8, fd00::/8), loopback, linklocal or uniquelocal`;
+    }
+  }
+  return entries;
+}
+
+const PROXY_ADDRESS_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+function isProxyAddress(entry: string): boolean {
+  if (PROXY_ADDRESS_NAMES.has(entry)) return true;
+  const [address = '', prefix, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
 
 /** scheme://host[:port] with nothing after it: what a browser sends in `Origin`. */
 function isOrigin(value: string): boolean {
@@ -268,7 +321,15 @@ export interface Config {
   };
   auth: AuthConfig;
   limits: LimitsConfig;
+  /**
+   * Whose X-Forwarded-For to believe (TRUST_PROXY): false, the default, takes the socket's address as the client's
+   * (a proxy in front then makes all visitors one address); a list of proxy addresses and CIDR ranges; or a number
+   * of proxy hops, for when the proxies' addresses are not known and nothing reaches Rivulet but through them.
+   */
+  trustProxy: TrustProxy;
 }
+
+export type TrustProxy = false | number | string[];
 
 /** JWT algorithms Rivulet accepts at all; `none` is never one of them. */
 export const JWT_ALGORITHMS = [
@@ -400,6 +461,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       tokensPerDayPerPrincipal: values.TOKENS_PER_DAY_PER_PRINCIPAL,
       maxConversationMessages: values.MAX_CONVERSATION_MESSAGES,
     },
+    trustProxy: values.TRUST_PROXY,
   };
 }
 

@@ -11,6 +11,7 @@ import Fastify, {
   type FastifyServerOptions,
 } from 'fastify';
 import type { Socket } from 'node:net';
+import type { TrustProxy } from '../../config.ts';
 import { ERROR_CODES, RivuletError, type ErrorCode } from '../../core/errors.ts';
 import { WS_PROTOCOL } from '../auth.ts';
 import { registerAccess } from './access.ts';
@@ -52,6 +53,9 @@ export async function buildServer(
     // Client-supplied request ids would let one user forge another's log lines.
     genReqId: () => `req_${crypto.randomUUID()}`,
     requestIdHeader: false,
+    // Behind a proxy, request.ip (what per-IP limits, anonymous visitors' limits and logs go by) is the address the
+    // trusted proxies forwarded; without TRUST_PROXY it is the socket's, and X-Forwarded-For is ignored.
+    trustProxy: trustProxyOption(context.config.trustProxy),
     return503OnClosing: true,
     // Long ids reach our schemas and get a coded 400 instead of the router's uncoded 414.
     routerOptions: { maxParamLength: 8192 },
@@ -129,6 +133,16 @@ export async function buildServer(
   registerAdminRoutes(server, context);
   await registerDocumentRoutes(server, context);
   return server;
+}
+
+/**
+ * Fastify's own hop count trusts nothing (it cannot vet the peer), so hops are a function: the nearest `hops`
+ * addresses of the chain (the socket's first) are proxies, whatever they are.
+ */
+function trustProxyOption(trust: TrustProxy): FastifyServerOptions['trustProxy'] {
+  if (typeof trust !== 'number') return trust;
+  if (trust === 0) return false;
+  return (_address: string, hop: number) => hop < trust;
 }
 
 function sendError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
