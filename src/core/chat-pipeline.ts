@@ -3,7 +3,13 @@
 // its duration, sources go out before the first token, and every outcome is stored with its status.
 
 import { randomUUID } from 'node:crypto';
-import { normalizeQuestion, type AnswerCacheStore, type CachedAnswer } from './answer-cache.ts';
+import {
+  echoesMatch,
+  normalizeQuestion,
+  wordsEchoedFromQuestion,
+  type AnswerCacheStore,
+  type CachedAnswer,
+} from './answer-cache.ts';
 import type { Chatbot } from './chatbots.ts';
 import type { ConversationStore, MessageStatus } from './conversation-store.ts';
 import { RivuletError, toRivuletError } from './errors.ts';
@@ -21,6 +27,8 @@ export interface ChatInput {
   message: string;
   conversationId: string;
   chatbot: Chatbot;
+  /** Who may share this answer through the answer cache (cacheScope of the asker). */
+  cacheScope: string;
   temperature?: number;
   maxTokens?: number;
 }
@@ -154,11 +162,13 @@ export async function runChatPipeline(
   let question = input.message;
   let queryEmbedding: QueryEmbedding | undefined;
   /**
-   * Whether the question means the same thing outside this conversation: only then may it be answered from, or
-   * stored in, the answer cache (shared by every conversation of the chatbot). A follow-up is standalone once
-   * condensed.
+   * Whether the answer may be stored in the cache: only when nothing private went into generating it. A condensed
+   * follow-up is still answered with the conversation's history in the prompt, so its answer may repeat what the
+   * asker said earlier (a name, a number): such answers are never cached.
    */
-  let standalone = false;
+  let cacheable = false;
+  /** What the answer rests on besides the question (passages, prompt, glossary): see wordsEchoedFromQuestion. */
+  let groundedOn: string[] = [];
   try {
     beginPhase('history');
     const stored = await deps.conversations.listMessages(input.conversationId, deps.historyLimit);
@@ -177,7 +187,9 @@ export async function runChatPipeline(
     // Enhance: a follow-up ("and on Linux?") becomes a standalone question; glossary terms widen the search.
     const glossary = matchGlossary(input.message, chatbot.glossary);
     const condense = deps.enhance && deps.assistant !== undefined && history.length > 0;
-    standalone = history.length === 0;
+    // Whether the question means the same thing outside this conversation: only then may it be answered from the
+    // answer cache (shared within the asker's scope). A follow-up is standalone once condensed.
+    let standalone = history.length === 0;
     let searchQuery = input.message;
     if (condense || glossary.terms.length > 0) {
       beginPhase('enhance');
@@ -201,7 +213,7 @@ export async function runChatPipeline(
     if (deps.answerCache !== undefined && standalone) {
       beginPhase('cache');
       queryEmbedding = await deps.retriever.embedQuery(question, run.signal);
-      const hit = await findCachedAnswer(deps, chatbot.id, question, queryEmbedding);
+      const hit = await findCachedAnswer(deps, chatbot.id, input.cacheScope, question, queryEmbedding);
       endPhase();
       cacheOutcome = hit === undefined ? 'miss' : 'hit';
       if (hit !== undefined) {
@@ -233,14 +245,21 @@ export async function runChatPipeline(
       sources = toSources(passages);
       run.append({ type: 'sources', sources });
 
+      const systemPrompt = chatbot.systemPrompt ?? deps.systemPrompt;
       const messages = buildGroundedMessages({
-        systemPrompt: chatbot.systemPrompt ?? deps.systemPrompt,
+        systemPrompt,
         history,
         question: input.message,
         passages,
         glossary: glossary.terms,
       });
       prompt = messages;
+      cacheable = history.length === 0;
+      groundedOn = [
+        ...passages.map((passage) => `${passage.documentTitle}\n${passage.heading}\n${passage.text}`),
+        systemPrompt ?? '',
+        ...glossary.terms.map((term) => `${term.term} ${term.definition}`),
+      ];
 
       beginPhase('generate');
       run.signal.throwIfAborted();
@@ -344,7 +363,7 @@ export async function runChatPipeline(
   }
   if (
     deps.answerCache !== undefined &&
-    standalone &&
+    cacheable &&
     !cached &&
     status === 'complete' &&
     finishReason === 'stop' &&
@@ -353,6 +372,9 @@ export async function runChatPipeline(
   ) {
     await fillCache(deps.answerCache, {
       chatbotId: chatbot.id,
+      scope: input.cacheScope,
+      conversationId: input.conversationId,
+      echoedWords: wordsEchoedFromQuestion(question, text, groundedOn),
       question,
       answer: text,
       sources,
@@ -431,26 +453,32 @@ async function condenseQuestion(
 async function findCachedAnswer(
   deps: ChatPipelineDeps,
   chatbotId: string,
+  scope: string,
   question: string,
   embedding: QueryEmbedding | undefined,
 ): Promise<CachedAnswer | undefined> {
   const cache = deps.answerCache;
   if (cache === undefined) return undefined;
-  const exact = await cache.findExact(chatbotId, normalizeQuestion(question));
+  const exact = await cache.findExact(chatbotId, scope, normalizeQuestion(question));
   if (exact !== undefined || embedding === undefined) return exact;
   const similar = await cache.findSimilar(
     chatbotId,
+    scope,
     embedding.space,
     embedding.vector,
     deps.cacheMinSimilarity,
   );
-  return similar?.entry;
+  // A similar question is served the answer only if it also says what the answer took from the first asker's.
+  return similar !== undefined && echoesMatch(similar.entry, question) ? similar.entry : undefined;
 }
 
 async function fillCache(
   cache: AnswerCacheStore,
   entry: {
     chatbotId: string;
+    scope: string;
+    conversationId: string;
+    echoedWords: string[];
     question: string;
     answer: string;
     sources: Source[];
@@ -461,6 +489,9 @@ async function fillCache(
 ): Promise<void> {
   await cache.put({
     chatbotId: entry.chatbotId,
+    scope: entry.scope,
+    conversationId: entry.conversationId,
+    echoedWords: entry.echoedWords,
     normalizedQuestion: normalizeQuestion(entry.question),
     question: entry.question,
     answer: entry.answer,

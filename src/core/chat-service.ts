@@ -1,6 +1,7 @@
 // Starts chat runs: resolves the chatbot and the conversation, creates the run and launches the pipeline without
 // awaiting it.
 
+import { cacheScope } from './answer-cache.ts';
 import { runChatPipeline, type ChatPipelineDeps } from './chat-pipeline.ts';
 import type { Chatbot, ChatbotStore } from './chatbots.ts';
 import { RivuletError } from './errors.ts';
@@ -124,6 +125,7 @@ export class ChatService {
         message: input.message,
         conversationId,
         chatbot,
+        cacheScope: cacheScope(principal),
         ...(input.temperature === undefined ? {} : { temperature: input.temperature }),
         ...(maxTokens === undefined ? {} : { maxTokens }),
       },

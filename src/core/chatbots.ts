@@ -83,10 +83,24 @@ export function withChatbotDefaults(input: ChatbotInput): Omit<Chatbot, 'created
   };
 }
 
+/**
+ * Who a document collection belongs to. The first chatbot put on a collection (or the first document put into it)
+ * claims it for the chatbot's organisation (null: admins of no organisation), and the claim outlives every chatbot:
+ * deleting or repointing a chatbot never leaves its documents for another organisation to adopt.
+ */
+export interface CollectionOwner {
+  orgId: string | null;
+}
+
 export interface ChatbotStore {
   getChatbot(id: string): Promise<Chatbot | undefined>;
   listChatbots(): Promise<Chatbot[]>;
-  /** Creates or replaces the chatbot with this id; its cached answers are forgotten (they rest on the old settings). */
+  /**
+   * Creates or replaces the chatbot with this id; its cached answers are forgotten (they rest on the old settings).
+   * Claims its collection for its organisation if nobody owns it yet.
+   */
   putChatbot(input: ChatbotInput): Promise<Chatbot>;
   deleteChatbot(id: string): Promise<boolean>;
+  /** The collection's owner; undefined when no chatbot or document ever used it. */
+  collectionOwner(collectionId: string): Promise<CollectionOwner | undefined>;
 }

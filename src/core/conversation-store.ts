@@ -56,7 +56,10 @@ export interface ConversationStore {
   countMessages(conversationId: string): Promise<number>;
   /** Stores a message and bumps the conversation's updatedAt (and sets its title from the first user message). */
   appendMessage(message: StoredMessage): Promise<void>;
-  /** Removes the conversation and its messages; false when it did not exist. */
+  /**
+   * Removes the conversation, its messages and the answers its questions put in the answer cache; false when it did
+   * not exist.
+   */
   deleteConversation(id: string): Promise<boolean>;
 }
 

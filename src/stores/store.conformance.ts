@@ -8,6 +8,8 @@ import type { Source } from '../core/events.ts';
 import type { StoreOptions, Stores } from './stores.ts';
 
 const SPACE: EmbeddingSpace = { model: 'test:bow', dimensions: 4 };
+/** The answer cache scope most tests use (signed-in users of no organisation). */
+const SCOPE = 'org:';
 
 function unit(...values: number[]): Float32Array {
   const norm = Math.hypot(...values);
@@ -247,6 +249,40 @@ export function describeStoreConformance(
       });
     });
 
+    describe('collections', () => {
+      const bot = (id: string, collectionId: string, orgId: string | null) => ({
+        id,
+        name: id,
+        collectionId,
+        orgId,
+        systemPrompt: null,
+        temperature: null,
+        maxTokens: null,
+        glossary: [],
+      });
+
+      it('belong to the organisation whose chatbot first used them, after the chatbot is gone', async () => {
+        expect(await stores.chatbots.collectionOwner('acme-kb')).toBeUndefined();
+        await stores.chatbots.putChatbot(bot('acme-bot', 'acme-kb', 'acme'));
+        expect(await stores.chatbots.collectionOwner('acme-kb')).toEqual({ orgId: 'acme' });
+        // Another organisation's chatbot put on it (by an admin of no organisation) does not take it over.
+        await stores.chatbots.putChatbot(bot('globex-bot', 'acme-kb', 'globex'));
+        expect(await stores.chatbots.collectionOwner('acme-kb')).toEqual({ orgId: 'acme' });
+        await stores.chatbots.deleteChatbot('acme-bot');
+        await stores.chatbots.deleteChatbot('globex-bot');
+        expect(await stores.chatbots.collectionOwner('acme-kb')).toEqual({ orgId: 'acme' });
+      });
+
+      it('that documents were put into first belong to admins of no organisation', async () => {
+        await stores.documents.upsertDocument(
+          documentInput('a.txt', 'a', { collectionId: 'ingested' }),
+          chunks('text'),
+        );
+        await stores.chatbots.putChatbot(bot('late-bot', 'ingested', 'acme'));
+        expect(await stores.chatbots.collectionOwner('ingested')).toEqual({ orgId: null });
+      });
+    });
+
     describe('API keys', () => {
       it('creates a key shown once, verifies it, lists it without its secret, and revokes it', async () => {
         const { key, token } = await stores.apiKeys.createApiKey({
@@ -446,6 +482,9 @@ export function describeStoreConformance(
         );
         const entry = await stores.answerCache.put({
           chatbotId: 'default',
+          scope: SCOPE,
+          conversationId: null,
+          echoedWords: [],
           normalizedQuestion: normalizeQuestion('When does the office open?'),
           question: 'When does the office open?',
           answer: 'At nine [1].',
@@ -461,6 +500,7 @@ export function describeStoreConformance(
         const { entry } = await cachedAnswerOn('v1');
         const found = await stores.answerCache.findExact(
           'default',
+          SCOPE,
           normalizeQuestion('when does the office OPEN'),
         );
         expect(found).toMatchObject({
@@ -468,9 +508,13 @@ export function describeStoreConformance(
           answer: 'At nine [1].',
           usage: { inputTokens: 50, outputTokens: 4 },
         });
-        expect(await stores.answerCache.findExact('other-bot', entry.normalizedQuestion)).toBeUndefined();
+        expect(
+          await stores.answerCache.findExact('other-bot', SCOPE, entry.normalizedQuestion),
+        ).toBeUndefined();
         await stores.answerCache.recordHit(entry.id);
-        expect((await stores.answerCache.findExact('default', entry.normalizedQuestion))?.hits).toBe(1);
+        expect((await stores.answerCache.findExact('default', SCOPE, entry.normalizedQuestion))?.hits).toBe(
+          1,
+        );
       });
 
       it('misses once a document the answer rests on changed or was deleted', async () => {
@@ -479,25 +523,30 @@ export function describeStoreConformance(
           documentInput('faq.md', 'v2'),
           chunks('The office opens at ten.'),
         );
-        expect(await stores.answerCache.findExact('default', entry.normalizedQuestion)).toBeUndefined();
+        expect(
+          await stores.answerCache.findExact('default', SCOPE, entry.normalizedQuestion),
+        ).toBeUndefined();
         const next = await cachedAnswerOn('v2');
         expect(next.document.id).toBe(document.id);
         await stores.documents.deleteDocument(document.id);
-        expect(await stores.answerCache.findExact('default', entry.normalizedQuestion)).toBeUndefined();
+        expect(
+          await stores.answerCache.findExact('default', SCOPE, entry.normalizedQuestion),
+        ).toBeUndefined();
       });
 
       it('matches similar questions above the threshold only', async () => {
         if (!stores.vectors.available) return;
         const { entry } = await cachedAnswerOn('v1');
-        const near = await stores.answerCache.findSimilar('default', SPACE, unit(1, 0.2, 0, 0), 0.95);
+        const near = await stores.answerCache.findSimilar('default', SCOPE, SPACE, unit(1, 0.2, 0, 0), 0.95);
         expect(near?.entry.id).toBe(entry.id);
         expect(near?.similarity).toBeGreaterThan(0.95);
         expect(
-          await stores.answerCache.findSimilar('default', SPACE, unit(1, 1, 0, 0), 0.95),
+          await stores.answerCache.findSimilar('default', SCOPE, SPACE, unit(1, 1, 0, 0), 0.95),
         ).toBeUndefined();
         expect(
           await stores.answerCache.findSimilar(
             'default',
+            SCOPE,
             { model: 'test:other', dimensions: 4 },
             unit(1, 0, 0, 0),
             0.5,
@@ -516,7 +565,9 @@ export function describeStoreConformance(
           maxTokens: null,
           glossary: [],
         });
-        expect(await stores.answerCache.findExact('default', entry.normalizedQuestion)).toBeUndefined();
+        expect(
+          await stores.answerCache.findExact('default', SCOPE, entry.normalizedQuestion),
+        ).toBeUndefined();
       });
 
       it('keeps at most the configured number of entries per chatbot, newest first', async () => {
@@ -525,6 +576,9 @@ export function describeStoreConformance(
         for (const question of ['one', 'two', 'three']) {
           await small.put({
             chatbotId: 'default',
+            scope: SCOPE,
+            conversationId: null,
+            echoedWords: [],
             normalizedQuestion: question,
             question,
             answer: question,
@@ -533,15 +587,62 @@ export function describeStoreConformance(
             documentVersions: {},
           });
         }
-        expect(await small.findExact('default', 'one')).toBeUndefined();
-        expect((await small.findExact('default', 'three'))?.answer).toBe('three');
+        expect(await small.findExact('default', SCOPE, 'one')).toBeUndefined();
+        expect((await small.findExact('default', SCOPE, 'three'))?.answer).toBe('three');
         await limited.close();
+      });
+
+      it('never serves an entry outside its scope, exact or similar', async () => {
+        const { entry } = await cachedAnswerOn('v1');
+        for (const scope of ['org:acme', 'public']) {
+          expect(
+            await stores.answerCache.findExact('default', scope, entry.normalizedQuestion),
+          ).toBeUndefined();
+          if (stores.vectors.available) {
+            expect(
+              await stores.answerCache.findSimilar('default', scope, SPACE, unit(1, 0, 0, 0), 0.5),
+            ).toBeUndefined();
+          }
+        }
+        expect((await stores.answerCache.findExact('default', SCOPE, entry.normalizedQuestion))?.scope).toBe(
+          SCOPE,
+        );
+      });
+
+      it('forgets the answers a conversation produced when the conversation is deleted', async () => {
+        const conversation = await stores.conversations.createConversation('alice', 'default');
+        const other = await stores.conversations.createConversation('bob', 'default');
+        const put = (conversationId: string, question: string) =>
+          stores.answerCache.put({
+            chatbotId: 'default',
+            scope: SCOPE,
+            conversationId,
+            echoedWords: ['4471'],
+            normalizedQuestion: question,
+            question,
+            answer: question,
+            sources: [],
+            usage: null,
+            documentVersions: {},
+          });
+        await put(conversation.id, 'mine');
+        await put(other.id, 'theirs');
+        expect((await stores.answerCache.findExact('default', SCOPE, 'mine'))?.echoedWords).toEqual(['4471']);
+        expect(await stores.conversations.deleteConversation(conversation.id)).toBe(true);
+        expect(await stores.answerCache.findExact('default', SCOPE, 'mine')).toBeUndefined();
+        expect((await stores.answerCache.findExact('default', SCOPE, 'theirs'))?.conversationId).toBe(
+          other.id,
+        );
+        expect(await stores.answerCache.forgetConversation(other.id)).toBe(1);
+        expect(await stores.answerCache.findExact('default', SCOPE, 'theirs')).toBeUndefined();
       });
 
       it('clears a chatbot’s entries', async () => {
         const { entry } = await cachedAnswerOn('v1');
         expect(await stores.answerCache.clear('default')).toBe(1);
-        expect(await stores.answerCache.findExact('default', entry.normalizedQuestion)).toBeUndefined();
+        expect(
+          await stores.answerCache.findExact('default', SCOPE, entry.normalizedQuestion),
+        ).toBeUndefined();
       });
     });
   });

@@ -156,10 +156,53 @@ describe('admin API', () => {
       collectionId: 'globex-private',
     });
     expect(squat.status).toBe(403);
-    expect(JSON.stringify(squat.body)).toMatch(/belongs to chatbots outside your organisation/);
+    expect(JSON.stringify(squat.body)).toMatch(/cannot be used by your chatbots: choose another name/);
     expect((await api('POST', '/api/chatbots', acmeAdmin, { id: 'acme-spy' })).status).toBe(201);
     const moved = await api('PATCH', '/api/chatbots/acme-spy', acmeAdmin, { collectionId: 'globex-private' });
     expect(code(moved)).toBe('FORBIDDEN');
+  });
+
+  it('a collection a deleted chatbot left behind stays its organisation’s (regression: adopted by another)', async () => {
+    expect((await api('POST', '/api/chatbots', globexAdmin, { id: 'globex-old' })).status).toBe(201);
+    const form = new FormData();
+    form.append('file', new Blob(['Globex salary bands: secret.']), 'salaries.txt');
+    const uploaded = await fetch(`${server.url}/api/documents?chatbotId=globex-old`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${globexAdmin}` },
+      body: form,
+    });
+    expect(uploaded.status).toBe(200);
+    expect((await api('DELETE', '/api/chatbots/globex-old', globexAdmin)).status).toBe(204);
+
+    // Acme's admin cannot adopt the leftover documents by creating or repointing a chatbot onto the collection.
+    const adopt = await api('POST', '/api/chatbots', acmeAdmin, {
+      id: 'acme-adopt',
+      collectionId: 'globex-old',
+    });
+    expect(code(adopt)).toBe('FORBIDDEN');
+    expect((await api('POST', '/api/chatbots', acmeAdmin, { id: 'acme-adopt' })).status).toBe(201);
+    const repoint = await api('PATCH', '/api/chatbots/acme-adopt', acmeAdmin, { collectionId: 'globex-old' });
+    expect(code(repoint)).toBe('FORBIDDEN');
+    const list = await fetch(`${server.url}/api/documents?chatbotId=acme-adopt`, {
+      headers: { authorization: `Bearer ${acmeAdmin}` },
+    });
+    expect(JSON.stringify(await list.json())).not.toContain('salaries');
+    // The refusal reads the same as for a name another organisation's live chatbot uses: it tells nothing of whose
+    // collection it is, nor that one was left behind.
+    const live = await api('POST', '/api/chatbots', acmeAdmin, {
+      id: 'acme-x',
+      collectionId: 'globex-private',
+    });
+    expect(JSON.stringify(adopt.body).replace('globex-old', 'NAME')).toBe(
+      JSON.stringify(live.body).replace('globex-private', 'NAME'),
+    );
+    expect(JSON.stringify(adopt.body).replace('globex-old', 'NAME')).not.toMatch(/globex|organisation/i);
+    // Globex keeps its collection: a new chatbot of theirs reads the documents again.
+    const again = await api('POST', '/api/chatbots', globexAdmin, {
+      id: 'globex-new',
+      collectionId: 'globex-old',
+    });
+    expect(again.status).toBe(201);
   });
 
   it('refuses bad settings with the field named, and keeps the default chatbot', async () => {

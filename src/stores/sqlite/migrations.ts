@@ -123,4 +123,29 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (day, scope, subject)
   ) STRICT;
   `,
+  // 3: cached answers keep to their askers' scope and remember their conversation; collections get an owner that
+  // outlives chatbots. Entries cached before scopes existed may hold one user's conversation: they are dropped.
+  `
+  DELETE FROM answer_cache;
+  ALTER TABLE answer_cache ADD COLUMN scope TEXT NOT NULL DEFAULT '';
+  ALTER TABLE answer_cache ADD COLUMN conversation_id TEXT;
+  ALTER TABLE answer_cache ADD COLUMN echoed_words TEXT NOT NULL DEFAULT '[]';
+  DROP INDEX answer_cache_by_question;
+  DROP INDEX answer_cache_by_model;
+  CREATE INDEX answer_cache_by_question ON answer_cache (chatbot_id, scope, normalized_question, created_at DESC);
+  CREATE INDEX answer_cache_by_model ON answer_cache (chatbot_id, scope, embedding_model);
+  CREATE INDEX answer_cache_by_conversation ON answer_cache (conversation_id);
+
+  CREATE TABLE collections (
+    id TEXT PRIMARY KEY,
+    org_id TEXT,
+    created_at INTEGER NOT NULL
+  ) STRICT;
+  -- A collection that chatbots of several organisations (or shared ones) use is left to admins of no organisation.
+  INSERT INTO collections (id, org_id, created_at)
+    SELECT collection_id, CASE WHEN count(DISTINCT coalesce(org_id, '')) = 1 THEN max(org_id) END, min(created_at)
+    FROM chatbots GROUP BY collection_id;
+  INSERT OR IGNORE INTO collections (id, org_id, created_at)
+    SELECT collection_id, NULL, min(created_at) FROM documents GROUP BY collection_id;
+  `,
 ];

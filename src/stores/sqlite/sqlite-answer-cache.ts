@@ -10,6 +10,9 @@ import { fromJson, toJson, vectorBlob } from './json-columns.ts';
 interface CacheRow {
   id: string;
   chatbot_id: string;
+  scope: string;
+  conversation_id: string | null;
+  echoed_words: string;
   normalized_question: string;
   question: string;
   answer: string;
@@ -21,12 +24,16 @@ interface CacheRow {
 }
 
 const COLUMNS =
-  'id, chatbot_id, normalized_question, question, answer, sources, usage, document_versions, created_at, hits';
+  'id, chatbot_id, scope, conversation_id, echoed_words, normalized_question, question, answer, sources, usage, ' +
+  'document_versions, created_at, hits';
 
 function toEntry(row: CacheRow): CachedAnswer {
   return {
     id: row.id,
     chatbotId: row.chatbot_id,
+    scope: row.scope,
+    conversationId: row.conversation_id,
+    echoedWords: fromJson(row.echoed_words),
     normalizedQuestion: row.normalized_question,
     question: row.question,
     answer: row.answer,
@@ -50,7 +57,7 @@ export interface SqliteAnswerCacheOptions {
 export class SqliteAnswerCache implements AnswerCacheStore {
   private readonly maxEntries: number;
   private readonly statements: Record<
-    'exact' | 'insert' | 'hit' | 'remove' | 'clear' | 'evict',
+    'exact' | 'insert' | 'hit' | 'remove' | 'clear' | 'forgetConversation' | 'evict',
     StatementSync
   >;
   private readonly similar: StatementSync | undefined;
@@ -62,15 +69,16 @@ export class SqliteAnswerCache implements AnswerCacheStore {
     this.maxEntries = options.maxEntriesPerChatbot ?? 10_000;
     this.statements = {
       exact: db.prepare(
-        `SELECT ${COLUMNS} FROM answer_cache WHERE chatbot_id = ? AND normalized_question = ? ORDER BY created_at DESC, rowid DESC LIMIT 5`,
+        `SELECT ${COLUMNS} FROM answer_cache WHERE chatbot_id = ? AND scope = ? AND normalized_question = ? ORDER BY created_at DESC, rowid DESC LIMIT 5`,
       ),
       insert: db.prepare(`
-        INSERT INTO answer_cache (id, chatbot_id, normalized_question, question, answer, sources, usage,
-          document_versions, embedding_model, embedding, created_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+        INSERT INTO answer_cache (id, chatbot_id, scope, conversation_id, echoed_words, normalized_question,
+          question, answer, sources, usage, document_versions, embedding_model, embedding, created_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       hit: db.prepare('UPDATE answer_cache SET hits = hits + 1 WHERE id = ?'),
       remove: db.prepare('DELETE FROM answer_cache WHERE id = ?'),
       clear: db.prepare('DELETE FROM answer_cache WHERE chatbot_id = ?'),
+      forgetConversation: db.prepare('DELETE FROM answer_cache WHERE conversation_id = ?'),
       evict: db.prepare(`
         DELETE FROM answer_cache WHERE chatbot_id = ?1 AND id NOT IN (
           SELECT id FROM answer_cache WHERE chatbot_id = ?1 ORDER BY created_at DESC, rowid DESC LIMIT ?2)`),
@@ -78,18 +86,23 @@ export class SqliteAnswerCache implements AnswerCacheStore {
     this.similar = options.vectors
       ? db.prepare(`
           SELECT ${COLUMNS}, 1 - vec_distance_cosine(embedding, ?) AS similarity FROM answer_cache
-          WHERE chatbot_id = ? AND embedding_model = ? AND length(embedding) = ?
+          WHERE chatbot_id = ? AND scope = ? AND embedding_model = ? AND length(embedding) = ?
           ORDER BY similarity DESC LIMIT 5`)
       : undefined;
   }
 
-  async findExact(chatbotId: string, normalizedQuestion: string): Promise<CachedAnswer | undefined> {
-    const rows = this.statements.exact.all(chatbotId, normalizedQuestion) as unknown as CacheRow[];
+  async findExact(
+    chatbotId: string,
+    scope: string,
+    normalizedQuestion: string,
+  ): Promise<CachedAnswer | undefined> {
+    const rows = this.statements.exact.all(chatbotId, scope, normalizedQuestion) as unknown as CacheRow[];
     return (await this.firstValid(rows))?.entry;
   }
 
   async findSimilar(
     chatbotId: string,
+    scope: string,
     space: EmbeddingSpace,
     vector: Float32Array,
     minSimilarity: number,
@@ -98,6 +111,7 @@ export class SqliteAnswerCache implements AnswerCacheStore {
     const rows = this.similar.all(
       vectorBlob(vector),
       chatbotId,
+      scope,
       spaceKey(space),
       vector.byteLength,
     ) as unknown as (CacheRow & { similarity: number })[];
@@ -110,6 +124,9 @@ export class SqliteAnswerCache implements AnswerCacheStore {
     const entry: CachedAnswer = {
       id: `ans_${randomUUID()}`,
       chatbotId: input.chatbotId,
+      scope: input.scope,
+      conversationId: input.conversationId,
+      echoedWords: input.echoedWords,
       normalizedQuestion: input.normalizedQuestion,
       question: input.question,
       answer: input.answer,
@@ -122,6 +139,9 @@ export class SqliteAnswerCache implements AnswerCacheStore {
     this.statements.insert.run(
       entry.id,
       entry.chatbotId,
+      entry.scope,
+      entry.conversationId,
+      JSON.stringify(entry.echoedWords),
       entry.normalizedQuestion,
       entry.question,
       entry.answer,
@@ -142,6 +162,15 @@ export class SqliteAnswerCache implements AnswerCacheStore {
 
   async clear(chatbotId: string): Promise<number> {
     return this.forgetChatbot(chatbotId);
+  }
+
+  async forgetConversation(conversationId: string): Promise<number> {
+    return this.forgetConversationNow(conversationId);
+  }
+
+  /** Synchronous, so the conversation store can forget a conversation's answers inside its own transaction. */
+  forgetConversationNow(conversationId: string): number {
+    return Number(this.statements.forgetConversation.run(conversationId).changes);
   }
 
   /** Synchronous, so the chatbot store can forget a chatbot's answers inside its own transaction. */

@@ -6,6 +6,7 @@ import {
   type Chatbot,
   type ChatbotInput,
   type ChatbotStore,
+  type CollectionOwner,
 } from '../../core/chatbots.ts';
 import { transaction } from './database.ts';
 import { fromJson } from './json-columns.ts';
@@ -50,7 +51,10 @@ function toChatbot(row: ChatbotRow): Chatbot {
 
 export class SqliteChatbotStore implements ChatbotStore {
   private readonly db: DatabaseSync;
-  private readonly statements: Record<'get' | 'list' | 'put' | 'delete', StatementSync>;
+  private readonly statements: Record<
+    'get' | 'list' | 'put' | 'delete' | 'claimCollection' | 'collectionOwner',
+    StatementSync
+  >;
   /** Drops a chatbot's cached answers; called inside this store's transactions. */
   private readonly forgetAnswers: (chatbotId: string) => void;
 
@@ -71,6 +75,10 @@ export class SqliteChatbotStore implements ChatbotStore {
           limits = excluded.limits, updated_at = excluded.updated_at
         RETURNING *`),
       delete: db.prepare('DELETE FROM chatbots WHERE id = ?'),
+      claimCollection: db.prepare(
+        'INSERT OR IGNORE INTO collections (id, org_id, created_at) VALUES (?, ?, ?)',
+      ),
+      collectionOwner: db.prepare('SELECT org_id FROM collections WHERE id = ?'),
     };
   }
 
@@ -89,6 +97,7 @@ export class SqliteChatbotStore implements ChatbotStore {
     const now = Date.now();
     const row = transaction(this.db, () => {
       this.forgetAnswers(input.id);
+      this.statements.claimCollection.run(input.collectionId, input.orgId, now);
       return this.statements.put.get(
         input.id,
         input.name,
@@ -108,6 +117,11 @@ export class SqliteChatbotStore implements ChatbotStore {
       ) as unknown as ChatbotRow;
     });
     return toChatbot(row);
+  }
+
+  async collectionOwner(collectionId: string): Promise<CollectionOwner | undefined> {
+    const row = this.statements.collectionOwner.get(collectionId) as { org_id: string | null } | undefined;
+    return row === undefined ? undefined : { orgId: row.org_id };
   }
 
   async deleteChatbot(id: string): Promise<boolean> {

@@ -82,8 +82,12 @@ export class SqliteConversationStore implements ConversationStore {
     StatementSync
   >;
 
-  constructor(db: DatabaseSync) {
+  /** Drops the cached answers a conversation's questions produced; called inside this store's transactions. */
+  private readonly forgetAnswers: (conversationId: string) => void;
+
+  constructor(db: DatabaseSync, options: { forgetAnswers: (conversationId: string) => void }) {
     this.db = db;
+    this.forgetAnswers = options.forgetAnswers;
     this.statements = {
       count: db.prepare('SELECT count(*) AS n FROM messages WHERE conversation_id = ?'),
       insert: db.prepare(
@@ -175,6 +179,9 @@ export class SqliteConversationStore implements ConversationStore {
   }
 
   async deleteConversation(id: string): Promise<boolean> {
-    return Number(this.statements.delete.run(id).changes) > 0;
+    return transaction(this.db, () => {
+      this.forgetAnswers(id);
+      return Number(this.statements.delete.run(id).changes) > 0;
+    });
   }
 }

@@ -102,7 +102,8 @@ export class SqliteDocumentStore implements DocumentStore {
     | 'insertChunk'
     | 'hits'
     | 'chunks'
-    | 'hashes',
+    | 'hashes'
+    | 'claimCollection',
     StatementSync
   >;
 
@@ -143,6 +144,10 @@ export class SqliteDocumentStore implements DocumentStore {
       hashes: db.prepare(
         'SELECT id, content_hash FROM documents WHERE id IN (SELECT value FROM json_each(?))',
       ),
+      // Documents put into a collection nobody owns yet (`rivulet ingest`) leave it to admins of no organisation.
+      claimCollection: db.prepare(
+        'INSERT OR IGNORE INTO collections (id, org_id, created_at) VALUES (?, NULL, ?)',
+      ),
     };
     this.refreshSpace();
   }
@@ -170,6 +175,7 @@ export class SqliteDocumentStore implements DocumentStore {
     const metadata = JSON.stringify(input.metadata ?? {});
     const id = existingRow?.id ?? `doc_${randomUUID()}`;
     transaction(this.db, () => {
+      this.statements.claimCollection.run(input.collectionId, now);
       if (existingRow !== undefined) this.removeChunks(id);
       // One statement for both cases: a new row, or the existing one (same id and created_at) brought up to date.
       this.statements.upsertDocument.run(

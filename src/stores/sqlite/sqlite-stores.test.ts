@@ -1,8 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { DatabaseSync } from 'node:sqlite';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { describeStoreConformance } from '../store.conformance.ts';
+import { MIGRATIONS } from './migrations.ts';
 import { openSqliteStores } from './sqlite-stores.ts';
 
 describeStoreConformance('sqlite (memory)', (options) => openSqliteStores(':memory:', options));
@@ -67,5 +69,34 @@ describe('sqlite stores on disk', () => {
     const second = openSqliteStores(path);
     expect(await second.conversations.getConversation(conversation.id)).toEqual(conversation);
     await second.close();
+  });
+
+  it('migrating to scoped answers drops old cache entries and gives existing collections their owners', async () => {
+    const path = join(dir, 'v2', 'rivulet.sqlite');
+    mkdirSync(join(dir, 'v2'));
+    const old = new DatabaseSync(path);
+    for (const migration of MIGRATIONS.slice(0, 2)) old.exec(migration);
+    old.exec('PRAGMA user_version = 2');
+    const chatbot = old.prepare(
+      `INSERT INTO chatbots (id, name, collection_id, glossary, org_id, created_at, updated_at)
+       VALUES (?, ?, ?, '[]', ?, 1, 1)`,
+    );
+    chatbot.run('acme-bot', 'Acme', 'acme-kb', 'acme');
+    chatbot.run('mixed-a', 'A', 'mixed', 'acme');
+    chatbot.run('mixed-b', 'B', 'mixed', 'globex');
+    old.exec(`INSERT INTO documents (id, collection_id, source, title, media_type, content_hash, metadata,
+      chunk_count, bytes, created_at, updated_at) VALUES ('d1', 'orphan', 'a.txt', 'A', 'text/plain', 'h', '{}', 0, 1, 1, 1)`);
+    old.exec(`INSERT INTO answer_cache (id, chatbot_id, normalized_question, question, answer, sources,
+      document_versions, created_at) VALUES ('ans_1', 'default', 'q', 'q', 'private answer', '[]', '{}', 1)`);
+    old.close();
+
+    const stores = openSqliteStores(path);
+    expect(await stores.answerCache.findExact('default', '', 'q')).toBeUndefined();
+    expect(await stores.answerCache.findExact('default', 'org:', 'q')).toBeUndefined();
+    expect(await stores.chatbots.collectionOwner('acme-kb')).toEqual({ orgId: 'acme' });
+    // Used by two organisations' chatbots: only admins of no organisation may point new chatbots at it.
+    expect(await stores.chatbots.collectionOwner('mixed')).toEqual({ orgId: null });
+    expect(await stores.chatbots.collectionOwner('orphan')).toEqual({ orgId: null });
+    await stores.close();
   });
 });

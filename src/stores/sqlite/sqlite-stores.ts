@@ -22,7 +22,9 @@ export function openSqliteStores(path: string, options: StoreOptions = {}): Stor
       : { maxEntriesPerChatbot: options.maxCachedAnswersPerChatbot }),
   });
   return {
-    conversations: new SqliteConversationStore(db),
+    conversations: new SqliteConversationStore(db, {
+      forgetAnswers: (conversationId) => answerCache.forgetConversationNow(conversationId),
+    }),
     chatbots: new SqliteChatbotStore(db, {
       forgetAnswers: (chatbotId) => answerCache.forgetChatbot(chatbotId),
     }),

@@ -55,23 +55,18 @@ export function registerAdminRoutes(server: FastifyInstance, context: AppContext
   });
 
   /**
-   * A collection holds documents: an organisation's admin may not point a chatbot at a collection that chatbots
-   * they cannot manage use (that would read and delete another organisation's documents).
+   * A collection holds documents, and belongs to the organisation whose chatbot (or upload) first used it, for good:
+   * an organisation's admin may point a chatbot only at a new collection or one of their organisation's. Otherwise
+   * they could read and delete another organisation's documents, even ones a deleted chatbot left behind. The
+   * refusal reads the same whoever owns it, so it does not tell whether another organisation has such a collection.
    */
-  async function assertCollectionUsable(
-    principal: Principal,
-    collectionId: string,
-    chatbotId: string,
-  ): Promise<void> {
+  async function assertCollectionUsable(principal: Principal, collectionId: string): Promise<void> {
     if (principal.orgId === null) return;
-    const others = (await chatbots.listChatbots()).filter(
-      (chatbot) => chatbot.id !== chatbotId && chatbot.collectionId === collectionId,
-    );
-    if (others.some((chatbot) => !canManage(principal, chatbot))) {
-      throw new RivuletError('FORBIDDEN', {
-        message: `Collection "${collectionId}" belongs to chatbots outside your organisation: choose another.`,
-      });
-    }
+    const owner = await chatbots.collectionOwner(collectionId);
+    if (owner === undefined || owner.orgId === principal.orgId) return;
+    throw new RivuletError('FORBIDDEN', {
+      message: `Collection "${collectionId}" cannot be used by your chatbots: choose another name.`,
+    });
   }
 
   /** The chatbot in the path, for an admin who may manage it (404 when not visible, 403 when only visible). */
@@ -107,7 +102,7 @@ export function registerAdminRoutes(server: FastifyInstance, context: AppContext
       ...settings,
       orgId: ownOrg(principal, settings.orgId),
     });
-    await assertCollectionUsable(principal, chatbot.collectionId, id);
+    await assertCollectionUsable(principal, chatbot.collectionId);
     return reply.code(201).send(await chatbots.putChatbot(chatbot));
   });
 
@@ -116,7 +111,7 @@ export function registerAdminRoutes(server: FastifyInstance, context: AppContext
     const settings = parseWith(chatbotSettingsSchema, request.body);
     if (settings.orgId !== undefined) settings.orgId = ownOrg(principal, settings.orgId);
     if (settings.collectionId !== undefined) {
-      await assertCollectionUsable(principal, settings.collectionId, existing.id);
+      await assertCollectionUsable(principal, settings.collectionId);
     }
     return chatbots.putChatbot(applySettings(existing, settings));
   });
