@@ -1,7 +1,7 @@
 // POST /api/chat/stream (SSE or NDJSON) and POST /api/chat (one JSON answer built from the same run).
 
 import type { FastifyInstance } from 'fastify';
-import { RivuletError, statusForCode } from '../../../core/errors.ts';
+import { RivuletError, statusForCode, toRivuletError } from '../../../core/errors.ts';
 import type { RunSink } from '../../../core/run-hub.ts';
 import { emptyAnswer, foldEvent } from '../../encoders/aggregate.ts';
 import { chatRequestSchema, parseWith } from '../../schemas.ts';
@@ -61,7 +61,7 @@ export function registerChatRoutes(server: FastifyInstance, context: AppContext)
         (error: unknown) => {
           // Refused a reader (TOO_MANY_READERS): nobody would read this answer, so it is not generated.
           void context.hub.stop(run.runId);
-          reject(error);
+          reject(toRivuletError(error));
         },
       );
     });
