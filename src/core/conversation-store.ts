@@ -2,7 +2,19 @@
 
 import type { FinishReason, Source, Timings, Usage } from './events.ts';
 
-export type MessageStatus = 'complete' | 'stopped' | 'failed';
+/**
+ * An answer is stored as `streaming` when it starts and checkpointed while it streams; it ends `complete`, `stopped`
+ * or `failed`. One a killed process left `streaming` is marked `interrupted` at the next start, with its text so far.
+ */
+export type MessageStatus = 'streaming' | 'complete' | 'stopped' | 'failed' | 'interrupted';
+
+/** What a checkpoint saves of an answer that is still streaming. */
+export interface AnswerProgress {
+  /** The text so far. */
+  content: string;
+  /** The sources, once known (left as they are when absent). */
+  sources?: Source[];
+}
 
 export interface Conversation {
   id: string;
@@ -56,6 +68,26 @@ export interface ConversationStore {
   countMessages(conversationId: string): Promise<number>;
   /** Stores a message and bumps the conversation's updatedAt (and sets its title from the first user message). */
   appendMessage(message: StoredMessage): Promise<void>;
+  /**
+   * Rewrites a stored message in place (same id, same place in its conversation) with every field of `message`, and
+   * bumps the conversation's updatedAt: an answer stored as `streaming` when it started gets its final text and
+   * status. False when there is no such message (its conversation was deleted meanwhile).
+   */
+  replaceMessage(message: StoredMessage): Promise<boolean>;
+  /**
+   * Saves the text so far (and the sources, once known) of an answer that is still `streaming`. An answer that has
+   * ended is left alone, so a checkpoint that lands late never undoes the final store. Cheap: it runs about once a
+   * second per streaming answer (RUN_CHECKPOINT_MS).
+   */
+  checkpointMessage(id: string, progress: AnswerProgress): Promise<void>;
+  /** The answer a run streamed (the message stored with that runId), if any. */
+  findMessageByRun(runId: string): Promise<StoredMessage | undefined>;
+  /**
+   * Marks every answer still `streaming` as `interrupted` (finishReason `aborted`, errorCode `RUN_INTERRUPTED`),
+   * keeping its text: called at start, before any answer runs, for the answers a killed process left mid-way.
+   * Returns how many. (One instance per store today; instances sharing a store would each mark only their own.)
+   */
+  interruptStreamingMessages(): Promise<number>;
   /**
    * Removes the conversation, its messages and the answers its questions put in the answer cache; false when it did
    * not exist.

@@ -193,6 +193,114 @@ export function describeStoreConformance(
         expect(await stores.conversations.listMessages(id)).toEqual([]);
         expect(await stores.conversations.deleteConversation(id)).toBe(false);
       });
+
+      it('stores an answer when it starts, checkpoints it while it streams and rewrites it in place at the end', async () => {
+        const conversations = stores.conversations;
+        const conversation = await conversations.createConversation('alice', 'default');
+        const startedAt = conversation.createdAt + 1000;
+        await conversations.appendMessage({
+          id: 'q1',
+          conversationId: conversation.id,
+          role: 'user',
+          content: 'question',
+          createdAt: startedAt,
+        });
+        const streaming = {
+          id: 'a1',
+          conversationId: conversation.id,
+          role: 'assistant' as const,
+          content: '',
+          createdAt: startedAt,
+          status: 'streaming' as const,
+          runId: 'run_a1',
+        };
+        await conversations.appendMessage(streaming);
+        await conversations.checkpointMessage('a1', { content: 'Hel' });
+        expect(await conversations.findMessageByRun('run_a1')).toEqual({ ...streaming, content: 'Hel' });
+        // Sources are saved once known, and kept by later checkpoints that do not repeat them.
+        await conversations.checkpointMessage('a1', {
+          content: 'Hello [1]',
+          sources: [source('1', 'doc_1')],
+        });
+        await conversations.checkpointMessage('a1', { content: 'Hello [1] wor' });
+        expect(await conversations.findMessageByRun('run_a1')).toEqual({
+          ...streaming,
+          content: 'Hello [1] wor',
+          sources: [source('1', 'doc_1')],
+        });
+        // A question asked meanwhile comes after the answer, which keeps its place.
+        await conversations.appendMessage({
+          id: 'q2',
+          conversationId: conversation.id,
+          role: 'user',
+          content: 'another',
+          createdAt: startedAt + 10,
+        });
+        const final = {
+          ...streaming,
+          content: 'Hello [1] world.',
+          status: 'complete' as const,
+          finishReason: 'stop' as const,
+          usage: { inputTokens: 5, outputTokens: 4 },
+          timings: { ttftMs: 3, totalMs: 9, phases: {} },
+          sources: [source('1', 'doc_1')],
+          cached: false,
+        };
+        const before = (await conversations.getConversation(conversation.id))?.updatedAt ?? 0;
+        expect(await conversations.replaceMessage(final)).toBe(true);
+        const messages = await conversations.listMessages(conversation.id);
+        expect(messages.map((message) => message.id)).toEqual(['q1', 'a1', 'q2']);
+        expect(messages[1]).toEqual(final);
+        expect((await conversations.getConversation(conversation.id))?.updatedAt).toBeGreaterThanOrEqual(
+          before,
+        );
+        // A checkpoint that lands after the final store does not undo it.
+        await conversations.checkpointMessage('a1', { content: 'Hello [1] wor' });
+        expect(await conversations.findMessageByRun('run_a1')).toEqual(final);
+        expect(await conversations.countMessages(conversation.id)).toBe(3);
+        // The conversation went away meanwhile: nothing to rewrite.
+        expect(await conversations.replaceMessage({ ...final, id: 'a_missing' })).toBe(false);
+        expect(await conversations.findMessageByRun('run_missing')).toBeUndefined();
+      });
+
+      it('marks answers left streaming as interrupted, keeping their text', async () => {
+        const conversations = stores.conversations;
+        const first = await conversations.createConversation('alice', 'default');
+        const second = await conversations.createConversation('bob', 'default');
+        const answer = (id: string, conversationId: string, status: 'streaming' | 'complete') => ({
+          id,
+          conversationId,
+          role: 'assistant' as const,
+          content: '',
+          createdAt: first.createdAt + 1,
+          status,
+          runId: `run_${id}`,
+        });
+        await conversations.appendMessage(answer('cut1', first.id, 'streaming'));
+        await conversations.checkpointMessage('cut1', { content: 'Half an ans' });
+        await conversations.appendMessage(answer('cut2', second.id, 'streaming'));
+        await conversations.appendMessage({ ...answer('whole', second.id, 'complete'), content: 'Done.' });
+        expect(await conversations.interruptStreamingMessages()).toBe(2);
+        expect(await conversations.findMessageByRun('run_cut1')).toEqual({
+          ...answer('cut1', first.id, 'streaming'),
+          content: 'Half an ans',
+          status: 'interrupted',
+          finishReason: 'aborted',
+          errorCode: 'RUN_INTERRUPTED',
+        });
+        expect(await conversations.findMessageByRun('run_cut2')).toMatchObject({
+          content: '',
+          status: 'interrupted',
+        });
+        expect(await conversations.findMessageByRun('run_whole')).toMatchObject({
+          content: 'Done.',
+          status: 'complete',
+        });
+        // Interrupted answers take no more checkpoints, and a second start finds nothing left streaming.
+        await conversations.checkpointMessage('cut1', { content: 'Half an answer' });
+        expect((await conversations.findMessageByRun('run_cut1'))?.content).toBe('Half an ans');
+        expect(await conversations.interruptStreamingMessages()).toBe(0);
+      });
     });
 
     describe('chatbots', () => {

@@ -148,4 +148,10 @@ export const MIGRATIONS: readonly string[] = [
   INSERT OR IGNORE INTO collections (id, org_id, created_at)
     SELECT collection_id, NULL, min(created_at) FROM documents GROUP BY collection_id;
   `,
+  // 4: answers are stored when they start and checkpointed while they stream; a resume finds a run's answer by its
+  // run id, and the start finds the answers a killed process left streaming.
+  `
+  CREATE INDEX messages_by_run ON messages (run_id) WHERE run_id IS NOT NULL;
+  CREATE INDEX messages_streaming ON messages (status) WHERE status = 'streaming';
+  `,
 ];

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import {
   conversationTitle,
+  type AnswerProgress,
   type Conversation,
   type ConversationCursor,
   type ConversationStore,
@@ -77,6 +78,10 @@ export class SqliteConversationStore implements ConversationStore {
     | 'messages'
     | 'count'
     | 'insertMessage'
+    | 'replaceMessage'
+    | 'checkpoint'
+    | 'messageByRun'
+    | 'interrupt'
     | 'touch'
     | 'delete',
     StatementSync
@@ -107,6 +112,19 @@ export class SqliteConversationStore implements ConversationStore {
         INSERT INTO messages (id, conversation_id, role, content, created_at, status, run_id, finish_reason,
           error_code, usage, timings, sources, cached)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      replaceMessage: db.prepare(`
+        UPDATE messages SET role = ?, content = ?, created_at = ?, status = ?, run_id = ?, finish_reason = ?,
+          error_code = ?, usage = ?, timings = ?, sources = ?, cached = ?
+        WHERE id = ? AND conversation_id = ?
+        RETURNING conversation_id`),
+      // Only while streaming: a checkpoint that lands after the final store must not undo it.
+      checkpoint: db.prepare(
+        "UPDATE messages SET content = ?, sources = coalesce(?, sources) WHERE id = ? AND status = 'streaming'",
+      ),
+      messageByRun: db.prepare('SELECT * FROM messages WHERE run_id = ? ORDER BY seq DESC LIMIT 1'),
+      interrupt: db.prepare(
+        "UPDATE messages SET status = 'interrupted', finish_reason = 'aborted', error_code = 'RUN_INTERRUPTED' WHERE status = 'streaming'",
+      ),
       touch: db.prepare(
         'UPDATE conversations SET updated_at = max(updated_at, ?), title = coalesce(title, ?) WHERE id = ?',
       ),
@@ -176,6 +194,42 @@ export class SqliteConversationStore implements ConversationStore {
       const title = message.role === 'user' ? conversationTitle(message.content) : null;
       this.statements.touch.run(message.createdAt, title, message.conversationId);
     });
+  }
+
+  async replaceMessage(message: StoredMessage): Promise<boolean> {
+    return transaction(this.db, () => {
+      const row = this.statements.replaceMessage.get(
+        message.role,
+        message.content,
+        message.createdAt,
+        message.status ?? null,
+        message.runId ?? null,
+        message.finishReason ?? null,
+        message.errorCode ?? null,
+        toJson(message.usage),
+        toJson(message.timings),
+        toJson(message.sources),
+        message.cached === undefined ? null : message.cached ? 1 : 0,
+        message.id,
+        message.conversationId,
+      );
+      if (row === undefined) return false;
+      this.statements.touch.run(Date.now(), null, message.conversationId);
+      return true;
+    });
+  }
+
+  async checkpointMessage(id: string, progress: AnswerProgress): Promise<void> {
+    this.statements.checkpoint.run(progress.content, toJson(progress.sources), id);
+  }
+
+  async findMessageByRun(runId: string): Promise<StoredMessage | undefined> {
+    const row = this.statements.messageByRun.get(runId) as MessageRow | undefined;
+    return row === undefined ? undefined : toMessage(row);
+  }
+
+  async interruptStreamingMessages(): Promise<number> {
+    return Number(this.statements.interrupt.run().changes);
   }
 
   async deleteConversation(id: string): Promise<boolean> {
