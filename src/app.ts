@@ -22,6 +22,7 @@ import { ExtractiveAnswerer } from './providers/extractive.ts';
 import { UsageEstimator } from './providers/usage-estimator.ts';
 import { expandPaths, readFiles } from './retrieval/file-sources.ts';
 import { Ingestor } from './retrieval/ingest.ts';
+import { ParserPool } from './retrieval/parser-pool.ts';
 import { rerankWithLanguageModel } from './retrieval/llm-rerank.ts';
 import { HybridRetriever } from './retrieval/retriever.ts';
 import { MemoryRunHub } from './stores/memory/memory-run-hub.ts';
@@ -54,6 +55,8 @@ export function openDocumentStack(
     documents: stores.documents,
     embedder,
     maxBytes: config.documentMaxBytes,
+    // Files are parsed in worker threads with memory, time and size limits, off the event loop.
+    parser: new ParserPool({ ...config.documentParsing, logger }),
     logger,
   });
   return { stores, embedder, ingestor };
@@ -285,6 +288,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
       clearTimeout(force);
       await model?.close?.();
       await embedder?.close?.();
+      await ingestor.close();
       await stores.close();
     },
   };

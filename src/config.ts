@@ -94,6 +94,11 @@ const schema = z.object({
   DATA_DIR: z.string().trim().min(1).default('./data'),
   SAMPLE_CORPUS: booleanText(true),
   DOCUMENT_MAX_BYTES: integer(50 * 1024 * 1024, 1024),
+  DOCUMENT_MAX_EXPANDED_BYTES: integer(32 * 1024 * 1024, 1024),
+  DOCUMENT_MAX_CHUNKS: integer(10_000, 1),
+  DOCUMENT_PARSE_WORKERS: integer(2, 1).pipe(z.number().max(64)),
+  DOCUMENT_PARSE_TIMEOUT_MS: integer(60_000, 100),
+  DOCUMENT_PARSE_MEMORY_MB: integer(1024, 64),
   RETRIEVAL_TOP_K: integer(6, 1).pipe(z.number().max(50)),
   RETRIEVAL_CANDIDATES: integer(40, 1).pipe(z.number().max(1000)),
   RETRIEVAL_RRF_K: integer(60, 1),
@@ -275,6 +280,8 @@ export interface Config {
   /** Ingest the bundled sample corpus into the default collection on a fresh install (a new database). */
   sampleCorpus: boolean;
   documentMaxBytes: number;
+  /** Uploaded and ingested files are parsed (loaded and chunked) in worker threads with these limits. */
+  documentParsing: DocumentParsingConfig;
   retrieval: {
     /** Sources given to the model (and sent to the client). */
     topK: number;
@@ -391,6 +398,20 @@ export interface LimitsConfig {
   maxConversationMessages: number;
 }
 
+/** Limits on parsing one document, so that no upload can stall or exhaust the server. */
+export interface DocumentParsingConfig {
+  /** Worker threads that parse files at once; more files wait their turn. */
+  workers: number;
+  /** Wall-clock time one file may take to parse; the worker is then terminated (DOCUMENT_PARSE_TIMEOUT). */
+  timeoutMs: number;
+  /** A worker's JavaScript heap (old generation), in MB; past it the worker is stopped (DOCUMENT_TOO_COMPLEX). */
+  memoryMb: number;
+  /** Bytes a DOCX's XML parts or a PDF's Flate streams may inflate to (DOCUMENT_EXPANDS_TOO_BIG). */
+  maxExpandedBytes: number;
+  /** Chunks one document may make (DOCUMENT_TOO_MANY_CHUNKS). */
+  maxChunks: number;
+}
+
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
@@ -414,6 +435,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dataDir: values.DATA_DIR,
     sampleCorpus: values.SAMPLE_CORPUS,
     documentMaxBytes: values.DOCUMENT_MAX_BYTES,
+    documentParsing: {
+      workers: values.DOCUMENT_PARSE_WORKERS,
+      timeoutMs: values.DOCUMENT_PARSE_TIMEOUT_MS,
+      memoryMb: values.DOCUMENT_PARSE_MEMORY_MB,
+      maxExpandedBytes: values.DOCUMENT_MAX_EXPANDED_BYTES,
+      maxChunks: values.DOCUMENT_MAX_CHUNKS,
+    },
     retrieval: {
       topK: values.RETRIEVAL_TOP_K,
       candidates: values.RETRIEVAL_CANDIDATES,

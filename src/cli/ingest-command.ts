@@ -98,6 +98,7 @@ export async function ingestCommand(args: string[], config: Config): Promise<num
     await embedder?.close?.();
     return summary.failed > 0 || unmatched.length > 0 ? 1 : 0;
   } finally {
+    await ingestor.close();
     await stores.close();
   }
 }

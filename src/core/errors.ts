@@ -100,6 +100,26 @@ export const ERROR_CODES = {
     message: 'The file is larger than DOCUMENT_MAX_BYTES allows.',
     retryable: false,
   },
+  DOCUMENT_EXPANDS_TOO_BIG: {
+    status: 413,
+    message: 'The file decompresses to more than DOCUMENT_MAX_EXPANDED_BYTES allows.',
+    retryable: false,
+  },
+  DOCUMENT_TOO_COMPLEX: {
+    status: 422,
+    message: 'The file is too complex to read within the server’s limits (columns, pages or memory).',
+    retryable: false,
+  },
+  DOCUMENT_TOO_MANY_CHUNKS: {
+    status: 413,
+    message: 'The file holds more text than DOCUMENT_MAX_CHUNKS chunks: split it into smaller files.',
+    retryable: false,
+  },
+  DOCUMENT_PARSE_TIMEOUT: {
+    status: 422,
+    message: 'Reading the file took longer than DOCUMENT_PARSE_TIMEOUT_MS allows.',
+    retryable: false,
+  },
   CHATBOT_NOT_FOUND: { status: 404, message: 'No such chatbot.', retryable: false },
   EMBEDDING_SPACE_MISMATCH: {
     status: 409,

@@ -15,7 +15,7 @@ export interface ChunkOptions {
 
 export type Chunk = Omit<ChunkInput, 'embedding'>;
 
-const DEFAULT_MAX_CHARS = 1200;
+export const DEFAULT_MAX_CHARS = 1200;
 const DEFAULT_OVERLAP_CHARS = 150;
 
 interface Span {

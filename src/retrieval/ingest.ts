@@ -1,14 +1,15 @@
-// Ingestion: file bytes -> parsed sections -> chunks -> (embeddings) -> the document store. One file's failure is
-// reported with its code and name and never stops the rest of a batch.
+// Ingestion: file bytes -> parsed sections -> chunks (in a parse worker, off the event loop, with memory, time,
+// expansion and chunk limits) -> (embeddings) -> the document store. One file's failure is reported with its code
+// and name and never stops the rest of a batch.
 
 import { createHash } from 'node:crypto';
 import { isUnchanged, type DocumentStore, type UpsertStatus } from '../core/documents.ts';
 import type { Embedder } from '../core/embedder.ts';
 import { RivuletError, toRivuletError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
-import { chunkDocument, type Chunk, type ChunkOptions } from './chunker.ts';
-import { loadDocument } from './loaders.ts';
+import type { Chunk } from './chunker.ts';
 import type { LoadOptions } from './parsed-document.ts';
+import type { DocumentParser } from './parser-pool.ts';
 
 /**
  * Part of every content hash: bump it when parsing or chunking changes what a file turns into, so re-ingesting
@@ -63,7 +64,8 @@ export interface IngestorOptions {
   documents: DocumentStore;
   embedder: Embedder | undefined;
   maxBytes: number;
-  chunking?: ChunkOptions;
+  /** Loads and chunks files (a ParserPool: worker threads with limits; it chunks as configured there). */
+  parser: DocumentParser;
   logger: Logger;
 }
 
@@ -126,8 +128,8 @@ export class Ingestor {
           bytes,
         };
       }
-      const parsed = await loadDocument(file.bytes, file.source, loadOptions);
-      const chunks = chunkDocument(parsed, this.options.chunking);
+      const parsed = await this.options.parser.parse(file.bytes, file.source, loadOptions, options.signal);
+      const chunks = parsed.chunks;
       const vectors =
         embedder === undefined
           ? undefined
@@ -169,6 +171,11 @@ export class Ingestor {
         : `${file.source}: ${error.message}`;
       return { source: file.source, status: 'failed', bytes, error: { code: error.code, message } };
     }
+  }
+
+  /** Stops the parse workers; a file still parsing fails with SHUTTING_DOWN. */
+  async close(): Promise<void> {
+    await this.options.parser.close();
   }
 
   /** Ingests files one after another, reporting progress; the summary lists every file's outcome. */

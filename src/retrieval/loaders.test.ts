@@ -3,6 +3,7 @@ import { Document, HeadingLevel, Packer, Paragraph, TextRun } from 'docx';
 import { PDFDocument, StandardFonts } from 'pdf-lib';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { RivuletError, type ErrorCode } from '../core/errors.ts';
+import { docxBomb, pdfFlateBomb, smallDocx, smallPdf, wideCsv } from '../../test/helpers/bombs.ts';
 import { loadDocument, mediaTypeFor, SUPPORTED_EXTENSIONS } from './loaders.ts';
 import type { ParsedDocument } from './parsed-document.ts';
 
@@ -174,12 +175,66 @@ describe('loadDocument: hostile input', () => {
     expect(Date.now() - started).toBeLessThan(10_000);
   });
 
-  it('refuses a .docx whose zip declares an absurd unpacked size', async () => {
+  it('never trusts the sizes a zip declares: a small .docx declaring 4 GiB loads, bombs stop at the inflated cap', async () => {
     const bytes = await makeDocx();
     const central = Buffer.from(bytes).indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]));
     bytes.set([0xff, 0xff, 0xff, 0xff], central + 24); // uncompressed size of the first entry: 4 GiB
-    const error = await expectCode(loadDocument(bytes, 'bomb.docx'), 'DOCUMENT_UNREADABLE', 'bomb.docx');
-    expect(error.message).toContain('unpacks to more than');
+    expect((await loadDocument(bytes, 'honest.docx')).title).toBe('Employee Handbook');
+
+    const limits = { maxExpandedBytes: 4 * 1024 * 1024, maxTextChars: 10_000_000 };
+    const started = Date.now();
+    const bomb = await expectCode(
+      loadDocument(docxBomb({ inflatedMiB: 50 }), 'bomb.docx', {}, limits),
+      'DOCUMENT_EXPANDS_TOO_BIG',
+      'bomb.docx',
+    );
+    expect(bomb.message).toContain('4 MB');
+    // The directory says 1,000 bytes; the entry inflates to 1.5 GB: counting what zlib produces stops it at 4 MB.
+    await expectCode(
+      loadDocument(docxBomb({ inflatedMiB: 1500, declaredSize: 1000 }), 'liar.docx', {}, limits),
+      'DOCUMENT_EXPANDS_TOO_BIG',
+      'liar.docx',
+    );
+    expect(Date.now() - started).toBeLessThan(10_000);
+    // The same writer's small document is fine, so the bombs fail for their size only.
+    const small = await loadDocument(smallDocx(['One paragraph.', 'Another one.']), 'small.docx', {}, limits);
+    expect(allText(small)).toContain('Another one.');
+  });
+
+  it('refuses a PDF whose Flate streams inflate past the cap, and stops at the text a document may hold', async () => {
+    const limits = { maxExpandedBytes: 4 * 1024 * 1024, maxTextChars: 10_000 };
+    await expectCode(
+      loadDocument(pdfFlateBomb({ inflatedMiB: 200 }), 'bomb.pdf', {}, limits),
+      'DOCUMENT_EXPANDS_TOO_BIG',
+      'bomb.pdf',
+    );
+    await expectCode(
+      loadDocument(pdfFlateBomb({ inflatedMiB: 1 }), 'wordy.pdf', {}, limits),
+      'DOCUMENT_TOO_MANY_CHUNKS',
+      'wordy.pdf',
+    );
+    expect(allText(await loadDocument(smallPdf('Plain words.'), 'plain.pdf', {}, limits))).toBe(
+      'Plain words.',
+    );
+  });
+
+  it('reads a 100,000-column CSV as too complex at once, and wide tables within the cap in linear time', async () => {
+    const wide = await expectCode(
+      loadDocument(wideCsv(100_000), 'wide.csv'),
+      'DOCUMENT_TOO_COMPLEX',
+      'wide.csv',
+    );
+    expect(wide.message).toContain('2000 columns');
+    const fields = Object.fromEntries(Array.from({ length: 2001 }, (_, i) => [`f${i}`, 'x']));
+    await expectCode(
+      loadDocument(utf8(JSON.stringify([fields])), 'wide.json'),
+      'DOCUMENT_TOO_COMPLEX',
+      'wide.json',
+    );
+    const started = Date.now();
+    const table = await loadDocument(wideCsv(2000, 20), 'table.csv');
+    expect(table.sections).toHaveLength(20);
+    expect(Date.now() - started).toBeLessThan(10_000);
   });
 });
 

@@ -7,7 +7,16 @@ import { loadHtml } from './loaders/html.ts';
 import { loadMarkdown } from './loaders/markdown.ts';
 import { isPdf, loadPdf } from './loaders/pdf.ts';
 import { loadCsv, loadJson, loadJsonLines } from './loaders/records.ts';
-import { empty, unreadable, type FormatLoader, type LoadedParts } from './loaders/shared.ts';
+import {
+  DEFAULT_LOAD_LIMITS,
+  empty,
+  tooComplex,
+  tooMuchText,
+  unreadable,
+  type FormatLoader,
+  type LoadedParts,
+  type LoadLimits,
+} from './loaders/shared.ts';
 import { loadText } from './loaders/text.ts';
 import type { LoadOptions, ParsedDocument } from './parsed-document.ts';
 
@@ -53,21 +62,27 @@ export function mediaTypeFor(fileName: string): string | undefined {
 }
 
 /**
- * Parses a file into sections under headings. Throws RivuletError DOCUMENT_UNSUPPORTED_TYPE, DOCUMENT_UNREADABLE or
- * DOCUMENT_EMPTY, each with a message that names the file and says what is wrong.
+ * Parses a file into sections under headings. Throws RivuletError DOCUMENT_UNSUPPORTED_TYPE, DOCUMENT_UNREADABLE,
+ * DOCUMENT_EMPTY, DOCUMENT_EXPANDS_TOO_BIG, DOCUMENT_TOO_COMPLEX or DOCUMENT_TOO_MANY_CHUNKS, each with a message that
+ * names the file and says what is wrong. Runs on the calling thread: the server and the CLI call it through the
+ * parse worker pool (parser-pool.ts), which adds the memory and time limits a hostile file needs.
  */
 export async function loadDocument(
   bytes: Uint8Array,
   fileName: string,
   options: LoadOptions = {},
+  limits: LoadLimits = DEFAULT_LOAD_LIMITS,
 ): Promise<ParsedDocument> {
   const format = detectFormat(bytes, fileName);
   if (bytes.length === 0) throw empty(fileName, 'the file is empty');
   let parts: LoadedParts;
   try {
-    parts = await format.load(bytes, fileName, options);
+    parts = await format.load(bytes, fileName, options, limits);
   } catch (error) {
     if (error instanceof RivuletError) throw error;
+    if (error instanceof RangeError && /string length|array length|allocation failed/i.test(error.message)) {
+      throw tooComplex(fileName, `too large to read as ${format.label}`);
+    }
     const tooDeep = error instanceof RangeError && /call stack/i.test(error.message);
     throw unreadable(
       fileName,
@@ -79,6 +94,9 @@ export async function loadDocument(
     .map((section) => ({ ...section, text: section.text.trim() }))
     .filter((section) => section.text);
   if (sections.length === 0) throw empty(fileName);
+  if (sections.reduce((sum, section) => sum + section.text.length, 0) > limits.maxTextChars) {
+    throw tooMuchText(fileName, limits.maxTextChars);
+  }
   return {
     title: parts.title?.replace(/\s+/g, ' ').trim() || stemOf(fileName),
     mediaType: format.mediaType,

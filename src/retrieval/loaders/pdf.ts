@@ -1,32 +1,52 @@
 // PDF loader (unpdf, a serverless build of pdf.js): one section per page with its page number in the metadata; the
-// metadata title and author when present. pdf.js logging is silenced and a parse that runs too long is given up.
-import { extractText, getDocumentProxy, getMeta } from 'unpdf';
+// metadata title and author when present. pdf.js logging is silenced. pdf.js inflates a stream whole into memory, so
+// the file's Flate streams are inflated here first, counting the bytes (none kept) against
+// DOCUMENT_MAX_EXPANDED_BYTES; pages are then read one at a time until the text a document may hold is reached. A
+// stream that declares itself an image is not counted (text extraction never decodes images, and a scanned page's
+// Flate image is legitimately large); the parse worker's heap limit and timeout stand behind that and any other
+// filter (LZW, ASCII85 before Flate) the scan does not follow.
+import { constants, createInflate } from 'node:zlib';
+import { getDocumentProxy, getMeta } from 'unpdf';
 import { RivuletError } from '../../core/errors.ts';
-import { empty, tidy, unreadable, type FormatLoader } from './shared.ts';
+import {
+  empty,
+  expandsTooBig,
+  MAX_PDF_PAGES,
+  tidy,
+  tooComplex,
+  tooMuchText,
+  unreadable,
+  type FormatLoader,
+} from './shared.ts';
 
-const PDF_TIME_LIMIT_MS = 60_000;
 const PDF_HEADER = '%PDF-';
+/** How far before a `stream` keyword its dictionary is looked for. */
+const DICTIONARY_WINDOW = 16 * 1024;
 
-export const loadPdf: FormatLoader = async (bytes, fileName) => {
+export const loadPdf: FormatLoader = async (bytes, fileName, _options, limits) => {
   if (!isPdf(bytes)) throw unreadable(fileName, 'not a PDF file (no %PDF- header)');
-  const opened: { pdf?: Awaited<ReturnType<typeof getDocumentProxy>> } = {};
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(unreadable(fileName, 'took too long to read as a PDF')),
-      PDF_TIME_LIMIT_MS,
-    );
-  });
-  const read = async () => {
-    // pdf.js may transfer (detach) the buffer it is given: pass a copy. verbosity 0 keeps its warnings off stdout.
-    const pdf = await getDocumentProxy(new Uint8Array(bytes), { verbosity: 0 });
-    opened.pdf = pdf;
-    const { text } = await extractText(pdf, { mergePages: false });
-    const { info } = await getMeta(pdf);
-    return { pages: text, info: info as Record<string, unknown> };
-  };
+  if ((await flateBytes(bytes, limits.maxExpandedBytes)) > limits.maxExpandedBytes) {
+    throw expandsTooBig(fileName, 'its compressed streams', limits.maxExpandedBytes);
+  }
+  let pdf: Awaited<ReturnType<typeof getDocumentProxy>> | undefined;
   try {
-    const { pages, info } = await Promise.race([read(), timeout]);
+    // pdf.js may transfer (detach) the buffer it is given: pass a copy. verbosity 0 keeps its warnings off stdout.
+    pdf = await getDocumentProxy(new Uint8Array(bytes), { verbosity: 0 });
+    if (pdf.numPages > MAX_PDF_PAGES) throw tooComplex(fileName, `more than ${MAX_PDF_PAGES} pages`);
+    const pages: string[] = [];
+    let chars = 0;
+    for (let number = 1; number <= pdf.numPages; number++) {
+      const page = await pdf.getPage(number);
+      const content = await page.getTextContent();
+      const text = content.items
+        .map((item) => ('str' in item ? item.str + (item.hasEOL ? '\n' : '') : ''))
+        .join('');
+      page.cleanup();
+      chars += text.length;
+      if (chars > limits.maxTextChars) throw tooMuchText(fileName, limits.maxTextChars);
+      pages.push(text);
+    }
+    const { info } = (await getMeta(pdf)) as { info: Record<string, unknown> };
     const sections = pages.map((page, index) => ({
       heading: [],
       text: tidy(page),
@@ -49,10 +69,57 @@ export const loadPdf: FormatLoader = async (bytes, fileName) => {
     if (error instanceof RivuletError) throw error;
     throw unreadable(fileName, 'not a readable PDF (the file is damaged or incomplete)', error);
   } finally {
-    clearTimeout(timer);
-    void opened.pdf?.destroy().catch(() => undefined);
+    void pdf?.destroy().catch(() => undefined);
   }
 };
+
+/**
+ * The bytes the file's FlateDecode streams (images aside) inflate to, counted without keeping them; the count stops
+ * soon after passing `limit`. A damaged stream counts what it gave before the damage, as pdf.js would decode it.
+ */
+async function flateBytes(bytes: Uint8Array, limit: number): Promise<number> {
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let total = 0;
+  let previous = 0;
+  for (
+    let at = buffer.indexOf('stream', 0, 'latin1');
+    at >= 0;
+    at = buffer.indexOf('stream', at + 6, 'latin1')
+  ) {
+    // A dictionary never reaches back past the previous keyword, so each byte is looked at once however many there are.
+    const before = buffer.toString('latin1', Math.max(previous, at - DICTIONARY_WINDOW), at);
+    previous = at + 6;
+    if (!/>>\s*$/.test(before)) continue; // "endstream", or the word inside text or data
+    const dictionary = before.slice(before.lastIndexOf('obj') + 1);
+    if (!/\/(FlateDecode|Fl)\b/.test(dictionary) || /\/Subtype\s*\/Image\b/.test(dictionary)) continue;
+    let start = at + 6;
+    if (buffer[start] === 0x0d) start++;
+    if (buffer[start] === 0x0a) start++;
+    // From the data to the end of the file: inflation stops at the stream's own end, whatever /Length says.
+    total += await inflatedSize(buffer.subarray(start), limit - total + 1);
+    if (total > limit) return total;
+  }
+  return total;
+}
+
+/** Bytes a zlib stream inflates to, up to `limit` (then it stops); errors end the count, not the scan. */
+function inflatedSize(data: Uint8Array, limit: number): Promise<number> {
+  return new Promise((resolve) => {
+    const inflate = createInflate({ finishFlush: constants.Z_SYNC_FLUSH });
+    let size = 0;
+    inflate.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        inflate.destroy();
+        resolve(size);
+      }
+    });
+    inflate.on('error', () => resolve(size));
+    inflate.on('end', () => resolve(size));
+    inflate.on('close', () => resolve(size));
+    inflate.end(data);
+  });
+}
 
 /** pdf.js accepts up to 1 KiB of junk before the header, as readers do. */
 export function isPdf(bytes: Uint8Array): boolean {

@@ -14,7 +14,26 @@ export type FormatLoader = (
   bytes: Uint8Array,
   fileName: string,
   options: LoadOptions,
+  limits: LoadLimits,
 ) => LoadedParts | Promise<LoadedParts>;
+
+/** What one document may cost to read; the parse worker's memory limit and timeout are the backstop. */
+export interface LoadLimits {
+  /** Bytes compressed content may inflate to: a DOCX's XML parts, a PDF's Flate streams (images aside). */
+  maxExpandedBytes: number;
+  /** Characters of text a document may hold (more could not fit in the chunks allowed). */
+  maxTextChars: number;
+}
+
+export const DEFAULT_LOAD_LIMITS: LoadLimits = {
+  maxExpandedBytes: 32 * 1024 * 1024,
+  maxTextChars: 10_000 * 1200,
+};
+
+/** Columns of a CSV, or distinct fields over all JSON records, a document may have. */
+export const MAX_FIELDS = 2000;
+/** Pages of a PDF read. */
+export const MAX_PDF_PAGES = 10_000;
 
 /** The message reads "<fileName>: <reason>", the reason in plain words. */
 export function unreadable(fileName: string, reason: string, cause?: unknown): RivuletError {
@@ -24,6 +43,29 @@ export function unreadable(fileName: string, reason: string, cause?: unknown): R
 
 export function empty(fileName: string, reason = 'no text to index'): RivuletError {
   return new RivuletError('DOCUMENT_EMPTY', { message: `${fileName}: ${reason}` });
+}
+
+export function tooComplex(fileName: string, reason: string): RivuletError {
+  return new RivuletError('DOCUMENT_TOO_COMPLEX', { message: `${fileName}: ${reason}` });
+}
+
+/** The inflated size is counted as it comes; `maxBytes` is the cap that was reached. */
+export function expandsTooBig(fileName: string, what: string, maxBytes: number): RivuletError {
+  return new RivuletError('DOCUMENT_EXPANDS_TOO_BIG', {
+    message: `${fileName}: ${what} unpack to more than ${formatBytes(maxBytes)} (DOCUMENT_MAX_EXPANDED_BYTES)`,
+  });
+}
+
+export function tooMuchText(fileName: string, maxChars: number): RivuletError {
+  return new RivuletError('DOCUMENT_TOO_MANY_CHUNKS', {
+    message: `${fileName}: holds more than ${maxChars.toLocaleString('en')} characters of text, more than DOCUMENT_MAX_CHUNKS chunks can hold; split the file`,
+  });
+}
+
+export function formatBytes(bytes: number): string {
+  return bytes >= 1024 * 1024
+    ? `${+(bytes / 1024 / 1024).toFixed(1)} MB`
+    : `${+(bytes / 1024).toFixed(1)} KB`;
 }
 
 /** UTF-8 (a BOM is dropped) or UTF-16 with a BOM; line endings become \n. Invalid bytes are an error, not U+FFFD. */

@@ -1,0 +1,250 @@
+// Parses files off the event loop: a small pool of worker threads (parse-worker.ts), each with a heap limit, and a
+// wall-clock limit per file enforced from this thread by terminating the worker, which works however blocked the
+// parser is. A file that outgrows either gets a coded error (DOCUMENT_TOO_COMPLEX, DOCUMENT_PARSE_TIMEOUT), the
+// worker is replaced on demand, and the server never waits on a parse. Files beyond the pool's size wait their turn.
+// Workers are reused (starting one loads the parsers, a few hundred ms), are unref'd while idle so that they never
+// keep a process alive, and end after a while without work.
+
+import { Worker } from 'node:worker_threads';
+import { isErrorCode, RivuletError } from '../core/errors.ts';
+import type { Logger } from '../core/logger.ts';
+import type { ChunkOptions } from './chunker.ts';
+import type { ParsedFile, ParseOutcome } from './parse-document.ts';
+import type { WorkerRequest } from './parse-worker.ts';
+import type { LoadOptions } from './parsed-document.ts';
+
+export type { ParsedFile };
+
+export interface DocumentParser {
+  /** Loads and chunks one file; rejects with a RivuletError naming the file (or the signal's reason). */
+  parse(bytes: Uint8Array, fileName: string, options: LoadOptions, signal?: AbortSignal): Promise<ParsedFile>;
+  close(): Promise<void>;
+}
+
+export interface ParserPoolOptions {
+  /** Files parsed at once (DOCUMENT_PARSE_WORKERS). */
+  workers: number;
+  /** Wall-clock time per file (DOCUMENT_PARSE_TIMEOUT_MS). */
+  timeoutMs: number;
+  /** Each worker's old-generation heap in MB (DOCUMENT_PARSE_MEMORY_MB). */
+  memoryMb: number;
+  maxExpandedBytes: number;
+  maxChunks: number;
+  chunking?: ChunkOptions;
+  /** An idle worker ends after this long (default 30 s). */
+  idleMs?: number;
+  logger?: Logger;
+}
+
+const WORKER_URL = new URL('./parse-worker.ts', import.meta.url);
+const DEFAULT_IDLE_MS = 30_000;
+
+interface Job {
+  id: number;
+  request: Omit<WorkerRequest, 'id'>;
+  resolve(file: ParsedFile): void;
+  reject(error: unknown): void;
+  signal: AbortSignal | undefined;
+  onAbort?: () => void;
+}
+
+interface Slot {
+  worker: Worker;
+  job?: Job | undefined;
+  timer?: NodeJS.Timeout | undefined;
+}
+
+export class ParserPool implements DocumentParser {
+  readonly #options: ParserPoolOptions;
+  readonly #slots = new Set<Slot>();
+  readonly #idle: Slot[] = [];
+  readonly #queue: Job[] = [];
+  #nextId = 1;
+  #closed = false;
+
+  constructor(options: ParserPoolOptions) {
+    this.#options = options;
+  }
+
+  parse(
+    bytes: Uint8Array,
+    fileName: string,
+    options: LoadOptions,
+    signal?: AbortSignal,
+  ): Promise<ParsedFile> {
+    if (this.#closed) return Promise.reject(new RivuletError('SHUTTING_DOWN'));
+    if (signal?.aborted === true) return Promise.reject(abortReason(signal));
+    return new Promise<ParsedFile>((resolve, reject) => {
+      const job: Job = {
+        id: this.#nextId++,
+        request: {
+          // A copy of just these bytes (a Buffer may be a view of a larger shared pool), transferred, not cloned.
+          bytes: new Uint8Array(bytes),
+          fileName,
+          options: { ...options },
+          chunking: this.#options.chunking ?? {},
+          maxExpandedBytes: this.#options.maxExpandedBytes,
+          maxChunks: this.#options.maxChunks,
+        },
+        resolve,
+        reject,
+        signal,
+      };
+      if (signal !== undefined) {
+        job.onAbort = () => this.#abort(job);
+        signal.addEventListener('abort', job.onAbort, { once: true });
+      }
+      this.#queue.push(job);
+      this.#pump();
+    });
+  }
+
+  /** Ends every worker; files waiting or parsing are refused with SHUTTING_DOWN. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const job of this.#queue.splice(0)) this.#settle(job, new RivuletError('SHUTTING_DOWN'));
+    const workers = [...this.#slots].map((slot) => {
+      if (slot.job !== undefined) this.#settle(slot.job, new RivuletError('SHUTTING_DOWN'));
+      return this.#retire(slot);
+    });
+    await Promise.all(workers);
+  }
+
+  /** Workers alive now (for tests and stats). */
+  get workerCount(): number {
+    return this.#slots.size;
+  }
+
+  #pump(): void {
+    while (this.#queue.length > 0 && !this.#closed) {
+      const slot = this.#idle.pop() ?? (this.#slots.size < this.#options.workers ? this.#spawn() : undefined);
+      if (slot === undefined) return;
+      this.#run(slot, this.#queue.shift()!);
+    }
+  }
+
+  #spawn(): Slot {
+    const worker = new Worker(WORKER_URL, {
+      resourceLimits: { maxOldGenerationSizeMb: this.#options.memoryMb, stackSizeMb: 4 },
+      // Its output (a parser's stray warnings) is dropped: errors come back as messages.
+      stdout: true,
+      stderr: true,
+    });
+    worker.stdout.resume();
+    worker.stderr.resume();
+    const slot: Slot = { worker };
+    this.#slots.add(slot);
+    worker.on('message', (message: { id: number } & ParseOutcome) => this.#done(slot, message));
+    worker.on('error', (error: Error) => this.#failed(slot, error));
+    worker.on('exit', (code) => this.#failed(slot, new Error(`the parse worker exited with code ${code}`)));
+    return slot;
+  }
+
+  #run(slot: Slot, job: Job): void {
+    slot.job = job;
+    clearTimeout(slot.timer);
+    slot.worker.ref();
+    slot.timer = setTimeout(() => {
+      this.#options.logger?.warn(
+        { source: job.request.fileName, timeoutMs: this.#options.timeoutMs },
+        'parse timed out: worker terminated',
+      );
+      this.#settle(
+        job,
+        new RivuletError('DOCUMENT_PARSE_TIMEOUT', {
+          message: `${job.request.fileName}: took longer than ${formatSeconds(this.#options.timeoutMs)} to read (DOCUMENT_PARSE_TIMEOUT_MS)`,
+        }),
+      );
+      void this.#retire(slot);
+    }, this.#options.timeoutMs);
+    const { bytes } = job.request;
+    slot.worker.postMessage({ id: job.id, ...job.request } satisfies WorkerRequest, [
+      bytes.buffer as ArrayBuffer,
+    ]);
+  }
+
+  #done(slot: Slot, message: { id: number } & ParseOutcome): void {
+    const job = slot.job;
+    if (job === undefined || job.id !== message.id) return;
+    slot.job = undefined;
+    clearTimeout(slot.timer);
+    if (message.ok) this.#settle(job, undefined, message.file);
+    else {
+      const { code, message: text, detail } = message.error;
+      this.#settle(
+        job,
+        isErrorCode(code)
+          ? new RivuletError(code, { message: text, ...(detail === undefined ? {} : { detail }) })
+          : new RivuletError('INTERNAL', { detail: `${code}: ${text}` }),
+      );
+    }
+    if (this.#closed || !this.#slots.has(slot)) return;
+    slot.worker.unref();
+    this.#idle.push(slot);
+    const idleMs = this.#options.idleMs ?? DEFAULT_IDLE_MS;
+    slot.timer = setTimeout(() => {
+      if (slot.job === undefined) void this.#retire(slot);
+    }, idleMs);
+    slot.timer.unref();
+    this.#pump();
+  }
+
+  /** The worker died (heap limit, a crash, a failed start): its file is refused, the next file gets a new worker. */
+  #failed(slot: Slot, error: Error): void {
+    if (!this.#slots.has(slot)) return;
+    const job = slot.job;
+    void this.#retire(slot);
+    if (job === undefined) return;
+    const outOfMemory = (error as { code?: unknown }).code === 'ERR_WORKER_OUT_OF_MEMORY';
+    if (!outOfMemory) {
+      this.#options.logger?.error({ err: error, source: job.request.fileName }, 'parse worker failed');
+    }
+    this.#settle(
+      job,
+      outOfMemory
+        ? new RivuletError('DOCUMENT_TOO_COMPLEX', {
+            message: `${job.request.fileName}: needs more than ${this.#options.memoryMb} MB of memory to read (DOCUMENT_PARSE_MEMORY_MB)`,
+            detail: error.message,
+          })
+        : new RivuletError('INTERNAL', { detail: error.message, cause: error }),
+    );
+  }
+
+  #abort(job: Job): void {
+    const queued = this.#queue.indexOf(job);
+    if (queued >= 0) this.#queue.splice(queued, 1);
+    else {
+      const slot = [...this.#slots].find((candidate) => candidate.job === job);
+      if (slot !== undefined) void this.#retire(slot);
+    }
+    this.#settle(job, job.signal === undefined ? undefined : abortReason(job.signal));
+  }
+
+  /** Forgets a worker and terminates it; the pool starts another when work comes. */
+  async #retire(slot: Slot): Promise<void> {
+    if (!this.#slots.delete(slot)) return;
+    clearTimeout(slot.timer);
+    const idle = this.#idle.indexOf(slot);
+    if (idle >= 0) this.#idle.splice(idle, 1);
+    slot.job = undefined;
+    const terminated = slot.worker.terminate().catch(() => undefined);
+    this.#pump();
+    await terminated;
+  }
+
+  #settle(job: Job, error: unknown, file?: ParsedFile): void {
+    if (job.onAbort !== undefined) job.signal?.removeEventListener('abort', job.onAbort);
+    if (file !== undefined) job.resolve(file);
+    else job.reject(error);
+  }
+}
+
+/** The signal's reason as an Error (AbortSignal.abort() without one gives an AbortError already). */
+function abortReason(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  return reason instanceof Error ? reason : new Error(String(reason));
+}
+
+function formatSeconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`;
+}
