@@ -7,6 +7,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { RivuletError, toRivuletError } from '../../core/errors.ts';
 import type { Principal } from '../../core/principal.ts';
 import { isLoopbackHost, type Config } from '../../config.ts';
+import type { OriginPolicy } from './origins.ts';
 import { bearerToken, tokenFromProtocols, type Authenticator, type Credentials } from '../auth.ts';
 
 declare module 'fastify' {
@@ -24,6 +25,7 @@ declare module 'fastify' {
 }
 
 const PUBLIC_API = new Set(['/api/config']);
+const READ_ONLY_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** Routes that act for a principal: the API, the OpenAI-compatible API, and the metrics. */
 function isProtected(path: string): boolean {
@@ -67,6 +69,7 @@ export async function registerAccess(
   server: FastifyInstance,
   config: Config,
   authenticator: Authenticator,
+  origins: OriginPolicy,
 ): Promise<void> {
   server.decorateRequest('principal', undefined);
   server.decorateRequest('authFailure', undefined);
@@ -95,9 +98,26 @@ export async function registerAccess(
     });
   }
 
+  // Cross-site requests: a page may change something (POST, DELETE) or open a WebSocket only if it is one the server
+  // would let read the answer (origins.ts). Neither a multipart POST nor a WebSocket waits for CORS.
   server.addHook('onRequest', async (request) => {
     const path = pathOf(request);
     if (!isProtected(path)) return;
+    const webSocket = path === '/api/ws';
+    if (!webSocket && READ_ONLY_METHODS.has(request.method)) return;
+    try {
+      await origins.check(request);
+    } catch (error) {
+      const coded = toRivuletError(error);
+      request.log.info({ code: coded.code, detail: coded.detail }, 'origin refused');
+      if (!webSocket) throw coded;
+      request.authFailure = coded;
+    }
+  });
+
+  server.addHook('onRequest', async (request) => {
+    const path = pathOf(request);
+    if (!isProtected(path) || request.authFailure !== undefined) return;
     const webSocket = path === '/api/ws';
     const credentials = credentialsOf(request, config.auth, webSocket);
     // A WebSocket may also sign in with its first message: no credentials yet is not a failure there.

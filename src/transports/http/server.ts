@@ -16,6 +16,7 @@ import { ERROR_CODES, RivuletError, type ErrorCode } from '../../core/errors.ts'
 import { WS_PROTOCOL } from '../auth.ts';
 import { registerAccess } from './access.ts';
 import type { AppContext } from './context.ts';
+import { originPolicy } from './origins.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
 import { registerChatRoutes } from './routes/chat.ts';
 import { registerConversationRoutes } from './routes/conversations.ts';
@@ -121,8 +122,9 @@ export async function buildServer(
       .send({ error: { code: 'NOT_FOUND', message: `${ERROR_CODES.NOT_FOUND.message}` } });
   });
 
-  await registerWebRoutes(server, context);
-  await registerAccess(server, context.config, context.authenticator);
+  const origins = originPolicy(context.config.web.corsOrigins, context.stores.chatbots);
+  await registerWebRoutes(server, context, origins);
+  await registerAccess(server, context.config, context.authenticator, origins);
   registerHealthRoutes(server, context);
   registerMetricsRoutes(server, context);
   registerStatsRoutes(server, context);

@@ -9,39 +9,33 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_CHATBOT_ID } from '../../../core/chatbots.ts';
 import { RivuletError } from '../../../core/errors.ts';
-import { isLoopbackHost } from '../../../config.ts';
 import type { AppContext } from '../context.ts';
+import type { OriginPolicy } from '../origins.ts';
 
 /** Where `npm run build:web` writes the app and the widget. */
 export const WEB_DIST_DIR = fileURLToPath(new URL('../../../../dist/web/', import.meta.url));
 
-export async function registerWebRoutes(server: FastifyInstance, context: AppContext): Promise<void> {
-  const { corsOrigins, streaming } = context.config.web;
+export async function registerWebRoutes(
+  server: FastifyInstance,
+  context: AppContext,
+  origins: OriginPolicy,
+): Promise<void> {
+  const { streaming } = context.config.web;
   const distDir = path.resolve(context.config.web.distDir ?? WEB_DIST_DIR);
-  const listed = Array.isArray(corsOrigins) ? new Set(corsOrigins) : undefined;
+  const allows = origins.cors;
   await server.register(cors, {
     // CORS_ORIGINS, plus every origin a public chatbot allows (its widget runs on those sites); on an open install
-    // by default only pages served from this machine.
+    // by default only pages served from this machine. The same rule guards state-changing requests (access.ts).
     origin:
-      corsOrigins === '*'
+      allows === '*'
         ? '*'
         : (origin, callback) => {
-            if (origin === undefined || listed?.has(origin) === true) {
+            if (origin === undefined) {
               callback(null, true);
               return;
             }
-            if (corsOrigins === 'loopback') {
-              callback(null, isLoopbackOrigin(origin));
-              return;
-            }
-            context.stores.chatbots.listChatbots().then(
-              (chatbots) =>
-                callback(
-                  null,
-                  chatbots.some(
-                    (chatbot) => chatbot.visibility === 'public' && chatbot.allowedOrigins.includes(origin),
-                  ),
-                ),
+            allows(origin).then(
+              (allowed) => callback(null, allowed),
               (error: unknown) => callback(error as Error, false),
             );
           },
@@ -78,12 +72,4 @@ export async function registerWebRoutes(server: FastifyInstance, context: AppCon
       if (filePath.endsWith('widget.js')) response.header('cross-origin-resource-policy', 'cross-origin');
     },
   });
-}
-
-function isLoopbackOrigin(origin: string): boolean {
-  try {
-    return isLoopbackHost(new URL(origin).hostname);
-  } catch {
-    return false;
-  }
 }

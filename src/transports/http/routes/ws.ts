@@ -31,7 +31,8 @@ export function registerWsRoutes(server: FastifyInstance, context: AppContext): 
     },
     wsHandler: (socket, request) => {
       if (request.authFailure !== undefined) {
-        socket.close(CLOSE_POLICY_VIOLATION, 'unauthorized');
+        const origin = request.authFailure.code === 'ORIGIN_NOT_ALLOWED';
+        socket.close(CLOSE_POLICY_VIOLATION, origin ? 'origin not allowed' : 'unauthorized');
         return;
       }
       // Signed in by the upgrade's headers, or (browsers) by a first `auth` message within AUTH_TIMEOUT_MS.
