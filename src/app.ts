@@ -173,6 +173,14 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
   const freshInstall = await ensureDefaultChatbot(stores);
   const model = await resolveLanguageModel(config.llm, logger, metrics);
   await warnOnEmbeddingSpaceChange(stores, embedder, logger);
+  // No answer of this process runs yet: any still marked streaming was cut by a kill or crash of the last one.
+  const interrupted = await stores.conversations.interruptStreamingMessages();
+  if (interrupted > 0) {
+    logger.warn(
+      { answers: interrupted },
+      'answers cut off when the server last stopped without shutting down (killed, crashed) are marked interrupted, with their text so far',
+    );
+  }
   if (freshInstall && config.sampleCorpus) await ingestSampleCorpus(ingestor, logger);
   const usageEstimator = new UsageEstimator();
   await usageEstimator.load();
@@ -205,6 +213,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     estimateUsage: (messages, output) => usageEstimator.estimate(messages, output),
     defaultChatbotId: DEFAULT_CHATBOT_ID,
     limits: {
+    checkpointMs: config.run.checkpointMs,
       maxMessageChars: config.maxMessageChars,
       maxConversationMessages: config.limits.maxConversationMessages,
       streamsPerPrincipal: config.limits.enabled ? config.limits.streamsPerPrincipal : 0,

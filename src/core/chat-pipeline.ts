@@ -11,7 +11,12 @@ import {
   type CachedAnswer,
 } from './answer-cache.ts';
 import type { Chatbot } from './chatbots.ts';
-import type { ConversationStore, MessageStatus } from './conversation-store.ts';
+import type {
+  AnswerProgress,
+  ConversationStore,
+  MessageStatus,
+  StoredMessage,
+} from './conversation-store.ts';
 import { RivuletError, toRivuletError } from './errors.ts';
 import type { FinishReason, PhaseName, Source, Timings, Usage } from './events.ts';
 import { matchGlossary } from './glossary.ts';
@@ -59,6 +64,11 @@ export interface ChatPipelineDeps {
   estimateUsage?: (messages: readonly ChatMessage[], output: string) => Promise<Usage>;
   /** How many earlier messages go into the prompt. */
   historyLimit: number;
+  /**
+   * How often the text so far of a streaming answer is saved (RUN_CHECKPOINT_MS), so an answer cut by a crash
+   * keeps it; 0 or absent: only when the answer ends.
+   */
+  checkpointMs?: number;
   logger: Logger;
   /** Metrics: run outcomes, TTFT, token gaps, phases. Optional: nothing is recorded without it. */
   observer?: RunObserver;
@@ -169,11 +179,41 @@ export async function runChatPipeline(
   let cacheable = false;
   /** What the answer rests on besides the question (passages, prompt, glossary): see wordsEchoedFromQuestion. */
   let groundedOn: string[] = [];
+  /** When the answer was stored as streaming; undefined until then. */
+  let answerCreatedAt: number | undefined;
+  let checkpointTimer: NodeJS.Timeout | undefined;
+  let checkpointing: Promise<void> | undefined;
+  /** What the last checkpoint saved: the text's length and the sources (by identity: they are set once). */
+  let saved = { length: 0, sources };
+  /**
+   * Saves the text so far, at most one save at a time and only when something changed. Run by a timer, not per
+   * token: token delivery never waits for the store, and a stream that stalls still gets its last tokens saved.
+   */
+  const checkpoint = (): void => {
+    if (checkpointing !== undefined || (text.length === saved.length && sources === saved.sources)) return;
+    const next = { length: text.length, sources };
+    const progress: AnswerProgress =
+      sources === saved.sources ? { content: text } : { content: text, sources };
+    checkpointing = deps.conversations
+      .checkpointMessage(messageId, progress)
+      .then(
+        () => {
+          saved = next;
+        },
+        (error: unknown) => {
+          deps.logger.warn({ runId: run.runId, err: error }, 'checkpointing the answer failed');
+        },
+      )
+      .finally(() => {
+        checkpointing = undefined;
+      });
+  };
   try {
     beginPhase('history');
     const stored = await deps.conversations.listMessages(input.conversationId, deps.historyLimit);
     const history: ChatMessage[] = stored
-      .filter((message) => message.content !== '')
+      // Another answer of this conversation still streaming has only part of its text: it is not history yet.
+      .filter((message) => message.content !== '' && message.status !== 'streaming')
       .map((message) => ({ role: message.role, content: message.content }));
     await deps.conversations.appendMessage({
       id: `msg_${randomUUID()}`,
@@ -182,6 +222,22 @@ export async function runChatPipeline(
       content: input.message,
       createdAt: Date.now(),
     });
+    // The answer is stored now, as streaming, and checkpointed while it streams: if the process dies (SIGKILL, a
+    // crash, power loss) the next start finds it and marks it interrupted with its text so far.
+    answerCreatedAt = Date.now();
+    await deps.conversations.appendMessage({
+      id: messageId,
+      conversationId: input.conversationId,
+      role: 'assistant',
+      content: '',
+      createdAt: answerCreatedAt,
+      status: 'streaming',
+      runId: run.runId,
+    });
+    if ((deps.checkpointMs ?? 0) > 0) {
+      checkpointTimer = setInterval(checkpoint, deps.checkpointMs);
+      checkpointTimer.unref();
+    }
     endPhase();
 
     // Enhance: a follow-up ("and on Linux?") becomes a standalone question; glossary terms widen the search.
@@ -342,13 +398,16 @@ export async function runChatPipeline(
   }
 
   const finalTimings = timings();
+  clearInterval(checkpointTimer);
+  // A checkpoint in flight lands first (it cannot undo the final store anyway: only streaming answers take one).
+  await checkpointing;
   try {
-    await deps.conversations.appendMessage({
+    const answer: StoredMessage = {
       id: messageId,
       conversationId: input.conversationId,
       role: 'assistant',
       content: text,
-      createdAt: Date.now(),
+      createdAt: answerCreatedAt ?? Date.now(),
       status,
       runId: run.runId,
       finishReason,
@@ -357,7 +416,10 @@ export async function runChatPipeline(
       timings: finalTimings,
       sources,
       cached,
-    });
+    };
+    // Stored when it started (the usual case): rewritten in place. A conversation deleted meanwhile took it along.
+    if (answerCreatedAt !== undefined) await deps.conversations.replaceMessage(answer);
+    else await deps.conversations.appendMessage(answer);
   } catch (error) {
     deps.logger.error({ runId: run.runId, err: error }, 'storing the answer failed');
   }

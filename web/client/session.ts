@@ -299,8 +299,9 @@ export class ChatSession {
     } catch (error) {
       if (this.#stream !== stream) return false;
       const failure = toFailure(error);
-      if (resume.resumed && failure.code === 'RUN_NOT_FOUND') {
-        // The run expired from the server since the reload: its stored message (if any) is in the history.
+      if (resume.resumed && (failure.code === 'RUN_NOT_FOUND' || failure.code === 'RUN_INTERRUPTED')) {
+        // The run expired from the server since the reload, or a restart cut it off: its stored message (if any,
+        // with its text so far) is in the history.
         this.#messages = this.#messages.filter((message) => message !== answer);
         if (this.#conversationId !== null) void this.open(this.#conversationId, { keepActive: true });
         return false;
@@ -473,19 +474,36 @@ function userMessage(text: string): UiMessage {
   return { id: nextId(), role: 'user', text, status: 'complete', phase: null, sources: [] };
 }
 
-/** Stored messages as UI messages (each answer remembers its question for regenerate). */
+/** What an answer cut off by a server restart says under its text so far. */
+const INTERRUPTED_MESSAGE =
+  'The server restarted while this answer was being written: ask again for the rest.';
+
+/**
+ * Stored messages as UI messages (each answer remembers its question for regenerate). An answer still streaming is
+ * left out: its stored text is only a checkpoint, and the live answer is rejoined (or shown once it has ended).
+ */
 export function fromStored(stored: readonly StoredMessage[]): UiMessage[] {
   let question: string | undefined;
-  return stored.map((message) => {
+  const messages: UiMessage[] = [];
+  for (const message of stored) {
     if (message.role === 'user') {
       question = message.content;
-      return { ...userMessage(message.content), id: message.id };
+      messages.push({ ...userMessage(message.content), id: message.id });
+      continue;
     }
-    return {
+    if (message.status === 'streaming') continue;
+    const interrupted = message.status === 'interrupted';
+    messages.push({
       id: message.id,
       role: 'assistant',
       text: message.content,
-      status: message.status === 'stopped' ? 'stopped' : message.status === 'failed' ? 'failed' : 'complete',
+      // A half answer never looks complete: an interrupted one shows as failed, with its text so far.
+      status:
+        message.status === 'stopped'
+          ? 'stopped'
+          : message.status === 'failed' || interrupted
+            ? 'failed'
+            : 'complete',
       phase: null,
       sources: message.sources ?? [],
       runId: message.runId,
@@ -493,10 +511,16 @@ export function fromStored(stored: readonly StoredMessage[]): UiMessage[] {
       cached: message.cached === true,
       ...(message.errorCode === undefined
         ? {}
-        : { error: { code: message.errorCode, message: 'This answer did not complete.' } }),
+        : {
+            error: {
+              code: message.errorCode,
+              message: interrupted ? INTERRUPTED_MESSAGE : 'This answer did not complete.',
+            },
+          }),
       stats: statsFrom(message.timings ?? null, message.usage ?? null, message.cached === true),
-    };
-  });
+    });
+  }
+  return messages;
 }
 
 function statsFrom(timings: Timings | null, usage: Usage | null, cached: boolean): MessageStats {

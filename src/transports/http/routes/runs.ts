@@ -19,7 +19,13 @@ export function registerRunRoutes(server: FastifyInstance, context: AppContext):
     );
 
   server.get('/api/runs/:runId/events', async (request, reply) => {
-    const info = await findRun(request);
+    // A resume of an answer a killed server cut off is told so (RUN_INTERRUPTED), not just RUN_NOT_FOUND.
+    const info = await findOwnedRun(
+      context.hub,
+      parseWith(runParamsSchema, request.params, 'path').runId,
+      principalOf(request).id,
+      context.stores.conversations,
+    );
     const query = parseWith(runEventsQuerySchema, request.query, 'query');
     const header = request.headers['last-event-id'];
     const lastEventId = (Array.isArray(header) ? header[0] : header) ?? query.lastEventId;

@@ -142,7 +142,12 @@ export function registerWsRoutes(server: FastifyInstance, context: AppContext): 
             return;
           }
           case 'resume': {
-            const info = await findOwnedRun(context.hub, message.runId, caller.id);
+            const info = await findOwnedRun(
+              context.hub,
+              message.runId,
+              caller.id,
+              context.stores.conversations,
+            );
             const afterSeq = message.lastSeq ?? -1;
             // Acknowledged before any replayed event, so a client that already has everything still hears back.
             send(
