@@ -16,6 +16,7 @@ import { resolveLanguageModel } from './providers/create-language-model.ts';
 import { createEmbedder } from './providers/embeddings.ts';
 import { combineRunObservers, type RunObserver } from './core/observer.ts';
 import { Metrics } from './observability/metrics.ts';
+import { redactingLogger } from './observability/log-redaction.ts';
 import { RollingStats } from './observability/rolling-stats.ts';
 import { TracingObserver } from './observability/tracing.ts';
 import { ExtractiveAnswerer } from './providers/extractive.ts';
@@ -150,7 +151,8 @@ export interface CreateAppOptions {
 
 export async function createApp(config: Config, options: CreateAppOptions = {}): Promise<App> {
   assertSafeToServe(config);
-  const logger = options.logger ?? pino({ level: config.logLevel });
+  // Every line the app and Fastify write goes through the credential masking (a given logger too: tests, embedders).
+  const logger = redactingLogger(options.logger ?? pino({ level: config.logLevel }));
   const metrics = config.metricsEnabled ? new Metrics() : undefined;
   const stats = new RollingStats();
   const hub = new MemoryRunHub({

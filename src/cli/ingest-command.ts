@@ -8,6 +8,7 @@ import { databasePath, openDocumentStack } from '../app.ts';
 import { DEFAULT_CHATBOT_ID } from '../core/chatbots.ts';
 import type { Config } from '../config.ts';
 import { expandPaths, readFiles } from '../retrieval/file-sources.ts';
+import { redactingLogger } from '../observability/log-redaction.ts';
 import type { IngestSummary } from '../retrieval/ingest.ts';
 import { openSqliteStores } from '../stores/sqlite/sqlite-stores.ts';
 
@@ -50,9 +51,11 @@ export async function ingestCommand(args: string[], config: Config): Promise<num
     return 2;
   }
   // Failed files are printed readably below; the log adds only errors, unless debug output was asked for.
-  const logger = pino(
-    { level: ['debug', 'trace'].includes(config.logLevel) ? config.logLevel : 'error' },
-    pino.destination(2),
+  const logger = redactingLogger(
+    pino(
+      { level: ['debug', 'trace'].includes(config.logLevel) ? config.logLevel : 'error' },
+      pino.destination(2),
+    ),
   );
   const { stores, embedder, ingestor } = openDocumentStack(config, logger);
   if (config.embedding !== undefined && !stores.vectors.available) {

@@ -3,6 +3,7 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { Agent, type Dispatcher } from 'undici';
 import { RivuletError, type ErrorCode } from '../core/errors.ts';
+import { upstreamExcerpt } from '../core/redact.ts';
 import type { FinishReason, Usage } from '../core/events.ts';
 import type {
   ChatMessage,
@@ -143,7 +144,10 @@ export class AnthropicModel implements LanguageModel {
           return;
         }
         case 'error':
-          throw errorForErrorType(data.error?.type, `in-stream error: ${JSON.stringify(data.error)}`);
+          throw errorForErrorType(
+            data.error?.type,
+            `in-stream error: ${upstreamExcerpt(JSON.stringify(data.error) ?? 'undefined', 500)}`,
+          );
         default:
           // ping, content_block_start/stop, and event types added after this was written.
           return;
@@ -152,7 +156,9 @@ export class AnthropicModel implements LanguageModel {
     const parser = createParser({
       onEvent,
       onError: (error) => {
-        throw new RivuletError('UPSTREAM_BAD_RESPONSE', { detail: `SSE parse error: ${error.message}` });
+        throw new RivuletError('UPSTREAM_BAD_RESPONSE', {
+          detail: `SSE parse error: ${upstreamExcerpt(error.message)}`,
+        });
       },
       maxBufferSize: MAX_EVENT_BYTES,
     });
@@ -213,7 +219,7 @@ function parseEvent(data: string): StreamEvent {
   } catch {
     // Reported below, with the same code as a non-object.
   }
-  throw new RivuletError('UPSTREAM_BAD_RESPONSE', { detail: `unparseable event: ${data.slice(0, 200)}` });
+  throw new RivuletError('UPSTREAM_BAD_RESPONSE', { detail: `unparseable event: ${upstreamExcerpt(data)}` });
 }
 
 function toUsage(inputTokens: number | undefined, outputTokens: number | undefined): Usage | null {

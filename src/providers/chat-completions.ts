@@ -4,6 +4,7 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { Agent, type Dispatcher } from 'undici';
 import { RivuletError } from '../core/errors.ts';
+import { upstreamExcerpt } from '../core/redact.ts';
 import type { FinishReason, Usage } from '../core/events.ts';
 import type {
   GenerateRequest,
@@ -135,11 +136,14 @@ function consumeStream(
     try {
       chunk = JSON.parse(data) as CompletionChunk;
     } catch {
-      throw new RivuletError('UPSTREAM_BAD_RESPONSE', { detail: `unparseable chunk: ${data.slice(0, 200)}` });
+      throw new RivuletError('UPSTREAM_BAD_RESPONSE', {
+        detail: `unparseable chunk: ${upstreamExcerpt(data)}`,
+      });
     }
     if (chunk.error !== undefined && chunk.error !== null) {
       throw new RivuletError('UPSTREAM_UNAVAILABLE', {
-        detail: `in-stream error: ${JSON.stringify(chunk.error)}`,
+        // Fix: the error object went to the log whole; providers echo keys in it like in HTTP error bodies.
+        detail: `in-stream error: ${upstreamExcerpt(JSON.stringify(chunk.error), 500)}`,
       });
     }
     const choice = chunk.choices?.[0];
@@ -158,7 +162,9 @@ function consumeStream(
   const parser = createParser({
     onEvent,
     onError: (error) => {
-      throw new RivuletError('UPSTREAM_BAD_RESPONSE', { detail: `SSE parse error: ${error.message}` });
+      throw new RivuletError('UPSTREAM_BAD_RESPONSE', {
+        detail: `SSE parse error: ${upstreamExcerpt(error.message)}`,
+      });
     },
     maxBufferSize: MAX_EVENT_BYTES,
   });

@@ -2,6 +2,7 @@
 // (/v1/embeddings), Azure OpenAI (a deployment's /embeddings), Ollama (/api/embed).
 
 import { RivuletError } from '../core/errors.ts';
+import { upstreamExcerpt } from '../core/redact.ts';
 import {
   azureOpenAIDeploymentUrl,
   bearerAuth,
@@ -82,7 +83,7 @@ function openAIVectors(answer: unknown, count: number): unknown[] {
       seen.has(index)
     ) {
       throw badResponse(
-        `embedding with a missing, duplicate or out-of-range index: ${JSON.stringify(index) ?? 'undefined'}`,
+        `embedding with a missing, duplicate or out-of-range index: ${upstreamExcerpt(JSON.stringify(index) ?? 'undefined', 100)}`,
       );
     }
     seen.add(index);

@@ -7,6 +7,7 @@ import type { EmbeddingConfig } from '../config.ts';
 import type { EmbeddingSpace } from '../core/documents.ts';
 import type { Embedder } from '../core/embedder.ts';
 import { RivuletError, toRivuletError } from '../core/errors.ts';
+import { upstreamExcerpt } from '../core/redact.ts';
 import type { Logger } from '../core/logger.ts';
 import { retryDelay, type BackoffPolicy } from './backoff.ts';
 import {
@@ -182,7 +183,9 @@ function normalised(vector: unknown, index: number): Float32Array {
   let sumOfSquares = 0;
   for (const value of vector as unknown[]) {
     if (typeof value !== 'number' || !Number.isFinite(value)) {
-      throw badResponse(`embedding ${index} holds a value that is not a finite number: ${String(value)}`);
+      throw badResponse(
+        `embedding ${index} holds a value that is not a finite number: ${upstreamExcerpt(JSON.stringify(value) ?? String(value), 100)}`,
+      );
     }
     sumOfSquares += value * value;
   }

@@ -7,7 +7,7 @@ import type { GenerateRequest, GenerateResult, LanguageModel, StreamOptions } fr
 import { createLineSplitter } from './ndjson-lines.ts';
 import { readStreamingBody } from './stream-body.ts';
 import { postToProvider, readBounded, readJson, type ResponseBody } from './provider-http.ts';
-import { errorForNetworkFailure, errorForStatus } from './upstream-errors.ts';
+import { errorForNetworkFailure, errorForStatus, upstreamExcerpt } from './upstream-errors.ts';
 
 export const OLLAMA_DEFAULT_HOST = 'http://127.0.0.1:11434';
 const OLLAMA_DEFAULT_PORT = '11434';
@@ -176,11 +176,11 @@ function parseLine(line: string): ChatLine {
   try {
     chunk = JSON.parse(line);
   } catch {
-    throw new RivuletError('UPSTREAM_BAD_RESPONSE', { detail: `unparseable line: ${line.slice(0, 200)}` });
+    throw new RivuletError('UPSTREAM_BAD_RESPONSE', { detail: `unparseable line: ${upstreamExcerpt(line)}` });
   }
   if (typeof chunk !== 'object' || chunk === null) {
     throw new RivuletError('UPSTREAM_BAD_RESPONSE', {
-      detail: `line is not an object: ${line.slice(0, 200)}`,
+      detail: `line is not an object: ${upstreamExcerpt(line)}`,
     });
   }
   throwIfError(chunk);
@@ -191,7 +191,7 @@ function parseLine(line: string): ChatLine {
 function throwIfError(chunk: ChatLine): void {
   if (typeof chunk.error === 'string') {
     throw new RivuletError('UPSTREAM_UNAVAILABLE', {
-      detail: `in-stream error: ${chunk.error.slice(0, 500)}`,
+      detail: `in-stream error: ${upstreamExcerpt(chunk.error, 500)}`,
     });
   }
 }

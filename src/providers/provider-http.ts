@@ -2,7 +2,7 @@
 
 import { request, type Dispatcher } from 'undici';
 import { RivuletError } from '../core/errors.ts';
-import { errorForNetworkFailure, errorForStatus } from './upstream-errors.ts';
+import { errorForNetworkFailure, errorForStatus, upstreamExcerpt } from './upstream-errors.ts';
 
 export type ResponseBody = Dispatcher.ResponseData['body'];
 
@@ -75,7 +75,7 @@ export async function readJson(body: ResponseBody, signal: AbortSignal): Promise
     return JSON.parse(text) as unknown;
   } catch {
     throw new RivuletError('UPSTREAM_BAD_RESPONSE', {
-      detail: `unparseable JSON body: ${text.slice(0, 200)}`,
+      detail: `unparseable JSON body: ${upstreamExcerpt(text)}`,
     });
   }
 }

@@ -2,7 +2,7 @@
 
 import { RivuletError } from '../core/errors.ts';
 import type { ResponseBody } from './provider-http.ts';
-import { errorForNetworkFailure } from './upstream-errors.ts';
+import { errorForNetworkFailure, upstreamExcerpt } from './upstream-errors.ts';
 
 /** What one wire format does with the decoded text of a streamed response. */
 export interface StreamingBodyHandler {
@@ -41,7 +41,7 @@ export function readStreamingBody(
         error instanceof RivuletError
           ? error
           : new RivuletError('UPSTREAM_BAD_RESPONSE', {
-              detail: `stream parse failure: ${String(error)}`,
+              detail: `stream parse failure: ${upstreamExcerpt(String(error), 500)}`,
               cause: error,
             }),
       );

@@ -10,7 +10,7 @@ describe('upstream error details in logs', () => {
     expect(detail).toContain('Incorrect API key provided: [redacted]');
     expect(detail).toContain('invalid_api_key');
     expect(redactSecrets('Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.payload.sig')).not.toContain('eyJhbGci');
-    expect(redactSecrets('api-key=0123456789abcdef0123456789abcdef')).toBe('key=[redacted]');
+    expect(redactSecrets('api-key=0123456789abcdef0123456789abcdef')).toBe('api-key=[redacted]');
     expect(redactSecrets('deployment gpt-4o-mini not found (request 42)')).toBe(
       'deployment gpt-4o-mini not found (request 42)',
     );

@@ -1,28 +1,19 @@
 // Maps what a provider's HTTP endpoint does wrong (status codes, socket faults, timeouts) to coded errors.
 
 import { RivuletError, type ErrorCode } from '../core/errors.ts';
+import { redactSecrets, upstreamExcerpt } from '../core/redact.ts';
+
+export { redactSecrets, upstreamExcerpt };
 
 /** Upstream error bodies are for logs only, and only this much of them. */
 const MAX_DETAIL_CHARS = 500;
 
 /**
  * Providers sometimes echo credentials in error bodies ("Incorrect API key provided: sk-abc...xyz"): anything that
- * looks like a key or token is masked before the body reaches a log line.
+ * looks like a key or token is masked (before the body is cut, so half a key is masked too).
  */
-export function redactSecrets(text: string): string {
-  return text
-    .replace(/\b(?:sk|pk|rk)-[\w*.-]{6,}/giu, '[redacted]')
-    .replace(
-      /\b(?:bearer|api[-_ ]?key|key|token)(["':=\s]+)(?=[\w*./+=-]*\d)[\w*./+=-]{8,}/giu,
-      (_match, separator: string) => `key${separator}[redacted]`,
-    )
-    .replace(/\b[\w-]*[A-Za-z][\w-]*\d[\w-]*\b|\b[\w-]*\d[\w-]*[A-Za-z][\w-]*\b/gu, (word) =>
-      word.length >= 32 ? '[redacted]' : word,
-    );
-}
-
 export function errorForStatus(status: number, body: string, retryAfter: string | undefined): RivuletError {
-  const detail = `upstream HTTP ${status}: ${redactSecrets(body.slice(0, MAX_DETAIL_CHARS))}`;
+  const detail = `upstream HTTP ${status}: ${upstreamExcerpt(body, MAX_DETAIL_CHARS)}`;
   return new RivuletError(codeForStatus(status), { detail, retryAfterMs: parseRetryAfter(retryAfter) });
 }
 
@@ -50,7 +41,8 @@ export function parseRetryAfter(value: string | undefined, now = Date.now()): nu
 export function errorForNetworkFailure(error: unknown, receiving: boolean): RivuletError {
   const code = (error as { code?: unknown } | undefined)?.code;
   const label = typeof code === 'string' ? code : error instanceof Error ? error.name : 'Error';
-  const detail = error instanceof Error ? `${label}: ${error.message}` : String(error);
+  // A socket error names the URL it failed on, and a base URL may carry a key in its query string.
+  const detail = upstreamExcerpt(error instanceof Error ? `${label}: ${error.message}` : String(error), 500);
   if (code === 'UND_ERR_BODY_TIMEOUT') return new RivuletError('UPSTREAM_STALLED', { detail, cause: error });
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') {
     return new RivuletError('UPSTREAM_TIMEOUT', { detail, cause: error });
