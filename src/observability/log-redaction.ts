@@ -31,7 +31,9 @@ function serializeRequest(request: FastifyRequest): Record<string, unknown> {
     method: request.method,
     url: redactUrl(request.url),
     version: request.headers['accept-version'],
-    host: request.host,
+    // The Host header itself: request.host would take X-Forwarded-Host from a trusted proxy (or, with a hop count
+    // in TRUST_PROXY, from anyone), and only X-Forwarded-For is meant to be believed.
+    host: request.headers.host,
     remoteAddress: request.ip,
     remotePort: request.socket.remotePort,
   };
