@@ -132,6 +132,8 @@ export interface DocxBombOptions {
   declaredSize?: number;
   /** The repeated paragraph (default: a sentence of prose). */
   paragraph?: string;
+  /** More XML parts (word/partN.xml) with the same content: many entries, each under a cap, all over it. */
+  extraParts?: number;
 }
 
 /**
@@ -154,14 +156,16 @@ export function docxBomb(options: DocxBombOptions): Buffer {
   for (let i = 0; i < times; i++) crc = crc32(chunk, crc);
   crc = crc32(tail, crc);
   const size = head.length + chunk.length * times + tail.length;
+  const declared = options.declaredSize === undefined ? {} : { declaredSize: options.declaredSize };
   return writeZip([
     { name: '[Content_Types].xml', data: Buffer.from(CONTENT_TYPES) },
     { name: '_rels/.rels', data: Buffer.from(ROOT_RELS) },
-    {
-      name: 'word/document.xml',
+    { name: 'word/document.xml', deflated: { bytes: body, size, crc }, ...declared },
+    ...Array.from({ length: options.extraParts ?? 0 }, (_, i) => ({
+      name: `word/part${i + 1}.xml`,
       deflated: { bytes: body, size, crc },
-      ...(options.declaredSize === undefined ? {} : { declaredSize: options.declaredSize }),
-    },
+      ...declared,
+    })),
   ]);
 }
 
@@ -179,11 +183,11 @@ export function smallDocx(paragraphs: string[]): Buffer {
  * A one-page PDF (standard Helvetica, nothing embedded) whose content stream is FlateDecode and inflates to
  * `inflatedMiB` of text-drawing operators: a page of text a reader would draw, repeated without end.
  */
-export function pdfFlateBomb(options: { inflatedMiB: number; line?: string }): Buffer {
+export function pdfFlateBomb(options: { inflatedMiB: number; line?: string; disguised?: boolean }): Buffer {
   const line = `BT /F1 12 Tf 50 700 Td (${options.line ?? 'All work and no play makes Jack a dull boy.'}) Tj ET\n`;
   const chunk = Buffer.from(line.repeat(Math.max(1, Math.floor(MIB / line.length))));
   const times = Math.max(1, Math.round((options.inflatedMiB * MIB) / chunk.length));
-  return writePdf(repeatedZlib(chunk, times), true);
+  return writePdf(repeatedZlib(chunk, times), true, options.disguised === true);
 }
 
 /** A one-page PDF with `text` drawn in plain (unfiltered) operators, for a control. */
@@ -191,7 +195,8 @@ export function smallPdf(text: string): Buffer {
   return writePdf(Buffer.from(`BT /F1 12 Tf 50 700 Td (${text}) Tj ET\n`), false);
 }
 
-function writePdf(content: Buffer, flate: boolean): Buffer {
+/** `disguised`: the content stream's dictionary claims it is an image (which a reader ignores for /Contents). */
+function writePdf(content: Buffer, flate: boolean, disguised = false): Buffer {
   const objects: Buffer[] = [
     Buffer.from('<< /Type /Catalog /Pages 2 0 R >>'),
     Buffer.from('<< /Type /Pages /Kids [3 0 R] /Count 1 >>'),
@@ -199,7 +204,9 @@ function writePdf(content: Buffer, flate: boolean): Buffer {
       '<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>',
     ),
     Buffer.concat([
-      Buffer.from(`<< /Length ${content.length}${flate ? ' /Filter /FlateDecode' : ''} >>\nstream\n`),
+      Buffer.from(
+        `<< /Length ${content.length}${flate ? ' /Filter /FlateDecode' : ''}${disguised ? ' /Subtype /Image' : ''} >>\nstream\n`,
+      ),
       content,
       Buffer.from('\nendstream'),
     ]),

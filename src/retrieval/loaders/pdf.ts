@@ -1,10 +1,11 @@
 // PDF loader (unpdf, a serverless build of pdf.js): one section per page with its page number in the metadata; the
 // metadata title and author when present. pdf.js logging is silenced. pdf.js inflates a stream whole into memory, so
 // the file's Flate streams are inflated here first, counting the bytes (none kept) against
-// DOCUMENT_MAX_EXPANDED_BYTES; pages are then read one at a time until the text a document may hold is reached. A
-// stream that declares itself an image is not counted (text extraction never decodes images, and a scanned page's
-// Flate image is legitimately large); the parse worker's heap limit and timeout stand behind that and any other
-// filter (LZW, ASCII85 before Flate) the scan does not follow.
+// DOCUMENT_MAX_EXPANDED_BYTES; pages are then read one at a time, their text streamed, until the text a document may
+// hold is reached. Streams that declare themselves images count only past an allowance of four times the cap (text
+// extraction never decodes images, and a page's Flate image is legitimately large; a content stream that lies about
+// being an image gets no further than the allowance). The parse worker's heap limit and timeout stand behind that
+// and behind filters the scan does not follow (LZW, ASCII85 before Flate).
 import { constants, createInflate } from 'node:zlib';
 import { getDocumentProxy, getMeta } from 'unpdf';
 import { RivuletError } from '../../core/errors.ts';
@@ -22,6 +23,8 @@ import {
 const PDF_HEADER = '%PDF-';
 /** How far before a `stream` keyword its dictionary is looked for. */
 const DICTIONARY_WINDOW = 16 * 1024;
+/** Inflated image bytes not counted against the cap, as a multiple of it. */
+const IMAGE_ALLOWANCE = 4;
 
 export const loadPdf: FormatLoader = async (bytes, fileName, _options, limits) => {
   if (!isPdf(bytes)) throw unreadable(fileName, 'not a PDF file (no %PDF- header)');
@@ -37,13 +40,10 @@ export const loadPdf: FormatLoader = async (bytes, fileName, _options, limits) =
     let chars = 0;
     for (let number = 1; number <= pdf.numPages; number++) {
       const page = await pdf.getPage(number);
-      const content = await page.getTextContent();
-      const text = content.items
-        .map((item) => ('str' in item ? item.str + (item.hasEOL ? '\n' : '') : ''))
-        .join('');
+      const text = await pageText(page, limits.maxTextChars - chars);
       page.cleanup();
+      if (text === undefined) throw tooMuchText(fileName, limits.maxTextChars);
       chars += text.length;
-      if (chars > limits.maxTextChars) throw tooMuchText(fileName, limits.maxTextChars);
       pages.push(text);
     }
     const { info } = (await getMeta(pdf)) as { info: Record<string, unknown> };
@@ -73,13 +73,37 @@ export const loadPdf: FormatLoader = async (bytes, fileName, _options, limits) =
   }
 };
 
+type PdfPage = Awaited<ReturnType<Awaited<ReturnType<typeof getDocumentProxy>>['getPage']>>;
+
+/** A page's text, streamed from pdf.js and given up (undefined) as soon as it passes `maxChars`. */
+async function pageText(page: PdfPage, maxChars: number): Promise<string | undefined> {
+  const reader = (page.streamTextContent() as ReadableStream<{ items: TextItem[] }>).getReader();
+  let text = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return text;
+    for (const item of value.items) if (item.str !== undefined) text += item.str + (item.hasEOL ? '\n' : '');
+    if (text.length > maxChars) {
+      await reader.cancel(new Error('the document holds more text than allowed'));
+      return undefined;
+    }
+  }
+}
+
+interface TextItem {
+  str?: string;
+  hasEOL?: boolean;
+}
+
 /**
- * The bytes the file's FlateDecode streams (images aside) inflate to, counted without keeping them; the count stops
+ * The bytes the file's FlateDecode streams (images past their allowance) inflate to, counted without keeping them; the count stops
  * soon after passing `limit`. A damaged stream counts what it gave before the damage, as pdf.js would decode it.
  */
 async function flateBytes(bytes: Uint8Array, limit: number): Promise<number> {
   const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let total = 0;
+  let images = 0;
+  const imageAllowance = IMAGE_ALLOWANCE * limit;
   let previous = 0;
   for (
     let at = buffer.indexOf('stream', 0, 'latin1');
@@ -91,12 +115,20 @@ async function flateBytes(bytes: Uint8Array, limit: number): Promise<number> {
     previous = at + 6;
     if (!/>>\s*$/.test(before)) continue; // "endstream", or the word inside text or data
     const dictionary = before.slice(before.lastIndexOf('obj') + 1);
-    if (!/\/(FlateDecode|Fl)\b/.test(dictionary) || /\/Subtype\s*\/Image\b/.test(dictionary)) continue;
+    if (!/\/(FlateDecode|Fl)\b/.test(dictionary)) continue;
     let start = at + 6;
     if (buffer[start] === 0x0d) start++;
     if (buffer[start] === 0x0a) start++;
     // From the data to the end of the file: inflation stops at the stream's own end, whatever /Length says.
-    total += await inflatedSize(buffer.subarray(start), limit - total + 1);
+    const data = buffer.subarray(start);
+    if (/\/Subtype\s*\/Image\b/.test(dictionary)) {
+      images += await inflatedSize(data, imageAllowance - images + limit - total + 1);
+      if (images <= imageAllowance) continue;
+      total += images - imageAllowance;
+      images = imageAllowance;
+    } else {
+      total += await inflatedSize(data, limit - total + 1);
+    }
     if (total > limit) return total;
   }
   return total;
