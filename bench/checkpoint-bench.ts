@@ -1,0 +1,228 @@
+// `npm run bench:checkpoints`: what saving a streaming answer's text every RUN_CHECKPOINT_MS costs.
+// 1. The store call alone: checkpointMessage on an on-disk SQLite database (WAL, as the server runs it), µs per call.
+// 2. End to end: two Rivulet processes on on-disk databases, one with RUN_CHECKPOINT_MS=0 (saved only at the end) and
+//    one with checkpoints, stream the same load in alternating trials; Rivulet's CPU per token for each.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, release, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { openSqliteStores } from '../src/stores/sqlite/sqlite-stores.ts';
+import { integerFlag, SEED } from './levels.ts';
+import { runLoad, type LoadPlan, type Target } from './load-client.ts';
+import type { ScenarioSetMessage, SetScenarioMessage } from './messages.ts';
+import {
+  assertRunning,
+  cpuDelta,
+  cpuResolutionMicroseconds,
+  freePort,
+  processCpu,
+  runBench,
+  spawnChild,
+  startFakeUpstreamChild,
+  stopChild,
+  totalCpuMicroseconds,
+  waitForHttpOk,
+  waitForMessage,
+  type BenchChild,
+} from './processes.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const RIVULET_SCRIPT = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+const START_TIMEOUT_MS = 20_000;
+
+const USAGE = `Usage: npm run bench:checkpoints -- [--concurrency 64] [--tokens 400] [--inter-token-ms 10] [--trials 3] [--checkpoint-ms 1000]
+
+  Streams <concurrency> answers of <tokens> tokens, <inter-token-ms> apart, through Rivulet with checkpoints off and
+  on (every <checkpoint-ms>), <trials> times each, alternating; prints Rivulet's CPU per token for both.`;
+
+/** checkpointMessage alone: `answers` streaming answers, each checkpointed `rounds` times as its text grows. */
+async function measureStoreCall(dir: string): Promise<{ microsecondsPerCall: number; calls: number }> {
+  const stores = openSqliteStores(join(dir, 'micro', 'rivulet.sqlite'));
+  try {
+    const answers = 200;
+    const rounds = 20;
+    const ids: string[] = [];
+    for (let index = 0; index < answers; index += 1) {
+      const conversation = await stores.conversations.createConversation(null, 'default');
+      const id = `msg_${index}`;
+      await stores.conversations.appendMessage({
+        id,
+        conversationId: conversation.id,
+        role: 'assistant',
+        content: '',
+        createdAt: Date.now(),
+        status: 'streaming',
+        runId: `run_${index}`,
+      });
+      ids.push(id);
+    }
+    // About what a second of a fast model adds per answer: 50 tokens of 5 characters.
+    const piece = 'word '.repeat(50);
+    let text = '';
+    const started = process.cpuUsage();
+    for (let round = 0; round < rounds; round += 1) {
+      text += piece;
+      for (const id of ids) await stores.conversations.checkpointMessage(id, { content: text });
+    }
+    const used = process.cpuUsage(started);
+    const calls = answers * rounds;
+    return { microsecondsPerCall: (used.user + used.system) / calls, calls };
+  } finally {
+    await stores.close();
+  }
+}
+
+interface Trial {
+  cpuMicroseconds: number;
+  tokens: number;
+  failed: number;
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      concurrency: { type: 'string' },
+      tokens: { type: 'string' },
+      'inter-token-ms': { type: 'string' },
+      trials: { type: 'string' },
+      'checkpoint-ms': { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const concurrency = integerFlag('concurrency', values.concurrency, 1, 2000) ?? 64;
+  const tokens = integerFlag('tokens', values.tokens, 1, 100_000) ?? 400;
+  const interTokenMs = integerFlag('inter-token-ms', values['inter-token-ms'], 0, 10_000) ?? 10;
+  const trials = integerFlag('trials', values.trials, 1, 20) ?? 3;
+  const checkpointMs = integerFlag('checkpoint-ms', values['checkpoint-ms'], 1, 600_000) ?? 1000;
+
+  const cpuList = cpus();
+  console.log('## Checkpoint cost\n');
+  console.log(
+    `machine: ${cpuList.length} CPU(s) (${cpuList[0]?.model.trim() ?? 'unknown'}), Linux ${release()}, Node ${process.version}`,
+  );
+  const dir = mkdtempSync(join(tmpdir(), 'rivulet-checkpoint-bench-'));
+  const children: BenchChild[] = [];
+  try {
+    const micro = await measureStoreCall(dir);
+    console.log(
+      `\ncheckpointMessage on an on-disk SQLite database: ${micro.microsecondsPerCall.toFixed(1)} µs CPU per call (${micro.calls} calls, texts growing to 5 KB)`,
+    );
+
+    const { child: fake, url: fakeUrl } = await startFakeUpstreamChild(ROOT, START_TIMEOUT_MS);
+    children.push(fake);
+    const scenario = { tokenCount: tokens, interTokenMs, ttftMs: 0, seed: SEED };
+    const reply = waitForMessage<ScenarioSetMessage>(fake, 'scenario-set', START_TIMEOUT_MS);
+    fake.process.send({ type: 'set-scenario', scenario } satisfies SetScenarioMessage);
+    await reply;
+
+    const start = async (
+      name: string,
+      checkpoints: number,
+    ): Promise<{ child: BenchChild; target: Target }> => {
+      const port = await freePort();
+      const child = spawnChild({
+        name,
+        script: RIVULET_SCRIPT,
+        args: ['serve'],
+        env: {
+          LLM_PROVIDER: 'openai-compatible',
+          LLM_BASE_URL: fakeUrl,
+          LLM_MODEL: 'bench',
+          LOG_LEVEL: 'warn',
+          HOST: '127.0.0.1',
+          PORT: String(port),
+          // On disk, as a real install runs: checkpoints are WAL writes.
+          DATA_DIR: join(dir, name),
+          SAMPLE_CORPUS: 'false',
+          RUN_CHECKPOINT_MS: String(checkpoints),
+        },
+        cwd: ROOT,
+        ipc: false,
+      });
+      children.push(child);
+      await waitForHttpOk(child, port, '/healthz', START_TIMEOUT_MS);
+      const target: Target = {
+        name,
+        port,
+        path: '/api/chat/stream',
+        body: JSON.stringify({ message: 'Benchmark prompt: tell me about rivers and streams.' }),
+        format: 'rivulet',
+      };
+      return { child, target };
+    };
+    const off = await start('checkpoints-off', 0);
+    const on = await start('checkpoints-on', checkpointMs);
+
+    const streamDurationMs = tokens * interTokenMs;
+    const plan: LoadPlan = {
+      concurrency,
+      rounds: 1,
+      rampMs: Math.min(1000, concurrency * 3),
+      tokensPerStream: tokens,
+      streamDurationMs,
+      timeoutMs: streamDurationMs * 4 + 30_000,
+    };
+    // Warm-up: JIT and connection pools for both.
+    for (const server of [off, on]) await runLoad(server.target, { ...plan, concurrency: 16, rampMs: 0 });
+
+    const results = new Map<string, Trial[]>([
+      [off.target.name, []],
+      [on.target.name, []],
+    ]);
+    for (let trial = 0; trial < trials; trial += 1) {
+      for (const server of [off, on]) {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        const before = processCpu(server.child.pid);
+        const result = await runLoad(server.target, plan);
+        const cpu = totalCpuMicroseconds(cpuDelta(before, processCpu(server.child.pid)));
+        assertRunning(server.child);
+        results.get(server.target.name)?.push({
+          cpuMicroseconds: cpu,
+          tokens: result.tokensDelivered,
+          failed: result.started - result.completed,
+        });
+      }
+    }
+
+    const perToken = (list: readonly Trial[]): number =>
+      list.reduce((sum, trial) => sum + trial.cpuMicroseconds, 0) /
+      Math.max(
+        1,
+        list.reduce((sum, trial) => sum + trial.tokens, 0),
+      );
+    const offPerToken = perToken(results.get(off.target.name) ?? []);
+    const onPerToken = perToken(results.get(on.target.name) ?? []);
+    // A checkpoint runs when a tick finds new text: about once per interval of each stream's life.
+    const checkpointsPerStream = Math.floor(streamDurationMs / checkpointMs);
+    const tokensPerCheckpoint = checkpointsPerStream === 0 ? Infinity : tokens / checkpointsPerStream;
+    console.log(
+      `\nload: ${concurrency} concurrent streams x ${tokens} tokens, ${interTokenMs} ms apart (${(streamDurationMs / 1000).toFixed(1)} s each), ${trials} trial(s) per setting, alternating; CPU clock tick ${cpuResolutionMicroseconds() / 1000} ms`,
+    );
+    console.log('\n| RUN_CHECKPOINT_MS | CPU µs/token | failed streams |');
+    console.log('| ----------------: | -----------: | -------------: |');
+    for (const [label, name, value] of [
+      ['0 (off)', off.target.name, offPerToken],
+      [String(checkpointMs), on.target.name, onPerToken],
+    ] as const) {
+      const failed = (results.get(name) ?? []).reduce((sum, trial) => sum + trial.failed, 0);
+      console.log(`| ${label} | ${value.toFixed(1)} | ${failed} |`);
+    }
+    console.log(
+      `\ncheckpoints: about ${checkpointsPerStream} per stream (one per ${tokensPerCheckpoint.toFixed(0)} tokens); difference ${(onPerToken - offPerToken).toFixed(1)} µs/token end to end (trial noise included); the store call alone amortises to ${(micro.microsecondsPerCall / tokensPerCheckpoint).toFixed(2)} µs/token`,
+    );
+    const failed = [...results.values()].flat().reduce((sum, trial) => sum + trial.failed, 0);
+    return failed > 0 ? 1 : 0;
+  } finally {
+    await Promise.all(children.map((child) => stopChild(child)));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+runBench(main);
