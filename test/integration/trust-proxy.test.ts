@@ -174,7 +174,8 @@ describe('TRUST_PROXY naming the proxy', () => {
   });
 
   it('counts WebSocket visitors by their forwarded address too', async () => {
-    const server = await start({ TRUST_PROXY: 'loopback' });
+    // Only the stream limit is under test here (WebSocket messages count in the rate limits too).
+    const server = await start({ TRUST_PROXY: 'loopback', RATE_LIMIT_PER_IP: '1000' });
     const held = await holdStream(server, visitor('a', '203.0.113.10'));
     // Signing in with the first message: the visitor's address is the upgrade request's forwarded one.
     const other = await connectWs(server.url, {
