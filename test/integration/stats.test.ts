@@ -116,6 +116,10 @@ describe('GET /api/stats for an organisation admin', () => {
       expect(allStats.chatbots).toEqual(['acme-bot', 'globex-bot']);
       expect(allStats.activeStreams).toBe(1);
       expect(allStats.minutes.some((minute) => minute.errors.UPSTREAM_UNAVAILABLE === 1)).toBe(true);
+      // The public health check does not tell anyone how busy the server is either.
+      const health = await call(server, '/healthz');
+      expect(health.status).toBe(200);
+      expect(Object.keys(health.body).sort()).toEqual(['status', 'uptimeSeconds']);
       const globex = await call(server, '/api/stats?chatbotId=globex-bot', { headers: globalAdmin });
       expect((globex.body as unknown as { activeStreams: number }).activeStreams).toBe(1);
 

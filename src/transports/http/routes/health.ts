@@ -5,10 +5,9 @@ import { RivuletError } from '../../../core/errors.ts';
 import type { AppContext } from '../context.ts';
 
 export function registerHealthRoutes(server: FastifyInstance, context: AppContext): void {
-  server.get('/healthz', () => {
-    const stats = context.hub.stats();
-    return { status: 'ok', uptimeSeconds: Math.round(process.uptime()), activeRuns: stats.activeRuns };
-  });
+  // Public: nothing about the server's traffic (it listed the whole server's running answers to anyone). Admins
+  // of no organisation read that in /api/stats and /metrics.
+  server.get('/healthz', () => ({ status: 'ok', uptimeSeconds: Math.round(process.uptime()) }));
 
   server.get('/readyz', async () => {
     if (context.chat.isDraining) throw new RivuletError('SHUTTING_DOWN');
