@@ -224,16 +224,17 @@ export async function runChatPipeline(
     });
     // The answer is stored now, as streaming, and checkpointed while it streams: if the process dies (SIGKILL, a
     // crash, power loss) the next start finds it and marks it interrupted with its text so far.
-    answerCreatedAt = Date.now();
+    const createdAt = Date.now();
     await deps.conversations.appendMessage({
       id: messageId,
       conversationId: input.conversationId,
       role: 'assistant',
       content: '',
-      createdAt: answerCreatedAt,
+      createdAt,
       status: 'streaming',
       runId: run.runId,
     });
+    answerCreatedAt = createdAt;
     if ((deps.checkpointMs ?? 0) > 0) {
       checkpointTimer = setInterval(checkpoint, deps.checkpointMs);
       checkpointTimer.unref();
