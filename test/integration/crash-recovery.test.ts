@@ -14,6 +14,7 @@ import type { RunEvent } from '../../src/core/events.ts';
 import { startFakeUpstream, type FakeScenario, type FakeUpstream } from '../fakes/openai-upstream.ts';
 import { signTestJwt } from '../helpers/jwt.ts';
 import { readSse, tokenText } from '../helpers/sse-client.ts';
+import { startTestServer } from '../helpers/test-server.ts';
 import { connectWs } from '../helpers/ws-client.ts';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
@@ -221,4 +222,39 @@ describe('SIGKILL while an answer streams', () => {
       await second.exited;
     }
   }, 60_000);
+});
+
+describe('checkpoints while an answer streams', () => {
+  it('save growing prefixes; one that fails is logged and the answer still streams and is stored whole', async () => {
+    const server = await startTestServer(
+      { RUN_CHECKPOINT_MS: '20' },
+      { tokenCount: 60, interTokenMs: 5, seed: 12 },
+    );
+    try {
+      const conversations = server.app.stores.conversations;
+      const saved: string[] = [];
+      let calls = 0;
+      const original = conversations.checkpointMessage.bind(conversations);
+      conversations.checkpointMessage = async (id, progress) => {
+        calls += 1;
+        saved.push(progress.content);
+        // Every other save fails, as a store that is briefly unavailable would.
+        if (calls % 2 === 0) throw new Error('store unavailable');
+        await original(id, progress);
+      };
+      const result = await readSse(`${server.url}/api/chat/stream`, { body: { message: 'checkpoint me' } });
+      expect(result.frames.at(-1)?.data).toMatchObject({ type: 'done', finishReason: 'stop' });
+      const fullText = server.upstream.fullText();
+      expect(tokenText(result.frames)).toBe(fullText);
+      // Several checkpoints ran, each with a longer prefix of the answer.
+      expect(calls).toBeGreaterThan(2);
+      for (const text of saved) expect(fullText.startsWith(text)).toBe(true);
+      const start = result.frames[0]?.data as Extract<RunEvent, { type: 'start' }>;
+      await server.app.chat.settled();
+      const messages = await conversations.listMessages(start.conversationId);
+      expect(messages.at(-1)).toMatchObject({ role: 'assistant', status: 'complete', content: fullText });
+    } finally {
+      await server.close();
+    }
+  });
 });
