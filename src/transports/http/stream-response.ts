@@ -138,7 +138,10 @@ function refuse(
   error: RivuletError,
 ): void {
   if (response.headersSent || response.destroyed) return;
-  const head: StreamResponseOptions['headers'] = { ...headers, 'content-type': 'application/json; charset=utf-8' };
+  const head: StreamResponseOptions['headers'] = {
+    ...headers,
+    'content-type': 'application/json; charset=utf-8',
+  };
   if (error.retryAfterMs !== undefined) head['retry-after'] = Math.ceil(error.retryAfterMs / 1000);
   response.writeHead(error.status, head);
   response.end(JSON.stringify({ error: { code: error.code, message: error.message } }));
