@@ -83,10 +83,10 @@ const schema = z.object({
   RUN_MAX_EVENTS: integer(100_000, 16),
   RUN_MAX_BYTES: integer(16 * 1024 * 1024, 4096),
   RUN_RETAINED_MAX_BYTES: integer(256 * 1024 * 1024, 4096),
-  SSE_PING_MS: integer(15_000, 10),
   RUN_CHECKPOINT_MS: integer(1000),
   RUN_MAX_READERS: integer(64, 1),
   MAX_READERS: integer(2048, 1),
+  SSE_PING_MS: integer(15_000, 10),
   SSE_RETRY_MS: integer(2_000),
   SSE_DRAIN_TIMEOUT_MS: integer(30_000, 100),
   WS_PING_MS: integer(30_000, 10),
@@ -307,6 +307,15 @@ export interface Config {
     maxEvents: number;
     maxBytes: number;
     retainedMaxBytes: number;
+    /**
+     * How often a streaming answer's text so far is saved, so a crash (SIGKILL, OOM kill, power loss) keeps it as an
+     * interrupted answer; 0: only when the answer ends.
+     */
+    checkpointMs: number;
+    /** Readers one run may have at once (TOO_MANY_READERS beyond); applies in every auth mode. */
+    maxReadersPerRun: number;
+    /** Readers of all runs in this process (TOO_MANY_READERS beyond); applies in every auth mode. */
+    maxReaders: number;
   };
   sse: { pingMs: number; retryMs: number; drainTimeoutMs: number };
   ws: { pingMs: number };
@@ -375,15 +384,6 @@ export interface AuthConfig {
 }
 
 export interface LimitsConfig {
-    /**
-     * How often a streaming answer's text so far is saved, so a crash (SIGKILL, OOM kill, power loss) keeps it as an
-     * interrupted answer; 0: only when the answer ends.
-     */
-    checkpointMs: number;
-    /** Readers one run may have at once (TOO_MANY_READERS beyond); applies in every auth mode. */
-    maxReadersPerRun: number;
-    /** Readers of all runs in this process (TOO_MANY_READERS beyond); applies in every auth mode. */
-    maxReaders: number;
   /** Rate limits, concurrent streams and token budgets are enforced (on when auth is required, unless LIMITS=off). */
   enabled: boolean;
   /** Requests per minute to the API from one IP address; 0: no limit. */
@@ -466,6 +466,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxEvents: values.RUN_MAX_EVENTS,
       maxBytes: values.RUN_MAX_BYTES,
       retainedMaxBytes: values.RUN_RETAINED_MAX_BYTES,
+      checkpointMs: values.RUN_CHECKPOINT_MS,
+      maxReadersPerRun: values.RUN_MAX_READERS,
+      maxReaders: values.MAX_READERS,
     },
     sse: {
       pingMs: values.SSE_PING_MS,
@@ -556,9 +559,6 @@ export function assertSafeToServe(config: Pick<Config, 'host' | 'auth'>): void {
 }
 
 const fail = (variable: string, message: string): never => {
-      checkpointMs: values.RUN_CHECKPOINT_MS,
-      maxReadersPerRun: values.RUN_MAX_READERS,
-      maxReaders: values.MAX_READERS,
   throw new ConfigError(`Invalid configuration:\n  ${variable}: ${message}`);
 };
 
