@@ -172,9 +172,6 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
   });
   metrics?.watchHub(() => hub.stats());
   const { stores, embedder, ingestor } = openDocumentStack(config, logger);
-  const freshInstall = await ensureDefaultChatbot(stores);
-  const model = await resolveLanguageModel(config.llm, logger, metrics);
-  await warnOnEmbeddingSpaceChange(stores, embedder, logger);
   // No answer of this process runs yet: any still marked streaming was cut by a kill or crash of the last one.
   const interrupted = await stores.conversations.interruptStreamingMessages();
   if (interrupted > 0) {
@@ -183,6 +180,9 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
       'answers cut off when the server last stopped without shutting down (killed, crashed) are marked interrupted, with their text so far',
     );
   }
+  const freshInstall = await ensureDefaultChatbot(stores);
+  const model = await resolveLanguageModel(config.llm, logger, metrics);
+  await warnOnEmbeddingSpaceChange(stores, embedder, logger);
   if (freshInstall && config.sampleCorpus) await ingestSampleCorpus(ingestor, logger);
   const usageEstimator = new UsageEstimator();
   await usageEstimator.load();
@@ -212,10 +212,10 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     topK: config.retrieval.topK,
     systemPrompt: config.systemPrompt,
     historyLimit: config.historyLimit,
+    checkpointMs: config.run.checkpointMs,
     estimateUsage: (messages, output) => usageEstimator.estimate(messages, output),
     defaultChatbotId: DEFAULT_CHATBOT_ID,
     limits: {
-    checkpointMs: config.run.checkpointMs,
       maxMessageChars: config.maxMessageChars,
       maxConversationMessages: config.limits.maxConversationMessages,
       streamsPerPrincipal: config.limits.enabled ? config.limits.streamsPerPrincipal : 0,
