@@ -31,6 +31,7 @@ import { openSqliteStores } from './stores/sqlite/sqlite-stores.ts';
 import type { Stores } from './stores/stores.ts';
 import { buildServer } from './transports/http/server.ts';
 import { Authenticator } from './transports/auth.ts';
+import { RequestLimits } from './transports/request-limits.ts';
 
 export { DEFAULT_CHATBOT_ID };
 
@@ -237,6 +238,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
       metrics,
       stats,
       authenticator: new Authenticator(config.auth, stores.apiKeys),
+      requestLimits: new RequestLimits(config.limits),
     },
     logger,
   );

@@ -74,7 +74,7 @@ describe('open local install: foreign pages', () => {
   it('serves its own pages, other pages on this machine, and clients that send no Origin', async () => {
     const port = new URL(server.url).port;
     for (const origin of [`http://127.0.0.1:${port}`, 'http://localhost:5173', undefined]) {
-      const headers = origin === undefined ? {} : { origin };
+      const headers: Record<string, string> = origin === undefined ? {} : { origin };
       expectAnswered(await chatStream(server.url, headers, { message: 'Hello?' }));
       const client = await connectWs(server.url, { headers });
       client.send({ type: 'chat', message: 'Hello?' });

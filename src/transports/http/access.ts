@@ -1,12 +1,12 @@
 // Auth and request limits in front of every API route: the principal is found once per request (onRequest), then
-// requests per minute are counted per IP address and per principal (@fastify/rate-limit, in memory). Public routes
+// requests per minute are counted per IP address and per principal (request-limits.ts, shared with WebSocket messages). Public routes
 // (the app's files, /healthz, /readyz, /api/config) need neither.
 
-import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { RivuletError, toRivuletError } from '../../core/errors.ts';
 import type { Principal } from '../../core/principal.ts';
 import { isLoopbackHost, type Config } from '../../config.ts';
+import type { RequestLimits } from '../request-limits.ts';
 import type { OriginPolicy } from './origins.ts';
 import { bearerToken, tokenFromProtocols, type Authenticator, type Credentials } from '../auth.ts';
 
@@ -65,22 +65,22 @@ function credentialsOf(request: FastifyRequest, config: Config['auth'], webSocke
   return { token, sessionId: header('x-session-id'), origin: header('origin'), ip: request.ip };
 }
 
-export async function registerAccess(
+export function registerAccess(
   server: FastifyInstance,
   config: Config,
   authenticator: Authenticator,
   origins: OriginPolicy,
-): Promise<void> {
+  limits: RequestLimits,
+): void {
   server.decorateRequest('principal', undefined);
   server.decorateRequest('authFailure', undefined);
   server.decorateRequest('credentials', undefined);
 
-  const limits = config.limits;
-  // Fix: the per-IP limit is checked before authentication, so refused credentials count too (otherwise guessing
-  // tokens or keys from one address was never slowed down: the auth hook threw 401 before the IP was counted).
-  if (limits.enabled && limits.perIpPerMinute > 0) {
-    await addLimiter(server, limits.perIpPerMinute, (request) => `ip:${request.ip}`);
-  }
+  // The per-IP limit is counted before authentication, so refused credentials count too (otherwise guessing tokens or
+  // keys from one address is never slowed down).
+  server.addHook('onRequest', async (request) => {
+    if (isProtected(pathOf(request))) await limits.countAddress(request.ip);
+  });
 
   // DNS rebinding: on an open install, a page from evil.example whose name now resolves to 127.0.0.1 would reach
   // the API as "same origin". Requests must name a loopback host.
@@ -135,41 +135,8 @@ export async function registerAccess(
     }
   });
 
-  if (limits.enabled && limits.perPrincipalPerMinute > 0) {
-    await addLimiter(
-      server,
-      limits.perPrincipalPerMinute,
-      (request) => `principal:${request.principal?.limitKey ?? request.principal?.id ?? `ip:${request.ip}`}`,
-    );
-  }
-}
-
-/**
- * Counts protected requests per key and minute (@fastify/rate-limit, in memory), refusing with RATE_LIMITED.
- *
- * Fix: each limiter registers its own instance of the plugin, in its own encapsulated scope. All handlers made by one
- * instance share a per-request "already checked" flag, so with one instance for both limiters the per-IP check
- * marked the request and the per-principal check behind it never ran: RATE_LIMIT_PER_PRINCIPAL was not enforced.
- */
-async function addLimiter(
-  server: FastifyInstance,
-  max: number,
-  keyGenerator: (request: FastifyRequest) => string,
-): Promise<void> {
-  let check: ReturnType<FastifyInstance['rateLimit']> | undefined;
-  await server.register(async (scope) => {
-    await scope.register(rateLimit, {
-      global: false,
-      errorResponseBuilder: (_request, context) =>
-        new RivuletError('RATE_LIMITED', {
-          retryAfterMs: context.ttl,
-          detail: `limit ${context.max} per minute`,
-        }),
-    });
-    check = scope.rateLimit({ max, timeWindow: 60_000, keyGenerator });
-  });
-  server.addHook('onRequest', async (request, reply) => {
-    if (isProtected(pathOf(request))) await check?.call(server, request, reply);
+  server.addHook('onRequest', async (request) => {
+    if (isProtected(pathOf(request))) await limits.countPrincipal(request.principal, request.ip);
   });
 }
 

@@ -2,6 +2,7 @@
 
 import type { Config } from '../../config.ts';
 import type { Authenticator } from '../auth.ts';
+import type { RequestLimits } from '../request-limits.ts';
 import type { RollingStats } from '../../observability/rolling-stats.ts';
 import type { ChatService } from '../../core/chat-service.ts';
 import type { RunHub } from '../../core/run-hub.ts';
@@ -20,4 +21,6 @@ export interface AppContext {
   metrics?: { readonly contentType: string; render(): Promise<string> } | undefined;
   /** Finds the principal for credentials (routes read it from `request.principal`, set by access.ts). */
   authenticator: Authenticator;
+  /** Requests per minute per address and principal: HTTP requests and WebSocket messages count alike. */
+  requestLimits: RequestLimits;
 }

@@ -124,7 +124,7 @@ export async function buildServer(
 
   const origins = originPolicy(context.config.web.corsOrigins, context.stores.chatbots);
   await registerWebRoutes(server, context, origins);
-  await registerAccess(server, context.config, context.authenticator, origins);
+  registerAccess(server, context.config, context.authenticator, origins, context.requestLimits);
   registerHealthRoutes(server, context);
   registerMetricsRoutes(server, context);
   registerStatsRoutes(server, context);

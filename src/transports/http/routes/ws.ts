@@ -10,8 +10,19 @@ import { findOwnedRun } from '../../run-access.ts';
 import { parseWith, wsClientMessageSchema, type WsClientMessage } from '../../schemas.ts';
 import type { AppContext } from '../context.ts';
 
-/** Above this many unsent bytes a reader pauses until the socket flushes. */
+/** Above this many unsent bytes a reader pauses until the socket flushes, and new chats and resumes are refused. */
 const WS_HIGH_WATER_BYTES = 256 * 1024;
+/**
+ * A socket holding this many unsent bytes belongs to a client that does not read: it is closed (1013) instead of
+ * holding memory (resume storms once piled 1.9 GB into three sockets). The client resumes from its last event.
+ */
+const WS_MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+/** Messages one socket may have waiting to be handled. */
+const WS_MAX_PENDING_MESSAGES = 32;
+/** Runs one socket may follow at once. */
+const WS_MAX_SUBSCRIPTIONS = 16;
+/** Close code for a peer that does not read what it asked for (RFC 6455 1013: try again later). */
+const CLOSE_TRY_AGAIN_LATER = 1013;
 /** Close code when the client sends frames that are not protocol messages. */
 const CLOSE_UNSUPPORTED_DATA = 1003;
 /** Close code for missing or bad credentials (RFC 6455: policy violation). */
@@ -53,9 +64,17 @@ export function registerWsRoutes(server: FastifyInstance, context: AppContext): 
       };
       const subscriptions = new Map<string, RunSubscription>();
       let alive = true;
+      /** Messages are handled one after another: the last one's promise, and how many wait. */
+      let queue: Promise<void> = Promise.resolve();
+      let pending = 0;
 
       const send = (data: string): void => {
-        if (socket.readyState === socket.OPEN) socket.send(data);
+        if (socket.readyState !== socket.OPEN) return;
+        if (socket.bufferedAmount > WS_MAX_BUFFERED_BYTES) {
+          closeUnread(socket);
+          return;
+        }
+        socket.send(data);
       };
       const sendError = (error: unknown, requestId: string | null, runId: string | null): void => {
         const coded = toRivuletError(error);
@@ -73,6 +92,15 @@ export function registerWsRoutes(server: FastifyInstance, context: AppContext): 
             },
           }),
         );
+      };
+
+      /** Refuses one more run on a socket that follows as many as it may. */
+      const assertRoomFor = (runId?: string): void => {
+        if (subscriptions.size < WS_MAX_SUBSCRIPTIONS || (runId !== undefined && subscriptions.has(runId)))
+          return;
+        throw new RivuletError('TOO_MANY_READERS', {
+          message: `This socket follows ${WS_MAX_SUBSCRIPTIONS} answers already: wait for one to end.`,
+        });
       };
 
       const attach = async (runId: string, afterSeq: number): Promise<boolean> => {
@@ -99,6 +127,8 @@ export function registerWsRoutes(server: FastifyInstance, context: AppContext): 
 
       const handle = async (message: WsClientMessage): Promise<void> => {
         const requestId = message.requestId ?? null;
+        // Every message counts in the same per-minute limits as an HTTP request (one chat, resume or stop each).
+        await context.requestLimits.countAddress(request.ip);
         if (message.type === 'auth') {
           if (principal !== undefined || signingIn !== undefined) return;
           clearTimeout(authTimer);
@@ -118,13 +148,10 @@ export function registerWsRoutes(server: FastifyInstance, context: AppContext): 
           return;
         }
         let caller = await signedIn();
-        // A socket lives long: each new answer re-checks its credentials, so a revoked key or an expired JWT stops
-        // working on open sockets too.
-        if (
-          message.type === 'chat' &&
-          context.authenticator.mode === 'required' &&
-          credentials !== undefined
-        ) {
+        // A socket lives long: every message re-checks its credentials (a signature and expiry check for a JWT, one
+        // indexed lookup for an API key), so a revoked key or an expired JWT stops working on open sockets too, for
+        // resume and stop as for new answers.
+        if (context.authenticator.mode === 'required' && credentials !== undefined) {
           try {
             caller = await context.authenticator.authenticate(credentials);
           } catch (error) {
@@ -132,13 +159,29 @@ export function registerWsRoutes(server: FastifyInstance, context: AppContext): 
             throw error;
           }
         }
+        await context.requestLimits.countPrincipal(caller, request.ip);
+        // A client that has not read what it already asked for gets nothing more piled on.
+        if (message.type !== 'stop' && socket.bufferedAmount > WS_HIGH_WATER_BYTES) {
+          throw new RivuletError('RATE_LIMITED', {
+            message: 'This socket has unread data: read it before asking for more.',
+            retryAfterMs: 1000,
+          });
+        }
         switch (message.type) {
           case 'chat': {
             const { type: _type, requestId: _requestId, ...body } = message;
+            assertRoomFor();
             const run = await context.chat.start(body, caller);
             request.log.info({ runId: run.runId, requestId }, 'run started');
             send(encodeWsControlFrame({ type: 'accepted', requestId, runId: run.runId }));
-            await attach(run.runId, -1);
+            try {
+              await attach(run.runId, -1);
+            } catch (error) {
+              // Nobody could read this answer (the process's readers are all taken): stop it before the model
+              // writes for no one, and say why.
+              await context.hub.stop(run.runId);
+              throw error;
+            }
             return;
           }
           case 'resume': {
@@ -149,6 +192,7 @@ export function registerWsRoutes(server: FastifyInstance, context: AppContext): 
               context.stores.conversations,
             );
             const afterSeq = message.lastSeq ?? -1;
+            assertRoomFor(info.runId);
             // Acknowledged before any replayed event, so a client that already has everything still hears back.
             send(
               encodeWsControlFrame({
@@ -196,9 +240,28 @@ export function registerWsRoutes(server: FastifyInstance, context: AppContext): 
           sendError(error, requestId, null);
           return;
         }
-        handle(message).catch((error: unknown) => {
-          sendError(error, requestId, 'runId' in message ? message.runId : null);
-        });
+        // One message at a time, in order: a burst read in one go must meet the limits, the subscription cap and the
+        // unread-data check one by one, not all pass them before any took effect. A client may not queue without end.
+        if (pending >= WS_MAX_PENDING_MESSAGES) {
+          sendError(
+            new RivuletError('RATE_LIMITED', {
+              message: 'Too many messages waiting on this socket: wait for answers before sending more.',
+              retryAfterMs: 1000,
+            }),
+            requestId,
+            null,
+          );
+          return;
+        }
+        pending += 1;
+        queue = queue
+          .then(() => handle(message))
+          .catch((error: unknown) => {
+            sendError(error, requestId, 'runId' in message ? message.runId : null);
+          })
+          .finally(() => {
+            pending -= 1;
+          });
       });
 
       // Browsers answer protocol pings by themselves; a peer that misses one interval is dead and dropped.
@@ -225,11 +288,20 @@ export function registerWsRoutes(server: FastifyInstance, context: AppContext): 
   });
 }
 
+/** Closes a socket whose peer leaves too much unread. */
+function closeUnread(socket: WebSocket): void {
+  if (socket.readyState === socket.OPEN) socket.close(CLOSE_TRY_AGAIN_LATER, 'too much unread data');
+}
+
 /** A reader that sends one WebSocket message per event and pauses when the socket's buffer is full. */
 function wsSink(socket: WebSocket, runId: string, resume: () => void, end: () => void): RunSink {
   return {
     write(entries) {
       if (socket.readyState !== socket.OPEN) return false;
+      if (socket.bufferedAmount > WS_MAX_BUFFERED_BYTES) {
+        closeUnread(socket);
+        return false;
+      }
       const last = entries.length - 1;
       for (let index = 0; index < last; index += 1) socket.send(encodeWsEventFrame(runId, entries[index]!));
       const full = socket.bufferedAmount > WS_HIGH_WATER_BYTES;
