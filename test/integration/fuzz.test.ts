@@ -17,7 +17,7 @@ import { Client } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createApp, type App } from '../../src/app.ts';
-import { loadConfig } from '../../src/config.ts';
+import { isLoopbackHost, loadConfig } from '../../src/config.ts';
 import { ERROR_CODES, isErrorCode } from '../../src/core/errors.ts';
 import { wsClientMessageSchema } from '../../src/transports/schemas.ts';
 import { startFakeUpstream, type FakeUpstream } from '../fakes/openai-upstream.ts';
@@ -1098,6 +1098,12 @@ async function sendHttp(target: Target, spec: HttpCase): Promise<void> {
     { method: spec.method, path, status, headers: responseHeaders, body: responseBody },
     secretsOf(requestHeaders),
   );
+  // A foreign page changes nothing on an open install, whatever the route.
+  const apiPath = /^\/(api|v1)\//i.test(path) && !path.startsWith('/api/config');
+  if (apiPath && !READ_ONLY.has(spec.method) && foreignToOpenInstall(target, requestHeaders.origin)) {
+    expect(status, `${where}: a foreign page's request was served`).toBeGreaterThanOrEqual(400);
+    foreignRequests += 1;
+  }
   await assertAlive(target);
   assertNoErrorLogs(target, where);
 }
@@ -1108,6 +1114,25 @@ async function sendHttp(target: Target, spec: HttpCase): Promise<void> {
 
 const settings = (): fc.Parameters<unknown> => ({ seed: SEED, numRuns: RUNS });
 
+/**
+ * Would the open install refuse this page? It serves only pages on this machine (issue 12, finding 2: a foreign
+ * site planted documents with a simple multipart POST and talked to it over WebSocket). The required-auth target
+ * keeps CORS_ORIGINS at `*`, so every page may try with its own credentials.
+ */
+function foreignToOpenInstall(target: Target, origin: string | undefined): boolean {
+  if (target.mode !== 'open' || origin === undefined) return false;
+  try {
+    const { hostname, host } = new URL(origin);
+    return !(isLoopbackHost(hostname) || host === new URL(target.url).host);
+  } catch {
+    return true;
+  }
+}
+
+const READ_ONLY = new Set(['GET', 'HEAD', 'OPTIONS']);
+/** State-changing requests from foreign pages the open install got: the cases must include some. */
+let foreignRequests = 0;
+
 describe('fuzz: HTTP endpoints', () => {
   it(
     'open mode: no 500, no crash, coded errors, no leaks, no hangs',
@@ -1116,8 +1141,9 @@ describe('fuzz: HTTP endpoints', () => {
         fc.asyncProperty(httpCase([]), (spec) => sendHttp(open, spec)),
         settings(),
       );
-      // The cases reached real answers, not only refusals.
+      // The cases reached real answers, not only refusals, and foreign pages tried to change things.
       expect(open.pools.run.length).toBeGreaterThan(0);
+      expect(foreignRequests).toBeGreaterThan(0);
     },
     PROPERTY_TIMEOUT_MS,
   );
@@ -1817,12 +1843,27 @@ async function runWsCase(target: Target, spec: WsCase): Promise<void> {
   if (failure !== undefined) throw failure;
   expect(close.code, `${where}: internal error close`).not.toBe(1011);
   // Open mode signs everyone in, so only the first fatal frame (or our own close) ends the socket; where auth is
-  // required, a refused sign-in (1008) may come first.
-  const allowed = [fatal ?? 1000, ...(target.mode === 'required' ? [1008] : [])];
-  expect(allowed, `${where}: closed with ${close.code} ${close.reason}`).toContain(close.code);
+  // required, a refused sign-in (1008) may come first. A foreign page's socket on an open install is closed 1008
+  // before anything it sends is read. A flood that leaves too much unread is closed 1013.
+  if (foreignToOpenInstall(target, headers.origin)) {
+    expect(close, `${where}: a foreign page's socket`).toEqual({ code: 1008, reason: 'origin not allowed' });
+    expect(accepted.size, `${where}: a foreign page started answers`).toBe(0);
+  } else {
+    const allowed = [fatal ?? 1000, 1013, ...(target.mode === 'required' ? [1008] : [])];
+    expect(allowed, `${where}: closed with ${close.code} ${close.reason}`).toContain(close.code);
+  }
   await assertAlive(target);
   assertNoErrorLogs(target, where);
 }
+
+/** Floods: many messages sent at once on one socket (issue 12, finding 5: 1,099 runs in 20 s over one socket). */
+const wsFlood = (tokens: string[]): fc.Arbitrary<WsCase> =>
+  fc
+    .tuple(wsCase(tokens), fc.array(wsMessage(tokens), { minLength: 40, maxLength: 120 }))
+    .map(([spec, messages]) => ({
+      ...spec,
+      frames: messages.map((data): WsFrame => ({ kind: 'text', data })),
+    }));
 
 describe('fuzz: WebSocket /api/ws', () => {
   it(
@@ -1833,6 +1874,22 @@ describe('fuzz: WebSocket /api/ws', () => {
         settings(),
       );
       expect(wsRunsAccepted.open).toBeGreaterThan(0);
+    },
+    PROPERTY_TIMEOUT_MS,
+  );
+
+  it(
+    'floods of messages on one socket: each answered or refused with a code, the server stays responsive',
+    async () => {
+      const runs = Math.max(3, Math.ceil(RUNS / 30));
+      await fc.assert(
+        fc.asyncProperty(wsFlood([]), (spec) => runWsCase(open, spec)),
+        { seed: SEED, numRuns: runs },
+      );
+      await fc.assert(
+        fc.asyncProperty(wsFlood(required.tokens), (spec) => runWsCase(required, spec)),
+        { seed: SEED, numRuns: runs },
+      );
     },
     PROPERTY_TIMEOUT_MS,
   );
