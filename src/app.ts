@@ -57,7 +57,7 @@ export function openDocumentStack(
     documents: stores.documents,
     embedder,
     maxBytes: config.documentMaxBytes,
-    // Files are parsed in worker threads with memory, time and size limits, off the event loop.
+    // Files are parsed in child processes with memory, time and size limits, off the event loop.
     parser: new ParserPool({ ...config.documentParsing, logger }),
     logger,
   });

@@ -280,7 +280,7 @@ export interface Config {
   /** Ingest the bundled sample corpus into the default collection on a fresh install (a new database). */
   sampleCorpus: boolean;
   documentMaxBytes: number;
-  /** Uploaded and ingested files are parsed (loaded and chunked) in worker threads with these limits. */
+  /** Uploaded and ingested files are parsed (loaded and chunked) in child processes with these limits. */
   documentParsing: DocumentParsingConfig;
   retrieval: {
     /** Sources given to the model (and sent to the client). */
@@ -404,7 +404,7 @@ export interface DocumentParsingConfig {
   workers: number;
   /** Wall-clock time one file may take to parse; the worker is then terminated (DOCUMENT_PARSE_TIMEOUT). */
   timeoutMs: number;
-  /** A worker's JavaScript heap (old generation), in MB; past it the worker is stopped (DOCUMENT_TOO_COMPLEX). */
+  /** A parse process's JavaScript heap (old generation), in MB; past it the process dies (DOCUMENT_TOO_COMPLEX). */
   memoryMb: number;
   /** Bytes a DOCX's XML parts or a PDF's Flate streams may inflate to (DOCUMENT_EXPANDS_TOO_BIG). */
   maxExpandedBytes: number;

@@ -64,7 +64,7 @@ export interface IngestorOptions {
   documents: DocumentStore;
   embedder: Embedder | undefined;
   maxBytes: number;
-  /** Loads and chunks files (a ParserPool: worker threads with limits; it chunks as configured there). */
+  /** Loads and chunks files (a ParserPool: child processes with limits; it chunks as configured there). */
   parser: DocumentParser;
   logger: Logger;
 }
@@ -173,7 +173,7 @@ export class Ingestor {
     }
   }
 
-  /** Stops the parse workers; a file still parsing fails with SHUTTING_DOWN. */
+  /** Stops the parse processes; a file still parsing fails with SHUTTING_DOWN. */
   async close(): Promise<void> {
     await this.options.parser.close();
   }

@@ -1,16 +1,17 @@
-// The parse worker's entry: parses one file per message (parse-document.ts) and posts the outcome back. It runs in
-// a worker thread with a heap limit, and the pool terminates it when a parse outlives its time limit, so a hostile
-// file can cost a worker, never the server's event loop.
+// The parse process's entry: parses one file per message (parse-document.ts) and sends the outcome back. It runs as
+// a child process with a heap limit, and the pool kills it when a parse outlives its time limit, so a hostile file
+// can cost a parse process, never the server or its event loop.
 
-import { parentPort } from 'node:worker_threads';
 import { parseDocument, type ParseRequest } from './parse-document.ts';
 
 export interface WorkerRequest extends ParseRequest {
   id: number;
 }
 
-const port = parentPort;
-if (port === null) throw new Error('parse-worker.ts runs as a worker thread (see parser-pool.ts)');
-port.on('message', (request: WorkerRequest) => {
-  void parseDocument(request).then((outcome) => port.postMessage({ id: request.id, ...outcome }));
+if (process.send === undefined)
+  throw new Error('parse-worker.ts runs as a child process (see parser-pool.ts)');
+process.on('message', (request: WorkerRequest) => {
+  void parseDocument(request).then((outcome) => process.send?.({ id: request.id, ...outcome }));
 });
+// The server went away (killed, crashed): nothing is left to parse for.
+process.on('disconnect', () => process.exit(0));

@@ -1,11 +1,14 @@
-// Parses files off the event loop: a small pool of worker threads (parse-worker.ts), each with a heap limit, and a
-// wall-clock limit per file enforced from this thread by terminating the worker, which works however blocked the
-// parser is. A file that outgrows either gets a coded error (DOCUMENT_TOO_COMPLEX, DOCUMENT_PARSE_TIMEOUT), the
-// worker is replaced on demand, and the server never waits on a parse. Files beyond the pool's size wait their turn.
-// Workers are reused (starting one loads the parsers, a few hundred ms), are unref'd while idle so that they never
-// keep a process alive, and end after a while without work.
+// Parses files off the event loop: a small pool of child processes (parse-worker.ts), each with a heap limit, and a
+// wall-clock limit per file enforced from here by killing the process, which works however blocked the parser is.
+// Processes, not worker threads: a worker thread that reaches its heap limit during a large allocation can abort the
+// whole server ("Reached heap limit"), while a child process that runs out of memory dies alone. A file that outgrows
+// either limit gets a coded error (DOCUMENT_TOO_COMPLEX, DOCUMENT_PARSE_TIMEOUT), the process is replaced on demand,
+// and the server never waits on a parse. Files beyond the pool's size wait their turn. Processes are reused
+// (starting one loads the parsers, a few hundred ms), are unref'd while idle so that they never keep the server
+// alive, and end after a while without work.
 
-import { Worker } from 'node:worker_threads';
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { isErrorCode, RivuletError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import type { ChunkOptions } from './chunker.ts';
@@ -26,7 +29,7 @@ export interface ParserPoolOptions {
   workers: number;
   /** Wall-clock time per file (DOCUMENT_PARSE_TIMEOUT_MS). */
   timeoutMs: number;
-  /** Each worker's old-generation heap in MB (DOCUMENT_PARSE_MEMORY_MB). */
+  /** Each parse process's old-generation heap in MB (DOCUMENT_PARSE_MEMORY_MB). */
   memoryMb: number;
   maxExpandedBytes: number;
   maxChunks: number;
@@ -36,7 +39,9 @@ export interface ParserPoolOptions {
   logger?: Logger;
 }
 
-const WORKER_URL = new URL('./parse-worker.ts', import.meta.url);
+const WORKER_PATH = fileURLToPath(new URL('./parse-worker.ts', import.meta.url));
+/** The end of a parse process's stderr that is kept, to tell an out-of-memory death from another crash. */
+const STDERR_TAIL_BYTES = 4096;
 const DEFAULT_IDLE_MS = 30_000;
 
 interface Job {
@@ -49,7 +54,9 @@ interface Job {
 }
 
 interface Slot {
-  worker: Worker;
+  worker: ChildProcess;
+  /** The last bytes it wrote to stderr. */
+  stderr: string;
   job?: Job | undefined;
   timer?: NodeJS.Timeout | undefined;
 }
@@ -78,7 +85,7 @@ export class ParserPool implements DocumentParser {
       const job: Job = {
         id: this.#nextId++,
         request: {
-          // A copy of just these bytes (a Buffer may be a view of a larger shared pool), transferred, not cloned.
+          // Just these bytes (a Buffer may be a view of a larger shared pool); the channel copies them once.
           bytes: new Uint8Array(bytes),
           fileName,
           options: { ...options },
@@ -124,30 +131,38 @@ export class ParserPool implements DocumentParser {
   }
 
   #spawn(): Slot {
-    const worker = new Worker(WORKER_URL, {
-      resourceLimits: { maxOldGenerationSizeMb: this.#options.memoryMb, stackSizeMb: 4 },
-      // Its output (a parser's stray warnings) is dropped: errors come back as messages.
-      stdout: true,
-      stderr: true,
+    const worker = fork(WORKER_PATH, [], {
+      // Node runs the TypeScript entry itself (type stripping); none of the server's own flags are passed on.
+      execArgv: [`--max-old-space-size=${this.#options.memoryMb}`, '--stack-size=4096'],
+      // Structured clone over the channel, so the file's bytes go as bytes.
+      serialization: 'advanced',
+      // Its stdout (a parser's stray warnings) is dropped; the end of stderr tells how it died.
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     });
-    worker.stdout.resume();
-    worker.stderr.resume();
-    const slot: Slot = { worker };
+    const slot: Slot = { worker, stderr: '' };
+    worker.stderr?.setEncoding('utf8');
+    worker.stderr?.on('data', (text: string) => {
+      slot.stderr = (slot.stderr + text).slice(-STDERR_TAIL_BYTES);
+    });
     this.#slots.add(slot);
     worker.on('message', (message: { id: number } & ParseOutcome) => this.#done(slot, message));
     worker.on('error', (error: Error) => this.#failed(slot, error));
-    worker.on('exit', (code) => this.#failed(slot, new Error(`the parse worker exited with code ${code}`)));
+    worker.on('exit', (code, signal) => {
+      const outOfMemory = /heap out of memory|Reached heap limit/.test(slot.stderr);
+      const error = new Error(`the parse process exited with ${signal ?? `code ${String(code)}`}`);
+      this.#failed(slot, outOfMemory ? Object.assign(error, { code: 'PARSE_OUT_OF_MEMORY' }) : error);
+    });
     return slot;
   }
 
   #run(slot: Slot, job: Job): void {
     slot.job = job;
     clearTimeout(slot.timer);
-    slot.worker.ref();
+    setReferenced(slot.worker, true);
     slot.timer = setTimeout(() => {
       this.#options.logger?.warn(
         { source: job.request.fileName, timeoutMs: this.#options.timeoutMs },
-        'parse timed out: worker terminated',
+        'parse timed out: parse process killed',
       );
       this.#settle(
         job,
@@ -157,10 +172,7 @@ export class ParserPool implements DocumentParser {
       );
       void this.#retire(slot);
     }, this.#options.timeoutMs);
-    const { bytes } = job.request;
-    slot.worker.postMessage({ id: job.id, ...job.request } satisfies WorkerRequest, [
-      bytes.buffer as ArrayBuffer,
-    ]);
+    slot.worker.send({ id: job.id, ...job.request } satisfies WorkerRequest);
   }
 
   #done(slot: Slot, message: { id: number } & ParseOutcome): void {
@@ -179,7 +191,7 @@ export class ParserPool implements DocumentParser {
       );
     }
     if (this.#closed || !this.#slots.has(slot)) return;
-    slot.worker.unref();
+    setReferenced(slot.worker, false);
     this.#idle.push(slot);
     const idleMs = this.#options.idleMs ?? DEFAULT_IDLE_MS;
     slot.timer = setTimeout(() => {
@@ -189,15 +201,15 @@ export class ParserPool implements DocumentParser {
     this.#pump();
   }
 
-  /** The worker died (heap limit, a crash, a failed start): its file is refused, the next file gets a new worker. */
+  /** The process died (heap limit, a crash, a failed start): its file is refused, the next file gets a new one. */
   #failed(slot: Slot, error: Error): void {
     if (!this.#slots.has(slot)) return;
     const job = slot.job;
     void this.#retire(slot);
     if (job === undefined) return;
-    const outOfMemory = (error as { code?: unknown }).code === 'ERR_WORKER_OUT_OF_MEMORY';
+    const outOfMemory = (error as { code?: unknown }).code === 'PARSE_OUT_OF_MEMORY';
     if (!outOfMemory) {
-      this.#options.logger?.error({ err: error, source: job.request.fileName }, 'parse worker failed');
+      this.#options.logger?.error({ err: error, source: job.request.fileName }, 'parse process failed');
     }
     this.#settle(
       job,
@@ -220,22 +232,42 @@ export class ParserPool implements DocumentParser {
     this.#settle(job, job.signal === undefined ? undefined : abortReason(job.signal));
   }
 
-  /** Forgets a worker and terminates it; the pool starts another when work comes. */
+  /** Forgets a process and kills it; the pool starts another when work comes. */
   async #retire(slot: Slot): Promise<void> {
     if (!this.#slots.delete(slot)) return;
     clearTimeout(slot.timer);
     const idle = this.#idle.indexOf(slot);
     if (idle >= 0) this.#idle.splice(idle, 1);
     slot.job = undefined;
-    const terminated = slot.worker.terminate().catch(() => undefined);
+    const worker = slot.worker;
+    const exited =
+      worker.exitCode !== null || worker.signalCode !== null
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    // Referenced until it is gone, so that whoever awaits this (the CLI closing the pool) is not left with an empty
+    // event loop that ends the process before the await returns.
+    setReferenced(worker, true);
+    worker.kill('SIGKILL');
     this.#pump();
-    await terminated;
+    await exited;
   }
 
   #settle(job: Job, error: unknown, file?: ParsedFile): void {
     if (job.onAbort !== undefined) job.signal?.removeEventListener('abort', job.onAbort);
     if (file !== undefined) job.resolve(file);
     else job.reject(error);
+  }
+}
+
+/** An idle parse process (and its channel) must not keep the server's event loop alive. */
+function setReferenced(worker: ChildProcess, referenced: boolean): void {
+  const channel = worker.channel as { ref(): void; unref(): void } | null | undefined;
+  if (referenced) {
+    worker.ref();
+    channel?.ref();
+  } else {
+    worker.unref();
+    channel?.unref();
   }
 }
 
