@@ -132,8 +132,12 @@ export class ParserPool implements DocumentParser {
 
   #spawn(): Slot {
     const worker = fork(WORKER_PATH, [], {
-      // Node runs the TypeScript entry itself (type stripping); none of the server's own flags are passed on.
-      execArgv: [`--max-old-space-size=${this.#options.memoryMb}`, '--stack-size=4096'],
+      // Node runs the TypeScript entry itself (type stripping); none of the server's other flags are passed on.
+      execArgv: [
+        `--max-old-space-size=${this.#options.memoryMb}`,
+        // Node 22 needs the flag to run TypeScript; where the server was started with it, so is the parser.
+        ...process.execArgv.filter((flag) => flag === '--experimental-strip-types'),
+      ],
       // Structured clone over the channel, so the file's bytes go as bytes.
       serialization: 'advanced',
       // Its stdout (a parser's stray warnings) is dropped; the end of stderr tells how it died.
