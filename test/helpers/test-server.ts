@@ -13,9 +13,17 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+export interface TestServerOptions {
+  /** When given, every log line the server writes (at `logLevel`) is pushed here. */
+  logs?: string[];
+  /** The level lines are captured at when `logs` is given; 'info' by default. */
+  logLevel?: pino.Level;
+}
+
 export async function startTestServer(
   env: Record<string, string> = {},
   scenario: FakeScenario = {},
+  options: TestServerOptions = {},
 ): Promise<TestServer> {
   const upstream = await startFakeUpstream({ scenario });
   const config = loadConfig({
@@ -28,7 +36,12 @@ export async function startTestServer(
     SAMPLE_CORPUS: 'false',
     ...env,
   });
-  const app = await createApp(config, { logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }) });
+  const { logs } = options;
+  const logger =
+    logs === undefined
+      ? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' })
+      : pino({ level: options.logLevel ?? 'info' }, { write: (line: string) => void logs.push(line) });
+  const app = await createApp(config, { logger });
   const url = await app.listen();
   return {
     app,

@@ -3,50 +3,27 @@
 // admin of no organisation, who manages everything. Such a token, or one with a malformed role or roles claim, is
 // refused with 401 now, over real HTTP and WebSocket, and the reason is logged.
 
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp, type App } from '../../src/app.ts';
-import { loadConfig } from '../../src/config.ts';
-import { startFakeUpstream, type FakeUpstream } from '../fakes/openai-upstream.ts';
 import { call, expectRefusal } from '../helpers/http.ts';
 import { signTestJwt } from '../helpers/jwt.ts';
-import { putTestChatbot, type TestServer } from '../helpers/test-server.ts';
+import { putTestChatbot, startTestServer, type TestServer } from '../helpers/test-server.ts';
 import { connectWs } from '../helpers/ws-client.ts';
 
 const SECRET = 'rivulet-claims-secret-of-more-than-32-chars';
 const bearer = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` });
 
-let upstream: FakeUpstream;
-let app: App;
 let server: TestServer;
 const logs: string[] = [];
 
 beforeAll(async () => {
-  upstream = await startFakeUpstream({ scenario: { tokenCount: 3 } });
-  const config = loadConfig({
-    HOST: '127.0.0.1',
-    PORT: '0',
-    LLM_PROVIDER: 'openai-compatible',
-    LLM_BASE_URL: upstream.url,
-    LLM_MODEL: 'fake-model',
-    DATA_DIR: ':memory:',
-    SAMPLE_CORPUS: 'false',
-    AUTH_JWT_SECRET: SECRET,
-    LIMITS: 'off',
-  });
-  app = await createApp(config, {
-    logger: pino({ level: 'info' }, { write: (line: string) => void logs.push(line) }),
-  });
-  const url = await app.listen();
-  server = { app, url, upstream, close: async () => {} };
+  server = await startTestServer({ AUTH_JWT_SECRET: SECRET, LIMITS: 'off' }, { tokenCount: 3 }, { logs });
   await putTestChatbot(server, 'acme-bot', { orgId: 'acme', visibility: 'private' });
   await putTestChatbot(server, 'globex-bot', { orgId: 'globex', visibility: 'private' });
-  await app.stores.apiKeys.createApiKey({ name: 'globex-ci', orgId: 'globex', admin: false });
+  await server.app.stores.apiKeys.createApiKey({ name: 'globex-ci', orgId: 'globex', admin: false });
 });
 
 afterAll(async () => {
-  await app?.close();
-  await upstream?.close();
+  await server?.close();
 });
 
 /** Claims that are there but name no organisation: each used to read as "no organisation". */
@@ -151,7 +128,11 @@ describe('malformed role claims', () => {
 describe('an API key whose organisation is malformed in the database', () => {
   it('is refused with 401 instead of acting for every organisation', async () => {
     // The admin API and the CLI validate organisations; this one went around them (a hand-edited database).
-    const { token } = await app.stores.apiKeys.createApiKey({ name: 'edited', orgId: '', admin: true });
+    const { token } = await server.app.stores.apiKeys.createApiKey({
+      name: 'edited',
+      orgId: '',
+      admin: true,
+    });
     const headers = bearer(token);
     expectRefusal(await call(server, '/api/stats', { headers }), 401, 'UNAUTHORIZED');
     expectRefusal(await call(server, '/api/keys', { headers }), 401, 'UNAUTHORIZED');

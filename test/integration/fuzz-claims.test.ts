@@ -8,14 +8,10 @@
 //   FUZZ_RUNS=2000 FUZZ_SEED=$RANDOM npx vitest run test/integration/fuzz-claims.test.ts
 
 import fc from 'fast-check';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp, type App } from '../../src/app.ts';
-import { loadConfig } from '../../src/config.ts';
-import { startFakeUpstream, type FakeUpstream } from '../fakes/openai-upstream.ts';
 import { call } from '../helpers/http.ts';
 import { signTestJwt } from '../helpers/jwt.ts';
-import { putTestChatbot, type TestServer } from '../helpers/test-server.ts';
+import { putTestChatbot, startTestServer, type TestServer } from '../helpers/test-server.ts';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261212);
 const RUNS = Number(process.env.FUZZ_RUNS ?? 150);
@@ -25,44 +21,30 @@ const SECRET = 'rivulet-fuzz-claims-secret-of-32-chars-or-more';
 /** What a well-formed organisation id looks like (chatbots and API keys use the same rule). */
 const ORG_ID = /^[\w.-]{1,200}$/;
 
-let upstream: FakeUpstream;
-let app: App;
 let server: TestServer;
 const errorLogs: string[] = [];
 
 beforeAll(async () => {
-  upstream = await startFakeUpstream({ scenario: { tokenCount: 2 } });
-  const config = loadConfig({
-    HOST: '127.0.0.1',
-    PORT: '0',
-    LLM_PROVIDER: 'openai-compatible',
-    LLM_BASE_URL: upstream.url,
-    LLM_MODEL: 'fake-model',
-    DATA_DIR: ':memory:',
-    SAMPLE_CORPUS: 'false',
-    AUTH_JWT_SECRET: SECRET,
-    LIMITS: 'off',
-  });
-  app = await createApp(config, {
-    logger: pino({ level: 'error' }, { write: (line: string) => void errorLogs.push(line) }),
-  });
-  server = { app, url: await app.listen(), upstream, close: async () => {} };
+  server = await startTestServer(
+    { AUTH_JWT_SECRET: SECRET, LIMITS: 'off' },
+    { tokenCount: 2 },
+    { logs: errorLogs, logLevel: 'error' },
+  );
   // Each organisation has a chatbot, a key and a run in the stats; a shared chatbot belongs to none.
   await putTestChatbot(server, 'acme-bot', { orgId: 'acme', visibility: 'private' });
   await putTestChatbot(server, 'globex-bot', { orgId: 'globex', visibility: 'private' });
-  await app.stores.apiKeys.createApiKey({ name: 'acme-key', orgId: 'acme', admin: false });
-  await app.stores.apiKeys.createApiKey({ name: 'globex-key', orgId: 'globex', admin: false });
+  await server.app.stores.apiKeys.createApiKey({ name: 'acme-key', orgId: 'acme', admin: false });
+  await server.app.stores.apiKeys.createApiKey({ name: 'globex-key', orgId: 'globex', admin: false });
   const root = { authorization: `Bearer ${await signTestJwt(SECRET, 'root', { role: 'admin' })}` };
   for (const chatbotId of ['acme-bot', 'globex-bot']) {
     const reply = await call(server, '/api/chat', { headers: root, json: { message: 'hello', chatbotId } });
     expect(reply.status).toBe(200);
   }
-  await app.chat.settled();
+  await server.app.chat.settled();
 });
 
 afterAll(async () => {
-  await app?.close();
-  await upstream?.close();
+  await server?.close();
 });
 
 /** A claim's value: absent, or any JSON value, weighted towards the shapes that fooled the old code. */

@@ -12,14 +12,11 @@ import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createApp } from '../../src/app.ts';
 import { loadConfig, ConfigError } from '../../src/config.ts';
-import { startFakeUpstream } from '../fakes/openai-upstream.ts';
 import { call, expectRefusal, type Reply } from '../helpers/http.ts';
 import { readSse, type SseReadResult } from '../helpers/sse-client.ts';
-import { putTestChatbot, type TestServer } from '../helpers/test-server.ts';
+import { putTestChatbot, startTestServer, type TestServer } from '../helpers/test-server.ts';
 import { connectWs } from '../helpers/ws-client.ts';
 
 const SECRET = 'rivulet-proxy-secret-of-more-than-32-chars';
@@ -36,38 +33,16 @@ afterEach(async () => {
 
 /** Auth required, a public chatbot `shop` for visitors from SHOP, and limits small enough to reach. */
 async function start(env: Record<string, string>): Promise<Started> {
-  const upstream = await startFakeUpstream({ scenario: { tokenCount: 3 } });
   const logs: string[] = [];
-  const config = loadConfig({
-    HOST: '127.0.0.1',
-    PORT: '0',
-    LLM_PROVIDER: 'openai-compatible',
-    LLM_BASE_URL: upstream.url,
-    LLM_MODEL: 'fake-model',
-    DATA_DIR: ':memory:',
-    SAMPLE_CORPUS: 'false',
-    AUTH_JWT_SECRET: SECRET,
-    MAX_STREAMS_PER_PRINCIPAL: '1',
-    RATE_LIMIT_PER_IP: '4',
-    ...env,
-  });
-  const app = await createApp(config, {
-    logger: pino({ level: 'info' }, { write: (line: string) => void logs.push(line) }),
-  });
-  const url = await app.listen();
-  const server: Started = {
-    app,
-    url,
-    upstream,
-    logs,
-    async close() {
-      await app.close();
-      await upstream.close();
-    },
-  };
-  servers.push(server);
-  await putTestChatbot(server, 'shop', { allowedOrigins: [SHOP] });
-  return server;
+  const server = await startTestServer(
+    { AUTH_JWT_SECRET: SECRET, MAX_STREAMS_PER_PRINCIPAL: '1', RATE_LIMIT_PER_IP: '4', ...env },
+    { tokenCount: 3 },
+    { logs },
+  );
+  const started: Started = { ...server, logs };
+  servers.push(started);
+  await putTestChatbot(started, 'shop', { allowedOrigins: [SHOP] });
+  return started;
 }
 
 /** An anonymous widget visitor, as a proxy in front would forward them. */
