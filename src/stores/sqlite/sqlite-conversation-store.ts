@@ -1,7 +1,7 @@
 // Conversations and messages in SQLite.
 
 import { randomUUID } from 'node:crypto';
-import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 import {
   conversationTitle,
   type AnswerProgress,
@@ -66,6 +66,23 @@ function toMessage(row: MessageRow): StoredMessage {
   if (row.sources !== null) message.sources = fromJson(row.sources);
   if (row.cached !== null) message.cached = row.cached === 1;
   return message;
+}
+
+/** A message's values for role ... cached, in the column order insertMessage and replaceMessage both bind. */
+function messageColumns(message: StoredMessage): SQLInputValue[] {
+  return [
+    message.role,
+    message.content,
+    message.createdAt,
+    message.status ?? null,
+    message.runId ?? null,
+    message.finishReason ?? null,
+    message.errorCode ?? null,
+    toJson(message.usage),
+    toJson(message.timings),
+    toJson(message.sources),
+    message.cached === undefined ? null : message.cached ? 1 : 0,
+  ];
 }
 
 export class SqliteConversationStore implements ConversationStore {
@@ -176,21 +193,7 @@ export class SqliteConversationStore implements ConversationStore {
 
   async appendMessage(message: StoredMessage): Promise<void> {
     transaction(this.db, () => {
-      this.statements.insertMessage.run(
-        message.id,
-        message.conversationId,
-        message.role,
-        message.content,
-        message.createdAt,
-        message.status ?? null,
-        message.runId ?? null,
-        message.finishReason ?? null,
-        message.errorCode ?? null,
-        toJson(message.usage),
-        toJson(message.timings),
-        toJson(message.sources),
-        message.cached === undefined ? null : message.cached ? 1 : 0,
-      );
+      this.statements.insertMessage.run(message.id, message.conversationId, ...messageColumns(message));
       const title = message.role === 'user' ? conversationTitle(message.content) : null;
       this.statements.touch.run(message.createdAt, title, message.conversationId);
     });
@@ -199,17 +202,7 @@ export class SqliteConversationStore implements ConversationStore {
   async replaceMessage(message: StoredMessage): Promise<boolean> {
     return transaction(this.db, () => {
       const row = this.statements.replaceMessage.get(
-        message.role,
-        message.content,
-        message.createdAt,
-        message.status ?? null,
-        message.runId ?? null,
-        message.finishReason ?? null,
-        message.errorCode ?? null,
-        toJson(message.usage),
-        toJson(message.timings),
-        toJson(message.sources),
-        message.cached === undefined ? null : message.cached ? 1 : 0,
+        ...messageColumns(message),
         message.id,
         message.conversationId,
       );
