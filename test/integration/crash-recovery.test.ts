@@ -4,7 +4,6 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +12,7 @@ import type { StoredMessage } from '../../src/core/conversation-store.ts';
 import type { RunEvent } from '../../src/core/events.ts';
 import { startFakeUpstream, type FakeScenario, type FakeUpstream } from '../fakes/openai-upstream.ts';
 import { signTestJwt } from '../helpers/jwt.ts';
+import { freePort } from '../helpers/ports.ts';
 import { readSse, tokenText } from '../helpers/sse-client.ts';
 import { startTestServer } from '../helpers/test-server.ts';
 import { connectWs } from '../helpers/ws-client.ts';
@@ -21,17 +21,6 @@ const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const SECRET = 'crash-recovery-test-secret-of-32-chars!';
 const CHECKPOINT_MS = 100;
 const LONG_ANSWER: FakeScenario = { tokenCount: 3000, interTokenMs: 5, seed: 11 };
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
-    });
-  });
-}
 
 interface ServerProcess {
   child: ChildProcess;

@@ -4,7 +4,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,23 +12,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunEvent } from '../../src/core/events.ts';
 import { openSqliteStores } from '../../src/stores/sqlite/sqlite-stores.ts';
 import { startFakeUpstream, type FakeUpstream } from '../fakes/openai-upstream.ts';
+import { freePort } from '../helpers/ports.ts';
 import { readSse, tokenText, type SseReadResult } from '../helpers/sse-client.ts';
 import { connectWs, isTerminalFrame } from '../helpers/ws-client.ts';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const GRACE_MS = 1500;
 const STREAMS = 20;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
-    });
-  });
-}
 
 async function waitForReady(url: string, child: ChildProcess): Promise<void> {
   const until = Date.now() + 20_000;

@@ -8,13 +8,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig, ConfigError } from '../../src/config.ts';
 import { call, expectRefusal, type Reply } from '../helpers/http.ts';
+import { freePort } from '../helpers/ports.ts';
 import { readSse, type SseReadResult } from '../helpers/sse-client.ts';
 import { putTestChatbot, startTestServer, type TestServer } from '../helpers/test-server.ts';
 import { connectWs } from '../helpers/ws-client.ts';
@@ -238,14 +237,6 @@ if (NGINX === undefined) {
   console.warn(
     'trust-proxy.test.ts: nginx is not installed (apt-get install nginx): skipping the test through nginx',
   );
-}
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
 }
 
 /** nginx in the foreground, as this test's own process, with its own config, on a loopback port. */
