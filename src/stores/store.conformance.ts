@@ -2,7 +2,7 @@
 // Every backend runs it: SQLite now (sqlite/sqlite-stores.test.ts), PostgreSQL when it lands.
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { normalizeQuestion } from '../core/answer-cache.ts';
+import { normalizeQuestion, type CachedAnswerInput } from '../core/answer-cache.ts';
 import type { ChunkInput, DocumentInput, EmbeddingSpace } from '../core/documents.ts';
 import type { Source } from '../core/events.ts';
 import type { StoreOptions, Stores } from './stores.ts';
@@ -604,6 +604,23 @@ export function describeStoreConformance(
         return { document, entry };
       }
 
+      /** An entry whose answer is its question, on no documents, outside any conversation unless told. */
+      function plainAnswer(question: string, more: Partial<CachedAnswerInput> = {}): CachedAnswerInput {
+        return {
+          chatbotId: 'default',
+          scope: SCOPE,
+          conversationId: null,
+          echoedWords: [],
+          normalizedQuestion: question,
+          question,
+          answer: question,
+          sources: [],
+          usage: null,
+          documentVersions: {},
+          ...more,
+        };
+      }
+
       it('hits on the same normalised question and counts hits', async () => {
         const { entry } = await cachedAnswerOn('v1');
         const found = await stores.answerCache.findExact(
@@ -681,20 +698,7 @@ export function describeStoreConformance(
       it('keeps at most the configured number of entries per chatbot, newest first', async () => {
         const limited = await open({ maxCachedAnswersPerChatbot: 2 });
         const small = limited.answerCache;
-        for (const question of ['one', 'two', 'three']) {
-          await small.put({
-            chatbotId: 'default',
-            scope: SCOPE,
-            conversationId: null,
-            echoedWords: [],
-            normalizedQuestion: question,
-            question,
-            answer: question,
-            sources: [],
-            usage: null,
-            documentVersions: {},
-          });
-        }
+        for (const question of ['one', 'two', 'three']) await small.put(plainAnswer(question));
         expect(await small.findExact('default', SCOPE, 'one')).toBeUndefined();
         expect((await small.findExact('default', SCOPE, 'three'))?.answer).toBe('three');
         await limited.close();
@@ -721,18 +725,7 @@ export function describeStoreConformance(
         const conversation = await stores.conversations.createConversation('alice', 'default');
         const other = await stores.conversations.createConversation('bob', 'default');
         const put = (conversationId: string, question: string) =>
-          stores.answerCache.put({
-            chatbotId: 'default',
-            scope: SCOPE,
-            conversationId,
-            echoedWords: ['4471'],
-            normalizedQuestion: question,
-            question,
-            answer: question,
-            sources: [],
-            usage: null,
-            documentVersions: {},
-          });
+          stores.answerCache.put(plainAnswer(question, { conversationId, echoedWords: ['4471'] }));
         await put(conversation.id, 'mine');
         await put(other.id, 'theirs');
         expect((await stores.answerCache.findExact('default', SCOPE, 'mine'))?.echoedWords).toEqual(['4471']);
