@@ -425,6 +425,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const values = parsed.data;
   const llm = resolveLlm(values);
   const auth = resolveAuth(values);
+  // Without auth every request acts as the local admin: a page that may call the API may do anything.
+  if (auth.mode === 'open' && values.CORS_ORIGINS === '*') {
+    fail(
+      'CORS_ORIGINS',
+      'is *, but no auth is configured: any website the user visits could act as the local admin. List the origins ' +
+        '(pages on this machine are always allowed) or turn auth on',
+    );
+  }
   return {
     host: values.HOST,
     port: values.PORT,

@@ -4,6 +4,7 @@
 // and WebSocket; the Origin header is what a browser sends.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.ts';
 import { call, expectRefusal } from '../helpers/http.ts';
 import { chatStream, expectAnswered } from '../helpers/sse-client.ts';
 import { putTestChatbot, startTestServer, type TestServer } from '../helpers/test-server.ts';
@@ -91,6 +92,48 @@ describe('open local install: foreign pages', () => {
     // Reading stays governed by CORS: a foreign page's GET is answered without CORS headers, so it cannot read it.
     const read = await call(server, '/api/conversations', { headers: { origin: EVIL } });
     expect(read.headers['access-control-allow-origin']).toBeUndefined();
+  });
+});
+
+describe('open local install with a list of origins and a public chatbot', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({ CORS_ORIGINS: 'http://localhost:5173' }, { tokens: ['Hi.'] });
+    await putTestChatbot(server, 'support', { allowedOrigins: ['https://blog.example'] });
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it('never lets a public chatbot’s site act as the local admin (regression: planted documents, minted keys)', async () => {
+    const headers = { origin: 'https://blog.example' };
+    const before = await documentCount(server);
+    const { body, contentType } = multipart('planted.txt', 'Planted.');
+    expectRefusal(
+      await call(server, '/api/documents', {
+        method: 'POST',
+        headers: { ...headers, 'content-type': contentType },
+        body,
+      }),
+      403,
+      'ORIGIN_NOT_ALLOWED',
+    );
+    expect(await documentCount(server)).toBe(before);
+    expectRefusal(
+      await call(server, '/api/keys', { headers, json: { name: 'stolen', admin: true } }),
+      403,
+      'ORIGIN_NOT_ALLOWED',
+    );
+    const read = await call(server, '/api/conversations', { headers });
+    expect(read.headers['access-control-allow-origin']).toBeUndefined();
+    // The listed origin is the operator's choice, and pages on this machine stay allowed.
+    expectAnswered(await chatStream(server.url, { origin: 'http://localhost:5173' }, { message: 'hi' }));
+  });
+
+  it('refuses to start open with CORS_ORIGINS=* (any website would be the local admin)', () => {
+    expect(() => loadConfig({ DATA_DIR: ':memory:', CORS_ORIGINS: '*' })).toThrow(
+      /CORS_ORIGINS: is \*, but no auth/,
+    );
   });
 });
 

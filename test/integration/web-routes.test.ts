@@ -105,8 +105,12 @@ describe('web routes with settings', () => {
     }
   });
 
-  it('CORS_ORIGINS as a list also admits the origins a public chatbot allows', async () => {
-    const server = await startTestServer({ CORS_ORIGINS: 'https://admin.example' });
+  it('where auth is required, CORS_ORIGINS as a list also admits the origins a public chatbot allows', async () => {
+    // (An open install never does: see origin-guard.test.ts.)
+    const server = await startTestServer({
+      CORS_ORIGINS: 'https://admin.example',
+      AUTH_JWT_SECRET: 'rivulet-web-routes-secret-of-32-chars-or-more',
+    });
     try {
       await putTestChatbot(server, 'shop', { allowedOrigins: ['https://shop.example'] });
       const preflight = (origin: string) =>

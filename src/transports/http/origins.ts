@@ -20,17 +20,18 @@ export interface OriginPolicy {
 
 export function originPolicy(
   corsOrigins: Config['web']['corsOrigins'],
+  authMode: Config['auth']['mode'],
   chatbots: Pick<ChatbotStore, 'listChatbots'>,
 ): OriginPolicy {
   const listed = Array.isArray(corsOrigins) ? new Set(corsOrigins) : undefined;
   const cors: OriginPolicy['cors'] =
-    corsOrigins === '*'
+    corsOrigins === '*' && authMode === 'required'
       ? '*'
       : async (origin) => {
           if (listed?.has(origin) === true) return true;
-          // An open install serves one person, who administers everything: only pages on this machine, never a
-          // public chatbot's site.
-          if (corsOrigins === 'loopback') return isLoopbackOrigin(origin);
+          // An open install serves one person, who administers everything and needs no credentials: pages on this
+          // machine and the origins the operator listed, never a public chatbot's site (config refuses `*` there).
+          if (authMode === 'open') return isLoopbackOrigin(origin);
           return (await chatbots.listChatbots()).some(
             (chatbot) => chatbot.visibility === 'public' && chatbot.allowedOrigins.includes(origin),
           );

@@ -122,7 +122,11 @@ export async function buildServer(
       .send({ error: { code: 'NOT_FOUND', message: `${ERROR_CODES.NOT_FOUND.message}` } });
   });
 
-  const origins = originPolicy(context.config.web.corsOrigins, context.stores.chatbots);
+  const origins = originPolicy(
+    context.config.web.corsOrigins,
+    context.config.auth.mode,
+    context.stores.chatbots,
+  );
   await registerWebRoutes(server, context, origins);
   registerAccess(server, context.config, context.authenticator, origins, context.requestLimits);
   registerHealthRoutes(server, context);
