@@ -21,7 +21,9 @@ Options:
   --collection <id>     collection to add to (default: "${DEFAULT_CHATBOT_ID}", the default chatbot's)
   --text-fields <a,b>   JSON/CSV records: fields that form the text (default: chosen automatically)
   --title-field <name>  JSON/CSV records: field that names a record
-  --reembed             forget stored vectors and embed everything again with EMBEDDING_MODEL
+  --reembed             forget every stored vector (all collections) and the embedding space, then embed the
+                        files named here with EMBEDDING_MODEL; documents not named have no vectors (keyword
+                        search only) until they are ingested again
   --quiet               no progress bar
 
 Exit status: 0 when every file went in (or was unchanged), 1 when some failed, 2 for bad usage.`;

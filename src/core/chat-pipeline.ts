@@ -14,6 +14,7 @@ import type { Chatbot } from './chatbots.ts';
 import type {
   AnswerProgress,
   ConversationStore,
+  MessageMetadata,
   MessageStatus,
   StoredMessage,
 } from './conversation-store.ts';
@@ -36,6 +37,8 @@ export interface ChatInput {
   cacheScope: string;
   temperature?: number;
   maxTokens?: number;
+  /** Stored with the question as the client sent it. */
+  metadata?: MessageMetadata;
 }
 
 export interface ChatPipelineDeps {
@@ -221,6 +224,7 @@ export async function runChatPipeline(
       role: 'user',
       content: input.message,
       createdAt: Date.now(),
+      ...(input.metadata === undefined ? {} : { metadata: input.metadata }),
     });
     // The answer is stored now, as streaming, and checkpointed while it streams: if the process dies (SIGKILL, a
     // crash, power loss) the next start finds it and marks it interrupted with its text so far.

@@ -4,6 +4,7 @@
 import { cacheScope } from './answer-cache.ts';
 import { runChatPipeline, type ChatPipelineDeps } from './chat-pipeline.ts';
 import type { Chatbot, ChatbotStore } from './chatbots.ts';
+import type { MessageMetadata } from './conversation-store.ts';
 import { RivuletError } from './errors.ts';
 import { noopObserver, type RunObserver } from './observer.ts';
 import { chatRefusal, type Principal } from './principal.ts';
@@ -16,6 +17,8 @@ export interface StartChatInput {
   chatbotId?: string | undefined;
   temperature?: number | undefined;
   maxTokens?: number | undefined;
+  /** Kept with the question (already bounded by the request schema). */
+  metadata?: MessageMetadata | undefined;
 }
 
 export interface ChatLimits {
@@ -128,6 +131,7 @@ export class ChatService {
         cacheScope: cacheScope(principal),
         ...(input.temperature === undefined ? {} : { temperature: input.temperature }),
         ...(maxTokens === undefined ? {} : { maxTokens }),
+        ...(input.metadata === undefined ? {} : { metadata: input.metadata }),
       },
       budgets.subjects.length === 0 ? this.deps : { ...this.deps, observer: this.charging(budgets.subjects) },
     );

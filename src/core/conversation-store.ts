@@ -16,6 +16,15 @@ export interface AnswerProgress {
   sources?: Source[];
 }
 
+/** A value JSON can carry. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+/**
+ * What a client sent with its question (`metadata` of a chat request: a page, a locale, its own ids), kept with the
+ * question as given. Bounded by the request schema: at most 32 keys of at most 64 characters, 8 KB of JSON.
+ */
+export type MessageMetadata = Record<string, JsonValue>;
+
 export interface Conversation {
   id: string;
   ownerId: string | null;
@@ -44,6 +53,8 @@ export interface StoredMessage {
   sources?: Source[];
   /** True when the answer was replayed from the answer cache. */
   cached?: boolean;
+  /** User messages only: the request's `metadata`, when it had one. */
+  metadata?: MessageMetadata;
 }
 
 /** A position in a conversation list: the last conversation seen. */

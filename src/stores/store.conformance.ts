@@ -194,6 +194,41 @@ export function describeStoreConformance(
         expect(await stores.conversations.deleteConversation(id)).toBe(false);
       });
 
+      it("keeps a question's metadata as sent (nested JSON values) and none on messages without", async () => {
+        const conversations = stores.conversations;
+        const conversation = await conversations.createConversation('alice', 'default');
+        const metadata = {
+          page: '/pricing',
+          'user.locale': 'fr-CH',
+          depth: { list: [1, 2.5, 'three', null, true], nested: { ok: false } },
+          empty: {},
+        };
+        await conversations.appendMessage({
+          id: 'q1',
+          conversationId: conversation.id,
+          role: 'user',
+          content: 'question',
+          createdAt: conversation.createdAt,
+          metadata,
+        });
+        await conversations.appendMessage({
+          id: 'q2',
+          conversationId: conversation.id,
+          role: 'user',
+          content: 'another',
+          createdAt: conversation.createdAt + 1,
+        });
+        const [first, second] = await conversations.listMessages(conversation.id);
+        expect(first?.metadata).toEqual(metadata);
+        expect(second).not.toHaveProperty('metadata');
+        // Rewriting a message in place keeps what it is given, metadata included.
+        expect(await conversations.replaceMessage({ ...first!, content: 'edited' })).toBe(true);
+        expect((await conversations.listMessages(conversation.id))[0]).toEqual({
+          ...first,
+          content: 'edited',
+        });
+      });
+
       it('stores an answer when it starts, checkpoints it while it streams and rewrites it in place at the end', async () => {
         const conversations = stores.conversations;
         const conversation = await conversations.createConversation('alice', 'default');

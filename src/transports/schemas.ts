@@ -1,6 +1,7 @@
 // Request schemas shared by HTTP and WebSocket, and the one place validation failures become coded errors.
 
 import { z } from 'zod';
+import type { MessageMetadata } from '../core/conversation-store.ts';
 import { RivuletError } from '../core/errors.ts';
 
 /** Ids in paths and bodies: conv_..., run_..., doc_..., chatbot names. */
@@ -11,6 +12,59 @@ export const idSchema = z
   .regex(/^[\w.-]+$/, 'only letters, digits, "_", "-" and "."');
 const id = idSchema;
 
+/** Bounds on a chat request's `metadata` (see docs/protocol.md). */
+export const METADATA_LIMITS = { maxKeys: 32, maxKeyChars: 64, maxBytes: 8 * 1024, maxDepth: 16 } as const;
+
+/**
+ * What a client may send with a question and get back with the conversation: a JSON object of at most 32 keys (1 to
+ * 64 characters each), 8 KB serialized and 16 levels deep. The value is kept as it arrived (it came from JSON, so it
+ * holds nothing but JSON values).
+ */
+export const metadataSchema = z
+  .custom<MessageMetadata>(
+    (value) => typeof value === 'object' && value !== null && !Array.isArray(value),
+    'must be an object',
+  )
+  .superRefine((value, context) => {
+    const keys = Object.keys(value);
+    if (keys.length > METADATA_LIMITS.maxKeys) {
+      context.addIssue({ code: 'custom', message: `at most ${METADATA_LIMITS.maxKeys} keys (got ${keys.length})` });
+      return;
+    }
+    const badKey = keys.find((key) => key.length === 0 || key.length > METADATA_LIMITS.maxKeyChars);
+    if (badKey !== undefined) {
+      context.addIssue({
+        code: 'custom',
+        message: `keys must be 1 to ${METADATA_LIMITS.maxKeyChars} characters (got one of ${badKey.length})`,
+      });
+      return;
+    }
+    const bytes = Buffer.byteLength(JSON.stringify(value));
+    if (bytes > METADATA_LIMITS.maxBytes) {
+      context.addIssue({
+        code: 'custom',
+        message: `at most ${METADATA_LIMITS.maxBytes} bytes of JSON (got ${bytes})`,
+      });
+      return;
+    }
+    if (jsonDepth(value) > METADATA_LIMITS.maxDepth) {
+      context.addIssue({ code: 'custom', message: `at most ${METADATA_LIMITS.maxDepth} levels deep` });
+    }
+  });
+
+/** How deeply a JSON value nests objects and arrays (iterative: no recursion on hostile input). */
+function jsonDepth(root: unknown): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[root, 1]];
+  while (stack.length > 0) {
+    const [value, depth] = stack.pop()!;
+    if (typeof value !== 'object' || value === null) continue;
+    deepest = Math.max(deepest, depth);
+    for (const child of Object.values(value)) stack.push([child, depth + 1]);
+  }
+  return deepest;
+}
+
 /** The length of `message` is the chat service's to check: a question too long is a 413 MESSAGE_TOO_LONG. */
 export function chatRequestSchema() {
   return z.strictObject({
@@ -19,6 +73,7 @@ export function chatRequestSchema() {
     chatbotId: id.optional(),
     temperature: z.number().min(0).max(2).optional(),
     maxTokens: z.number().int().min(1).max(1_000_000).optional(),
+    metadata: metadataSchema.optional(),
   });
 }
 

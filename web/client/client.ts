@@ -2,7 +2,7 @@
 // from the last event seen (Last-Event-ID over SSE, `resume` over WebSocket) with bounded, jittered retries.
 // Zero runtime dependencies; runs in browsers and in Node 22+ (global fetch and WebSocket).
 
-import type { Conversation, StoredMessage } from '../../src/core/conversation-store.ts';
+import type { Conversation, MessageMetadata, StoredMessage } from '../../src/core/conversation-store.ts';
 import type { DoneEvent, ErrorEvent, RunEvent } from '../../src/core/events.ts';
 import type { ChatAnswer } from '../../src/transports/encoders/aggregate.ts';
 import { createSseParser } from './sse-parser.ts';
@@ -13,6 +13,11 @@ export interface ChatRequest {
   chatbotId?: string | undefined;
   temperature?: number | undefined;
   maxTokens?: number | undefined;
+  /**
+   * Stored with the question and returned with the conversation's messages: a JSON object of at most 32 keys (1 to
+   * 64 characters), 8 KB serialized, 16 levels deep (400 VALIDATION_FAILED beyond).
+   */
+  metadata?: MessageMetadata | undefined;
 }
 
 export interface RetryOptions {

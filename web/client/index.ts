@@ -38,5 +38,10 @@ export type {
   TokenEvent,
   Usage,
 } from '../../src/core/events.ts';
-export type { Conversation, StoredMessage } from '../../src/core/conversation-store.ts';
+export type {
+  Conversation,
+  JsonValue,
+  MessageMetadata,
+  StoredMessage,
+} from '../../src/core/conversation-store.ts';
 export type { ChatAnswer } from '../../src/transports/encoders/aggregate.ts';

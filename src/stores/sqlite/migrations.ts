@@ -154,4 +154,8 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX messages_by_run ON messages (run_id) WHERE run_id IS NOT NULL;
   CREATE INDEX messages_streaming ON messages (status) WHERE status = 'streaming';
   `,
+  // 5: a question keeps the metadata its chat request carried (JSON, at most 8 KB; NULL when it had none).
+  `
+  ALTER TABLE messages ADD COLUMN metadata TEXT;
+  `,
 ];

@@ -36,6 +36,7 @@ interface MessageRow {
   timings: string | null;
   sources: string | null;
   cached: number | null;
+  metadata: string | null;
 }
 
 function toConversation(row: ConversationRow): Conversation {
@@ -65,10 +66,11 @@ function toMessage(row: MessageRow): StoredMessage {
   if (row.timings !== null) message.timings = fromJson(row.timings);
   if (row.sources !== null) message.sources = fromJson(row.sources);
   if (row.cached !== null) message.cached = row.cached === 1;
+  if (row.metadata !== null) message.metadata = fromJson(row.metadata);
   return message;
 }
 
-/** A message's values for role ... cached, in the column order insertMessage and replaceMessage both bind. */
+/** A message's values for role ... metadata, in the column order insertMessage and replaceMessage both bind. */
 function messageColumns(message: StoredMessage): SQLInputValue[] {
   return [
     message.role,
@@ -82,6 +84,7 @@ function messageColumns(message: StoredMessage): SQLInputValue[] {
     toJson(message.timings),
     toJson(message.sources),
     message.cached === undefined ? null : message.cached ? 1 : 0,
+    toJson(message.metadata),
   ];
 }
 
@@ -127,11 +130,11 @@ export class SqliteConversationStore implements ConversationStore {
       ),
       insertMessage: db.prepare(`
         INSERT INTO messages (id, conversation_id, role, content, created_at, status, run_id, finish_reason,
-          error_code, usage, timings, sources, cached)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+          error_code, usage, timings, sources, cached, metadata)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       replaceMessage: db.prepare(`
         UPDATE messages SET role = ?, content = ?, created_at = ?, status = ?, run_id = ?, finish_reason = ?,
-          error_code = ?, usage = ?, timings = ?, sources = ?, cached = ?
+          error_code = ?, usage = ?, timings = ?, sources = ?, cached = ?, metadata = ?
         WHERE id = ? AND conversation_id = ?
         RETURNING conversation_id`),
       // Only while streaming: a checkpoint that lands after the final store must not undo it.
