@@ -28,7 +28,10 @@ export const metadataSchema = z
   .superRefine((value, context) => {
     const keys = Object.keys(value);
     if (keys.length > METADATA_LIMITS.maxKeys) {
-      context.addIssue({ code: 'custom', message: `at most ${METADATA_LIMITS.maxKeys} keys (got ${keys.length})` });
+      context.addIssue({
+        code: 'custom',
+        message: `at most ${METADATA_LIMITS.maxKeys} keys (got ${keys.length})`,
+      });
       return;
     }
     const badKey = keys.find((key) => key.length === 0 || key.length > METADATA_LIMITS.maxKeyChars);
