@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger as PinoLogger } from 'pino';
-import { assertSafeToServe, type Config } from './config.ts';
+import { assertSafeToServe, type Config, type LogFormat } from './config.ts';
 import { ChatService } from './core/chat-service.ts';
 import { DEFAULT_CHATBOT_ID, newChatbot } from './core/chatbots.ts';
 import type { Embedder } from './core/embedder.ts';
@@ -146,6 +146,29 @@ export interface App {
   close(): Promise<void>;
 }
 
+/** LOG_FORMAT=auto: readable lines on a terminal, JSON lines anywhere else (a file, a pipe, journald, a shipper). */
+export function resolveLogFormat(format: LogFormat, isTTY: boolean): 'json' | 'pretty' {
+  if (format !== 'auto') return format;
+  return isTTY ? 'pretty' : 'json';
+}
+
+/**
+ * The process's logger on stdout: JSON lines, or readable ones through pino-pretty, which is imported only then so
+ * the JSON path neither loads nor runs it. Both write synchronously, so the lines before an exit are not lost.
+ * createApp wraps it in the credential masking either way (formatting happens after the masking).
+ */
+export async function createRootLogger(
+  config: Pick<Config, 'logLevel' | 'logFormat'>,
+  isTTY = process.stdout.isTTY === true,
+): Promise<PinoLogger> {
+  if (resolveLogFormat(config.logFormat, isTTY) === 'json') return pino({ level: config.logLevel });
+  const { default: pretty } = await import('pino-pretty');
+  return pino(
+    { level: config.logLevel },
+    pretty({ sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true }),
+  );
+}
+
 export interface CreateAppOptions {
   logger?: PinoLogger;
 }
@@ -153,7 +176,7 @@ export interface CreateAppOptions {
 export async function createApp(config: Config, options: CreateAppOptions = {}): Promise<App> {
   assertSafeToServe(config);
   // Every line the app and Fastify write goes through the credential masking (a given logger too: tests, embedders).
-  const logger = redactingLogger(options.logger ?? pino({ level: config.logLevel }));
+  const logger = redactingLogger(options.logger ?? (await createRootLogger(config)));
   const metrics = config.metricsEnabled ? new Metrics() : undefined;
   const stats = new RollingStats();
   const hub = new MemoryRunHub({

@@ -24,6 +24,20 @@ const booleanText = (fallback: boolean) =>
       return z.NEVER;
     });
 
+/** One of `values`, in any case and with surrounding spaces; unset or empty: `fallback`. */
+const caseless = <const T extends readonly [string, ...string[]]>(values: T, fallback: T[number]) =>
+  z
+    .string()
+    .optional()
+    .transform((value) => (value ?? '').trim().toLowerCase() || fallback)
+    .pipe(z.enum(values));
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+/** `auto`: readable lines on a terminal, JSON lines otherwise (a file, a pipe, journald, a log shipper). */
+export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
 export const PROVIDER_KINDS = [
   'openai-compatible',
   'openai',
@@ -40,7 +54,9 @@ export type EmbeddingProviderKind = (typeof EMBEDDING_PROVIDER_KINDS)[number];
 const schema = z.object({
   HOST: z.string().default('127.0.0.1'),
   PORT: integer(3000).pipe(z.number().max(65_535)),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  // Any case: seed 004 writes LOG_LEVEL=DEBUG.
+  LOG_LEVEL: caseless(LOG_LEVELS, 'info'),
+  LOG_FORMAT: caseless(LOG_FORMATS, 'auto'),
   LLM_PROVIDER: z.enum(['auto', 'none', ...PROVIDER_KINDS]).default('auto'),
   LLM_BASE_URL: optionalText.pipe(z.url().optional()),
   LLM_API_KEY: optionalText,
@@ -269,7 +285,9 @@ export interface EmbeddingConfig {
 export interface Config {
   host: string;
   port: number;
-  logLevel: string;
+  logLevel: LogLevel;
+  /** How log lines are written (LOG_FORMAT); `auto` is resolved against stdout when the logger is made. */
+  logFormat: LogFormat;
   /** Undefined when no provider is configured. */
   llm: LlmConfig | undefined;
   embedding: EmbeddingConfig | undefined;
@@ -437,6 +455,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     host: values.HOST,
     port: values.PORT,
     logLevel: values.LOG_LEVEL,
+    logFormat: values.LOG_FORMAT,
     llm,
     embedding: resolveEmbedding(values, llm),
     shutdownGraceMs: values.SHUTDOWN_GRACE_MS,

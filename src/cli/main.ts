@@ -2,8 +2,9 @@
 // The `rivulet` command: `rivulet serve` starts the server (the default when no command is given).
 
 import { existsSync } from 'node:fs';
-import { createApp } from '../app.ts';
-import { ConfigError, loadConfig } from '../config.ts';
+import { createApp, createRootLogger, resolveLogFormat, type App } from '../app.ts';
+import { ConfigError, loadConfig, type Config } from '../config.ts';
+import { CONFIGURE_HINT } from '../providers/extractive.ts';
 import { chatbotsCommand, keysCommand } from './admin-commands.ts';
 import { documentsCommand, ingestCommand } from './ingest-command.ts';
 
@@ -26,16 +27,61 @@ function loadEnvironment() {
 /** A repeat of the first shutdown signal within this long is ignored (see shutdown below). */
 const REPEAT_SIGNAL_MS = 1000;
 
+/**
+ * Why the server could not listen, in one line that says what to do, for the errors a user can fix (a port in use,
+ * a privileged port, an address not on this machine); undefined for anything else.
+ */
+function listenFailure(error: unknown, config: Pick<Config, 'host' | 'port'>): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  const where = `${config.host}:${config.port}`;
+  switch (code) {
+    case 'EADDRINUSE':
+      return `Cannot listen on ${where}: the port is already in use (EADDRINUSE). Stop whatever listens there (is Rivulet already running?) or set PORT to a free port.`;
+    case 'EACCES':
+      return `Cannot listen on ${where}: not allowed (EACCES). Ports below 1024 need privileges: use a port above 1024, behind a reverse proxy if need be.`;
+    case 'EADDRNOTAVAIL':
+      return `Cannot listen on ${where}: HOST=${config.host} is not an address of this machine (EADDRNOTAVAIL). Use 127.0.0.1, 0.0.0.0 or one of its addresses.`;
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return `Cannot listen on ${where}: HOST=${config.host} does not resolve (${code}). Use an IP address such as 127.0.0.1.`;
+    default:
+      return undefined;
+  }
+}
+
+/** What a person at a terminal needs once the server is up: where it is, what answers, how to stop it. */
+function banner(app: App, url: string): string {
+  const answers =
+    app.model === undefined
+      ? `no language model: answers quote the best-matching passages.\n  ${CONFIGURE_HINT}`
+      : `${app.model.provider} ${app.model.model}`;
+  return `\n  Rivulet ready at ${url}\n\n  Answers: ${answers}\n  Stop: Ctrl-C (running answers get up to ${app.config.shutdownGraceMs} ms to finish)\n\n`;
+}
+
 async function serve(): Promise<void> {
   const config = loadEnvironment();
-  const app = await createApp(config);
-  const url = await app.listen();
-  app.logger.info(
-    { url, provider: app.model?.provider ?? 'none', model: app.model?.model ?? 'none' },
-    app.model === undefined
-      ? 'Rivulet is listening; no language model is configured, so answers quote the best passages (set LLM_PROVIDER and LLM_MODEL for written answers)'
-      : 'Rivulet is listening',
-  );
+  const pretty = resolveLogFormat(config.logFormat, process.stdout.isTTY === true) === 'pretty';
+  const app = await createApp(config, { logger: await createRootLogger(config) });
+  let url: string;
+  try {
+    url = await app.listen();
+  } catch (error) {
+    const message = listenFailure(error, config);
+    if (message === undefined) throw error;
+    throw new ConfigError(message);
+  }
+  const fields = { url, provider: app.model?.provider ?? 'none', model: app.model?.model ?? 'none' };
+  if (pretty && app.logger.isLevelEnabled('info')) {
+    process.stdout.write(banner(app, url));
+  } else {
+    app.logger.info(fields, `Rivulet ready at ${url}`);
+    if (app.model === undefined) {
+      app.logger.info(
+        {},
+        `No language model is configured: answers quote the best-matching passages. ${CONFIGURE_HINT}`,
+      );
+    }
+  }
 
   let firstSignal: { signal: string; at: number } | undefined;
   const shutdown = (signal: string): void => {

@@ -12,8 +12,9 @@ export const EXTRACTIVE_PREAMBLE =
 export const EXTRACTIVE_NOTHING_FOUND =
   'No language model is configured, and no passage in your documents matches this question.';
 
+/** The one "how to configure a model" hint: in these answers and in the server's start-up lines. Matches the README. */
 export const CONFIGURE_HINT =
-  'To get written answers, set LLM_PROVIDER with LLM_MODEL (and LLM_BASE_URL or an API key) for OpenAI, Azure OpenAI, Anthropic or any OpenAI-compatible server, or start Ollama on this machine. See Configuration in the README.';
+  'To get written answers, set LLM_BASE_URL and LLM_MODEL for any OpenAI-compatible server (Ollama, vLLM, LM Studio), or OPENAI_API_KEY or ANTHROPIC_API_KEY with LLM_MODEL, or start Ollama on this machine; Azure and every other setting are in .env.example.';
 
 /** Passages quoted, and sentences quoted from each. */
 const MAX_PASSAGES = 3;

@@ -1,6 +1,12 @@
 // Anthropic's Messages wire format for the fake upstream: named SSE events, message objects, typed error bodies.
 
-import type { ErrorOverrides, Refusal, StreamEncoder, WireFormat } from './wire-format.ts';
+import {
+  tokenLimit,
+  type ErrorOverrides,
+  type Refusal,
+  type StreamEncoder,
+  type WireFormat,
+} from './wire-format.ts';
 
 function errorTypeFor(status: number): string {
   switch (status) {
@@ -80,6 +86,8 @@ export function createAnthropicFormat(): WireFormat {
       return problem === undefined ? undefined : { status: 400, overrides: { message: problem } };
     },
     wantsStream: (body) => body.stream === true,
+    maxTokens: (body) => tokenLimit(body.max_tokens),
+    lengthReason: 'max_tokens',
     streamContentType: 'text/event-stream; charset=utf-8',
     streamEncoder: (context): StreamEncoder => {
       const tokenHead =

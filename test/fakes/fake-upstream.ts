@@ -7,6 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { createAnthropicFormat } from './anthropic-format.ts';
 import { FAKE_EMBEDDING_DIMENSIONS } from './embeddings-format.ts';
 import { generateTokens } from './generate-tokens.ts';
+import { markdownAnswerTokens } from './markdown-answer.ts';
 import { createOllamaFormat, DEFAULT_OLLAMA_MODELS, type OllamaModelInfo } from './ollama-format.ts';
 import { createOpenAIFormat, OPENAI_DEFAULT_MODEL } from './openai-format.ts';
 import {
@@ -25,6 +26,12 @@ import {
  * replay; the token knobs do not apply to them.
  */
 export interface FakeScenario {
+  /**
+   * What the answer says. 'tokens' (the default): `tokens`, or tokens generated from `seed` and `tokenCount`.
+   * 'markdown': a Markdown answer built from the request (see markdown-answer.ts): headings, a list, a table and a
+   * code block citing [1]..[n], one per numbered source in the prompt; a condense request gets a short question.
+   */
+  answer?: 'tokens' | 'markdown';
   /** Exact tokens to stream; if absent, generated deterministically from `seed` and `tokenCount`. */
   tokens?: string[];
   /** Default 20. */
@@ -53,7 +60,11 @@ export interface FakeScenario {
   streamErrorStatus?: number;
   /** Write each chunk that holds a multi-byte character in two TCP writes split inside that character. */
   splitMultibyte?: boolean;
-  /** In the format's own vocabulary ('length', 'max_tokens' ...); default that format's normal end. */
+  /**
+   * In the format's own vocabulary ('length', 'max_tokens' ...); default that format's normal end, or its
+   * length reason when the request's max tokens (max_tokens, max_completion_tokens, options.num_predict) cut
+   * the answer short.
+   */
   finishReason?: string;
   /** Reported usage; by default prompt = request message characters / 4, completion = tokens sent. */
   usage?: { promptTokens: number; completionTokens: number };
@@ -79,6 +90,10 @@ export interface UpstreamRequestLog {
   textSent: string;
   /** True when the server wrote the whole answer including its terminal marker ([DONE], done:true, message_stop). */
   completed: boolean;
+  /** The request's limit on answer tokens (max_tokens, max_completion_tokens, options.num_predict), if any. */
+  maxTokens?: number;
+  /** True when that limit cut the planned answer short. */
+  truncated?: boolean;
   /** performance.now() when the response or its connection closed. */
   closedAt?: number;
   /** 'server' if this side ended it (completed, error status, drop, close()), 'client' if the client went first. */
@@ -100,7 +115,10 @@ export interface FakeUpstream {
   waitForRequest(id: number, timeoutMs?: number): Promise<UpstreamRequestLog>;
   /** Resolves once closedAt is set. */
   waitForClose(id: number, timeoutMs?: number): Promise<UpstreamRequestLog>;
-  /** The text a complete answer for that scenario (default: the current default) would contain. */
+  /**
+   * The text a complete answer for that scenario (default: the current default) would contain, without a max
+   * tokens limit. In markdown mode the answer depends on the request: this is the answer to a bare question.
+   */
   fullText(scenario?: FakeScenario): string;
   /** Clears the log and the queue and restores the scenario given at start. */
   reset(): void;
@@ -149,20 +167,34 @@ interface TokenPlan {
 // Keyed by scenario object so a thousand streams sharing the default share one plan; a scenario is
 // therefore treated as immutable once a request has used it.
 const planCache = new WeakMap<FakeScenario, TokenPlan>();
+const EMPTY_PLAN: TokenPlan = { tokens: [], tokenJson: [], text: '' };
+
+function planOf(tokens: readonly string[]): TokenPlan {
+  return { tokens, tokenJson: tokens.map((token) => JSON.stringify(token)), text: tokens.join('') };
+}
 
 function planFor(scenario: FakeScenario): TokenPlan {
   const cached = planCache.get(scenario);
   if (cached !== undefined) return cached;
   const tokens =
-    scenario.tokens ??
-    generateTokens(scenario.tokenCount ?? DEFAULT_TOKEN_COUNT, scenario.seed ?? DEFAULT_SEED);
-  const plan: TokenPlan = {
-    tokens,
-    tokenJson: tokens.map((token) => JSON.stringify(token)),
-    text: tokens.join(''),
-  };
+    scenario.answer === 'markdown'
+      ? markdownAnswerTokens({ messages: [] })
+      : (scenario.tokens ??
+        generateTokens(scenario.tokenCount ?? DEFAULT_TOKEN_COUNT, scenario.seed ?? DEFAULT_SEED));
+  const plan = planOf(tokens);
   planCache.set(scenario, plan);
   return plan;
+}
+
+/** The answer to one request: the scenario's (built from the request in markdown mode), cut to its max tokens. */
+function planForRequest(
+  scenario: FakeScenario,
+  body: Record<string, unknown>,
+  maxTokens: number | undefined,
+): { plan: TokenPlan; truncated: boolean } {
+  const plan = scenario.answer === 'markdown' ? planOf(markdownAnswerTokens(body)) : planFor(scenario);
+  if (maxTokens === undefined || plan.tokens.length <= maxTokens) return { plan, truncated: false };
+  return { plan: planOf(plan.tokens.slice(0, maxTokens)), truncated: true };
 }
 
 function sendError(
@@ -216,6 +248,8 @@ interface Exchange {
   readonly request: IncomingMessage;
   readonly response: ServerResponse;
   readonly scenario: FakeScenario;
+  /** What this request is answered with; set once its body is read. */
+  plan: TokenPlan;
   /** Set before this side ends or destroys the response, so the close handler can tell who went first. */
   serverEnded: boolean;
   closed: boolean;
@@ -295,8 +329,7 @@ function completionTokens(exchange: Exchange, sent: number): number {
 }
 
 function streamAnswer(exchange: Exchange, format: WireFormat, context: AnswerContext): void {
-  const { scenario, response, log } = exchange;
-  const plan = planFor(scenario);
+  const { scenario, response, log, plan } = exchange;
   const encoder: StreamEncoder = format.streamEncoder(context);
   const interTokenMs = scenario.interTokenMs ?? 0;
   let malformedSent = false;
@@ -355,8 +388,7 @@ function streamAnswer(exchange: Exchange, format: WireFormat, context: AnswerCon
 }
 
 function answerWhole(exchange: Exchange, format: WireFormat, context: AnswerContext): void {
-  const { scenario, response, log } = exchange;
-  const plan = planFor(scenario);
+  const { scenario, response, log, plan } = exchange;
   // A non-streaming call takes as long as the stream would have, so timeouts behave alike.
   const generationMs =
     (scenario.ttftMs ?? 0) + (scenario.interTokenMs ?? 0) * Math.max(0, plan.tokens.length - 1);
@@ -471,6 +503,7 @@ function startServer(options: FakeUpstreamOptions, basePath: string): Promise<Fa
       request,
       response,
       scenario: log.scenario,
+      plan: EMPTY_PLAN,
       serverEnded: false,
       closed: false,
       timer: undefined,
@@ -544,12 +577,19 @@ function startServer(options: FakeUpstreamOptions, basePath: string): Promise<Fa
       }
 
       const { scenario } = exchange;
+      const maxTokens = embeddings === undefined ? format.maxTokens(body) : undefined;
+      if (maxTokens !== undefined) log.maxTokens = maxTokens;
+      if (embeddings === undefined && scenario.replay === undefined) {
+        const { plan, truncated } = planForRequest(scenario, body, maxTokens);
+        exchange.plan = plan;
+        log.truncated = truncated;
+      }
       const context: AnswerContext = {
         requestId: log.id,
         model,
         created: Math.floor(Date.now() / 1000),
         body,
-        finishReason: scenario.finishReason,
+        finishReason: scenario.finishReason ?? (log.truncated === true ? format.lengthReason : undefined),
         promptTokens: scenario.usage?.promptTokens ?? Math.ceil(promptCharacters(body) / 4),
         startedAt: log.startedAt,
       };

@@ -2,7 +2,15 @@
 
 import { performance } from 'node:perf_hooks';
 import { FAKE_EMBEDDING_DIMENSIONS, ollamaEmbeddingsWire } from './embeddings-format.ts';
-import type { AnswerContext, ErrorOverrides, Refusal, StreamEncoder, WireFormat } from './wire-format.ts';
+import {
+  isRecord,
+  tokenLimit,
+  type AnswerContext,
+  type ErrorOverrides,
+  type Refusal,
+  type StreamEncoder,
+  type WireFormat,
+} from './wire-format.ts';
 
 /** One installed model as /api/tags lists it. */
 export interface OllamaModelInfo {
@@ -96,6 +104,9 @@ export function createOllamaFormat(
     },
     // Ollama streams unless told not to.
     wantsStream: (body) => body.stream !== false,
+    // options.num_predict; Ollama reads -1 (and -2) as "no limit".
+    maxTokens: (body) => (isRecord(body.options) ? tokenLimit(body.options.num_predict) : undefined),
+    lengthReason: 'length',
     streamContentType: 'application/x-ndjson',
     streamEncoder,
     wholeAnswer: (context, text, completionTokens) =>

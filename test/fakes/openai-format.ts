@@ -4,6 +4,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { FAKE_EMBEDDING_DIMENSIONS, openAIEmbeddingsWire } from './embeddings-format.ts';
 import {
   isRecord,
+  tokenLimit,
   type AnswerContext,
   type ErrorOverrides,
   type StreamEncoder,
@@ -118,6 +119,9 @@ export function createOpenAIFormat(embeddingDimensions = FAKE_EMBEDDING_DIMENSIO
             overrides: { message: "Missing required parameter: 'messages'.", param: 'messages' },
           },
     wantsStream: (body) => body.stream === true,
+    // max_completion_tokens is the newer name (reasoning models); max_tokens the one Rivulet sends.
+    maxTokens: (body) => tokenLimit(body.max_completion_tokens) ?? tokenLimit(body.max_tokens),
+    lengthReason: 'length',
     streamContentType: 'text/event-stream',
     streamEncoder,
     wholeAnswer: (context, text, completionTokens) =>

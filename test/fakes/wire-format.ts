@@ -65,12 +65,21 @@ export interface WireFormat {
   /** Checked once the body parsed: fields this provider requires, models it does not have. */
   refuseBody(body: Record<string, unknown>): Refusal | undefined;
   wantsStream(body: Record<string, unknown>): boolean;
+  /** The request's limit on answer tokens, honoured by cutting the answer there; undefined: no limit. */
+  maxTokens(body: Record<string, unknown>): number | undefined;
+  /** The finish reason, in this format's vocabulary, of an answer cut by that limit. */
+  readonly lengthReason: string;
   readonly streamContentType: string;
   streamEncoder(context: AnswerContext): StreamEncoder;
   /** The non-streaming response body. */
   wholeAnswer(context: AnswerContext, text: string, completionTokens: number): string;
   /** The JSON body of an error status response. */
   errorBody(status: number, overrides: ErrorOverrides, model: string): string;
+}
+
+/** A limit on answer tokens as a request may give it: a non-negative integer, anything else is no limit. */
+export function tokenLimit(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 ? value : undefined;
 }
 
 export function isRecord(value: unknown): value is Record<string, unknown> {

@@ -43,7 +43,8 @@ describe('OllamaModel.stream', () => {
         { role: 'user', content: 'Tell me about rivers.' },
       ],
       temperature: 0.2,
-      maxTokens: 50,
+      // Above the 80 tokens of the answer: the fake honours num_predict.
+      maxTokens: 100,
     });
     expect(text).toBe(upstream.fullText());
     expect(parts).toContainEqual({ type: 'finish', finishReason: 'stop' });
@@ -60,7 +61,7 @@ describe('OllamaModel.stream', () => {
         { role: 'user', content: 'Tell me about rivers.' },
       ],
       stream: true,
-      options: { temperature: 0.2, num_predict: 50 },
+      options: { temperature: 0.2, num_predict: 100 },
     });
     expect(request.headers.authorization).toBeUndefined();
   });
