@@ -21,7 +21,7 @@ import type {
 import { RivuletError, toRivuletError } from './errors.ts';
 import type { FinishReason, PhaseName, Source, Timings, Usage } from './events.ts';
 import { matchGlossary } from './glossary.ts';
-import type { Logger } from './logger.ts';
+import { enterLogContext, type Logger } from './logger.ts';
 import { noopObserver, type CacheOutcome, type RunObserver } from './observer.ts';
 import { buildCondenseMessages, buildGroundedMessages, toSources } from './prompt.ts';
 import type { ChatMessage, LanguageModel } from './provider.ts';
@@ -214,6 +214,8 @@ export async function runChatPipeline(
   try {
     beginPhase('history');
     const stored = await deps.conversations.listMessages(input.conversationId, deps.historyLimit);
+    // Provider calls from here on log their debug lines with this run's id.
+    enterLogContext({ runId: run.runId });
     const history: ChatMessage[] = stored
       // Another answer of this conversation still streaming has only part of its text: it is not history yet.
       .filter((message) => message.content !== '' && message.status !== 'streaming')
@@ -277,6 +279,7 @@ export async function runChatPipeline(
       const hit = await findCachedAnswer(deps, chatbot.id, input.cacheScope, question, queryEmbedding);
       endPhase();
       cacheOutcome = hit === undefined ? 'miss' : 'hit';
+      deps.logger.debug?.({ runId: run.runId, entry: hit?.id }, `answer cache ${cacheOutcome}`);
       if (hit !== undefined) {
         cached = true;
         sources = hit.sources;
@@ -288,6 +291,8 @@ export async function runChatPipeline(
           deps.logger.warn({ runId: run.runId, err: error }, 'recording a cache hit failed');
         });
       }
+    } else if (deps.answerCache !== undefined) {
+      deps.logger.debug?.({ runId: run.runId }, 'answer cache skipped: a follow-up not made standalone');
     }
 
     if (!cached) {
@@ -428,6 +433,16 @@ export async function runChatPipeline(
   } catch (error) {
     deps.logger.error({ runId: run.runId, err: error }, 'storing the answer failed');
   }
+  const notCachedReason = (): string =>
+    status !== 'complete' || finishReason !== 'stop'
+      ? 'answer did not complete'
+      : !cacheable
+        ? 'generated with history'
+        : passages.length === 0
+          ? 'no passages matched'
+          : deps.assistant === undefined
+            ? 'no language model (a quoted answer)'
+            : 'answer not stored';
   if (
     deps.answerCache !== undefined &&
     cacheable &&
@@ -448,9 +463,12 @@ export async function runChatPipeline(
       usage,
       passages,
       embedding: queryEmbedding,
-    }).catch((error: unknown) =>
-      deps.logger.warn({ runId: run.runId, err: error }, 'caching the answer failed'),
+    }).then(
+      () => deps.logger.debug?.({ runId: run.runId }, 'answer cached'),
+      (error: unknown) => deps.logger.warn({ runId: run.runId, err: error }, 'caching the answer failed'),
     );
+  } else if (deps.answerCache !== undefined && !cached) {
+    deps.logger.debug?.({ runId: run.runId, status, finishReason }, `not cached: ${notCachedReason()}`);
   }
   trace.finished({
     status,

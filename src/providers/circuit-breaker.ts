@@ -48,6 +48,13 @@ export class CircuitBreaker {
     this.states.set(key, state);
   }
 
+  /** For logs: closed (calls go through), open (refused until the cool-down ends), half-open (a trial may go). */
+  state(key: string): 'closed' | 'open' | 'half-open' {
+    const openedAt = this.states.get(key)?.openedAt;
+    if (openedAt === undefined || openedAt === null) return 'closed';
+    return this.now() - openedAt < this.options.cooldownMs ? 'open' : 'half-open';
+  }
+
   isOpen(key: string): boolean {
     const openedAt = this.states.get(key)?.openedAt;
     return openedAt !== undefined && openedAt !== null && this.now() - openedAt < this.options.cooldownMs;

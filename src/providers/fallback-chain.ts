@@ -3,7 +3,7 @@
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RivuletError, toRivuletError } from '../core/errors.ts';
-import type { Logger } from '../core/logger.ts';
+import { logContextFields, type Logger } from '../core/logger.ts';
 import { noopObserver, type ProviderObserver } from '../core/observer.ts';
 import type {
   ChatMessage,
@@ -101,17 +101,35 @@ export class FallbackChain implements LanguageModel {
     const closed = chain.filter((model) => !this.options.breaker.isOpen(keyOf(model)));
     const consultBreaker = closed.length > 0;
     const candidates = consultBreaker ? closed : [...chain];
+    const debug = (fields: Record<string, unknown>, message: string): void =>
+      this.options.logger.debug?.({ ...logContextFields(), ...fields }, message);
+    if (closed.length < chain.length) {
+      debug(
+        { open: chain.filter((model) => !closed.includes(model)).map(keyOf), trialForAll: !consultBreaker },
+        consultBreaker
+          ? 'circuit open: skipping providers'
+          : 'every provider has an open circuit: trying the whole chain',
+      );
+    }
 
     for (let index = 0; index < candidates.length; index += 1) {
       const model = candidates[index]!;
       // Asked only right before a call: a half-open circuit grants its one trial to a call that really happens.
-      if (consultBreaker && !this.options.breaker.allows(keyOf(model))) continue;
+      const breakerBefore = this.options.breaker.state(keyOf(model));
+      if (consultBreaker && !this.options.breaker.allows(keyOf(model))) {
+        debug({ provider: keyOf(model) }, 'circuit open: provider skipped');
+        continue;
+      }
+      if (breakerBefore === 'half-open') debug({ provider: keyOf(model) }, 'circuit half-open: trial call');
       const ownRequest = model === chain[0] ? request : withoutModel(request);
       const attemptRequest = sent === '' ? ownRequest : continuation(ownRequest, sent);
       let streaming = this.options.streaming;
       for (let attempt = 0; ; attempt += 1) {
         let sentThisAttempt = false;
+        let receivedAny = false;
         const startedAt = Date.now();
+        const call = { provider: model.provider, model: model.model, attempt: attempt + 1, streaming };
+        debug({ ...call, continuingAfterChars: sent.length }, 'provider request sent');
         const reportCall = (errorCode: string | undefined): void =>
           onProviderCall?.({
             provider: model.provider,
@@ -123,6 +141,10 @@ export class FallbackChain implements LanguageModel {
           });
         try {
           await this.attempt(model, attemptRequest, streaming, signal, (part) => {
+            if (!receivedAny) {
+              receivedAny = true;
+              debug({ ...call, ms: Date.now() - startedAt }, 'provider first byte');
+            }
             if (part.type === 'text-delta') {
               sentThisAttempt = true;
               sent += part.text;
@@ -130,6 +152,9 @@ export class FallbackChain implements LanguageModel {
             onPart(part);
           });
           this.options.breaker.recordSuccess(keyOf(model));
+          if (breakerBefore !== 'closed')
+            debug({ provider: keyOf(model) }, 'circuit closed: provider answered');
+          debug({ ...call, ms: Date.now() - startedAt, sentChars: sent.length }, 'provider call finished');
           reportCall(undefined);
           return;
         } catch (caught) {
@@ -141,8 +166,21 @@ export class FallbackChain implements LanguageModel {
           reportCall(error.code);
           lastError = error;
           this.observer.providerError(model.provider, error.code);
-          if (!CALLER_FAULTS.has(error.code)) this.options.breaker.recordFailure(keyOf(model));
+          if (!CALLER_FAULTS.has(error.code)) {
+            const wasOpen = this.options.breaker.isOpen(keyOf(model));
+            this.options.breaker.recordFailure(keyOf(model));
+            if (!wasOpen && this.options.breaker.isOpen(keyOf(model))) {
+              debug({ provider: keyOf(model), code: error.code }, 'circuit opened: provider fails');
+            } else if (breakerBefore === 'half-open') {
+              debug({ provider: keyOf(model), code: error.code }, 'circuit stays open: trial call failed');
+            }
+          }
+          debug(
+            { ...call, ms: Date.now() - startedAt, code: error.code, receivedAny },
+            'provider call failed',
+          );
           const context = {
+            ...logContextFields(),
             provider: model.provider,
             model: model.model,
             code: error.code,

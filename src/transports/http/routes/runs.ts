@@ -35,6 +35,10 @@ export function registerRunRoutes(server: FastifyInstance, context: AppContext):
       if (parsed === undefined) throw new RivuletError('BAD_LAST_EVENT_ID');
       afterSeq = parsed;
     }
+    request.log.debug(
+      { runId: info.runId, afterSeq, lastSeq: info.lastSeq, state: info.state },
+      afterSeq < 0 ? 'run joined from the start' : 'run resumed',
+    );
     // Everything, terminal event included, was already delivered: 204 tells EventSource not to reconnect.
     if (info.state === 'finished' && afterSeq >= info.lastSeq) return reply.code(204).send();
     reply.hijack();

@@ -192,6 +192,10 @@ export function registerWsRoutes(server: FastifyInstance, context: AppContext): 
               context.stores.conversations,
             );
             const afterSeq = message.lastSeq ?? -1;
+            request.log.debug(
+              { runId: info.runId, afterSeq, lastSeq: info.lastSeq, state: info.state, requestId },
+              'run resumed over WebSocket',
+            );
             assertRoomFor(info.runId);
             // Acknowledged before any replayed event, so a client that already has everything still hears back.
             send(
