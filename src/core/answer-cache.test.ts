@@ -1,15 +1,42 @@
 import { describe, expect, it } from 'vitest';
-import { cacheScope, echoesMatch, normalizeQuestion, wordsEchoedFromQuestion } from './answer-cache.ts';
+import {
+  cacheScope,
+  echoesMatch,
+  isPersonalQuestion,
+  normalizeQuestion,
+  wordsEchoedFromQuestion,
+} from './answer-cache.ts';
 
 describe('answer cache scope', () => {
-  it('keeps organisations apart and anonymous visitors to themselves', () => {
-    expect(cacheScope({ kind: 'user', orgId: 'acme' })).toBe('org:acme');
-    expect(cacheScope({ kind: 'api-key', orgId: 'acme' })).toBe('org:acme');
-    expect(cacheScope({ kind: 'user', orgId: null })).toBe('org:');
-    expect(cacheScope({ kind: 'local', orgId: null })).toBe('org:');
-    expect(cacheScope({ kind: 'anonymous', orgId: null })).toBe('public');
-    // An organisation cannot be named so that it lands in another scope.
-    expect(cacheScope({ kind: 'user', orgId: '' })).not.toBe(cacheScope({ kind: 'anonymous', orgId: null }));
+  it('keeps organisations apart, users of none to themselves, and anonymous visitors to themselves', () => {
+    expect(cacheScope({ kind: 'user', id: 'user:a', orgId: 'acme' })).toBe('org:acme');
+    expect(cacheScope({ kind: 'api-key', id: 'key:k', orgId: 'acme' })).toBe('org:acme');
+    // Nothing says two users without an organisation belong together (regression: they shared one scope).
+    expect(cacheScope({ kind: 'user', id: 'user:dave', orgId: null })).toBe('principal:user:dave');
+    expect(cacheScope({ kind: 'user', id: 'user:erin', orgId: null })).not.toBe(
+      cacheScope({ kind: 'user', id: 'user:dave', orgId: null }),
+    );
+    expect(cacheScope({ kind: 'local', id: null, orgId: null })).toBe('local');
+    expect(cacheScope({ kind: 'anonymous', id: 'anon:x', orgId: null })).toBe('public');
+  });
+});
+
+describe('personal questions', () => {
+  it('are told by first-person words, numbers and addresses', () => {
+    for (const question of [
+      'I have diabetes and was fired yesterday: when is my refund issued?',
+      'When will our order arrive?',
+      'Order 7781: where is it?',
+      'write to dana@example.com about refunds',
+      '¿Cuándo llega mi pedido?',
+      "J'ai perdu ma carte, que faire ?",
+      'Wann kommt meine Bestellung?',
+    ]) {
+      expect(isPersonalQuestion(question), question).toBe(true);
+    }
+    for (const question of ['When are refunds issued?', 'How does one reset a password?']) {
+      expect(isPersonalQuestion(question), question).toBe(false);
+    }
   });
 });
 

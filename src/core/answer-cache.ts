@@ -49,7 +49,11 @@ export interface AnswerCacheStore {
     vector: Float32Array,
     minSimilarity: number,
   ): Promise<{ entry: CachedAnswer; similarity: number } | undefined>;
-  put(input: CachedAnswerInput): Promise<CachedAnswer>;
+  /**
+   * Stores an entry; undefined (nothing stored) when it names a conversation that no longer exists, checked in the
+   * same step, so a conversation deleted while its answer streamed never leaves that answer in the cache.
+   */
+  put(input: CachedAnswerInput): Promise<CachedAnswer | undefined>;
   recordHit(id: string): Promise<void>;
   /** Removes every entry of a chatbot (after its prompt or settings change). */
   clear(chatbotId: string): Promise<number>;
@@ -59,12 +63,15 @@ export interface AnswerCacheStore {
 
 /**
  * The people one cached answer may be served to. The answer rests on the chatbot's documents, which all its users may
- * read, and on the asker's question: so it stays within the asker's organisation, and anonymous visitors of a public
- * chatbot share only with each other (never with signed-in users, nor they with them).
+ * read, and on the asker's question: so it stays within the asker's organisation; signed-in users and keys of no
+ * organisation keep their own (nothing says they belong together); anonymous visitors of a public chatbot share
+ * only with each other (never with signed-in users, nor they with them); the open install's one user has its own.
  */
-export function cacheScope(principal: Pick<Principal, 'kind' | 'orgId'>): string {
+export function cacheScope(principal: Pick<Principal, 'kind' | 'orgId' | 'id'>): string {
   if (principal.kind === 'anonymous') return 'public';
-  return principal.orgId === null ? 'org:' : `org:${principal.orgId}`;
+  if (principal.kind === 'local') return 'local';
+  if (principal.orgId !== null) return `org:${principal.orgId}`;
+  return `principal:${principal.id ?? ''}`;
 }
 
 /** Words too common to tell anything about the asker. */
@@ -104,6 +111,33 @@ export function wordsEchoedFromQuestion(
   const grounded = wordsOf(groundedOn.join('\n'));
   return [...wordsOf(answer)].filter((word) => fromQuestion.has(word) && !grounded.has(word));
 }
+
+/**
+ * Does the question say something about the asker ("I was fired", "my order 7781")? The answer to it may repeat that
+ * in other words, which no word check catches: such an answer is served again only to the very same question (exact
+ * match), never to a merely similar one. First-person words in the languages Rivulet's users write most, and numbers
+ * and addresses of any kind, mark a question as personal.
+ */
+export function isPersonalQuestion(question: string): boolean {
+  const text = question.normalize('NFKC').toLowerCase();
+  if (/\p{N}{3,}|@|\p{N}[\p{N}\s./-]{4,}\p{N}/u.test(text)) return true;
+  for (const match of text.matchAll(/[\p{L}']+/gu)) {
+    if (FIRST_PERSON.has(match[0])) return true;
+  }
+  return false;
+}
+
+const FIRST_PERSON: ReadonlySet<string> = new Set(
+  (
+    "i i'm i've i'd i'll im me my mine myself we we're we've our ours us ourselves " +
+    'yo mi mis me conmigo nosotros nuestro nuestra ' +
+    "je j' j'ai moi mon ma mes nous notre nos " +
+    'ich mich mir mein meine meinen meinem meiner wir uns unser unsere ' +
+    'io mio mia miei mie noi nostro nostra ' +
+    'eu meu minha meus minhas nós nosso nossa ' +
+    'ik mij mijn wij ons onze'
+  ).split(' '),
+);
 
 /** May an entry found by similarity be served for this question? Only if the question says every echoed word. */
 export function echoesMatch(entry: Pick<CachedAnswer, 'echoedWords'>, question: string): boolean {

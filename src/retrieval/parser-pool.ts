@@ -8,6 +8,7 @@
 // alive, and end after a while without work.
 
 import { fork, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { isErrorCode, RivuletError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
@@ -43,6 +44,13 @@ const WORKER_PATH = fileURLToPath(new URL('./parse-worker.ts', import.meta.url))
 /** The end of a parse process's stderr that is kept, to tell an out-of-memory death from another crash. */
 const STDERR_TAIL_BYTES = 4096;
 const DEFAULT_IDLE_MS = 30_000;
+/**
+ * Memory a parse process may hold beyond its JavaScript heap: the heap limit does not cover buffers outside it (the
+ * streams pdf.js inflates, zlib's output), so the process's resident memory is sampled too and it is killed past
+ * DOCUMENT_PARSE_MEMORY_MB plus this.
+ */
+const RSS_ALLOWANCE_MB = 256;
+const RSS_SAMPLE_MS = 100;
 
 interface Job {
   id: number;
@@ -55,6 +63,8 @@ interface Job {
 
 interface Slot {
   worker: ChildProcess;
+  /** Samples its resident memory while it parses. */
+  watch?: NodeJS.Timeout | undefined;
   /** The last bytes it wrote to stderr. */
   stderr: string;
   job?: Job | undefined;
@@ -176,6 +186,17 @@ export class ParserPool implements DocumentParser {
       );
       void this.#retire(slot);
     }, this.#options.timeoutMs);
+    const capBytes = (this.#options.memoryMb + RSS_ALLOWANCE_MB) * 1024 * 1024;
+    slot.watch = setInterval(() => {
+      const rss = residentBytes(slot.worker.pid);
+      if (rss === undefined || rss <= capBytes || slot.job !== job) return;
+      this.#options.logger?.warn(
+        { source: job.request.fileName, rssMb: Math.round(rss / 1024 / 1024) },
+        'parse used too much memory: parse process killed',
+      );
+      this.#settle(job, this.#tooComplex(job, `resident memory ${Math.round(rss / 1024 / 1024)} MB`));
+      void this.#retire(slot);
+    }, RSS_SAMPLE_MS);
     slot.worker.send({ id: job.id, ...job.request } satisfies WorkerRequest);
   }
 
@@ -184,6 +205,7 @@ export class ParserPool implements DocumentParser {
     if (job === undefined || job.id !== message.id) return;
     slot.job = undefined;
     clearTimeout(slot.timer);
+    clearInterval(slot.watch);
     if (message.ok) this.#settle(job, undefined, message.file);
     else {
       const { code, message: text, detail } = message.error;
@@ -218,12 +240,16 @@ export class ParserPool implements DocumentParser {
     this.#settle(
       job,
       outOfMemory
-        ? new RivuletError('DOCUMENT_TOO_COMPLEX', {
-            message: `${job.request.fileName}: needs more than ${this.#options.memoryMb} MB of memory to read (DOCUMENT_PARSE_MEMORY_MB)`,
-            detail: error.message,
-          })
+        ? this.#tooComplex(job, error.message)
         : new RivuletError('INTERNAL', { detail: error.message, cause: error }),
     );
+  }
+
+  #tooComplex(job: Job, detail: string): RivuletError {
+    return new RivuletError('DOCUMENT_TOO_COMPLEX', {
+      message: `${job.request.fileName}: needs more than ${this.#options.memoryMb} MB of memory to read (DOCUMENT_PARSE_MEMORY_MB)`,
+      detail,
+    });
   }
 
   #abort(job: Job): void {
@@ -240,6 +266,7 @@ export class ParserPool implements DocumentParser {
   async #retire(slot: Slot): Promise<void> {
     if (!this.#slots.delete(slot)) return;
     clearTimeout(slot.timer);
+    clearInterval(slot.watch);
     const idle = this.#idle.indexOf(slot);
     if (idle >= 0) this.#idle.splice(idle, 1);
     slot.job = undefined;
@@ -260,6 +287,18 @@ export class ParserPool implements DocumentParser {
     if (job.onAbort !== undefined) job.signal?.removeEventListener('abort', job.onAbort);
     if (file !== undefined) job.resolve(file);
     else job.reject(error);
+  }
+}
+
+/** A process's resident memory in bytes (Linux /proc); undefined where it cannot be read. */
+function residentBytes(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kilobytes = /^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1];
+    return kilobytes === undefined ? undefined : Number(kilobytes) * 1024;
+  } catch {
+    return undefined;
   }
 }
 

@@ -636,6 +636,7 @@ export function describeStoreConformance(
           documentVersions: { [document.id]: documentHash },
           embedding: { space: SPACE, vector: unit(1, 0, 0, 0) },
         });
+        if (entry === undefined) throw new Error('an entry without a conversation must be stored');
         return { document, entry };
       }
 
@@ -771,6 +772,18 @@ export function describeStoreConformance(
         );
         expect(await stores.answerCache.forgetConversation(other.id)).toBe(1);
         expect(await stores.answerCache.findExact('default', SCOPE, 'theirs')).toBeUndefined();
+      });
+
+      it('stores nothing for a conversation deleted before the answer was put (deleted while it streamed)', async () => {
+        const conversation = await stores.conversations.createConversation('alice', 'default');
+        await stores.conversations.deleteConversation(conversation.id);
+        expect(
+          await stores.answerCache.put(plainAnswer('late', { conversationId: conversation.id })),
+        ).toBeUndefined();
+        expect(await stores.answerCache.findExact('default', SCOPE, 'late')).toBeUndefined();
+        expect(
+          await stores.answerCache.put(plainAnswer('gone', { conversationId: 'conv_never-existed' })),
+        ).toBeUndefined();
       });
 
       it('clears a chatbot’s entries', async () => {

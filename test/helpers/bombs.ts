@@ -183,11 +183,20 @@ export function smallDocx(paragraphs: string[]): Buffer {
  * A one-page PDF (standard Helvetica, nothing embedded) whose content stream is FlateDecode and inflates to
  * `inflatedMiB` of text-drawing operators: a page of text a reader would draw, repeated without end.
  */
-export function pdfFlateBomb(options: { inflatedMiB: number; line?: string; disguised?: boolean }): Buffer {
+/**
+ * `evasive`: a comment between the dictionary and `stream` (legal PDF, which pdf.js reads), so a scan that expects
+ * `>>` then whitespace then `stream` misses the stream.
+ */
+export function pdfFlateBomb(options: {
+  inflatedMiB: number;
+  line?: string;
+  disguised?: boolean;
+  evasive?: boolean;
+}): Buffer {
   const line = `BT /F1 12 Tf 50 700 Td (${options.line ?? 'All work and no play makes Jack a dull boy.'}) Tj ET\n`;
   const chunk = Buffer.from(line.repeat(Math.max(1, Math.floor(MIB / line.length))));
   const times = Math.max(1, Math.round((options.inflatedMiB * MIB) / chunk.length));
-  return writePdf(repeatedZlib(chunk, times), true, options.disguised === true);
+  return writePdf(repeatedZlib(chunk, times), true, options.disguised === true, options.evasive === true);
 }
 
 /** A one-page PDF with `text` drawn in plain (unfiltered) operators, for a control. */
@@ -196,7 +205,7 @@ export function smallPdf(text: string): Buffer {
 }
 
 /** `disguised`: the content stream's dictionary claims it is an image (which a reader ignores for /Contents). */
-function writePdf(content: Buffer, flate: boolean, disguised = false): Buffer {
+function writePdf(content: Buffer, flate: boolean, disguised = false, evasive = false): Buffer {
   const objects: Buffer[] = [
     Buffer.from('<< /Type /Catalog /Pages 2 0 R >>'),
     Buffer.from('<< /Type /Pages /Kids [3 0 R] /Count 1 >>'),
@@ -205,7 +214,7 @@ function writePdf(content: Buffer, flate: boolean, disguised = false): Buffer {
     ),
     Buffer.concat([
       Buffer.from(
-        `<< /Length ${content.length}${flate ? ' /Filter /FlateDecode' : ''}${disguised ? ' /Subtype /Image' : ''} >>\nstream\n`,
+        `<< /Length ${content.length}${flate ? ' /Filter /FlateDecode' : ''}${disguised ? ' /Subtype /Image' : ''} >>${evasive ? ' %x' : ''}\nstream\n`,
       ),
       content,
       Buffer.from('\nendstream'),

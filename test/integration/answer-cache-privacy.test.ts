@@ -7,7 +7,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { RunEvent } from '../../src/core/events.ts';
 import { call } from '../helpers/http.ts';
 import { signTestJwt } from '../helpers/jwt.ts';
-import { chatStream, lastEvent, tokenText, type SseReadResult } from '../helpers/sse-client.ts';
+import { chatStream, lastEvent, readSse, tokenText, type SseReadResult } from '../helpers/sse-client.ts';
 import { putTestChatbot, startTestServer, type TestServer } from '../helpers/test-server.ts';
 
 const SECRET = 'rivulet-test-secret-of-more-than-32-chars';
@@ -122,6 +122,45 @@ describe('answer cache privacy', () => {
     });
   });
 
+  it('keeps users of no organisation apart (regression: they shared one scope)', async () => {
+    const dave = { authorization: `Bearer ${await signTestJwt(SECRET, 'dave')}` };
+    const erin = { authorization: `Bearer ${await signTestJwt(SECRET, 'erin')}` };
+    const question = 'Are refunds issued for gift cards?';
+    expect(doneOf(await ask(dave, question, 'No [1].'))).toMatchObject({ cached: false });
+    expect(doneOf(await ask(dave, question, 'unused'))).toMatchObject({ cached: true });
+    expect(doneOf(await ask(erin, question, 'Never [1].'))).toMatchObject({
+      cached: false,
+      text: 'Never [1].',
+    });
+  });
+
+  it('leaves nothing in the cache from a conversation deleted while its answer streamed (regression)', async () => {
+    const question = 'What is the refund window for parcels?';
+    server.upstream.setScenario({
+      tokens: Array.from({ length: 40 }, (_, index) => `w${index} `),
+      interTokenMs: 20,
+    });
+    let conversationId = '';
+    const streaming = readSse(`${server.url}/api/chat/stream`, {
+      body: { message: question },
+      headers: alice,
+      onFrame(frame) {
+        if (frame.data.type === 'start') conversationId = frame.data.conversationId;
+      },
+    });
+    await expect.poll(() => conversationId).not.toBe('');
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    const removed = await call(server, `/api/conversations/${conversationId}`, {
+      method: 'DELETE',
+      headers: alice,
+    });
+    expect(removed.status).toBe(204);
+    await streaming;
+    await server.app.chat.settled();
+    const after = await ask(carol, question, 'Fourteen days [1].');
+    expect(doneOf(after)).toMatchObject({ cached: false, text: 'Fourteen days [1].' });
+  });
+
   it('forgets what a conversation put in the cache when the conversation is deleted', async () => {
     const question = 'Can opened software be refunded?';
     const first = await ask(alice, question, 'No, it cannot [1].');
@@ -149,6 +188,32 @@ describe('semantic cache and what an asker said about themselves', () => {
   });
   afterAll(async () => {
     await server.close();
+  });
+
+  it('never serves a similar question an answer to a question about its asker (regression: a paraphrased diagnosis)', async () => {
+    server.upstream.setScenario({
+      tokens: ['Since you have diabetes and just lost your job, refunds take 14 days [1].'],
+    });
+    const first = await chatStream(
+      server.url,
+      {},
+      {
+        message:
+          'I have diabetes and was fired yesterday: when exactly is the refund for the returned parcel issued?',
+      },
+    );
+    expect(doneOf(first)).toMatchObject({ cached: false });
+    await server.app.chat.settled();
+    server.upstream.setScenario({ tokens: ['Refunds take 14 days [1].'] });
+    const other = await chatStream(
+      server.url,
+      {},
+      {
+        message: 'I have been promoted yesterday: when exactly is the refund for the returned parcel issued?',
+      },
+    );
+    expect(tokenText(other.frames)).not.toMatch(/diabetes|job/);
+    expect(doneOf(other)).toMatchObject({ cached: false });
   });
 
   it('serves a similar question only what the documents say, not the first asker’s number', async () => {
@@ -186,7 +251,7 @@ describe('semantic cache and what an asker said about themselves', () => {
     expect(doneOf(other)).toMatchObject({ cached: false });
     expect(tokenText(other.frames)).not.toContain('4471');
     await server.app.chat.settled();
-    // An answer that took nothing from its question is still shared by similar questions.
+    // A question about its asker is served again only word for word, never to a merely similar one.
     const reworded = await chatStream(
       server.url,
       {},
@@ -195,6 +260,17 @@ describe('semantic cache and what an asker said about themselves', () => {
           'Please, I am customer 9001-1234: when exactly is the refund for my returned parcel from the Lyon warehouse issued to my bank account this month?',
       },
     );
-    expect(doneOf(reworded)).toMatchObject({ cached: true, text: 'Refunds take 14 days [1].' });
+    expect(doneOf(reworded)).toMatchObject({ cached: false });
+    await server.app.chat.settled();
+    // An impersonal question is still shared with similar ones.
+    const impersonal =
+      'When exactly is the refund for a returned parcel from the Lyon warehouse issued to the bank account this month?';
+    expect(doneOf(await chatStream(server.url, {}, { message: impersonal }))).toMatchObject({
+      cached: false,
+    });
+    await server.app.chat.settled();
+    server.upstream.setScenario({ tokens: ['unused'] });
+    const similar = await chatStream(server.url, {}, { message: `Please, ${impersonal}` });
+    expect(doneOf(similar)).toMatchObject({ cached: true, text: 'Refunds take 14 days [1].' });
   });
 });

@@ -315,7 +315,8 @@ describe('daily token budgets', () => {
 
   it('does not charge an answer served from the cache', async () => {
     const question = 'How long do I have to return a parcel?';
-    const frank = await as('frank');
+    // Colleagues in one organisation share cached answers (users of no organisation do not).
+    const frank = await as('frank', { org: 'acme' });
     const first = await chat(server, frank, { message: question });
     expectAnswered(first);
     expect(lastEvent(first.frames)).toMatchObject({ cached: false });
@@ -323,7 +324,7 @@ describe('daily token budgets', () => {
     await expect.poll(() => spent('principal', 'user:frank')).toBe(60);
     const requestsBefore = server.upstream.requests.length;
 
-    const grace = await as('grace');
+    const grace = await as('grace', { org: 'acme' });
     const again = await chat(server, grace, { message: question });
     expectAnswered(again);
     expect(lastEvent(again.frames)).toMatchObject({ cached: true });

@@ -201,6 +201,25 @@ describe('a parse that runs too long or grows too large', () => {
       await small.close();
     }
   });
+  it('stops a PDF whose inflated streams grow outside the JavaScript heap (regression: 60 s and 2.7 GB each)', async () => {
+    const small = await startTestServer({ DOCUMENT_PARSE_MEMORY_MB: '128', DOCUMENT_PARSE_WORKERS: '1' });
+    try {
+      // A comment before `stream` hides it from the expansion scan; pdf.js inflates it all into buffers that the
+      // heap limit does not count. The parse process's resident memory is watched instead.
+      const { status, body } = await upload(small, {
+        'evasive.pdf': pdfFlateBomb({ inflatedMiB: 1024, evasive: true }),
+        'light.md': '# Light\n\nStill ingested.',
+      });
+      expect(status).toBe(200);
+      expect(codesBySource(body)['light.md']).toBe('added');
+      expect(['DOCUMENT_TOO_COMPLEX', 'DOCUMENT_EXPANDS_TOO_BIG']).toContain(
+        codesBySource(body)['evasive.pdf'],
+      );
+      expect(await healthy(small)).toBe(true);
+    } finally {
+      await small.close();
+    }
+  });
 });
 
 describe('rivulet ingest takes the same guarded path', () => {

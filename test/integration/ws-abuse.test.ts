@@ -68,6 +68,41 @@ describe('WebSocket messages and the request limits', () => {
   });
 });
 
+describe('malformed frames and the request limits', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer(
+      { AUTH_JWT_SECRET: SECRET, LIMITS: 'on', RATE_LIMIT_PER_IP: '0', RATE_LIMIT_PER_PRINCIPAL: '5' },
+      { tokens: ['ok'] },
+    );
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it('count too (regression: 3,100 invalid 200 KB frames in 8 s, none refused)', async () => {
+    const client = await connectWs(server.url);
+    client.send({ type: 'auth', token: await signTestJwt(SECRET, 'garbler') });
+    await client.waitFor((frame) => frame.type === 'authenticated');
+    for (let index = 0; index < 12; index += 1) client.send('{"type": not json');
+    await settle(client, 13);
+    const codes = errorCodes(client.frames);
+    expect(codes.filter((code) => code === 'INVALID_JSON')).toHaveLength(5);
+    expect(codes.filter((code) => code === 'RATE_LIMITED')).toHaveLength(7);
+    // The budget they spent is the one a chat needs.
+    client.send({ type: 'chat', message: 'hi', requestId: 'c' });
+    await client.waitFor((frame) => frame.type === 'error' && frame.requestId === 'c');
+    client.socket.close();
+  });
+
+  it('close a socket that has not signed in yet (1008) instead of being answered', async () => {
+    const client = await connectWs(server.url);
+    client.send('x'.repeat(200_000));
+    expect(await client.closed).toMatchObject({ code: 1008 });
+    expect(client.frames).toEqual([]);
+  });
+});
+
 describe('credentials that lapse on an open socket', () => {
   let server: TestServer;
   beforeAll(async () => {

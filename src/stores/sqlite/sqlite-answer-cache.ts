@@ -74,7 +74,9 @@ export class SqliteAnswerCache implements AnswerCacheStore {
       insert: db.prepare(`
         INSERT INTO answer_cache (id, chatbot_id, scope, conversation_id, echoed_words, normalized_question,
           question, answer, sources, usage, document_versions, embedding_model, embedding, created_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+        SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14
+        -- One statement: a conversation deleted while its answer streamed can never leave the answer behind.
+        WHERE ?4 IS NULL OR EXISTS (SELECT 1 FROM conversations WHERE id = ?4)`),
       hit: db.prepare('UPDATE answer_cache SET hits = hits + 1 WHERE id = ?'),
       remove: db.prepare('DELETE FROM answer_cache WHERE id = ?'),
       clear: db.prepare('DELETE FROM answer_cache WHERE chatbot_id = ?'),
@@ -120,7 +122,7 @@ export class SqliteAnswerCache implements AnswerCacheStore {
     return { entry: found.entry, similarity: found.row.similarity };
   }
 
-  async put(input: CachedAnswerInput): Promise<CachedAnswer> {
+  async put(input: CachedAnswerInput): Promise<CachedAnswer | undefined> {
     const entry: CachedAnswer = {
       id: `ans_${randomUUID()}`,
       chatbotId: input.chatbotId,
@@ -136,7 +138,7 @@ export class SqliteAnswerCache implements AnswerCacheStore {
       createdAt: Date.now(),
       hits: 0,
     };
-    this.statements.insert.run(
+    const inserted = this.statements.insert.run(
       entry.id,
       entry.chatbotId,
       entry.scope,
@@ -152,6 +154,7 @@ export class SqliteAnswerCache implements AnswerCacheStore {
       input.embedding === undefined ? null : vectorBlob(input.embedding.vector),
       entry.createdAt,
     );
+    if (Number(inserted.changes) === 0) return undefined;
     this.statements.evict.run(entry.chatbotId, this.maxEntries);
     return entry;
   }

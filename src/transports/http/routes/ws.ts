@@ -125,10 +125,44 @@ export function registerWsRoutes(server: FastifyInstance, context: AppContext): 
         return true;
       };
 
+      /** Whether the socket still has to send its `auth` message: it may send nothing else meanwhile. */
+      const awaitingSignIn = (): boolean =>
+        principal === undefined && signingIn === undefined && context.authenticator.mode === 'required';
+
+      /**
+       * One frame, counted like an HTTP request whatever it holds, since a malformed frame costs parsing too: per
+       * address before it is parsed, per principal (once signed in) as soon as its requestId is known; then validated
+       * and handled, every failure answered with a coded error frame. Before sign-in, anything but a valid `auth`
+       * message closes the socket.
+       */
+      const receive = async (data: Buffer | ArrayBuffer | Buffer[]): Promise<void> => {
+        let requestId: string | null = null;
+        let runId: string | null = null;
+        try {
+          await context.requestLimits.countAddress(request.ip);
+          let raw: unknown;
+          try {
+            raw = JSON.parse(rawDataToString(data));
+          } catch {
+            raw = undefined;
+          }
+          requestId = requestIdOf(raw);
+          if (principal !== undefined) await context.requestLimits.countPrincipal(principal, request.ip);
+          if (raw === undefined) throw new RivuletError('INVALID_JSON');
+          const message = parseWith(schema, raw);
+          runId = 'runId' in message ? message.runId : null;
+          await handle(message);
+        } catch (error) {
+          if (awaitingSignIn()) {
+            socket.close(CLOSE_POLICY_VIOLATION, 'sign in first: send {"type":"auth","token":"..."}');
+            return;
+          }
+          sendError(error, requestId, runId);
+        }
+      };
+
       const handle = async (message: WsClientMessage): Promise<void> => {
         const requestId = message.requestId ?? null;
-        // Every message counts in the same per-minute limits as an HTTP request (one chat, resume or stop each).
-        await context.requestLimits.countAddress(request.ip);
         if (message.type === 'auth') {
           if (principal !== undefined || signingIn !== undefined) return;
           clearTimeout(authTimer);
@@ -159,7 +193,6 @@ export function registerWsRoutes(server: FastifyInstance, context: AppContext): 
             throw error;
           }
         }
-        await context.requestLimits.countPrincipal(caller, request.ip);
         // A client that has not read what it already asked for gets nothing more piled on.
         if (message.type !== 'stop' && socket.bufferedAmount > WS_HIGH_WATER_BYTES) {
           throw new RivuletError('RATE_LIMITED', {
@@ -229,21 +262,6 @@ export function registerWsRoutes(server: FastifyInstance, context: AppContext): 
           socket.close(CLOSE_UNSUPPORTED_DATA, 'text frames only');
           return;
         }
-        let message: WsClientMessage;
-        let raw: unknown;
-        try {
-          raw = JSON.parse(rawDataToString(data));
-        } catch {
-          sendError(new RivuletError('INVALID_JSON'), null, null);
-          return;
-        }
-        const requestId = requestIdOf(raw);
-        try {
-          message = parseWith(schema, raw);
-        } catch (error) {
-          sendError(error, requestId, null);
-          return;
-        }
         // One message at a time, in order: a burst read in one go must meet the limits, the subscription cap and the
         // unread-data check one by one, not all pass them before any took effect. A client may not queue without end.
         if (pending >= WS_MAX_PENDING_MESSAGES) {
@@ -252,17 +270,14 @@ export function registerWsRoutes(server: FastifyInstance, context: AppContext): 
               message: 'Too many messages waiting on this socket: wait for answers before sending more.',
               retryAfterMs: 1000,
             }),
-            requestId,
+            null,
             null,
           );
           return;
         }
         pending += 1;
         queue = queue
-          .then(() => handle(message))
-          .catch((error: unknown) => {
-            sendError(error, requestId, 'runId' in message ? message.runId : null);
-          })
+          .then(() => receive(data))
           .finally(() => {
             pending -= 1;
           });
