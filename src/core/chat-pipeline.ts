@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   echoesMatch,
+  isPersonalQuestion,
   normalizeQuestion,
   wordsEchoedFromQuestion,
   type AnswerCacheStore,
@@ -411,6 +412,8 @@ export async function runChatPipeline(
   clearInterval(checkpointTimer);
   // A checkpoint in flight lands first (it cannot undo the final store anyway: only streaming answers take one).
   await checkpointing;
+  /** False when the answer could not be stored, or its conversation was deleted while it streamed. */
+  let stored = false;
   try {
     const answer: StoredMessage = {
       id: messageId,
@@ -428,8 +431,11 @@ export async function runChatPipeline(
       cached,
     };
     // Stored when it started (the usual case): rewritten in place. A conversation deleted meanwhile took it along.
-    if (answerCreatedAt !== undefined) await deps.conversations.replaceMessage(answer);
-    else await deps.conversations.appendMessage(answer);
+    if (answerCreatedAt !== undefined) stored = await deps.conversations.replaceMessage(answer);
+    else {
+      await deps.conversations.appendMessage(answer);
+      stored = true;
+    }
   } catch (error) {
     deps.logger.error({ runId: run.runId, err: error }, 'storing the answer failed');
   }
@@ -446,6 +452,7 @@ export async function runChatPipeline(
   if (
     deps.answerCache !== undefined &&
     cacheable &&
+    stored &&
     !cached &&
     status === 'complete' &&
     finishReason === 'stop' &&
@@ -462,7 +469,9 @@ export async function runChatPipeline(
       sources,
       usage,
       passages,
-      embedding: queryEmbedding,
+      // A question that says something about its asker is answered from the cache only when asked again word for
+      // word: without its embedding no similar question can find it.
+      embedding: isPersonalQuestion(question) ? undefined : queryEmbedding,
     }).then(
       () => deps.logger.debug?.({ runId: run.runId }, 'answer cached'),
       (error: unknown) => deps.logger.warn({ runId: run.runId, err: error }, 'caching the answer failed'),
