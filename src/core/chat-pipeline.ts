@@ -26,7 +26,13 @@ import { enterLogContext, type Logger } from './logger.ts';
 import { noopObserver, type CacheOutcome, type RunObserver } from './observer.ts';
 import { buildCondenseMessages, buildGroundedMessages, toSources } from './prompt.ts';
 import type { ChatMessage, LanguageModel } from './provider.ts';
-import type { Passage, QueryEmbedding, Retriever } from './retriever.ts';
+import {
+  passageCandidates,
+  sourceCandidates,
+  type Passage,
+  type QueryEmbedding,
+  type Retriever,
+} from './retriever.ts';
 import type { RunProducer } from './run-hub.ts';
 import { splitForStreaming } from './text-pieces.ts';
 
@@ -284,7 +290,11 @@ export async function runChatPipeline(
       if (hit !== undefined) {
         cached = true;
         sources = hit.sources;
-        run.append({ type: 'sources', sources });
+        run.append({
+          type: 'sources',
+          sources,
+          match: deps.retriever.assessMatch(question, sourceCandidates(sources)),
+        });
         for (const piece of splitForStreaming(hit.answer)) emitToken(piece);
         usage = { inputTokens: 0, outputTokens: 0 };
         run.append({ type: 'done', finishReason, text, usage, cached, timings: timings() });
@@ -310,7 +320,11 @@ export async function runChatPipeline(
       }
       passages = passages.slice(0, deps.topK);
       sources = toSources(passages);
-      run.append({ type: 'sources', sources });
+      run.append({
+        type: 'sources',
+        sources,
+        match: deps.retriever.assessMatch(question, passageCandidates(passages)),
+      });
 
       const systemPrompt = chatbot.systemPrompt ?? deps.systemPrompt;
       const messages = buildGroundedMessages({

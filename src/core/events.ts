@@ -49,10 +49,31 @@ export interface PhaseEvent {
   durationMs?: number;
 }
 
+/**
+ * How well the sources matched the question, comparable across questions, collections and models (see
+ * docs/protocol.md, "How well the sources matched").
+ */
+export interface SourceMatch {
+  /**
+   * `strong`: one source holds at least 60% of the question's search terms; `weak`: fewer, or the sources were found
+   * by meaning alone (vector search); `none`: nothing matched (the answer has no grounding).
+   */
+  quality: 'strong' | 'weak' | 'none';
+  /** The best source's share of the question's distinct search terms, 0 to 1 (two decimals). */
+  topScore: number;
+  /** How many of the question's search terms the best source holds. */
+  matchedTerms: number;
+  /** The question's distinct search terms (stopwords dropped, stemmed, as BM25 searches them). */
+  queryTerms: number;
+  /** The highest cosine similarity between the question and a source, when vector search ran (model-dependent). */
+  similarity?: number;
+}
+
 export interface SourcesEvent {
   type: 'sources';
   seq: number;
   sources: Source[];
+  match: SourceMatch;
 }
 
 export interface TokenEvent {

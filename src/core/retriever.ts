@@ -1,5 +1,7 @@
 // The retrieval contract the pipeline uses: passages for a question, from one collection.
 
+import type { Source, SourceMatch } from './events.ts';
+
 export interface Passage {
   chunkId: string;
   documentId: string;
@@ -12,11 +14,32 @@ export interface Passage {
   contentHash: string;
   /** Fused score, higher is better (comparable within one result list only). */
   score: number;
+  /** Cosine similarity to the question, when vector search found the passage. */
+  similarity?: number;
 }
 
 export interface QueryEmbedding {
   space: { model: string; dimensions: number };
   vector: Float32Array;
+}
+
+/** What the match of sources is measured on: a source's searched text and, when vector search found it, its cosine. */
+export interface MatchCandidate {
+  text: string;
+  similarity?: number | undefined;
+}
+
+/** Passages as match candidates: title, heading and text (what BM25 searched). */
+export function passageCandidates(passages: readonly Passage[]): MatchCandidate[] {
+  return passages.map((passage) => ({
+    text: `${passage.documentTitle}\n${passage.heading}\n${passage.text}`,
+    similarity: passage.similarity,
+  }));
+}
+
+/** An answer's stored sources (a cached answer's) as match candidates: their titles and snippets. */
+export function sourceCandidates(sources: readonly Source[]): MatchCandidate[] {
+  return sources.map((source) => ({ text: `${source.title}\n${source.snippet}` }));
 }
 
 export interface Retriever {
@@ -29,4 +52,6 @@ export interface Retriever {
     embedding: QueryEmbedding | undefined,
     limit: number,
   ): Promise<Passage[]>;
+  /** How well sources match the question: the `sources` event's `match` (see SourceMatch). */
+  assessMatch(question: string, sources: readonly MatchCandidate[]): SourceMatch;
 }

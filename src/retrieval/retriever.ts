@@ -3,8 +3,10 @@
 import type { ChunkHit, DocumentStore } from '../core/documents.ts';
 import type { Embedder } from '../core/embedder.ts';
 import type { Logger } from '../core/logger.ts';
-import type { Passage, QueryEmbedding, Retriever } from '../core/retriever.ts';
+import type { SourceMatch } from '../core/events.ts';
+import type { MatchCandidate, Passage, QueryEmbedding, Retriever } from '../core/retriever.ts';
 import { reciprocalRankFusion } from './fusion.ts';
+import { sourceMatch } from './match-quality.ts';
 
 export interface HybridRetrieverOptions {
   documents: DocumentStore;
@@ -67,8 +69,18 @@ export class HybridRetriever implements Retriever {
         : documents.searchVector(collectionId, embedding.space, embedding.vector, candidates),
     ]);
     if (vector.length === 0) return lexical.slice(0, limit).map((hit) => toPassage(hit, hit.score));
+    // Vector hits score their cosine similarity: kept on the passage (the sources' match reports the best).
+    const similarity = new Map(vector.map((hit) => [hit.id, hit.score]));
     return reciprocalRankFusion([lexical, vector], (hit) => hit.id, rrfK)
       .slice(0, limit)
-      .map(({ item, score }) => toPassage(item, score));
+      .map(({ item, score }) => {
+        const passage = toPassage(item, score);
+        const cosine = similarity.get(item.id);
+        return cosine === undefined ? passage : { ...passage, similarity: cosine };
+      });
+  }
+
+  assessMatch(question: string, sources: readonly MatchCandidate[]): SourceMatch {
+    return sourceMatch(question, sources);
   }
 }

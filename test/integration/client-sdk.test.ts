@@ -145,8 +145,9 @@ describe('RivuletClient over SSE', () => {
 
   it('resumes transparently after the connection is cut twice mid-answer: every event once, nothing repeated', async () => {
     server.upstream.setScenario(SLOW);
-    // Cut the POST, then the first resume, each in the middle of the answer (and likely of a frame).
-    proxy = await startCuttingProxy(server.url, { cutAfterBytes: [2500, 2000] });
+    // Cut the POST (past the events before the first token), then the first resume, each in the middle of the
+    // answer (and likely of a frame).
+    proxy = await startCuttingProxy(server.url, { cutAfterBytes: [2700, 2000] });
     const { client, requests } = loggingClient(proxy.url);
     const stream = client.chat({ message: 'a long answer please' });
     const events = await collect(stream);

@@ -32,6 +32,7 @@ export type {
   RunEvent,
   RunEventType,
   Source,
+  SourceMatch,
   SourcesEvent,
   StartEvent,
   Timings,

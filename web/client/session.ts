@@ -3,7 +3,7 @@
 // Framework-free: the React hook, the web app and the widget all sit on it.
 
 import type { StoredMessage } from '../../src/core/conversation-store.ts';
-import type { PhaseName, RunEvent, Source, Timings, Usage } from '../../src/core/events.ts';
+import type { PhaseName, RunEvent, Source, SourceMatch, Timings, Usage } from '../../src/core/events.ts';
 import type { ChatAnswer } from '../../src/transports/encoders/aggregate.ts';
 import { RivuletClientError, type ChatStream, type RivuletClient } from './client.ts';
 
@@ -29,6 +29,8 @@ export interface UiMessage {
   /** The phase the answer is in while it is being prepared or generated. */
   phase: PhaseName | null;
   sources: Source[];
+  /** How well the sources matched the question, once known (`none`: no document matched). */
+  match?: SourceMatch | undefined;
   runId?: string | undefined;
   /** The question an assistant message answers (for regenerate). */
   question?: string | undefined;
@@ -358,6 +360,7 @@ export class ChatSession {
         break;
       case 'sources':
         answer.sources = event.sources;
+        answer.match = event.match;
         break;
       case 'token':
         answer.text += event.text;
@@ -398,6 +401,7 @@ export class ChatSession {
     if (whole.conversationId !== null) this.#conversationId = whole.conversationId;
     answer.text = whole.text;
     answer.sources = whole.sources;
+    answer.match = whole.match ?? undefined;
     answer.cached = whole.cached;
     answer.phase = null;
     answer.status = whole.finishReason === 'aborted' ? 'stopped' : 'complete';

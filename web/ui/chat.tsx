@@ -94,6 +94,11 @@ function AnswerView({
         </p>
       ) : null}
       {message.sources.length > 0 ? <SourceList message={message} prefix={prefix} /> : null}
+      {message.match?.quality === 'none' ? (
+        <p class="rv-note rv-no-match" role="note">
+          No matching documents: this answer does not come from your documents.
+        </p>
+      ) : null}
       <div class="rv-answer">
         <Markdown
           text={message.text}

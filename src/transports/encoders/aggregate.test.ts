@@ -22,6 +22,7 @@ describe('JSON aggregate', () => {
         type: 'sources',
         seq: 2,
         sources: [{ id: 's1', documentId: 'd1', title: 'Doc', snippet: 'x', score: 1 }],
+        match: { quality: 'strong', topScore: 1, matchedTerms: 2, queryTerms: 2 },
       },
       { type: 'token', seq: 3, text: 'Hello\r\n' },
       { type: 'tool-call', seq: 4, toolCallId: 't1', name: 'search', input: { q: 1 } },
@@ -53,6 +54,7 @@ describe('JSON aggregate', () => {
       timings,
     });
     expect(answer.sources).toHaveLength(1);
+    expect(answer.match).toEqual({ quality: 'strong', topScore: 1, matchedTerms: 2, queryTerms: 2 });
   });
 
   it('keeps the partial text and the error of a failed run', () => {

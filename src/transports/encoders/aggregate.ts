@@ -1,6 +1,6 @@
 // JSON aggregate: folds a run's events into the one answer the non-streaming endpoint returns.
 
-import type { FinishReason, RunEvent, Source, Timings, Usage } from '../../core/events.ts';
+import type { FinishReason, RunEvent, Source, SourceMatch, Timings, Usage } from '../../core/events.ts';
 
 export interface ToolStep {
   toolCallId: string;
@@ -18,6 +18,8 @@ export interface ChatAnswer {
   model: string | null;
   text: string;
   sources: Source[];
+  /** How well the sources matched the question (the `sources` event's); null until they are known. */
+  match: SourceMatch | null;
   toolSteps: ToolStep[];
   failovers: { from: string; to: string; reason: string }[];
   usage: Usage | null;
@@ -39,6 +41,7 @@ export function emptyAnswer(): ChatAnswer {
     model: null,
     text: '',
     sources: [],
+    match: null,
     toolSteps: [],
     failovers: [],
     usage: null,
@@ -66,6 +69,7 @@ export function foldEvent(answer: ChatAnswer, event: RunEvent): ChatAnswer {
       return answer;
     case 'sources':
       answer.sources = event.sources;
+      answer.match = event.match;
       return answer;
     case 'token':
       answer.text += event.text;
