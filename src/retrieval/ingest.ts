@@ -15,7 +15,7 @@ import type { DocumentParser } from './parser-pool.ts';
  * Part of every content hash: bump it when parsing or chunking changes what a file turns into, so re-ingesting
  * unchanged files rebuilds their chunks.
  */
-export const INGEST_FORMAT_VERSION = 1;
+export const INGEST_FORMAT_VERSION = 2;
 
 /** Chunks embedded per provider call (the adapters split further to their own limits). */
 const EMBED_BATCH = 64;

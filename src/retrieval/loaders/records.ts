@@ -1,6 +1,7 @@
 // Record loaders for JSON, JSON Lines and CSV: each record becomes one section. Its text comes from
 // options.textFields or, automatically, from the prose-like string fields (id-, URL-, number- and date-like fields
-// never); its heading from options.titleField or a title/name-like field; every other field stays metadata.
+// never); its heading from options.titleField or a question-, title- or name-like field (a FAQ record is headed by
+// its question); every other field stays metadata. A list of sentences becomes one "- item" line per entry.
 // Everything here is linear in the number of cells (a record's fields are looked up in sets and per-field statistics
 // are gathered in one pass): a 100,000-column CSV took 21 s when each field was checked against a list of fields.
 // More than MAX_FIELDS distinct fields is refused outright.
@@ -21,7 +22,10 @@ type Fields = Record<string, unknown>;
 
 /** Average length from which a string field counts as prose when text fields are chosen automatically. */
 const PROSE_CHARS = 40;
-const TITLE_WORDS = ['title', 'name', 'headline', 'subject', 'heading', 'label'];
+/** In order of preference: a FAQ's question names its record better than any title. */
+const TITLE_WORDS = ['question', 'q', 'title', 'name', 'headline', 'subject', 'heading', 'label'];
+/** An array with an entry of this many characters or more is a list of sentences (steps, points), not of tags. */
+const LIST_ENTRY_CHARS = 30;
 const ID_WORDS = new Set(['id', 'uuid', 'guid', 'key', 'slug', 'hash', 'sku', 'isbn']);
 const LINK_WORDS = new Set(['url', 'uri', 'href', 'link', 'email', 'src', 'path', 'image', 'avatar']);
 const DATA_VALUE =
@@ -133,7 +137,12 @@ function fromRecords(records: Fields[], fileName: string, options: LoadOptions):
         : textFields
     ).filter((field) => !isBlank(record[field]));
     const text = present
-      .map((field) => (present.length > 1 ? `${field}: ${toText(record[field])}` : toText(record[field])))
+      .map((field) => {
+        const value = toText(record[field]);
+        if (present.length === 1) return value;
+        // A bullet list starts on the line after its field name, so its first item stays an item.
+        return value.startsWith('- ') && value.includes('\n') ? `${field}:\n${value}` : `${field}: ${value}`;
+      })
       .join('\n');
     if (!text.trim()) return;
     const title =
@@ -173,11 +182,13 @@ function fieldStats(records: Fields[], fileName: string): Map<string, FieldStats
         stats.set(key, field);
       }
       if (value !== undefined && !(typeof value === 'string' && value.length <= 200)) field.shortText = false;
-      if (typeof value !== 'string' || value === '') continue;
-      field.chars += value.length;
+      // A list of strings (steps, points, tags) counts as its entries' text.
+      const text = typeof value === 'string' ? value : stringList(value);
+      if (text === undefined || text === '') continue;
+      field.chars += text.length;
       field.strings += 1;
       if (!field.textual) {
-        const trimmed = value.trim();
+        const trimmed = text.trim();
         field.textual = trimmed !== '' && !DATA_VALUE.test(trimmed);
       }
     }
@@ -224,6 +235,13 @@ function lastWord(key: string): string {
   return words.at(-1) ?? '';
 }
 
+/** The entries of an array of strings joined by spaces; undefined for anything else. */
+function stringList(value: unknown): string | undefined {
+  if (!Array.isArray(value) || value.length === 0 || !value.every((v) => typeof v === 'string'))
+    return undefined;
+  return value.join(' ');
+}
+
 function asRecord(value: unknown): Fields {
   return isObject(value) ? value : { value };
 }
@@ -239,7 +257,17 @@ function isBlank(value: unknown): boolean {
 function toText(value: unknown): string {
   if (typeof value === 'string') return value.trim();
   if (Array.isArray(value) && value.every((v) => typeof v !== 'object' || v === null)) {
-    return value.map((v) => (typeof v === 'string' ? v : JSON.stringify(v))).join(', ');
+    const entries = value.map((v) =>
+      typeof v === 'string' ? v.replace(/\s+/g, ' ').trim() : JSON.stringify(v),
+    );
+    // Steps or points stay one per line, so they are quoted and shown as a list; tags stay a comma list.
+    if (entries.some((entry) => entry.length >= LIST_ENTRY_CHARS)) {
+      return entries
+        .filter((entry) => entry !== '')
+        .map((entry) => `- ${entry}`)
+        .join('\n');
+    }
+    return entries.join(', ');
   }
   return JSON.stringify(value);
 }
