@@ -26,7 +26,9 @@ Settings:
   --temperature <0-2>        --max-tokens <n>
   --public | --private       public chatbots take anonymous visitors from --origins
   --origins <a,b>            allowed origins, e.g. https://shop.example,https://docs.example
-  --tokens-per-day <n>       daily token budget for all its users ("" for none)`;
+  --tokens-per-day <n>       daily token budget for all its users ("" for none)
+  --max-duration-ms <ms>     longest an answer may run, then RUN_TIMEOUT ("" for RUN_MAX_DURATION_MS)
+  --stall-timeout-ms <ms>    model silence that fails the call, UPSTREAM_STALLED ("" for LLM_STALL_MS)`;
 
 export const KEYS_USAGE = `Usage: rivulet keys [list]
        rivulet keys create --name <text> [--org <id>] [--admin]
@@ -47,6 +49,8 @@ const SETTINGS_OPTIONS = {
   private: { type: 'boolean' },
   origins: { type: 'string' },
   'tokens-per-day': { type: 'string' },
+  'max-duration-ms': { type: 'string' },
+  'stall-timeout-ms': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -69,7 +73,14 @@ function settingsFrom(values: Record<string, string | boolean | undefined>): unk
       .map((item) => item.trim())
       .filter(Boolean);
   };
-  const tokensPerDay = number('tokens-per-day');
+  // Each limit on its own: one left out keeps its value.
+  const limits = Object.fromEntries(
+    Object.entries({
+      tokensPerDay: number('tokens-per-day'),
+      maxDurationMs: number('max-duration-ms'),
+      stallTimeoutMs: number('stall-timeout-ms'),
+    }).filter(([, value]) => value !== undefined),
+  );
   const settings: Record<string, unknown> = {
     name: text('name') ?? undefined,
     orgId: text('org'),
@@ -81,7 +92,7 @@ function settingsFrom(values: Record<string, string | boolean | undefined>): unk
     maxTokens: number('max-tokens'),
     visibility: values.public === true ? 'public' : values.private === true ? 'private' : undefined,
     allowedOrigins: list('origins'),
-    limits: tokensPerDay === undefined ? undefined : { tokensPerDay },
+    limits: Object.keys(limits).length === 0 ? undefined : limits,
   };
   return Object.fromEntries(Object.entries(settings).filter(([, value]) => value !== undefined));
 }
@@ -95,6 +106,8 @@ function describe(chatbot: Chatbot): string {
     `  providers      ${chatbot.providers.join(' -> ') || '(the configured chain)'}`,
     `  visibility     ${chatbot.visibility}${chatbot.visibility === 'public' ? ` from ${chatbot.allowedOrigins.join(', ') || '(no origin yet)'}` : ''}`,
     `  tokens per day ${chatbot.limits.tokensPerDay ?? '(no limit)'}`,
+    `  max duration   ${chatbot.limits.maxDurationMs == null ? '(RUN_MAX_DURATION_MS)' : `${chatbot.limits.maxDurationMs} ms`}`,
+    `  stall timeout  ${chatbot.limits.stallTimeoutMs == null ? '(LLM_STALL_MS)' : `${chatbot.limits.stallTimeoutMs} ms`}`,
   ].join('\n');
 }
 

@@ -351,6 +351,8 @@ export async function runChatPipeline(
           maxTokens: input.maxTokens ?? chatbot.maxTokens ?? undefined,
           ...choice,
           passages,
+          // The chatbot's own stall limit, where it has one (LLM_STALL_MS otherwise).
+          ...(chatbot.limits.stallTimeoutMs == null ? {} : { stallMs: chatbot.limits.stallTimeoutMs }),
         },
         {
           signal: run.signal,

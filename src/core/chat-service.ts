@@ -113,7 +113,12 @@ export class ChatService {
     try {
       budgets = await this.checkBudgets(principal, limitKey, chatbot);
       conversationId ??= (await conversations.createConversation(ownerId, chatbot.id)).id;
-      run = this.deps.hub.create({ ownerId });
+      // The chatbot's own run deadline, where it has one (RUN_MAX_DURATION_MS otherwise).
+      const maxDurationMs = chatbot.limits.maxDurationMs ?? undefined;
+      run = this.deps.hub.create({
+        ownerId,
+        ...(maxDurationMs === undefined ? {} : { limits: { maxDurationMs } }),
+      });
     } catch (error) {
       release();
       throw error;

@@ -14,6 +14,13 @@ export interface GlossaryTerm {
 export interface ChatbotLimits {
   /** Tokens (input and output) all users of this chatbot may spend per UTC day; null: no limit. */
   tokensPerDay: number | null;
+  /** Longest an answer may run before it ends with RUN_TIMEOUT; null or absent: RUN_MAX_DURATION_MS. */
+  maxDurationMs?: number | null;
+  /**
+   * Silence from the model that fails its call (UPSTREAM_TIMEOUT before the first token, UPSTREAM_STALLED after, then
+   * retries and failover as usual); null or absent: LLM_STALL_MS.
+   */
+  stallTimeoutMs?: number | null;
 }
 
 export interface Chatbot {
@@ -64,10 +71,22 @@ export function newChatbot(id: string, name = id): ChatbotFields {
   });
 }
 
-/** Settings (the admin API's and the CLI's, any of them left out) applied over a chatbot. */
-export function applySettings(base: ChatbotFields, settings: Partial<ChatbotFields>): ChatbotFields {
-  const defined = Object.fromEntries(Object.entries(settings).filter(([, value]) => value !== undefined));
-  return { ...base, ...defined };
+/**
+ * Settings (the admin API's and the CLI's, any of them left out) applied over a chatbot. Limits apply one by one: a
+ * limit left out keeps its value, null clears it.
+ */
+export function applySettings(
+  base: ChatbotFields,
+  settings: Omit<Partial<ChatbotFields>, 'limits'> & { limits?: Partial<ChatbotLimits> | undefined },
+): ChatbotFields {
+  const defined = <T extends object>(value: T): Partial<T> =>
+    Object.fromEntries(Object.entries(value).filter(([, item]) => item !== undefined)) as Partial<T>;
+  const { limits, ...rest } = settings;
+  return {
+    ...base,
+    ...defined(rest),
+    ...(limits === undefined ? {} : { limits: { ...base.limits, ...defined(limits) } }),
+  };
 }
 
 /** A private chatbot shared by every organisation, on the configured model, without limits of its own. */

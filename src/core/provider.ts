@@ -28,6 +28,11 @@ export interface GenerateRequest {
    * answerer that quotes instead of writing (the extractive answerer) uses them directly.
    */
   passages?: readonly Passage[];
+  /**
+   * Silence from the provider (before the first byte, or between parts) that fails the call, in place of the
+   * configured LLM_STALL_MS: a chatbot's `limits.stallTimeoutMs`.
+   */
+  stallMs?: number;
 }
 
 export type StreamPart =

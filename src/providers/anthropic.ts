@@ -207,7 +207,7 @@ export class AnthropicModel implements LanguageModel {
       },
       signal,
       dispatcher: this.dispatcher,
-      stallMs: this.stallMs,
+      stallMs: generate.stallMs ?? this.stallMs,
     });
   }
 }

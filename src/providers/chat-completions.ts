@@ -104,7 +104,7 @@ export class ChatCompletionsModel implements LanguageModel {
       },
       signal,
       dispatcher: this.dispatcher,
-      stallMs: endpoint.stallMs,
+      stallMs: generate.stallMs ?? endpoint.stallMs,
     });
   }
 }

@@ -254,11 +254,13 @@ export class FallbackChain implements LanguageModel {
     const stall = new AbortController();
     const attemptSignal = AbortSignal.any([signal, stall.signal]);
     let receivedAny = false;
-    // Silence before anything arrived is a provider not answering in time; after that it stopped mid-answer.
+    // Silence before anything arrived is a provider not answering in time; after that it stopped mid-answer. The
+    // request's own limit (a chatbot's stallTimeoutMs) comes before the configured one.
+    const stallMs = request.stallMs ?? this.options.stallMs;
     const timer = setTimeout(() => {
-      const detail = `no data for ${this.options.stallMs} ms`;
+      const detail = `no data for ${stallMs} ms`;
       stall.abort(new RivuletError(receivedAny ? 'UPSTREAM_STALLED' : 'UPSTREAM_TIMEOUT', { detail }));
-    }, this.options.stallMs);
+    }, stallMs);
     try {
       if (streaming) {
         await model.stream(request, {

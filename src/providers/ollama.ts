@@ -166,7 +166,7 @@ export class OllamaModel implements LanguageModel {
       },
       signal,
       dispatcher: this.dispatcher,
-      stallMs: this.stallMs,
+      stallMs: generate.stallMs ?? this.stallMs,
     });
   }
 }

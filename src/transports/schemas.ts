@@ -154,7 +154,16 @@ export const chatbotSettingsSchema = z.strictObject({
   glossary: z.array(glossaryTermSchema).max(500).optional(),
   visibility: z.enum(['private', 'public']).optional(),
   allowedOrigins: z.array(originSchema).max(100).optional(),
-  limits: z.strictObject({ tokensPerDay: z.number().int().min(1).nullable() }).optional(),
+  /** Each limit optional (left out: unchanged); null clears it (the configured default applies). */
+  limits: z
+    .strictObject({
+      tokensPerDay: z.number().int().min(1).nullable().optional(),
+      /** RUN_MAX_DURATION_MS for this chatbot's answers: 100 ms to 24 h. */
+      maxDurationMs: z.number().int().min(100).max(86_400_000).nullable().optional(),
+      /** LLM_STALL_MS for this chatbot's model calls: 100 ms to 10 min. */
+      stallTimeoutMs: z.number().int().min(100).max(600_000).nullable().optional(),
+    })
+    .optional(),
 });
 
 export type ChatbotSettings = z.infer<typeof chatbotSettingsSchema>;
