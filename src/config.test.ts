@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from './config.ts';
 
@@ -232,5 +233,58 @@ describe('loadConfig', () => {
 
   it('turns a provider off with LLM_PROVIDER=none', () => {
     expect(loadConfig({ LLM_PROVIDER: 'none', LLM_BASE_URL: 'http://127.0.0.1:1/v1' }).llm).toBeUndefined();
+  });
+});
+
+describe('logging settings', () => {
+  it('accepts LOG_LEVEL and LOG_FORMAT in any case, and refuses other values', () => {
+    expect(loadConfig({ LOG_LEVEL: 'DEBUG' }).logLevel).toBe('debug');
+    expect(loadConfig({ LOG_LEVEL: ' Warn ' }).logLevel).toBe('warn');
+    expect(loadConfig({ LOG_LEVEL: '' }).logLevel).toBe('info');
+    expect(loadConfig({}).logFormat).toBe('auto');
+    expect(loadConfig({ LOG_FORMAT: 'JSON' }).logFormat).toBe('json');
+    expect(() => loadConfig({ LOG_LEVEL: 'verbose' })).toThrow(/LOG_LEVEL/);
+    expect(() => loadConfig({ LOG_FORMAT: 'text' })).toThrow(/LOG_FORMAT/);
+  });
+});
+
+/** The variables loadConfig reads, from the schema itself: an environment that records every key asked for. */
+function variablesTheSchemaReads(): string[] {
+  const read = new Set<string>();
+  loadConfig(
+    new Proxy(
+      {},
+      {
+        get(_target, key) {
+          if (typeof key === 'string' && /^[A-Z][A-Z0-9_]*$/.test(key)) read.add(key);
+          return undefined;
+        },
+      },
+    ),
+  );
+  return [...read].sort();
+}
+
+/** `# NAME=value` and `NAME=value` lines of .env.example, as [name, value]. */
+function envExampleEntries(): [string, string][] {
+  const text = readFileSync(new URL('../.env.example', import.meta.url), 'utf8');
+  return text
+    .split('\n')
+    .map((line) => /^#? ?([A-Z][A-Z0-9_]*)=(.*)$/.exec(line))
+    .filter((match) => match !== null)
+    .map((match) => [match[1]!, match[2]!]);
+}
+
+describe('.env.example', () => {
+  it('lists every variable the configuration schema reads, once, and no other', () => {
+    const listed = envExampleEntries().map(([name]) => name);
+    expect(listed.filter((name, index) => listed.indexOf(name) !== index)).toEqual([]);
+    expect([...listed].sort()).toEqual(variablesTheSchemaReads());
+  });
+
+  it('gives each one its default (or leaves it empty), so copying it to .env changes nothing', () => {
+    const defaults = loadConfig({});
+    const fromExample = loadConfig(Object.fromEntries(envExampleEntries()));
+    expect(fromExample).toEqual(defaults);
   });
 });
