@@ -66,7 +66,14 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/cli/**/*.ts', 'bench/**/*.ts', 'test/**/*.ts', '**/*.test.ts', 'web/build.ts'],
+    files: [
+      'src/cli/**/*.ts',
+      'bench/**/*.ts',
+      'test/**/*.ts',
+      '**/*.test.ts',
+      'web/build.ts',
+      'web/pack-client.ts',
+    ],
     rules: { 'no-console': 'off' },
   },
   {

@@ -15,7 +15,7 @@ import { build, type InlineConfig } from 'vite';
 const root = path.resolve(import.meta.dirname, '..');
 const webDir = path.join(root, 'web');
 export const WEB_DIST = path.join(root, 'dist', 'web');
-const CLIENT_DIST = path.join(root, 'dist', 'client');
+export const CLIENT_DIST = path.join(root, 'dist', 'client');
 const STAMP = path.join(WEB_DIST, 'build-info.json');
 /** The widget goes on other people's pages: it must stay small. */
 export const WIDGET_GZIP_BUDGET_BYTES = 30 * 1024;
@@ -44,6 +44,44 @@ function common(): InlineConfig {
     // The SDK's React hook runs on Preact's hooks in our own bundles.
     resolve: { alias: { react: 'preact/hooks' } },
   };
+}
+
+/**
+ * The client SDK alone, as ES modules with source maps and type declarations (`types/`): into dist/client/ by
+ * default (what `rivulet/client` resolves to in this repository), into packages/client/dist/ for the
+ * @rivulet/client package (web/pack-client.ts).
+ */
+export async function buildClient(outDir = CLIENT_DIST): Promise<void> {
+  await build({
+    ...common(),
+    build: {
+      outDir,
+      emptyOutDir: true,
+      sourcemap: true,
+      minify: false,
+      lib: {
+        entry: {
+          index: path.join(webDir, 'client', 'index.ts'),
+          react: path.join(webDir, 'client', 'react.ts'),
+        },
+        formats: ['es'],
+      },
+      rolldownOptions: { external: ['react'] },
+    },
+    resolve: {},
+  });
+  // The SDK's type declarations (<outDir>/types), for TypeScript users.
+  execFileSync(
+    process.execPath,
+    [
+      path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'),
+      '-p',
+      path.join(webDir, 'client', 'tsconfig.dts.json'),
+      '--outDir',
+      path.join(outDir, 'types'),
+    ],
+    { stdio: 'inherit' },
+  );
 }
 
 export interface BuildReport {
@@ -84,36 +122,7 @@ export async function buildWeb(options: { ifStale?: boolean } = {}): Promise<Bui
       },
     },
   });
-  await build({
-    ...common(),
-    build: {
-      outDir: CLIENT_DIST,
-      emptyOutDir: true,
-      sourcemap: true,
-      minify: false,
-      lib: {
-        entry: {
-          index: path.join(webDir, 'client', 'index.ts'),
-          react: path.join(webDir, 'client', 'react.ts'),
-        },
-        formats: ['es'],
-      },
-      rolldownOptions: { external: ['react'] },
-    },
-    resolve: {},
-  });
-  // The SDK's type declarations (dist/client/types), for `rivulet/client` users in TypeScript.
-  execFileSync(
-    process.execPath,
-    [
-      path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'),
-      '-p',
-      path.join(webDir, 'client', 'tsconfig.dts.json'),
-    ],
-    {
-      stdio: 'inherit',
-    },
-  );
+  await buildClient();
   const widget = readFileSync(path.join(WEB_DIST, 'widget.js'));
   const report = {
     widgetBytes: widget.length,
