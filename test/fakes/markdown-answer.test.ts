@@ -74,7 +74,7 @@ describe('the markdown answer', () => {
     const text = markdownAnswerText({ messages: grounded('How do I resume an answer?', PASSAGES) });
     expect(text).toMatch(/^## Short answer$/m);
     expect(text).toMatch(/^- \*\*Streaming and resume\*\*: Reconnect with GET/m);
-    expect(text).toMatch(/^\| --- \| --- \| --- \| --- \|$/m);
+    expect(text).toMatch(/^\| --- \| --- \| --- \|$/m);
     expect(text).toMatch(/^\| \[3\] \| Limits \|/m);
     expect(text).toMatch(/^```sh\n[\s\S]*"message":"How do I resume an answer\?"[\s\S]*\n```$/m);
     expect(citations(text)).toEqual([1, 2, 3]);

@@ -141,12 +141,12 @@ function groundedAnswer(question: string, sources: readonly PromptSource[]): str
     `From the documents: ${gist(first.text, 24)} [1].` +
     (second === undefined ? '' : ` It also notes: "${gist(second.text, 20)}" [2].`);
   const list = sources
-    .map((source) => `- **${source.title}**: ${gist(source.text, 18)} [${source.number}]`)
+    .map((source) => `- **${source.title}**: ${gist(source.text, 12)} [${source.number}]`)
     .join('\n');
   const rows = sources
     .map(
       (source) =>
-        `| [${source.number}] | ${cell(source.title)} | ${cell(gist(source.text, 8))} | ${source.text.length} characters |`,
+        `| [${source.number}] | ${cell(source.title)} | ${source.text.split(/\s+/u).length} words |`,
     )
     .join('\n');
   return `## Short answer
@@ -161,8 +161,8 @@ Each point above comes from the numbered passage it cites ${all}; nothing here g
 
 ## Sources at a glance
 
-| source | title | first words | length |
-| --- | --- | --- | --- |
+| source | title | length |
+| --- | --- | --- |
 ${rows}
 
 ## Ask it from code
