@@ -534,7 +534,16 @@ function formatPhases(phases: Partial<Record<PhaseName, number>>): string {
     .join(', ');
 }
 
-/** The follow-up as a standalone question; undefined when the model failed or its reply is unusable. */
+/** The longest condensed question, in tokens: one question, not an answer. */
+const CONDENSE_MAX_TOKENS = 200;
+/**
+ * How long condensing a follow-up may take before the question is searched as asked. The answer waits for it behind
+ * "Understanding your question...", and a model that answers at length instead of rewriting (or a slow one) would
+ * otherwise hold every follow-up for seconds; a rewrite takes well under a second on any usable model.
+ */
+export const CONDENSE_TIMEOUT_MS = 5_000;
+
+/** The follow-up as a standalone question; undefined when the model failed, took too long or its reply is unusable. */
 async function condenseQuestion(
   model: LanguageModel,
   history: readonly ChatMessage[],
@@ -542,16 +551,29 @@ async function condenseQuestion(
   signal: AbortSignal,
   logger: Logger,
 ): Promise<string | undefined> {
+  const timeout = AbortSignal.timeout(CONDENSE_TIMEOUT_MS);
   try {
     const result = await model.generate(
-      { messages: buildCondenseMessages(history, question), temperature: 0, maxTokens: 200 },
-      { signal },
+      {
+        messages: buildCondenseMessages(history, question),
+        temperature: 0,
+        maxTokens: CONDENSE_MAX_TOKENS,
+      },
+      { signal: AbortSignal.any([signal, timeout]) },
     );
     const condensed = result.text.trim().replace(/^["“]|["”]$/gu, '');
-    // A reply that is empty or rambles is no better than the question as asked.
-    return condensed === '' || condensed.length > Math.max(400, question.length * 4) ? undefined : condensed;
+    // A reply that is empty, cut at the token limit or rambles is no better than the question as asked.
+    if (condensed === '' || result.finishReason === 'length') return undefined;
+    return condensed.length > Math.max(400, question.length * 4) ? undefined : condensed;
   } catch (error) {
     if (signal.aborted) throw signal.reason;
+    if (timeout.aborted) {
+      logger.warn(
+        { provider: model.provider, timeoutMs: CONDENSE_TIMEOUT_MS },
+        'query enhancement timed out; searching the question as asked',
+      );
+      return undefined;
+    }
     logger.warn(
       { err: error, provider: model.provider },
       'query enhancement failed; searching the question as asked',

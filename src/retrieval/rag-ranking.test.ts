@@ -114,7 +114,7 @@ describe('extractive answers', () => {
     expect(answer).toMatch(/^No language model is configured, so this is not a written answer/);
     expect(answer).toContain('**[1] Doc a**\n\n> Refunds are quick. [1]');
     expect(answer).toContain('**[2] Doc b**');
-    expect(answer).toContain('LLM_PROVIDER');
+    expect(answer).toContain('LLM_BASE_URL and LLM_MODEL');
     expect(extractiveAnswer('anything', [])).toMatch(/^No language model is configured, and no passage/);
   });
 });

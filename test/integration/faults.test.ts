@@ -193,7 +193,7 @@ describe('run limits', () => {
         usage: { inputTokens: 0, outputTokens: 0 },
       });
       expect(tokenText(result.frames)).toMatch(/^No language model is configured/);
-      expect(tokenText(result.frames)).toContain('LLM_PROVIDER');
+      expect(tokenText(result.frames)).toContain('LLM_BASE_URL and LLM_MODEL');
     } finally {
       await unconfigured.close();
     }

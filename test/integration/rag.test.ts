@@ -435,7 +435,7 @@ describe('without a language model', () => {
       expect(text).toContain(
         '> Refunds are issued within 14 days after the returned parcel reaches our warehouse in Lyon. [1]',
       );
-      expect(text).toContain('LLM_PROVIDER');
+      expect(text).toContain('LLM_BASE_URL and LLM_MODEL');
       expect(lastEvent(result.frames)).toMatchObject({ type: 'done', finishReason: 'stop', cached: false });
       // Extractive answers are never cached as if a model had written them.
       const again = await ask(server, 'How soon are refunds issued?');
