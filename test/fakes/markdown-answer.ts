@@ -125,6 +125,18 @@ function shellJson(question: string): string {
   return JSON.stringify({ message: question.replace(/'/gu, '’').replace(/\s+/gu, ' ').trim() });
 }
 
+/** A section showing the curl command that asks this question. */
+function askFromCode(question: string): string {
+  return `## Ask it from code
+
+\`\`\`sh
+curl -N http://127.0.0.1:3000/api/chat/stream \\
+  -H 'content-type: application/json' \\
+  -d '${shellJson(question)}'
+\`\`\`
+`;
+}
+
 const CLOSING = `_Written by Rivulet's fake upstream (\`npm run fake-upstream\`), not by a language model: it restates the first words of each source so that the citations can be checked against the sources panel._`;
 
 const TRY_IT = `## Try it
@@ -165,14 +177,7 @@ Each point above comes from the numbered passage it cites ${all}; nothing here g
 | --- | --- | --- |
 ${rows}
 
-## Ask it from code
-
-\`\`\`sh
-curl -N http://127.0.0.1:3000/api/chat/stream \\
-  -H 'content-type: application/json' \\
-  -d '${shellJson(question)}'
-\`\`\`
-
+${askFromCode(question)}
 The stream sends the sources first, then the answer in small pieces, then one final \`done\` event with the whole text and its timings.
 
 ${TRY_IT}
@@ -197,14 +202,7 @@ No passage in the knowledge base matches "${question.replace(/\s+/gu, ' ').trim(
 | tokens | as they are written | the answer, rendered as Markdown |
 | done | once, at the end | the whole text, usage and timings |
 
-## Ask it from code
-
-\`\`\`sh
-curl -N http://127.0.0.1:3000/api/chat/stream \\
-  -H 'content-type: application/json' \\
-  -d '${shellJson(question)}'
-\`\`\`
-
+${askFromCode(question)}
 ${TRY_IT}
 
 ${CLOSING}`;

@@ -17,9 +17,12 @@ export interface CliResult {
 }
 
 /** Runs `rivulet <args>` like package.json "start" does (node --experimental-strip-types src/cli/main.ts). */
-export function rivulet(args: string[], cwd: string, dataDir: string): Promise<CliResult> {
-  // Built from scratch: no LLM_*, OPENAI_*, AZURE_*, ANTHROPIC_*, OLLAMA_* or EMBEDDING_* from the outer shell.
-  const env: NodeJS.ProcessEnv = {
+/**
+ * The CLI's environment, built from scratch: no LLM_*, OPENAI_*, AZURE_*, ANTHROPIC_*, OLLAMA_* or EMBEDDING_* from
+ * the outer shell.
+ */
+export function cliEnv(cwd: string, dataDir: string): NodeJS.ProcessEnv {
+  return {
     PATH: process.env.PATH ?? '',
     HOME: cwd,
     DATA_DIR: dataDir,
@@ -27,6 +30,10 @@ export function rivulet(args: string[], cwd: string, dataDir: string): Promise<C
     LLM_PROVIDER: 'none',
     EMBEDDING_PROVIDER: 'none',
   };
+}
+
+export function rivulet(args: string[], cwd: string, dataDir: string): Promise<CliResult> {
+  const env = cliEnv(cwd, dataDir);
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--experimental-strip-types', CLI, ...args], {
       cwd,

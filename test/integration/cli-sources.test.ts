@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rivulet, withStores, type CliResult } from '../helpers/cli.ts';
+import { cliEnv, rivulet, withStores, type CliResult } from '../helpers/cli.ts';
 
 const TEST_TIMEOUT_MS = 120_000;
 const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
@@ -37,14 +37,7 @@ function rivuletOnTerminal(args: string[], cwd: string, dataDir: string, input: 
   return new Promise((resolve, reject) => {
     const child = spawn('script', ['-qec', command, '/dev/null'], {
       cwd,
-      env: {
-        PATH: process.env.PATH ?? '',
-        HOME: cwd,
-        DATA_DIR: dataDir,
-        LOG_LEVEL: 'warn',
-        LLM_PROVIDER: 'none',
-        EMBEDDING_PROVIDER: 'none',
-      },
+      env: cliEnv(cwd, dataDir),
       stdio: ['pipe', 'pipe', 'pipe'],
       timeout: 30_000,
     });

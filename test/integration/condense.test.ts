@@ -8,20 +8,7 @@ import { CONDENSE_TIMEOUT_MS } from '../../src/core/chat-pipeline.ts';
 import type { RunEvent } from '../../src/core/events.ts';
 import { lastEvent, readSse, type SseReadResult } from '../helpers/sse-client.ts';
 import { startTestServer, type TestServer } from '../helpers/test-server.ts';
-
-const REFUNDS = `# Refund policy
-
-## Timing
-
-Refunds are issued within 14 days after the returned parcel reaches our warehouse in Lyon.
-
-## Exceptions
-
-Gift cards and opened software cannot be refunded.`;
-
-const SHIPPING = `# Shipping
-
-Orders above 50 euros ship free of charge. Standard delivery takes three to five working days.`;
+import { REFUNDS, SHIPPING } from '../helpers/refund-corpus.ts';
 
 type ChatBody = { messages: { role: string; content: string }[]; max_tokens?: number; stream?: boolean };
 

@@ -7,20 +7,7 @@ import type { RunEvent, Source } from '../../src/core/events.ts';
 import type { IngestSummary } from '../../src/retrieval/ingest.ts';
 import { lastEvent, readSse, tokenText, type SseReadResult } from '../helpers/sse-client.ts';
 import { startTestServer, type TestServer } from '../helpers/test-server.ts';
-
-const REFUNDS = `# Refund policy
-
-## Timing
-
-Refunds are issued within 14 days after the returned parcel reaches our warehouse in Lyon.
-
-## Exceptions
-
-Gift cards and opened software cannot be refunded.`;
-
-const SHIPPING = `# Shipping
-
-Orders above 50 euros ship free of charge. Standard delivery takes three to five working days.`;
+import { REFUNDS, SHIPPING } from '../helpers/refund-corpus.ts';
 
 type Events = RunEvent[];
 const events = (result: SseReadResult): Events => result.frames.map((frame) => frame.data);
