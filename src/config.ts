@@ -211,6 +211,10 @@ export function parseTrustProxy(value: string): TrustProxy | string {
     if (!isProxyAddress(entry)) {
       return `"${entry}" is not an IP address, a CIDR range (10.0.0.0/8, fd00::/8), loopback, linklocal or uniquelocal`;
     }
+    // A /0 range is every address: the same as `true`, refused for the same reason.
+    if (/\/0+$/.test(entry)) {
+      return `"${entry}" trusts every address, which would let any client choose the address its limits count by: give the proxies' addresses`;
+    }
   }
   return entries;
 }

@@ -215,6 +215,9 @@ describe('TRUST_PROXY values', () => {
     for (const [value, reason] of [
       ['true', /any client choose the address/],
       ['*', /any client choose the address/],
+      // Every address, spelled as a range (found by review).
+      ['0.0.0.0/0', /any client choose the address/],
+      ['10.0.0.1, ::/0', /any client choose the address/],
       ['proxy.internal', /not an IP address/],
       ['10.0.0.0/33', /not an IP address/],
       ['10.0.0.1/8/8', /not an IP address/],
