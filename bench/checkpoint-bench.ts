@@ -8,7 +8,7 @@ import { cpus, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { openSqliteStores } from '../src/stores/sqlite/sqlite-stores.ts';
+import { openStores } from '../src/stores/open-stores.ts';
 import { integerFlag, SEED } from './levels.ts';
 import { runLoad, type LoadPlan, type Target } from './load-client.ts';
 import type { ScenarioSetMessage, SetScenarioMessage } from './messages.ts';
@@ -39,7 +39,7 @@ const USAGE = `Usage: npm run bench:checkpoints -- [--concurrency 64] [--tokens 
 
 /** checkpointMessage alone: `answers` streaming answers, each checkpointed `rounds` times as its text grows. */
 async function measureStoreCall(dir: string): Promise<{ microsecondsPerCall: number; calls: number }> {
-  const stores = openSqliteStores(join(dir, 'micro', 'rivulet.sqlite'));
+  const stores = openStores({ dataDir: join(dir, 'micro') });
   try {
     const answers = 200;
     const rounds = 20;

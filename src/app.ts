@@ -1,6 +1,5 @@
 // Composition root: wires config, stores, hub, provider, chat service and the HTTP server together.
 
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger as PinoLogger } from 'pino';
@@ -27,7 +26,7 @@ import { ParserPool } from './retrieval/parser-pool.ts';
 import { rerankWithLanguageModel } from './retrieval/llm-rerank.ts';
 import { HybridRetriever } from './retrieval/retriever.ts';
 import { MemoryRunHub } from './stores/memory/memory-run-hub.ts';
-import { openSqliteStores } from './stores/sqlite/sqlite-stores.ts';
+import { openStores } from './stores/open-stores.ts';
 import type { Stores } from './stores/stores.ts';
 import { buildServer } from './transports/http/server.ts';
 import { Authenticator } from './transports/auth.ts';
@@ -43,9 +42,7 @@ export function openDocumentStack(
   config: Config,
   logger: Logger,
 ): { stores: Stores; embedder: Embedder | undefined; ingestor: Ingestor } {
-  const stores = openSqliteStores(databasePath(config.dataDir), {
-    maxCachedAnswersPerChatbot: config.cache.maxEntriesPerChatbot,
-  });
+  const stores = openStores(config);
   if (!stores.vectors.available) {
     logger.warn(
       { reason: stores.vectors.error },
@@ -74,11 +71,6 @@ function runObserver(stats: RollingStats, metrics: Metrics | undefined, tracing:
 
 /** How often the rolling stats sample the number of streaming runs. */
 const ACTIVE_SAMPLE_MS = 5_000;
-
-/** The SQLite file under DATA_DIR, or an in-memory database for DATA_DIR=:memory:. */
-export function databasePath(dataDir: string): string {
-  return dataDir === ':memory:' ? ':memory:' : join(dataDir, 'rivulet.sqlite');
-}
 
 /** A fresh install answers from the default collection without any setup. True when the database was new. */
 async function ensureDefaultChatbot(stores: Stores): Promise<boolean> {

@@ -2,11 +2,10 @@
 // the same validation as the admin API (src/transports/schemas.ts).
 
 import { parseArgs } from 'node:util';
-import { databasePath } from '../app.ts';
 import { applySettings, newChatbot, type Chatbot } from '../core/chatbots.ts';
 import { RivuletError } from '../core/errors.ts';
 import type { Config } from '../config.ts';
-import { openSqliteStores } from '../stores/sqlite/sqlite-stores.ts';
+import { openStores } from '../stores/open-stores.ts';
 import type { Stores } from '../stores/stores.ts';
 import { chatbotSettingsSchema, idSchema, newApiKeySchema, parseWith } from '../transports/schemas.ts';
 
@@ -112,7 +111,7 @@ function describe(chatbot: Chatbot): string {
 }
 
 async function withStores<T>(config: Config, work: (stores: Stores) => Promise<T>): Promise<T> {
-  const stores = openSqliteStores(databasePath(config.dataDir));
+  const stores = openStores(config);
   try {
     return await work(stores);
   } finally {

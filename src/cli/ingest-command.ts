@@ -7,13 +7,14 @@ import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
 import { SingleBar, Presets } from 'cli-progress';
 import pino from 'pino';
-import { databasePath, openDocumentStack } from '../app.ts';
+import { openDocumentStack } from '../app.ts';
 import { DEFAULT_CHATBOT_ID } from '../core/chatbots.ts';
 import type { Config } from '../config.ts';
 import { expandPaths, isOutside, readFiles, sourceFor } from '../retrieval/file-sources.ts';
 import { redactingLogger } from '../observability/log-redaction.ts';
 import type { IngestSummary } from '../retrieval/ingest.ts';
-import { openSqliteStores } from '../stores/sqlite/sqlite-stores.ts';
+import { openStores } from '../stores/open-stores.ts';
+import type { Stores } from '../stores/stores.ts';
 
 export const INGEST_USAGE = `Usage: rivulet ingest <paths or globs...> [options]
 
@@ -163,7 +164,7 @@ export async function documentsCommand(args: string[], config: Config): Promise<
     console.error(`--all goes with delete alone, without a document.\n\n${DOCUMENTS_USAGE}`);
     return 2;
   }
-  const stores = openSqliteStores(databasePath(config.dataDir));
+  const stores = openStores(config);
   try {
     if (action === 'list') {
       const documents = await stores.documents.listDocuments(values.collection, { limit: 10_000 });
@@ -199,11 +200,7 @@ export async function documentsCommand(args: string[], config: Config): Promise<
 }
 
 /** `documents delete --all`: every document of the collection, once confirmed (a terminal) or with --yes. */
-async function deleteAll(
-  documents: ReturnType<typeof openSqliteStores>['documents'],
-  collection: string,
-  yes: boolean,
-): Promise<number> {
+async function deleteAll(documents: Stores['documents'], collection: string, yes: boolean): Promise<number> {
   const counts = await documents.countDocuments(collection);
   if (counts.documents === 0) {
     console.log(`No documents in "${collection}".`);

@@ -1,9 +1,8 @@
-// Runs the real `rivulet` CLI in a child process, as a user runs it, and opens the SQLite database it wrote.
+// Runs the real `rivulet` CLI in a child process, as a user runs it, and opens the stores it wrote.
 
 import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { openSqliteStores } from '../../src/stores/sqlite/sqlite-stores.ts';
+import { openStores } from '../../src/stores/open-stores.ts';
 import type { Stores } from '../../src/stores/stores.ts';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
@@ -56,7 +55,7 @@ export function rivulet(args: string[], cwd: string, dataDir: string): Promise<C
 }
 
 export async function withStores<T>(dataDir: string, use: (stores: Stores) => Promise<T>): Promise<T> {
-  const stores = openSqliteStores(join(dataDir, 'rivulet.sqlite'));
+  const stores = openStores({ dataDir });
   try {
     return await use(stores);
   } finally {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunEvent } from '../../src/core/events.ts';
-import { openSqliteStores } from '../../src/stores/sqlite/sqlite-stores.ts';
+import { openStores } from '../../src/stores/open-stores.ts';
 import { startFakeUpstream, type FakeUpstream } from '../fakes/openai-upstream.ts';
 import { freePort } from '../helpers/ports.ts';
 import { readSse, tokenText, type SseReadResult } from '../helpers/sse-client.ts';
@@ -154,7 +154,7 @@ describe('SIGTERM with 20 open streams', () => {
       expect(exit.at - signalledAt).toBeLessThan(GRACE_MS + 1500);
 
       // Nothing lost: compare what each client saw with what the server stored.
-      const stores = openSqliteStores(join(dataDir, 'data', 'rivulet.sqlite'));
+      const stores = openStores({ dataDir: join(dataDir, 'data') });
       let whole = 0;
       let cut = 0;
       try {
