@@ -1,6 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from './config.ts';
+import { ConfigError, envSchema, loadConfig } from './config.ts';
+import { authSchema } from './config/auth.ts';
+import { documentsSchema } from './config/documents.ts';
+import { embeddingsSchema } from './config/embeddings.ts';
+import { limitsSchema } from './config/limits.ts';
+import { providersSchema } from './config/providers.ts';
+import { retrievalSchema } from './config/retrieval.ts';
+import { runsSchema } from './config/runs.ts';
+import { serverSchema } from './config/server.ts';
+import { storageSchema } from './config/storage.ts';
+import { webSchema } from './config/web.ts';
 
 describe('loadConfig', () => {
   it('starts with no provider and loopback defaults on an empty environment', () => {
@@ -61,6 +71,69 @@ describe('loadConfig', () => {
       loadConfig({ PORT: 'eighty', RUN_DISCONNECT_POLICY: 'sometimes', LLM_BASE_URL: 'not a url' });
     expect(attempt).toThrow(ConfigError);
     expect(attempt).toThrow(/PORT[\s\S]*LLM_BASE_URL[\s\S]*RUN_DISCONNECT_POLICY/);
+  });
+
+  it('lists a schema error and every cross-field problem in one error, one line per variable', () => {
+    const problems = () => {
+      try {
+        loadConfig({
+          // A schema error.
+          PORT: 'eighty',
+          // Cross-field: a model for a provider without its key; an embedding provider without a model.
+          LLM_PROVIDER: 'anthropic',
+          LLM_MODEL: 'claude',
+          EMBEDDING_PROVIDER: 'openai',
+          // Cross-field: a shared secret and a key set at once.
+          AUTH_JWT_SECRET: 'x'.repeat(32),
+          AUTH_JWKS_URL: 'https://idp.example/jwks.json',
+        });
+      } catch (error) {
+        expect(error).toBeInstanceOf(ConfigError);
+        return (error as Error).message.split('\n');
+      }
+      throw new Error('loadConfig accepted a bad configuration');
+    };
+    const [title, ...lines] = problems();
+    expect(title).toBe('Invalid configuration:');
+    expect(lines.map((line) => /^ {2}([A-Z_]+): /.exec(line)?.[1])).toEqual([
+      'PORT',
+      'ANTHROPIC_API_KEY',
+      'EMBEDDING_MODEL',
+      'AUTH_JWT_SECRET',
+    ]);
+    expect(lines[1]).toBe('  ANTHROPIC_API_KEY: required with provider anthropic');
+  });
+
+  it('goes on after a cross-field problem to find the next ones of the same concern', () => {
+    expect(() =>
+      loadConfig({ LLM_PROVIDER: 'openai', LLM_MODEL: 'm', LLM_FALLBACK: 'mystery:x, anthropic:claude' }),
+    ).toThrow(/OPENAI_API_KEY: required[\s\S]*LLM_FALLBACK: "mystery:x"[\s\S]*ANTHROPIC_API_KEY: required/);
+    expect(() =>
+      loadConfig({
+        AUTH_MODE: 'open',
+        AUTH_JWT_SECRET: 'x'.repeat(32),
+        AUTH_JWT_ALGORITHMS: 'HS256,RS256,none',
+      }),
+    ).toThrow(/AUTH_MODE: is open[\s\S]*"RS256" does not fit[\s\S]*"none" is not one of/);
+  });
+
+  it('reads each variable in exactly one concern, and envSchema names them all', () => {
+    const concerns = [
+      serverSchema,
+      storageSchema,
+      providersSchema,
+      embeddingsSchema,
+      retrievalSchema,
+      documentsSchema,
+      runsSchema,
+      authSchema,
+      limitsSchema,
+      webSchema,
+    ];
+    const names = concerns.flatMap((schema) => Object.keys(schema.shape));
+    expect(names.filter((name, index) => names.indexOf(name) !== index)).toEqual([]);
+    expect(Object.keys(envSchema.shape).sort()).toEqual(variablesTheSchemaReads());
+    expect(names.sort()).toEqual(variablesTheSchemaReads());
   });
 
   it('requires a base URL and a model once a provider is asked for', () => {

@@ -1,0 +1,72 @@
+// Runs and streaming: how long an answer may run and be resumed, what it may hold, and how SSE and WebSocket keep
+// their connections alive.
+
+import { z } from 'zod';
+import type { DisconnectPolicy } from '../core/run-hub.ts';
+import { integer } from './fields.ts';
+
+const DISCONNECT_POLICIES = ['abort', 'finish'] as const satisfies readonly DisconnectPolicy[];
+
+export const runsSchema = z.object({
+  RUN_GRACE_MS: integer(30_000),
+  RUN_DISCONNECT_POLICY: z.enum(DISCONNECT_POLICIES).default('abort'),
+  RUN_RETENTION_MS: integer(300_000),
+  RUN_MAX_DURATION_MS: integer(300_000, 1),
+  RUN_MAX_EVENTS: integer(100_000, 16),
+  RUN_MAX_BYTES: integer(16 * 1024 * 1024, 4096),
+  RUN_RETAINED_MAX_BYTES: integer(256 * 1024 * 1024, 4096),
+  RUN_CHECKPOINT_MS: integer(1000),
+  RUN_MAX_READERS: integer(64, 1),
+  MAX_READERS: integer(2048, 1),
+  SSE_PING_MS: integer(15_000, 10),
+  SSE_RETRY_MS: integer(2_000),
+  SSE_DRAIN_TIMEOUT_MS: integer(30_000, 100),
+  WS_PING_MS: integer(30_000, 10),
+});
+export type RunsValues = z.infer<typeof runsSchema>;
+
+export interface RunSettings {
+  run: {
+    graceMs: number;
+    disconnectPolicy: DisconnectPolicy;
+    retentionMs: number;
+    maxDurationMs: number;
+    maxEvents: number;
+    maxBytes: number;
+    retainedMaxBytes: number;
+    /**
+     * How often a streaming answer's text so far is saved, so a crash (SIGKILL, OOM kill, power loss) keeps it as an
+     * interrupted answer; 0: only when the answer ends.
+     */
+    checkpointMs: number;
+    /** Readers one run may have at once (TOO_MANY_READERS beyond); applies in every auth mode. */
+    maxReadersPerRun: number;
+    /** Readers of all runs in this process (TOO_MANY_READERS beyond); applies in every auth mode. */
+    maxReaders: number;
+  };
+  sse: { pingMs: number; retryMs: number; drainTimeoutMs: number };
+  ws: { pingMs: number };
+}
+
+export function resolveRuns(values: RunsValues): RunSettings {
+  return {
+    run: {
+      graceMs: values.RUN_GRACE_MS,
+      disconnectPolicy: values.RUN_DISCONNECT_POLICY,
+      retentionMs: values.RUN_RETENTION_MS,
+      maxDurationMs: values.RUN_MAX_DURATION_MS,
+      maxEvents: values.RUN_MAX_EVENTS,
+      maxBytes: values.RUN_MAX_BYTES,
+      retainedMaxBytes: values.RUN_RETAINED_MAX_BYTES,
+      checkpointMs: values.RUN_CHECKPOINT_MS,
+      maxReadersPerRun: values.RUN_MAX_READERS,
+      maxReaders: values.MAX_READERS,
+    },
+    sse: {
+      pingMs: values.SSE_PING_MS,
+      retryMs: values.SSE_RETRY_MS,
+      drainTimeoutMs: values.SSE_DRAIN_TIMEOUT_MS,
+    },
+    ws: { pingMs: values.WS_PING_MS },
+  };
+}
