@@ -66,6 +66,25 @@ export default tseslint.config(
     },
   },
   {
+    // One open function: everything outside src/stores opens the stores with openStores(config), which picks the
+    // backend. (src/core has its own import rule above, which already keeps stores out.)
+    files: ['src/**/*.ts', 'test/**/*.ts'],
+    ignores: ['src/core/**', 'src/stores/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/stores/sqlite/*', '**/stores/sqlite/**'],
+              message: 'Open the stores with openStores(config) from src/stores/open-stores.ts.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: [
       'src/cli/**/*.ts',
       'bench/**/*.ts',
