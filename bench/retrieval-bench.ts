@@ -346,6 +346,10 @@ async function indexFingerprint(scratchDir: string): Promise<string> {
       'documents',
       'chunks',
       'answer_cache',
+      'api_keys',
+      'token_usage',
+      // Its rows carry created_at: hashed, every run would see new index code and rebuild.
+      'collections',
     ]);
     for (const { type, name, sql } of objects) {
       hash.update(`${type} ${name} ${sql}\n`);
