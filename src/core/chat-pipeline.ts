@@ -455,26 +455,22 @@ export async function runChatPipeline(
   } catch (error) {
     deps.logger.error({ runId: run.runId, err: error }, 'storing the answer failed');
   }
-  const notCachedReason = (): string =>
-    status !== 'complete' || finishReason !== 'stop'
-      ? 'answer did not complete'
-      : !cacheable
-        ? 'generated with history'
-        : passages.length === 0
-          ? 'no passages matched'
-          : deps.assistant === undefined
-            ? 'no language model (a quoted answer)'
-            : 'answer not stored';
-  if (
-    deps.answerCache !== undefined &&
-    cacheable &&
-    stored &&
-    !cached &&
-    status === 'complete' &&
-    finishReason === 'stop' &&
-    passages.length > 0 &&
-    deps.assistant !== undefined
-  ) {
+  // Why this answer may not fill the cache, or undefined when it may: one list of rules for the decision and its log.
+  const notCachedReason =
+    deps.answerCache === undefined || cached
+      ? 'cache off or a cache hit'
+      : status !== 'complete' || finishReason !== 'stop'
+        ? 'answer did not complete'
+        : !cacheable
+          ? 'generated with history'
+          : passages.length === 0
+            ? 'no passages matched'
+            : deps.assistant === undefined
+              ? 'no language model (a quoted answer)'
+              : !stored
+                ? 'answer not stored'
+                : undefined;
+  if (notCachedReason === undefined && deps.answerCache !== undefined) {
     await fillCache(deps.answerCache, {
       chatbotId: chatbot.id,
       scope: input.cacheScope,
@@ -493,7 +489,7 @@ export async function runChatPipeline(
       (error: unknown) => deps.logger.warn({ runId: run.runId, err: error }, 'caching the answer failed'),
     );
   } else if (deps.answerCache !== undefined && !cached) {
-    deps.logger.debug?.({ runId: run.runId, status, finishReason }, `not cached: ${notCachedReason()}`);
+    deps.logger.debug?.({ runId: run.runId, status, finishReason }, `not cached: ${notCachedReason}`);
   }
   trace.finished({
     status,

@@ -7,7 +7,8 @@ import type { GenerateRequest, GenerateResult, LanguageModel, StreamOptions } fr
 import { createLineSplitter } from './ndjson-lines.ts';
 import { readStreamingBody } from './stream-body.ts';
 import { postToProvider, readBounded, readJson, type ResponseBody } from './provider-http.ts';
-import { errorForNetworkFailure, errorForStatus, upstreamExcerpt } from './upstream-errors.ts';
+import { upstreamExcerpt } from '../core/redact.ts';
+import { errorForNetworkFailure, errorForStatus } from './upstream-errors.ts';
 
 export const OLLAMA_DEFAULT_HOST = 'http://127.0.0.1:11434';
 const OLLAMA_DEFAULT_PORT = '11434';

@@ -2,7 +2,8 @@
 
 import { request, type Dispatcher } from 'undici';
 import { RivuletError } from '../core/errors.ts';
-import { errorForNetworkFailure, errorForStatus, upstreamExcerpt } from './upstream-errors.ts';
+import { upstreamExcerpt } from '../core/redact.ts';
+import { errorForNetworkFailure, errorForStatus } from './upstream-errors.ts';
 
 export type ResponseBody = Dispatcher.ResponseData['body'];
 

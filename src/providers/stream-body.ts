@@ -2,7 +2,8 @@
 
 import { RivuletError } from '../core/errors.ts';
 import type { ResponseBody } from './provider-http.ts';
-import { errorForNetworkFailure, upstreamExcerpt } from './upstream-errors.ts';
+import { upstreamExcerpt } from '../core/redact.ts';
+import { errorForNetworkFailure } from './upstream-errors.ts';
 
 /** What one wire format does with the decoded text of a streamed response. */
 export interface StreamingBodyHandler {

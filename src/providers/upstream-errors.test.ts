@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { errorForStatus, redactSecrets } from './upstream-errors.ts';
+import { redactSecrets } from '../core/redact.ts';
+import { errorForStatus } from './upstream-errors.ts';
 
 describe('upstream error details in logs', () => {
   it('mask keys and tokens a provider echoes back, and keep the rest readable', () => {
