@@ -39,7 +39,7 @@ const USAGE = `Usage: npm run bench:checkpoints -- [--concurrency 64] [--tokens 
 
 /** checkpointMessage alone: `answers` streaming answers, each checkpointed `rounds` times as its text grows. */
 async function measureStoreCall(dir: string): Promise<{ microsecondsPerCall: number; calls: number }> {
-  const stores = openStores({ dataDir: join(dir, 'micro') });
+  const stores = await openStores({ dataDir: join(dir, 'micro') });
   try {
     const answers = 200;
     const rounds = 20;

@@ -38,15 +38,15 @@ export { DEFAULT_CHATBOT_ID };
  * The stores, the embedding model and the ingestor, wired the same way for the server and the CLI. Without the vector
  * extension there is no embedder: vectors could be neither stored nor searched, so making them would only cost.
  */
-export function openDocumentStack(
+export async function openDocumentStack(
   config: Config,
   logger: Logger,
-): { stores: Stores; embedder: Embedder | undefined; ingestor: Ingestor } {
-  const stores = openStores(config);
+): Promise<{ stores: Stores; embedder: Embedder | undefined; ingestor: Ingestor }> {
+  const stores = await openStores(config);
   if (!stores.vectors.available) {
     logger.warn(
       { reason: stores.vectors.error },
-      'sqlite-vec did not load: vector search and the semantic cache are off',
+      'vector search is unavailable: retrieval is lexical (BM25) only and the semantic cache serves exact questions only',
     );
   }
   const embedder = stores.vectors.available ? createEmbedder(config.embedding, logger) : undefined;
@@ -187,7 +187,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
       logger.info({ runId, policy: config.run.disconnectPolicy }, 'run abandoned: no reader'),
   });
   metrics?.watchHub(() => hub.stats());
-  const { stores, embedder, ingestor } = openDocumentStack(config, logger);
+  const { stores, embedder, ingestor } = await openDocumentStack(config, logger);
   // No answer of this process runs yet: any still marked streaming was cut by a kill or crash of the last one.
   const interrupted = await stores.conversations.interruptStreamingMessages();
   if (interrupted > 0) {

@@ -111,7 +111,7 @@ function describe(chatbot: Chatbot): string {
 }
 
 async function withStores<T>(config: Config, work: (stores: Stores) => Promise<T>): Promise<T> {
-  const stores = openStores(config);
+  const stores = await openStores(config);
   try {
     return await work(stores);
   } finally {

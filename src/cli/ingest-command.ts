@@ -76,7 +76,7 @@ export async function ingestCommand(args: string[], config: Config): Promise<num
       pino.destination(2),
     ),
   );
-  const { stores, embedder, ingestor } = openDocumentStack(config, logger);
+  const { stores, embedder, ingestor } = await openDocumentStack(config, logger);
   if (config.embedding !== undefined && !stores.vectors.available) {
     console.error(
       `Vector search is unavailable here (${stores.vectors.error}); ingesting without embeddings.`,
@@ -164,7 +164,7 @@ export async function documentsCommand(args: string[], config: Config): Promise<
     console.error(`--all goes with delete alone, without a document.\n\n${DOCUMENTS_USAGE}`);
     return 2;
   }
-  const stores = openStores(config);
+  const stores = await openStores(config);
   try {
     if (action === 'list') {
       const documents = await stores.documents.listDocuments(values.collection, { limit: 10_000 });

@@ -7,8 +7,11 @@ import { ConfigError, loadConfig, type Config } from '../config.ts';
 import { CONFIGURE_HINT } from '../providers/extractive.ts';
 import { chatbotsCommand, keysCommand } from './admin-commands.ts';
 import { documentsCommand, ingestCommand } from './ingest-command.ts';
+import { migrateCommand } from './migrate-command.ts';
+import { RivuletError } from '../core/errors.ts';
+import { describeStoreLocation } from '../stores/open-stores.ts';
 
-const USAGE = `Usage: rivulet [serve | ingest | documents | chatbots | keys]
+const USAGE = `Usage: rivulet [serve | ingest | documents | chatbots | keys | migrate]
 
 Commands:
   serve                     Start the HTTP, SSE and WebSocket server (default)
@@ -16,12 +19,30 @@ Commands:
   documents [list|delete]   List or delete ingested documents
   chatbots [list|show|create|update|delete]   Manage chatbots (rivulet chatbots --help)
   keys [list|create|revoke]  Manage API keys for server-to-server use
+  migrate [--check]         Apply database schema migrations (the server also does at start)
 
 Configuration is read from the environment and from ./.env; see the README for every variable.`;
 
+let loadedConfig: Config | undefined;
+
 function loadEnvironment() {
   if (existsSync('.env')) process.loadEnvFile('.env');
-  return loadConfig();
+  loadedConfig = loadConfig();
+  return loadedConfig;
+}
+
+/**
+ * A database that cannot be reached, or that a newer release migrated, in a line that says where and what to do:
+ * the location never includes the URL's credentials.
+ */
+function storeFailure(error: unknown): string | undefined {
+  if (!(error instanceof RivuletError) || loadedConfig === undefined) return undefined;
+  const where = describeStoreLocation(loadedConfig);
+  if (error.code === 'STORE_UNAVAILABLE') {
+    return `Cannot reach the database (${where})${error.detail === undefined ? '' : `: ${error.detail}`}. Is it running, and is DATABASE_URL right?`;
+  }
+  if (error.code === 'DATABASE_TOO_NEW') return `${where}: ${error.message}`;
+  return undefined;
 }
 
 /** A repeat of the first shutdown signal within this long is ignored (see shutdown below). */
@@ -135,6 +156,9 @@ async function main(argv: string[]): Promise<void> {
     case 'keys':
       process.exitCode = await keysCommand(argv.slice(1), loadEnvironment());
       return;
+    case 'migrate':
+      process.exitCode = await migrateCommand(argv.slice(1), loadEnvironment());
+      return;
     case '--help':
     case '-h':
     case 'help':
@@ -147,8 +171,11 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {
+  const storeMessage = storeFailure(error);
   if (error instanceof ConfigError) {
     console.error(error.message);
+  } else if (storeMessage !== undefined) {
+    console.error(storeMessage);
   } else if (String((error as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS')) {
     // A mistyped option: say which, without a stack trace.
     console.error(`${(error as Error).message}\n\nSee rivulet --help.`);

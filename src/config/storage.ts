@@ -1,18 +1,32 @@
-// Where the stores live. Today one SQLite file under DATA_DIR; a PostgreSQL backend adds DATABASE_URL (and its pool
-// size) here, and openStores (src/stores/open-stores.ts) picks the backend from these settings.
+// Where the stores live: one SQLite file under DATA_DIR (the embedded default), or PostgreSQL when DATABASE_URL is
+// set. openStores (src/stores/open-stores.ts) picks the backend from these settings.
 
 import { z } from 'zod';
+import { integer, optionalText } from './fields.ts';
 
 export const storageSchema = z.object({
   DATA_DIR: z.string().trim().min(1).default('./data'),
+  DATABASE_URL: optionalText.pipe(
+    z
+      .string()
+      .refine((value) => /^postgres(ql)?:\/\//i.test(value), {
+        message: 'expected a postgres:// or postgresql:// URL',
+      })
+      .optional(),
+  ),
+  DATABASE_POOL_MAX: integer(10, 1),
 });
 export type StorageValues = z.infer<typeof storageSchema>;
 
 export interface StorageSettings {
   /** Directory of the SQLite file, or ":memory:" for a database that lives as long as the process (tests). */
   dataDir: string;
+  /** PostgreSQL connection URL: when set, every store lives there instead of the SQLite file. */
+  databaseUrl: string | undefined;
+  /** Connections this process keeps to PostgreSQL at most. */
+  databasePoolMax: number;
 }
 
 export function resolveStorage(values: StorageValues): StorageSettings {
-  return { dataDir: values.DATA_DIR };
+  return { dataDir: values.DATA_DIR, databaseUrl: values.DATABASE_URL, databasePoolMax: values.DATABASE_POOL_MAX };
 }

@@ -20,7 +20,7 @@ import type {
   StoredMessage,
 } from './conversation-store.ts';
 import { RivuletError, toRivuletError } from './errors.ts';
-import type { FinishReason, PhaseName, Source, Timings, Usage } from './events.ts';
+import type { DoneEvent, FinishReason, PhaseName, Source, Timings, Usage } from './events.ts';
 import { matchGlossary } from './glossary.ts';
 import { enterLogContext, type Logger } from './logger.ts';
 import { noopObserver, type CacheOutcome, type RunObserver } from './observer.ts';
@@ -191,6 +191,11 @@ export async function runChatPipeline(
   let groundedOn: string[] = [];
   /** When the answer was stored as streaming; undefined until then. */
   let answerCreatedAt: number | undefined;
+  /**
+   * The `done` event, held until the answer is stored: readers learn the answer ended only once it is saved, and an
+   * answer that could not be saved (the database went away) ends with STORE_UNAVAILABLE instead.
+   */
+  let ending: Omit<DoneEvent, 'seq'> | undefined;
   let checkpointTimer: NodeJS.Timeout | undefined;
   let checkpointing: Promise<void> | undefined;
   /** What the last checkpoint saved: the text's length and the sources (by identity: they are set once). */
@@ -297,7 +302,7 @@ export async function runChatPipeline(
         });
         for (const piece of splitForStreaming(hit.answer)) emitToken(piece);
         usage = { inputTokens: 0, outputTokens: 0 };
-        run.append({ type: 'done', finishReason, text, usage, cached, timings: timings() });
+        ending = { type: 'done', finishReason, text, usage, cached, timings: timings() };
         void deps.answerCache.recordHit(hit.id).catch((error: unknown) => {
           deps.logger.warn({ runId: run.runId, err: error }, 'recording a cache hit failed');
         });
@@ -387,7 +392,7 @@ export async function runChatPipeline(
       endPhase();
       await settleUsage();
       if (usage !== null) run.append({ type: 'usage', ...usage });
-      run.append({ type: 'done', finishReason, text, usage, cached: false, timings: timings() });
+      ending = { type: 'done', finishReason, text, usage, cached: false, timings: timings() };
     }
   } catch (caught) {
     endPhase();
@@ -397,7 +402,7 @@ export async function runChatPipeline(
       finishReason = 'aborted';
       // Tokens generated before the stop were paid for: say how many.
       await settleUsage();
-      run.append({ type: 'done', finishReason, text, usage, cached, timings: timings() });
+      ending = { type: 'done', finishReason, text, usage, cached, timings: timings() };
     } else if (run.signal.aborted && reason instanceof RivuletError && reason.code === 'SHUTTING_DOWN') {
       // Cut by the shutdown deadline: the hub already told the readers (a retryable SHUTTING_DOWN error); the
       // answer is kept as stopped with its partial text, like a user's stop.
@@ -454,7 +459,20 @@ export async function runChatPipeline(
     }
   } catch (error) {
     deps.logger.error({ runId: run.runId, err: error }, 'storing the answer failed');
+    if (ending !== undefined && error instanceof RivuletError && error.code === 'STORE_UNAVAILABLE') {
+      // The readers have the text, but it is not saved: a reload would not find it. Say so, retryably.
+      ending = undefined;
+      status = 'failed';
+      errorCode = error.code;
+      run.append({
+        type: 'error',
+        code: error.code,
+        message: 'The answer could not be saved: the database cannot be reached. Retry shortly.',
+        retryable: true,
+      });
+    }
   }
+  if (ending !== undefined) run.append(ending);
   // Why this answer may not fill the cache, or undefined when it may: one list of rules for the decision and its log.
   const notCachedReason =
     deps.answerCache === undefined || cached

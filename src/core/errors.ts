@@ -148,6 +148,11 @@ export const ERROR_CODES = {
     message: 'The database cannot be reached; retry shortly or on another instance.',
     retryable: true,
   },
+  DATABASE_TOO_NEW: {
+    status: 503,
+    message: 'The database was migrated by a newer Rivulet than this one; run that release or newer.',
+    retryable: false,
+  },
   WEB_APP_NOT_BUILT: {
     status: 503,
     message: 'The web app is not built: run `npm run build:web` (`npm start` builds it).',

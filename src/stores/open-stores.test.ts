@@ -17,7 +17,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 describe('openStores', () => {
   it('opens the SQLite file under DATA_DIR from a loaded configuration, creating the directory', async () => {
     const dataDir = join(dir, 'data');
-    const stores = openStores(loadConfig({ DATA_DIR: dataDir }));
+    const stores = await openStores(loadConfig({ DATA_DIR: dataDir }));
     try {
       await stores.ping();
       expect(existsSync(join(dataDir, 'rivulet.sqlite'))).toBe(true);

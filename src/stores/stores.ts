@@ -8,13 +8,18 @@ import type { DocumentStore } from '../core/documents.ts';
 import type { TokenUsageStore } from '../core/token-usage.ts';
 
 export interface Stores {
+  /** Which backend holds them: the embedded SQLite file, or PostgreSQL (DATABASE_URL). */
+  backend: 'sqlite' | 'postgres';
   conversations: ConversationStore;
   chatbots: ChatbotStore;
   documents: DocumentStore;
   answerCache: AnswerCacheStore;
   apiKeys: ApiKeyStore;
   tokenUsage: TokenUsageStore;
-  /** False when vector search is unavailable (the SQLite vector extension did not load), with the reason. */
+  /**
+   * False when vector search is unavailable (sqlite-vec did not load; PostgreSQL without pgvector), with the reason:
+   * retrieval is then lexical only.
+   */
   vectors: { available: boolean; error?: string };
   /** Cheap reachability check for /readyz. */
   ping(): Promise<void>;

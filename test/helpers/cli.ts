@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { openStores } from '../../src/stores/open-stores.ts';
 import type { Stores } from '../../src/stores/stores.ts';
+import { storeEnv } from './test-store.ts';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 /** Bound on one CLI run; a hung child is killed and fails the test. */
@@ -31,8 +32,8 @@ export function cliEnv(cwd: string, dataDir: string): NodeJS.ProcessEnv {
   };
 }
 
-export function rivulet(args: string[], cwd: string, dataDir: string): Promise<CliResult> {
-  const env = cliEnv(cwd, dataDir);
+export async function rivulet(args: string[], cwd: string, dataDir: string): Promise<CliResult> {
+  const env = { ...cliEnv(cwd, dataDir), ...(await storeEnv(dataDir)) };
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--experimental-strip-types', CLI, ...args], {
       cwd,
@@ -55,7 +56,7 @@ export function rivulet(args: string[], cwd: string, dataDir: string): Promise<C
 }
 
 export async function withStores<T>(dataDir: string, use: (stores: Stores) => Promise<T>): Promise<T> {
-  const stores = openStores({ dataDir });
+  const stores = await openStores({ dataDir, databaseUrl: (await storeEnv(dataDir)).DATABASE_URL });
   try {
     return await use(stores);
   } finally {

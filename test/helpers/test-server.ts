@@ -5,6 +5,7 @@ import { createApp, type App } from '../../src/app.ts';
 import { newChatbot, type Chatbot, type ChatbotInput } from '../../src/core/chatbots.ts';
 import { loadConfig } from '../../src/config.ts';
 import { startFakeUpstream, type FakeScenario, type FakeUpstream } from '../fakes/openai-upstream.ts';
+import { storeEnv } from './test-store.ts';
 
 export interface TestServer {
   app: App;
@@ -26,14 +27,17 @@ export async function startTestServer(
   options: TestServerOptions = {},
 ): Promise<TestServer> {
   const upstream = await startFakeUpstream({ scenario });
+  const dataDir = env.DATA_DIR ?? ':memory:';
   const config = loadConfig({
     HOST: '127.0.0.1',
     PORT: '0',
     LLM_PROVIDER: 'openai-compatible',
     LLM_BASE_URL: upstream.url,
     LLM_MODEL: 'fake-model',
-    DATA_DIR: ':memory:',
+    DATA_DIR: dataDir,
     SAMPLE_CORPUS: 'false',
+    // On the postgres project: DATABASE_URL of a fresh database (or the one standing for DATA_DIR).
+    ...(env.DATABASE_URL === undefined ? await storeEnv(dataDir) : {}),
     ...env,
   });
   const { logs } = options;

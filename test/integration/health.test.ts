@@ -11,7 +11,7 @@ describe('/healthz and /readyz', () => {
       expect(await (await fetch(`${server.url}/healthz`)).json()).toMatchObject({ status: 'ok' });
       const ready = await fetch(`${server.url}/readyz`);
       expect(ready.status).toBe(200);
-      expect(await ready.json()).toEqual({ status: 'ready' });
+      expect(await ready.json()).toEqual({ status: 'ready', store: { backend: 'sqlite', vectors: true } });
       await server.app.stores.close();
       const down = await fetch(`${server.url}/readyz`);
       expect(down.status).toBe(503);

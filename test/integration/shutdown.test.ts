@@ -154,7 +154,7 @@ describe('SIGTERM with 20 open streams', () => {
       expect(exit.at - signalledAt).toBeLessThan(GRACE_MS + 1500);
 
       // Nothing lost: compare what each client saw with what the server stored.
-      const stores = openStores({ dataDir: join(dataDir, 'data') });
+      const stores = await openStores({ dataDir: join(dataDir, 'data') });
       let whole = 0;
       let cut = 0;
       try {

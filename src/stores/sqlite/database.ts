@@ -4,6 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { getLoadablePath } from 'sqlite-vec';
+import { RivuletError } from '../../core/errors.ts';
 import { MIGRATIONS } from './migrations.ts';
 
 export interface OpenDatabaseResult {
@@ -11,6 +12,8 @@ export interface OpenDatabaseResult {
   /** False when the sqlite-vec extension could not be loaded (unsupported platform): vector search is off. */
   vectors: boolean;
   vectorError?: string;
+  /** Schema versions before and after opening (equal when nothing was pending). */
+  migrated: { from: number; to: number };
 }
 
 /** `path` is a file path, or ":memory:" for a private in-memory database (tests). */
@@ -32,13 +35,29 @@ export function openDatabase(path: string): OpenDatabaseResult {
     db.exec('PRAGMA synchronous = NORMAL');
   }
   db.exec('PRAGMA busy_timeout = 5000');
-  migrate(db);
-  return { db, vectors, ...(vectorError === undefined ? {} : { vectorError }) };
+  let migrated: { from: number; to: number };
+  try {
+    migrated = migrate(db);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  return { db, vectors, migrated, ...(vectorError === undefined ? {} : { vectorError }) };
 }
 
-/** Applies every migration newer than the database's user_version, each in its own transaction. */
-export function migrate(db: DatabaseSync): void {
+/**
+ * Applies every migration newer than the database's user_version, each in its own transaction. A file migrated by a
+ * newer Rivulet is refused (DATABASE_TOO_NEW): this code would not know its tables.
+ */
+export function migrate(db: DatabaseSync): { from: number; to: number } {
   const row = db.prepare('PRAGMA user_version').get() as { user_version: number };
+  if (row.user_version > MIGRATIONS.length) {
+    throw new RivuletError('DATABASE_TOO_NEW', {
+      message:
+        `The database's schema is version ${row.user_version}, newer than this Rivulet knows (${MIGRATIONS.length}): ` +
+        'a newer release has migrated it. Run that release (or newer) against this database.',
+    });
+  }
   for (let version = row.user_version; version < MIGRATIONS.length; version += 1) {
     db.exec('BEGIN IMMEDIATE');
     try {
@@ -52,6 +71,7 @@ export function migrate(db: DatabaseSync): void {
       });
     }
   }
+  return { from: row.user_version, to: Math.max(row.user_version, MIGRATIONS.length) };
 }
 
 /** Runs `work` in a transaction (IMMEDIATE, so writers queue instead of failing mid-way). */

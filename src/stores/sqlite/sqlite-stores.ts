@@ -22,6 +22,7 @@ export function openSqliteStores(path: string, options: StoreOptions = {}): Stor
       : { maxEntriesPerChatbot: options.maxCachedAnswersPerChatbot }),
   });
   return {
+    backend: 'sqlite',
     conversations: new SqliteConversationStore(db, {
       forgetAnswers: (conversationId) => answerCache.forgetConversationNow(conversationId),
     }),

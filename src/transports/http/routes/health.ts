@@ -18,6 +18,11 @@ export function registerHealthRoutes(server: FastifyInstance, context: AppContex
         detail: error instanceof Error ? error.message : String(error),
       });
     }
-    return { status: 'ready' };
+    const { backend, vectors } = context.stores;
+    // Which store answers, and whether retrieval can use vectors or is lexical (BM25) only, and why.
+    return {
+      status: 'ready',
+      store: { backend, vectors: vectors.available, ...(vectors.available ? {} : { vectorsOff: vectors.error }) },
+    };
   });
 }
