@@ -8,10 +8,11 @@ import { CONFIGURE_HINT } from '../providers/extractive.ts';
 import { chatbotsCommand, keysCommand } from './admin-commands.ts';
 import { documentsCommand, ingestCommand } from './ingest-command.ts';
 import { migrateCommand } from './migrate-command.ts';
+import { exportCommand, importCommand } from './transfer-commands.ts';
 import { RivuletError } from '../core/errors.ts';
 import { describeStoreLocation } from '../stores/open-stores.ts';
 
-const USAGE = `Usage: rivulet [serve | ingest | documents | chatbots | keys | migrate]
+const USAGE = `Usage: rivulet [serve | ingest | documents | chatbots | keys | migrate | export | import]
 
 Commands:
   serve                     Start the HTTP, SSE and WebSocket server (default)
@@ -20,6 +21,8 @@ Commands:
   chatbots [list|show|create|update|delete]   Manage chatbots (rivulet chatbots --help)
   keys [list|create|revoke]  Manage API keys for server-to-server use
   migrate [--check]         Apply database schema migrations (the server also does at start)
+  export <file>             Write the whole installation to a file (rivulet export --help)
+  import <file>             Read an export into a new installation (rivulet import --help)
 
 Configuration is read from the environment and from ./.env; see the README for every variable.`;
 
@@ -158,6 +161,12 @@ async function main(argv: string[]): Promise<void> {
       return;
     case 'migrate':
       process.exitCode = await migrateCommand(argv.slice(1), loadEnvironment());
+      return;
+    case 'export':
+      process.exitCode = await exportCommand(argv.slice(1), loadEnvironment());
+      return;
+    case 'import':
+      process.exitCode = await importCommand(argv.slice(1), loadEnvironment());
       return;
     case '--help':
     case '-h':

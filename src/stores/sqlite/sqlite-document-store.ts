@@ -50,7 +50,17 @@ interface HitRow extends ChunkRow {
   content_hash: string;
 }
 
-const SPACE_KEY = 'embedding_space';
+/** The `meta` key under which the embedding space of the stored vectors is recorded (JSON). */
+export const SPACE_KEY = 'embedding_space';
+
+/** Creates the sqlite-vec table of chunk vectors (rowid: the chunk's rowid) for vectors of `dimensions` floats. */
+export function createVectorTable(db: DatabaseSync, dimensions: number): void {
+  db.exec(`
+    CREATE VIRTUAL TABLE IF NOT EXISTS chunk_vectors USING vec0(
+      collection_id TEXT PARTITION KEY,
+      embedding FLOAT[${dimensions}] DISTANCE_METRIC=cosine
+    )`);
+}
 
 function toDocument(row: DocumentRow): DocumentRecord {
   return {
@@ -345,11 +355,7 @@ export class SqliteDocumentStore implements DocumentStore {
           detail: `stored ${this.space.model}/${this.space.dimensions}, given ${space.model}/${space.dimensions}`,
         });
       }
-      this.db.exec(`
-        CREATE VIRTUAL TABLE IF NOT EXISTS chunk_vectors USING vec0(
-          collection_id TEXT PARTITION KEY,
-          embedding FLOAT[${space.dimensions}] DISTANCE_METRIC=cosine
-        )`);
+      createVectorTable(this.db, space.dimensions);
       this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run(SPACE_KEY, JSON.stringify(space));
       this.space = space;
       this.prepareVectors();
