@@ -1,7 +1,9 @@
 // `npm run eval:beir`: BM25 retrieval quality on BEIR SciFact through the real store API, compared with the
-// published numbers. Ingests every document (title + abstract, one chunk) with documents.upsertDocument into a
-// fresh SQLite file, runs searchText(collection, query, 1000) for each query of the split, and computes nDCG@10
-// (binary relevance, as trec_eval ndcg_cut.10 over the top-1000 run) and Recall@100, with searchText latency.
+// published numbers. Ingests every document (title + abstract, one chunk) with documents.upsertDocument into fresh
+// stores (a SQLite file, or with --store postgres a scratch PostgreSQL database, created and dropped), runs
+// searchText(collection, query, 1000) for each query of the split, and computes nDCG@10 (binary relevance, as
+// trec_eval ndcg_cut.10 over the top-1000 run) and Recall@100, with searchText latency. Both backends rank with the
+// same scorer over the same postings, so their figures must agree.
 
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -10,7 +12,8 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { ChunkHit } from '../src/core/documents.ts';
-import { openSqliteStores } from '../src/stores/sqlite/sqlite-stores.ts';
+import { openStores } from '../src/stores/open-stores.ts';
+import { createScratchDatabase, DEFAULT_DATABASE_URL, type ScratchDatabase } from './scratch-postgres.ts';
 import { formatNumber, percentile } from './stats.ts';
 
 const DEFAULT_DIR = fileURLToPath(new URL('../../shared/data/beir-scifact', import.meta.url));
@@ -19,12 +22,17 @@ const RUN_DEPTH = 1000;
 /** A retrieval-augmented answer asks for a few dozen candidates; latency is also timed at this depth. */
 const ANSWER_DEPTH = 20;
 
-const USAGE = `Usage: npm run eval:beir -- [<dataset dir>] [--split test|train] [--db <file>]
+const USAGE = `Usage: npm run eval:beir -- [<dataset dir>] [--split test|train] [--store sqlite|postgres]
+                         [--data-dir <dir>] [--database-url <url>]
 
-  <dataset dir>  BEIR SciFact (corpus.jsonl, queries.jsonl, qrels/<split>.tsv); default $BEIR_SCIFACT_DIR or
-                 ${DEFAULT_DIR}
-  --split        qrels split to evaluate (default test: the 300 queries the published numbers use)
-  --db <file>    database file to build (default: a temporary file, deleted afterwards); must not exist`;
+  <dataset dir>         BEIR SciFact (corpus.jsonl, queries.jsonl, qrels/<split>.tsv); default $BEIR_SCIFACT_DIR
+                        or ${DEFAULT_DIR}
+  --split               qrels split to evaluate (default test: the 300 queries the published numbers use)
+  --store               sqlite (default) or postgres
+  --data-dir <dir>      sqlite: directory to build the database in, kept afterwards (default: a temporary one,
+                        deleted); must not exist
+  --database-url <url>  postgres: the server to create a scratch database on (dropped afterwards); default
+                        $DATABASE_URL or ${DEFAULT_DATABASE_URL}`;
 
 /** Published nDCG@10 on the SciFact test split (see the dataset README for sources). */
 const REFERENCES: readonly [method: string, ndcg: number][] = [
@@ -80,7 +88,9 @@ async function main(): Promise<number> {
   const { values, positionals } = parseArgs({
     options: {
       split: { type: 'string', default: 'test' },
-      db: { type: 'string' },
+      store: { type: 'string', default: 'sqlite' },
+      'data-dir': { type: 'string' },
+      'database-url': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     allowPositionals: true,
@@ -104,8 +114,15 @@ async function main(): Promise<number> {
     console.error(USAGE);
     return 2;
   }
-  if (values.db !== undefined && existsSync(values.db)) {
-    console.error(`--db ${values.db} exists; give a new path`);
+  const store = values.store;
+  if (store !== 'sqlite' && store !== 'postgres') {
+    console.error(`--store ${store}: sqlite or postgres\n`);
+    console.error(USAGE);
+    return 2;
+  }
+  const dataDir = values['data-dir'];
+  if (dataDir !== undefined && existsSync(dataDir)) {
+    console.error(`--data-dir ${dataDir} exists; give a new path`);
     return 2;
   }
 
@@ -117,9 +134,17 @@ async function main(): Promise<number> {
   const unknown = [...qrels.keys()].filter((id) => !queryTexts.has(id));
   if (unknown.length > 0) throw new Error(`qrels name ${unknown.length} queries missing from queries.jsonl`);
 
-  const scratch = values.db === undefined ? mkdtempSync(join(tmpdir(), 'rivulet-beir-')) : undefined;
-  const dbPath = values.db ?? join(scratch as string, 'scifact.sqlite');
-  const stores = openSqliteStores(dbPath);
+  let scratchDir: string | undefined;
+  let scratchDatabase: ScratchDatabase | undefined;
+  if (store === 'postgres') {
+    const serverUrl = values['database-url'] ?? process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL;
+    scratchDatabase = await createScratchDatabase(serverUrl, 'rivulet_beir');
+  } else if (dataDir === undefined) scratchDir = mkdtempSync(join(tmpdir(), 'rivulet-beir-'));
+  const stores = await openStores(
+    scratchDatabase === undefined
+      ? { dataDir: dataDir ?? (scratchDir as string) }
+      : { dataDir: ':memory:', databaseUrl: scratchDatabase.url },
+  );
   try {
     const ingestStart = performance.now();
     for (const doc of corpus) {
@@ -163,7 +188,7 @@ async function main(): Promise<number> {
 
     const ms = (samples: number[]): string =>
       `p50 ${formatNumber(percentile(samples, 50), 2)} p95 ${formatNumber(percentile(samples, 95), 2)}`;
-    console.log(`BEIR SciFact (${dir}), split ${split}`);
+    console.log(`BEIR SciFact (${dir}), split ${split}, store ${store}`);
     console.log(`docs ${corpus.length}, ingested in ${ingestSeconds.toFixed(1)} s (one upsertDocument each)`);
     console.log(`queries ${qrels.size}: nDCG@10 ${ndcg.toFixed(4)}, Recall@100 ${recall.toFixed(4)}`);
     console.log(
@@ -176,7 +201,8 @@ async function main(): Promise<number> {
     return 0;
   } finally {
     await stores.close();
-    if (scratch !== undefined) rmSync(scratch, { recursive: true, force: true });
+    await scratchDatabase?.drop();
+    if (scratchDir !== undefined) rmSync(scratchDir, { recursive: true, force: true });
   }
 }
 

@@ -1,5 +1,5 @@
 // The document store contract: documents, their chunks, lexical and vector search over the chunks.
-// Implemented by the SQLite store (own BM25 postings, sqlite-vec) and later by PostgreSQL (tsvector, pgvector).
+// Implemented by the SQLite store (own BM25 postings, sqlite-vec) and the PostgreSQL store (the same postings, pgvector).
 
 export interface DocumentRecord {
   id: string;
@@ -111,17 +111,21 @@ export interface DocumentStore {
   /** Removes the document and its chunks; false when it did not exist. */
   deleteDocument(id: string): Promise<boolean>;
   getChunks(ids: readonly string[]): Promise<ChunkRecord[]>;
-  /** BM25 over chunk headings, document titles and text. Best first; at most `limit`. */
-  searchText(collectionId: string, query: string, limit: number): Promise<ChunkHit[]>;
+  /**
+   * BM25 over chunk headings, document titles and text. Best first; at most `limit`. A networked store stops the
+   * search when `signal` aborts and rejects with its reason; an embedded one may finish it.
+   */
+  searchText(collectionId: string, query: string, limit: number, signal?: AbortSignal): Promise<ChunkHit[]>;
   /**
    * Nearest chunks by cosine distance in the given embedding space; empty when the collection has no vectors in it.
-   * Score is the cosine similarity.
+   * Score is the cosine similarity. `signal` as for searchText.
    */
   searchVector(
     collectionId: string,
     space: EmbeddingSpace,
     vector: Float32Array,
     limit: number,
+    signal?: AbortSignal,
   ): Promise<ChunkHit[]>;
   /** The space of the vectors stored so far, if any. */
   embeddingSpace(): Promise<EmbeddingSpace | undefined>;

@@ -1,0 +1,349 @@
+// Documents and chunks in PostgreSQL: BM25 through the lexical index (postgres-lexical.ts), vectors through pgvector
+// (postgres-vectors.ts). Behaves as the SQLite store (src/stores/sqlite/sqlite-document-store.ts) does, call for call.
+
+import { randomUUID } from 'node:crypto';
+import type { TransactionSql } from 'postgres';
+import {
+  isUnchanged,
+  type ChunkHit,
+  type ChunkInput,
+  type ChunkRecord,
+  type DocumentInput,
+  type DocumentRecord,
+  type DocumentStore,
+  type EmbeddingSpace,
+  type UpsertStatus,
+} from '../../core/documents.ts';
+import { pgJson, pgText, type Sql } from './database.ts';
+import { PostgresLexicalIndex } from './postgres-lexical.ts';
+import {
+  claimSpace,
+  dropSpace,
+  hasIterativeScans,
+  insertVectors,
+  nearestChunks,
+  readSpace,
+  sameSpace,
+} from './postgres-vectors.ts';
+
+interface DocumentRow {
+  id: string;
+  collection_id: string;
+  source: string;
+  title: string;
+  media_type: string;
+  content_hash: string;
+  embedding_model: string | null;
+  metadata: Record<string, unknown>;
+  chunk_count: number;
+  bytes: number;
+  owner_id: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+interface ChunkRow {
+  rowid: number;
+  id: string;
+  document_id: string;
+  ordinal: number;
+  heading: string;
+  text: string;
+  metadata: Record<string, unknown> | null;
+}
+
+interface HitRow extends ChunkRow {
+  document_title: string;
+  source: string;
+  content_hash: string;
+}
+
+function toDocument(row: DocumentRow): DocumentRecord {
+  return {
+    id: row.id,
+    collectionId: row.collection_id,
+    source: row.source,
+    title: row.title,
+    mediaType: row.media_type,
+    contentHash: row.content_hash,
+    embeddingModel: row.embedding_model,
+    metadata: row.metadata,
+    chunkCount: row.chunk_count,
+    bytes: row.bytes,
+    ownerId: row.owner_id,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function toChunk(row: ChunkRow): ChunkRecord {
+  return {
+    id: row.id,
+    documentId: row.document_id,
+    ordinal: row.ordinal,
+    text: row.text,
+    heading: row.heading,
+    metadata: row.metadata ?? {},
+  };
+}
+
+/** A search that the caller gave up on rejects with the caller's reason, not the driver's cancellation error. */
+async function abortable<T>(signal: AbortSignal | undefined, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (signal?.aborted === true) throw signal.reason;
+    throw error;
+  }
+}
+
+export class PostgresDocumentStore implements DocumentStore {
+  private readonly sql: Sql;
+  private readonly lexical = new PostgresLexicalIndex();
+  /** False when pgvector is not enabled: documents are stored without vectors and vector search is empty. */
+  private readonly vectorsAvailable: boolean;
+  /** Asked once, when vectors are first searched. */
+  private iterativeScans: Promise<boolean> | undefined;
+
+  constructor(sql: Sql, options: { vectors: boolean }) {
+    this.sql = sql;
+    this.vectorsAvailable = options.vectors;
+  }
+
+  async upsertDocument(
+    input: DocumentInput,
+    chunks: readonly ChunkInput[],
+  ): Promise<{ document: DocumentRecord; status: UpsertStatus }> {
+    const withVectors = chunks.length > 0 && chunks.every((chunk) => chunk.embedding !== undefined);
+    if (withVectors && input.embeddingSpace === undefined) {
+      throw new Error('upsertDocument: chunks carry embeddings but no embeddingSpace was given');
+    }
+    const space = withVectors && this.vectorsAvailable ? input.embeddingSpace : undefined;
+    const embeddingModel = space?.model ?? null;
+    const collectionId = pgText(input.collectionId);
+    const source = pgText(input.source);
+    const [existingRow] = await this.sql<DocumentRow[]>`
+      SELECT * FROM documents WHERE collection_id = ${collectionId} AND source = ${source}`;
+    const existing = existingRow === undefined ? undefined : toDocument(existingRow);
+    if (existing !== undefined && isUnchanged(existing, input.contentHash, embeddingModel)) {
+      return { document: existing, status: 'unchanged' };
+    }
+    // The first vectors fix the store's space; vectors of another space are refused (before anything is written).
+    if (space !== undefined) await this.sql.begin((tx) => claimSpace(tx, space));
+
+    const now = Date.now();
+    const id = existingRow?.id ?? `doc_${randomUUID()}`;
+    const document = await this.sql.begin(async (tx) => {
+      // Documents put into a collection nobody owns yet (`rivulet ingest`) leave it to admins of no organisation.
+      await tx`
+        INSERT INTO collections (id, org_id, created_at) VALUES (${collectionId}, NULL, ${now})
+        ON CONFLICT (id) DO NOTHING`;
+      if (existingRow !== undefined) await this.removeChunks(tx, id);
+      // One statement for both cases: a new row, or the existing one (same id and created_at) brought up to date.
+      const [row] = await tx<DocumentRow[]>`
+        INSERT INTO documents (id, collection_id, source, title, media_type, content_hash, embedding_model, metadata,
+          chunk_count, bytes, owner_id, created_at, updated_at)
+        VALUES (${id}, ${collectionId}, ${source}, ${pgText(input.title)}, ${pgText(input.mediaType)},
+          ${pgText(input.contentHash)}, ${embeddingModel}, ${pgJson(input.metadata ?? {})}::text::jsonb, ${chunks.length},
+          ${input.bytes}, ${input.ownerId ?? null}, ${now}, ${now})
+        ON CONFLICT (collection_id, source) DO UPDATE SET title = excluded.title, media_type = excluded.media_type,
+          content_hash = excluded.content_hash, embedding_model = excluded.embedding_model,
+          metadata = excluded.metadata, chunk_count = excluded.chunk_count, bytes = excluded.bytes,
+          updated_at = excluded.updated_at
+        RETURNING *`;
+      if (chunks.length > 0) await this.insertChunks(tx, id, input, chunks, space);
+      return toDocument(row as DocumentRow);
+    });
+    return { document, status: existingRow === undefined ? 'added' : 'updated' };
+  }
+
+  async getDocument(id: string): Promise<DocumentRecord | undefined> {
+    const [row] = await this.sql<DocumentRow[]>`SELECT * FROM documents WHERE id = ${pgText(id)}`;
+    return row === undefined ? undefined : toDocument(row);
+  }
+
+  async findDocumentBySource(collectionId: string, source: string): Promise<DocumentRecord | undefined> {
+    const [row] = await this.sql<DocumentRow[]>`
+      SELECT * FROM documents WHERE collection_id = ${pgText(collectionId)} AND source = ${pgText(source)}`;
+    return row === undefined ? undefined : toDocument(row);
+  }
+
+  async listDocuments(
+    collectionId: string,
+    options: { limit?: number; offset?: number } = {},
+  ): Promise<DocumentRecord[]> {
+    // COLLATE "C": ties in time come in the same (byte) order as SQLite's, whatever the database's collation.
+    const rows = await this.sql<DocumentRow[]>`
+      SELECT * FROM documents WHERE collection_id = ${pgText(collectionId)}
+      ORDER BY updated_at DESC, id COLLATE "C" LIMIT ${options.limit ?? 100} OFFSET ${options.offset ?? 0}`;
+    return rows.map(toDocument);
+  }
+
+  async countDocuments(collectionId: string): Promise<{ documents: number; chunks: number }> {
+    const [row] = await this.sql<{ documents: number; chunks: number }[]>`
+      SELECT count(*) AS documents, coalesce(sum(chunk_count), 0) AS chunks
+      FROM documents WHERE collection_id = ${pgText(collectionId)}`;
+    return { documents: row?.documents ?? 0, chunks: row?.chunks ?? 0 };
+  }
+
+  async deleteDocument(id: string): Promise<boolean> {
+    return this.sql.begin(async (tx) => {
+      await this.removeChunks(tx, pgText(id));
+      const deleted = await tx`DELETE FROM documents WHERE id = ${pgText(id)}`;
+      return deleted.count > 0;
+    });
+  }
+
+  async getChunks(ids: readonly string[]): Promise<ChunkRecord[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.sql<ChunkRow[]>`
+      SELECT rowid, id, document_id, ordinal, heading, text, metadata FROM chunks
+      WHERE id = ANY(${ids.map(pgText)}::text[])`;
+    const byId = new Map(rows.map((row) => [row.id, toChunk(row)]));
+    return ids.flatMap((id) => byId.get(pgText(id)) ?? []);
+  }
+
+  async searchText(
+    collectionId: string,
+    query: string,
+    limit: number,
+    signal?: AbortSignal,
+  ): Promise<ChunkHit[]> {
+    return abortable(signal, async () => {
+      const ranked = await this.lexical.rank(this.sql, pgText(collectionId), query, limit, signal);
+      return this.hits(collectionId, ranked, signal);
+    });
+  }
+
+  async searchVector(
+    collectionId: string,
+    space: EmbeddingSpace,
+    vector: Float32Array,
+    limit: number,
+    signal?: AbortSignal,
+  ): Promise<ChunkHit[]> {
+    if (!this.vectorsAvailable) return [];
+    return abortable(signal, async () => {
+      // Read each time: `rivulet ingest` or another instance may have claimed or dropped the space meanwhile.
+      if (!sameSpace(await readSpace(this.sql), space)) return [];
+      this.iterativeScans ??= hasIterativeScans(this.sql).catch((error: unknown) => {
+        this.iterativeScans = undefined;
+        throw error;
+      });
+      const iterative = await this.iterativeScans;
+      const rows = await nearestChunks(this.sql, { iterative }, pgText(collectionId), vector, limit, signal);
+      return this.hits(
+        collectionId,
+        rows.map(({ rowid, distance }) => ({ rowid, score: 1 - distance })),
+        signal,
+      );
+    });
+  }
+
+  async embeddingSpace(): Promise<EmbeddingSpace | undefined> {
+    return readSpace(this.sql);
+  }
+
+  async dropVectors(): Promise<void> {
+    await this.sql.begin(async (tx) => {
+      await dropSpace(tx);
+      await tx`UPDATE documents SET embedding_model = NULL`;
+    });
+  }
+
+  async contentHashes(documentIds: readonly string[]): Promise<Map<string, string>> {
+    if (documentIds.length === 0) return new Map();
+    const rows = await this.sql<{ id: string; content_hash: string }[]>`
+      SELECT id, content_hash FROM documents WHERE id = ANY(${documentIds.map(pgText)}::text[])`;
+    return new Map(rows.map((row) => [row.id, row.content_hash]));
+  }
+
+  /** Writes the chunks (rowids in chunk order, as SQLite assigns them), indexes them and stores their vectors. */
+  private async insertChunks(
+    tx: TransactionSql,
+    documentId: string,
+    input: DocumentInput,
+    chunks: readonly ChunkInput[],
+    space: EmbeddingSpace | undefined,
+  ): Promise<void> {
+    const collectionId = pgText(input.collectionId);
+    const ids = chunks.map(() => `chk_${randomUUID()}`);
+    const inserted = await tx<{ rowid: number; id: string }[]>`
+      INSERT INTO chunks (id, document_id, collection_id, ordinal, heading, text, metadata)
+      SELECT id, ${documentId}, ${collectionId}, ordinal, heading, text, metadata::jsonb
+      FROM unnest(
+        ${ids}::text[],
+        ${chunks.map((chunk) => chunk.ordinal)}::int[],
+        ${chunks.map((chunk) => pgText(chunk.heading))}::text[],
+        ${chunks.map((chunk) => pgText(chunk.text))}::text[],
+        ${chunks.map((chunk) =>
+          chunk.metadata === undefined || Object.keys(chunk.metadata).length === 0
+            ? null
+            : pgJson(chunk.metadata),
+        )}::text[]) WITH ORDINALITY AS chunk(id, ordinal, heading, text, metadata, position)
+      ORDER BY position
+      RETURNING rowid, id`;
+    const rowids = new Map(inserted.map((row) => [row.id, row.rowid]));
+    const rowidOf = (index: number): number => rowids.get(ids[index] as string) as number;
+    await this.lexical.add(
+      tx,
+      chunks.map((chunk, index) => ({
+        rowid: rowidOf(index),
+        collectionId,
+        title: input.title,
+        heading: chunk.heading,
+        text: chunk.text,
+      })),
+    );
+    if (space !== undefined) {
+      await insertVectors(
+        tx,
+        chunks.flatMap((chunk, index) =>
+          chunk.embedding === undefined
+            ? []
+            : [{ rowid: rowidOf(index), collectionId, vector: chunk.embedding }],
+        ),
+      );
+    }
+  }
+
+  /** Deletes a document's chunks and takes them out of the index (their vectors go with them: ON DELETE CASCADE). */
+  private async removeChunks(tx: TransactionSql, documentId: string): Promise<void> {
+    const removed = await tx<
+      { rowid: number }[]
+    >`DELETE FROM chunks WHERE document_id = ${documentId} RETURNING rowid`;
+    await this.lexical.remove(
+      tx,
+      removed.map((row) => row.rowid),
+    );
+  }
+
+  /** Chunks for ranked rowids of the collection, in rank order (rows deleted meanwhile are skipped). */
+  private async hits(
+    collectionId: string,
+    ranked: readonly { rowid: number; score: number }[],
+    signal: AbortSignal | undefined,
+  ): Promise<ChunkHit[]> {
+    if (ranked.length === 0) return [];
+    const rows = await this.sql<HitRow[]>`
+      SELECT c.rowid, c.id, c.document_id, c.ordinal, c.heading, c.text, c.metadata,
+        d.title AS document_title, d.source, d.content_hash
+      FROM chunks AS c JOIN documents AS d ON d.id = c.document_id
+      WHERE c.rowid = ANY(${ranked.map((entry) => entry.rowid)}::bigint[])
+        AND c.collection_id = ${pgText(collectionId)}`.signal(signal);
+    const byRowid = new Map(rows.map((row) => [row.rowid, row]));
+    const hits: ChunkHit[] = [];
+    for (const { rowid, score } of ranked) {
+      const row = byRowid.get(rowid);
+      if (row === undefined) continue;
+      hits.push({
+        ...toChunk(row),
+        documentTitle: row.document_title,
+        source: row.source,
+        contentHash: row.content_hash,
+        score,
+      });
+    }
+    return hits;
+  }
+}
