@@ -64,8 +64,9 @@ const USAGE = `Usage: npm run bench:retrieval -- [--chunks <n>] [--quick] [--reb
   --cpu-prof <dir> run both Rivulet servers with node --cpu-prof, profiles written into <dir> at the end
 
 The database is cached in ${join(tmpdir(), `rivulet-bench-<chunks>-v${GENERATOR_VERSION}`)}/ and rebuilt when the parameters or the
-index the current code writes (schema, analyzer, posting format) change. npm run bench passes its flags to both
-benchmarks: stream-bench's --concurrency, --tokens, --inter-token-ms, --trials and --ramp-ms are ignored here.`;
+index the current code writes (schema, analyzer, posting format) change. npm run bench passes its flags to all three
+benchmarks: stream-bench's --concurrency, --tokens, --inter-token-ms, --trials and --ramp-ms and answer-cost-bench's
+--answers are ignored here.`;
 
 // ---------------------------------------------------------------------------------------------------------------
 // The generated corpus: documents of ~10 chunks under section headings, ~150-250 words a chunk. Words follow a
@@ -684,6 +685,8 @@ async function main(): Promise<number> {
       'inter-token-ms': { type: 'string' },
       trials: { type: 'string' },
       'ramp-ms': { type: 'string' },
+      // answer-cost-bench's.
+      answers: { type: 'string' },
     },
     strict: true,
   });
@@ -719,7 +722,7 @@ async function main(): Promise<number> {
     20,
     2_000,
   );
-  const ignored = ['concurrency', 'tokens', 'inter-token-ms', 'trials', 'ramp-ms'].filter(
+  const ignored = ['concurrency', 'tokens', 'inter-token-ms', 'trials', 'ramp-ms', 'answers'].filter(
     (name) => values[name as keyof typeof values] !== undefined,
   );
 
@@ -730,7 +733,7 @@ async function main(): Promise<number> {
   );
   if (ignored.length > 0) {
     const flags = ignored.map((name) => `--${name}`).join(', ');
-    console.log(`note: ${flags} ${ignored.length === 1 ? 'is' : 'are'} stream-bench's; ignored here`);
+    console.log(`note: ${flags}: the other benchmarks' flags, ignored here`);
   }
 
   // The database, built or reused.

@@ -71,7 +71,10 @@ const USAGE = `Usage: npm run bench -- [--concurrency 1,64,1000] [--quick] [--cp
   --trials <n>         how many times each target runs per level (default 3, quick 1)
   --ramp-ms <n>        spread the first streams of every level over this long (default 0 ms at c=1, 200 up to 256, 1000 above)
   --cpu-prof <dir>     run both relays (raw-pipe, Rivulet) with node --cpu-prof, profiles written into <dir>
-                       at the end; summarise one with bench/summarize-cpu-profile.ts and the printed window`;
+                       at the end; summarise one with bench/summarize-cpu-profile.ts and the printed window
+
+npm run bench passes its flags to all three benchmarks: the others' --answers, --chunks, --questions and --rebuild
+are ignored here.`;
 
 function openAiBody(): string {
   // What Rivulet itself sends upstream, so all three targets make the fake stream the same bytes.
@@ -187,6 +190,11 @@ async function main(): Promise<number> {
       trials: { type: 'string' },
       'ramp-ms': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
+      // The other benchmarks' flags, which `npm run bench` passes to all three: ignored here.
+      answers: { type: 'string' },
+      chunks: { type: 'string' },
+      questions: { type: 'string' },
+      rebuild: { type: 'boolean' },
     },
     strict: true,
   });

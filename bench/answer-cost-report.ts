@@ -1,0 +1,148 @@
+// The answer-cost benchmark's figures: per-trial measurements reduced to medians, and the side-by-side table.
+
+import { formatNumber, markdownTable, percentile } from './stats.ts';
+
+export type ColumnName = 'direct' | 'raw-pipe' | 'sqlite' | 'postgres';
+
+export const COLUMN_TITLES: Record<ColumnName, string> = {
+  direct: 'direct',
+  'raw-pipe': 'raw pipe',
+  sqlite: 'Rivulet SQLite',
+  postgres: 'Rivulet PostgreSQL',
+};
+
+/** One target, one trial. */
+export interface AnswerTrial {
+  started: number;
+  completed: number;
+  failures: Map<string, number>;
+  ttftMs: number[];
+  elapsedMs: number;
+  /** CPU of the relay process over the trial; undefined for direct. */
+  relayCpuMicroseconds: number | undefined;
+  /** CPU of the PostgreSQL backends serving the relay; undefined when not read. */
+  backendCpuMicroseconds: number | undefined;
+  /** Backends that ended during the trial (their CPU is missing from backendCpuMicroseconds). */
+  backendsLost: number;
+}
+
+export interface LevelResult {
+  concurrency: number;
+  answersPerTrial: number;
+  trials: Map<ColumnName, AnswerTrial[]>;
+}
+
+/** The figures of one column at one level: medians over its trials. */
+export interface ColumnFigures {
+  ttftP50Ms: number;
+  ttftP95Ms: number;
+  /** Median over trials of (this column's percentile - direct's, same trial). */
+  addedTtftP50Ms: number | undefined;
+  addedTtftP95Ms: number | undefined;
+  /** Wall time of a trial divided by its answers: the mean answer's duration at c=1, 1/throughput above. */
+  wallMsPerAnswer: number;
+  cpuMicrosecondsPerAnswer: number | undefined;
+  cpuMinusRawPipe: number | undefined;
+  backendCpuMicrosecondsPerAnswer: number | undefined;
+  failed: number;
+  backendsLost: number;
+}
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1
+    ? (sorted[middle] ?? Number.NaN)
+    : ((sorted[middle - 1] ?? Number.NaN) + (sorted[middle] ?? Number.NaN)) / 2;
+}
+
+function medianOrUndefined(values: readonly (number | undefined)[]): number | undefined {
+  const defined = values.filter((value): value is number => value !== undefined && Number.isFinite(value));
+  return defined.length === 0 ? undefined : median(defined);
+}
+
+function perAnswer(trial: AnswerTrial, microseconds: number | undefined): number | undefined {
+  return microseconds === undefined || trial.completed === 0 ? undefined : microseconds / trial.completed;
+}
+
+export function columnFigures(level: LevelResult, column: ColumnName): ColumnFigures | undefined {
+  const trials = level.trials.get(column);
+  if (trials === undefined || trials.length === 0) return undefined;
+  const direct = level.trials.get('direct') ?? [];
+  const rawPipe = level.trials.get('raw-pipe') ?? [];
+  const added = (p: number): number | undefined =>
+    column === 'direct'
+      ? undefined
+      : medianOrUndefined(
+          trials.map((trial, index) => {
+            const reference = direct[index];
+            return reference === undefined
+              ? undefined
+              : percentile(trial.ttftMs, p) - percentile(reference.ttftMs, p);
+          }),
+        );
+  const cpu = medianOrUndefined(trials.map((trial) => perAnswer(trial, trial.relayCpuMicroseconds)));
+  const rawPipeCpu = medianOrUndefined(rawPipe.map((trial) => perAnswer(trial, trial.relayCpuMicroseconds)));
+  return {
+    ttftP50Ms: median(trials.map((trial) => percentile(trial.ttftMs, 50))),
+    ttftP95Ms: median(trials.map((trial) => percentile(trial.ttftMs, 95))),
+    addedTtftP50Ms: added(50),
+    addedTtftP95Ms: added(95),
+    wallMsPerAnswer: median(trials.map((trial) => trial.elapsedMs / Math.max(1, trial.completed))),
+    cpuMicrosecondsPerAnswer: cpu,
+    cpuMinusRawPipe:
+      column === 'raw-pipe' || cpu === undefined || rawPipeCpu === undefined ? undefined : cpu - rawPipeCpu,
+    backendCpuMicrosecondsPerAnswer: medianOrUndefined(
+      trials.map((trial) => perAnswer(trial, trial.backendCpuMicroseconds)),
+    ),
+    failed: trials.reduce((sum, trial) => sum + trial.started - trial.completed, 0),
+    backendsLost: trials.reduce((sum, trial) => sum + trial.backendsLost, 0),
+  };
+}
+
+const dash = (value: number | undefined, decimals: number): string =>
+  value === undefined ? '-' : formatNumber(value, decimals);
+
+/** Rows = figures, columns = targets, for one concurrency level. */
+export function levelTable(level: LevelResult, columns: readonly ColumnName[]): string {
+  const figures = columns.map((column) => columnFigures(level, column));
+  const row = (label: string, cell: (figures: ColumnFigures) => string): string[] => [
+    label,
+    ...figures.map((each) => (each === undefined ? '-' : cell(each))),
+  ];
+  const rows = [
+    row('TTFT p50 ms', (each) => formatNumber(each.ttftP50Ms, 2)),
+    row('TTFT p95 ms', (each) => formatNumber(each.ttftP95Ms, 2)),
+    row('added TTFT p50 ms (over direct)', (each) => dash(each.addedTtftP50Ms, 2)),
+    row('added TTFT p95 ms (over direct)', (each) => dash(each.addedTtftP95Ms, 2)),
+    row(
+      level.concurrency === 1 ? 'wall ms per answer (mean answer)' : 'wall ms per answer (1 / throughput)',
+      (each) => formatNumber(each.wallMsPerAnswer, 2),
+    ),
+    row('server CPU µs per answer', (each) => dash(each.cpuMicrosecondsPerAnswer, 0)),
+    row('  minus the raw pipe’s', (each) => dash(each.cpuMinusRawPipe, 0)),
+  ];
+  if (columns.includes('postgres')) {
+    rows.push(
+      row('PostgreSQL backends CPU µs per answer', (each) => dash(each.backendCpuMicrosecondsPerAnswer, 0)),
+    );
+  }
+  rows.push(row('failed answers', (each) => String(each.failed)));
+  return markdownTable(['figure', ...columns.map((column) => COLUMN_TITLES[column])], rows);
+}
+
+/** Failure reasons of every column at one level, one line each. */
+export function failureLines(level: LevelResult): string[] {
+  const lines: string[] = [];
+  for (const [column, trials] of level.trials) {
+    const reasons = new Map<string, number>();
+    for (const trial of trials) {
+      for (const [reason, count] of trial.failures) reasons.set(reason, (reasons.get(reason) ?? 0) + count);
+    }
+    for (const [reason, count] of reasons) {
+      lines.push(`FAILED: ${COLUMN_TITLES[column]} at c=${level.concurrency}: ${count} answer(s): ${reason}`);
+    }
+  }
+  return lines;
+}
