@@ -1,6 +1,8 @@
 // `rivulet export <file>` and `rivulet import <file>`: move a whole installation between SQLite and PostgreSQL (or to
 // another machine) through one JSON-lines file (docs/export-import.md), with a progress bar on a terminal.
 
+import { constants } from 'node:fs';
+import { access } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { Presets, SingleBar } from 'cli-progress';
 import type { Config } from '../config.ts';
@@ -68,6 +70,8 @@ export function exportCommand(args: string[], config: Config): Promise<number> {
 
 export function importCommand(args: string[], config: Config): Promise<number> {
   return transferCommand(args, IMPORT_USAGE, {}, async (file, values) => {
+    // Before opening the target, which would create (and migrate) an installation for a mistyped file name.
+    await access(file, constants.R_OK);
     const backend = await openTransfer(config);
     const bar = progressBar(values.quiet === true, 'importing');
     try {

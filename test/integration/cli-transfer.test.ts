@@ -2,7 +2,7 @@
 // DATABASE_URL, with their messages, exit statuses, and a progress bar only on a terminal.
 
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -119,9 +119,12 @@ describe('rivulet export and import (the real CLI)', () => {
     expect(exists.stderr).toContain('exists already');
     const forced = await rivulet(['export', exported, '--force'], root, sourceDir);
     expect(forced.code).toBe(0);
-    const nofile = await rivulet(['import', join(root, 'nope.jsonl')], root, fresh());
+    const untouched = fresh();
+    const nofile = await rivulet(['import', join(root, 'nope.jsonl')], root, untouched);
     expect(nofile.code).toBe(1);
     expect(nofile.stderr).toMatch(/nope\.jsonl: ENOENT/);
+    // A mistyped file name creates no installation.
+    await expect(stat(untouched)).rejects.toThrow(/ENOENT/);
   });
 
   it('shows a progress bar on a terminal', async () => {

@@ -2,7 +2,7 @@
 // is written under a temporary name beside the target and renamed at the end, so a failed export leaves no file that
 // looks complete.
 
-import { open, rename, rm } from 'node:fs/promises';
+import { open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { canonicalJson } from './canonical-json.ts';
 import { FORMAT_NAME, FORMAT_VERSION, RECORD_KINDS, type ExportHeader, type RecordCounts } from './format.ts';
@@ -97,10 +97,5 @@ export async function exportInstallation(
 }
 
 async function exists(path: string): Promise<boolean> {
-  try {
-    await (await open(path, 'r')).close();
-    return true;
-  } catch {
-    return false;
-  }
+  return (await stat(path).catch(() => undefined)) !== undefined;
 }

@@ -2,8 +2,8 @@
 // DATABASE_URL is set (migrated to the code's schema first), otherwise the SQLite file under DATA_DIR.
 
 import { databasePath, type StoreConfig } from '../open-stores.ts';
-import { openPostgresTransfer } from './postgres-transfer.ts';
-import { openSqliteTransfer } from './sqlite-transfer.ts';
+import { openPostgresTransfer } from './postgres/postgres-transfer.ts';
+import { openSqliteTransfer } from './sqlite/sqlite-transfer.ts';
 import type { TransferSource, TransferTarget } from './transfer-backend.ts';
 
 export type TransferBackend = TransferSource & TransferTarget;

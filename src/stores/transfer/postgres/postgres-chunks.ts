@@ -2,12 +2,12 @@
 // the lexical index, built as they go in by the PostgreSQL store's own code.
 
 import type { TransactionSql } from 'postgres';
-import { pgJson } from '../postgres/database.ts';
-import { PostgresLexicalIndex } from '../postgres/postgres-lexical.ts';
-import { claimSpace, dropSpace, insertVectors, readSpace } from '../postgres/postgres-vectors.ts';
-import type { ExportedChunk, ExportedEmbeddingSpace } from './format.ts';
-import { TransferError } from './transfer-error.ts';
-import { decodeVector, encodeVector } from './vector-codec.ts';
+import { pgJson } from '../../postgres/database.ts';
+import { PostgresLexicalIndex } from '../../postgres/postgres-lexical.ts';
+import { claimSpace, dropSpace, insertVectors, readSpace } from '../../postgres/postgres-vectors.ts';
+import type { ExportedChunk, ExportedEmbeddingSpace } from '../format.ts';
+import { TransferError } from '../transfer-error.ts';
+import { decodeVector, encodeVector } from '../vector-codec.ts';
 
 /** The embedding space the database's vectors are in, as a record, if any. */
 export async function readSpaceRecord(tx: TransactionSql): Promise<ExportedEmbeddingSpace | undefined> {
