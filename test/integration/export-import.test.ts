@@ -271,6 +271,47 @@ describe('refusals leave the target as it was', () => {
     await expect(importFrom(newSqlite(), file)).rejects.toThrow(/message: 4 of 5/);
   });
 
+  it('refuses an installation a first start filled with the sample guide, and says how to empty it', async () => {
+    const target = newSqlite();
+    const sample = await withOpenStores(target, async (stores) => {
+      await stores.chatbots.putChatbot({
+        id: 'default',
+        name: 'Default',
+        collectionId: 'default',
+        systemPrompt: null,
+        temperature: null,
+        maxTokens: null,
+        glossary: [],
+      });
+      const { document } = await stores.documents.upsertDocument(
+        {
+          collectionId: 'default',
+          source: 'rivulet-guide/intro.md',
+          title: 'Intro',
+          mediaType: 'text/markdown',
+          contentHash: 'sha256:intro',
+          bytes: 10,
+        },
+        [{ ordinal: 0, heading: 'Intro', text: 'Rivulet streams answers.' }],
+      );
+      return document;
+    });
+    await expect(importFrom(target, exported)).rejects.toThrow(
+      'it holds 1 documents. Import into a new installation (an empty DATA_DIR or database) before a server first ' +
+        'starts there. If they are the sample guide a first start added, `rivulet documents delete --all --yes` ' +
+        'removes them. Nothing was imported.',
+    );
+    // Once deleted (the lexical index and vector table keep traces of it), the import goes in and reads back the same.
+    await withOpenStores(target, (stores) => stores.documents.deleteDocument(sample.id));
+    await importFrom(target, exported);
+    const back = join(directory, 'after-sample.jsonl');
+    await exportTo(target, back);
+    expect(await body(back)).toBe(await body(exported));
+    const before = await withOpenStores(source, (stores) => readBack(stores, { vectors: true }));
+    const after = await withOpenStores(target, (stores) => readBack(stores, { vectors: true }));
+    expect(after).toEqual(before);
+  });
+
   it('refuses to import into an installation that holds data, saying what it holds', async () => {
     await expect(importFrom(source, exported)).rejects.toThrow(
       /not empty: it holds 3 documents, 1 chatbots besides the default one, 2 conversations, 2 API keys, 3 token usage records/,

@@ -173,14 +173,19 @@ function refuseUnlessEmpty(contents: TargetContents): void {
     [contents.conversations, 'conversations'],
     [contents.apiKeys, 'API keys'],
     [contents.tokenUsage, 'token usage records'],
-  ]
-    .filter(([count]) => (count as number) > 0)
-    .map(([count, what]) => `${count as number} ${what as string}`);
-  if (held.length === 0) return;
+  ] as const;
+  const found = held.filter(([count]) => count > 0).map(([count, what]) => `${count} ${what}`);
+  if (found.length === 0) return;
+  // Documents alone are most often the sample guide a server's first start ingests (SAMPLE_CORPUS).
+  const onlyDocuments = found.length === 1 && contents.documents > 0;
   throw new TransferError(
     'not-empty',
-    `The installation to import into is not empty: it holds ${held.join(', ')}. Import only into a new ` +
-      'installation (an empty DATA_DIR or database), before the server first starts with SAMPLE_CORPUS on.',
+    `The installation to import into is not empty: it holds ${found.join(', ')}. Import into a new installation ` +
+      '(an empty DATA_DIR or database) before a server first starts there.' +
+      (onlyDocuments
+        ? ' If they are the sample guide a first start added, `rivulet documents delete --all --yes` removes them.'
+        : '') +
+      ' Nothing was imported.',
   );
 }
 
