@@ -38,16 +38,26 @@ export type CachedAnswerInput = Omit<CachedAnswer, 'id' | 'createdAt' | 'hits'> 
 export interface AnswerCacheStore {
   /**
    * The entry for this exact normalised question whose documents are all unchanged, or undefined. Entries whose
-   * documents changed or vanished are removed as they are found.
+   * documents changed or vanished are removed as they are found. `signal` gives up on the lookup (the run waiting on
+   * it was cancelled); the call then rejects with the signal's reason.
    */
-  findExact(chatbotId: string, scope: string, normalizedQuestion: string): Promise<CachedAnswer | undefined>;
-  /** The most similar still-valid entry of the scope with cosine similarity >= minSimilarity, with that similarity. */
+  findExact(
+    chatbotId: string,
+    scope: string,
+    normalizedQuestion: string,
+    signal?: AbortSignal,
+  ): Promise<CachedAnswer | undefined>;
+  /**
+   * The most similar still-valid entry of the scope with cosine similarity >= minSimilarity, with that similarity;
+   * `signal` as for findExact.
+   */
   findSimilar(
     chatbotId: string,
     scope: string,
     space: EmbeddingSpace,
     vector: Float32Array,
     minSimilarity: number,
+    signal?: AbortSignal,
   ): Promise<{ entry: CachedAnswer; similarity: number } | undefined>;
   /**
    * Stores an entry; undefined (nothing stored) when it names a conversation that no longer exists, checked in the

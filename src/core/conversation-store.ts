@@ -74,8 +74,11 @@ export interface ConversationStore {
     ownerId: string | null,
     options?: { limit?: number; after?: ConversationCursor },
   ): Promise<Conversation[]>;
-  /** The newest `limit` messages, oldest first. */
-  listMessages(conversationId: string, limit?: number): Promise<StoredMessage[]>;
+  /**
+   * The newest `limit` messages, oldest first. `signal` gives up on the read (a run waiting for its history was
+   * cancelled); the call then rejects with the signal's reason.
+   */
+  listMessages(conversationId: string, limit?: number, signal?: AbortSignal): Promise<StoredMessage[]>;
   countMessages(conversationId: string): Promise<number>;
   /** Stores a message and bumps the conversation's updatedAt (and sets its title from the first user message). */
   appendMessage(message: StoredMessage): Promise<void>;
@@ -94,9 +97,11 @@ export interface ConversationStore {
   /** The answer a run streamed (the message stored with that runId), if any. */
   findMessageByRun(runId: string): Promise<StoredMessage | undefined>;
   /**
-   * Marks every answer still `streaming` as `interrupted` (finishReason `aborted`, errorCode `RUN_INTERRUPTED`),
-   * keeping its text: called at start, before any answer runs, for the answers a killed process left mid-way.
-   * Returns how many. (One instance per store today; instances sharing a store would each mark only their own.)
+   * Marks answers still `streaming` as `interrupted` (finishReason `aborted`, errorCode `RUN_INTERRUPTED`), keeping
+   * their text: called at start, before any answer runs, for the answers a killed process left mid-way. Returns how
+   * many. Every answer whose last save (checkpoint, or its start) is over a minute old is marked; a store that
+   * several instances share (PostgreSQL) leaves younger ones, which may be another live instance's answers, while
+   * one only this process uses (SQLite) marks them all.
    */
   interruptStreamingMessages(): Promise<number>;
   /**

@@ -1,7 +1,7 @@
 // Conformance suite for the store contracts (conversations, chatbots, documents and chunks, answer cache).
 // Every backend runs it: SQLite now (sqlite/sqlite-stores.test.ts), PostgreSQL when it lands.
 
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { normalizeQuestion, type CachedAnswerInput } from '../core/answer-cache.ts';
 import type { ChunkInput, DocumentInput, EmbeddingSpace } from '../core/documents.ts';
 import type { Source } from '../core/events.ts';
@@ -38,6 +38,17 @@ function chunks(...texts: string[]): ChunkInput[] {
 
 function source(id: string, documentId: string): Source {
   return { id, documentId, title: 'T', snippet: 's', score: 1 };
+}
+
+/** Runs `work` with the clock two minutes ahead (only Date: timers and the stores' I/O run as usual). */
+async function twoMinutesLater<T>(work: () => Promise<T>): Promise<T> {
+  vi.useFakeTimers({ toFake: ['Date'] });
+  vi.setSystemTime(Date.now() + 2 * 60_000);
+  try {
+    return await work();
+  } finally {
+    vi.useRealTimers();
+  }
 }
 
 export function describeStoreConformance(
@@ -298,7 +309,7 @@ export function describeStoreConformance(
         expect(await conversations.findMessageByRun('run_missing')).toBeUndefined();
       });
 
-      it('marks answers left streaming as interrupted, keeping their text', async () => {
+      it('marks answers left streaming (last saved over a minute ago) as interrupted, keeping their text', async () => {
         const conversations = stores.conversations;
         const first = await conversations.createConversation('alice', 'default');
         const second = await conversations.createConversation('bob', 'default');
@@ -315,7 +326,8 @@ export function describeStoreConformance(
         await conversations.checkpointMessage('cut1', { content: 'Half an ans' });
         await conversations.appendMessage(answer('cut2', second.id, 'streaming'));
         await conversations.appendMessage({ ...answer('whole', second.id, 'complete'), content: 'Done.' });
-        expect(await conversations.interruptStreamingMessages()).toBe(2);
+        // The next start comes two minutes later: a store that instances share leaves only younger answers alone.
+        expect(await twoMinutesLater(() => conversations.interruptStreamingMessages())).toBe(2);
         expect(await conversations.findMessageByRun('run_cut1')).toEqual({
           ...answer('cut1', first.id, 'streaming'),
           content: 'Half an ans',
@@ -335,6 +347,47 @@ export function describeStoreConformance(
         await conversations.checkpointMessage('cut1', { content: 'Half an answer' });
         expect((await conversations.findMessageByRun('run_cut1'))?.content).toBe('Half an ans');
         expect(await conversations.interruptStreamingMessages()).toBe(0);
+      });
+
+      it('reads no messages with limit 0 and all of them with a limit above their count', async () => {
+        const { id } = await stores.conversations.createConversation('alice', 'default');
+        for (const index of [0, 1, 2]) {
+          await stores.conversations.appendMessage({
+            id: `m${index}`,
+            conversationId: id,
+            role: 'user',
+            content: `q${index}`,
+            createdAt: index,
+          });
+        }
+        expect(await stores.conversations.listMessages(id, 0)).toEqual([]);
+        expect((await stores.conversations.listMessages(id, 100)).map((message) => message.id)).toEqual([
+          'm0',
+          'm1',
+          'm2',
+        ]);
+      });
+
+      it('rewrites a message only within its own conversation', async () => {
+        const mine = await stores.conversations.createConversation('alice', 'default');
+        const theirs = await stores.conversations.createConversation('bob', 'default');
+        const message = {
+          id: 'm1',
+          conversationId: mine.id,
+          role: 'user' as const,
+          content: 'mine',
+          createdAt: 1,
+        };
+        await stores.conversations.appendMessage(message);
+        expect(
+          await stores.conversations.replaceMessage({
+            ...message,
+            conversationId: theirs.id,
+            content: 'taken',
+          }),
+        ).toBe(false);
+        expect(await stores.conversations.listMessages(mine.id)).toEqual([message]);
+        expect(await stores.conversations.listMessages(theirs.id)).toEqual([]);
       });
     });
 
@@ -455,6 +508,21 @@ export function describeStoreConformance(
         expect(await stores.apiKeys.verifyApiKey(token)).toBeUndefined();
         expect((await stores.apiKeys.getApiKey(key.id))?.revokedAt).not.toBeNull();
       });
+
+      it('lists keys newest first, of one organisation or (null) of none', async () => {
+        const acme = await stores.apiKeys.createApiKey({ name: 'acme', orgId: 'acme', admin: false });
+        const admin = await stores.apiKeys.createApiKey({ name: 'root', orgId: null, admin: true });
+        const listed = await stores.apiKeys.listApiKeys();
+        expect(listed.map((key) => key.id).toSorted()).toEqual([acme.key.id, admin.key.id].toSorted());
+        for (let index = 1; index < listed.length; index += 1) {
+          expect(listed[index - 1]!.createdAt).toBeGreaterThanOrEqual(listed[index]!.createdAt);
+        }
+        expect((await stores.apiKeys.listApiKeys({ orgId: null })).map((key) => key.id)).toEqual([
+          admin.key.id,
+        ]);
+        expect(await stores.apiKeys.listApiKeys({ orgId: 'acme' })).toEqual([acme.key]);
+        expect(await stores.apiKeys.getApiKey(admin.key.id)).toMatchObject({ admin: true, orgId: null });
+      });
     });
 
     describe('token usage', () => {
@@ -472,6 +540,18 @@ export function describeStoreConformance(
         expect(await stores.tokenUsage.spent('principal', 'user:ana', '2026-11-24')).toBe(150);
         expect(await stores.tokenUsage.spent('principal', 'user:ana', '2026-11-25')).toBe(0);
         expect(await stores.tokenUsage.spent('principal', 'shop', '2026-11-24')).toBe(0);
+      });
+
+      it('keeps a month of history: a charge prunes days older than that', async () => {
+        const ana = [{ scope: 'principal' as const, subject: 'user:ana' }];
+        await stores.tokenUsage.charge(ana, 10, '2026-10-01');
+        await stores.tokenUsage.charge(ana, 20, '2026-10-30');
+        await stores.tokenUsage.charge(ana, 0, '2026-11-24');
+        expect(await stores.tokenUsage.spent('principal', 'user:ana', '2026-10-01')).toBe(10);
+        await stores.tokenUsage.charge(ana, 30, '2026-11-24');
+        expect(await stores.tokenUsage.spent('principal', 'user:ana', '2026-10-01')).toBe(0);
+        expect(await stores.tokenUsage.spent('principal', 'user:ana', '2026-10-30')).toBe(20);
+        expect(await stores.tokenUsage.spent('principal', 'user:ana', '2026-11-24')).toBe(30);
       });
     });
 
@@ -732,12 +812,53 @@ export function describeStoreConformance(
       });
 
       it('keeps at most the configured number of entries per chatbot, newest first', async () => {
+        // Closed first: a test server may serve one connection at a time (closing twice is harmless).
+        await stores.close();
         const limited = await open({ maxCachedAnswersPerChatbot: 2 });
         const small = limited.answerCache;
         for (const question of ['one', 'two', 'three']) await small.put(plainAnswer(question));
         expect(await small.findExact('default', SCOPE, 'one')).toBeUndefined();
         expect((await small.findExact('default', SCOPE, 'three'))?.answer).toBe('three');
         await limited.close();
+      });
+
+      it('evicts within a chatbot only, never another chatbot’s entries', async () => {
+        // Closed first: a test server may serve one connection at a time (closing twice is harmless).
+        await stores.close();
+        const limited = await open({ maxCachedAnswersPerChatbot: 2 });
+        const small = limited.answerCache;
+        await small.put(plainAnswer('quiet', { chatbotId: 'quiet-bot' }));
+        for (const question of ['one', 'two', 'three', 'four']) await small.put(plainAnswer(question));
+        expect((await small.findExact('quiet-bot', SCOPE, 'quiet'))?.answer).toBe('quiet');
+        expect(await small.clear('default')).toBe(2);
+        await limited.close();
+      });
+
+      it('serves the newest current entry of a question, removing newer ones whose documents are gone', async () => {
+        const older = await stores.answerCache.put(plainAnswer('q', { answer: 'older' }));
+        await stores.answerCache.put(
+          plainAnswer('q', { answer: 'newer', documentVersions: { doc_deleted: 'h' } }),
+        );
+        expect(await stores.answerCache.findExact('default', SCOPE, 'q')).toEqual(older);
+        // The stale entry was dropped on the way: only the current one is left to clear.
+        expect(await stores.answerCache.clear('default')).toBe(1);
+      });
+
+      it('forgets a chatbot’s answers when the chatbot is deleted, and only its own', async () => {
+        await stores.chatbots.putChatbot({
+          id: 'gone',
+          name: 'Gone',
+          collectionId: 'docs',
+          systemPrompt: null,
+          temperature: null,
+          maxTokens: null,
+          glossary: [],
+        });
+        await stores.answerCache.put(plainAnswer('q', { chatbotId: 'gone' }));
+        await stores.answerCache.put(plainAnswer('q'));
+        expect(await stores.chatbots.deleteChatbot('gone')).toBe(true);
+        expect(await stores.answerCache.findExact('gone', SCOPE, 'q')).toBeUndefined();
+        expect((await stores.answerCache.findExact('default', SCOPE, 'q'))?.chatbotId).toBe('default');
       });
 
       it('never serves an entry outside its scope, exact or similar', async () => {

@@ -197,9 +197,9 @@ export function pgText(value: string): string {
  * NUL characters in strings and keys stored as U+FFFD (jsonb refuses \u0000).
  */
 export function pgJson(value: unknown): string {
-  const text: string | undefined = JSON.stringify(value);
+  const text = JSON.stringify(value);
   // JSON.stringify writes NUL as the escape \u0000. Its backslash follows an even run of backslashes (or none);
   // after an odd run that backslash is itself escaped, and "u0000" is literal text to keep.
-  if (text === undefined || !text.includes('\\u0000')) return text as string;
+  if (!text.includes('\\u0000')) return text;
   return text.replace(/(?<!\\)((?:\\\\)*)\\u0000/g, '$1\\ufffd');
 }

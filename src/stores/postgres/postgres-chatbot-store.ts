@@ -1,0 +1,121 @@
+// Chatbots and the owners of their collections in PostgreSQL. Putting or deleting a chatbot forgets its cached
+// answers in the same statement, so no reader sees the new settings with the old answers.
+
+import {
+  withChatbotDefaults,
+  type Chatbot,
+  type ChatbotInput,
+  type ChatbotStore,
+  type CollectionOwner,
+} from '../../core/chatbots.ts';
+import { pgJson, pgText, type Sql } from './database.ts';
+
+interface ChatbotRow {
+  id: string;
+  name: string;
+  collection_id: string;
+  system_prompt: string | null;
+  temperature: number | null;
+  max_tokens: number | null;
+  glossary: Chatbot['glossary'];
+  org_id: string | null;
+  model: string | null;
+  providers: string[];
+  visibility: string;
+  allowed_origins: string[];
+  limits: Chatbot['limits'];
+  created_at: number;
+  updated_at: number;
+}
+
+function toChatbot(row: ChatbotRow): Chatbot {
+  return {
+    id: row.id,
+    name: row.name,
+    collectionId: row.collection_id,
+    systemPrompt: row.system_prompt,
+    temperature: row.temperature,
+    maxTokens: row.max_tokens,
+    glossary: row.glossary,
+    orgId: row.org_id,
+    model: row.model,
+    providers: row.providers,
+    visibility: row.visibility === 'public' ? 'public' : 'private',
+    allowedOrigins: row.allowed_origins,
+    limits: row.limits,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function textOrNull(value: string | null): string | null {
+  return value === null ? null : pgText(value);
+}
+
+export class PostgresChatbotStore implements ChatbotStore {
+  private readonly sql: Sql;
+
+  constructor(sql: Sql) {
+    this.sql = sql;
+  }
+
+  async getChatbot(id: string): Promise<Chatbot | undefined> {
+    const [row] = await this.sql<ChatbotRow[]>`SELECT * FROM chatbots WHERE id = ${pgText(id)}`;
+    return row === undefined ? undefined : toChatbot(row);
+  }
+
+  async listChatbots(): Promise<Chatbot[]> {
+    const rows = await this.sql<ChatbotRow[]>`SELECT * FROM chatbots ORDER BY created_at, id`;
+    return rows.map(toChatbot);
+  }
+
+  /**
+   * Also forgets the chatbot's cached answers (they were written under its old prompt, glossary or settings) and
+   * claims its collection for its organisation when nobody owns it yet: one statement, so all or nothing.
+   */
+  async putChatbot(partial: ChatbotInput): Promise<Chatbot> {
+    const input = withChatbotDefaults(partial);
+    const id = pgText(input.id);
+    const collectionId = pgText(input.collectionId);
+    const orgId = textOrNull(input.orgId);
+    const now = Date.now();
+    const [row] = await this.sql<ChatbotRow[]>`
+      WITH forgotten AS (
+        DELETE FROM answer_cache WHERE chatbot_id = ${id}
+      ),
+      claimed AS (
+        INSERT INTO collections (id, org_id, created_at) VALUES (${collectionId}, ${orgId}, ${now})
+        ON CONFLICT (id) DO NOTHING
+      )
+      INSERT INTO chatbots (id, name, collection_id, system_prompt, temperature, max_tokens, glossary, org_id,
+        model, providers, visibility, allowed_origins, limits, created_at, updated_at)
+      VALUES (${id}, ${pgText(input.name)}, ${collectionId}, ${textOrNull(input.systemPrompt)},
+        ${input.temperature}, ${input.maxTokens}, ${pgJson(input.glossary)}::text::jsonb, ${orgId},
+        ${textOrNull(input.model)}, ${pgJson(input.providers)}::text::jsonb, ${input.visibility},
+        ${pgJson(input.allowedOrigins)}::text::jsonb, ${pgJson(input.limits)}::text::jsonb, ${now}, ${now})
+      ON CONFLICT (id) DO UPDATE SET name = excluded.name, collection_id = excluded.collection_id,
+        system_prompt = excluded.system_prompt, temperature = excluded.temperature,
+        max_tokens = excluded.max_tokens, glossary = excluded.glossary, org_id = excluded.org_id,
+        model = excluded.model, providers = excluded.providers, visibility = excluded.visibility,
+        allowed_origins = excluded.allowed_origins, limits = excluded.limits, updated_at = excluded.updated_at
+      RETURNING *`;
+    if (row === undefined) throw new Error(`chatbot ${input.id} was not stored`);
+    return toChatbot(row);
+  }
+
+  async collectionOwner(collectionId: string): Promise<CollectionOwner | undefined> {
+    const [row] = await this.sql<{ org_id: string | null }[]>`
+      SELECT org_id FROM collections WHERE id = ${pgText(collectionId)}`;
+    return row === undefined ? undefined : { orgId: row.org_id };
+  }
+
+  async deleteChatbot(id: string): Promise<boolean> {
+    const key = pgText(id);
+    const result = await this.sql`
+      WITH forgotten AS (
+        DELETE FROM answer_cache WHERE chatbot_id = ${key}
+      )
+      DELETE FROM chatbots WHERE id = ${key}`;
+    return result.count > 0;
+  }
+}

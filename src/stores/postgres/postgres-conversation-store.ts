@@ -1,0 +1,212 @@
+// Conversations and messages in PostgreSQL. Each call the answer's hot path makes (appendMessage, checkpointMessage,
+// replaceMessage, listMessages) is one statement.
+
+import { randomUUID } from 'node:crypto';
+import {
+  conversationTitle,
+  type AnswerProgress,
+  type Conversation,
+  type ConversationCursor,
+  type ConversationStore,
+  type StoredMessage,
+} from '../../core/conversation-store.ts';
+import { abortable } from './abortable.ts';
+import { pgJson, pgText, type Sql } from './database.ts';
+
+/**
+ * An answer still `streaming` whose last save (checkpoint, or its start before the first) is older than this was
+ * left by a process that died: a live instance sharing the database checkpoints its answers every RUN_CHECKPOINT_MS
+ * (1 s by default), far more often. Younger ones may be another instance's answers in progress, and are left alone.
+ */
+export const STREAMING_STALE_AFTER_MS = 60_000;
+
+interface ConversationRow {
+  id: string;
+  owner_id: string | null;
+  chatbot_id: string;
+  title: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+interface MessageRow {
+  id: string;
+  conversation_id: string;
+  role: 'user' | 'assistant';
+  content: string;
+  created_at: number;
+  status: StoredMessage['status'] | null;
+  run_id: string | null;
+  finish_reason: StoredMessage['finishReason'] | null;
+  error_code: string | null;
+  usage: StoredMessage['usage'] | null;
+  timings: StoredMessage['timings'] | null;
+  sources: StoredMessage['sources'] | null;
+  cached: boolean | null;
+  metadata: StoredMessage['metadata'] | null;
+}
+
+function toConversation(row: ConversationRow): Conversation {
+  return {
+    id: row.id,
+    ownerId: row.owner_id,
+    chatbotId: row.chatbot_id,
+    title: row.title,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function toMessage(row: MessageRow): StoredMessage {
+  const message: StoredMessage = {
+    id: row.id,
+    conversationId: row.conversation_id,
+    role: row.role,
+    content: row.content,
+    createdAt: row.created_at,
+  };
+  if (row.status !== null) message.status = row.status;
+  if (row.run_id !== null) message.runId = row.run_id;
+  if (row.finish_reason !== null) message.finishReason = row.finish_reason;
+  if (row.error_code !== null) message.errorCode = row.error_code;
+  if (row.usage !== null) message.usage = row.usage;
+  if (row.timings !== null) message.timings = row.timings;
+  if (row.sources !== null) message.sources = row.sources;
+  if (row.cached !== null) message.cached = row.cached;
+  if (row.metadata !== null) message.metadata = row.metadata;
+  return message;
+}
+
+/** A JSON column's value: undefined and null are SQL NULL. */
+function jsonOrNull(value: unknown): string | null {
+  return value === undefined || value === null ? null : pgJson(value);
+}
+
+export class PostgresConversationStore implements ConversationStore {
+  private readonly sql: Sql;
+
+  constructor(sql: Sql) {
+    this.sql = sql;
+  }
+
+  async createConversation(ownerId: string | null, chatbotId: string): Promise<Conversation> {
+    const now = Date.now();
+    const id = `conv_${randomUUID()}`;
+    await this.sql`
+      INSERT INTO conversations (id, owner_id, chatbot_id, title, created_at, updated_at)
+      VALUES (${id}, ${ownerId === null ? null : pgText(ownerId)}, ${pgText(chatbotId)}, NULL, ${now}, ${now})`;
+    return { id, ownerId, chatbotId, title: null, createdAt: now, updatedAt: now };
+  }
+
+  async getConversation(id: string): Promise<Conversation | undefined> {
+    const [row] = await this.sql<ConversationRow[]>`SELECT * FROM conversations WHERE id = ${pgText(id)}`;
+    return row === undefined ? undefined : toConversation(row);
+  }
+
+  async listConversations(
+    ownerId: string | null,
+    options: { limit?: number; after?: ConversationCursor } = {},
+  ): Promise<Conversation[]> {
+    const after = options.after ?? { updatedAt: Number.MAX_SAFE_INTEGER, id: '' };
+    const owner = ownerId === null ? this.sql`owner_id IS NULL` : this.sql`owner_id = ${pgText(ownerId)}`;
+    const rows = await this.sql<ConversationRow[]>`
+      SELECT * FROM conversations
+      WHERE ${owner} AND (updated_at, id) < (${after.updatedAt}::bigint, ${pgText(after.id)}::text)
+      ORDER BY updated_at DESC, id DESC
+      LIMIT ${options.limit ?? 50}`;
+    return rows.map(toConversation);
+  }
+
+  async listMessages(conversationId: string, limit?: number, signal?: AbortSignal): Promise<StoredMessage[]> {
+    // LIMIT NULL is no limit, as SQLite's LIMIT -1 is.
+    const newest = limit === undefined || !Number.isFinite(limit) || limit < 0 ? null : limit;
+    const rows = await abortable(
+      this.sql<MessageRow[]>`
+        SELECT * FROM (
+          SELECT * FROM messages WHERE conversation_id = ${pgText(conversationId)} ORDER BY seq DESC LIMIT ${newest}
+        ) AS newest
+        ORDER BY seq`,
+      signal,
+    );
+    return rows.map(toMessage);
+  }
+
+  async countMessages(conversationId: string): Promise<number> {
+    const [row] = await this.sql<{ n: number }[]>`
+      SELECT count(*) AS n FROM messages WHERE conversation_id = ${pgText(conversationId)}`;
+    return row?.n ?? 0;
+  }
+
+  async appendMessage(message: StoredMessage): Promise<void> {
+    const title = message.role === 'user' ? pgText(conversationTitle(message.content)) : null;
+    // A message for a conversation that does not exist fails on the foreign key.
+    await this.sql`
+      WITH inserted AS (
+        INSERT INTO messages (id, conversation_id, role, content, created_at, status, run_id, finish_reason,
+          error_code, usage, timings, sources, cached, metadata)
+        VALUES (${pgText(message.id)}, ${pgText(message.conversationId)}, ${message.role},
+          ${pgText(message.content)}, ${message.createdAt}, ${message.status ?? null}, ${message.runId ?? null},
+          ${message.finishReason ?? null}, ${message.errorCode ?? null}, ${jsonOrNull(message.usage)}::text::jsonb,
+          ${jsonOrNull(message.timings)}::text::jsonb, ${jsonOrNull(message.sources)}::text::jsonb,
+          ${message.cached ?? null}::boolean, ${jsonOrNull(message.metadata)}::text::jsonb)
+        RETURNING conversation_id
+      )
+      UPDATE conversations SET updated_at = greatest(updated_at, ${message.createdAt}::bigint),
+        title = coalesce(title, ${title}::text)
+      WHERE id = (SELECT conversation_id FROM inserted)`;
+  }
+
+  async replaceMessage(message: StoredMessage): Promise<boolean> {
+    const now = Date.now();
+    const [row] = await this.sql<{ n: number }[]>`
+      WITH replaced AS (
+        UPDATE messages SET role = ${message.role}, content = ${pgText(message.content)},
+          created_at = ${message.createdAt}, status = ${message.status ?? null}, run_id = ${message.runId ?? null},
+          finish_reason = ${message.finishReason ?? null}, error_code = ${message.errorCode ?? null},
+          usage = ${jsonOrNull(message.usage)}::text::jsonb, timings = ${jsonOrNull(message.timings)}::text::jsonb,
+          sources = ${jsonOrNull(message.sources)}::text::jsonb, cached = ${message.cached ?? null}::boolean,
+          metadata = ${jsonOrNull(message.metadata)}::text::jsonb, checkpointed_at = ${now}
+        WHERE id = ${pgText(message.id)} AND conversation_id = ${pgText(message.conversationId)}
+        RETURNING conversation_id
+      ),
+      touched AS (
+        UPDATE conversations SET updated_at = greatest(updated_at, ${now}::bigint)
+        WHERE id IN (SELECT conversation_id FROM replaced)
+      )
+      SELECT count(*) AS n FROM replaced`;
+    return (row?.n ?? 0) > 0;
+  }
+
+  async checkpointMessage(id: string, progress: AnswerProgress): Promise<void> {
+    // Only while streaming: a checkpoint that lands after the final store must not undo it.
+    await this.sql`
+      UPDATE messages SET content = ${pgText(progress.content)},
+        sources = coalesce(${jsonOrNull(progress.sources)}::text::jsonb, sources), checkpointed_at = ${Date.now()}
+      WHERE id = ${pgText(id)} AND status = 'streaming'`;
+  }
+
+  async findMessageByRun(runId: string): Promise<StoredMessage | undefined> {
+    const [row] = await this.sql<MessageRow[]>`
+      SELECT * FROM messages WHERE run_id = ${pgText(runId)} ORDER BY seq DESC LIMIT 1`;
+    return row === undefined ? undefined : toMessage(row);
+  }
+
+  async interruptStreamingMessages(): Promise<number> {
+    const result = await this.sql`
+      UPDATE messages SET status = 'interrupted', finish_reason = 'aborted', error_code = 'RUN_INTERRUPTED'
+      WHERE status = 'streaming'
+        AND coalesce(checkpointed_at, created_at) < ${Date.now() - STREAMING_STALE_AFTER_MS}::bigint`;
+    return result.count;
+  }
+
+  async deleteConversation(id: string): Promise<boolean> {
+    const key = pgText(id);
+    return this.sql.begin(async (tx) => {
+      // The conversation first: its row lock makes a concurrent answer-cache put (which locks the row it checks)
+      // either finish before the cache is cleared below or find the conversation gone.
+      const deleted = await tx`DELETE FROM conversations WHERE id = ${key}`;
+      await tx`DELETE FROM answer_cache WHERE conversation_id = ${key}`;
+      return deleted.count > 0;
+    });
+  }
+}
