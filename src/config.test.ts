@@ -309,6 +309,28 @@ describe('loadConfig', () => {
   });
 });
 
+describe('storage settings', () => {
+  it('reads DATABASE_URL and DATABASE_POOL_MAX, and refuses what is not a PostgreSQL URL', () => {
+    const config = loadConfig({ DATABASE_URL: 'postgres://rivulet@db:5432/rivulet', DATABASE_POOL_MAX: '4' });
+    expect(config.databaseUrl).toBe('postgres://rivulet@db:5432/rivulet');
+    expect(config.databasePoolMax).toBe(4);
+    expect(loadConfig({}).databaseUrl).toBeUndefined();
+    expect(loadConfig({}).databasePoolMax).toBe(10);
+    expect(() => loadConfig({ DATABASE_URL: 'mysql://db/x', DATABASE_POOL_MAX: '0' })).toThrow(
+      /DATABASE_URL: expected a postgres:\/\/ or postgresql:\/\/ URL[\s\S]*DATABASE_POOL_MAX/,
+    );
+  });
+
+  it('requires checkpoints at most 30 s apart with PostgreSQL, where other instances judge an answer by them', () => {
+    const shared = { DATABASE_URL: 'postgresql://db/rivulet' };
+    expect(() => loadConfig({ ...shared, RUN_CHECKPOINT_MS: '0' })).toThrow(/RUN_CHECKPOINT_MS: must be between 1/);
+    expect(() => loadConfig({ ...shared, RUN_CHECKPOINT_MS: '60000' })).toThrow(/RUN_CHECKPOINT_MS/);
+    expect(loadConfig({ ...shared, RUN_CHECKPOINT_MS: '5000' }).run.checkpointMs).toBe(5000);
+    // Only this process writes a SQLite file: checkpoints may be off there.
+    expect(loadConfig({ RUN_CHECKPOINT_MS: '0' }).run.checkpointMs).toBe(0);
+  });
+});
+
 describe('logging settings', () => {
   it('accepts LOG_LEVEL and LOG_FORMAT in any case, and refuses other values', () => {
     expect(loadConfig({ LOG_LEVEL: 'DEBUG' }).logLevel).toBe('debug');

@@ -11,7 +11,7 @@ import { providersSchema, resolveProviders, type ProviderSettings } from './prov
 import { resolveRetrieval, retrievalSchema, type RetrievalSettings } from './retrieval.ts';
 import { resolveRuns, runsSchema, type RunSettings } from './runs.ts';
 import { resolveServer, serverSchema, type ServerSettings } from './server.ts';
-import { resolveStorage, storageSchema, type StorageSettings } from './storage.ts';
+import { checkStorage, resolveStorage, storageSchema, type StorageSettings } from './storage.ts';
 import { resolveWeb, webSchema, type WebSettings } from './web.ts';
 
 /** Every variable Rivulet reads, one schema per concern (each variable belongs to exactly one). */
@@ -64,6 +64,7 @@ export function loadConfig(env: Env = process.env): Config {
   const authSettings = auth && resolveAuth(auth, problems);
   const webSettings = web && authSettings && resolveWeb(web, authSettings.auth.mode, problems);
   const limitSettings = limits && authSettings && resolveLimits(limits, authSettings.auth.mode);
+  if (storage && runs) checkStorage(storage, runs.RUN_CHECKPOINT_MS, problems);
   problems.throwIfAny();
 
   if (

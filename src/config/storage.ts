@@ -3,6 +3,7 @@
 
 import { z } from 'zod';
 import { integer, optionalText } from './fields.ts';
+import type { Problems } from './problems.ts';
 
 export const storageSchema = z.object({
   DATA_DIR: z.string().trim().min(1).default('./data'),
@@ -29,4 +30,21 @@ export interface StorageSettings {
 
 export function resolveStorage(values: StorageValues): StorageSettings {
   return { dataDir: values.DATA_DIR, databaseUrl: values.DATABASE_URL, databasePoolMax: values.DATABASE_POOL_MAX };
+}
+
+/** The longest RUN_CHECKPOINT_MS PostgreSQL allows (see checkStorage). */
+export const MAX_SHARED_CHECKPOINT_MS = 30_000;
+
+/**
+ * Instances sharing a PostgreSQL database take an answer left unsaved for a minute for one whose process died, and
+ * mark it interrupted: with DATABASE_URL, answers must be checkpointed, and more often than that.
+ */
+export function checkStorage(storage: StorageValues, checkpointMs: number, problems: Problems): void {
+  if (storage.DATABASE_URL === undefined) return;
+  if (checkpointMs === 0 || checkpointMs > MAX_SHARED_CHECKPOINT_MS) {
+    problems.add(
+      'RUN_CHECKPOINT_MS',
+      `must be between 1 and ${MAX_SHARED_CHECKPOINT_MS} with DATABASE_URL: instances sharing the database take an answer unsaved for a minute for one whose process died`,
+    );
+  }
 }

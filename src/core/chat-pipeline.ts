@@ -198,15 +198,20 @@ export async function runChatPipeline(
   let ending: Omit<DoneEvent, 'seq'> | undefined;
   let checkpointTimer: NodeJS.Timeout | undefined;
   let checkpointing: Promise<void> | undefined;
-  /** What the last checkpoint saved: the text's length and the sources (by identity: they are set once). */
-  let saved = { length: 0, sources };
   /**
-   * Saves the text so far, at most one save at a time and only when something changed. Run by a timer, not per
-   * token: token delivery never waits for the store, and a stream that stalls still gets its last tokens saved.
+   * What the last checkpoint saved: the text's length and the sources (by identity: they are set once), and when.
+   */
+  let saved = { length: 0, sources, at: Date.now() };
+  /**
+   * Saves the text so far, at most one save at a time and only when something changed, or when the last save is
+   * CHECKPOINT_HEARTBEAT_MS old. Run by a timer, not per token: token delivery never waits for the store, and a
+   * stream that stalls still gets its last tokens saved.
    */
   const checkpoint = (): void => {
-    if (checkpointing !== undefined || (text.length === saved.length && sources === saved.sources)) return;
-    const next = { length: text.length, sources };
+    if (checkpointing !== undefined) return;
+    const unchanged = text.length === saved.length && sources === saved.sources;
+    if (unchanged && Date.now() - saved.at < CHECKPOINT_HEARTBEAT_MS) return;
+    const next = { length: text.length, sources, at: Date.now() };
     const progress: AnswerProgress =
       sources === saved.sources ? { content: text } : { content: text, sources };
     checkpointing = deps.conversations
@@ -225,7 +230,7 @@ export async function runChatPipeline(
   };
   try {
     beginPhase('history');
-    const stored = await deps.conversations.listMessages(input.conversationId, deps.historyLimit);
+    const stored = await deps.conversations.listMessages(input.conversationId, deps.historyLimit, run.signal);
     // Provider calls from here on log their debug lines with this run's id.
     enterLogContext({ runId: run.runId });
     const history: ChatMessage[] = stored
@@ -288,7 +293,14 @@ export async function runChatPipeline(
     if (deps.answerCache !== undefined && standalone) {
       beginPhase('cache');
       queryEmbedding = await deps.retriever.embedQuery(question, run.signal);
-      const hit = await findCachedAnswer(deps, chatbot.id, input.cacheScope, question, queryEmbedding);
+      const hit = await findCachedAnswer(
+        deps,
+        chatbot.id,
+        input.cacheScope,
+        question,
+        queryEmbedding,
+        run.signal,
+      );
       endPhase();
       cacheOutcome = hit === undefined ? 'miss' : 'hit';
       deps.logger.debug?.({ runId: run.runId, entry: hit?.id }, `answer cache ${cacheOutcome}`);
@@ -316,7 +328,13 @@ export async function runChatPipeline(
       // The question itself is embedded (as for the cache); glossary expansions only widen the keyword search.
       queryEmbedding ??= await deps.retriever.embedQuery(question, run.signal);
       const pool = deps.rerank === undefined ? deps.topK : deps.topK * RERANK_POOL_FACTOR;
-      passages = await deps.retriever.search(chatbot.collectionId, searchQuery, queryEmbedding, pool);
+      passages = await deps.retriever.search(
+        chatbot.collectionId,
+        searchQuery,
+        queryEmbedding,
+        pool,
+        run.signal,
+      );
       endPhase();
       if (deps.rerank !== undefined && passages.length > 1) {
         beginPhase('rerank');
@@ -548,6 +566,12 @@ function formatPhases(phases: Partial<Record<PhaseName, number>>): string {
     .join(', ');
 }
 
+/**
+ * A streaming answer is saved at least this often, changed or not: instances sharing a store (PostgreSQL) take an
+ * answer unsaved for a minute for one whose process died (see ConversationStore.interruptStreamingMessages).
+ */
+export const CHECKPOINT_HEARTBEAT_MS = 20_000;
+
 /** The longest condensed question, in tokens: one question, not an answer. */
 const CONDENSE_MAX_TOKENS = 200;
 /**
@@ -602,10 +626,11 @@ async function findCachedAnswer(
   scope: string,
   question: string,
   embedding: QueryEmbedding | undefined,
+  signal: AbortSignal,
 ): Promise<CachedAnswer | undefined> {
   const cache = deps.answerCache;
   if (cache === undefined) return undefined;
-  const exact = await cache.findExact(chatbotId, scope, normalizeQuestion(question));
+  const exact = await cache.findExact(chatbotId, scope, normalizeQuestion(question), signal);
   if (exact !== undefined || embedding === undefined) return exact;
   const similar = await cache.findSimilar(
     chatbotId,
@@ -613,6 +638,7 @@ async function findCachedAnswer(
     embedding.space,
     embedding.vector,
     deps.cacheMinSimilarity,
+    signal,
   );
   // A similar question is served the answer only if it also says what the answer took from the first asker's.
   return similar !== undefined && echoesMatch(similar.entry, question) ? similar.entry : undefined;

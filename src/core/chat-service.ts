@@ -47,6 +47,8 @@ export class ChatService {
   private readonly deps: ChatServiceDeps;
   /** Pipelines still running, so shutdown and tests can wait for answers to be stored. */
   private readonly inFlight = new Set<Promise<void>>();
+  /** Usage charges still being written (after their answer ended): settled() waits for them too. */
+  private readonly charges = new Set<Promise<void>>();
   /** Answers running per principal, for MAX_STREAMS_PER_PRINCIPAL. */
   private readonly streaming = new Map<string, number>();
   private draining = false;
@@ -190,6 +192,7 @@ export class ChatService {
     const usage = this.deps.tokenUsage;
     const logger = this.deps.logger;
     const now = this.deps.now ?? Date.now;
+    const charges = this.charges;
     return {
       runStarted(labels) {
         const trace = inner.runStarted(labels);
@@ -200,9 +203,11 @@ export class ChatService {
           finished(outcome) {
             trace.finished(outcome);
             if (outcome.cached || usage === undefined) return;
-            usage
+            const charge = usage
               .charge(budgets, outcome.inputTokens + outcome.outputTokens, usageDay(now()))
-              .catch((error: unknown) => logger.warn({ err: error }, 'charging token usage failed'));
+              .catch((error: unknown) => logger.warn({ err: error }, 'charging token usage failed'))
+              .finally(() => charges.delete(charge));
+            charges.add(charge);
           },
         };
       },
@@ -226,5 +231,6 @@ export class ChatService {
   /** Resolves when every pipeline started so far has stored its answer. */
   async settled(): Promise<void> {
     await Promise.all([...this.inFlight]);
+    await Promise.all([...this.charges]);
   }
 }

@@ -45,12 +45,16 @@ export function sourceCandidates(sources: readonly Source[]): MatchCandidate[] {
 export interface Retriever {
   /** Embeds a question once, for both the semantic cache and vector search; undefined without an embedding model. */
   embedQuery(question: string, signal: AbortSignal): Promise<QueryEmbedding | undefined>;
-  /** Best first; at most `limit` passages fused from BM25 and (when available) vector search. */
+  /**
+   * Best first; at most `limit` passages fused from BM25 and (when available) vector search. `signal` (the run's)
+   * cancels the store's queries when the answer is stopped.
+   */
   search(
     collectionId: string,
     query: string,
     embedding: QueryEmbedding | undefined,
     limit: number,
+    signal?: AbortSignal,
   ): Promise<Passage[]>;
   /** How well sources match the question: the `sources` event's `match` (see SourceMatch). */
   assessMatch(question: string, sources: readonly MatchCandidate[]): SourceMatch;

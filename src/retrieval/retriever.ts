@@ -1,4 +1,5 @@
-// Hybrid retrieval: BM25, plus vector search when an embedding model is configured, fused with RRF.
+// Hybrid retrieval: BM25 with its proximity rerank (lexical-search.ts), plus vector search when an embedding
+// model is configured, fused with RRF.
 
 import type { ChunkHit, DocumentStore } from '../core/documents.ts';
 import type { Embedder } from '../core/embedder.ts';
@@ -6,6 +7,7 @@ import type { Logger } from '../core/logger.ts';
 import type { SourceMatch } from '../core/events.ts';
 import type { MatchCandidate, Passage, QueryEmbedding, Retriever } from '../core/retriever.ts';
 import { reciprocalRankFusion } from './fusion.ts';
+import { searchLexical } from './lexical-search.ts';
 import { sourceMatch } from './match-quality.ts';
 
 export interface HybridRetrieverOptions {
@@ -60,13 +62,14 @@ export class HybridRetriever implements Retriever {
     query: string,
     embedding: QueryEmbedding | undefined,
     limit: number,
+    signal?: AbortSignal,
   ): Promise<Passage[]> {
     const { documents, candidates, rrfK } = this.options;
     const [lexical, vector] = await Promise.all([
-      documents.searchText(collectionId, query, candidates),
+      searchLexical(documents, collectionId, query, candidates, signal),
       embedding === undefined
         ? Promise.resolve([])
-        : documents.searchVector(collectionId, embedding.space, embedding.vector, candidates),
+        : documents.searchVector(collectionId, embedding.space, embedding.vector, candidates, signal),
     ]);
     if (vector.length === 0) return lexical.slice(0, limit).map((hit) => toPassage(hit, hit.score));
     // Vector hits score their cosine similarity: kept on the passage (the sources' match reports the best).

@@ -21,6 +21,12 @@ export interface Stores {
    * retrieval is then lexical only.
    */
   vectors: { available: boolean; error?: string };
+  /**
+   * Runs `work` while no other process sharing these stores runs work under the same `name`: what instances starting
+   * together must do once (creating the default chatbot, ingesting the sample corpus). PostgreSQL holds an advisory
+   * lock for it; the SQLite file belongs to one server, so there it just runs.
+   */
+  exclusive<T>(name: string, work: () => Promise<T>): Promise<T>;
   /** Cheap reachability check for /readyz. */
   ping(): Promise<void>;
   close(): Promise<void>;

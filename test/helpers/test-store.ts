@@ -2,6 +2,7 @@
 // (vitest.config.ts) runs the storage-heavy integration files again with RIVULET_TEST_STORE=postgres, where every
 // server and CLI run gets DATABASE_URL for a fresh database on the test server instead of a SQLite file.
 
+import type { PgliteServer } from './pglite.ts';
 import type { TestDatabase } from './postgres.ts';
 
 export const TEST_STORE: 'sqlite' | 'postgres' =
@@ -17,8 +18,14 @@ const byDataDir = new Map<string, Promise<TestDatabase>>();
  * DATABASE_URL of a database that stands for that data directory (the same one for every server and CLI run that
  * names it, a new one for each ":memory:").
  */
-export async function storeEnv(dataDir: string): Promise<Record<string, string>> {
+export async function storeEnv(
+  dataDir: string,
+  options: { vectors?: boolean } = {},
+): Promise<Record<string, string>> {
   if (TEST_STORE !== 'postgres') return {};
+  // The PostgreSQL server here has no pgvector: a test that needs vector search gets PGlite with it instead, over
+  // the same wire protocol and driver (one connection at a time).
+  if (options.vectors === true) return pgliteEnv();
   // Loaded only here: it probes the server when imported, which SQLite runs need not do.
   const { createTestDatabase } = await import('./postgres.ts');
   if (dataDir === ':memory:') return { DATABASE_URL: (await createTestDatabase(INTEGRATION_DATABASE_LABEL)).url };
@@ -28,4 +35,21 @@ export async function storeEnv(dataDir: string): Promise<Record<string, string>>
     byDataDir.set(dataDir, database);
   }
   return { DATABASE_URL: (await database).url };
+}
+
+const pglites = new Map<string, PgliteServer>();
+
+async function pgliteEnv(): Promise<Record<string, string>> {
+  const { startPglite } = await import('./pglite.ts');
+  const server = await startPglite();
+  pglites.set(server.url, server);
+  return { DATABASE_URL: server.url, DATABASE_POOL_MAX: '1' };
+}
+
+/** Stops the PGlite server storeEnv started for this DATABASE_URL, if it did (after the app using it closed). */
+export async function releaseStore(databaseUrl: string | undefined): Promise<void> {
+  const server = databaseUrl === undefined ? undefined : pglites.get(databaseUrl);
+  if (server === undefined || databaseUrl === undefined) return;
+  pglites.delete(databaseUrl);
+  await server.stop();
 }

@@ -193,6 +193,8 @@ describe('concurrent streams per principal', () => {
     const second = backgroundChat(server, alice, 'second slow answer');
     const firstRun = await first.runId;
     await second.runId;
+    // Both reached the provider (a run starts before its history is read and its question stored).
+    await expect.poll(() => server.upstream.requests.length).toBe(2);
 
     const third = await call(server, '/api/chat/stream', {
       headers: alice,

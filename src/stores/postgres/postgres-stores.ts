@@ -34,7 +34,11 @@ export async function openPostgresStores(url: string, options: PostgresStoreOpti
   }
 }
 
-function createStores(sql: Sql, vectors: { available: boolean; error?: string }, options: StoreOptions): Stores {
+function createStores(
+  sql: Sql,
+  vectors: { available: boolean; error?: string },
+  options: PostgresStoreOptions,
+): Stores {
   const documents = new PostgresDocumentStore(sql, { vectors: vectors.available });
   const answerCache = new PostgresAnswerCache(sql, {
     vectors: vectors.available,
@@ -52,6 +56,24 @@ function createStores(sql: Sql, vectors: { available: boolean; error?: string },
     apiKeys: guardStore(new PostgresApiKeyStore(sql)),
     tokenUsage: guardStore(new PostgresTokenUsageStore(sql)),
     vectors,
+    async exclusive(name, work) {
+      // A session lock on a connection of its own, held while `work` runs on the pool's other connections. A pool of
+      // one connection (PGlite in tests) could not do both: it runs `work` unlocked.
+      if ((options.poolMax ?? 10) < 2) return work();
+      const reserved = await sql.reserve();
+      try {
+        await reserved`SELECT pg_advisory_lock(hashtext(${`rivulet:${name}`}))`;
+        try {
+          return await work();
+        } finally {
+          await reserved`SELECT pg_advisory_unlock(hashtext(${`rivulet:${name}`}))`;
+        }
+      } catch (error) {
+        throw storeError(error);
+      } finally {
+        reserved.release();
+      }
+    },
     async ping() {
       try {
         // A real table, so a database that lost its schema is not "ready" either.

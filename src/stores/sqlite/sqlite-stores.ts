@@ -34,6 +34,7 @@ export function openSqliteStores(path: string, options: StoreOptions = {}): Stor
     apiKeys: new SqliteApiKeyStore(db),
     tokenUsage: new SqliteTokenUsageStore(db),
     vectors: { available: vectors, ...(vectorError === undefined ? {} : { error: vectorError }) },
+    exclusive: (_name, work) => work(),
     ping() {
       // A real table, so the database file itself is read (SELECT 1 would answer without it).
       db.prepare('SELECT count(*) FROM meta').get();
