@@ -32,8 +32,13 @@ export function cliEnv(cwd: string, dataDir: string): NodeJS.ProcessEnv {
   };
 }
 
-export async function rivulet(args: string[], cwd: string, dataDir: string): Promise<CliResult> {
-  const env = { ...cliEnv(cwd, dataDir), ...(await storeEnv(dataDir)) };
+export async function rivulet(
+  args: string[],
+  cwd: string,
+  dataDir: string,
+  extraEnv: Record<string, string> = {},
+): Promise<CliResult> {
+  const env = { ...cliEnv(cwd, dataDir), ...(await storeEnv(dataDir)), ...extraEnv };
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--experimental-strip-types', CLI, ...args], {
       cwd,
