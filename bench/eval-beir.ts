@@ -2,8 +2,10 @@
 // published numbers. Ingests every document (title + abstract, one chunk) with documents.upsertDocument into fresh
 // stores (a SQLite file, or with --store postgres a scratch PostgreSQL database, created and dropped), runs
 // searchText(collection, query, 1000) for each query of the split, and computes nDCG@10 (binary relevance, as
-// trec_eval ndcg_cut.10 over the top-1000 run) and Recall@100, with searchText latency. Both backends rank with the
-// same scorer over the same postings, so their figures must agree.
+// trec_eval ndcg_cut.10 over the top-1000 run) and Recall@100 for BM25 alone and for the run retrieval uses (the
+// same hits after the proximity rerank, src/retrieval/proximity.ts), with the latency of searchText and of
+// searchLexical (both steps). Both backends rank with the same scorer over the same postings, so their figures
+// must agree.
 
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -12,6 +14,8 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { ChunkHit } from '../src/core/documents.ts';
+import { searchLexical } from '../src/retrieval/lexical-search.ts';
+import { rerankByProximity } from '../src/retrieval/proximity.ts';
 import { openStores } from '../src/stores/open-stores.ts';
 import { createScratchDatabase, DEFAULT_DATABASE_URL, type ScratchDatabase } from './scratch-postgres.ts';
 import { formatNumber, percentile } from './stats.ts';
@@ -165,34 +169,48 @@ async function main(): Promise<number> {
     }
     const ingestSeconds = (performance.now() - ingestStart) / 1000;
 
-    const search = async (query: string, limit: number): Promise<{ hits: ChunkHit[]; ms: number }> => {
+    const timed = async (search: () => Promise<ChunkHit[]>): Promise<{ hits: ChunkHit[]; ms: number }> => {
       const start = performance.now();
-      const hits = await stores.documents.searchText(COLLECTION, query, limit);
+      const hits = await search();
       return { hits, ms: performance.now() - start };
     };
-    let ndcg = 0;
-    let recall = 0;
+    const bm25 = { ndcg: 0, recall: 0 };
+    const reranked = { ndcg: 0, recall: 0 };
+    const score = (totals: typeof bm25, hits: readonly ChunkHit[], relevant: ReadonlySet<string>): void => {
+      const ranked = hits.map((hit) => hit.source);
+      totals.ndcg += ndcgAt(10, ranked, relevant) / qrels.size;
+      totals.recall += recallAt(100, ranked, relevant) / qrels.size;
+    };
     const runLatencies: number[] = [];
     for (const [id, relevant] of qrels) {
-      const { hits, ms } = await search(queryTexts.get(id) as string, RUN_DEPTH);
+      const query = queryTexts.get(id) as string;
+      const { hits, ms } = await timed(() => stores.documents.searchText(COLLECTION, query, RUN_DEPTH));
       runLatencies.push(ms);
-      const ranked = hits.map((hit) => hit.source);
-      ndcg += ndcgAt(10, ranked, relevant);
-      recall += recallAt(100, ranked, relevant);
+      score(bm25, hits, relevant);
+      score(reranked, rerankByProximity(query, hits), relevant);
     }
     const answerLatencies: number[] = [];
-    for (const id of qrels.keys())
-      answerLatencies.push((await search(queryTexts.get(id) as string, ANSWER_DEPTH)).ms);
-    ndcg /= qrels.size;
-    recall /= qrels.size;
+    const lexicalLatencies: number[] = [];
+    for (const id of qrels.keys()) {
+      const query = queryTexts.get(id) as string;
+      answerLatencies.push(
+        (await timed(() => stores.documents.searchText(COLLECTION, query, ANSWER_DEPTH))).ms,
+      );
+      lexicalLatencies.push(
+        (await timed(() => searchLexical(stores.documents, COLLECTION, query, ANSWER_DEPTH))).ms,
+      );
+    }
 
     const ms = (samples: number[]): string =>
       `p50 ${formatNumber(percentile(samples, 50), 2)} p95 ${formatNumber(percentile(samples, 95), 2)}`;
     console.log(`BEIR SciFact (${dir}), split ${split}, store ${store}`);
     console.log(`docs ${corpus.length}, ingested in ${ingestSeconds.toFixed(1)} s (one upsertDocument each)`);
-    console.log(`queries ${qrels.size}: nDCG@10 ${ndcg.toFixed(4)}, Recall@100 ${recall.toFixed(4)}`);
+    const figures = ({ ndcg, recall }: typeof bm25): string =>
+      `nDCG@10 ${ndcg.toFixed(4)}, Recall@100 ${recall.toFixed(4)}`;
+    console.log(`queries ${qrels.size}: ${figures(reranked)} (BM25 alone: ${figures(bm25)})`);
     console.log(
-      `searchText ms: top-${RUN_DEPTH} ${ms(runLatencies)}; top-${ANSWER_DEPTH} ${ms(answerLatencies)}`,
+      `searchText ms: top-${RUN_DEPTH} ${ms(runLatencies)}; top-${ANSWER_DEPTH} ${ms(answerLatencies)}; ` +
+        `searchLexical (with the rerank) top-${ANSWER_DEPTH} ${ms(lexicalLatencies)}`,
     );
     if (split === 'test') {
       console.log('published nDCG@10 (test):');

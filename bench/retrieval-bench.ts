@@ -4,7 +4,8 @@
 // 1. Builds (once, cached in os.tmpdir() and keyed by its parameters and by a fingerprint of the index the current
 //    code writes) a SQLite database of generated documents through the store API (openSqliteStores +
 //    documents.upsertDocument), timing the ingest.
-// 2. Times searchText on that store directly, in this process, for every question.
+// 2. Times searchText on that store directly, in this process, for every question, and searchLexical (searchText
+//    and the proximity rerank the retriever adds).
 // 3. Starts two Rivulet servers (src/cli/main.ts serve: loadConfig + createApp) against the fake upstream
 //    (ttftMs 0), both with SAMPLE_CORPUS=false ANSWER_CACHE=false QUERY_ENHANCE=false EMBEDDING_PROVIDER=none:
 //    one on the big database, one on DATA_DIR=:memory: (an empty collection: retrieval runs and finds nothing).
@@ -20,7 +21,8 @@ import { DatabaseSync } from 'node:sqlite';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config.ts';
-import type { ChunkInput, DocumentInput } from '../src/core/documents.ts';
+import type { ChunkHit, ChunkInput, DocumentInput } from '../src/core/documents.ts';
+import { searchLexical } from '../src/retrieval/lexical-search.ts';
 import { openSqliteStores } from '../src/stores/sqlite/sqlite-stores.ts';
 import { mulberry32 } from '../test/fakes/openai-upstream.ts';
 import type { ScenarioSetMessage, SetScenarioMessage } from './messages.ts';
@@ -790,35 +792,43 @@ async function main(): Promise<number> {
       `e.g. "${questions[0]}" / "${questions[1]}"`,
   );
 
-  // searchText on the store, in this process, before the servers start.
+  // searchText on the store, and searchLexical (searchText and the proximity rerank, as the retriever runs
+  // them), in this process, before the servers start.
   const stores = openSqliteStores(dbPath);
-  for (const question of warmup) await stores.documents.searchText(COLLECTION, question, candidates);
-  const directMs: number[] = [];
-  const directHits: number[] = [];
-  for (const question of questions) {
-    const startedAt = performance.now();
-    const hits = await stores.documents.searchText(COLLECTION, question, candidates);
-    directMs.push(performance.now() - startedAt);
-    directHits.push(hits.length);
+  const searches: [name: string, search: (question: string) => Promise<ChunkHit[]>][] = [
+    ['searchText', (question) => stores.documents.searchText(COLLECTION, question, candidates)],
+    ['searchLexical', (question) => searchLexical(stores.documents, COLLECTION, question, candidates)],
+  ];
+  const directRows: string[][] = [];
+  for (const [name, search] of searches) {
+    for (const question of warmup) await search(question);
+    const directMs: number[] = [];
+    const directHits: number[] = [];
+    for (const question of questions) {
+      const startedAt = performance.now();
+      const hits = await search(question);
+      directMs.push(performance.now() - startedAt);
+      directHits.push(hits.length);
+    }
+    directRows.push([
+      name,
+      `${cacheLabel(meta.chunks)} chunks`,
+      String(directMs.length),
+      ms(percentile(directMs, 50)),
+      ms(percentile(directMs, 95)),
+      ms(percentile(directMs, 99)),
+      ms(Math.max(...directMs)),
+      formatNumber(directHits.reduce((sum, hits) => sum + hits, 0) / directHits.length, 1),
+    ]);
   }
   await stores.close();
   console.log(
-    `\n### searchText on the store (no HTTP, limit ${candidates} = RETRIEVAL_CANDIDATES), one at a time\n`,
+    `\n### searchText on the store and searchLexical (with the proximity rerank), no HTTP, limit ${candidates} = RETRIEVAL_CANDIDATES, one at a time\n`,
   );
   console.log(
     markdownTable(
-      ['collection', 'queries', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'hits/query'],
-      [
-        [
-          `${cacheLabel(meta.chunks)} chunks`,
-          String(directMs.length),
-          ms(percentile(directMs, 50)),
-          ms(percentile(directMs, 95)),
-          ms(percentile(directMs, 99)),
-          ms(Math.max(...directMs)),
-          formatNumber(directHits.reduce((sum, hits) => sum + hits, 0) / directHits.length, 1),
-        ],
-      ],
+      ['search', 'collection', 'queries', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'hits/query'],
+      directRows,
     ),
   );
 

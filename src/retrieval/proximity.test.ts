@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import { queryTerms } from './bm25/bm25.ts';
+import { PROXIMITY, proximityBonus, rerankByProximity } from './proximity.ts';
+
+const body = (text: string) => ({ documentTitle: '', heading: '', text });
+const bonusOf = (query: string, fields: { documentTitle: string; heading: string; text: string }) =>
+  proximityBonus(queryTerms(query), fields);
+
+describe('proximityBonus', () => {
+  it('adds weight * ln(1 + n) for each pair of query terms standing n times within the window', () => {
+    expect(bonusOf('vitamin deficiency', body('vitamin deficiency'))).toBeCloseTo(
+      PROXIMITY.weight * Math.log(2),
+    );
+    // Two near occurrences (0-1 and 6-7); 1-6 is five terms apart, outside the window.
+    expect(
+      bonusOf('vitamin deficiency', body('vitamin deficiency one two three four vitamin deficiency')),
+    ).toBeCloseTo(PROXIMITY.weight * Math.log(3));
+    // Every pair of positions within the window counts: 0-1, 0-4, 3-1, 3-4.
+    expect(
+      bonusOf('vitamin deficiency', body('vitamin deficiency and later vitamin deficiency')),
+    ).toBeCloseTo(PROXIMITY.weight * Math.log(5));
+    // Three terms side by side: three pairs, each near once.
+    expect(bonusOf('vitamin deficiency rickets', body('rickets vitamin deficiency'))).toBeCloseTo(
+      3 * PROXIMITY.weight * Math.log(2),
+    );
+  });
+
+  it('counts terms as analysis makes them: stems match, stopwords take no place in the distance', () => {
+    // "deficiencies" stems like "deficiency"; "of the" are dropped, so the two are 4 terms apart, in the window.
+    expect(bonusOf('vitamin deficiency', body('deficiencies of the one two three vitamins'))).toBeGreaterThan(
+      0,
+    );
+    expect(bonusOf('vitamin deficiency', body('deficiencies one two three four vitamins'))).toBe(0);
+  });
+
+  it('is zero for fewer than two query terms, and for terms that never meet', () => {
+    expect(bonusOf('vitamin', body('vitamin vitamin'))).toBe(0);
+    expect(bonusOf('vitamin deficiency', body('vitamin'))).toBe(0);
+  });
+
+  it('reads title and heading as one field and the body as another, with no pair across them', () => {
+    expect(
+      bonusOf('vitamin deficiency', { documentTitle: 'Vitamin', heading: 'Deficiency', text: '' }),
+    ).toBeGreaterThan(0);
+    expect(
+      bonusOf('vitamin deficiency', { documentTitle: 'About vitamin', heading: '', text: 'deficiency' }),
+    ).toBe(0);
+  });
+});
+
+describe('rerankByProximity', () => {
+  const hit = (id: string, score: number, text: string) => ({
+    id,
+    score,
+    documentTitle: '',
+    heading: '',
+    text,
+  });
+
+  it('raises a hit whose query terms stand together above one that has them apart', () => {
+    const hits = [
+      hit('apart', 5, 'vitamin levels were measured in spring and autumn; deficiency was rare'),
+      hit('together', 4.9, 'vitamin deficiency was rare'),
+    ];
+    const reranked = rerankByProximity('vitamin deficiency', hits);
+    expect(reranked.map((entry) => entry.id)).toEqual(['together', 'apart']);
+    expect(reranked[0]?.score).toBeCloseTo(4.9 + PROXIMITY.weight * Math.log(2));
+    expect(reranked[1]?.score).toBe(5);
+  });
+
+  it('keeps the first-pass order on a tie and for a one-term query', () => {
+    const hits = [hit('a', 2, 'vitamin deficiency'), hit('b', 2, 'vitamin deficiency')];
+    expect(rerankByProximity('vitamin deficiency', hits).map((entry) => entry.id)).toEqual(['a', 'b']);
+    const far = [hit('a', 3, 'vitamin'), hit('b', 2, 'vitamin vitamin')];
+    expect(rerankByProximity('vitamin', far)).toEqual(far);
+  });
+
+  it('reorders only the first PROXIMITY.depth hits and leaves the rest, still best first', () => {
+    const hits = Array.from({ length: PROXIMITY.depth + 5 }, (_, i) =>
+      hit(
+        `h${i}`,
+        100 - i,
+        i % 2 === 0 ? 'vitamin deficiency' : 'vitamin and then more words about deficiency',
+      ),
+    );
+    const reranked = rerankByProximity('vitamin deficiency', hits);
+    expect(reranked).toHaveLength(hits.length);
+    expect(reranked.slice(PROXIMITY.depth)).toEqual(hits.slice(PROXIMITY.depth));
+    expect(new Set(reranked.slice(0, PROXIMITY.depth).map((entry) => entry.id))).toEqual(
+      new Set(hits.slice(0, PROXIMITY.depth).map((entry) => entry.id)),
+    );
+    const scores = reranked.map((entry) => entry.score);
+    expect(scores).toEqual([...scores].sort((a, b) => b - a));
+  });
+});
