@@ -25,7 +25,8 @@ import { Ingestor } from './retrieval/ingest.ts';
 import { ParserPool } from './retrieval/parser-pool.ts';
 import { rerankWithLanguageModel } from './retrieval/llm-rerank.ts';
 import { HybridRetriever } from './retrieval/retriever.ts';
-import { MemoryRunHub } from './stores/memory/memory-run-hub.ts';
+import { MemoryRunHub, type MemoryRunHubOptions } from './stores/memory/memory-run-hub.ts';
+import { RedisRunHub } from './stores/redis/redis-run-hub.ts';
 import { openStores } from './stores/open-stores.ts';
 import type { Stores } from './stores/stores.ts';
 import { buildServer } from './transports/http/server.ts';
@@ -161,17 +162,17 @@ export async function createRootLogger(
   );
 }
 
-export interface CreateAppOptions {
-  logger?: PinoLogger;
-}
-
-export async function createApp(config: Config, options: CreateAppOptions = {}): Promise<App> {
-  assertSafeToServe(config);
-  // Every line the app and Fastify write goes through the credential masking (a given logger too: tests, embedders).
-  const logger = redactingLogger(options.logger ?? (await createRootLogger(config)));
-  const metrics = config.metricsEnabled ? new Metrics() : undefined;
-  const stats = new RollingStats();
-  const hub = new MemoryRunHub({
+/**
+ * The run hub: in memory, or shared through Redis when REDIS_URL is set. With Redis, the instance that finds a dead
+ * instance's answer ends it (RUN_OWNER_LOST) and stores it as failed with the text its owner last checkpointed.
+ */
+async function openRunHub(
+  config: Config,
+  stores: Stores,
+  logger: PinoLogger,
+  metrics: Metrics | undefined,
+): Promise<RunHub> {
+  const options: MemoryRunHubOptions = {
     observer: metrics,
     limits: {
       maxEvents: config.run.maxEvents,
@@ -185,8 +186,35 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     readers: { perRun: config.run.maxReadersPerRun, total: config.run.maxReaders },
     onAbandoned: (runId) =>
       logger.info({ runId, policy: config.run.disconnectPolicy }, 'run abandoned: no reader'),
+  };
+  if (config.run.redisUrl === undefined) return new MemoryRunHub(options);
+  return RedisRunHub.open({
+    ...options,
+    url: config.run.redisUrl,
+    logger,
+    onOwnerLost: async (runId) => {
+      const answer = await stores.conversations.findMessageByRun(runId);
+      if (answer === undefined || answer.status !== 'streaming') return;
+      await stores.conversations.replaceMessage({
+        ...answer,
+        status: 'failed',
+        finishReason: 'error',
+        errorCode: 'RUN_OWNER_LOST',
+      });
+    },
   });
-  metrics?.watchHub(() => hub.stats());
+}
+
+export interface CreateAppOptions {
+  logger?: PinoLogger;
+}
+
+export async function createApp(config: Config, options: CreateAppOptions = {}): Promise<App> {
+  assertSafeToServe(config);
+  // Every line the app and Fastify write goes through the credential masking (a given logger too: tests, embedders).
+  const logger = redactingLogger(options.logger ?? (await createRootLogger(config)));
+  const metrics = config.metricsEnabled ? new Metrics() : undefined;
+  const stats = new RollingStats();
   const { stores, embedder, ingestor } = await openDocumentStack(config, logger);
   // No answer of this process runs yet: any still marked streaming was cut by a kill or crash of the last one.
   const interrupted = await stores.conversations.interruptStreamingMessages();
@@ -196,6 +224,8 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
       'answers cut off when the server last stopped without shutting down (killed, crashed) are marked interrupted, with their text so far',
     );
   }
+  const hub = await openRunHub(config, stores, logger, metrics);
+  metrics?.watchHub(() => hub.stats());
   const freshInstall = await ensureDefaultChatbot(stores);
   const model = await resolveLanguageModel(config.llm, logger, metrics);
   await warnOnEmbeddingSpaceChange(stores, embedder, logger);

@@ -1,9 +1,9 @@
-// Runs and streaming: how long an answer may run and be resumed, what it may hold, and how SSE and WebSocket keep
-// their connections alive.
+// Runs and streaming: how long an answer may run and be resumed, what it may hold, where runs are shared between
+// instances (Redis), and how SSE and WebSocket keep their connections alive.
 
 import { z } from 'zod';
 import type { DisconnectPolicy } from '../core/run-hub.ts';
-import { integer } from './fields.ts';
+import { integer, optionalText } from './fields.ts';
 
 const DISCONNECT_POLICIES = ['abort', 'finish'] as const satisfies readonly DisconnectPolicy[];
 
@@ -18,6 +18,12 @@ export const runsSchema = z.object({
   RUN_CHECKPOINT_MS: integer(1000),
   RUN_MAX_READERS: integer(64, 1),
   MAX_READERS: integer(2048, 1),
+  REDIS_URL: optionalText.pipe(
+    z
+      .string()
+      .refine((value) => /^rediss?:\/\//i.test(value), { message: 'expected a redis:// or rediss:// URL' })
+      .optional(),
+  ),
   SSE_PING_MS: integer(15_000, 10),
   SSE_RETRY_MS: integer(2_000),
   SSE_DRAIN_TIMEOUT_MS: integer(30_000, 100),
@@ -43,6 +49,8 @@ export interface RunSettings {
     maxReadersPerRun: number;
     /** Readers of all runs in this process (TOO_MANY_READERS beyond); applies in every auth mode. */
     maxReaders: number;
+    /** Redis for the run hub: when set, any instance can resume, follow and stop any run (src/stores/redis/). */
+    redisUrl: string | undefined;
   };
   sse: { pingMs: number; retryMs: number; drainTimeoutMs: number };
   ws: { pingMs: number };
@@ -61,6 +69,7 @@ export function resolveRuns(values: RunsValues): RunSettings {
       checkpointMs: values.RUN_CHECKPOINT_MS,
       maxReadersPerRun: values.RUN_MAX_READERS,
       maxReaders: values.MAX_READERS,
+      redisUrl: values.REDIS_URL,
     },
     sse: {
       pingMs: values.SSE_PING_MS,

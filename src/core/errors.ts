@@ -143,6 +143,17 @@ export const ERROR_CODES = {
     message: 'The answer exceeded the size limit for one run and was ended.',
     retryable: false,
   },
+  RUN_OWNER_LOST: {
+    status: 503,
+    message:
+      'The server generating this answer stopped responding: the conversation keeps the text so far; ask again.',
+    retryable: true,
+  },
+  HUB_UNAVAILABLE: {
+    status: 503,
+    message: 'New answers cannot start while the run hub (Redis) is unreachable; retry shortly.',
+    retryable: true,
+  },
   STORE_UNAVAILABLE: {
     status: 503,
     message: 'The database cannot be reached; retry shortly or on another instance.',

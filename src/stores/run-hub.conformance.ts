@@ -24,14 +24,15 @@ export interface RunHubTestOptions {
 
 export type RunHubFactory = (options: RunHubTestOptions) => RunHub | Promise<RunHub>;
 
-interface CollectingSink extends RunSink {
+/** A sink that records what it is written; `accept` is what its write returns. */
+export interface CollectingSink extends RunSink {
   events: RunEvent[];
   writes: { entries: readonly LogEntry[]; merged: boolean }[];
   ended: boolean;
   accept: boolean;
 }
 
-function collector(): CollectingSink {
+export function collector(): CollectingSink {
   const sink: CollectingSink = {
     events: [],
     writes: [],
@@ -51,7 +52,7 @@ function collector(): CollectingSink {
 
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-const textOf = (events: RunEvent[]): string =>
+export const textOf = (events: RunEvent[]): string =>
   events.map((event) => (event.type === 'token' ? event.text : '')).join('');
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

@@ -7,6 +7,9 @@ import { loadConfig } from '../../src/config.ts';
 import { startFakeUpstream, type FakeScenario, type FakeUpstream } from '../fakes/openai-upstream.ts';
 import { storeEnv } from './test-store.ts';
 
+/** Which run hub test servers use: `redis` on the Vitest project of that name (vitest.config.ts), else memory. */
+const TEST_HUB: 'memory' | 'redis' = process.env.RIVULET_TEST_HUB === 'redis' ? 'redis' : 'memory';
+
 export interface TestServer {
   app: App;
   url: string;
@@ -38,6 +41,10 @@ export async function startTestServer(
     SAMPLE_CORPUS: 'false',
     // On the postgres project: DATABASE_URL of a fresh database (or the one standing for DATA_DIR).
     ...(env.DATABASE_URL === undefined ? await storeEnv(dataDir) : {}),
+    // On the redis project: runs go through the Redis hub (REDIS_URL), every reader on the owner's path.
+    ...(TEST_HUB === 'redis' && process.env.REDIS_URL !== undefined
+      ? { REDIS_URL: process.env.REDIS_URL }
+      : {}),
     ...env,
   });
   const { logs } = options;

@@ -3,7 +3,6 @@
 import { randomBytes } from 'node:crypto';
 import { RivuletError, type ErrorCode } from '../../core/errors.ts';
 import { encodeEvent, isTerminal, withSeq, type RunEvent, type RunEventInput } from '../../core/events.ts';
-import { mergeTokens } from '../../core/merge-tokens.ts';
 import { noopObserver, type HubObserver } from '../../core/observer.ts';
 import type {
   CreateRunOptions,
@@ -16,9 +15,33 @@ import type {
   RunLimits,
   RunProducer,
   RunSink,
-  RunState,
   RunSubscription,
 } from '../../core/run-hub.ts';
+import { ReaderSlots } from './reader-slots.ts';
+import { LogReader, RunLog } from './run-log.ts';
+
+/**
+ * What a shared hub (src/stores/redis/) hooks into the runs this hub owns: it mirrors their logs elsewhere and
+ * counts readers on other instances. Called synchronously; `appended` is on the token path, so it must stay cheap.
+ */
+export interface RunMirror {
+  /** An entry was appended to the run (its last entry). */
+  appended(run: OwnedRun): void;
+  /** The number of this process's readers of the run changed. */
+  readersChanged(run: OwnedRun): void;
+  /** The grace expired with no reader here: resolves true when readers on other instances still follow the run. */
+  readersElsewhere(runId: string): Promise<boolean>;
+}
+
+/** What a mirror may read of a run this hub owns. */
+export interface OwnedRun {
+  readonly runId: string;
+  readonly ownerId: string | null;
+  readonly createdAt: number;
+  readonly entries: readonly LogEntry[];
+  readonly state: RunLog['state'];
+  readonly readers: ReadonlySet<unknown>;
+}
 
 export interface MemoryRunHubOptions {
   limits: RunLimits;
@@ -34,76 +57,34 @@ export interface MemoryRunHubOptions {
   maxRetainedBytes?: number;
   /** Reader ceilings (RUN_MAX_READERS, MAX_READERS); unlimited when absent. */
   readers?: ReaderLimits;
+  /** The process's reader count when another hub shares it (built from `readers` when absent). */
+  readerSlots?: ReaderSlots;
   /** Called when the grace window expires on a run nobody came back to (for metrics and logs). */
   onAbandoned?: (runId: string) => void;
   /** Metrics: readers attached and resumed, disconnects, merged frames, grace expiries. */
   observer?: HubObserver;
+  /** Mirrors the runs elsewhere (the Redis hub); none by default. */
+  mirror?: RunMirror;
 }
-
-/** At most this many entries go to a sink in one write, so one reader cannot hog the event loop. */
-const MAX_BATCH_ENTRIES = 512;
-
-/** What a refused reader is told to wait before trying again. */
-const READERS_RETRY_AFTER_MS = 5_000;
 
 /** Unguessable, URL-safe and free of ':' (Last-Event-ID is "<runId>:<seq>"). */
 export function newRunId(): string {
   return `run_${randomBytes(16).toString('base64url')}`;
 }
 
-class Reader implements RunSubscription {
-  cursor: number;
-  paused = false;
-  /** Set while the reader has a backlog (replay or backpressure): its tokens get merged. */
-  behind: boolean;
-  closed = false;
-  private readonly run: MemoryRun;
-  readonly sink: RunSink;
-
-  constructor(run: MemoryRun, cursor: number, sink: RunSink) {
-    this.run = run;
-    this.cursor = cursor;
-    this.sink = sink;
-    this.behind = cursor < run.entries.length;
-  }
-
-  get runId(): string {
-    return this.run.runId;
-  }
-
-  resume(): void {
-    if (this.closed || !this.paused) return;
-    this.paused = false;
-    this.run.deliver(this);
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.run.detach(this);
-  }
-}
-
-class MemoryRun implements RunProducer {
-  readonly runId: string;
+class MemoryRun extends RunLog implements RunProducer, OwnedRun {
   readonly ownerId: string | null;
   readonly createdAt = Date.now();
-  readonly entries: LogEntry[] = [];
-  readonly readers = new Set<Reader>();
-  bytes = 0;
-  state: RunState = 'running';
   private readonly controller = new AbortController();
   private readonly limits: RunLimits;
   private readonly hub: MemoryRunHub;
-  private flushScheduled = false;
-  private laterFlushScheduled = false;
   private graceTimer: NodeJS.Timeout | undefined;
   private readonly durationTimer: NodeJS.Timeout;
   retentionTimer: NodeJS.Timeout | undefined;
 
   constructor(hub: MemoryRunHub, runId: string, ownerId: string | null, limits: RunLimits) {
+    super(runId, hub);
     this.hub = hub;
-    this.runId = runId;
     this.ownerId = ownerId;
     this.limits = limits;
     this.durationTimer = setTimeout(() => this.endWithError('RUN_TIMEOUT'), limits.maxDurationMs);
@@ -125,7 +106,7 @@ class MemoryRun implements RunProducer {
       this.endWithError('RUN_LOG_LIMIT');
       return -1;
     }
-    this.push(event, json);
+    this.record(event, json);
     return seq;
   }
 
@@ -140,7 +121,7 @@ class MemoryRun implements RunProducer {
       message: error.message,
       retryable: error.retryable,
     };
-    this.push(event, encodeEvent(event));
+    this.record(event, encodeEvent(event));
     this.controller.abort(error);
   }
 
@@ -151,92 +132,41 @@ class MemoryRun implements RunProducer {
     return true;
   }
 
-  attach(reader: Reader): void {
-    this.readers.add(reader);
-    this.clearGraceTimer();
-    this.scheduleDelivery(reader);
+  abandon(): void {
+    if (this.state !== 'running') return;
+    this.controller.abort(new RivuletError('RUN_ABANDONED'));
   }
 
-  detach(reader: Reader): void {
-    this.removeReader(reader);
-    if (this.state === 'running') this.hub.observer.readerDisconnected();
-    if (this.readers.size === 0 && this.state === 'running') this.startGraceTimer();
-  }
-
-  /** Sends everything after the reader's cursor, merged if it is behind, until the sink pushes back. */
-  deliver(reader: Reader): void {
-    const entries = this.entries;
-    while (!reader.closed && !reader.paused && reader.cursor < entries.length) {
-      const end = Math.min(entries.length, reader.cursor + MAX_BATCH_ENTRIES);
-      // A live reader usually takes one entry at a time: skip the slice machinery for it.
-      const slice = end - reader.cursor === 1 ? [entries[reader.cursor]!] : entries.slice(reader.cursor, end);
-      const merged = reader.behind && slice.length > 1;
-      const batch = merged ? mergeTokens(slice) : slice;
-      reader.cursor = end;
-      const mergedTokens = merged && batch.length < slice.length;
-      if (mergedTokens) this.hub.observer.mergedFrame();
-      let accepted: boolean;
-      try {
-        accepted = reader.sink.write(batch, mergedTokens);
-      } catch {
-        // A broken reader must never break the producer or the other readers.
-        reader.close();
-        return;
-      }
-      if (!accepted) {
-        reader.paused = true;
-        reader.behind = true;
-        return;
-      }
-    }
-    if (reader.closed || reader.paused) return;
-    reader.behind = false;
-    if (this.state === 'finished') this.endReader(reader);
-  }
-
-  /** Delivers what readers have not received yet (a final error, say) now, without waiting for a microtask. */
-  deliverAll(): void {
-    for (const reader of [...this.readers]) this.deliver(reader);
+  /** The grace window starts again (a reader on another instance left). */
+  restartGrace(): void {
+    if (this.state === 'running' && this.readers.size === 0) this.startGraceTimer();
   }
 
   dispose(): void {
     this.clearGraceTimer();
     clearTimeout(this.durationTimer);
     clearTimeout(this.retentionTimer);
-    for (const reader of [...this.readers]) this.endReader(reader);
+    this.endReaders();
   }
 
-  private push(event: RunEvent, json: string): void {
-    this.entries.push({ event, json });
-    this.bytes += json.length;
-    if (isTerminal(event)) this.finish();
-    if (this.readers.size === 0) return;
-    if (event.type === 'token' || isTerminal(event)) {
-      if (this.flushScheduled) return;
-      this.flushScheduled = true;
-      // Events appended in the same tick (one upstream chunk often holds several tokens) go out in one write.
-      queueMicrotask(this.flush);
-    } else if (!this.flushScheduled && !this.laterFlushScheduled) {
-      this.laterFlushScheduled = true;
-      // The events before the first token (start, phases, sources) come in a burst across store calls that resolve
-      // at once: wait for the macrotask boundary so the burst is one write per reader, not one per event (a
-      // thousand streams opening together would otherwise queue thousands of extra writes before any token).
-      setImmediate(this.laterFlush);
-    }
+  protected override finished(): void {
+    this.clearGraceTimer();
+    clearTimeout(this.durationTimer);
+    this.hub.scheduleRetention(this);
   }
 
-  private readonly flush = (): void => {
-    this.flushScheduled = false;
-    for (const reader of this.readers) this.deliver(reader);
-  };
+  protected override readersChanged(): void {
+    if (this.readers.size > 0) this.clearGraceTimer();
+    this.hub.options.mirror?.readersChanged(this);
+  }
 
-  private readonly laterFlush = (): void => {
-    this.laterFlushScheduled = false;
-    for (const reader of this.readers) this.deliver(reader);
-  };
+  protected override readerDetached(): void {
+    if (this.readers.size === 0 && this.state === 'running') this.startGraceTimer();
+  }
 
-  private scheduleDelivery(reader: Reader): void {
-    queueMicrotask(() => this.deliver(reader));
+  private record(event: RunEvent, json: string): void {
+    this.push({ event, json });
+    this.hub.options.mirror?.appended(this);
   }
 
   private exceedsLimits(jsonLength: number): boolean {
@@ -244,34 +174,12 @@ class MemoryRun implements RunProducer {
     return this.entries.length + 1 >= this.limits.maxEvents || this.bytes + jsonLength > this.limits.maxBytes;
   }
 
-  private finish(): void {
-    this.state = 'finished';
-    this.clearGraceTimer();
-    clearTimeout(this.durationTimer);
-    this.hub.scheduleRetention(this);
-  }
-
-  /** Every way a reader leaves goes through here, so the hub's reader count frees its slot. */
-  private removeReader(reader: Reader): void {
-    if (this.readers.delete(reader)) this.hub.readerLeft();
-  }
-
-  private endReader(reader: Reader): void {
-    reader.closed = true;
-    this.removeReader(reader);
-    try {
-      reader.sink.end();
-    } catch {
-      // The reader is gone either way.
-    }
-  }
-
   private startGraceTimer(): void {
     this.clearGraceTimer();
     this.graceTimer = setTimeout(() => {
       this.graceTimer = undefined;
       if (this.state !== 'running' || this.readers.size > 0) return;
-      this.hub.abandoned(this);
+      this.hub.graceExpired(this);
     }, this.hub.options.graceMs);
     this.graceTimer.unref();
   }
@@ -280,32 +188,26 @@ class MemoryRun implements RunProducer {
     if (this.graceTimer !== undefined) clearTimeout(this.graceTimer);
     this.graceTimer = undefined;
   }
-
-  abandon(): void {
-    if (this.state !== 'running') return;
-    this.controller.abort(new RivuletError('RUN_ABANDONED'));
-  }
 }
 
 export class MemoryRunHub implements RunHub {
   readonly options: MemoryRunHubOptions;
   /** @internal */
   readonly observer: HubObserver;
+  /** Readers attached to all runs, for MAX_READERS (shared with the Redis hub's replicas when it wraps this hub). */
+  readonly readerSlots: ReaderSlots;
   private readonly runs = new Map<string, MemoryRun>();
   private retainedBytes = 0;
-  /** Readers attached to all runs, for MAX_READERS. */
-  private readerCount = 0;
-  private readonly readerLimits: ReaderLimits;
 
   constructor(options: MemoryRunHubOptions) {
     this.options = options;
     this.observer = options.observer ?? noopObserver;
-    this.readerLimits = options.readers ?? { perRun: Infinity, total: Infinity };
+    this.readerSlots = options.readerSlots ?? new ReaderSlots(options.readers);
   }
 
   create(options: CreateRunOptions): RunProducer {
     // A new run is read by whoever asked: with no room for that reader it would only generate for nobody.
-    if (this.readerCount >= this.readerLimits.total) throw this.tooManyReaders('process');
+    if (this.readerSlots.full) throw this.readerSlots.tooManyReaders('process');
     const run = new MemoryRun(this, newRunId(), options.ownerId, {
       ...this.options.limits,
       ...options.limits,
@@ -314,17 +216,25 @@ export class MemoryRunHub implements RunHub {
     return run;
   }
 
+  /** Whether this hub holds the run (it runs here, or finished here and is retained). */
+  has(runId: string): boolean {
+    return this.runs.has(runId);
+  }
+
+  /** A run this hub holds, as its mirror sees it. */
+  owned(runId: string): OwnedRun | undefined {
+    return this.runs.get(runId);
+  }
+
   subscribe(runId: string, afterSeq: number, sink: RunSink): Promise<RunSubscription | undefined> {
     const run = this.runs.get(runId);
     if (run === undefined) return Promise.resolve(undefined);
-    // Each reader is written every event: without a ceiling, thousands of readers of one run (that never read)
-    // turn each token into thousands of socket writes and starve everything else on the event loop.
-    if (run.readers.size >= this.readerLimits.perRun) return Promise.reject(this.tooManyReaders('run'));
-    if (this.readerCount >= this.readerLimits.total) return Promise.reject(this.tooManyReaders('process'));
+    const refusal = this.readerSlots.refusal(run.readers.size);
+    if (refusal !== undefined) return Promise.reject(refusal);
+    this.readerSlots.take();
     const cursor = Math.max(0, Math.min(Math.floor(afterSeq) + 1, run.entries.length));
-    const reader = new Reader(run, cursor, sink);
+    const reader = new LogReader(run, cursor, sink);
     this.observer.readerAttached(afterSeq >= 0);
-    this.readerCount += 1;
     run.attach(reader);
     return Promise.resolve(reader);
   }
@@ -344,6 +254,11 @@ export class MemoryRunHub implements RunHub {
 
   stop(runId: string): Promise<boolean> {
     return Promise.resolve(this.runs.get(runId)?.stop() ?? false);
+  }
+
+  /** A reader of the run on another instance left: its grace window starts again if nobody reads it here. */
+  restartGrace(runId: string): void {
+    this.runs.get(runId)?.restartGrace();
   }
 
   stats(): RunHubStats {
@@ -367,20 +282,6 @@ export class MemoryRunHub implements RunHub {
     }
     this.runs.clear();
     this.retainedBytes = 0;
-    this.readerCount = 0;
-  }
-
-  /** @internal */
-  readerLeft(): void {
-    this.readerCount -= 1;
-  }
-
-  private tooManyReaders(scope: 'run' | 'process'): RivuletError {
-    const message =
-      scope === 'run'
-        ? `This answer already has ${this.readerLimits.perRun} readers (RUN_MAX_READERS): close another tab or connection following it, then try again.`
-        : `The server is serving its maximum of ${this.readerLimits.total} readers (MAX_READERS): try again shortly.`;
-    return new RivuletError('TOO_MANY_READERS', { message, retryAfterMs: READERS_RETRY_AFTER_MS });
   }
 
   /** @internal */
@@ -404,8 +305,28 @@ export class MemoryRunHub implements RunHub {
     run.dispose();
   }
 
-  /** @internal */
-  abandoned(run: MemoryRun): void {
+  /** @internal The grace passed with no reader here; a mirror may know of readers on other instances. */
+  graceExpired(run: MemoryRun): void {
+    const mirror = this.options.mirror;
+    if (mirror === undefined) {
+      this.abandoned(run);
+      return;
+    }
+    void mirror.readersElsewhere(run.runId).then(
+      (elsewhere) => {
+        if (run.state !== 'running' || run.readers.size > 0) return;
+        // Readers elsewhere keep it alive; look again a grace later in case their instance died without a word.
+        if (elsewhere) run.restartGrace();
+        else this.abandoned(run);
+      },
+      // No way to count readers elsewhere (the shared store is down): they cannot be reading it either.
+      () => {
+        if (run.state === 'running' && run.readers.size === 0) this.abandoned(run);
+      },
+    );
+  }
+
+  private abandoned(run: MemoryRun): void {
     this.options.onAbandoned?.(run.runId);
     const abort = this.options.disconnectPolicy === 'abort';
     this.observer.graceExpired(abort);

@@ -1,0 +1,191 @@
+// One run's event log in memory and its readers: cursors, batching, backpressure and token merging for readers that
+// fell behind. The memory hub's runs and the Redis hub's replicas of other instances' runs are both such logs.
+
+import { isTerminal } from '../../core/events.ts';
+import { mergeTokens } from '../../core/merge-tokens.ts';
+import type { HubObserver } from '../../core/observer.ts';
+import type { LogEntry, RunSink, RunState, RunSubscription } from '../../core/run-hub.ts';
+import type { ReaderSlots } from './reader-slots.ts';
+
+/** At most this many entries go to a sink in one write, so one reader cannot hog the event loop. */
+const MAX_BATCH_ENTRIES = 512;
+
+export class LogReader implements RunSubscription {
+  /** Seq of the next entry this reader is sent. */
+  cursor: number;
+  paused = false;
+  /** Set while the reader has a backlog (replay or backpressure): its tokens get merged. */
+  behind: boolean;
+  closed = false;
+  private readonly log: RunLog;
+  readonly sink: RunSink;
+
+  constructor(log: RunLog, cursor: number, sink: RunSink) {
+    this.log = log;
+    this.cursor = cursor;
+    this.sink = sink;
+    this.behind = cursor < log.nextSeq;
+  }
+
+  get runId(): string {
+    return this.log.runId;
+  }
+
+  resume(): void {
+    if (this.closed || !this.paused) return;
+    this.paused = false;
+    this.log.deliver(this);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.log.detach(this);
+  }
+}
+
+/** What a log reports to and takes slots from: its hub's observer and the process's reader ceilings. */
+export interface RunLogHost {
+  readonly observer: HubObserver;
+  readonly readerSlots: ReaderSlots;
+}
+
+export class RunLog {
+  readonly runId: string;
+  /** The entries held, in seq order and without gaps, starting at seq `base`. */
+  readonly entries: LogEntry[] = [];
+  /** Seq of entries[0]: 0 for a log that holds its whole run. */
+  base = 0;
+  readonly readers = new Set<LogReader>();
+  bytes = 0;
+  state: RunState = 'running';
+  protected readonly host: RunLogHost;
+  private flushScheduled = false;
+  private laterFlushScheduled = false;
+
+  constructor(runId: string, host: RunLogHost) {
+    this.runId = runId;
+    this.host = host;
+  }
+
+  /** Seq the next appended entry gets. */
+  get nextSeq(): number {
+    return this.base + this.entries.length;
+  }
+
+  /** Adds a reader at `cursor` (a seq within the log, or its end); its first delivery is on the next microtask. */
+  attach(reader: LogReader): void {
+    this.readers.add(reader);
+    this.readersChanged();
+    queueMicrotask(() => this.deliver(reader));
+  }
+
+  detach(reader: LogReader): void {
+    this.removeReader(reader);
+    if (this.state === 'running') this.host.observer.readerDisconnected();
+    this.readerDetached();
+  }
+
+  /** Sends everything after the reader's cursor, merged if it is behind, until the sink pushes back. */
+  deliver(reader: LogReader): void {
+    const entries = this.entries;
+    const base = this.base;
+    while (!reader.closed && !reader.paused && reader.cursor < base + entries.length) {
+      const start = reader.cursor - base;
+      const end = Math.min(entries.length, start + MAX_BATCH_ENTRIES);
+      // A live reader usually takes one entry at a time: skip the slice machinery for it.
+      const slice = end - start === 1 ? [entries[start]!] : entries.slice(start, end);
+      const merged = reader.behind && slice.length > 1;
+      const batch = merged ? mergeTokens(slice) : slice;
+      reader.cursor = base + end;
+      const mergedTokens = merged && batch.length < slice.length;
+      if (mergedTokens) this.host.observer.mergedFrame();
+      let accepted: boolean;
+      try {
+        accepted = reader.sink.write(batch, mergedTokens);
+      } catch {
+        // A broken reader must never break the producer or the other readers.
+        reader.close();
+        return;
+      }
+      if (!accepted) {
+        reader.paused = true;
+        reader.behind = true;
+        return;
+      }
+    }
+    if (reader.closed || reader.paused) return;
+    reader.behind = false;
+    if (this.state === 'finished') this.endReader(reader);
+  }
+
+  /** Delivers what readers have not received yet (a final error, say) now, without waiting for a microtask. */
+  deliverAll(): void {
+    for (const reader of [...this.readers]) this.deliver(reader);
+  }
+
+  /** Ends every reader (the run is gone for this process). */
+  endReaders(): void {
+    for (const reader of [...this.readers]) this.endReader(reader);
+  }
+
+  /** Appends the next entry (its seq must be `nextSeq`) and schedules delivery to the readers. */
+  push(entry: LogEntry): void {
+    const event = entry.event;
+    this.entries.push(entry);
+    this.bytes += entry.json.length;
+    if (isTerminal(event)) {
+      this.state = 'finished';
+      this.finished();
+    }
+    if (this.readers.size === 0) return;
+    if (event.type === 'token' || isTerminal(event)) {
+      if (this.flushScheduled) return;
+      this.flushScheduled = true;
+      // Events appended in the same tick (one upstream chunk often holds several tokens) go out in one write.
+      queueMicrotask(this.flush);
+    } else if (!this.flushScheduled && !this.laterFlushScheduled) {
+      this.laterFlushScheduled = true;
+      // The events before the first token (start, phases, sources) come in a burst across store calls that resolve
+      // at once: wait for the macrotask boundary so the burst is one write per reader, not one per event (a
+      // thousand streams opening together would otherwise queue thousands of extra writes before any token).
+      setImmediate(this.laterFlush);
+    }
+  }
+
+  /** Called once when the terminal entry is pushed. */
+  protected finished(): void {}
+
+  /** Called whenever a reader joins or leaves (detached, ended, refused by its sink). */
+  protected readersChanged(): void {}
+
+  /** Called after a reader left on its own (closed its subscription or broke). */
+  protected readerDetached(): void {}
+
+  private readonly flush = (): void => {
+    this.flushScheduled = false;
+    for (const reader of this.readers) this.deliver(reader);
+  };
+
+  private readonly laterFlush = (): void => {
+    this.laterFlushScheduled = false;
+    for (const reader of this.readers) this.deliver(reader);
+  };
+
+  /** Every way a reader leaves goes through here, so the process's reader count frees its slot. */
+  private removeReader(reader: LogReader): void {
+    if (!this.readers.delete(reader)) return;
+    this.host.readerSlots.release();
+    this.readersChanged();
+  }
+
+  private endReader(reader: LogReader): void {
+    reader.closed = true;
+    this.removeReader(reader);
+    try {
+      reader.sink.end();
+    } catch {
+      // The reader is gone either way.
+    }
+  }
+}
