@@ -21,6 +21,8 @@ export function openConnections(url: string, logger: Logger | undefined): RedisC
     retryStrategy: (attempt) => Math.min(50 * attempt, RECONNECT_MAX_MS),
     // A command sent before a drop is not sent again after the reconnect: the hub re-reads what Redis holds instead.
     autoResendUnfulfilledCommands: false,
+    // And it fails after the first failed reconnect rather than waiting for Redis to come back.
+    maxRetriesPerRequest: 1,
   };
   // Commands fail at once while Redis is away: a token must never wait in a queue for a reconnect.
   const commands = new Redis(url, { ...common, enableOfflineQueue: false, connectionName: 'rivulet-hub' });

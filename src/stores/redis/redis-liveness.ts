@@ -49,6 +49,8 @@ export interface RedisLivenessOptions {
   runGone: (runId: string) => void;
   /** This instance ended a dead owner's run. */
   runLost: (runId: string) => void;
+  /** Called on every check, whether Redis answers or not. */
+  tick: () => void;
   logger: Logger | undefined;
 }
 
@@ -110,6 +112,7 @@ export class RedisLiveness {
 
   /** Ends the runs of instances whose heartbeat lapsed, and ends readers here of runs Redis no longer has. */
   async sweep(): Promise<void> {
+    this.options.tick();
     if (this.sweeping || this.options.commands.status !== 'ready') return;
     this.sweeping = true;
     try {

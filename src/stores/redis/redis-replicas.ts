@@ -309,33 +309,40 @@ export class RedisReplicas implements RunLogHost {
           ...followed.map(([, replica]) => entryId(replica.nextSeq - 1)),
         )) as [key: string, entries: StreamEntry[]][] | null;
         this.reading = false;
-        this.unreachableSince = undefined;
         for (const [key, entries] of reply ?? []) {
           const replica = this.following.get(key);
           if (replica === undefined) continue;
           replica.receive(entries);
           if (replica.state !== 'running') this.following.delete(key);
         }
-      } catch (error) {
+      } catch {
         this.reading = false;
         if (this.closed) return;
-        this.unreachable(error);
+        // checkReachable ends the readers if this lasts.
         await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
       }
     }
   }
 
-  private unreachable(error: unknown): void {
+  /**
+   * Called on every liveness tick: readers never wait for ever. Once Redis has been unreachable for `giveUpMs`, the
+   * readers of other instances' runs are ended, and their clients reconnect and resume from their cursor (here or
+   * on another instance).
+   */
+  checkReachable(): void {
+    const { commands, blocking, giveUpMs, logger } = this.options;
+    if (commands.status === 'ready' && blocking.status === 'ready') {
+      this.unreachableSince = undefined;
+      return;
+    }
     const now = performance.now();
     this.unreachableSince ??= now;
-    if (now - this.unreachableSince < this.options.giveUpMs) return;
-    // Readers never wait for ever: their clients reconnect and resume (on this instance or another) from their cursor.
-    this.options.logger?.warn(
-      { readers: this.stats().readers, error: error instanceof Error ? error.message : String(error) },
+    if (now - this.unreachableSince < giveUpMs || this.replicas.size === 0) return;
+    logger?.warn(
+      { readers: this.stats().readers },
       'run hub: Redis unreachable; ending the readers of runs other instances own',
     );
     for (const replica of [...this.replicas.values()]) this.forget(replica.runId);
-    this.unreachableSince = undefined;
   }
 
   /** A new stream to follow: restart the blocked read so it is included. */

@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { RivuletError } from '../../core/errors.ts';
 import type { RunEvent } from '../../core/events.ts';
@@ -237,6 +238,64 @@ describe.skipIf(redisSkipReason !== undefined)('RedisRunHub', () => {
       run.append(done);
       await until(() => local.ended);
       expect(textOf(local.events)).toBe('abcde');
+    });
+
+    it('writes a run again from the owner’s memory when Redis comes back without it (restarted empty)', async () => {
+      const owner = await open({ url: await proxiedUrl() });
+      const proxy = lastProxy();
+      const run = owner.create({ ownerId: 'alice' });
+      appendTokens(run, 'ab');
+      const other = await open();
+      await visible(other, run.runId);
+      // Redis loses the run (a restart without persistence) and the owner's connections drop.
+      const admin = new Redis(REDIS_URL!);
+      await admin.del(`${prefix}:run:${run.runId}`, `${prefix}:run:${run.runId}:log`);
+      admin.disconnect();
+      proxy.cut();
+      appendTokens(run, 'cd');
+      run.append(done);
+      await visible(other, run.runId);
+      const remote = collector();
+      await other.subscribe(run.runId, -1, remote);
+      await until(() => remote.ended);
+      expect(textOf(remote.events)).toBe('abcd');
+      expect(seqs(remote.events).at(-1)).toBe(4);
+      expect(await other.info(run.runId)).toMatchObject({ ownerId: 'alice', state: 'finished', lastSeq: 4 });
+    });
+
+    it('ends readers of another instance’s run when Redis stays unreachable, so their clients reconnect elsewhere', async () => {
+      const heartbeatTtlMs = 3_000;
+      const owner = await open({ heartbeatTtlMs });
+      const other = await open({ url: await proxiedUrl(), heartbeatTtlMs });
+      const proxy = lastProxy();
+      const run = owner.create({ ownerId: null });
+      await visible(other, run.runId);
+      const remote = collector();
+      await other.subscribe(run.runId, -1, remote);
+      run.append({ type: 'token', text: 'a' });
+      await until(() => remote.events.length === 1);
+      const cutAt = performance.now();
+      proxy.refuse();
+      await until(() => remote.ended, heartbeatTtlMs + 3_000);
+      expect(performance.now() - cutAt).toBeGreaterThanOrEqual(heartbeatTtlMs - 500);
+      expect(remote.events.map((event) => event.type)).toEqual(['token']);
+      expect(other.stats().readers).toBe(0);
+      // The owner's run goes on for whoever resumes it where Redis is reachable.
+      expect(run.signal.aborted).toBe(false);
+    });
+
+    it('forgets a finished run on every instance once its retention has passed', async () => {
+      const owner = await open({ retentionMs: 300 });
+      const other = await open({ retentionMs: 300 });
+      const run = owner.create({ ownerId: null });
+      run.append({ type: 'token', text: 'kept' });
+      run.append(done);
+      await visible(other, run.runId);
+      expect((await other.info(run.runId))?.state).toBe('finished');
+      await sleep(600);
+      expect(await other.info(run.runId)).toBeUndefined();
+      expect(await other.subscribe(run.runId, -1, collector())).toBeUndefined();
+      expect(await owner.info(run.runId)).toBeUndefined();
     });
 
     it('refuses new runs with HUB_UNAVAILABLE while Redis is unreachable, finishes running ones locally, recovers', async () => {

@@ -106,6 +106,7 @@ export class RedisRunHub implements RunHub {
       followed: () => this.replicas.followedOwners(),
       runGone: (runId) => this.replicas.forget(runId),
       runLost: (runId) => this.ownerLost(runId),
+      tick: () => this.replicas.checkReachable(),
       logger: options.logger,
     });
     commands.on('ready', () => {
