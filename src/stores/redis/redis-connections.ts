@@ -12,8 +12,14 @@ export interface RedisConnections {
   readonly blocking: Redis;
 }
 
-/** Reconnect quickly, but never faster than this; ioredis keeps trying for ever. */
+/** Reconnect quickly, and at least this often; ioredis keeps trying for ever. */
 const RECONNECT_MAX_MS = 1_000;
+
+/** A command with no reply this long fails (and the hub treats Redis as away). */
+const COMMAND_TIMEOUT_MS = 3_000;
+
+/** How long one XREAD BLOCK waits at most (a missed wake-up costs at most this much delay). */
+export const READ_BLOCK_MS = 2_000;
 
 export function openConnections(url: string, logger: Logger | undefined): RedisConnections {
   const common: RedisOptions = {
@@ -24,8 +30,15 @@ export function openConnections(url: string, logger: Logger | undefined): RedisC
     // And it fails after the first failed reconnect rather than waiting for Redis to come back.
     maxRetriesPerRequest: 1,
   };
-  // Commands fail at once while Redis is away: a token must never wait in a queue for a reconnect.
-  const commands = new Redis(url, { ...common, enableOfflineQueue: false, connectionName: 'rivulet-hub' });
+  // Commands fail at once while Redis is away: a token must never wait in a queue for a reconnect. And a Redis that
+  // stops answering without closing the connection (a partition) fails them after a while instead of holding a
+  // resume or a stop for ever.
+  const commands = new Redis(url, {
+    ...common,
+    enableOfflineQueue: false,
+    commandTimeout: COMMAND_TIMEOUT_MS,
+    connectionName: 'rivulet-hub',
+  });
   const subscriber = new Redis(url, {
     ...common,
     maxRetriesPerRequest: null,
@@ -34,6 +47,8 @@ export function openConnections(url: string, logger: Logger | undefined): RedisC
   const blocking = new Redis(url, {
     ...common,
     enableOfflineQueue: false,
+    // Its reads block for up to READ_BLOCK_MS by design.
+    commandTimeout: READ_BLOCK_MS + COMMAND_TIMEOUT_MS,
     connectionName: 'rivulet-hub-reader',
   });
   for (const [name, connection] of [

@@ -10,6 +10,7 @@ import type { HubObserver } from '../../core/observer.ts';
 import type { LogEntry, RunSink, RunState, RunSubscription } from '../../core/run-hub.ts';
 import type { ReaderSlots } from '../memory/reader-slots.ts';
 import { LogReader, RunLog, type RunLogHost } from '../memory/run-log.ts';
+import { READ_BLOCK_MS } from './redis-connections.ts';
 import { entryId, seqOfEntryId, type RedisKeys } from './redis-keys.ts';
 
 /** A run's metadata hash as read from Redis. */
@@ -54,8 +55,6 @@ function toLogEntry(fields: readonly string[]): LogEntry {
 
 /** Entries per XRANGE page and per stream in one XREAD. */
 const PAGE = 1000;
-/** A blocked read returns at least this often, so a missed wake-up costs at most this much delay. */
-const BLOCK_MS = 2_000;
 /** Pause before reading again after Redis failed. */
 const RETRY_MS = 250;
 
@@ -303,7 +302,7 @@ export class RedisReplicas implements RunLogHost {
           'COUNT',
           String(PAGE),
           'BLOCK',
-          String(BLOCK_MS),
+          String(READ_BLOCK_MS),
           'STREAMS',
           ...followed.map(([key]) => key),
           ...followed.map(([, replica]) => entryId(replica.nextSeq - 1)),
@@ -356,7 +355,7 @@ export class RedisReplicas implements RunLogHost {
       if (!this.reading || this.readGeneration !== generation || id === undefined) return;
       this.options.commands.client('UNBLOCK', id).then(
         (unblocked) => {
-          // 0: the XREAD has not reached Redis yet; try again in a moment (BLOCK_MS bounds the delay regardless).
+          // 0: the XREAD has not reached Redis yet; try again in a moment (READ_BLOCK_MS bounds the delay regardless).
           if (unblocked === 0 && tries < 20) setTimeout(() => attempt(tries + 1), 2);
         },
         () => undefined,
