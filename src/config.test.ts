@@ -321,9 +321,21 @@ describe('storage settings', () => {
     );
   });
 
+  it('reads REDIS_URL for the run hub, and refuses what is not a Redis URL', () => {
+    expect(loadConfig({}).run.redisUrl).toBeUndefined();
+    expect(loadConfig({ REDIS_URL: ' rediss://:secret@cache:6380/2 ' }).run.redisUrl).toBe(
+      'rediss://:secret@cache:6380/2',
+    );
+    expect(() => loadConfig({ REDIS_URL: 'http://cache:6379' })).toThrow(
+      /REDIS_URL: expected a redis:\/\/ or rediss:\/\/ URL/,
+    );
+  });
+
   it('requires checkpoints at most 30 s apart with PostgreSQL, where other instances judge an answer by them', () => {
     const shared = { DATABASE_URL: 'postgresql://db/rivulet' };
-    expect(() => loadConfig({ ...shared, RUN_CHECKPOINT_MS: '0' })).toThrow(/RUN_CHECKPOINT_MS: must be between 1/);
+    expect(() => loadConfig({ ...shared, RUN_CHECKPOINT_MS: '0' })).toThrow(
+      /RUN_CHECKPOINT_MS: must be between 1/,
+    );
     expect(() => loadConfig({ ...shared, RUN_CHECKPOINT_MS: '60000' })).toThrow(/RUN_CHECKPOINT_MS/);
     expect(loadConfig({ ...shared, RUN_CHECKPOINT_MS: '5000' }).run.checkpointMs).toBe(5000);
     // Only this process writes a SQLite file: checkpoints may be off there.
