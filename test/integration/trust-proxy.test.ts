@@ -4,16 +4,11 @@
 // by the forwarded address; without it, or from a peer that is not a trusted proxy, X-Forwarded-For is ignored, so
 // a client cannot choose its own address. The last test goes through a real nginx when one is installed.
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig, ConfigError } from '../../src/config.ts';
 import { call, expectRefusal, type Reply } from '../helpers/http.ts';
-import { freePort } from '../helpers/ports.ts';
+import { NGINX_SKIP_REASON, startNginx, type Nginx } from '../helpers/nginx.ts';
 import { readSse, type SseReadResult } from '../helpers/sse-client.ts';
 import { putTestChatbot, startTestServer, type TestServer } from '../helpers/test-server.ts';
 import { connectWs } from '../helpers/ws-client.ts';
@@ -233,36 +228,15 @@ describe('TRUST_PROXY values', () => {
 // Through a real nginx
 // ---------------------------------------------------------------------------------------------------------------
 
-const NGINX = ['/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/local/nginx/sbin/nginx'].find((path) =>
-  existsSync(path),
-);
-if (NGINX === undefined) {
-  console.warn(
-    'trust-proxy.test.ts: nginx is not installed (apt-get install nginx): skipping the test through nginx',
-  );
+if (NGINX_SKIP_REASON !== undefined) {
+  console.warn(`trust-proxy.test.ts: ${NGINX_SKIP_REASON}: skipping the test through nginx`);
 }
 
-/** nginx in the foreground, as this test's own process, with its own config, on a loopback port. */
-async function startNginx(upstreamUrl: string): Promise<{ url: string; stop(): Promise<void> }> {
-  const dir = await mkdtemp(join(tmpdir(), 'rivulet-nginx-'));
-  const port = await freePort();
+/** nginx in front of `upstreamUrl`, appending the address it saw as a TLS-terminating proxy would. */
+function startNginxFor(upstreamUrl: string): Promise<Nginx> {
   const upstream = new URL(upstreamUrl);
-  await writeFile(
-    join(dir, 'nginx.conf'),
-    `daemon off;
-master_process off;
-worker_processes 1;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 64; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
-  server {
+  return startNginx(
+    (port) => `  server {
     listen 127.0.0.1:${port};
     location / {
       proxy_pass http://127.0.0.1:${upstream.port};
@@ -272,40 +246,8 @@ http {
       proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
       proxy_buffering off;
     }
-  }
-}
-`,
+  }`,
   );
-  const child: ChildProcess = spawn(
-    NGINX!,
-    ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')],
-    {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    },
-  );
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`nginx exited: ${stderr}`);
-    try {
-      await viaProxy(url, '/healthz', {}, '127.0.0.1');
-      break;
-    } catch (error) {
-      if (Date.now() > deadline) throw new Error(`nginx did not start: ${stderr}`, { cause: error });
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-  return {
-    url,
-    async stop() {
-      child.kill('SIGTERM');
-      await exited;
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
 }
 
 /** A GET from a chosen loopback source address (127.0.0.2, 127.0.0.3 ...): one machine, several visitors. */
@@ -336,11 +278,11 @@ function viaProxy(
   });
 }
 
-describe.skipIf(NGINX === undefined)('behind a real nginx reverse proxy', () => {
+describe.skipIf(NGINX_SKIP_REASON !== undefined)('behind a real nginx reverse proxy', () => {
   it('counts each visitor by the address nginx saw, and ignores what the visitor forged', async () => {
     // nginx reaches Rivulet from 127.0.0.1; visitors come from 127.0.0.2 and 127.0.0.3.
     const server = await start({ TRUST_PROXY: '127.0.0.1' });
-    const nginx = await startNginx(server.url);
+    const nginx = await startNginxFor(server.url);
     try {
       const forged = { ...visitor('n1'), 'x-forwarded-for': '198.51.100.50' };
       for (let index = 0; index < 4; index += 1) {
