@@ -152,9 +152,12 @@ export class RedisReplicas implements RunLogHost {
       const known = Math.max(meta.lastSeq, (existing?.nextSeq ?? 0) - 1);
       cursor = Math.max(0, Math.min(Math.floor(afterSeq) + 1, known + 1));
       replica = existing ?? this.newReplica(meta, cursor);
-      if (cursor < replica.base)
-        replica.loading = replica.loading.then(() => this.fillBackward(replica, cursor));
-      await replica.loading;
+      const target = replica;
+      const loaded =
+        cursor < target.base ? target.loading.then(() => this.fillBackward(target, cursor)) : target.loading;
+      // The next fetch waits for this one, but does not fail with it.
+      target.loading = loaded.catch(() => undefined);
+      await loaded;
     } catch (error) {
       this.readerSlots.release();
       const current = this.replicas.get(meta.runId);

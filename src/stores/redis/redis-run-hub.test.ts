@@ -98,10 +98,16 @@ describe.skipIf(redisSkipReason !== undefined)('RedisRunHub', () => {
       // The backlog (seq 5..9) arrives as one merged token frame carrying the last seq it covers.
       expect(remote.writes[0]?.merged).toBe(true);
       expect(remote.events).toEqual([{ type: 'token', seq: 9, text: 'fghij' }]);
+      // A second reader there starting further back gets the older entries too (fetched before the replica's first).
+      const fromStart = collector();
+      await other.subscribe(run.runId, 1, fromStart);
+      await until(() => fromStart.events.length > 0);
+      expect(fromStart.events).toEqual([{ type: 'token', seq: 9, text: 'cdefghij' }]);
       appendTokens(run, 'klm');
       run.append(done);
-      await until(() => remote.ended);
+      await until(() => remote.ended && fromStart.ended);
       expect(textOf(remote.events)).toBe('fghijklm');
+      expect(textOf(fromStart.events)).toBe('cdefghijklm');
       const after = seqs(remote.events);
       expect(after.at(-1)).toBe(13);
       expect([...after].sort((a, b) => a - b)).toEqual(after);
