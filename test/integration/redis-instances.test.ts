@@ -5,11 +5,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { RunEvent } from '../../src/core/events.ts';
 import { mulberry32 } from '../fakes/openai-upstream.ts';
 import { startCuttingProxy, type CuttingProxy } from '../helpers/cutting-proxy.ts';
+import { expectNoRepeats, readSseWithDrops, readWsWithDrops } from '../helpers/drops.ts';
 import { REDIS_URL, redisSkipReason } from '../helpers/redis.ts';
-import { lastEvent, readSse, tokenText, type SseFrameRead } from '../helpers/sse-client.ts';
+import { lastEvent, readSse } from '../helpers/sse-client.ts';
 import { startTestServer, type TestServer } from '../helpers/test-server.ts';
 
 const slowAnswer = { tokenCount: 2000, interTokenMs: 10, seed: 3 };
@@ -43,36 +43,30 @@ async function startPair(
 describe.skipIf(redisSkipReason !== undefined)('instances sharing Redis', () => {
   it('resumes an answer on whichever instance the client reaches, losing and repeating nothing', async () => {
     const [owner, other] = await startPair({ tokenCount: 1500, interTokenMs: 2, seed: 5 });
-    const random = mulberry32(7);
-    const received: SseFrameRead[] = [];
-    let runId: string | undefined;
-    let lastId: string | undefined;
-    let terminal: RunEvent | undefined;
-    for (let attempt = 0; terminal === undefined; attempt += 1) {
-      expect(attempt).toBeLessThan(100);
-      const dropAfterBytes = attempt < 30 ? 1 + Math.floor(random() * 3000) : undefined;
-      const result =
-        runId === undefined
-          ? await readSse(`${owner.url}/api/chat/stream`, {
-              body: { message: 'long answer' },
-              dropAfterBytes,
-            })
-          : await readSse(`${(attempt % 2 === 0 ? owner : other).url}/api/runs/${runId}/events`, {
-              headers: lastId === undefined ? {} : { 'last-event-id': lastId },
-              dropAfterBytes,
-            });
-      runId ??= result.headers['x-run-id'] as string;
-      expect(result.status).toBe(200);
-      for (const frame of result.frames) {
-        received.push(frame);
-        lastId = frame.id;
-        if (frame.data.type === 'done' || frame.data.type === 'error') terminal = frame.data;
-      }
-    }
-    expect(terminal).toMatchObject({ type: 'done', finishReason: 'stop' });
-    const seqs = received.map((frame) => frame.data.seq);
-    seqs.slice(1).forEach((seq, index) => expect(seq).toBeGreaterThan(seqs[index]!));
-    expect(tokenText(received)).toBe(owner.upstream.fullText());
+    const result = await readSseWithDrops({
+      baseUrl: (attempt) => (attempt % 2 === 0 ? owner : other).url,
+      body: { message: 'long answer' },
+      drops: 30,
+      random: mulberry32(7),
+    });
+    expect(result.drops).toBe(30);
+    expect(result.events.at(-1)).toMatchObject({ type: 'done', finishReason: 'stop' });
+    expectNoRepeats(result.events);
+    expect(result.text).toBe(owner.upstream.fullText());
+  });
+
+  it('resumes over WebSocket on whichever instance the socket reaches, losing and repeating nothing', async () => {
+    const [owner, other] = await startPair({ tokenCount: 1500, interTokenMs: 3, seed: 6 });
+    const result = await readWsWithDrops({
+      baseUrl: (attempt) => (attempt % 2 === 0 ? owner : other).url,
+      body: { message: 'long answer over ws' },
+      drops: 30,
+      random: mulberry32(9),
+    });
+    expect(result.drops).toBe(30);
+    expect(result.events.at(-1)).toMatchObject({ type: 'done', finishReason: 'stop' });
+    expectNoRepeats(result.events);
+    expect(result.text).toBe(owner.upstream.fullText());
   });
 
   it('a stop sent to the other instance closes the owner’s provider connection within 100 ms', async () => {
