@@ -68,7 +68,7 @@ export default tseslint.config(
   {
     // One open function: everything outside src/stores opens the stores with openStores(config), which picks the
     // backend. (src/core has its own import rule above, which already keeps stores out.)
-    files: ['src/**/*.ts', 'test/**/*.ts'],
+    files: ['src/**/*.ts', 'test/**/*.ts', 'bench/**/*.ts'],
     ignores: ['src/core/**', 'src/stores/**'],
     rules: {
       'no-restricted-imports': [

@@ -2,7 +2,7 @@
 // collection adds to an answer (issue goal: <= 15 ms at p50), and searchText's own latency on the store.
 //
 // 1. Builds (once, cached in os.tmpdir() and keyed by its parameters and by a fingerprint of the index the current
-//    code writes) a SQLite database of generated documents through the store API (openSqliteStores +
+//    code writes) a SQLite database of generated documents through the store API (openStores +
 //    documents.upsertDocument), timing the ingest.
 // 2. Times searchText on that store directly, in this process, for every question, and searchLexical (searchText
 //    and the proximity rerank the retriever adds).
@@ -23,7 +23,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config.ts';
 import type { ChunkHit, ChunkInput, DocumentInput } from '../src/core/documents.ts';
 import { searchLexical } from '../src/retrieval/lexical-search.ts';
-import { openSqliteStores } from '../src/stores/sqlite/sqlite-stores.ts';
+import { databasePath, openStores } from '../src/stores/open-stores.ts';
 import { mulberry32 } from '../test/fakes/openai-upstream.ts';
 import type { ScenarioSetMessage, SetScenarioMessage } from './messages.ts';
 import {
@@ -327,8 +327,10 @@ interface BuildMeta {
  * posting format) has another fingerprint and is rebuilt; a change to ranking alone keeps it.
  */
 async function indexFingerprint(scratchDir: string): Promise<string> {
-  const path = join(scratchDir, 'fingerprint.sqlite');
-  const stores = openSqliteStores(path);
+  const fingerprintDir = join(scratchDir, 'fingerprint');
+  rmSync(fingerprintDir, { recursive: true, force: true });
+  const path = databasePath(fingerprintDir);
+  const stores = await openStores({ dataDir: fingerprintDir });
   const generator = new CorpusGenerator(SEED ^ 0x51ed);
   for (let index = 0; index < 3; index += 1) {
     const { input, chunks } = generator.document(index, 3);
@@ -408,7 +410,7 @@ async function buildDatabase(dataDir: string, chunkTarget: number, fingerprint: 
   const partial = `${dataDir}.partial`;
   rmSync(partial, { recursive: true, force: true });
   rmSync(dataDir, { recursive: true, force: true });
-  const stores = openSqliteStores(join(partial, 'rivulet.sqlite'));
+  const stores = await openStores({ dataDir: partial });
   const generator = new CorpusGenerator(SEED);
   let chunks = 0;
   let documents = 0;
@@ -794,7 +796,7 @@ async function main(): Promise<number> {
 
   // searchText on the store, and searchLexical (searchText and the proximity rerank, as the retriever runs
   // them), in this process, before the servers start.
-  const stores = openSqliteStores(dbPath);
+  const stores = await openStores({ dataDir });
   const searches: [name: string, search: (question: string) => Promise<ChunkHit[]>][] = [
     ['searchText', (question) => stores.documents.searchText(COLLECTION, question, candidates)],
     ['searchLexical', (question) => searchLexical(stores.documents, COLLECTION, question, candidates)],
