@@ -27,6 +27,10 @@ import { rerankWithLanguageModel } from './retrieval/llm-rerank.ts';
 import { HybridRetriever } from './retrieval/retriever.ts';
 import { MemoryRunHub, type MemoryRunHubOptions } from './stores/memory/memory-run-hub.ts';
 import { RedisRunHub } from './stores/redis/redis-run-hub.ts';
+import { MemoryBudgetCounters } from './stores/memory/memory-budget-counters.ts';
+import { MemoryStreamSlots } from './stores/memory/memory-stream-slots.ts';
+import { openSharedLimits, type SharedLimits } from './stores/redis/redis-limits.ts';
+import { TokenBudgets } from './core/token-budgets.ts';
 import { openStores } from './stores/open-stores.ts';
 import type { Stores } from './stores/stores.ts';
 import { buildServer } from './transports/http/server.ts';
@@ -191,6 +195,7 @@ async function openRunHub(
   return RedisRunHub.open({
     ...options,
     url: config.run.redisUrl,
+    keyPrefix: config.run.redisKeyPrefix,
     logger,
     onOwnerLost: async (runId) => {
       const answer = await stores.conversations.findMessageByRun(runId);
@@ -239,6 +244,11 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     rrfK: config.retrieval.rrfK,
     logger,
   });
+  // With REDIS_URL, rate limits, stream slots and token budgets are counted in Redis for every instance.
+  const sharedLimits: SharedLimits | undefined =
+    config.limits.enabled && config.run.redisUrl !== undefined
+      ? openSharedLimits({ url: config.run.redisUrl, keyPrefix: config.run.redisKeyPrefix, logger })
+      : undefined;
   const chat = new ChatService({
     hub,
     conversations: stores.conversations,
@@ -266,8 +276,16 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
       maxConversationMessages: config.limits.maxConversationMessages,
       streamsPerPrincipal: config.limits.enabled ? config.limits.streamsPerPrincipal : 0,
       tokensPerDayPerPrincipal: config.limits.enabled ? config.limits.tokensPerDayPerPrincipal : 0,
+      budgetAnswerMaxTokens: config.limits.budgetAnswerMaxTokens,
     },
-    tokenUsage: config.limits.enabled ? stores.tokenUsage : undefined,
+    streamSlots: sharedLimits?.streamSlots ?? new MemoryStreamSlots(),
+    budgets: config.limits.enabled
+      ? new TokenBudgets({
+          counters: sharedLimits?.budgetCounters ?? new MemoryBudgetCounters(),
+          usage: stores.tokenUsage,
+          logger,
+        })
+      : undefined,
     logger,
     observer: runObserver(stats, metrics, config.tracing),
   });
@@ -283,7 +301,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
       metrics,
       stats,
       authenticator: new Authenticator(config.auth, stores.apiKeys),
-      requestLimits: new RequestLimits(config.limits),
+      requestLimits: new RequestLimits(config.limits, sharedLimits),
     },
     logger,
   );
@@ -344,6 +362,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
       force.unref();
       await serverClosed;
       clearTimeout(force);
+      await sharedLimits?.close();
       await model?.close?.();
       await embedder?.close?.();
       await ingestor.close();

@@ -29,7 +29,9 @@ describe('loadConfig', () => {
       checkpointMs: 1000,
       maxReadersPerRun: 64,
       maxReaders: 2048,
+      redisKeyPrefix: 'rivulet',
     });
+    expect(config.limits.budgetAnswerMaxTokens).toBe(4096);
     expect(config.sse).toEqual({ pingMs: 15_000, retryMs: 2_000, drainTimeoutMs: 30_000 });
   });
 
@@ -323,6 +325,8 @@ describe('storage settings', () => {
 
   it('reads REDIS_URL for the run hub, and refuses what is not a Redis URL', () => {
     expect(loadConfig({}).run.redisUrl).toBeUndefined();
+    expect(loadConfig({ REDIS_KEY_PREFIX: ' shop-eu:' }).run.redisKeyPrefix).toBe('shop-eu:');
+    expect(() => loadConfig({ REDIS_KEY_PREFIX: 'has space' })).toThrow(/REDIS_KEY_PREFIX/);
     expect(loadConfig({ REDIS_URL: ' rediss://:secret@cache:6380/2 ' }).run.redisUrl).toBe(
       'rediss://:secret@cache:6380/2',
     );

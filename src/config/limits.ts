@@ -10,6 +10,7 @@ export const limitsSchema = z.object({
   RATE_LIMIT_PER_PRINCIPAL: integer(120),
   MAX_STREAMS_PER_PRINCIPAL: integer(4),
   TOKENS_PER_DAY_PER_PRINCIPAL: integer(1_000_000),
+  BUDGET_ANSWER_MAX_TOKENS: integer(4096, 1),
   MAX_CONVERSATION_MESSAGES: integer(1000, 2),
   MAX_MESSAGE_CHARS: integer(32_000, 1),
   BODY_LIMIT_BYTES: integer(1_048_576, 1024),
@@ -27,6 +28,11 @@ export interface LimitsConfig {
   streamsPerPrincipal: number;
   /** Tokens one principal may spend per UTC day; 0: no limit. */
   tokensPerDayPerPrincipal: number;
+  /**
+   * Under a token budget, the most an answer that sets no max tokens of its own (request or chatbot) may write: what
+   * its reservation holds for the output.
+   */
+  budgetAnswerMaxTokens: number;
   /** Messages a conversation may hold before a new question is refused (start a new conversation). */
   maxConversationMessages: number;
 }
@@ -46,6 +52,7 @@ export function resolveLimits(values: LimitsValues, authMode: AuthConfig['mode']
       perPrincipalPerMinute: values.RATE_LIMIT_PER_PRINCIPAL,
       streamsPerPrincipal: values.MAX_STREAMS_PER_PRINCIPAL,
       tokensPerDayPerPrincipal: values.TOKENS_PER_DAY_PER_PRINCIPAL,
+      budgetAnswerMaxTokens: values.BUDGET_ANSWER_MAX_TOKENS,
       maxConversationMessages: values.MAX_CONVERSATION_MESSAGES,
     },
     maxMessageChars: values.MAX_MESSAGE_CHARS,

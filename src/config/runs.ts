@@ -24,6 +24,11 @@ export const runsSchema = z.object({
       .refine((value) => /^rediss?:\/\//i.test(value), { message: 'expected a redis:// or rediss:// URL' })
       .optional(),
   ),
+  REDIS_KEY_PREFIX: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9_.:-]+$/, 'letters, digits and _ . : - only')
+    .default('rivulet'),
   SSE_PING_MS: integer(15_000, 10),
   SSE_RETRY_MS: integer(2_000),
   SSE_DRAIN_TIMEOUT_MS: integer(30_000, 100),
@@ -51,6 +56,8 @@ export interface RunSettings {
     maxReaders: number;
     /** Redis for the run hub: when set, any instance can resume, follow and stop any run (src/stores/redis/). */
     redisUrl: string | undefined;
+    /** Prefix of every Redis key (runs and shared limits): instances that share them share it. */
+    redisKeyPrefix: string;
   };
   sse: { pingMs: number; retryMs: number; drainTimeoutMs: number };
   ws: { pingMs: number };
@@ -70,6 +77,7 @@ export function resolveRuns(values: RunsValues): RunSettings {
       maxReadersPerRun: values.RUN_MAX_READERS,
       maxReaders: values.MAX_READERS,
       redisUrl: values.REDIS_URL,
+      redisKeyPrefix: values.REDIS_KEY_PREFIX,
     },
     sse: {
       pingMs: values.SSE_PING_MS,

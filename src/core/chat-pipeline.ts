@@ -46,6 +46,11 @@ export interface ChatInput {
   maxTokens?: number;
   /** Stored with the question as the client sent it. */
   metadata?: MessageMetadata;
+  /**
+   * Under a token budget: holds the built prompt plus the answer's output against the budgets and returns the most
+   * tokens the answer may write (TOKEN_BUDGET_EXCEEDED when nothing is left).
+   */
+  fitToBudget?: (prompt: readonly ChatMessage[]) => Promise<number>;
 }
 
 export interface ChatPipelineDeps {
@@ -366,12 +371,14 @@ export async function runChatPipeline(
       ];
 
       beginPhase('generate');
+      const maxTokens =
+        (await input.fitToBudget?.(messages)) ?? input.maxTokens ?? chatbot.maxTokens ?? undefined;
       run.signal.throwIfAborted();
       await deps.model.stream(
         {
           messages,
           temperature: input.temperature ?? chatbot.temperature ?? undefined,
-          maxTokens: input.maxTokens ?? chatbot.maxTokens ?? undefined,
+          maxTokens,
           ...choice,
           passages,
           // The chatbot's own stall limit, where it has one (LLM_STALL_MS otherwise).

@@ -8,8 +8,11 @@ import type { MessageMetadata } from './conversation-store.ts';
 import { RivuletError } from './errors.ts';
 import { noopObserver, type RunObserver } from './observer.ts';
 import { chatRefusal, type Principal } from './principal.ts';
+import { buildGroundedMessages } from './prompt.ts';
+import type { ChatMessage } from './provider.ts';
 import type { RunHub, RunProducer } from './run-hub.ts';
-import { msUntilNextDay, usageDay, type TokenUsageStore, type UsageScope } from './token-usage.ts';
+import { takeStreamSlot, type SlotLease, type StreamSlots } from './stream-slots.ts';
+import type { BudgetHold, BudgetSubject, TokenBudgets } from './token-budgets.ts';
 
 export interface StartChatInput {
   message: string;
@@ -30,6 +33,11 @@ export interface ChatLimits {
   streamsPerPrincipal: number;
   /** Tokens one principal may spend per UTC day; 0: no limit (TOKEN_BUDGET_EXCEEDED). */
   tokensPerDayPerPrincipal: number;
+  /**
+   * Under a token budget, the most an answer without a max of its own (request or chatbot) may write: what its hold
+   * reserves for the output.
+   */
+  budgetAnswerMaxTokens: number;
 }
 
 export interface ChatServiceDeps extends ChatPipelineDeps {
@@ -37,10 +45,10 @@ export interface ChatServiceDeps extends ChatPipelineDeps {
   chatbots: ChatbotStore;
   defaultChatbotId: string;
   limits: ChatLimits;
-  /** Where token budgets are counted; without it no budget applies. */
-  tokenUsage?: TokenUsageStore | undefined;
-  /** Clock for the budget's day (tests). */
-  now?: () => number;
+  /** Where concurrent answers per principal are counted (this process, or every instance through Redis). */
+  streamSlots: StreamSlots;
+  /** Token budgets (reserved before an answer, settled after); without them no budget applies. */
+  budgets?: TokenBudgets | undefined;
 }
 
 export class ChatService {
@@ -49,8 +57,6 @@ export class ChatService {
   private readonly inFlight = new Set<Promise<void>>();
   /** Usage charges still being written (after their answer ended): settled() waits for them too. */
   private readonly charges = new Set<Promise<void>>();
-  /** Answers running per principal, for MAX_STREAMS_PER_PRINCIPAL. */
-  private readonly streaming = new Map<string, number>();
   private draining = false;
 
   constructor(deps: ChatServiceDeps) {
@@ -96,24 +102,15 @@ export class ChatService {
     if (refusal === 'not-found' || chatbot === undefined) throw new RivuletError('CHATBOT_NOT_FOUND');
     if (refusal === 'origin') throw new RivuletError('ORIGIN_NOT_ALLOWED');
     const limitKey = principal.limitKey ?? ownerId ?? 'local';
-    const running = this.streaming.get(limitKey) ?? 0;
-    if (limits.streamsPerPrincipal > 0 && running >= limits.streamsPerPrincipal) {
-      throw new RivuletError('TOO_MANY_STREAMS', {
-        message: `${running} answers are streaming already (at most ${limits.streamsPerPrincipal} at once): wait for one to finish or stop one.`,
-      });
-    }
-    // The slot is taken before the first await: several chats sent at once (one WebSocket frame batch) must not all
-    // read the same count and pass.
-    this.streaming.set(limitKey, running + 1);
-    const release = (): void => {
-      const left = (this.streaming.get(limitKey) ?? 1) - 1;
-      if (left > 0) this.streaming.set(limitKey, left);
-      else this.streaming.delete(limitKey);
-    };
+    const slot: SlotLease | undefined =
+      limits.streamsPerPrincipal > 0
+        ? await takeStreamSlot(this.deps.streamSlots, limitKey, limits.streamsPerPrincipal, this.deps.logger)
+        : undefined;
+    const outputMax = input.maxTokens ?? chatbot.maxTokens ?? undefined;
     let run: RunProducer;
-    let budgets: Awaited<ReturnType<ChatService['checkBudgets']>>;
+    let hold: BudgetHold | undefined;
     try {
-      budgets = await this.checkBudgets(principal, limitKey, chatbot);
+      hold = await this.reserve(principal, limitKey, chatbot, input.message, outputMax);
       conversationId ??= (await conversations.createConversation(ownerId, chatbot.id)).id;
       // The chatbot's own run deadline, where it has one (RUN_MAX_DURATION_MS otherwise).
       const maxDurationMs = chatbot.limits.maxDurationMs ?? undefined;
@@ -122,13 +119,13 @@ export class ChatService {
         ...(maxDurationMs === undefined ? {} : { limits: { maxDurationMs } }),
       });
     } catch (error) {
-      release();
+      slot?.release();
+      await hold?.settle(0);
       throw error;
     }
-    // An answer may not write more than what is left of its budgets (the charge comes after it).
-    const cap = budgets.remaining;
-    const maxTokens =
-      cap === undefined ? input.maxTokens : Math.min(input.maxTokens ?? chatbot.maxTokens ?? cap, cap);
+    // Under a budget an answer writes at most its output maximum, and no more than its budgets had left.
+    const budgetOutput = outputMax ?? limits.budgetAnswerMaxTokens;
+    const maxTokens = hold === undefined ? outputMax : Math.min(budgetOutput, hold.left);
     const pipeline = runChatPipeline(
       run,
       {
@@ -139,60 +136,71 @@ export class ChatService {
         ...(input.temperature === undefined ? {} : { temperature: input.temperature }),
         ...(maxTokens === undefined ? {} : { maxTokens }),
         ...(input.metadata === undefined ? {} : { metadata: input.metadata }),
+        ...(hold === undefined ? {} : { fitToBudget: this.fitting(hold, budgetOutput) }),
       },
-      budgets.subjects.length === 0 ? this.deps : { ...this.deps, observer: this.charging(budgets.subjects) },
+      hold === undefined ? this.deps : { ...this.deps, observer: this.charging(hold) },
     );
     this.inFlight.add(pipeline);
     void pipeline.finally(() => {
       this.inFlight.delete(pipeline);
-      release();
+      slot?.release();
+      // Normally settled with the answer's usage already (charging); this releases a hold the answer never used.
+      if (hold !== undefined) this.track(hold.settle(0));
     });
     return run;
   }
 
   /**
-   * The budgets this answer is charged to and the tokens left in the tightest of them; refuses when one is spent
-   * for today.
+   * Holds the answer's maximum against the principal's and the chatbot's budgets (refused with TOKEN_BUDGET_EXCEEDED
+   * when one is spent for today): its output and its prompt without history or passages for now (resized to the
+   * whole prompt once it is built, before the provider is called).
    */
-  private async checkBudgets(
+  private async reserve(
     principal: Principal,
     limitKey: string,
     chatbot: Chatbot,
-  ): Promise<{ subjects: { scope: UsageScope; subject: string }[]; remaining: number | undefined }> {
-    const usage = this.deps.tokenUsage;
-    if (usage === undefined) return { subjects: [], remaining: undefined };
-    const now = (this.deps.now ?? Date.now)();
-    const day = usageDay(now);
-    const budgets: { scope: UsageScope; subject: string; limit: number; what: string }[] = [];
+    question: string,
+    outputMax: number | undefined,
+  ): Promise<BudgetHold | undefined> {
+    const budgets = this.deps.budgets;
+    if (budgets === undefined) return undefined;
+    const subjects: BudgetSubject[] = [];
     const perPrincipal = this.deps.limits.tokensPerDayPerPrincipal;
     if (perPrincipal > 0 && principal.id !== null) {
-      budgets.push({ scope: 'principal', subject: limitKey, limit: perPrincipal, what: 'your' });
+      subjects.push({ scope: 'principal', subject: limitKey, limit: perPrincipal, what: 'your' });
     }
     const perChatbot = chatbot.limits.tokensPerDay;
     if (perChatbot !== null) {
-      budgets.push({ scope: 'chatbot', subject: chatbot.id, limit: perChatbot, what: 'this chatbot’s' });
+      subjects.push({ scope: 'chatbot', subject: chatbot.id, limit: perChatbot, what: 'this chatbot’s' });
     }
-    let remaining: number | undefined;
-    for (const budget of budgets) {
-      const spent = await usage.spent(budget.scope, budget.subject, day);
-      if (spent >= budget.limit) {
-        throw new RivuletError('TOKEN_BUDGET_EXCEEDED', {
-          message: `Today's token budget (${budget.what}, ${budget.limit} tokens) is spent: it renews at midnight UTC.`,
-          retryAfterMs: msUntilNextDay(now),
-        });
-      }
-      remaining = Math.min(remaining ?? Infinity, budget.limit - spent);
-    }
-    return { subjects: budgets.map(({ scope, subject }) => ({ scope, subject })), remaining };
+    if (subjects.length === 0) return undefined;
+    const output = outputMax ?? this.deps.limits.budgetAnswerMaxTokens;
+    const prompt = buildGroundedMessages({
+      systemPrompt: chatbot.systemPrompt ?? this.deps.systemPrompt,
+      history: [],
+      question,
+      passages: [],
+      glossary: [],
+    });
+    return budgets.reserve(subjects, (await this.promptTokens(prompt)) + output);
   }
 
-  /** The run's observer plus one that charges the answer's real usage to its budgets once it is stored. */
-  private charging(budgets: readonly { scope: UsageScope; subject: string }[]): RunObserver {
+  /** Once the prompt is built: hold it and the output, and write at most what the budgets had left. */
+  private fitting(hold: BudgetHold, output: number): (prompt: readonly ChatMessage[]) => Promise<number> {
+    return async (prompt) => Math.min(output, await hold.resize((await this.promptTokens(prompt)) + output));
+  }
+
+  /** The prompt's tokens as the usage estimator counts them (characters when there is none). */
+  private async promptTokens(prompt: readonly ChatMessage[]): Promise<number> {
+    const estimate = this.deps.estimateUsage;
+    if (estimate === undefined) return prompt.reduce((sum, message) => sum + message.content.length, 0);
+    return (await estimate(prompt, '')).inputTokens;
+  }
+
+  /** The run's observer plus one that settles the answer's hold with its real usage once it is stored. */
+  private charging(hold: BudgetHold): RunObserver {
     const inner = this.deps.observer ?? noopObserver;
-    const usage = this.deps.tokenUsage;
-    const logger = this.deps.logger;
-    const now = this.deps.now ?? Date.now;
-    const charges = this.charges;
+    const track = (charge: Promise<void>): void => this.track(charge);
     return {
       runStarted(labels) {
         const trace = inner.runStarted(labels);
@@ -202,16 +210,17 @@ export class ChatService {
           providerCall: (call) => trace.providerCall?.(call),
           finished(outcome) {
             trace.finished(outcome);
-            if (outcome.cached || usage === undefined) return;
-            const charge = usage
-              .charge(budgets, outcome.inputTokens + outcome.outputTokens, usageDay(now()))
-              .catch((error: unknown) => logger.warn({ err: error }, 'charging token usage failed'))
-              .finally(() => charges.delete(charge));
-            charges.add(charge);
+            track(hold.settle(outcome.cached ? 0 : outcome.inputTokens + outcome.outputTokens));
           },
         };
       },
     };
+  }
+
+  /** settled() waits for this charge. */
+  private track(charge: Promise<void>): void {
+    const tracked = charge.finally(() => this.charges.delete(tracked));
+    this.charges.add(tracked);
   }
 
   /** Graceful shutdown: from now on new answers are refused with SHUTTING_DOWN; running ones go on. */

@@ -1,8 +1,15 @@
 // Requests per minute, per IP address and per principal, for HTTP requests and WebSocket messages alike: one
 // counter each, so a client cannot escape its limit by sending over a socket what it would otherwise send as
-// requests. rate-limiter-flexible counts in memory here; its Redis limiter has the same interface for many instances.
+// requests. rate-limiter-flexible counts in this process's memory, or in Redis for every instance (REDIS_URL); while
+// Redis cannot be reached, each instance counts alone in memory (its insurance limiter) rather than refuse or fail.
 
-import { RateLimiterMemory, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import type { Redis } from 'ioredis';
+import {
+  RateLimiterMemory,
+  RateLimiterRedis,
+  RateLimiterRes,
+  type RateLimiterAbstract,
+} from 'rate-limiter-flexible';
 import { RivuletError } from '../core/errors.ts';
 import type { Principal } from '../core/principal.ts';
 import type { LimitsConfig } from '../config.ts';
@@ -13,9 +20,10 @@ export class RequestLimits {
   private readonly perIp: RateLimiterAbstract | undefined;
   private readonly perPrincipal: RateLimiterAbstract | undefined;
 
-  constructor(limits: LimitsConfig) {
-    this.perIp = limiter(limits.enabled ? limits.perIpPerMinute : 0);
-    this.perPrincipal = limiter(limits.enabled ? limits.perPrincipalPerMinute : 0);
+  /** `shared`: count in Redis for every instance, with keys under `keyPrefix`. */
+  constructor(limits: LimitsConfig, shared?: { redis: Redis; keyPrefix: string }) {
+    this.perIp = limiter(limits.enabled ? limits.perIpPerMinute : 0, shared, 'ip');
+    this.perPrincipal = limiter(limits.enabled ? limits.perPrincipalPerMinute : 0, shared, 'principal');
   }
 
   /** Counts one request or message from this address (before its credentials are checked, so guesses count). */
@@ -34,8 +42,23 @@ export function principalLimitKey(principal: Principal | undefined, ip: string):
   return principal?.limitKey ?? principal?.id ?? `ip:${ip}`;
 }
 
-function limiter(perMinute: number): RateLimiterAbstract | undefined {
-  return perMinute > 0 ? new RateLimiterMemory({ points: perMinute, duration: WINDOW_SECONDS }) : undefined;
+function limiter(
+  perMinute: number,
+  shared: { redis: Redis; keyPrefix: string } | undefined,
+  name: string,
+): RateLimiterAbstract | undefined {
+  if (perMinute <= 0) return undefined;
+  const memory = new RateLimiterMemory({ points: perMinute, duration: WINDOW_SECONDS });
+  if (shared === undefined) return memory;
+  return new RateLimiterRedis({
+    storeClient: shared.redis,
+    keyPrefix: `${shared.keyPrefix}:rate:${name}`,
+    points: perMinute,
+    duration: WINDOW_SECONDS,
+    // Not connected: straight to the insurance limiter, without waiting for a command to fail.
+    rejectIfRedisNotReady: true,
+    insuranceLimiter: memory,
+  });
 }
 
 async function consume(limiter: RateLimiterAbstract | undefined, key: string): Promise<void> {

@@ -462,7 +462,8 @@ describe('limits that hold under pressure', () => {
         AUTH_JWT_SECRET: SECRET,
         LIMITS: 'on',
         MAX_STREAMS_PER_PRINCIPAL: '2',
-        TOKENS_PER_DAY_PER_PRINCIPAL: '1000',
+        // Room for two answers' reservations at once (each holds its prompt and BUDGET_ANSWER_MAX_TOKENS).
+        TOKENS_PER_DAY_PER_PRINCIPAL: '100000',
         RATE_LIMIT_PER_IP: '10000',
         RATE_LIMIT_PER_PRINCIPAL: '10000',
         ANSWER_CACHE: 'false',
@@ -500,7 +501,7 @@ describe('limits that hold under pressure', () => {
     server.upstream.reset();
     await server.app.stores.tokenUsage.charge(
       [{ scope: 'principal', subject: 'user:thrifty' }],
-      990,
+      99_990,
       usageDay(Date.now()),
     );
     const reply = await call(server, '/api/chat', {
