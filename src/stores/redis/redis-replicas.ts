@@ -150,7 +150,13 @@ export class RedisReplicas implements RunLogHost {
     let replica: ReplicaLog;
     try {
       const known = Math.max(meta.lastSeq, (existing?.nextSeq ?? 0) - 1);
-      cursor = Math.max(0, Math.min(Math.floor(afterSeq) + 1, known + 1));
+      // While the run goes on, the client may have seen more than Redis holds yet (the owner serves its own readers
+      // before its batch lands): its cursor stands, and the reader waits for what follows it. Clamping it to what
+      // Redis holds would send the client events it already has. A finished run's last seq is exact: clamp to it.
+      cursor =
+        meta.state === 'running'
+          ? Math.max(0, Math.floor(afterSeq) + 1)
+          : Math.max(0, Math.min(Math.floor(afterSeq) + 1, known + 1));
       replica = existing ?? this.newReplica(meta, cursor);
       const target = replica;
       const loaded =

@@ -117,6 +117,23 @@ describe.skipIf(redisSkipReason !== undefined)('RedisRunHub', () => {
       expect(info).toMatchObject({ runId: run.runId, ownerId: 'alice', state: 'finished', lastSeq: 13 });
     });
 
+    it('resumes from a seq the owner delivered before Redis held it: the reader waits for what follows, never repeats', async () => {
+      const owner = await open();
+      const other = await open();
+      const run = owner.create({ ownerId: 'alice' });
+      await owner.published(run.runId);
+      appendTokens(run, 'abcdefg');
+      // The client saw seq 0..6 from the owner (a reader there is served before the batch lands) and resumes on the
+      // other instance: Redis may hold less than that when it asks.
+      const remote = collector();
+      expect(await other.subscribe(run.runId, 6, remote)).toBeDefined();
+      appendTokens(run, 'hij');
+      run.append(done);
+      await until(() => remote.ended);
+      expect(seqs(remote.events)[0]).toBe(7);
+      expect(textOf(remote.events)).toBe('hij');
+    });
+
     it('pauses a reader on another instance that pushes back, then sends its backlog merged', async () => {
       const owner = await open();
       const other = await open();

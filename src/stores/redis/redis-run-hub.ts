@@ -42,6 +42,8 @@ export interface RedisRunHubOptions extends Omit<MemoryRunHubOptions, 'mirror' |
 }
 
 const HEARTBEAT_MS = 1_000;
+/** The longest a new run's id is held back waiting for Redis to acknowledge the run (see published). */
+const PUBLISH_TIMEOUT_MS = 1_000;
 const HEARTBEAT_TTL_MS = 3_000;
 /** How long open() waits for Redis before starting without it (new answers are refused until it answers). */
 const OPEN_TIMEOUT_MS = 5_000;
@@ -127,6 +129,11 @@ export class RedisRunHub implements RunHub {
     const run = this.memory.create(options);
     this.mirror.register(this.memory.owned(run.runId)!);
     return run;
+  }
+
+  /** Resolves once other instances can find the run (at most PUBLISH_TIMEOUT_MS: a slow Redis does not hold it). */
+  published(runId: string): Promise<void> {
+    return this.mirror.whenShared(runId, PUBLISH_TIMEOUT_MS);
   }
 
   async subscribe(runId: string, afterSeq: number, sink: RunSink): Promise<RunSubscription | undefined> {
