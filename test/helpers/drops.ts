@@ -90,8 +90,11 @@ export async function readWsWithDrops(
         ? 1 + Math.floor(options.random() * (options.maxEvents ?? 6))
         : Number.POSITIVE_INFINITY;
     let seen = 0;
+    let gone = false;
     const outcome = new Promise<'dropped' | 'finished'>((resolve) => {
       client.socket.on('message', () => {
+        // Frames parsed from the same read after the drop never reached this client.
+        if (gone) return;
         const frame = client.frames.at(-1)!;
         if (frame.type === 'accepted') runId = frame.runId;
         if (frame.type !== 'event') return;
@@ -103,6 +106,7 @@ export async function readWsWithDrops(
         }
         seen += 1;
         if (seen >= budget) {
+          gone = true;
           client.socket.terminate();
           resolve('dropped');
         }

@@ -14,7 +14,7 @@ export interface Reply {
 }
 
 export function call(
-  server: TestServer,
+  server: Pick<TestServer, 'url'>,
   path: string,
   options: { method?: string; headers?: Record<string, string>; json?: unknown; body?: Buffer | string } = {},
 ): Promise<Reply> {
