@@ -5,7 +5,7 @@ import { createApp, type App } from '../../src/app.ts';
 import { newChatbot, type Chatbot, type ChatbotInput } from '../../src/core/chatbots.ts';
 import { loadConfig } from '../../src/config.ts';
 import { startFakeUpstream, type FakeScenario, type FakeUpstream } from '../fakes/openai-upstream.ts';
-import { storeEnv } from './test-store.ts';
+import { releaseStore, storeEnv } from './test-store.ts';
 
 /** Which run hub test servers use: `redis` on the Vitest project of that name (vitest.config.ts), else memory. */
 const TEST_HUB: 'memory' | 'redis' = process.env.RIVULET_TEST_HUB === 'redis' ? 'redis' : 'memory';
@@ -31,7 +31,7 @@ export async function startTestServer(
 ): Promise<TestServer> {
   const upstream = await startFakeUpstream({ scenario });
   const dataDir = env.DATA_DIR ?? ':memory:';
-  const config = loadConfig({
+  const base = {
     HOST: '127.0.0.1',
     PORT: '0',
     LLM_PROVIDER: 'openai-compatible',
@@ -39,8 +39,13 @@ export async function startTestServer(
     LLM_MODEL: 'fake-model',
     DATA_DIR: dataDir,
     SAMPLE_CORPUS: 'false',
+  };
+  // Whether this server embeds (and so needs vector search from its store).
+  const vectors = loadConfig({ ...base, ...env }).embedding !== undefined;
+  const config = loadConfig({
+    ...base,
     // On the postgres project: DATABASE_URL of a fresh database (or the one standing for DATA_DIR).
-    ...(env.DATABASE_URL === undefined ? await storeEnv(dataDir) : {}),
+    ...(env.DATABASE_URL === undefined ? await storeEnv(dataDir, { vectors }) : {}),
     // On the redis project: runs go through the Redis hub (REDIS_URL), every reader on the owner's path.
     ...(TEST_HUB === 'redis' && process.env.REDIS_URL !== undefined
       ? { REDIS_URL: process.env.REDIS_URL }
@@ -61,6 +66,7 @@ export async function startTestServer(
     async close() {
       await app.close();
       await upstream.close();
+      await releaseStore(config.databaseUrl);
     },
   };
 }
