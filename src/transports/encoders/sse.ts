@@ -1,7 +1,8 @@
 // Native SSE encoder: one frame per run event, `id: <runId>:<seq>`, multi-line data split per the spec.
 
-import { RUN_EVENT_TYPES } from '../../core/events.ts';
+import { encodeEvent, RUN_EVENT_TYPES } from '../../core/events.ts';
 import type { LogEntry } from '../../core/run-hub.ts';
+import { codedRefusalBody, unreadableRunError, type WireFormat } from './wire-format.ts';
 
 export interface SseFrame {
   id?: string;
@@ -74,6 +75,25 @@ export function parseLastEventId(value: string, runId: string): number | undefin
   if (idRun !== runId || !/^\d{1,9}$/.test(seqText)) return undefined;
   return Number(seqText);
 }
+
+/**
+ * Native SSE: a retry hint first, one frame per event with `id: <runId>:<seq>`, `: ping` comments as keep-alives, and
+ * resume by Last-Event-ID.
+ */
+export const sseFormat: WireFormat = {
+  name: 'sse',
+  contentType: 'text/event-stream; charset=utf-8',
+  resume: { kind: 'last-event-id', parse: parseLastEventId },
+  createEncoder: ({ runId, retryMs }) => ({
+    head: formatSseRetry(retryMs),
+    encode: createSseEncoder(runId),
+    keepAlive: formatSseComment('ping'),
+    // Without a seq of the run the frame carries no id, so a client's Last-Event-ID stays where it was.
+    errorFrame: (error) => formatSseFrame({ event: 'error', data: encodeEvent(unreadableRunError(error)) }),
+    trailer: () => '',
+  }),
+  refusalBody: codedRefusalBody,
+};
 
 function singleLine(field: string, value: string): string {
   if (/[\r\n]/.test(value)) throw new Error(`SSE ${field} must not contain CR or LF`);

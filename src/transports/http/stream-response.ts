@@ -1,37 +1,31 @@
-// Streams a run to an HTTP response as SSE or NDJSON, honouring socket backpressure and client disconnects.
+// Streams a run to an HTTP response in a wire format (SSE, NDJSON, ...), honouring socket backpressure and client
+// disconnects.
 
 import type { ServerResponse } from 'node:http';
 import { finished } from 'node:stream/promises';
 import { RivuletError, toRivuletError } from '../../core/errors.ts';
-import { encodeEvent, type RunEvent } from '../../core/events.ts';
-import type { LogEntry, RunHub, RunSink, RunSubscription } from '../../core/run-hub.ts';
-import { encodeNdjsonBatch } from '../encoders/ndjson.ts';
-import { createSseEncoder, formatSseComment, formatSseFrame, formatSseRetry } from '../encoders/sse.ts';
+import type { RunHub, RunSink, RunSubscription } from '../../core/run-hub.ts';
+import { ndjsonFormat } from '../encoders/ndjson.ts';
+import { sseFormat } from '../encoders/sse.ts';
+import type { StreamEncoder, WireFormat } from '../encoders/wire-format.ts';
 
 /** First TCP keep-alive probe after this much silence from the peer. */
 const KEEPALIVE_PROBE_MS = 15_000;
-
-export type StreamFormat = 'sse' | 'ndjson';
 
 export interface StreamResponseOptions {
   hub: RunHub;
   runId: string;
   afterSeq: number;
-  format: StreamFormat;
+  format: WireFormat;
   /** Keep-alive interval, reconnect hint, and how long a reader's socket may stay full before it is dropped. */
   timing: { pingMs: number; retryMs: number; drainTimeoutMs: number };
   /** Headers already set on the Fastify reply (CORS and the like) and extras such as X-Run-Id. */
   headers: Record<string, string | number | string[] | undefined>;
 }
 
-const CONTENT_TYPES: Record<StreamFormat, string> = {
-  sse: 'text/event-stream; charset=utf-8',
-  ndjson: 'application/x-ndjson; charset=utf-8',
-};
-
 /** Picks NDJSON only when the client asks for it; SSE is the default. */
-export function negotiateFormat(accept: string | undefined): StreamFormat {
-  return accept !== undefined && accept.includes('application/x-ndjson') ? 'ndjson' : 'sse';
+export function negotiateFormat(accept: string | undefined): WireFormat {
+  return accept !== undefined && accept.includes('application/x-ndjson') ? ndjsonFormat : sseFormat;
 }
 
 /**
@@ -45,6 +39,7 @@ export async function streamRunToResponse(
   options: StreamResponseOptions,
 ): Promise<boolean> {
   const { format, runId } = options;
+  const encoder = format.createEncoder({ runId, retryMs: options.timing.retryMs });
   // Registered first: `finished` also settles for a response that is already closed.
   const closed = finished(response).catch(() => undefined);
   let opened = false;
@@ -53,7 +48,7 @@ export async function streamRunToResponse(
     opened = true;
     response.writeHead(200, {
       ...options.headers,
-      'content-type': CONTENT_TYPES[format],
+      'content-type': format.contentType,
       'cache-control': 'no-cache, no-transform',
       'x-accel-buffering': 'no',
     });
@@ -61,11 +56,10 @@ export async function streamRunToResponse(
     // the kernel notice a peer that vanished without closing (a phone that lost its network).
     response.socket?.setNoDelay(true);
     response.socket?.setKeepAlive(true, KEEPALIVE_PROBE_MS);
-    if (format === 'sse') response.write(formatSseRetry(options.timing.retryMs));
-    else response.flushHeaders();
+    if (encoder.head === '') response.flushHeaders();
+    else response.write(encoder.head);
   };
 
-  const encode = format === 'sse' ? createSseEncoder(runId) : encodeNdjsonBatch;
   let subscription: RunSubscription | undefined;
   let drainTimer: NodeJS.Timeout | undefined;
   const onDrain = (): void => {
@@ -79,7 +73,7 @@ export async function streamRunToResponse(
       if (response.destroyed) return false;
       // The replay can start before `subscribe` resolves.
       open();
-      const accepted = response.write(encode(entries));
+      const accepted = response.write(encoder.encode(entries));
       if (!accepted) {
         response.once('drain', onDrain);
         // A reader that takes nothing for this long is gone or hopeless: drop it so the run's grace policy applies
@@ -91,7 +85,9 @@ export async function streamRunToResponse(
     },
     end() {
       open();
-      response.end();
+      const trailer = encoder.trailer();
+      if (trailer === '') response.end();
+      else response.end(trailer);
     },
   };
 
@@ -107,16 +103,15 @@ export async function streamRunToResponse(
   if (refusal !== undefined) {
     // Before any frame the refusal is a plain HTTP error; once streaming (replay of a run that ended meanwhile) it
     // is a terminal frame, so the stream never just stops.
-    if (opened) endWithError(response, format, encode, refusal);
-    else refuse(response, options.headers, refusal);
+    if (opened) endWithError(response, encoder, refusal);
+    else refuse(response, format, options.headers, refusal);
     await closed;
     return false;
   }
   open();
 
-  // SSE pings are comments; NDJSON pings are blank lines (NDJSON readers skip them). Either keeps proxies with read
-  // timeouts from cutting a stream that is waiting for its first token.
-  const pingFrame = format === 'sse' ? formatSseComment('ping') : '\n';
+  // Keeps proxies with read timeouts from cutting a stream that is waiting for its first token.
+  const pingFrame = encoder.keepAlive;
   const ping = setInterval(() => {
     if (drainTimer === undefined && !response.writableEnded) response.write(pingFrame);
   }, options.timing.pingMs);
@@ -131,9 +126,10 @@ export async function streamRunToResponse(
   return true;
 }
 
-/** A coded JSON error, as the server's error handler sends it, on a response the route handed over (hijacked). */
+/** A JSON error in the format's shape, on a response the route handed over (hijacked). */
 function refuse(
   response: ServerResponse,
+  format: WireFormat,
   headers: StreamResponseOptions['headers'],
   error: RivuletError,
 ): void {
@@ -144,28 +140,11 @@ function refuse(
   };
   if (error.retryAfterMs !== undefined) head['retry-after'] = Math.ceil(error.retryAfterMs / 1000);
   response.writeHead(error.status, head);
-  response.end(JSON.stringify({ error: { code: error.code, message: error.message } }));
+  response.end(JSON.stringify(format.refusalBody(error)));
 }
 
-/** Ends a stream whose run cannot be read with a terminal `error` frame, so it never just stops. */
-function endWithError(
-  response: ServerResponse,
-  format: StreamFormat,
-  encode: (entries: readonly LogEntry[]) => string,
-  error: RivuletError,
-): void {
+/** Ends a stream whose run cannot be read with the format's terminal error frame, so it never just stops. */
+function endWithError(response: ServerResponse, encoder: StreamEncoder, error: RivuletError): void {
   if (response.writableEnded || response.destroyed) return;
-  const event: RunEvent = {
-    type: 'error',
-    seq: -1,
-    code: error.code,
-    message: error.message,
-    retryable: error.retryable,
-  };
-  // Without a seq of the run, the frame carries no id, so a client's Last-Event-ID stays where it was.
-  const frame =
-    format === 'sse'
-      ? formatSseFrame({ event: 'error', data: encodeEvent(event) })
-      : encode([{ event, json: encodeEvent(event) }]);
-  response.end(frame);
+  response.end(encoder.errorFrame(error));
 }

@@ -3,7 +3,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { RivuletError } from '../../../core/errors.ts';
 import type { RunInfo } from '../../../core/run-hub.ts';
-import { parseLastEventId } from '../../encoders/sse.ts';
+import { parseLastEventId, sseFormat } from '../../encoders/sse.ts';
 import { findOwnedRun } from '../../run-access.ts';
 import { parseWith, runEventsQuerySchema, runParamsSchema } from '../../schemas.ts';
 import { principalOf } from '../access.ts';
@@ -46,7 +46,7 @@ export function registerRunRoutes(server: FastifyInstance, context: AppContext):
       hub: context.hub,
       runId: info.runId,
       afterSeq,
-      format: 'sse',
+      format: sseFormat,
       timing: context.config.sse,
       headers: { ...reply.getHeaders(), 'x-run-id': info.runId, 'x-request-id': request.id },
     });
