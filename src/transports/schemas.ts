@@ -84,6 +84,20 @@ export const runParamsSchema = z.strictObject({ runId: id });
 
 export const runEventsQuerySchema = z.strictObject({ lastEventId: z.string().max(300).optional() });
 
+/** `GET /api/runs/:runId/poll`: `after` an event seq (-1: from the start), `wait` in milliseconds (capped by the route). */
+export const runPollQuerySchema = z.strictObject({
+  after: z
+    .string()
+    .regex(/^(-1|\d{1,15})$/, 'must be an event seq (a whole number, or -1 for the start)')
+    .transform(Number)
+    .optional(),
+  wait: z
+    .string()
+    .regex(/^\d{1,9}$/, 'must be a whole number of milliseconds')
+    .transform(Number)
+    .optional(),
+});
+
 export function wsClientMessageSchema() {
   const requestId = z.string().min(1).max(200).optional();
   return z.discriminatedUnion('type', [

@@ -1,11 +1,18 @@
-// GET /api/runs/:runId/events (resume or join as SSE, EventSource-friendly) and POST /api/runs/:runId/stop.
+// GET /api/runs/:runId/events (resume or join as SSE, EventSource-friendly), GET /api/runs/:runId/poll (long-polling
+// for clients and proxies that cannot stream) and POST /api/runs/:runId/stop.
 
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { RivuletError } from '../../../core/errors.ts';
 import type { RunInfo } from '../../../core/run-hub.ts';
 import { parseLastEventId, sseFormat } from '../../encoders/sse.ts';
 import { findOwnedRun } from '../../run-access.ts';
-import { parseWith, runEventsQuerySchema, runParamsSchema } from '../../schemas.ts';
+import { encodePollBatch, POLL_MAX_WAIT_MS, pollRun } from '../../run-poll.ts';
+import {
+  parseWith,
+  runEventsQuerySchema,
+  runParamsSchema,
+  runPollQuerySchema,
+} from '../../schemas.ts';
 import { principalOf } from '../access.ts';
 import type { AppContext } from '../context.ts';
 import { streamRunToResponse } from '../stream-response.ts';
@@ -51,6 +58,31 @@ export function registerRunRoutes(server: FastifyInstance, context: AppContext):
       headers: { ...reply.getHeaders(), 'x-run-id': info.runId, 'x-request-id': request.id },
     });
     return reply;
+  });
+
+  server.get('/api/runs/:runId/poll', async (request, reply) => {
+    // Validated before the run is looked up: a malformed cursor is the client's mistake whatever the run.
+    const query = parseWith(runPollQuerySchema, request.query, 'query');
+    const info = await findOwnedRun(
+      context.hub,
+      parseWith(runParamsSchema, request.params, 'path').runId,
+      principalOf(request).id,
+      context.stores.conversations,
+    );
+    const afterSeq = query.after ?? -1;
+    const headers = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
+    // Everything was delivered: say so without attaching a reader (which would hold the poll for nothing).
+    if (info.state === 'finished' && afterSeq >= info.lastSeq) {
+      return reply
+        .headers(headers)
+        .send(encodePollBatch(info.runId, { entries: [], next: afterSeq, ended: true }));
+    }
+    const batch = await pollRun(context.hub, info.runId, {
+      afterSeq,
+      waitMs: Math.min(query.wait ?? 0, POLL_MAX_WAIT_MS),
+      signal: request.signal,
+    });
+    return reply.headers(headers).send(encodePollBatch(info.runId, batch));
   });
 
   server.post(
