@@ -32,7 +32,8 @@ import { MemoryStreamSlots } from './stores/memory/memory-stream-slots.ts';
 import { openSharedLimits, type SharedLimits } from './stores/redis/redis-limits.ts';
 import { TokenBudgets } from './core/token-budgets.ts';
 import { openStores } from './stores/open-stores.ts';
-import type { Stores } from './stores/stores.ts';
+import type { StoreOptions, Stores } from './stores/stores.ts';
+import { clusterMetricsSource } from './cluster/worker-metrics.ts';
 import { buildServer } from './transports/http/server.ts';
 import { Authenticator } from './transports/auth.ts';
 import { RequestLimits } from './transports/request-limits.ts';
@@ -46,8 +47,9 @@ export { DEFAULT_CHATBOT_ID };
 export async function openDocumentStack(
   config: Config,
   logger: Logger,
+  storeOptions: StoreOptions = {},
 ): Promise<{ stores: Stores; embedder: Embedder | undefined; ingestor: Ingestor }> {
-  const stores = await openStores(config);
+  const stores = await openStores(config, storeOptions);
   if (!stores.vectors.available) {
     logger.warn(
       { reason: stores.vectors.error },
@@ -83,6 +85,9 @@ async function ensureDefaultChatbot(stores: Stores): Promise<boolean> {
   await stores.chatbots.putChatbot(newChatbot(DEFAULT_CHATBOT_ID, 'Default'));
   return true;
 }
+
+/** How often an instance on a shared database looks for answers whose process died (see sweepInterrupted). */
+const INTERRUPTED_SWEEP_MS = 30_000;
 
 /** The bundled user guide (samples/rivulet-guide), so a new user can ask a question at once. Once, on a new database. */
 export const SAMPLE_CORPUS_DIR = fileURLToPath(new URL('../samples/rivulet-guide/', import.meta.url));
@@ -212,6 +217,11 @@ async function openRunHub(
 
 export interface CreateAppOptions {
   logger?: PinoLogger;
+  /**
+   * Set in each worker of `rivulet serve --workers N` (src/cluster/): its index shows in /healthz, /metrics serves
+   * every worker's figures through the primary, and the SQLite file is opened as shared by the other workers.
+   */
+  worker?: { index: number };
 }
 
 export async function createApp(config: Config, options: CreateAppOptions = {}): Promise<App> {
@@ -220,21 +230,41 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
   const logger = redactingLogger(options.logger ?? (await createRootLogger(config)));
   const metrics = config.metricsEnabled ? new Metrics() : undefined;
   const stats = new RollingStats();
-  const { stores, embedder, ingestor } = await openDocumentStack(config, logger);
-  // No answer of this process runs yet: any still marked streaming was cut by a kill or crash of the last one.
-  const interrupted = await stores.conversations.interruptStreamingMessages();
-  if (interrupted > 0) {
-    logger.warn(
-      { answers: interrupted },
-      'answers cut off when the server last stopped without shutting down (killed, crashed) are marked interrupted, with their text so far',
-    );
-  }
+  const { stores, embedder, ingestor } = await openDocumentStack(
+    config,
+    logger,
+    options.worker === undefined ? {} : { shared: true },
+  );
+  // No answer of this process runs yet: any still marked streaming was cut by a kill or crash of the last one (on a
+  // shared store, PostgreSQL or the workers' SQLite file: of any process, once its last save is a minute old).
+  const sweepInterrupted = async (): Promise<void> => {
+    const interrupted = await stores.conversations.interruptStreamingMessages();
+    if (interrupted > 0) {
+      logger.warn(
+        { answers: interrupted },
+        'answers cut off when their server stopped without shutting down (killed, crashed) are marked interrupted, with their text so far',
+      );
+    }
+  };
+  await sweepInterrupted();
+  // Processes sharing the database also sweep while they run: one that died and came back at once, or never came
+  // back, leaves answers that no start would find otherwise.
+  const sweeper = stores.shared
+    ? setInterval(() => {
+        sweepInterrupted().catch((error: unknown) =>
+          logger.warn({ err: error }, 'looking for interrupted answers failed'),
+        );
+      }, INTERRUPTED_SWEEP_MS).unref()
+    : undefined;
   const hub = await openRunHub(config, stores, logger, metrics);
   metrics?.watchHub(() => hub.stats());
-  const freshInstall = await ensureDefaultChatbot(stores);
+  // Instances starting together on one database: the first creates the default chatbot and ingests the guide.
+  await stores.exclusive('first-start', async () => {
+    const freshInstall = await ensureDefaultChatbot(stores);
+    if (freshInstall && config.sampleCorpus) await ingestSampleCorpus(ingestor, logger);
+  });
   const model = await resolveLanguageModel(config.llm, logger, metrics);
   await warnOnEmbeddingSpaceChange(stores, embedder, logger);
-  if (freshInstall && config.sampleCorpus) await ingestSampleCorpus(ingestor, logger);
   const usageEstimator = new UsageEstimator();
   await usageEstimator.load();
   const retriever = new HybridRetriever({
@@ -298,7 +328,11 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
       chat,
       stores,
       ingestor,
-      metrics,
+      metrics:
+        metrics !== undefined && options.worker !== undefined
+          ? clusterMetricsSource(metrics.registry)
+          : metrics,
+      ...(options.worker === undefined ? {} : { workerIndex: options.worker.index }),
       stats,
       authenticator: new Authenticator(config.auth, stores.apiKeys),
       requestLimits: new RequestLimits(config.limits, sharedLimits),
@@ -346,6 +380,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     },
     async close() {
       clearInterval(sampler);
+      clearInterval(sweeper);
       // Stop accepting first, then end open runs so their streams finish with a terminal event and the server can
       // close. Connections still open after that (a keep-alive connection that went idle after the close began, a
       // peer that never read) are cut after a short grace, so closing never hangs.

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, envSchema, loadConfig } from './config.ts';
 import { authSchema } from './config/auth.ts';
@@ -344,6 +345,26 @@ describe('storage settings', () => {
     expect(loadConfig({ ...shared, RUN_CHECKPOINT_MS: '5000' }).run.checkpointMs).toBe(5000);
     // Only this process writes a SQLite file: checkpoints may be off there.
     expect(loadConfig({ RUN_CHECKPOINT_MS: '0' }).run.checkpointMs).toBe(0);
+  });
+
+  it('requires checkpoints with WORKERS above 1 on SQLite too: the workers share the file', () => {
+    expect(() => loadConfig({ WORKERS: '2', RUN_CHECKPOINT_MS: '0' })).toThrow(
+      /RUN_CHECKPOINT_MS: must be between 1 and 30000 with WORKERS above 1/,
+    );
+    expect(loadConfig({ WORKERS: '2', RUN_CHECKPOINT_MS: '5000' }).run.checkpointMs).toBe(5000);
+  });
+});
+
+describe('server settings', () => {
+  it('reads WORKERS: 1 by default, a whole number, or auto for one per core', () => {
+    expect(loadConfig({}).workers).toBe(1);
+    expect(loadConfig({ WORKERS: ' 3 ' }).workers).toBe(3);
+    expect(loadConfig({ WORKERS: 'AUTO' }).workers).toBe(availableParallelism());
+    for (const bad of ['0', '-2', '1.5', 'many']) {
+      expect(() => loadConfig({ WORKERS: bad })).toThrow(
+        /WORKERS: expected a whole number of at least 1, or auto/,
+      );
+    }
   });
 });
 

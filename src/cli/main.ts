@@ -1,21 +1,29 @@
 #!/usr/bin/env -S node --experimental-strip-types
 // The `rivulet` command: `rivulet serve` starts the server (the default when no command is given).
 
+import cluster from 'node:cluster';
 import { existsSync } from 'node:fs';
+import { parseArgs } from 'node:util';
 import { createApp, createRootLogger, resolveLogFormat, type App } from '../app.ts';
+import { WORKER_INDEX_VARIABLE } from '../cluster/messages.ts';
+import { startPrimary } from '../cluster/primary.ts';
+import { clusterRefusal } from '../cluster/requirements.ts';
 import { ConfigError, loadConfig, type Config } from '../config.ts';
 import { CONFIGURE_HINT } from '../providers/extractive.ts';
 import { chatbotsCommand, keysCommand } from './admin-commands.ts';
+import { checkCommand } from './check-command.ts';
 import { documentsCommand, ingestCommand } from './ingest-command.ts';
 import { migrateCommand } from './migrate-command.ts';
 import { exportCommand, importCommand } from './transfer-commands.ts';
 import { RivuletError } from '../core/errors.ts';
 import { describeStoreLocation } from '../stores/open-stores.ts';
+import { onShutdownSignals } from './shutdown-signals.ts';
 
-const USAGE = `Usage: rivulet [serve | ingest | documents | chatbots | keys | migrate | export | import]
+const USAGE = `Usage: rivulet [serve | ingest | documents | chatbots | keys | migrate | export | import | check]
 
 Commands:
-  serve                     Start the HTTP, SSE and WebSocket server (default)
+  serve [--workers N]       Start the HTTP, SSE and WebSocket server (default); --workers N (or auto): N
+                            processes on the one port, which needs REDIS_URL (docs/deploy.md)
   ingest <paths or globs>   Add files to a document collection (rivulet ingest --help)
   documents [list|delete]   List or delete ingested documents
   chatbots [list|show|create|update|delete]   Manage chatbots (rivulet chatbots --help)
@@ -23,6 +31,7 @@ Commands:
   migrate [--check]         Apply database schema migrations (the server also does at start)
   export <file>             Write the whole installation to a file (rivulet export --help)
   import <file>             Read an export into a new installation (rivulet import --help)
+  check [--no-stream]       Ask every configured provider a short question: TTFT, tokens/s, usage, errors
 
 Configuration is read from the environment and from ./.env; see the README for every variable.`;
 
@@ -47,9 +56,6 @@ function storeFailure(error: unknown): string | undefined {
   if (error.code === 'DATABASE_TOO_NEW') return `${where}: ${error.message}`;
   return undefined;
 }
-
-/** A repeat of the first shutdown signal within this long is ignored (see shutdown below). */
-const REPEAT_SIGNAL_MS = 1000;
 
 /**
  * Why the server could not listen, in one line that says what to do, for the errors a user can fix (a port in use,
@@ -82,10 +88,50 @@ function banner(app: App, url: string): string {
   return `\n  Rivulet ready at ${url}\n\n  Answers: ${answers}\n  Stop: Ctrl-C (running answers get up to ${app.config.shutdownGraceMs} ms to finish)\n\n`;
 }
 
-async function serve(): Promise<void> {
+/** `rivulet serve [--workers N]`: the flag is WORKERS for this run (validated with the rest of the configuration). */
+function serveOptions(args: string[]): void {
+  const { values } = parseArgs({ args, options: { workers: { type: 'string' } }, strict: true });
+  if (values.workers !== undefined) process.env.WORKERS = values.workers;
+}
+
+async function serve(args: string[]): Promise<void> {
+  serveOptions(args);
   const config = loadEnvironment();
+  if (cluster.isWorker) {
+    await serveOne(config, Number(process.env[WORKER_INDEX_VARIABLE] ?? 0));
+    return;
+  }
+  if (config.workers > 1) {
+    await servePrimary(config);
+    return;
+  }
+  await serveOne(config, undefined);
+}
+
+/** The primary of `--workers N`: forks the workers, says where they listen, waits for them to stop. */
+async function servePrimary(config: Config): Promise<void> {
+  const refusal = clusterRefusal(config);
+  if (refusal !== undefined) throw new ConfigError(refusal);
+  const logger = await createRootLogger(config);
+  const primary = await startPrimary(config, logger);
+  onShutdownSignals({ first: (signal) => primary.stop(signal), again: (signal) => primary.cut(signal) });
+  primary.ready.then(
+    (url) =>
+      logger.info({ url, workers: config.workers }, `Rivulet ready at ${url} (${config.workers} workers)`),
+    (error: unknown) => logger.error({}, `${(error as Error).message}: stopping (its error is above)`),
+  );
+  const code = await primary.exited;
+  logger.info({ code }, 'every worker has exited');
+  process.exit(code);
+}
+
+/** One server process: alone, or worker `workerIndex` of `--workers N` (the primary then says it is ready). */
+async function serveOne(config: Config, workerIndex: number | undefined): Promise<void> {
   const pretty = resolveLogFormat(config.logFormat, process.stdout.isTTY === true) === 'pretty';
-  const app = await createApp(config, { logger: await createRootLogger(config) });
+  const app = await createApp(config, {
+    logger: await createRootLogger(config),
+    ...(workerIndex === undefined ? {} : { worker: { index: workerIndex } }),
+  });
   let url: string;
   try {
     url = await app.listen();
@@ -95,7 +141,9 @@ async function serve(): Promise<void> {
     throw new ConfigError(message);
   }
   const fields = { url, provider: app.model?.provider ?? 'none', model: app.model?.model ?? 'none' };
-  if (pretty && app.logger.isLevelEnabled('info')) {
+  if (workerIndex !== undefined) {
+    app.logger.info({ ...fields, worker: workerIndex }, `worker ${workerIndex} ready`);
+  } else if (pretty && app.logger.isLevelEnabled('info')) {
     process.stdout.write(banner(app, url));
   } else {
     app.logger.info(fields, `Rivulet ready at ${url}`);
@@ -107,13 +155,25 @@ async function serve(): Promise<void> {
     }
   }
 
-  let firstSignal: { signal: string; at: number } | undefined;
-  const shutdown = (signal: string): void => {
-    if (firstSignal !== undefined) {
-      // One Ctrl-C under `npm start` can arrive twice (from the terminal's process group and from npm): a repeat
-      // of the same signal within a second is that echo, not a second request.
-      if (signal === firstSignal.signal && performance.now() - firstSignal.at < REPEAT_SIGNAL_MS) return;
-      // A second signal while draining: stop waiting for running answers.
+  let cutting = false;
+  onShutdownSignals({
+    first(signal) {
+      app.logger.info({ signal }, 'shutting down gracefully');
+      app.shutdown().then(
+        ({ finished, cut }) => {
+          app.logger.info({ finished, cut }, 'shut down');
+          process.exit(0);
+        },
+        (error: unknown) => {
+          app.logger.error({ err: error }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+    },
+    again(signal) {
+      // A second signal while draining: stop waiting for running answers (once, however many more arrive).
+      if (cutting) return;
+      cutting = true;
       app.logger.warn({ signal }, 'second signal: cutting running answers now');
       app.close().then(
         () => process.exit(0),
@@ -122,30 +182,15 @@ async function serve(): Promise<void> {
           process.exit(1);
         },
       );
-      return;
-    }
-    firstSignal = { signal, at: performance.now() };
-    app.logger.info({ signal }, 'shutting down gracefully');
-    app.shutdown().then(
-      ({ finished, cut }) => {
-        app.logger.info({ finished, cut }, 'shut down');
-        process.exit(0);
-      },
-      (error: unknown) => {
-        app.logger.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGINT', () => shutdown('SIGINT'));
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
+    },
+  });
 }
 
 async function main(argv: string[]): Promise<void> {
   const command = argv[0] ?? 'serve';
   switch (command) {
     case 'serve':
-      await serve();
+      await serve(argv.slice(1));
       return;
     case 'ingest':
       process.exitCode = await ingestCommand(argv.slice(1), loadEnvironment());
@@ -167,6 +212,9 @@ async function main(argv: string[]): Promise<void> {
       return;
     case 'import':
       process.exitCode = await importCommand(argv.slice(1), loadEnvironment());
+      return;
+    case 'check':
+      process.exitCode = await checkCommand(argv.slice(1), loadEnvironment());
       return;
     case '--help':
     case '-h':

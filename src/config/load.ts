@@ -64,7 +64,7 @@ export function loadConfig(env: Env = process.env): Config {
   const authSettings = auth && resolveAuth(auth, problems);
   const webSettings = web && authSettings && resolveWeb(web, authSettings.auth.mode, problems);
   const limitSettings = limits && authSettings && resolveLimits(limits, authSettings.auth.mode);
-  if (storage && runs) checkStorage(storage, runs.RUN_CHECKPOINT_MS, problems);
+  if (storage && runs) checkStorage(storage, runs.RUN_CHECKPOINT_MS, server?.WORKERS ?? 1, problems);
   problems.throwIfAny();
 
   if (

@@ -29,22 +29,38 @@ export interface StorageSettings {
 }
 
 export function resolveStorage(values: StorageValues): StorageSettings {
-  return { dataDir: values.DATA_DIR, databaseUrl: values.DATABASE_URL, databasePoolMax: values.DATABASE_POOL_MAX };
+  return {
+    dataDir: values.DATA_DIR,
+    databaseUrl: values.DATABASE_URL,
+    databasePoolMax: values.DATABASE_POOL_MAX,
+  };
 }
 
 /** The longest RUN_CHECKPOINT_MS PostgreSQL allows (see checkStorage). */
 export const MAX_SHARED_CHECKPOINT_MS = 30_000;
 
 /**
- * Instances sharing a PostgreSQL database take an answer left unsaved for a minute for one whose process died, and
- * mark it interrupted: with DATABASE_URL, answers must be checkpointed, and more often than that.
+ * Processes sharing a database (instances on PostgreSQL, or the workers of `rivulet serve --workers N` on either
+ * backend) take an answer left unsaved for a minute for one whose process died, and mark it interrupted: there,
+ * answers must be checkpointed, and more often than that.
  */
-export function checkStorage(storage: StorageValues, checkpointMs: number, problems: Problems): void {
-  if (storage.DATABASE_URL === undefined) return;
+export function checkStorage(
+  storage: StorageValues,
+  checkpointMs: number,
+  workers: number,
+  problems: Problems,
+): void {
+  const sharedBy =
+    storage.DATABASE_URL !== undefined
+      ? { setting: 'DATABASE_URL', who: 'instances' }
+      : workers > 1
+        ? { setting: 'WORKERS above 1', who: 'workers' }
+        : undefined;
+  if (sharedBy === undefined) return;
   if (checkpointMs === 0 || checkpointMs > MAX_SHARED_CHECKPOINT_MS) {
     problems.add(
       'RUN_CHECKPOINT_MS',
-      `must be between 1 and ${MAX_SHARED_CHECKPOINT_MS} with DATABASE_URL: instances sharing the database take an answer unsaved for a minute for one whose process died`,
+      `must be between 1 and ${MAX_SHARED_CHECKPOINT_MS} with ${sharedBy.setting}: ${sharedBy.who} sharing the database take an answer unsaved for a minute for one whose process died`,
     );
   }
 }

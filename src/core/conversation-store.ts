@@ -99,9 +99,9 @@ export interface ConversationStore {
   /**
    * Marks answers still `streaming` as `interrupted` (finishReason `aborted`, errorCode `RUN_INTERRUPTED`), keeping
    * their text: called at start, before any answer runs, for the answers a killed process left mid-way. Returns how
-   * many. Every answer whose last save (checkpoint, or its start) is over a minute old is marked; a store that
-   * several instances share (PostgreSQL) leaves younger ones, which may be another live instance's answers, while
-   * one only this process uses (SQLite) marks them all.
+   * many. Every answer whose last save (checkpoint, or its start) is over STREAMING_STALE_AFTER_MS old is marked; a
+   * store that several processes share (PostgreSQL; the SQLite file under `rivulet serve --workers N`) leaves
+   * younger ones, which may be another live process's answers, while one only this process uses marks them all.
    */
   interruptStreamingMessages(): Promise<number>;
   /**
@@ -110,6 +110,13 @@ export interface ConversationStore {
    */
   deleteConversation(id: string): Promise<boolean>;
 }
+
+/**
+ * An answer still `streaming` whose last save (checkpoint, or its start before the first) is older than this was left
+ * by a process that died: a live process sharing the store checkpoints its answers every RUN_CHECKPOINT_MS (at most
+ * 30 s there) and at least every 20 s even when nothing changed (CHECKPOINT_HEARTBEAT_MS).
+ */
+export const STREAMING_STALE_AFTER_MS = 60_000;
 
 /** The title a conversation gets from its first question: one line, at most 80 characters. */
 export function conversationTitle(question: string): string {

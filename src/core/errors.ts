@@ -174,6 +174,11 @@ export const ERROR_CODES = {
     message: 'The server is shutting down; retry on another instance.',
     retryable: true,
   },
+  METRICS_UNAVAILABLE: {
+    status: 503,
+    message: 'The metrics of every worker could not be gathered; retry shortly.',
+    retryable: true,
+  },
   UPSTREAM_RATE_LIMITED: {
     status: 429,
     message: 'The language model provider is rate limiting requests.',

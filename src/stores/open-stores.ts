@@ -28,7 +28,10 @@ export type StoreConfig = Pick<Config, 'dataDir'> &
  */
 export async function openStores(config: StoreConfig, options: StoreOptions = {}): Promise<Stores> {
   const maxCachedAnswersPerChatbot = options.maxCachedAnswersPerChatbot ?? config.cache?.maxEntriesPerChatbot;
-  const storeOptions: StoreOptions = maxCachedAnswersPerChatbot === undefined ? {} : { maxCachedAnswersPerChatbot };
+  const storeOptions: StoreOptions = {
+    ...(maxCachedAnswersPerChatbot === undefined ? {} : { maxCachedAnswersPerChatbot }),
+    ...(options.shared === undefined ? {} : { shared: options.shared }),
+  };
   if (config.databaseUrl !== undefined) {
     return openPostgresStores(config.databaseUrl, {
       ...storeOptions,
@@ -86,7 +89,8 @@ export async function migrateStores(config: StoreConfig, apply: boolean): Promis
   const path = databasePath(config.dataDir);
   const latest = SQLITE_MIGRATIONS.length;
   if (!apply) {
-    if (path !== ':memory:' && !existsSync(path)) return { backend: 'sqlite', location, from: 0, to: 0, latest };
+    if (path !== ':memory:' && !existsSync(path))
+      return { backend: 'sqlite', location, from: 0, to: 0, latest };
     const db = new DatabaseSync(path, { readOnly: path !== ':memory:' });
     try {
       const { user_version: version } = db.prepare('PRAGMA user_version').get() as { user_version: number };

@@ -10,6 +10,12 @@ import type { TokenUsageStore } from '../core/token-usage.ts';
 export interface Stores {
   /** Which backend holds them: the embedded SQLite file, or PostgreSQL (DATABASE_URL). */
   backend: 'sqlite' | 'postgres';
+  /**
+   * Other live processes may use these stores too (PostgreSQL always; the SQLite file when opened with
+   * `shared`): an answer still streaming is then taken for a dead process's only once its last save is
+   * STREAMING_STALE_AFTER_MS old, and the server looks for such answers while it runs, not only at start.
+   */
+  shared: boolean;
   conversations: ConversationStore;
   chatbots: ChatbotStore;
   documents: DocumentStore;
@@ -35,4 +41,9 @@ export interface Stores {
 export interface StoreOptions {
   /** The oldest cached answers of a chatbot are evicted beyond this many (default 10,000). */
   maxCachedAnswersPerChatbot?: number;
+  /**
+   * Several live processes use the SQLite file at once (the workers of `rivulet serve --workers N`); PostgreSQL is
+   * always taken as shared. See Stores.shared.
+   */
+  shared?: boolean;
 }

@@ -1,7 +1,7 @@
 // A test client that reads Rivulet's SSE over real HTTP with a real SSE parser, and can hang up at any byte.
 
 import { expect } from 'vitest';
-import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpRequest, type Agent, type IncomingMessage } from 'node:http';
 import { createParser } from 'eventsource-parser';
 import type { RunEvent } from '../../src/core/events.ts';
 
@@ -28,6 +28,8 @@ export interface SseReadOptions {
   dropAfterBytes?: number;
   /** Called for each complete frame; return true to hang up right after it. */
   onFrame?: (frame: SseFrameRead) => boolean | void;
+  /** The connection pool to use (one with maxSockets 1 pins the request to a connection already made). */
+  agent?: Agent;
 }
 
 export function readSse(url: string, options: SseReadOptions = {}): Promise<SseReadResult> {
@@ -38,6 +40,7 @@ export function readSse(url: string, options: SseReadOptions = {}): Promise<SseR
     let hungUp = false;
     const body = options.body === undefined ? undefined : JSON.stringify(options.body);
     const request = httpRequest(url, {
+      ...(options.agent === undefined ? {} : { agent: options.agent }),
       method: options.method ?? (body === undefined ? 'GET' : 'POST'),
       headers: {
         accept: 'text/event-stream',

@@ -9,16 +9,10 @@ import {
   type ConversationCursor,
   type ConversationStore,
   type StoredMessage,
+  STREAMING_STALE_AFTER_MS,
 } from '../../core/conversation-store.ts';
 import { abortable } from './abortable.ts';
 import { pgJson, pgText, type Sql } from './database.ts';
-
-/**
- * An answer still `streaming` whose last save (checkpoint, or its start before the first) is older than this was
- * left by a process that died: a live instance sharing the database checkpoints its answers every RUN_CHECKPOINT_MS
- * (1 s by default), far more often. Younger ones may be another instance's answers in progress, and are left alone.
- */
-export const STREAMING_STALE_AFTER_MS = 60_000;
 
 interface ConversationRow {
   id: string;

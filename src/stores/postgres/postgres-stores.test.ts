@@ -9,7 +9,7 @@ import { describeStoreConformance } from '../store.conformance.ts';
 import type { StoreOptions, Stores } from '../stores.ts';
 import { connect, migrate } from './database.ts';
 import { openPostgresStores } from './postgres-stores.ts';
-import { STREAMING_STALE_AFTER_MS } from './postgres-conversation-store.ts';
+import { STREAMING_STALE_AFTER_MS } from '../../core/conversation-store.ts';
 
 const skipped = postgresSkipReason !== undefined;
 

@@ -49,6 +49,7 @@ function createStores(
   let closed = false;
   return {
     backend: 'postgres',
+    shared: true,
     conversations: guardStore(new PostgresConversationStore(sql)),
     chatbots: guardStore(new PostgresChatbotStore(sql)),
     documents: guardStore(documents),

@@ -158,4 +158,9 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE messages ADD COLUMN metadata TEXT;
   `,
+  // 6: when a streaming answer was last saved: workers sharing the file (rivulet serve --workers N) mark only stale
+  // ones interrupted, as instances sharing PostgreSQL do.
+  `
+  ALTER TABLE messages ADD COLUMN checkpointed_at INTEGER;
+  `,
 ];

@@ -9,6 +9,7 @@ import {
   type ConversationCursor,
   type ConversationStore,
   type StoredMessage,
+  STREAMING_STALE_AFTER_MS,
 } from '../../core/conversation-store.ts';
 import { transaction } from './database.ts';
 import { fromJson, toJson } from './json-columns.ts';
@@ -110,9 +111,16 @@ export class SqliteConversationStore implements ConversationStore {
   /** Drops the cached answers a conversation's questions produced; called inside this store's transactions. */
   private readonly forgetAnswers: (conversationId: string) => void;
 
-  constructor(db: DatabaseSync, options: { forgetAnswers: (conversationId: string) => void }) {
+  /** Other processes use the file too: see Stores.shared. */
+  private readonly shared: boolean;
+
+  constructor(
+    db: DatabaseSync,
+    options: { forgetAnswers: (conversationId: string) => void; shared?: boolean },
+  ) {
     this.db = db;
     this.forgetAnswers = options.forgetAnswers;
+    this.shared = options.shared ?? false;
     this.statements = {
       count: db.prepare('SELECT count(*) AS n FROM messages WHERE conversation_id = ?'),
       insert: db.prepare(
@@ -134,16 +142,16 @@ export class SqliteConversationStore implements ConversationStore {
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       replaceMessage: db.prepare(`
         UPDATE messages SET role = ?, content = ?, created_at = ?, status = ?, run_id = ?, finish_reason = ?,
-          error_code = ?, usage = ?, timings = ?, sources = ?, cached = ?, metadata = ?
+          error_code = ?, usage = ?, timings = ?, sources = ?, cached = ?, metadata = ?, checkpointed_at = ?
         WHERE id = ? AND conversation_id = ?
         RETURNING conversation_id`),
       // Only while streaming: a checkpoint that lands after the final store must not undo it.
       checkpoint: db.prepare(
-        "UPDATE messages SET content = ?, sources = coalesce(?, sources) WHERE id = ? AND status = 'streaming'",
+        "UPDATE messages SET content = ?, sources = coalesce(?, sources), checkpointed_at = ? WHERE id = ? AND status = 'streaming'",
       ),
       messageByRun: db.prepare('SELECT * FROM messages WHERE run_id = ? ORDER BY seq DESC LIMIT 1'),
       interrupt: db.prepare(
-        "UPDATE messages SET status = 'interrupted', finish_reason = 'aborted', error_code = 'RUN_INTERRUPTED' WHERE status = 'streaming'",
+        "UPDATE messages SET status = 'interrupted', finish_reason = 'aborted', error_code = 'RUN_INTERRUPTED' WHERE status = 'streaming' AND coalesce(checkpointed_at, created_at) < ?",
       ),
       touch: db.prepare(
         'UPDATE conversations SET updated_at = max(updated_at, ?), title = coalesce(title, ?) WHERE id = ?',
@@ -206,6 +214,7 @@ export class SqliteConversationStore implements ConversationStore {
     return transaction(this.db, () => {
       const row = this.statements.replaceMessage.get(
         ...messageColumns(message),
+        Date.now(),
         message.id,
         message.conversationId,
       );
@@ -216,7 +225,7 @@ export class SqliteConversationStore implements ConversationStore {
   }
 
   async checkpointMessage(id: string, progress: AnswerProgress): Promise<void> {
-    this.statements.checkpoint.run(progress.content, toJson(progress.sources), id);
+    this.statements.checkpoint.run(progress.content, toJson(progress.sources), Date.now(), id);
   }
 
   async findMessageByRun(runId: string): Promise<StoredMessage | undefined> {
@@ -225,7 +234,9 @@ export class SqliteConversationStore implements ConversationStore {
   }
 
   async interruptStreamingMessages(): Promise<number> {
-    return Number(this.statements.interrupt.run().changes);
+    // Alone on the file, no other process can be writing an answer: every one left streaming was cut.
+    const savedBefore = this.shared ? Date.now() - STREAMING_STALE_AFTER_MS : Number.MAX_SAFE_INTEGER;
+    return Number(this.statements.interrupt.run(savedBefore).changes);
   }
 
   async deleteConversation(id: string): Promise<boolean> {

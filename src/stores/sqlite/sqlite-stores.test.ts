@@ -2,7 +2,8 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { DatabaseSync } from 'node:sqlite';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { STREAMING_STALE_AFTER_MS } from '../../core/conversation-store.ts';
 import { describeStoreConformance } from '../store.conformance.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { openSqliteStores } from './sqlite-stores.ts';
@@ -98,5 +99,56 @@ describe('sqlite stores on disk', () => {
     expect(await stores.chatbots.collectionOwner('mixed')).toEqual({ orgId: null });
     expect(await stores.chatbots.collectionOwner('orphan')).toEqual({ orgId: null });
     await stores.close();
+  });
+
+  it('shared by workers, marks a stale streaming answer interrupted and leaves one another worker is saving', async () => {
+    const path = join(dir, 'workers.sqlite');
+    const worker = openSqliteStores(path, { shared: true });
+    const restarted = openSqliteStores(path, { shared: true });
+    expect([worker.shared, restarted.shared, openSqliteStores(':memory:').shared]).toEqual([
+      true,
+      true,
+      false,
+    ]);
+    const conversation = await worker.conversations.createConversation('alice', 'default');
+    const now = Date.now();
+    const stale = now - STREAMING_STALE_AFTER_MS - 60_000;
+    const answer = (id: string, createdAt: number) => ({
+      id,
+      conversationId: conversation.id,
+      role: 'assistant' as const,
+      content: '',
+      createdAt,
+      status: 'streaming' as const,
+      runId: `run_${id}`,
+    });
+    // Started long ago and never saved since: its worker died.
+    await worker.conversations.appendMessage(answer('dead', stale));
+    // Started long ago, last checkpointed long ago too.
+    await worker.conversations.appendMessage(answer('silent', stale));
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(stale + 1000);
+      await worker.conversations.checkpointMessage('silent', { content: 'early text' });
+    } finally {
+      vi.useRealTimers();
+    }
+    // Started long ago, checkpointed a moment ago: a long answer a live worker is streaming.
+    await worker.conversations.appendMessage(answer('long', stale));
+    await worker.conversations.checkpointMessage('long', { content: 'still going' });
+    await worker.conversations.appendMessage(answer('fresh', now));
+    // Another worker (re)starts: only the stale two are marked.
+    expect(await restarted.conversations.interruptStreamingMessages()).toBe(2);
+    const status = async (runId: string) => (await worker.conversations.findMessageByRun(runId))?.status;
+    expect(await Promise.all(['run_dead', 'run_silent', 'run_long', 'run_fresh'].map(status))).toEqual([
+      'interrupted',
+      'interrupted',
+      'streaming',
+      'streaming',
+    ]);
+    // Alone on the file (one process), every answer left streaming was cut.
+    const alone = openSqliteStores(path);
+    expect(await alone.conversations.interruptStreamingMessages()).toBe(2);
+    for (const stores of [worker, restarted, alone]) await stores.close();
   });
 });

@@ -13,6 +13,7 @@ import { SqliteTokenUsageStore } from './sqlite-token-usage-store.ts';
 /** `path` is the database file (created with its directory if missing), or ":memory:". */
 export function openSqliteStores(path: string, options: StoreOptions = {}): Stores {
   const { db, vectors, vectorError } = openDatabase(path);
+  const shared = options.shared ?? false;
   const documents = new SqliteDocumentStore(db, { vectors });
   const answerCache = new SqliteAnswerCache(db, {
     vectors,
@@ -23,8 +24,10 @@ export function openSqliteStores(path: string, options: StoreOptions = {}): Stor
   });
   return {
     backend: 'sqlite',
+    shared,
     conversations: new SqliteConversationStore(db, {
       forgetAnswers: (conversationId) => answerCache.forgetConversationNow(conversationId),
+      shared,
     }),
     chatbots: new SqliteChatbotStore(db, {
       forgetAnswers: (chatbotId) => answerCache.forgetChatbot(chatbotId),

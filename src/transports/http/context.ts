@@ -17,6 +17,8 @@ export interface AppContext {
   ingestor: Ingestor;
   /** Per-minute aggregates of the last hour for the dashboard (GET /api/stats). */
   stats: RollingStats;
+  /** This process's index among the workers of `rivulet serve --workers N` (shown in /healthz); else undefined. */
+  workerIndex?: number;
   /** Serves GET /metrics; undefined when METRICS_ENABLED=false. */
   metrics?: { readonly contentType: string; render(): Promise<string> } | undefined;
   /** Finds the principal for credentials (routes read it from `request.principal`, set by access.ts). */

@@ -7,7 +7,9 @@ import type { AppContext } from '../context.ts';
 export function registerHealthRoutes(server: FastifyInstance, context: AppContext): void {
   // Public: nothing about the server's traffic (it listed the whole server's running answers to anyone). Admins
   // of no organisation read that in /api/stats and /metrics.
-  server.get('/healthz', () => ({ status: 'ok', uptimeSeconds: Math.round(process.uptime()) }));
+  // Under `--workers N`, which worker answered (an operator, and the tests, can see both serve).
+  const worker = context.workerIndex === undefined ? {} : { worker: context.workerIndex };
+  server.get('/healthz', () => ({ status: 'ok', uptimeSeconds: Math.round(process.uptime()), ...worker }));
 
   server.get('/readyz', async () => {
     if (context.chat.isDraining) throw new RivuletError('SHUTTING_DOWN');
@@ -22,7 +24,11 @@ export function registerHealthRoutes(server: FastifyInstance, context: AppContex
     // Which store answers, and whether retrieval can use vectors or is lexical (BM25) only, and why.
     return {
       status: 'ready',
-      store: { backend, vectors: vectors.available, ...(vectors.available ? {} : { vectorsOff: vectors.error }) },
+      store: {
+        backend,
+        vectors: vectors.available,
+        ...(vectors.available ? {} : { vectorsOff: vectors.error }),
+      },
     };
   });
 }
