@@ -76,6 +76,7 @@ const OTHER_BENCHES_OPTIONS = {
   tokens: { type: 'string' },
   'inter-token-ms': { type: 'string' },
   'ramp-ms': { type: 'string' },
+  'redis-url': { type: 'string' },
   chunks: { type: 'string' },
   questions: { type: 'string' },
   rebuild: { type: 'boolean' },

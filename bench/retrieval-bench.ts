@@ -689,6 +689,7 @@ async function main(): Promise<number> {
       'inter-token-ms': { type: 'string' },
       trials: { type: 'string' },
       'ramp-ms': { type: 'string' },
+      'redis-url': { type: 'string' },
       // answer-cost-bench's.
       answers: { type: 'string' },
     },

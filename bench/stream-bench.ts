@@ -70,6 +70,8 @@ const USAGE = `Usage: npm run bench -- [--concurrency 1,64,1000] [--quick] [--cp
   --inter-token-ms <n> gap between the fake upstream's tokens at every level
   --trials <n>         how many times each target runs per level (default 3, quick 1)
   --ramp-ms <n>        spread the first streams of every level over this long (default 0 ms at c=1, 200 up to 256, 1000 above)
+  --redis-url <url>    run Rivulet with the Redis run hub (REDIS_URL, a key prefix of its own), to compare with the
+                       in-memory hub: same-instance readers are served from memory, events are mirrored to Redis
   --cpu-prof <dir>     run both relays (raw-pipe, Rivulet) with node --cpu-prof, profiles written into <dir>
                        at the end; summarise one with bench/summarize-cpu-profile.ts and the printed window
 
@@ -189,6 +191,7 @@ async function main(): Promise<number> {
       'inter-token-ms': { type: 'string' },
       trials: { type: 'string' },
       'ramp-ms': { type: 'string' },
+      'redis-url': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
       // The other benchmarks' flags, which `npm run bench` passes to all three: ignored here.
       answers: { type: 'string' },
@@ -236,7 +239,7 @@ async function main(): Promise<number> {
     'each server (fake upstream, raw-pipe relay, Rivulet) runs in its own process; the load client runs in the bench process; all on 127.0.0.1',
   );
   console.log(
-    `rivulet env: LLM_PROVIDER=openai-compatible LLM_MODEL=bench LOG_LEVEL=warn DATA_DIR=:memory: SAMPLE_CORPUS=false METRICS_ENABLED=${process.env.METRICS_ENABLED ?? 'true'} (other settings at their defaults)`,
+    `rivulet env: LLM_PROVIDER=openai-compatible LLM_MODEL=bench LOG_LEVEL=warn DATA_DIR=:memory: SAMPLE_CORPUS=false METRICS_ENABLED=${process.env.METRICS_ENABLED ?? 'true'}${values['redis-url'] === undefined ? '' : ' REDIS_URL=<--redis-url> (the Redis run hub)'} (other settings at their defaults)`,
   );
 
   const { child: fake, port: fakePort, url: fakeUrl } = await startFakeUpstreamChild(ROOT, START_TIMEOUT_MS);
@@ -270,6 +273,9 @@ async function main(): Promise<number> {
       DATA_DIR: ':memory:',
       SAMPLE_CORPUS: 'false',
       METRICS_ENABLED: process.env.METRICS_ENABLED ?? 'true',
+      ...(values['redis-url'] === undefined
+        ? {}
+        : { REDIS_URL: values['redis-url'], REDIS_KEY_PREFIX: `rivulet-bench:${process.pid}` }),
     },
     cwd: ROOT,
     ipc: false,
