@@ -79,7 +79,8 @@ export function createLanguageModel(
   });
 }
 
-function createAdapter(provider: ProviderConfig, stallMs: number): LanguageModel {
+/** One provider alone, without the chain's retries, failover or breaker (what `rivulet check` tries one by one). */
+export function createAdapter(provider: ProviderConfig, stallMs: number): LanguageModel {
   const { model, baseUrl, apiKey, apiVersion } = provider;
   switch (provider.kind) {
     case 'openai-compatible':
