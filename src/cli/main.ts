@@ -12,7 +12,6 @@ import { ConfigError, loadConfig, type Config } from '../config.ts';
 import { CONFIGURE_HINT } from '../providers/extractive.ts';
 import { chatbotsCommand, keysCommand } from './admin-commands.ts';
 import { checkCommand } from './check-command.ts';
-import { checkCommand } from './check-command.ts';
 import { documentsCommand, ingestCommand } from './ingest-command.ts';
 import { migrateCommand } from './migrate-command.ts';
 import { exportCommand, importCommand } from './transfer-commands.ts';
@@ -32,7 +31,6 @@ Commands:
   migrate [--check]         Apply database schema migrations (the server also does at start)
   export <file>             Write the whole installation to a file (rivulet export --help)
   import <file>             Read an export into a new installation (rivulet import --help)
-  check [--no-stream]       Ask every configured provider a short question: TTFT, tokens/s, usage, errors
   check [--no-stream]       Ask every configured provider a short question: TTFT, tokens/s, usage, errors
 
 Configuration is read from the environment and from ./.env; see the README for every variable.`;
@@ -214,9 +212,6 @@ async function main(argv: string[]): Promise<void> {
       return;
     case 'import':
       process.exitCode = await importCommand(argv.slice(1), loadEnvironment());
-      return;
-    case 'check':
-      process.exitCode = await checkCommand(argv.slice(1), loadEnvironment());
       return;
     case 'check':
       process.exitCode = await checkCommand(argv.slice(1), loadEnvironment());
