@@ -17,6 +17,11 @@ import type { BudgetHold, BudgetSubject, TokenBudgets } from './token-budgets.ts
 export interface StartChatInput {
   message: string;
   conversationId?: string | undefined;
+  /**
+   * Without `conversationId`: the id the new conversation gets (a client's own chat id); generated when absent. Taken
+   * meanwhile by a concurrent request, the start rejects and the caller retries with it as `conversationId`.
+   */
+  newConversationId?: string | undefined;
   chatbotId?: string | undefined;
   temperature?: number | undefined;
   maxTokens?: number | undefined;
@@ -111,7 +116,9 @@ export class ChatService {
     let hold: BudgetHold | undefined;
     try {
       hold = await this.reserve(principal, limitKey, chatbot, input.message, outputMax);
-      conversationId ??= (await conversations.createConversation(ownerId, chatbot.id)).id;
+      conversationId ??= (
+        await conversations.createConversation(ownerId, chatbot.id, input.newConversationId)
+      ).id;
       // The chatbot's own run deadline, where it has one (RUN_MAX_DURATION_MS otherwise).
       const maxDurationMs = chatbot.limits.maxDurationMs ?? undefined;
       run = this.deps.hub.create({

@@ -64,7 +64,11 @@ export interface ConversationCursor {
 }
 
 export interface ConversationStore {
-  createConversation(ownerId: string | null, chatbotId: string): Promise<Conversation>;
+  /**
+   * `id` chooses the conversation's id (a client's own chat id, `POST /api/chat/ui`); without it one is generated. An id
+   * already taken rejects (the caller reads the existing conversation instead).
+   */
+  createConversation(ownerId: string | null, chatbotId: string, id?: string): Promise<Conversation>;
   getConversation(id: string): Promise<Conversation | undefined>;
   /**
    * The owner's conversations, most recently updated first (ties by id). `after` is the last conversation of the

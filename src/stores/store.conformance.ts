@@ -112,6 +112,14 @@ export function describeStoreConformance(
         expect(updated?.updatedAt).toBe(later);
       });
 
+      it('creates a conversation under a chosen id, and refuses an id already taken', async () => {
+        const chosen = await stores.conversations.createConversation('alice', 'default', 'chat-Z1_x');
+        expect(chosen.id).toBe('chat-Z1_x');
+        expect(await stores.conversations.getConversation('chat-Z1_x')).toEqual(chosen);
+        await expect(stores.conversations.createConversation('bob', 'default', 'chat-Z1_x')).rejects.toThrow();
+        expect((await stores.conversations.getConversation('chat-Z1_x'))?.ownerId).toBe('alice');
+      });
+
       it('returns the newest messages, oldest first, when limited', async () => {
         const { id } = await stores.conversations.createConversation(null, 'default');
         for (let index = 0; index < 5; index += 1) {

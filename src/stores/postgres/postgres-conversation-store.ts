@@ -83,9 +83,13 @@ export class PostgresConversationStore implements ConversationStore {
     this.sql = sql;
   }
 
-  async createConversation(ownerId: string | null, chatbotId: string): Promise<Conversation> {
+  async createConversation(
+    ownerId: string | null,
+    chatbotId: string,
+    chosenId?: string,
+  ): Promise<Conversation> {
     const now = Date.now();
-    const id = `conv_${randomUUID()}`;
+    const id = chosenId ?? `conv_${randomUUID()}`;
     await this.sql`
       INSERT INTO conversations (id, owner_id, chatbot_id, title, created_at, updated_at)
       VALUES (${id}, ${ownerId === null ? null : pgText(ownerId)}, ${pgText(chatbotId)}, NULL, ${now}, ${now})`;

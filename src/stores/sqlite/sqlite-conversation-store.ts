@@ -160,9 +160,13 @@ export class SqliteConversationStore implements ConversationStore {
     };
   }
 
-  async createConversation(ownerId: string | null, chatbotId: string): Promise<Conversation> {
+  async createConversation(
+    ownerId: string | null,
+    chatbotId: string,
+    chosenId?: string,
+  ): Promise<Conversation> {
     const now = Date.now();
-    const id = `conv_${randomUUID()}`;
+    const id = chosenId ?? `conv_${randomUUID()}`;
     this.statements.insert.run(id, ownerId, chatbotId, now, now);
     return { id, ownerId, chatbotId, title: null, createdAt: now, updatedAt: now };
   }

@@ -25,6 +25,7 @@ import { registerHealthRoutes } from './routes/health.ts';
 import { registerMetricsRoutes } from './routes/metrics.ts';
 import { registerStatsRoutes } from './routes/stats.ts';
 import { registerRunRoutes } from './routes/runs.ts';
+import { registerUiChatRoutes } from './routes/ui-chat.ts';
 import { registerWebRoutes } from './routes/web.ts';
 import { registerWsRoutes } from './routes/ws.ts';
 
@@ -133,6 +134,7 @@ export async function buildServer(
   registerMetricsRoutes(server, context);
   registerStatsRoutes(server, context);
   registerChatRoutes(server, context);
+  registerUiChatRoutes(server, context);
   registerRunRoutes(server, context);
   registerWsRoutes(server, context);
   registerConversationRoutes(server, context);
