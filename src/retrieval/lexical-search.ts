@@ -2,11 +2,14 @@
 // (proximity.ts), the same over every store.
 
 import type { ChunkHit, DocumentStore } from '../core/documents.ts';
+import type { Analyze } from './analysis-cache.ts';
 import { PROXIMITY, rerankByProximity } from './proximity.ts';
+import { analyze } from './text-analysis.ts';
 
 /**
  * The best `limit` chunks for the query, best first: BM25's best PROXIMITY.depth (at least; `limit` when more)
- * reordered by how close together the query's terms stand in them.
+ * reordered by how close together the query's terms stand in them. `analyzeText` analyses the hits' text for the
+ * rerank: `analyze`, or a retriever's AnalysisCache.
  */
 export async function searchLexical(
   documents: Pick<DocumentStore, 'searchText'>,
@@ -14,8 +17,9 @@ export async function searchLexical(
   query: string,
   limit: number,
   signal?: AbortSignal,
+  analyzeText: Analyze = analyze,
 ): Promise<ChunkHit[]> {
   if (!(limit >= 1)) return [];
   const hits = await documents.searchText(collectionId, query, Math.max(limit, PROXIMITY.depth), signal);
-  return rerankByProximity(query, hits).slice(0, limit);
+  return rerankByProximity(query, hits, analyzeText).slice(0, limit);
 }

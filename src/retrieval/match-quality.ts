@@ -7,6 +7,7 @@
 
 import type { SourceMatch } from '../core/events.ts';
 import type { MatchCandidate } from '../core/retriever.ts';
+import type { Analyze } from './analysis-cache.ts';
 import { analyze } from './text-analysis.ts';
 
 /** The best source holding at least this share of the question's terms is a strong match. */
@@ -17,15 +18,21 @@ export const STRONG_MATCH_SHARE = 0.6;
  * - `weak`: the best source holds some of the terms (less than 60%), or the sources were found by meaning alone
  *   (vector search) without sharing a term.
  * - `strong`: a source holds at least 60% of the question's distinct terms (all of them for one or two).
+ *
+ * `analyzeText` analyses the sources' text: `analyze`, or a retriever's AnalysisCache.
  */
-export function sourceMatch(question: string, sources: readonly MatchCandidate[]): SourceMatch {
+export function sourceMatch(
+  question: string,
+  sources: readonly MatchCandidate[],
+  analyzeText: Analyze = analyze,
+): SourceMatch {
   const terms = new Set(analyze(question));
   let matchedTerms = 0;
   let similarity: number | undefined;
   for (const source of sources) {
     if (source.similarity !== undefined) similarity = Math.max(similarity ?? -1, source.similarity);
     if (terms.size === 0 || matchedTerms === terms.size) continue;
-    const held = new Set(analyze(source.text));
+    const held = new Set(analyzeText(source.text));
     let count = 0;
     for (const term of terms) if (held.has(term)) count += 1;
     matchedTerms = Math.max(matchedTerms, count);

@@ -5,6 +5,7 @@
 // positions.
 
 import type { ChunkHit } from '../core/documents.ts';
+import type { Analyze } from './analysis-cache.ts';
 import { queryTerms } from './bm25/bm25.ts';
 import { analyze } from './text-analysis.ts';
 
@@ -22,14 +23,19 @@ export type ProximityFields = Pick<ChunkHit, 'documentTitle' | 'heading' | 'text
 /**
  * The proximity bonus of a chunk for a query's distinct terms (queryTerms): a sum over pairs of distinct query
  * terms of `weight * ln(1 + n)`, n being how often the two stand within the window of each other. Title and
- * heading form one field, the body another; no pair spans the two.
+ * heading form one field, the body another; no pair spans the two. `analyzeText` is `analyze` or a cache of it
+ * (AnalysisCache): the same chunks come back for question after question.
  */
-export function proximityBonus(terms: readonly string[], fields: ProximityFields): number {
+export function proximityBonus(
+  terms: readonly string[],
+  fields: ProximityFields,
+  analyzeText: Analyze = analyze,
+): number {
   if (terms.length < 2) return 0;
   const index = new Map(terms.map((term, i) => [term, i]));
   const pairs = new Float64Array(terms.length * terms.length);
   for (const field of [`${fields.documentTitle}\n${fields.heading}`, fields.text]) {
-    countNearPairs(analyze(field), index, pairs);
+    countNearPairs(analyzeText(field), index, pairs);
   }
   let bonus = 0;
   for (const count of pairs) if (count > 0) bonus += Math.log1p(count);
@@ -69,12 +75,13 @@ function countNearPairs(
 export function rerankByProximity<Hit extends ProximityFields & { score: number }>(
   query: string,
   hits: readonly Hit[],
+  analyzeText: Analyze = analyze,
 ): Hit[] {
   const terms = queryTerms(query);
   const head = hits.slice(0, PROXIMITY.depth);
   if (terms.length < 2 || head.length < 2) return [...hits];
   const reranked = head
-    .map((hit, rank) => ({ hit, rank, score: hit.score + proximityBonus(terms, hit) }))
+    .map((hit, rank) => ({ hit, rank, score: hit.score + proximityBonus(terms, hit, analyzeText) }))
     .sort((a, b) => b.score - a.score || a.rank - b.rank)
     .map(({ hit, score }) => ({ ...hit, score }));
   return [...reranked, ...hits.slice(PROXIMITY.depth)];

@@ -6,6 +6,7 @@ import type { Embedder } from '../core/embedder.ts';
 import type { Logger } from '../core/logger.ts';
 import type { SourceMatch } from '../core/events.ts';
 import type { MatchCandidate, Passage, QueryEmbedding, Retriever } from '../core/retriever.ts';
+import { AnalysisCache } from './analysis-cache.ts';
 import { reciprocalRankFusion } from './fusion.ts';
 import { searchLexical } from './lexical-search.ts';
 import { sourceMatch } from './match-quality.ts';
@@ -34,6 +35,8 @@ function toPassage(hit: ChunkHit, score: number): Passage {
 
 export class HybridRetriever implements Retriever {
   private readonly options: HybridRetrieverOptions;
+  /** The analysed text of chunks lately found, for the proximity rerank and the match quality. */
+  private readonly analysis = new AnalysisCache();
 
   constructor(options: HybridRetrieverOptions) {
     this.options = options;
@@ -66,7 +69,7 @@ export class HybridRetriever implements Retriever {
   ): Promise<Passage[]> {
     const { documents, candidates, rrfK } = this.options;
     const [lexical, vector] = await Promise.all([
-      searchLexical(documents, collectionId, query, candidates, signal),
+      searchLexical(documents, collectionId, query, candidates, signal, this.analysis.analyze),
       embedding === undefined
         ? Promise.resolve([])
         : documents.searchVector(collectionId, embedding.space, embedding.vector, candidates, signal),
@@ -84,6 +87,6 @@ export class HybridRetriever implements Retriever {
   }
 
   assessMatch(question: string, sources: readonly MatchCandidate[]): SourceMatch {
-    return sourceMatch(question, sources);
+    return sourceMatch(question, sources, this.analysis.analyze);
   }
 }
