@@ -242,26 +242,28 @@ export async function runChatPipeline(
       // Another answer of this conversation still streaming has only part of its text: it is not history yet.
       .filter((message) => message.content !== '' && message.status !== 'streaming')
       .map((message) => ({ role: message.role, content: message.content }));
-    await deps.conversations.appendMessage({
-      id: `msg_${randomUUID()}`,
-      conversationId: input.conversationId,
-      role: 'user',
-      content: input.message,
-      createdAt: Date.now(),
-      ...(input.metadata === undefined ? {} : { metadata: input.metadata }),
-    });
-    // The answer is stored now, as streaming, and checkpointed while it streams: if the process dies (SIGKILL, a
-    // crash, power loss) the next start finds it and marks it interrupted with its text so far.
+    // The question, and the answer as streaming, in one write. The answer is checkpointed while it streams: if the
+    // process dies (SIGKILL, a crash, power loss) the next start finds it and marks it interrupted with its text.
     const createdAt = Date.now();
-    await deps.conversations.appendMessage({
-      id: messageId,
-      conversationId: input.conversationId,
-      role: 'assistant',
-      content: '',
-      createdAt,
-      status: 'streaming',
-      runId: run.runId,
-    });
+    await deps.conversations.appendMessages([
+      {
+        id: `msg_${randomUUID()}`,
+        conversationId: input.conversationId,
+        role: 'user',
+        content: input.message,
+        createdAt,
+        ...(input.metadata === undefined ? {} : { metadata: input.metadata }),
+      },
+      {
+        id: messageId,
+        conversationId: input.conversationId,
+        role: 'assistant',
+        content: '',
+        createdAt,
+        status: 'streaming',
+        runId: run.runId,
+      },
+    ]);
     answerCreatedAt = createdAt;
     if ((deps.checkpointMs ?? 0) > 0) {
       checkpointTimer = setInterval(checkpoint, deps.checkpointMs);

@@ -87,6 +87,11 @@ export interface ConversationStore {
   /** Stores a message and bumps the conversation's updatedAt (and sets its title from the first user message). */
   appendMessage(message: StoredMessage): Promise<void>;
   /**
+   * Stores messages of one conversation in this order, all or none, in one write: what appendMessage does for each,
+   * at the cost of one. An answer's question and its `streaming` placeholder are stored this way.
+   */
+  appendMessages(messages: readonly StoredMessage[]): Promise<void>;
+  /**
    * Rewrites a stored message in place (same id, same place in its conversation) with every field of `message`, and
    * bumps the conversation's updatedAt: an answer stored as `streaming` when it started gets its final text and
    * status. False when there is no such message (its conversation was deleted meanwhile).
@@ -129,4 +134,26 @@ export function conversationTitle(question: string): string {
   const cut = line.slice(0, 79);
   const space = cut.lastIndexOf(' ');
   return `${space > 40 ? cut.slice(0, space) : cut}…`;
+}
+
+/**
+ * What appending `messages` does to their conversation: its id (undefined for none), the latest createdAt and the
+ * title the first question gives. Messages of several conversations are refused.
+ */
+export function appendedTo(messages: readonly StoredMessage[]): {
+  conversationId: string | undefined;
+  updatedAt: number;
+  title: string | null;
+} {
+  const conversationId = messages[0]?.conversationId;
+  let updatedAt = 0;
+  let title: string | null = null;
+  for (const message of messages) {
+    if (message.conversationId !== conversationId) {
+      throw new Error('appendMessages: every message must belong to the same conversation');
+    }
+    updatedAt = Math.max(updatedAt, message.createdAt);
+    if (title === null && message.role === 'user') title = conversationTitle(message.content);
+  }
+  return { conversationId, updatedAt, title };
 }

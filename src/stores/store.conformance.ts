@@ -4,6 +4,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { normalizeQuestion, type CachedAnswerInput } from '../core/answer-cache.ts';
 import type { ChunkInput, DocumentInput, EmbeddingSpace } from '../core/documents.ts';
+import type { StoredMessage } from '../core/conversation-store.ts';
 import type { Source } from '../core/events.ts';
 import type { StoreOptions, Stores } from './stores.ts';
 
@@ -116,7 +117,9 @@ export function describeStoreConformance(
         const chosen = await stores.conversations.createConversation('alice', 'default', 'chat-Z1_x');
         expect(chosen.id).toBe('chat-Z1_x');
         expect(await stores.conversations.getConversation('chat-Z1_x')).toEqual(chosen);
-        await expect(stores.conversations.createConversation('bob', 'default', 'chat-Z1_x')).rejects.toThrow();
+        await expect(
+          stores.conversations.createConversation('bob', 'default', 'chat-Z1_x'),
+        ).rejects.toThrow();
         expect((await stores.conversations.getConversation('chat-Z1_x'))?.ownerId).toBe('alice');
       });
 
@@ -136,6 +139,57 @@ export function describeStoreConformance(
           'm4',
         ]);
         expect(await stores.conversations.listMessages('conv_missing')).toEqual([]);
+      });
+
+      it('stores a question and its streaming answer in one appendMessages, in order, all or none', async () => {
+        const { conversations } = stores;
+        const conversation = await conversations.createConversation('alice', 'default');
+        const at = conversation.createdAt + 60_000;
+        const question: StoredMessage = {
+          id: 'q1',
+          conversationId: conversation.id,
+          role: 'user',
+          content: 'Where is\tmy order?',
+          createdAt: at,
+          metadata: { page: '/orders' },
+        };
+        const answer: StoredMessage = {
+          id: 'a1',
+          conversationId: conversation.id,
+          role: 'assistant',
+          content: '',
+          createdAt: at,
+          status: 'streaming',
+          runId: 'run_batch',
+        };
+        await conversations.appendMessages([question, answer]);
+        expect(await conversations.listMessages(conversation.id)).toEqual([question, answer]);
+        expect(await conversations.findMessageByRun('run_batch')).toEqual(answer);
+        const updated = await conversations.getConversation(conversation.id);
+        expect(updated?.title).toBe('Where is my order?');
+        expect(updated?.updatedAt).toBe(at);
+
+        // The second message's id is taken: the first is not stored either.
+        await expect(
+          conversations.appendMessages([
+            { ...question, id: 'q2', content: 'another' },
+            { ...answer, runId: 'run_other' },
+          ]),
+        ).rejects.toThrow();
+        expect((await conversations.listMessages(conversation.id)).map((message) => message.id)).toEqual([
+          'q1',
+          'a1',
+        ]);
+        const other = await conversations.createConversation('alice', 'default');
+        await expect(
+          conversations.appendMessages([
+            { ...question, id: 'q3' },
+            { ...answer, id: 'a3', conversationId: other.id },
+          ]),
+        ).rejects.toThrow();
+        await conversations.appendMessages([]);
+        expect(await conversations.countMessages(conversation.id)).toBe(2);
+        expect(await conversations.countMessages(other.id)).toBe(0);
       });
 
       it('refuses a message for a conversation that does not exist', async () => {

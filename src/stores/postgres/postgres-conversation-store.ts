@@ -3,7 +3,7 @@
 
 import { randomUUID } from 'node:crypto';
 import {
-  conversationTitle,
+  appendedTo,
   type AnswerProgress,
   type Conversation,
   type ConversationCursor,
@@ -136,22 +136,33 @@ export class PostgresConversationStore implements ConversationStore {
   }
 
   async appendMessage(message: StoredMessage): Promise<void> {
-    const title = message.role === 'user' ? pgText(conversationTitle(message.content)) : null;
+    return this.appendMessages([message]);
+  }
+
+  async appendMessages(messages: readonly StoredMessage[]): Promise<void> {
+    const { conversationId, updatedAt, title } = appendedTo(messages);
+    if (conversationId === undefined) return;
+    // One statement, so one round trip and one transaction: a multi-row VALUES keeps its order in seq.
+    const rows = messages
+      .map(
+        (message) => this.sql`(${pgText(message.id)}, ${pgText(message.conversationId)}, ${message.role},
+          ${pgText(message.content)}, ${message.createdAt}, ${message.status ?? null}, ${message.runId ?? null},
+          ${message.finishReason ?? null}, ${message.errorCode ?? null}, ${jsonOrNull(message.usage)}::text::jsonb,
+          ${jsonOrNull(message.timings)}::text::jsonb, ${jsonOrNull(message.sources)}::text::jsonb,
+          ${message.cached ?? null}::boolean, ${jsonOrNull(message.metadata)}::text::jsonb)`,
+      )
+      .reduce((list, row) => this.sql`${list}, ${row}`);
     // A message for a conversation that does not exist fails on the foreign key.
     await this.sql`
       WITH inserted AS (
         INSERT INTO messages (id, conversation_id, role, content, created_at, status, run_id, finish_reason,
           error_code, usage, timings, sources, cached, metadata)
-        VALUES (${pgText(message.id)}, ${pgText(message.conversationId)}, ${message.role},
-          ${pgText(message.content)}, ${message.createdAt}, ${message.status ?? null}, ${message.runId ?? null},
-          ${message.finishReason ?? null}, ${message.errorCode ?? null}, ${jsonOrNull(message.usage)}::text::jsonb,
-          ${jsonOrNull(message.timings)}::text::jsonb, ${jsonOrNull(message.sources)}::text::jsonb,
-          ${message.cached ?? null}::boolean, ${jsonOrNull(message.metadata)}::text::jsonb)
+        VALUES ${rows}
         RETURNING conversation_id
       )
-      UPDATE conversations SET updated_at = greatest(updated_at, ${message.createdAt}::bigint),
-        title = coalesce(title, ${title}::text)
-      WHERE id = (SELECT conversation_id FROM inserted)`;
+      UPDATE conversations SET updated_at = greatest(updated_at, ${updatedAt}::bigint),
+        title = coalesce(title, ${title === null ? null : pgText(title)}::text)
+      WHERE id = ${pgText(conversationId)} AND EXISTS (SELECT 1 FROM inserted)`;
   }
 
   async replaceMessage(message: StoredMessage): Promise<boolean> {

@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 import {
-  conversationTitle,
+  appendedTo,
   type AnswerProgress,
   type Conversation,
   type ConversationCursor,
@@ -207,10 +207,18 @@ export class SqliteConversationStore implements ConversationStore {
   }
 
   async appendMessage(message: StoredMessage): Promise<void> {
+    return this.appendMessages([message]);
+  }
+
+  async appendMessages(messages: readonly StoredMessage[]): Promise<void> {
+    const { conversationId, updatedAt, title } = appendedTo(messages);
+    if (conversationId === undefined) return;
+    // One transaction: its BEGIN and COMMIT (and the conversation row's page) cost more than the inserts.
     transaction(this.db, () => {
-      this.statements.insertMessage.run(message.id, message.conversationId, ...messageColumns(message));
-      const title = message.role === 'user' ? conversationTitle(message.content) : null;
-      this.statements.touch.run(message.createdAt, title, message.conversationId);
+      for (const message of messages) {
+        this.statements.insertMessage.run(message.id, message.conversationId, ...messageColumns(message));
+      }
+      this.statements.touch.run(updatedAt, title, conversationId);
     });
   }
 
