@@ -11,6 +11,7 @@ import { clusterRefusal } from '../cluster/requirements.ts';
 import { ConfigError, loadConfig, type Config } from '../config.ts';
 import { CONFIGURE_HINT } from '../providers/extractive.ts';
 import { chatbotsCommand, keysCommand } from './admin-commands.ts';
+import { benchCommand } from './bench/bench-command.ts';
 import { checkCommand } from './check-command.ts';
 import { documentsCommand, ingestCommand } from './ingest-command.ts';
 import { migrateCommand } from './migrate-command.ts';
@@ -19,7 +20,7 @@ import { RivuletError } from '../core/errors.ts';
 import { describeStoreLocation } from '../stores/open-stores.ts';
 import { onShutdownSignals } from './shutdown-signals.ts';
 
-const USAGE = `Usage: rivulet [serve | ingest | documents | chatbots | keys | migrate | export | import | check]
+const USAGE = `Usage: rivulet [serve | ingest | documents | chatbots | keys | migrate | export | import | check | bench]
 
 Commands:
   serve [--workers N]       Start the HTTP, SSE and WebSocket server (default); --workers N (or auto): N
@@ -32,6 +33,7 @@ Commands:
   export <file>             Write the whole installation to a file (rivulet export --help)
   import <file>             Read an export into a new installation (rivulet import --help)
   check [--no-stream]       Ask every configured provider a short question: TTFT, tokens/s, usage, errors
+  bench --url <rivulet>     Load-test a running Rivulet over SSE and WebSocket (rivulet bench --help)
 
 Configuration is read from the environment and from ./.env; see the README for every variable.`;
 
@@ -215,6 +217,9 @@ async function main(argv: string[]): Promise<void> {
       return;
     case 'check':
       process.exitCode = await checkCommand(argv.slice(1), loadEnvironment());
+      return;
+    case 'bench':
+      process.exitCode = await benchCommand(argv.slice(1));
       return;
     case '--help':
     case '-h':
