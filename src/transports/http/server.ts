@@ -23,6 +23,8 @@ import { registerConversationRoutes } from './routes/conversations.ts';
 import { registerDocumentRoutes } from './routes/documents.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerMetricsRoutes } from './routes/metrics.ts';
+import { registerOpenAiRoutes } from './routes/openai.ts';
+import { openAiErrorBody } from '../openai/openai-errors.ts';
 import { registerStatsRoutes } from './routes/stats.ts';
 import { registerRunRoutes } from './routes/runs.ts';
 import { registerUiChatRoutes } from './routes/ui-chat.ts';
@@ -140,6 +142,12 @@ export async function buildServer(
   registerConversationRoutes(server, context);
   registerAdminRoutes(server, context);
   await registerDocumentRoutes(server, context);
+  // The OpenAI-compatible API refuses in OpenAI's error shape, so OpenAI clients raise their own error classes.
+  await server.register((scope, _options, done) => {
+    scope.setErrorHandler(errorSender((coded, message) => openAiErrorBody(coded, message)));
+    registerOpenAiRoutes(scope, context);
+    done();
+  });
   return server;
 }
 
@@ -153,22 +161,30 @@ function trustProxyOption(trust: TrustProxy): FastifyServerOptions['trustProxy']
   return (_address: string, hop: number) => hop < trust;
 }
 
-function sendError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const coded = toCodedError(error);
-  if (coded.code === 'INTERNAL') {
-    request.log.error({ err: error }, 'unhandled error');
-  } else {
-    request.log.info({ code: coded.code, detail: coded.detail }, 'request refused');
-  }
-  const message =
-    coded.code === 'INTERNAL'
-      ? `${coded.message} Quote request id ${request.id} when reporting it.`
-      : coded.message;
-  if (coded.retryAfterMs !== undefined) reply.header('retry-after', Math.ceil(coded.retryAfterMs / 1000));
-  return reply
-    .code(coded.status)
-    .header('x-request-id', request.id)
-    .send({ error: { code: coded.code, message } });
+type ErrorHandler = (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => FastifyReply;
+
+/** Our coded JSON errors: `{error: {code, message}}`. */
+const sendError = errorSender((coded, message) => ({ error: { code: coded.code, message } }));
+
+/**
+ * An error handler that logs, masks INTERNAL details and sets the status from the registry, with the body in a
+ * shape of the caller's choosing (ours, or OpenAI's under /v1).
+ */
+export function errorSender(body: (coded: RivuletError, message: string) => unknown): ErrorHandler {
+  return (error, request, reply) => {
+    const coded = toCodedError(error);
+    if (coded.code === 'INTERNAL') {
+      request.log.error({ err: error }, 'unhandled error');
+    } else {
+      request.log.info({ code: coded.code, detail: coded.detail }, 'request refused');
+    }
+    const message =
+      coded.code === 'INTERNAL'
+        ? `${coded.message} Quote request id ${request.id} when reporting it.`
+        : coded.message;
+    if (coded.retryAfterMs !== undefined) reply.header('retry-after', Math.ceil(coded.retryAfterMs / 1000));
+    return reply.code(coded.status).header('x-request-id', request.id).send(body(coded, message));
+  };
 }
 
 const CLIENT_ERROR_MESSAGES: Record<string, string> = {

@@ -1,11 +1,10 @@
 // POST /api/chat/stream (SSE or NDJSON) and POST /api/chat (one JSON answer built from the same run).
 
 import type { FastifyInstance } from 'fastify';
-import { RivuletError, statusForCode, toRivuletError } from '../../../core/errors.ts';
-import type { RunSink } from '../../../core/run-hub.ts';
-import { emptyAnswer, foldEvent } from '../../encoders/aggregate.ts';
+import { RivuletError, statusForCode } from '../../../core/errors.ts';
 import { chatRequestSchema, parseWith } from '../../schemas.ts';
 import { principalOf } from '../access.ts';
+import { collectAnswer } from '../collect-answer.ts';
 import type { AppContext } from '../context.ts';
 import { negotiateFormat, streamRunToResponse } from '../stream-response.ts';
 
@@ -35,37 +34,7 @@ export function registerChatRoutes(server: FastifyInstance, context: AppContext)
     const run = await context.chat.start(body, principalOf(request));
     // Ties the request id a user can quote to the run id every pipeline log line carries.
     request.log.info({ runId: run.runId }, 'run started');
-    const answer = emptyAnswer();
-    const finished = new Promise<void>((resolve, reject) => {
-      const sink: RunSink = {
-        write(entries) {
-          for (const entry of entries) foldEvent(answer, entry.event);
-          return true;
-        },
-        end: resolve,
-      };
-      context.hub.subscribe(run.runId, -1, sink).then(
-        (subscription) => {
-          if (subscription === undefined) {
-            resolve();
-            return;
-          }
-          // A caller that hangs up is a disconnect like any other: the grace policy applies. (The request's own
-          // 'close' fires as soon as its body is read, so it is the response that tells.)
-          reply.raw.once('close', () => {
-            if (reply.raw.writableFinished) return;
-            subscription.close();
-            resolve();
-          });
-        },
-        (error: unknown) => {
-          // Refused a reader (TOO_MANY_READERS): nobody would read this answer, so it is not generated.
-          void context.hub.stop(run.runId);
-          reject(toRivuletError(error));
-        },
-      );
-    });
-    await finished;
+    const answer = await collectAnswer(context.hub, run.runId, reply.raw);
     if (reply.raw.destroyed) return reply;
     // A reader that ended without a terminal event (the run vanished from the hub) must not look like an answer.
     if (answer.finishReason === null) throw new RivuletError('RUN_NOT_FOUND');
