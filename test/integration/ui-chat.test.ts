@@ -170,6 +170,16 @@ describe('POST /api/chat/ui with the AI SDK DefaultChatTransport', () => {
     );
   });
 
+  it('ends a failed answer with an error chunk carrying our code, which useChat raises', async () => {
+    server.upstream.setScenario({ tokenCount: 30, streamErrorAfter: 3, streamErrorStatus: 400 });
+    const { message, errors } = await fold(
+      await send(alice, newChatId(), [question('When are refunds issued?')]),
+    );
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/^UPSTREAM_[A-Z_]+: /);
+    expect(textOf(message).length).toBeGreaterThan(0);
+  });
+
   it('refuses a body whose last message is not the user’s, and a chat id of dots', async () => {
     const body = {
       id: newChatId(),
