@@ -32,6 +32,7 @@ const HUB_SUITE = [
   'reader-limits',
   'resume',
   'run-events',
+  'run-poll',
   'shutdown',
   'ws-protocol',
 ].map((name) => `test/integration/${name}.test.ts`);

@@ -8,6 +8,8 @@ import type { LogEntry, RunHub, RunSubscription } from '../core/run-hub.ts';
 export const POLL_MAX_WAIT_MS = 25_000;
 /** The most events one poll returns; the client polls again from `next` for the rest. */
 export const POLL_MAX_EVENTS = 500;
+/** How long a poll without `wait` still waits for events the run is known to hold (a shared hub's replay). */
+export const POLL_KNOWN_EVENTS_WAIT_MS = 2_000;
 /**
  * A poll that waited answers this long after its first event arrived, so a streaming answer goes out in a few
  * batches per second instead of one request per token (each poll counts against the request rate limits).

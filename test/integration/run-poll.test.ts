@@ -5,6 +5,7 @@ import type { RunEvent } from '../../src/core/events.ts';
 import { POLL_MAX_WAIT_MS } from '../../src/transports/run-poll.ts';
 import { call, expectRefusal } from '../helpers/http.ts';
 import { signTestJwt } from '../helpers/jwt.ts';
+import { deleteKeys, REDIS_URL, redisSkipReason, testKeyPrefix } from '../helpers/redis.ts';
 import { startTestServer, type TestServer } from '../helpers/test-server.ts';
 
 const SECRET = 'run-poll-test-secret-that-is-long-enough';
@@ -177,3 +178,59 @@ describe('GET /api/runs/:runId/poll', () => {
     await call(server, `/api/runs/${runId}/stop`, { method: 'POST', headers: alice });
   });
 });
+
+describe.skipIf(redisSkipReason !== undefined)(
+  'GET /api/runs/:runId/poll across instances sharing Redis',
+  () => {
+    const prefix = testKeyPrefix('poll-it');
+    let owner: TestServer;
+    let other: TestServer;
+    beforeAll(async () => {
+      const env = {
+        AUTH_JWT_SECRET: SECRET,
+        REDIS_URL: REDIS_URL ?? '',
+        REDIS_KEY_PREFIX: prefix,
+        RATE_LIMIT_PER_PRINCIPAL: '0',
+      };
+      const scenario = { ttftMs: 300, tokenCount: 60, interTokenMs: 3, seed: 23 };
+      owner = await startTestServer(env, scenario);
+      other = await startTestServer(env, scenario);
+    });
+    afterAll(async () => {
+      await Promise.all([owner?.close(), other?.close()]);
+      await deleteKeys(prefix);
+    });
+
+    it('gives every event exactly once to a client whose polls alternate between the instances', async () => {
+      const response = await fetch(`${owner.url}/api/chat/stream`, {
+        method: 'POST',
+        headers: { ...alice, 'content-type': 'application/json' },
+        body: JSON.stringify({ message: 'poll me anywhere' }),
+      });
+      const runId = response.headers.get('x-run-id')!;
+      await response.body?.cancel();
+      const events: RunEvent[] = [];
+      let cursor = -1;
+      for (let polls = 0; polls < 500; polls += 1) {
+        const base = polls % 2 === 0 ? other.url : owner.url;
+        const reply = await fetch(`${base}/api/runs/${runId}/poll?after=${cursor}&wait=10000`, {
+          headers: alice,
+        });
+        expect(reply.status).toBe(200);
+        const answer = (await reply.json()) as PollAnswer;
+        events.push(...answer.events);
+        cursor = answer.next;
+        if (answer.ended) break;
+      }
+      const seqs = events.map((event) => event.seq);
+      expect(seqs.every((seq, index) => index === 0 || seq > (seqs[index - 1] ?? -1))).toBe(true);
+      expect(events.at(-1)).toMatchObject({ type: 'done', text: owner.upstream.fullText() });
+      expect(tokenText(events)).toBe(owner.upstream.fullText());
+      expectRefusal(
+        await call(other, `/api/runs/${runId}/poll?after=-1`, { headers: bob }),
+        404,
+        'RUN_NOT_FOUND',
+      );
+    });
+  },
+);

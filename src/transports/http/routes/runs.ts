@@ -6,13 +6,8 @@ import { RivuletError } from '../../../core/errors.ts';
 import type { RunInfo } from '../../../core/run-hub.ts';
 import { parseLastEventId, sseFormat } from '../../encoders/sse.ts';
 import { findOwnedRun } from '../../run-access.ts';
-import { encodePollBatch, POLL_MAX_WAIT_MS, pollRun } from '../../run-poll.ts';
-import {
-  parseWith,
-  runEventsQuerySchema,
-  runParamsSchema,
-  runPollQuerySchema,
-} from '../../schemas.ts';
+import { encodePollBatch, POLL_KNOWN_EVENTS_WAIT_MS, POLL_MAX_WAIT_MS, pollRun } from '../../run-poll.ts';
+import { parseWith, runEventsQuerySchema, runParamsSchema, runPollQuerySchema } from '../../schemas.ts';
 import { principalOf } from '../access.ts';
 import type { AppContext } from '../context.ts';
 import { streamRunToResponse } from '../stream-response.ts';
@@ -77,9 +72,12 @@ export function registerRunRoutes(server: FastifyInstance, context: AppContext):
         .headers(headers)
         .send(encodePollBatch(info.runId, { entries: [], next: afterSeq, ended: true }));
     }
+    // Events the hub already holds are answered even without `wait`: a shared hub may deliver them to a reader on
+    // this instance a moment after it subscribed.
+    const waitMs = Math.max(query.wait ?? 0, info.lastSeq > afterSeq ? POLL_KNOWN_EVENTS_WAIT_MS : 0);
     const batch = await pollRun(context.hub, info.runId, {
       afterSeq,
-      waitMs: Math.min(query.wait ?? 0, POLL_MAX_WAIT_MS),
+      waitMs: Math.min(waitMs, POLL_MAX_WAIT_MS),
       signal: request.signal,
     });
     return reply.headers(headers).send(encodePollBatch(info.runId, batch));
