@@ -1,11 +1,17 @@
 // The OpenAI-compatible API driven by the official `openai` package against a real server and the fake upstream.
 
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { SignJWT } from 'jose';
 import OpenAI, { AuthenticationError, BadRequestError, NotFoundError } from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ChatMessage } from '../../src/core/provider.ts';
 import { lastEvent, readSse, tokenText } from '../helpers/sse-client.ts';
 import { startTestServer, type TestServer } from '../helpers/test-server.ts';
+
+const execFileAsync = promisify(execFile);
 
 let server: TestServer | undefined;
 afterEach(async () => {
@@ -253,5 +259,27 @@ describe("auth, models and errors in OpenAI's shape", () => {
     expect(refused).toBeInstanceOf(BadRequestError);
     expect(server.upstream.requests).toHaveLength(0);
     expect(await server.app.stores.conversations.listConversations(null)).toEqual([]);
+  });
+});
+
+describe('the README openai snippet', () => {
+  const EXAMPLE = path.resolve(import.meta.dirname, '../../examples/openai/chat.mjs');
+
+  it('is examples/openai/chat.mjs as written', () => {
+    const readme = readFileSync(path.resolve(import.meta.dirname, '../../README.md'), 'utf8');
+    const marker = '<!-- snippet: examples/openai/chat.mjs -->';
+    expect(readme).toContain(marker);
+    const block = /^```js\n([\s\S]*?)^```$/m.exec(readme.slice(readme.indexOf(marker)))?.[1];
+    expect(block).toBe(readFileSync(EXAMPLE, 'utf8'));
+  });
+
+  it('runs against a server and prints the answer, its usage and its sources', async () => {
+    server = await startTestServer({ SAMPLE_CORPUS: 'true' }, { tokenCount: 10, seed: 6 });
+    const { stdout } = await execFileAsync(process.execPath, [EXAMPLE], {
+      env: { ...process.env, RIVULET_URL: server.url },
+      timeout: 30_000,
+    });
+    expect(stdout.startsWith(`${server.upstream.fullText()}\n(`)).toBe(true);
+    expect(stdout).toMatch(/ tokens\)\n\[1\] /);
   });
 });
