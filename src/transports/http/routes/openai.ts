@@ -72,11 +72,15 @@ export function registerOpenAiRoutes(server: FastifyInstance, context: AppContex
       });
       // Refused a reader (TOO_MANY_READERS): nobody would read this answer, so it is not generated.
       if (!streamed) await context.hub.stop(run.runId);
+      else await stopIfUnread(context, run.runId);
       return reply;
     }
 
     const answer = await collectAnswer(context.hub, run.runId, reply.raw);
-    if (reply.raw.destroyed) return reply;
+    if (reply.raw.destroyed) {
+      await stopIfUnread(context, run.runId);
+      return reply;
+    }
     // A reader that ended without a terminal event (the run vanished from the hub) must not look like an answer.
     if (answer.finishReason === null) throw new RivuletError('RUN_NOT_FOUND');
     reply.header('x-run-id', run.runId);
@@ -86,4 +90,14 @@ export function registerOpenAiRoutes(server: FastifyInstance, context: AppContex
     }
     return toChatCompletion(answer, run.runId, options);
   });
+}
+
+/**
+ * An OpenAI client that aborts its request means to stop paying, as with OpenAI itself: once its connection is gone
+ * the answer is stopped at once (stored as stopped), not after the disconnect grace, unless another reader follows
+ * it (a client that resumed through /api/runs/:id/events with the X-Run-Id). A finished run is left as it is.
+ */
+async function stopIfUnread(context: AppContext, runId: string): Promise<void> {
+  const info = await context.hub.info(runId);
+  if (info !== undefined && info.state === 'running' && info.readers === 0) await context.hub.stop(runId);
 }
