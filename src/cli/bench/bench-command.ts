@@ -2,6 +2,7 @@
 // TTFT p50/p99, inter-token gap p99, tokens/s and errors by code, as a client measures them.
 
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { isLoopbackHost } from '../../config.ts';
 import { formatNumber, markdownTable, percentile } from '../stats.ts';
@@ -27,6 +28,8 @@ export const BENCH_USAGE = `Usage: rivulet bench --url <rivulet> [--concurrency 
 const LIMITS = { concurrency: 256, durationS: 600, maxStreams: 100_000 } as const;
 /** How long answers still streaming when the duration ends may take before they are cut. */
 const DRAIN_MS = 30_000;
+/** Pause of a slot after a failed answer. */
+const FAILURE_PAUSE_MS = 50;
 const DEFAULT_MESSAGE = 'What is this service for? Answer in two sentences.';
 
 type Transport = 'sse' | 'ws';
@@ -157,15 +160,19 @@ async function runTransport(
   const more = (): boolean =>
     performance.now() - startedAt < durationMs && started < maxStreams && !deadline.aborted;
   const slot = async (): Promise<void> => {
-    const socket = transport === 'ws' ? new BenchSocket(target) : undefined;
+    let socket = transport === 'ws' ? new BenchSocket(target) : undefined;
     try {
       while (more()) {
         started += 1;
-        samples.push(
+        // A socket the server closed (a refusal, a restart) is replaced, as a client reconnects.
+        if (socket?.closed === true) socket = new BenchSocket(target);
+        const sample =
           socket === undefined
             ? await streamOverSse(target, deadline)
-            : await socket.stream(target, deadline),
-        );
+            : await socket.stream(target, deadline);
+        samples.push(sample);
+        // A refusal comes back at once: pause, or a failing target would be hammered in a tight loop.
+        if (sample.error !== undefined) await sleep(FAILURE_PAUSE_MS);
       }
     } finally {
       socket?.close();

@@ -43,11 +43,17 @@ class Recorder {
 }
 
 function networkCode(error: unknown): string {
-  const cause = (error as { cause?: { code?: unknown } } | null)?.cause;
-  const code = (error as { code?: unknown } | null)?.code ?? cause?.code;
-  if ((error as Error | null)?.name === 'AbortError' || (error as Error | null)?.name === 'TimeoutError')
-    return 'CUT_AT_DEADLINE';
-  return typeof code === 'string' ? code : 'NETWORK_ERROR';
+  const name = (error as Error | null)?.name;
+  if (name === 'AbortError' || name === 'TimeoutError') return 'CUT_AT_DEADLINE';
+  // fetch wraps the socket's error as its cause, an AggregateError when several addresses were tried.
+  const candidates: unknown[] = [error];
+  for (let index = 0; index < candidates.length && index < 8; index += 1) {
+    const current = candidates[index] as { code?: unknown; cause?: unknown; errors?: unknown } | null;
+    if (typeof current?.code === 'string') return current.code;
+    if (current?.cause !== undefined) candidates.push(current.cause);
+    if (Array.isArray(current?.errors)) candidates.push(...(current.errors as unknown[]));
+  }
+  return 'NETWORK_ERROR';
 }
 
 /** A coded refusal's code from its JSON body, or the status. */
@@ -196,6 +202,11 @@ export class BenchSocket {
       current.recorder.fail(event.code);
       current.settle();
     } else if (event.type === 'done') current.settle();
+  }
+
+  /** True once the server closed the socket (or it never opened). */
+  get closed(): boolean {
+    return this.closedCode !== undefined;
   }
 
   close(): void {
