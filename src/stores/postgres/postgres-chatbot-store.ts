@@ -8,45 +8,11 @@ import {
   type ChatbotStore,
   type CollectionOwner,
 } from '../../core/chatbots.ts';
+import { toChatbot, type ChatbotRow } from '../rows/chatbots.ts';
+import { postgresColumns, type PostgresColumnTypes } from '../rows/columns.ts';
 import { pgJson, pgText, type Sql } from './database.ts';
 
-interface ChatbotRow {
-  id: string;
-  name: string;
-  collection_id: string;
-  system_prompt: string | null;
-  temperature: number | null;
-  max_tokens: number | null;
-  glossary: Chatbot['glossary'];
-  org_id: string | null;
-  model: string | null;
-  providers: string[];
-  visibility: string;
-  allowed_origins: string[];
-  limits: Chatbot['limits'];
-  created_at: number;
-  updated_at: number;
-}
-
-function toChatbot(row: ChatbotRow): Chatbot {
-  return {
-    id: row.id,
-    name: row.name,
-    collectionId: row.collection_id,
-    systemPrompt: row.system_prompt,
-    temperature: row.temperature,
-    maxTokens: row.max_tokens,
-    glossary: row.glossary,
-    orgId: row.org_id,
-    model: row.model,
-    providers: row.providers,
-    visibility: row.visibility === 'public' ? 'public' : 'private',
-    allowedOrigins: row.allowed_origins,
-    limits: row.limits,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-  };
-}
+type Row = ChatbotRow<PostgresColumnTypes>;
 
 function textOrNull(value: string | null): string | null {
   return value === null ? null : pgText(value);
@@ -60,13 +26,13 @@ export class PostgresChatbotStore implements ChatbotStore {
   }
 
   async getChatbot(id: string): Promise<Chatbot | undefined> {
-    const [row] = await this.sql<ChatbotRow[]>`SELECT * FROM chatbots WHERE id = ${pgText(id)}`;
-    return row === undefined ? undefined : toChatbot(row);
+    const [row] = await this.sql<Row[]>`SELECT * FROM chatbots WHERE id = ${pgText(id)}`;
+    return row === undefined ? undefined : toChatbot(row, postgresColumns);
   }
 
   async listChatbots(): Promise<Chatbot[]> {
-    const rows = await this.sql<ChatbotRow[]>`SELECT * FROM chatbots ORDER BY created_at, id`;
-    return rows.map(toChatbot);
+    const rows = await this.sql<Row[]>`SELECT * FROM chatbots ORDER BY created_at, id`;
+    return rows.map((row) => toChatbot(row, postgresColumns));
   }
 
   /**
@@ -79,7 +45,7 @@ export class PostgresChatbotStore implements ChatbotStore {
     const collectionId = pgText(input.collectionId);
     const orgId = textOrNull(input.orgId);
     const now = Date.now();
-    const [row] = await this.sql<ChatbotRow[]>`
+    const [row] = await this.sql<Row[]>`
       WITH forgotten AS (
         DELETE FROM answer_cache WHERE chatbot_id = ${id}
       ),
@@ -100,7 +66,7 @@ export class PostgresChatbotStore implements ChatbotStore {
         allowed_origins = excluded.allowed_origins, limits = excluded.limits, updated_at = excluded.updated_at
       RETURNING *`;
     if (row === undefined) throw new Error(`chatbot ${input.id} was not stored`);
-    return toChatbot(row);
+    return toChatbot(row, postgresColumns);
   }
 
   async collectionOwner(collectionId: string): Promise<CollectionOwner | undefined> {

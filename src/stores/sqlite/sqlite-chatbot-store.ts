@@ -8,46 +8,11 @@ import {
   type ChatbotStore,
   type CollectionOwner,
 } from '../../core/chatbots.ts';
+import { toChatbot, type ChatbotRow } from '../rows/chatbots.ts';
+import { sqliteColumns, type SqliteColumnTypes } from '../rows/columns.ts';
 import { transaction } from './database.ts';
-import { fromJson } from './json-columns.ts';
 
-interface ChatbotRow {
-  id: string;
-  name: string;
-  collection_id: string;
-  system_prompt: string | null;
-  temperature: number | null;
-  max_tokens: number | null;
-  glossary: string;
-  org_id: string | null;
-  model: string | null;
-  providers: string;
-  visibility: string;
-  allowed_origins: string;
-  limits: string;
-  created_at: number;
-  updated_at: number;
-}
-
-function toChatbot(row: ChatbotRow): Chatbot {
-  return {
-    id: row.id,
-    name: row.name,
-    collectionId: row.collection_id,
-    systemPrompt: row.system_prompt,
-    temperature: row.temperature,
-    maxTokens: row.max_tokens,
-    glossary: fromJson(row.glossary),
-    orgId: row.org_id,
-    model: row.model,
-    providers: fromJson(row.providers),
-    visibility: row.visibility === 'public' ? 'public' : 'private',
-    allowedOrigins: fromJson(row.allowed_origins),
-    limits: fromJson(row.limits),
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-  };
-}
+type Row = ChatbotRow<SqliteColumnTypes>;
 
 export class SqliteChatbotStore implements ChatbotStore {
   private readonly db: DatabaseSync;
@@ -83,12 +48,12 @@ export class SqliteChatbotStore implements ChatbotStore {
   }
 
   async getChatbot(id: string): Promise<Chatbot | undefined> {
-    const row = this.statements.get.get(id) as ChatbotRow | undefined;
-    return row === undefined ? undefined : toChatbot(row);
+    const row = this.statements.get.get(id) as Row | undefined;
+    return row === undefined ? undefined : toChatbot(row, sqliteColumns);
   }
 
   async listChatbots(): Promise<Chatbot[]> {
-    return (this.statements.list.all() as unknown as ChatbotRow[]).map(toChatbot);
+    return (this.statements.list.all() as unknown as Row[]).map((row) => toChatbot(row, sqliteColumns));
   }
 
   /** Also forgets the chatbot's cached answers: they were written under its old prompt, glossary or settings. */
@@ -114,9 +79,9 @@ export class SqliteChatbotStore implements ChatbotStore {
         JSON.stringify(input.limits),
         now,
         now,
-      ) as unknown as ChatbotRow;
+      ) as unknown as Row;
     });
-    return toChatbot(row);
+    return toChatbot(row, sqliteColumns);
   }
 
   async collectionOwner(collectionId: string): Promise<CollectionOwner | undefined> {
