@@ -14,6 +14,15 @@ import {
   type EmbeddingSpace,
   type UpsertStatus,
 } from '../../core/documents.ts';
+import { postgresColumns, type PostgresColumnTypes } from '../rows/columns.ts';
+import {
+  toChunk,
+  toChunkHit,
+  toDocument,
+  type ChunkRow,
+  type DocumentRow,
+  type HitRow,
+} from '../rows/documents.ts';
 import { pgJson, pgText, type Sql } from './database.ts';
 import { PostgresLexicalIndex } from './postgres-lexical.ts';
 import {
@@ -25,67 +34,6 @@ import {
   readSpace,
   sameSpace,
 } from './postgres-vectors.ts';
-
-interface DocumentRow {
-  id: string;
-  collection_id: string;
-  source: string;
-  title: string;
-  media_type: string;
-  content_hash: string;
-  embedding_model: string | null;
-  metadata: Record<string, unknown>;
-  chunk_count: number;
-  bytes: number;
-  owner_id: string | null;
-  created_at: number;
-  updated_at: number;
-}
-
-interface ChunkRow {
-  rowid: number;
-  id: string;
-  document_id: string;
-  ordinal: number;
-  heading: string;
-  text: string;
-  metadata: Record<string, unknown> | null;
-}
-
-interface HitRow extends ChunkRow {
-  document_title: string;
-  source: string;
-  content_hash: string;
-}
-
-function toDocument(row: DocumentRow): DocumentRecord {
-  return {
-    id: row.id,
-    collectionId: row.collection_id,
-    source: row.source,
-    title: row.title,
-    mediaType: row.media_type,
-    contentHash: row.content_hash,
-    embeddingModel: row.embedding_model,
-    metadata: row.metadata,
-    chunkCount: row.chunk_count,
-    bytes: row.bytes,
-    ownerId: row.owner_id,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-  };
-}
-
-function toChunk(row: ChunkRow): ChunkRecord {
-  return {
-    id: row.id,
-    documentId: row.document_id,
-    ordinal: row.ordinal,
-    text: row.text,
-    heading: row.heading,
-    metadata: row.metadata ?? {},
-  };
-}
 
 /** A search that the caller gave up on rejects with the caller's reason, not the driver's cancellation error. */
 async function abortable<T>(signal: AbortSignal | undefined, run: () => Promise<T>): Promise<T> {
@@ -122,9 +70,9 @@ export class PostgresDocumentStore implements DocumentStore {
     const embeddingModel = space?.model ?? null;
     const collectionId = pgText(input.collectionId);
     const source = pgText(input.source);
-    const [existingRow] = await this.sql<DocumentRow[]>`
+    const [existingRow] = await this.sql<DocumentRow<PostgresColumnTypes>[]>`
       SELECT * FROM documents WHERE collection_id = ${collectionId} AND source = ${source}`;
-    const existing = existingRow === undefined ? undefined : toDocument(existingRow);
+    const existing = existingRow === undefined ? undefined : toDocument(existingRow, postgresColumns);
     if (existing !== undefined && isUnchanged(existing, input.contentHash, embeddingModel)) {
       return { document: existing, status: 'unchanged' };
     }
@@ -140,7 +88,7 @@ export class PostgresDocumentStore implements DocumentStore {
         ON CONFLICT (id) DO NOTHING`;
       if (existingRow !== undefined) await this.removeChunks(tx, id);
       // One statement for both cases: a new row, or the existing one (same id and created_at) brought up to date.
-      const [row] = await tx<DocumentRow[]>`
+      const [row] = await tx<DocumentRow<PostgresColumnTypes>[]>`
         INSERT INTO documents (id, collection_id, source, title, media_type, content_hash, embedding_model, metadata,
           chunk_count, bytes, owner_id, created_at, updated_at)
         VALUES (${id}, ${collectionId}, ${source}, ${pgText(input.title)}, ${pgText(input.mediaType)},
@@ -152,20 +100,22 @@ export class PostgresDocumentStore implements DocumentStore {
           updated_at = excluded.updated_at
         RETURNING *`;
       if (chunks.length > 0) await this.insertChunks(tx, id, input, chunks, space);
-      return toDocument(row as DocumentRow);
+      return toDocument(row as DocumentRow<PostgresColumnTypes>, postgresColumns);
     });
     return { document, status: existingRow === undefined ? 'added' : 'updated' };
   }
 
   async getDocument(id: string): Promise<DocumentRecord | undefined> {
-    const [row] = await this.sql<DocumentRow[]>`SELECT * FROM documents WHERE id = ${pgText(id)}`;
-    return row === undefined ? undefined : toDocument(row);
+    const [row] = await this.sql<
+      DocumentRow<PostgresColumnTypes>[]
+    >`SELECT * FROM documents WHERE id = ${pgText(id)}`;
+    return row === undefined ? undefined : toDocument(row, postgresColumns);
   }
 
   async findDocumentBySource(collectionId: string, source: string): Promise<DocumentRecord | undefined> {
-    const [row] = await this.sql<DocumentRow[]>`
+    const [row] = await this.sql<DocumentRow<PostgresColumnTypes>[]>`
       SELECT * FROM documents WHERE collection_id = ${pgText(collectionId)} AND source = ${pgText(source)}`;
-    return row === undefined ? undefined : toDocument(row);
+    return row === undefined ? undefined : toDocument(row, postgresColumns);
   }
 
   async listDocuments(
@@ -173,10 +123,10 @@ export class PostgresDocumentStore implements DocumentStore {
     options: { limit?: number; offset?: number } = {},
   ): Promise<DocumentRecord[]> {
     // COLLATE "C": ties in time come in the same (byte) order as SQLite's, whatever the database's collation.
-    const rows = await this.sql<DocumentRow[]>`
+    const rows = await this.sql<DocumentRow<PostgresColumnTypes>[]>`
       SELECT * FROM documents WHERE collection_id = ${pgText(collectionId)}
       ORDER BY updated_at DESC, id COLLATE "C" LIMIT ${options.limit ?? 100} OFFSET ${options.offset ?? 0}`;
-    return rows.map(toDocument);
+    return rows.map((row) => toDocument(row, postgresColumns));
   }
 
   async countDocuments(collectionId: string): Promise<{ documents: number; chunks: number }> {
@@ -196,10 +146,10 @@ export class PostgresDocumentStore implements DocumentStore {
 
   async getChunks(ids: readonly string[]): Promise<ChunkRecord[]> {
     if (ids.length === 0) return [];
-    const rows = await this.sql<ChunkRow[]>`
+    const rows = await this.sql<ChunkRow<PostgresColumnTypes>[]>`
       SELECT rowid, id, document_id, ordinal, heading, text, metadata FROM chunks
       WHERE id = ANY(${ids.map(pgText)}::text[])`;
-    const byId = new Map(rows.map((row) => [row.id, toChunk(row)]));
+    const byId = new Map(rows.map((row) => [row.id, toChunk(row, postgresColumns)]));
     return ids.flatMap((id) => byId.get(pgText(id)) ?? []);
   }
 
@@ -325,7 +275,7 @@ export class PostgresDocumentStore implements DocumentStore {
     signal: AbortSignal | undefined,
   ): Promise<ChunkHit[]> {
     if (ranked.length === 0) return [];
-    const rows = await this.sql<HitRow[]>`
+    const rows = await this.sql<HitRow<PostgresColumnTypes>[]>`
       SELECT c.rowid, c.id, c.document_id, c.ordinal, c.heading, c.text, c.metadata,
         d.title AS document_title, d.source, d.content_hash
       FROM chunks AS c JOIN documents AS d ON d.id = c.document_id
@@ -336,13 +286,7 @@ export class PostgresDocumentStore implements DocumentStore {
     for (const { rowid, score } of ranked) {
       const row = byRowid.get(rowid);
       if (row === undefined) continue;
-      hits.push({
-        ...toChunk(row),
-        documentTitle: row.document_title,
-        source: row.source,
-        contentHash: row.content_hash,
-        score,
-      });
+      hits.push(toChunkHit(row, score, postgresColumns));
     }
     return hits;
   }

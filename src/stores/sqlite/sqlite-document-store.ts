@@ -14,41 +14,18 @@ import {
   type UpsertStatus,
 } from '../../core/documents.ts';
 import { RivuletError } from '../../core/errors.ts';
+import { sqliteColumns, type SqliteColumnTypes } from '../rows/columns.ts';
+import {
+  toChunk,
+  toChunkHit,
+  toDocument,
+  type ChunkRow,
+  type DocumentRow,
+  type HitRow,
+} from '../rows/documents.ts';
 import { transaction } from './database.ts';
 import { fromJson, vectorBlob } from './json-columns.ts';
 import { LexicalIndex } from './lexical.ts';
-
-interface DocumentRow {
-  id: string;
-  collection_id: string;
-  source: string;
-  title: string;
-  media_type: string;
-  content_hash: string;
-  embedding_model: string | null;
-  metadata: string;
-  chunk_count: number;
-  bytes: number;
-  owner_id: string | null;
-  created_at: number;
-  updated_at: number;
-}
-
-interface ChunkRow {
-  rowid: number;
-  id: string;
-  document_id: string;
-  ordinal: number;
-  heading: string;
-  text: string;
-  metadata: string | null;
-}
-
-interface HitRow extends ChunkRow {
-  document_title: string;
-  source: string;
-  content_hash: string;
-}
 
 /** The `meta` key under which the embedding space of the stored vectors is recorded (JSON). */
 export const SPACE_KEY = 'embedding_space';
@@ -60,35 +37,6 @@ export function createVectorTable(db: DatabaseSync, dimensions: number): void {
       collection_id TEXT PARTITION KEY,
       embedding FLOAT[${dimensions}] DISTANCE_METRIC=cosine
     )`);
-}
-
-function toDocument(row: DocumentRow): DocumentRecord {
-  return {
-    id: row.id,
-    collectionId: row.collection_id,
-    source: row.source,
-    title: row.title,
-    mediaType: row.media_type,
-    contentHash: row.content_hash,
-    embeddingModel: row.embedding_model,
-    metadata: fromJson(row.metadata),
-    chunkCount: row.chunk_count,
-    bytes: row.bytes,
-    ownerId: row.owner_id,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-  };
-}
-
-function toChunk(row: ChunkRow): ChunkRecord {
-  return {
-    id: row.id,
-    documentId: row.document_id,
-    ordinal: row.ordinal,
-    text: row.text,
-    heading: row.heading,
-    metadata: row.metadata === null ? {} : fromJson(row.metadata),
-  };
 }
 
 export class SqliteDocumentStore implements DocumentStore {
@@ -173,8 +121,8 @@ export class SqliteDocumentStore implements DocumentStore {
     const space = withVectors && this.vectorsAvailable ? input.embeddingSpace : undefined;
     const embeddingModel = space?.model ?? null;
     const existingRow = this.statements.bySource.get(input.collectionId, input.source) as
-      DocumentRow | undefined;
-    const existing = existingRow === undefined ? undefined : toDocument(existingRow);
+      DocumentRow<SqliteColumnTypes> | undefined;
+    const existing = existingRow === undefined ? undefined : toDocument(existingRow, sqliteColumns);
     if (existing !== undefined && isUnchanged(existing, input.contentHash, embeddingModel)) {
       return { document: existing, status: 'unchanged' };
     }
@@ -221,18 +169,22 @@ export class SqliteDocumentStore implements DocumentStore {
         }
       }
     });
-    const document = toDocument(this.statements.byId.get(id) as unknown as DocumentRow);
+    const document = toDocument(
+      this.statements.byId.get(id) as unknown as DocumentRow<SqliteColumnTypes>,
+      sqliteColumns,
+    );
     return { document, status: existingRow === undefined ? 'added' : 'updated' };
   }
 
   async getDocument(id: string): Promise<DocumentRecord | undefined> {
-    const row = this.statements.byId.get(id) as DocumentRow | undefined;
-    return row === undefined ? undefined : toDocument(row);
+    const row = this.statements.byId.get(id) as DocumentRow<SqliteColumnTypes> | undefined;
+    return row === undefined ? undefined : toDocument(row, sqliteColumns);
   }
 
   async findDocumentBySource(collectionId: string, source: string): Promise<DocumentRecord | undefined> {
-    const row = this.statements.bySource.get(collectionId, source) as DocumentRow | undefined;
-    return row === undefined ? undefined : toDocument(row);
+    const row = this.statements.bySource.get(collectionId, source) as
+      DocumentRow<SqliteColumnTypes> | undefined;
+    return row === undefined ? undefined : toDocument(row, sqliteColumns);
   }
 
   async listDocuments(
@@ -243,8 +195,8 @@ export class SqliteDocumentStore implements DocumentStore {
       collectionId,
       options.limit ?? 100,
       options.offset ?? 0,
-    ) as unknown as DocumentRow[];
-    return rows.map(toDocument);
+    ) as unknown as DocumentRow<SqliteColumnTypes>[];
+    return rows.map((row) => toDocument(row, sqliteColumns));
   }
 
   async countDocuments(collectionId: string): Promise<{ documents: number; chunks: number }> {
@@ -262,8 +214,8 @@ export class SqliteDocumentStore implements DocumentStore {
   }
 
   async getChunks(ids: readonly string[]): Promise<ChunkRecord[]> {
-    const rows = this.statements.chunks.all(JSON.stringify(ids)) as unknown as ChunkRow[];
-    const byId = new Map(rows.map((row) => [row.id, toChunk(row)]));
+    const rows = this.statements.chunks.all(JSON.stringify(ids)) as unknown as ChunkRow<SqliteColumnTypes>[];
+    const byId = new Map(rows.map((row) => [row.id, toChunk(row, sqliteColumns)]));
     return ids.flatMap((id) => byId.get(id) ?? []);
   }
 
@@ -315,19 +267,13 @@ export class SqliteDocumentStore implements DocumentStore {
     if (ranked.length === 0) return [];
     const rows = this.statements.hits.all(
       JSON.stringify(ranked.map((entry) => entry.rowid)),
-    ) as unknown as HitRow[];
+    ) as unknown as HitRow<SqliteColumnTypes>[];
     const byRowid = new Map(rows.map((row) => [row.rowid, row]));
     const hits: ChunkHit[] = [];
     for (const { rowid, score } of ranked) {
       const row = byRowid.get(rowid);
       if (row === undefined) continue;
-      hits.push({
-        ...toChunk(row),
-        documentTitle: row.document_title,
-        source: row.source,
-        contentHash: row.content_hash,
-        score,
-      });
+      hits.push(toChunkHit(row, score, sqliteColumns));
     }
     return hits;
   }
