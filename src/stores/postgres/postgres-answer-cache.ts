@@ -3,45 +3,14 @@
 // documents are unchanged: each lookup checks them against the documents table and drops stale entries, in one
 // statement.
 
-import { randomUUID } from 'node:crypto';
 import type { AnswerCacheStore, CachedAnswer, CachedAnswerInput } from '../../core/answer-cache.ts';
 import type { EmbeddingSpace } from '../../core/documents.ts';
+import { newCachedAnswer, toCachedAnswer, type CachedAnswerRow } from '../rows/answer-cache.ts';
+import { postgresColumns, type PostgresColumnTypes } from '../rows/columns.ts';
 import { abortable } from './abortable.ts';
 import { pgJson, pgText, type Sql } from './database.ts';
 
-interface CacheRow {
-  id: string;
-  chatbot_id: string;
-  scope: string;
-  conversation_id: string | null;
-  echoed_words: string[];
-  normalized_question: string;
-  question: string;
-  answer: string;
-  sources: CachedAnswer['sources'];
-  usage: CachedAnswer['usage'];
-  document_versions: Record<string, string>;
-  created_at: number;
-  hits: number;
-}
-
-function toEntry(row: CacheRow): CachedAnswer {
-  return {
-    id: row.id,
-    chatbotId: row.chatbot_id,
-    scope: row.scope,
-    conversationId: row.conversation_id,
-    echoedWords: row.echoed_words,
-    normalizedQuestion: row.normalized_question,
-    question: row.question,
-    answer: row.answer,
-    sources: row.sources,
-    usage: row.usage,
-    documentVersions: row.document_versions,
-    createdAt: row.created_at,
-    hits: row.hits,
-  };
-}
+type CacheRow = CachedAnswerRow<PostgresColumnTypes>;
 
 export interface PostgresAnswerCacheOptions {
   /** False when pgvector is not enabled: only exact matches are possible (embeddings are still stored). */
@@ -87,7 +56,7 @@ export class PostgresAnswerCache implements AnswerCacheStore {
         SELECT * FROM candidates WHERE current ORDER BY created_at DESC, seq DESC LIMIT 1`,
       signal,
     );
-    return row === undefined ? undefined : toEntry(row);
+    return row === undefined ? undefined : toCachedAnswer(row, postgresColumns);
   }
 
   async findSimilar(
@@ -127,25 +96,11 @@ export class PostgresAnswerCache implements AnswerCacheStore {
       signal,
     );
     if (row === undefined) return undefined;
-    return { entry: toEntry(row), similarity: row.similarity };
+    return { entry: toCachedAnswer(row, postgresColumns), similarity: row.similarity };
   }
 
   async put(input: CachedAnswerInput): Promise<CachedAnswer | undefined> {
-    const entry: CachedAnswer = {
-      id: `ans_${randomUUID()}`,
-      chatbotId: input.chatbotId,
-      scope: input.scope,
-      conversationId: input.conversationId,
-      echoedWords: input.echoedWords,
-      normalizedQuestion: input.normalizedQuestion,
-      question: input.question,
-      answer: input.answer,
-      sources: input.sources,
-      usage: input.usage,
-      documentVersions: input.documentVersions,
-      createdAt: Date.now(),
-      hits: 0,
-    };
+    const entry = newCachedAnswer(input);
     const chatbotId = pgText(entry.chatbotId);
     const conversationId = entry.conversationId === null ? null : pgText(entry.conversationId);
     const [row] = await this.sql<{ n: number }[]>`

@@ -1,49 +1,18 @@
 // The answer cache in SQLite: exact matches by normalised question, semantic matches by cosine similarity
 // (sqlite-vec's vec_distance_cosine). An entry is served only while its documents are unchanged.
 
-import { randomUUID } from 'node:crypto';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { AnswerCacheStore, CachedAnswer, CachedAnswerInput } from '../../core/answer-cache.ts';
 import type { DocumentStore, EmbeddingSpace } from '../../core/documents.ts';
-import { fromJson, toJson, vectorBlob } from './json-columns.ts';
-
-interface CacheRow {
-  id: string;
-  chatbot_id: string;
-  scope: string;
-  conversation_id: string | null;
-  echoed_words: string;
-  normalized_question: string;
-  question: string;
-  answer: string;
-  sources: string;
-  usage: string | null;
-  document_versions: string;
-  created_at: number;
-  hits: number;
-}
+import { newCachedAnswer, toCachedAnswer, type CachedAnswerRow } from '../rows/answer-cache.ts';
+import { sqliteColumns, type SqliteColumnTypes } from '../rows/columns.ts';
+import { toJson, vectorBlob } from './json-columns.ts';
 
 const COLUMNS =
   'id, chatbot_id, scope, conversation_id, echoed_words, normalized_question, question, answer, sources, usage, ' +
   'document_versions, created_at, hits';
 
-function toEntry(row: CacheRow): CachedAnswer {
-  return {
-    id: row.id,
-    chatbotId: row.chatbot_id,
-    scope: row.scope,
-    conversationId: row.conversation_id,
-    echoedWords: fromJson(row.echoed_words),
-    normalizedQuestion: row.normalized_question,
-    question: row.question,
-    answer: row.answer,
-    sources: fromJson(row.sources),
-    usage: row.usage === null ? null : fromJson(row.usage),
-    documentVersions: fromJson(row.document_versions),
-    createdAt: row.created_at,
-    hits: row.hits,
-  };
-}
+type CacheRow = CachedAnswerRow<SqliteColumnTypes>;
 
 export interface SqliteAnswerCacheOptions {
   /** Where the current content hashes of the documents an answer rests on come from. */
@@ -123,21 +92,7 @@ export class SqliteAnswerCache implements AnswerCacheStore {
   }
 
   async put(input: CachedAnswerInput): Promise<CachedAnswer | undefined> {
-    const entry: CachedAnswer = {
-      id: `ans_${randomUUID()}`,
-      chatbotId: input.chatbotId,
-      scope: input.scope,
-      conversationId: input.conversationId,
-      echoedWords: input.echoedWords,
-      normalizedQuestion: input.normalizedQuestion,
-      question: input.question,
-      answer: input.answer,
-      sources: input.sources,
-      usage: input.usage,
-      documentVersions: input.documentVersions,
-      createdAt: Date.now(),
-      hits: 0,
-    };
+    const entry = newCachedAnswer(input);
     const inserted = this.statements.insert.run(
       entry.id,
       entry.chatbotId,
@@ -186,7 +141,7 @@ export class SqliteAnswerCache implements AnswerCacheStore {
     rows: readonly R[],
   ): Promise<{ row: R; entry: CachedAnswer } | undefined> {
     for (const row of rows) {
-      const entry = toEntry(row);
+      const entry = toCachedAnswer(row, sqliteColumns);
       const ids = Object.keys(entry.documentVersions);
       const current = await this.documents.contentHashes(ids);
       if (ids.every((id) => current.get(id) === entry.documentVersions[id])) return { row, entry };
