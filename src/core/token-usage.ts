@@ -19,6 +19,11 @@ export function usageDay(at: number): string {
   return new Date(at).toISOString().slice(0, 10);
 }
 
+/** Budgets are per day: older usage is only history, kept for a month. The first day still kept once `day` is charged. */
+export function firstKeptUsageDay(day: string): string {
+  return new Date(Date.parse(`${day}T00:00:00Z`) - 31 * 86_400_000).toISOString().slice(0, 10);
+}
+
 /** Milliseconds until the next UTC midnight, when every daily budget starts again. */
 export function msUntilNextDay(at: number): number {
   const next = new Date(at);

@@ -1,7 +1,7 @@
 // Tokens spent per UTC day per chatbot and per principal, in PostgreSQL. Instances charge the same rows at once, so a
 // charge is one upsert that adds to the stored total (never a read followed by a write).
 
-import type { TokenUsageStore, UsageScope } from '../../core/token-usage.ts';
+import { firstKeptUsageDay, type TokenUsageStore, type UsageScope } from '../../core/token-usage.ts';
 import { pgText, type Sql } from './database.ts';
 
 export class PostgresTokenUsageStore implements TokenUsageStore {
@@ -23,8 +23,7 @@ export class PostgresTokenUsageStore implements TokenUsageStore {
     day: string,
   ): Promise<void> {
     if (tokens <= 0 || subjects.length === 0) return;
-    // Budgets are per day: older rows are only history, kept for a month.
-    const monthAgo = new Date(Date.parse(`${day}T00:00:00Z`) - 31 * 86_400_000).toISOString().slice(0, 10);
+    const monthAgo = firstKeptUsageDay(day);
     // A subject named twice is charged twice (one row, so ON CONFLICT touches it once), and rows are locked in one
     // order, so charges running at once queue on each other instead of deadlocking.
     await this.sql`

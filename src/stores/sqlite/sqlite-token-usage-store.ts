@@ -1,7 +1,7 @@
 // Tokens spent per UTC day per chatbot and per principal, in SQLite.
 
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import type { TokenUsageStore, UsageScope } from '../../core/token-usage.ts';
+import { firstKeptUsageDay, type TokenUsageStore, type UsageScope } from '../../core/token-usage.ts';
 import { transaction } from './database.ts';
 
 export class SqliteTokenUsageStore implements TokenUsageStore {
@@ -15,7 +15,6 @@ export class SqliteTokenUsageStore implements TokenUsageStore {
       charge: db.prepare(`
         INSERT INTO token_usage (day, scope, subject, tokens) VALUES (?, ?, ?, ?)
         ON CONFLICT (day, scope, subject) DO UPDATE SET tokens = tokens + excluded.tokens`),
-      // Budgets are per day: older rows are only history, kept for a month.
       prune: db.prepare('DELETE FROM token_usage WHERE day < ?'),
     };
   }
@@ -31,7 +30,7 @@ export class SqliteTokenUsageStore implements TokenUsageStore {
     day: string,
   ): Promise<void> {
     if (tokens <= 0 || subjects.length === 0) return;
-    const monthAgo = new Date(Date.parse(`${day}T00:00:00Z`) - 31 * 86_400_000).toISOString().slice(0, 10);
+    const monthAgo = firstKeptUsageDay(day);
     transaction(this.db, () => {
       for (const { scope, subject } of subjects) this.statements.charge.run(day, scope, subject, tokens);
       this.statements.prune.run(monthAgo);
