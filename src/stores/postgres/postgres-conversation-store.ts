@@ -11,65 +11,10 @@ import {
   type StoredMessage,
   STREAMING_STALE_AFTER_MS,
 } from '../../core/conversation-store.ts';
+import { postgresColumns, type PostgresColumnTypes } from '../rows/columns.ts';
+import { toConversation, toMessage, type ConversationRow, type MessageRow } from '../rows/conversations.ts';
 import { abortable } from './abortable.ts';
 import { pgJson, pgText, type Sql } from './database.ts';
-
-interface ConversationRow {
-  id: string;
-  owner_id: string | null;
-  chatbot_id: string;
-  title: string | null;
-  created_at: number;
-  updated_at: number;
-}
-
-interface MessageRow {
-  id: string;
-  conversation_id: string;
-  role: 'user' | 'assistant';
-  content: string;
-  created_at: number;
-  status: StoredMessage['status'] | null;
-  run_id: string | null;
-  finish_reason: StoredMessage['finishReason'] | null;
-  error_code: string | null;
-  usage: StoredMessage['usage'] | null;
-  timings: StoredMessage['timings'] | null;
-  sources: StoredMessage['sources'] | null;
-  cached: boolean | null;
-  metadata: StoredMessage['metadata'] | null;
-}
-
-function toConversation(row: ConversationRow): Conversation {
-  return {
-    id: row.id,
-    ownerId: row.owner_id,
-    chatbotId: row.chatbot_id,
-    title: row.title,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-  };
-}
-
-function toMessage(row: MessageRow): StoredMessage {
-  const message: StoredMessage = {
-    id: row.id,
-    conversationId: row.conversation_id,
-    role: row.role,
-    content: row.content,
-    createdAt: row.created_at,
-  };
-  if (row.status !== null) message.status = row.status;
-  if (row.run_id !== null) message.runId = row.run_id;
-  if (row.finish_reason !== null) message.finishReason = row.finish_reason;
-  if (row.error_code !== null) message.errorCode = row.error_code;
-  if (row.usage !== null) message.usage = row.usage;
-  if (row.timings !== null) message.timings = row.timings;
-  if (row.sources !== null) message.sources = row.sources;
-  if (row.cached !== null) message.cached = row.cached;
-  if (row.metadata !== null) message.metadata = row.metadata;
-  return message;
-}
 
 /** A JSON column's value: undefined and null are SQL NULL. */
 function jsonOrNull(value: unknown): string | null {
@@ -119,14 +64,14 @@ export class PostgresConversationStore implements ConversationStore {
     // LIMIT NULL is no limit, as SQLite's LIMIT -1 is.
     const newest = limit === undefined || !Number.isFinite(limit) || limit < 0 ? null : limit;
     const rows = await abortable(
-      this.sql<MessageRow[]>`
+      this.sql<MessageRow<PostgresColumnTypes>[]>`
         SELECT * FROM (
           SELECT * FROM messages WHERE conversation_id = ${pgText(conversationId)} ORDER BY seq DESC LIMIT ${newest}
         ) AS newest
         ORDER BY seq`,
       signal,
     );
-    return rows.map(toMessage);
+    return rows.map((row) => toMessage(row, postgresColumns));
   }
 
   async countMessages(conversationId: string): Promise<number> {
@@ -195,9 +140,9 @@ export class PostgresConversationStore implements ConversationStore {
   }
 
   async findMessageByRun(runId: string): Promise<StoredMessage | undefined> {
-    const [row] = await this.sql<MessageRow[]>`
+    const [row] = await this.sql<MessageRow<PostgresColumnTypes>[]>`
       SELECT * FROM messages WHERE run_id = ${pgText(runId)} ORDER BY seq DESC LIMIT 1`;
-    return row === undefined ? undefined : toMessage(row);
+    return row === undefined ? undefined : toMessage(row, postgresColumns);
   }
 
   async interruptStreamingMessages(): Promise<number> {

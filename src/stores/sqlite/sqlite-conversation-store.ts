@@ -11,65 +11,10 @@ import {
   type StoredMessage,
   STREAMING_STALE_AFTER_MS,
 } from '../../core/conversation-store.ts';
+import { sqliteColumns, type SqliteColumnTypes } from '../rows/columns.ts';
+import { toConversation, toMessage, type ConversationRow, type MessageRow } from '../rows/conversations.ts';
 import { transaction } from './database.ts';
-import { fromJson, toJson } from './json-columns.ts';
-
-interface ConversationRow {
-  id: string;
-  owner_id: string | null;
-  chatbot_id: string;
-  title: string | null;
-  created_at: number;
-  updated_at: number;
-}
-
-interface MessageRow {
-  id: string;
-  conversation_id: string;
-  role: 'user' | 'assistant';
-  content: string;
-  created_at: number;
-  status: StoredMessage['status'] | null;
-  run_id: string | null;
-  finish_reason: StoredMessage['finishReason'] | null;
-  error_code: string | null;
-  usage: string | null;
-  timings: string | null;
-  sources: string | null;
-  cached: number | null;
-  metadata: string | null;
-}
-
-function toConversation(row: ConversationRow): Conversation {
-  return {
-    id: row.id,
-    ownerId: row.owner_id,
-    chatbotId: row.chatbot_id,
-    title: row.title,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-  };
-}
-
-function toMessage(row: MessageRow): StoredMessage {
-  const message: StoredMessage = {
-    id: row.id,
-    conversationId: row.conversation_id,
-    role: row.role,
-    content: row.content,
-    createdAt: row.created_at,
-  };
-  if (row.status !== null) message.status = row.status;
-  if (row.run_id !== null) message.runId = row.run_id;
-  if (row.finish_reason !== null) message.finishReason = row.finish_reason;
-  if (row.error_code !== null) message.errorCode = row.error_code;
-  if (row.usage !== null) message.usage = fromJson(row.usage);
-  if (row.timings !== null) message.timings = fromJson(row.timings);
-  if (row.sources !== null) message.sources = fromJson(row.sources);
-  if (row.cached !== null) message.cached = row.cached === 1;
-  if (row.metadata !== null) message.metadata = fromJson(row.metadata);
-  return message;
-}
+import { toJson } from './json-columns.ts';
 
 /** A message's values for role ... metadata, in the column order insertMessage and replaceMessage both bind. */
 function messageColumns(message: StoredMessage): SQLInputValue[] {
@@ -198,8 +143,8 @@ export class SqliteConversationStore implements ConversationStore {
     const rows = this.statements.messages.all(
       conversationId,
       Number.isFinite(limit) ? limit : -1,
-    ) as unknown as MessageRow[];
-    return rows.map(toMessage);
+    ) as unknown as MessageRow<SqliteColumnTypes>[];
+    return rows.map((row) => toMessage(row, sqliteColumns));
   }
 
   async countMessages(conversationId: string): Promise<number> {
@@ -241,8 +186,8 @@ export class SqliteConversationStore implements ConversationStore {
   }
 
   async findMessageByRun(runId: string): Promise<StoredMessage | undefined> {
-    const row = this.statements.messageByRun.get(runId) as MessageRow | undefined;
-    return row === undefined ? undefined : toMessage(row);
+    const row = this.statements.messageByRun.get(runId) as MessageRow<SqliteColumnTypes> | undefined;
+    return row === undefined ? undefined : toMessage(row, sqliteColumns);
   }
 
   async interruptStreamingMessages(): Promise<number> {

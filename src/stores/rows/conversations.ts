@@ -1,0 +1,63 @@
+// conversations and messages rows and the Conversation and StoredMessage they hold, for every backend.
+
+import type { Conversation, StoredMessage } from '../../core/conversation-store.ts';
+import type { ColumnCodec, ColumnTypes } from './columns.ts';
+
+export interface ConversationRow {
+  id: string;
+  owner_id: string | null;
+  chatbot_id: string;
+  title: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+/** Columns status ... metadata are NULL where a StoredMessage leaves the field out. */
+export interface MessageRow<C extends ColumnTypes> {
+  id: string;
+  conversation_id: string;
+  role: 'user' | 'assistant';
+  content: string;
+  created_at: number;
+  status: NonNullable<StoredMessage['status']> | null;
+  run_id: string | null;
+  finish_reason: NonNullable<StoredMessage['finishReason']> | null;
+  error_code: string | null;
+  usage: C['json'] | null;
+  timings: C['json'] | null;
+  sources: C['json'] | null;
+  cached: C['flag'] | null;
+  metadata: C['json'] | null;
+}
+
+export function toConversation(row: ConversationRow): Conversation {
+  return {
+    id: row.id,
+    ownerId: row.owner_id,
+    chatbotId: row.chatbot_id,
+    title: row.title,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+/** On the answer's hot path (listMessages): one object per row, fields set only when present. */
+export function toMessage<C extends ColumnTypes>(row: MessageRow<C>, columns: ColumnCodec<C>): StoredMessage {
+  const message: StoredMessage = {
+    id: row.id,
+    conversationId: row.conversation_id,
+    role: row.role,
+    content: row.content,
+    createdAt: row.created_at,
+  };
+  if (row.status !== null) message.status = row.status;
+  if (row.run_id !== null) message.runId = row.run_id;
+  if (row.finish_reason !== null) message.finishReason = row.finish_reason;
+  if (row.error_code !== null) message.errorCode = row.error_code;
+  if (row.usage !== null) message.usage = columns.json(row.usage);
+  if (row.timings !== null) message.timings = columns.json(row.timings);
+  if (row.sources !== null) message.sources = columns.json(row.sources);
+  if (row.cached !== null) message.cached = columns.flag(row.cached);
+  if (row.metadata !== null) message.metadata = columns.json(row.metadata);
+  return message;
+}
