@@ -4,6 +4,7 @@
 
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 import { DEFAULT_CHATBOT_ID } from '../../../core/chatbots.ts';
+import { toJson } from '../../sqlite/json-columns.ts';
 import { LexicalIndex } from '../../sqlite/lexical.ts';
 import { createVectorTable, SPACE_KEY } from '../../sqlite/sqlite-document-store.ts';
 import type {
@@ -223,7 +224,7 @@ export class SqliteWriter implements TargetWriter {
       record.ordinal,
       record.heading,
       record.text,
-      record.metadata === null ? null : JSON.stringify(record.metadata),
+      toJson(record.metadata),
     ) as { rowid: number };
     this.lexical.add({ rowid, title: document.title, heading: record.heading, text: record.text });
     if (record.vector === null) return;
@@ -272,16 +273,11 @@ export class SqliteWriter implements TargetWriter {
       record.runId,
       record.finishReason,
       record.errorCode,
-      json(record.usage),
-      json(record.timings),
-      json(record.sources),
+      toJson(record.usage),
+      toJson(record.timings),
+      toJson(record.sources),
       record.cached === null ? null : record.cached ? 1 : 0,
-      json(record.metadata),
+      toJson(record.metadata),
     );
   }
-}
-
-/** JSON columns: null stays SQL NULL. */
-function json(value: unknown): string | null {
-  return value === null ? null : JSON.stringify(value);
 }

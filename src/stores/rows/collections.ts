@@ -1,0 +1,7 @@
+// A collections row (its owner), for every backend.
+
+export interface CollectionRow {
+  id: string;
+  org_id: string | null;
+  created_at: number;
+}
