@@ -83,6 +83,22 @@ export interface DocumentInput {
 
 export type UpsertStatus = 'added' | 'updated' | 'unchanged';
 
+/**
+ * The space in which a store keeps an upsert's vectors: the input's when every chunk has one and the store can keep
+ * vectors, else none (the document is stored without them). Chunks with embeddings but no space are refused.
+ */
+export function upsertSpace(
+  input: DocumentInput,
+  chunks: readonly ChunkInput[],
+  vectorsAvailable: boolean,
+): EmbeddingSpace | undefined {
+  const withVectors = chunks.length > 0 && chunks.every((chunk) => chunk.embedding !== undefined);
+  if (withVectors && input.embeddingSpace === undefined) {
+    throw new Error('upsertDocument: chunks carry embeddings but no embeddingSpace was given');
+  }
+  return withVectors && vectorsAvailable ? input.embeddingSpace : undefined;
+}
+
 export interface EmbeddingSpace {
   /** "provider:model", recorded so vectors from another model are never compared with these. */
   model: string;

@@ -13,6 +13,7 @@ import {
   type DocumentStore,
   type EmbeddingSpace,
   type UpsertStatus,
+  upsertSpace,
 } from '../../core/documents.ts';
 import { postgresColumns, type PostgresColumnTypes } from '../rows/columns.ts';
 import {
@@ -62,11 +63,7 @@ export class PostgresDocumentStore implements DocumentStore {
     input: DocumentInput,
     chunks: readonly ChunkInput[],
   ): Promise<{ document: DocumentRecord; status: UpsertStatus }> {
-    const withVectors = chunks.length > 0 && chunks.every((chunk) => chunk.embedding !== undefined);
-    if (withVectors && input.embeddingSpace === undefined) {
-      throw new Error('upsertDocument: chunks carry embeddings but no embeddingSpace was given');
-    }
-    const space = withVectors && this.vectorsAvailable ? input.embeddingSpace : undefined;
+    const space = upsertSpace(input, chunks, this.vectorsAvailable);
     const embeddingModel = space?.model ?? null;
     const collectionId = pgText(input.collectionId);
     const source = pgText(input.source);

@@ -1,11 +1,8 @@
-// JSON-valued columns: undefined and null are stored as SQL NULL.
+// Values as SQLite columns hold them: JSON as TEXT (undefined and null as SQL NULL; read through rows/columns.ts),
+// vectors as BLOBs.
 
 export function toJson(value: unknown): string | null {
   return value === undefined || value === null ? null : JSON.stringify(value);
-}
-
-export function fromJson<T>(text: string): T {
-  return JSON.parse(text) as T;
 }
 
 /** Float32Array <-> BLOB in the little-endian float32 layout sqlite-vec reads. */

@@ -12,6 +12,7 @@ import {
   type DocumentStore,
   type EmbeddingSpace,
   type UpsertStatus,
+  upsertSpace,
 } from '../../core/documents.ts';
 import { RivuletError } from '../../core/errors.ts';
 import { sqliteColumns, type SqliteColumnTypes } from '../rows/columns.ts';
@@ -24,7 +25,7 @@ import {
   type HitRow,
 } from '../rows/documents.ts';
 import { transaction } from './database.ts';
-import { fromJson, vectorBlob } from './json-columns.ts';
+import { vectorBlob } from './json-columns.ts';
 import { LexicalIndex } from './lexical.ts';
 
 /** The `meta` key under which the embedding space of the stored vectors is recorded (JSON). */
@@ -114,11 +115,7 @@ export class SqliteDocumentStore implements DocumentStore {
     input: DocumentInput,
     chunks: readonly ChunkInput[],
   ): Promise<{ document: DocumentRecord; status: UpsertStatus }> {
-    const withVectors = chunks.length > 0 && chunks.every((chunk) => chunk.embedding !== undefined);
-    if (withVectors && input.embeddingSpace === undefined) {
-      throw new Error('upsertDocument: chunks carry embeddings but no embeddingSpace was given');
-    }
-    const space = withVectors && this.vectorsAvailable ? input.embeddingSpace : undefined;
+    const space = upsertSpace(input, chunks, this.vectorsAvailable);
     const embeddingModel = space?.model ?? null;
     const existingRow = this.statements.bySource.get(input.collectionId, input.source) as
       DocumentRow<SqliteColumnTypes> | undefined;
@@ -311,7 +308,7 @@ export class SqliteDocumentStore implements DocumentStore {
   /** Adopts the space recorded in the database if it changed since we last looked. */
   private refreshSpace(): void {
     const stored = this.readSpace.get(SPACE_KEY) as { value: string } | undefined;
-    const space = stored === undefined ? undefined : fromJson<EmbeddingSpace>(stored.value);
+    const space = stored === undefined ? undefined : sqliteColumns.json<EmbeddingSpace>(stored.value);
     if (space === undefined) {
       this.space = undefined;
       this.vectorStatements = undefined;
