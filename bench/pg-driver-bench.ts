@@ -115,7 +115,10 @@ async function measure(driver: Driver): Promise<Figures> {
   const texts = Array.from({ length: rows }, (_, i) => `chunk ${i} `.repeat(40));
   await driver.one('TRUNCATE bench_chunks', []);
   start = performance.now();
-  await driver.one('INSERT INTO bench_chunks (id, text) SELECT * FROM unnest($1::text[], $2::text[])', [ids, texts]);
+  await driver.one('INSERT INTO bench_chunks (id, text) SELECT * FROM unnest($1::text[], $2::text[])', [
+    ids,
+    texts,
+  ]);
   const bulkInsertMs = performance.now() - start;
 
   return { pointLatencyUs, pointCpuUs, concurrentQps, concurrentCpuUs, updateLatencyUs, bulkInsertMs };

@@ -28,7 +28,8 @@ export async function storeEnv(
   if (options.vectors === true) return pgliteEnv();
   // Loaded only here: it probes the server when imported, which SQLite runs need not do.
   const { createTestDatabase } = await import('./postgres.ts');
-  if (dataDir === ':memory:') return { DATABASE_URL: (await createTestDatabase(INTEGRATION_DATABASE_LABEL)).url };
+  if (dataDir === ':memory:')
+    return { DATABASE_URL: (await createTestDatabase(INTEGRATION_DATABASE_LABEL)).url };
   let database = byDataDir.get(dataDir);
   if (database === undefined) {
     database = createTestDatabase(INTEGRATION_DATABASE_LABEL);

@@ -11,79 +11,88 @@ import { createTestDatabase, postgresSkipReason, type TestDatabase } from '../he
 import { chatStream, lastEvent, readSse, tokenText } from '../helpers/sse-client.ts';
 import { startTestServer, type TestServer } from '../helpers/test-server.ts';
 
-describe.skipIf(postgresSkipReason !== undefined)('PostgreSQL stopped and restarted under a running server', () => {
-  let database: TestDatabase;
-  let proxy: CuttingProxy;
-  let server: TestServer;
+describe.skipIf(postgresSkipReason !== undefined)(
+  'PostgreSQL stopped and restarted under a running server',
+  () => {
+    let database: TestDatabase;
+    let proxy: CuttingProxy;
+    let server: TestServer;
 
-  beforeAll(async () => {
-    database = await createTestDatabase('faults');
-    const direct = new URL(database.url);
-    proxy = await startCuttingProxy(`http://${direct.hostname}:${direct.port === '' ? '5432' : direct.port}`);
-    const through = new URL(database.url);
-    through.port = new URL(proxy.url).port;
-    server = await startTestServer(
-      { DATABASE_URL: through.toString(), RUN_CHECKPOINT_MS: '50' },
-      { tokenCount: 120, interTokenMs: 10, seed: 3 },
-    );
-  });
-  afterAll(async () => {
-    await server.close();
-    await proxy.close();
-    await database.drop();
-  });
-
-  it('ends the streaming answer with STORE_UNAVAILABLE, refuses new ones, and recovers by itself', async () => {
-    const ready = await fetch(`${server.url}/readyz`);
-    expect(await ready.json()).toMatchObject({ status: 'ready', store: { backend: 'postgres' } });
-
-    // The database stops after the answer's first tokens.
-    let stopped = false;
-    const cut = await readSse(`${server.url}/api/chat/stream`, {
-      body: { message: 'How do refunds work?' },
-      onFrame: (frame) => {
-        if (!stopped && frame.data.type === 'token') {
-          stopped = true;
-          proxy.refuse();
-        }
-      },
+    beforeAll(async () => {
+      database = await createTestDatabase('faults');
+      const direct = new URL(database.url);
+      proxy = await startCuttingProxy(
+        `http://${direct.hostname}:${direct.port === '' ? '5432' : direct.port}`,
+      );
+      const through = new URL(database.url);
+      through.port = new URL(proxy.url).port;
+      server = await startTestServer(
+        { DATABASE_URL: through.toString(), RUN_CHECKPOINT_MS: '50' },
+        { tokenCount: 120, interTokenMs: 10, seed: 3 },
+      );
     });
-    expect(cut.status).toBe(200);
-    expect(cut.ended).toBe(true);
-    // Every token reached the reader; the answer could not be saved, and the stream says so with a coded error.
-    expect(tokenText(cut.frames).length).toBeGreaterThan(0);
-    expect(lastEvent(cut.frames)).toMatchObject({ type: 'error', code: 'STORE_UNAVAILABLE', retryable: true });
+    afterAll(async () => {
+      await server.close();
+      await proxy.close();
+      await database.drop();
+    });
 
-    const down = await fetch(`${server.url}/readyz`);
-    expect(down.status).toBe(503);
-    expect(await down.json()).toMatchObject({ error: { code: 'STORE_UNAVAILABLE' } });
-    // A new question needs the database at once (its conversation): refused with the same code, quickly.
-    const started = performance.now();
-    const refused = await call(server, '/api/chat', { json: { message: 'Still there?' } });
-    expect(refused.status).toBe(503);
-    expect(refused.body).toMatchObject({ error: { code: 'STORE_UNAVAILABLE' } });
-    expect(performance.now() - started).toBeLessThan(10_000);
-    // The process is alive and says so.
-    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+    it('ends the streaming answer with STORE_UNAVAILABLE, refuses new ones, and recovers by itself', async () => {
+      const ready = await fetch(`${server.url}/readyz`);
+      expect(await ready.json()).toMatchObject({ status: 'ready', store: { backend: 'postgres' } });
 
-    // The database is back: no restart, the pool reconnects on the next call.
-    proxy.accept();
-    await expect
-      .poll(async () => (await fetch(`${server.url}/readyz`)).status, { timeout: 10_000, interval: 100 })
-      .toBe(200);
-    const answered = await chatStream(server.url, {}, { message: 'How do refunds work?' });
-    expect(lastEvent(answered.frames)).toMatchObject({ type: 'done', finishReason: 'stop' });
-  });
+      // The database stops after the answer's first tokens.
+      let stopped = false;
+      const cut = await readSse(`${server.url}/api/chat/stream`, {
+        body: { message: 'How do refunds work?' },
+        onFrame: (frame) => {
+          if (!stopped && frame.data.type === 'token') {
+            stopped = true;
+            proxy.refuse();
+          }
+        },
+      });
+      expect(cut.status).toBe(200);
+      expect(cut.ended).toBe(true);
+      // Every token reached the reader; the answer could not be saved, and the stream says so with a coded error.
+      expect(tokenText(cut.frames).length).toBeGreaterThan(0);
+      expect(lastEvent(cut.frames)).toMatchObject({
+        type: 'error',
+        code: 'STORE_UNAVAILABLE',
+        retryable: true,
+      });
 
-  it('answers /readyz with STORE_UNAVAILABLE within seconds while the database is gone', async () => {
-    proxy.refuse();
-    try {
+      const down = await fetch(`${server.url}/readyz`);
+      expect(down.status).toBe(503);
+      expect(await down.json()).toMatchObject({ error: { code: 'STORE_UNAVAILABLE' } });
+      // A new question needs the database at once (its conversation): refused with the same code, quickly.
       const started = performance.now();
-      const reply = await call(server, '/readyz');
-      expect(reply.status).toBe(503);
+      const refused = await call(server, '/api/chat', { json: { message: 'Still there?' } });
+      expect(refused.status).toBe(503);
+      expect(refused.body).toMatchObject({ error: { code: 'STORE_UNAVAILABLE' } });
       expect(performance.now() - started).toBeLessThan(10_000);
-    } finally {
+      // The process is alive and says so.
+      expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+
+      // The database is back: no restart, the pool reconnects on the next call.
       proxy.accept();
-    }
-  });
-});
+      await expect
+        .poll(async () => (await fetch(`${server.url}/readyz`)).status, { timeout: 10_000, interval: 100 })
+        .toBe(200);
+      const answered = await chatStream(server.url, {}, { message: 'How do refunds work?' });
+      expect(lastEvent(answered.frames)).toMatchObject({ type: 'done', finishReason: 'stop' });
+    });
+
+    it('answers /readyz with STORE_UNAVAILABLE within seconds while the database is gone', async () => {
+      proxy.refuse();
+      try {
+        const started = performance.now();
+        const reply = await call(server, '/readyz');
+        expect(reply.status).toBe(503);
+        expect(performance.now() - started).toBeLessThan(10_000);
+      } finally {
+        proxy.accept();
+      }
+    });
+  },
+);
