@@ -133,6 +133,13 @@ export interface DocumentStore {
    */
   searchText(collectionId: string, query: string, limit: number, signal?: AbortSignal): Promise<ChunkHit[]>;
   /**
+   * Finishes indexing the collection's recently added chunks for searchText (the lexical index merges new chunks
+   * into its postings in batches; a small collection may never fill one, and searching unmerged chunks costs more).
+   * The ingestor calls it after a batch of documents. Hits and scores are the same before and after (up to a
+   * merged posting's limits, 65,535 terms a chunk and 255 occurrences a term, far beyond a chunk's size).
+   */
+  mergeTextIndex(collectionId: string): Promise<void>;
+  /**
    * Nearest chunks by cosine distance in the given embedding space; empty when the collection has no vectors in it.
    * Score is the cosine similarity. `signal` as for searchText.
    */

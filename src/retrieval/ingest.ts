@@ -173,6 +173,22 @@ export class Ingestor {
     }
   }
 
+  /**
+   * Ends a batch of ingests into a collection: the store finishes indexing the new chunks for text search
+   * (DocumentStore.mergeTextIndex), which a small collection would otherwise search the slow way. A failure is
+   * logged, not thrown: the documents are stored and found either way.
+   */
+  async finishBatch(collectionId: string): Promise<void> {
+    try {
+      await this.options.documents.mergeTextIndex(collectionId);
+    } catch (caught) {
+      this.options.logger.warn(
+        { err: caught, collectionId },
+        'merging the text index after an ingest failed',
+      );
+    }
+  }
+
   /** Stops the parse processes; a file still parsing fails with SHUTTING_DOWN. */
   async close(): Promise<void> {
     await this.options.parser.close();
@@ -194,6 +210,7 @@ export class Ingestor {
       onProgress?.({ type: 'file-done', result, index, total });
       index += 1;
     }
+    await this.finishBatch(options.collectionId);
     return summary;
   }
 }

@@ -667,6 +667,40 @@ export function describeStoreConformance(
         expect(await stores.documents.searchText('docs', '"*) OR NEAR(', 10)).toEqual([]);
       });
 
+      it('gives the same hits and scores after merging the text index, and merging again or elsewhere is a no-op', async () => {
+        await stores.documents.upsertDocument(
+          documentInput('a.txt', 'a', { title: 'Returns policy' }),
+          chunks('Refunds are issued within 14 days of a return.', 'Returns of opened items cost 5 euros.'),
+        );
+        await stores.documents.upsertDocument(
+          documentInput('b.txt', 'b'),
+          chunks('Refunds for damaged items are immediate.', 'Shipping is free above 50 euros.'),
+        );
+        const queries = ['refunds', 'returns euros', 'shipping items refunds'];
+        const before = await Promise.all(
+          queries.map((query) => stores.documents.searchText('docs', query, 10)),
+        );
+        await stores.documents.mergeTextIndex('docs');
+        await stores.documents.mergeTextIndex('docs');
+        await stores.documents.mergeTextIndex('missing');
+        const after = await Promise.all(
+          queries.map((query) => stores.documents.searchText('docs', query, 10)),
+        );
+        expect(after).toEqual(before);
+        // Merged chunks are still replaced and deleted.
+        const changed = await stores.documents.upsertDocument(
+          documentInput('a.txt', 'a2'),
+          chunks('Vicuñas live wild in the Andes.'),
+        );
+        expect(await stores.documents.searchText('docs', 'returns', 10)).toEqual([]);
+        await stores.documents.mergeTextIndex('docs');
+        expect(await stores.documents.deleteDocument(changed.document.id)).toBe(true);
+        expect(await stores.documents.searchText('docs', 'vicunas', 10)).toEqual([]);
+        expect((await stores.documents.searchText('docs', 'refunds', 10)).map((hit) => hit.source)).toEqual([
+          'b.txt',
+        ]);
+      });
+
       it('finds words in the document title and the chunk heading', async () => {
         await stores.documents.upsertDocument(documentInput('z.md', 'z', { title: 'Kubernetes handbook' }), [
           { ordinal: 0, heading: 'Troubleshooting > Crashloops', text: 'Check the logs first.' },

@@ -150,6 +150,10 @@ export class PostgresDocumentStore implements DocumentStore {
     return ids.flatMap((id) => byId.get(pgText(id)) ?? []);
   }
 
+  async mergeTextIndex(collectionId: string): Promise<void> {
+    await this.sql.begin((tx) => this.lexical.mergePending(tx, pgText(collectionId)));
+  }
+
   async searchText(
     collectionId: string,
     query: string,

@@ -127,6 +127,18 @@ for (const backend of backends) {
         for (let document = 0; document < 60; document += 1) {
           await add(next() < 0.8 ? 'docs' : 'other', fresh(1 + Math.floor(next() * 25)));
         }
+        // A merge asked for before the threshold (as the ingestor asks after a batch); more chunks come in later.
+        for (const collection of ['docs', 'other']) {
+          sqliteIndex.mergePending(collection);
+          await sql.begin((tx) => index.mergePending(tx, collection));
+        }
+        const sqlitePending = sqlite
+          .prepare('SELECT sum(pending) AS pending FROM lexical_collections')
+          .get() as { pending: number };
+        expect(sqlitePending.pending).toBe(0);
+        expect(await sql`SELECT sum(pending)::int AS pending FROM lexical_collections`).toEqual([
+          { pending: 0 },
+        ]);
         // One document past the merge threshold on its own: merged in the middle of its transaction.
         await add('docs', fresh(MERGE_PENDING_AT * 2 + 17));
         const victims = [...live].filter(() => next() < 0.3);
@@ -138,6 +150,8 @@ for (const backend of backends) {
           await add(next() < 0.5 ? 'docs' : 'other', back.slice(at, at + 15));
         for (let document = 0; document < 20; document += 1)
           await add('docs', fresh(1 + Math.floor(next() * 25)));
+        for (let document = 0; document < 5; document += 1)
+          await add('other', fresh(1 + Math.floor(next() * 25)));
 
         const [{ max } = { max: 0 }] = await sql<
           { max: number }[]
@@ -243,6 +257,13 @@ for (const backend of backends) {
           await put(document.collectionId, document.source, 'v2', 1 + Math.floor(next() * 30));
         }
         await put('docs', 'big.txt', 'v2', MERGE_PENDING_AT + 3);
+        await expectSameHits();
+        // Merged on request, as after an ingest: the same hits, and after more chunks come in.
+        for (const stores of [sqlite, postgres]) {
+          for (const collection of ['docs', 'other']) await stores.documents.mergeTextIndex(collection);
+        }
+        await expectSameHits();
+        await put('other', 'late.txt', 'v1', 7);
         await expectSameHits();
         for (const collection of ['docs', 'other']) {
           expect(await postgres.documents.countDocuments(collection)).toEqual(

@@ -5,10 +5,10 @@
 // more than the work of most of them.
 //
 // Layout, as in SQLite: new chunks wait in lexical_pending (queries score them from their terms strings) until their
-// collection has MERGE_PENDING_AT of them, then they are merged into per-term postings blocks (lexical_postings);
-// lexical_chunks keeps a merged chunk's terms for deleting it; lexical_collections the collection's statistics. The
-// same chunks end up pending or merged as in SQLite, so even the clamping of a posting's fields (u16 length, u8
-// frequencies) happens to the same chunks.
+// collection has MERGE_PENDING_AT of them or mergePending() is called, then they are merged into per-term postings
+// blocks (lexical_postings); lexical_chunks keeps a merged chunk's terms for deleting it; lexical_collections the
+// collection's statistics. The same chunks end up pending or merged as in SQLite, so even the clamping of a
+// posting's fields (u16 length, u8 frequencies) happens to the same chunks.
 //
 // Writers of one collection are serialised by its lexical_collections row lock, taken before anything of the
 // collection is read: a merge reads pending chunks and blocks and writes them back, which two transactions at once
@@ -155,6 +155,20 @@ export class PostgresLexicalIndex {
     );
     for (const { collection, term, rowid } of removals) blocks.remove(collection, term, rowid);
     await blocks.write(tx);
+  }
+
+  /**
+   * Merges the collection's pending chunks into the postings blocks now, as SQLite's mergePending does (both must be
+   * called alike for the two to keep the same chunks merged). Call inside a transaction.
+   */
+  async mergePending(tx: TransactionSql, collectionId: string): Promise<void> {
+    // The collection's lock first (see the top of the file).
+    const [collection] = await tx<CollectionRow[]>`
+      SELECT id, chunks, terms, pending FROM lexical_collections WHERE collection_id = ${pgText(collectionId)}
+      FOR UPDATE`;
+    if (collection === undefined || collection.pending <= 0) return;
+    const merged = await merge(tx, collection, []);
+    await tx`UPDATE lexical_collections SET pending = pending - ${merged} WHERE id = ${collection.id}`;
   }
 
   /**

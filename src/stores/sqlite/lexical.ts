@@ -10,9 +10,10 @@
 // statistics (chunk count, average length, document frequencies) are the collection's own.
 // - lexical_pending: a new chunk is one row here, with its length and its terms (" term:title:text ..."; title
 //   counts title and heading occurrences, text the body's). Queries score pending chunks straight from it.
-// - lexical_postings: when a collection has MERGE_PENDING_AT pending chunks, they are merged into per-term blocks
-//   (postings.ts) in one pass (one write per distinct term instead of one per term of every chunk, which in
-//   SQLite means far fewer pages rewritten per commit).
+// - lexical_postings: when a collection has MERGE_PENDING_AT pending chunks, or when mergePending() is called (the
+//   ingestor does after each batch), they are merged into per-term blocks (postings.ts) in one pass (one write per
+//   distinct term instead of one per term of every chunk, which in SQLite means far fewer pages rewritten per
+//   commit).
 // - lexical_chunks: a merged chunk's length and terms (" term term ..."), so that deleting it touches only its
 //   blocks.
 // - lexical_collections: per collection, the chunk count, their total length and the pending count.
@@ -213,6 +214,16 @@ export class LexicalIndex {
     for (const { term } of parseChunkTerms(merged.terms)) this.removePosting(merged.collection, term, id);
     this.statements.deleteMerged.run(rowid);
     this.statements.updateCollection.run(merged.collection, -1, -merged.length, 0);
+  }
+
+  /**
+   * Merges the collection's pending chunks into the postings blocks now, rather than when MERGE_PENDING_AT of them
+   * have gathered, so that queries read only their terms' postings (a small collection never reaches the
+   * threshold, and its every query would scan all its chunks' terms). Call inside a transaction.
+   */
+  mergePending(collectionId: string): void {
+    const collection = this.collection(collectionId, false);
+    if (collection !== undefined && collection.pending > 0) this.merge(collection.id);
   }
 
   /** The best `limit` chunks of the collection for the query by BM25, best first; scores are positive. */

@@ -216,6 +216,10 @@ export class SqliteDocumentStore implements DocumentStore {
     return ids.flatMap((id) => byId.get(id) ?? []);
   }
 
+  async mergeTextIndex(collectionId: string): Promise<void> {
+    transaction(this.db, () => this.lexical.mergePending(collectionId));
+  }
+
   async searchText(collectionId: string, query: string, limit: number): Promise<ChunkHit[]> {
     const ranked = this.lexical.query(collectionId, query, limit);
     return this.hits(ranked.map(({ rowid, score }) => ({ rowid, score })));

@@ -122,6 +122,7 @@ export async function registerDocumentRoutes(server: FastifyInstance, context: A
       // reads. Left paused (a multipart type without a boundary did that), it wedged the keep-alive connection and the
       // next request on it never got an answer.
       request.raw.resume();
+      await context.ingestor.finishBatch(chatbot.collectionId);
       // Past MAX_FILES the rest of the upload is refused, but the files before it went in: say which.
       const code = (caught as { code?: unknown }).code;
       const error =
@@ -146,6 +147,7 @@ export async function registerDocumentRoutes(server: FastifyInstance, context: A
       if (summary.results.length === 0) throw error;
       return reply.code(error.status).send({ ...error.toJSON(), ...summary });
     }
+    await context.ingestor.finishBatch(chatbot.collectionId);
     if (summary.results.length === 0) {
       const error = new RivuletError('VALIDATION_FAILED', {
         message: 'Invalid request: the upload holds no file.',
