@@ -27,6 +27,8 @@ export interface QueryEmbedding {
 export interface MatchCandidate {
   text: string;
   similarity?: number | undefined;
+  /** The chunk the text is from, when it is a passage's: lets a cache find the text's terms by id. */
+  chunk?: { id: string; contentHash: string };
 }
 
 /** Passages as match candidates: title, heading and text (what BM25 searched). */
@@ -34,6 +36,7 @@ export function passageCandidates(passages: readonly Passage[]): MatchCandidate[
   return passages.map((passage) => ({
     text: `${passage.documentTitle}\n${passage.heading}\n${passage.text}`,
     similarity: passage.similarity,
+    chunk: { id: passage.chunkId, contentHash: passage.contentHash },
   }));
 }
 

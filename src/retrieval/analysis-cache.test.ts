@@ -27,6 +27,40 @@ describe('AnalysisCache', () => {
     expect(cache.size).toBe(2);
   });
 
+  it('finds a named chunk text by its chunk id, content hash and field', () => {
+    const cache = new AnalysisCache();
+    const text = 'Resuming streams: the client reconnects with Last-Event-ID.';
+    const key = { chunkId: 'chk_1', contentHash: 'h1', field: 'text' };
+    const first = cache.analyze(text, key);
+    expect(first).toEqual(analyze(text));
+    expect(cache.analyze(`${text}`, { ...key })).toBe(first);
+    // Another field of the same chunk is its own entry; the chunk counts once.
+    const title = cache.analyze('Streaming guide', { ...key, field: 'title' });
+    expect(title).toEqual(analyze('Streaming guide'));
+    expect(cache.analyze('Streaming guide', { ...key, field: 'title' })).toBe(title);
+    expect(cache.size).toBe(1);
+  });
+
+  it('analyses a named chunk text anew when its content hash or its length changed', () => {
+    const cache = new AnalysisCache();
+    const key = { chunkId: 'chk_1', contentHash: 'h1', field: 'text' };
+    cache.analyze('alpacas graze', key);
+    expect(cache.analyze('llamas carry packs', key)).toEqual(['llama', 'carri', 'pack']);
+    expect(cache.analyze('vicunas roam', { ...key, contentHash: 'h2' })).toEqual(analyze('vicunas roam'));
+    expect(cache.size).toBe(1);
+  });
+
+  it('drops the least recently used chunk beyond its capacity', () => {
+    const cache = new AnalysisCache(2);
+    const named = (chunkId: string) => ({ chunkId, contentHash: 'h', field: 'text' });
+    const alpha = cache.analyze('alpha', named('a'));
+    cache.analyze('beta', named('b'));
+    expect(cache.analyze('alpha', named('a'))).toBe(alpha);
+    cache.analyze('gamma', named('c'));
+    expect(cache.size).toBe(2);
+    expect(cache.analyze('alpha', named('a'))).toBe(alpha);
+  });
+
   it('reranks exactly as uncached analysis does', () => {
     const cache = new AnalysisCache();
     const hits = Array.from({ length: PROXIMITY.depth + 2 }, (_, index) => ({
@@ -39,5 +73,13 @@ describe('AnalysisCache', () => {
     const plain = rerankByProximity('vitamin deficiency levels', hits);
     expect(rerankByProximity('vitamin deficiency levels', hits, cache.analyze)).toEqual(plain);
     expect(rerankByProximity('vitamin deficiency levels', hits, cache.analyze)).toEqual(plain);
+    // Hits carrying their chunk id and content hash, as a store's do, are found by those.
+    const named = hits.map((hit) => ({ ...hit, contentHash: `h${hit.id}` }));
+    const keyed = new AnalysisCache();
+    const namedPlain = rerankByProximity('vitamin deficiency levels', named);
+    expect(namedPlain.map((hit) => hit.id)).toEqual(plain.map((hit) => hit.id));
+    expect(rerankByProximity('vitamin deficiency levels', named, keyed.analyze)).toEqual(namedPlain);
+    expect(rerankByProximity('vitamin deficiency levels', named, keyed.analyze)).toEqual(namedPlain);
+    expect(keyed.size).toBe(PROXIMITY.depth);
   });
 });

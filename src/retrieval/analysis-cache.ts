@@ -4,19 +4,40 @@
 
 import { analyze } from './text-analysis.ts';
 
-/** Turns a text into its terms, as `analyze` does. */
-export type Analyze = (text: string) => readonly string[];
+/**
+ * Names a chunk's text without reading it: the chunk's id, its document's content hash and which of its texts
+ * (the title and heading, the body, ...). A changed document gets new chunks with new ids; the hash (and the
+ * text's length, checked too) guards anything that brings an id back with other text, such as an import.
+ */
+export interface ChunkTextKey {
+  chunkId: string;
+  contentHash: string;
+  field: string;
+}
 
 /**
- * Texts kept by default: a sample corpus or a small help centre fits whole; in a large collection the chunks of
- * frequent questions stay. Measured at about 5 KB an entry for 2.5 KB (250-word) chunks (the text, held as the
- * key, and an array of pointers to shared term strings): some 5 MB when full.
+ * Turns a text into its terms, as `analyze` does. `key`, when given, names the text (see ChunkTextKey), so a cache
+ * finds it without hashing the whole text.
+ */
+export type Analyze = (text: string, key?: ChunkTextKey) => readonly string[];
+
+/**
+ * Chunks (or unnamed texts) kept by default: a sample corpus or a small help centre fits whole; in a large
+ * collection the chunks of frequent questions stay. About 2 KB per text analysed for a 250-word chunk (an array of
+ * pointers to shared term strings); a chunk holds two or three (the rerank's two fields, the match quality's one).
  */
 export const ANALYSIS_CACHE_TEXTS = 1_024;
 
+interface ChunkEntry {
+  contentHash: string;
+  fields: Map<string, { length: number; terms: readonly string[] }>;
+}
+
 export class AnalysisCache {
-  /** Keyed by the text itself, so a chunk whose text changed can never be served stale terms. */
-  private readonly entries = new Map<string, readonly string[]>();
+  /** Named texts, by chunk id: a lookup hashes the id, not the text. */
+  private readonly chunks = new Map<string, ChunkEntry>();
+  /** Unnamed texts, keyed by the text itself, so a text that changed can never be served stale terms. */
+  private readonly texts = new Map<string, readonly string[]>();
   private readonly capacity: number;
 
   constructor(capacity = ANALYSIS_CACHE_TEXTS) {
@@ -24,25 +45,50 @@ export class AnalysisCache {
   }
 
   /** `analyze(text)`, from the cache when the text was analysed lately. The array is shared: never mutate it. */
-  readonly analyze: Analyze = (text) => {
-    const cached = this.entries.get(text);
-    if (cached !== undefined) {
+  readonly analyze: Analyze = (text, key) =>
+    key === undefined ? this.analyzeText(text) : this.analyzeChunkText(text, key);
+
+  /** How many chunks and unnamed texts it holds. */
+  get size(): number {
+    return this.chunks.size + this.texts.size;
+  }
+
+  private analyzeChunkText(text: string, key: ChunkTextKey): readonly string[] {
+    let entry = this.chunks.get(key.chunkId);
+    if (entry !== undefined && entry.contentHash === key.contentHash) {
+      const field = entry.fields.get(key.field);
       // Map keeps insertion order: re-inserting marks it most recently used.
-      this.entries.delete(text);
-      this.entries.set(text, cached);
+      this.chunks.delete(key.chunkId);
+      this.chunks.set(key.chunkId, entry);
+      if (field !== undefined && field.length === text.length) return field.terms;
+    } else {
+      if (entry !== undefined) this.chunks.delete(key.chunkId);
+      entry = { contentHash: key.contentHash, fields: new Map() };
+      evictOldest(this.chunks, this.capacity);
+      this.chunks.set(key.chunkId, entry);
+    }
+    const terms = analyze(text);
+    entry.fields.set(key.field, { length: text.length, terms });
+    return terms;
+  }
+
+  private analyzeText(text: string): readonly string[] {
+    const cached = this.texts.get(text);
+    if (cached !== undefined) {
+      this.texts.delete(text);
+      this.texts.set(text, cached);
       return cached;
     }
     const terms = analyze(text);
-    if (this.entries.size >= this.capacity) {
-      const oldest = this.entries.keys().next();
-      if (oldest.done !== true) this.entries.delete(oldest.value);
-    }
-    this.entries.set(text, terms);
+    evictOldest(this.texts, this.capacity);
+    this.texts.set(text, terms);
     return terms;
-  };
-
-  /** How many texts it holds. */
-  get size(): number {
-    return this.entries.size;
   }
+}
+
+/** Makes room for one more entry in a map kept in least recently used order. */
+function evictOldest(entries: Map<string, unknown>, capacity: number): void {
+  if (entries.size < capacity) return;
+  const oldest = entries.keys().next();
+  if (oldest.done !== true) entries.delete(oldest.value);
 }

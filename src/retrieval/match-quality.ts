@@ -32,7 +32,14 @@ export function sourceMatch(
   for (const source of sources) {
     if (source.similarity !== undefined) similarity = Math.max(similarity ?? -1, source.similarity);
     if (terms.size === 0 || matchedTerms === terms.size) continue;
-    const held = new Set(analyzeText(source.text));
+    const held = new Set(
+      analyzeText(
+        source.text,
+        source.chunk === undefined
+          ? undefined
+          : { chunkId: source.chunk.id, contentHash: source.chunk.contentHash, field: 'source' },
+      ),
+    );
     let count = 0;
     for (const term of terms) if (held.has(term)) count += 1;
     matchedTerms = Math.max(matchedTerms, count);

@@ -17,8 +17,12 @@ import { analyze } from './text-analysis.ts';
  */
 export const PROXIMITY = { window: 5, weight: 0.5, depth: 30 } as const;
 
-/** What of a hit the bonus reads: the same fields the lexical index searches. */
-export type ProximityFields = Pick<ChunkHit, 'documentTitle' | 'heading' | 'text'>;
+/**
+ * What of a hit the bonus reads: the same fields the lexical index searches; with the chunk's id and content hash,
+ * a cache finds their terms by those (ChunkTextKey).
+ */
+export type ProximityFields = Pick<ChunkHit, 'documentTitle' | 'heading' | 'text'> &
+  Partial<Pick<ChunkHit, 'id' | 'contentHash'>>;
 
 /**
  * The proximity bonus of a chunk for a query's distinct terms (queryTerms): a sum over pairs of distinct query
@@ -34,9 +38,21 @@ export function proximityBonus(
   if (terms.length < 2) return 0;
   const index = new Map(terms.map((term, i) => [term, i]));
   const pairs = new Float64Array(terms.length * terms.length);
-  for (const field of [`${fields.documentTitle}\n${fields.heading}`, fields.text]) {
-    countNearPairs(analyzeText(field), index, pairs);
-  }
+  const { id: chunkId, contentHash } = fields;
+  const named = chunkId !== undefined && contentHash !== undefined;
+  countNearPairs(
+    analyzeText(
+      `${fields.documentTitle}\n${fields.heading}`,
+      named ? { chunkId, contentHash, field: 'title' } : undefined,
+    ),
+    index,
+    pairs,
+  );
+  countNearPairs(
+    analyzeText(fields.text, named ? { chunkId, contentHash, field: 'text' } : undefined),
+    index,
+    pairs,
+  );
   let bonus = 0;
   for (const count of pairs) if (count > 0) bonus += Math.log1p(count);
   return PROXIMITY.weight * bonus;
