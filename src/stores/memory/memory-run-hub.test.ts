@@ -1,4 +1,4 @@
-import { describeRunHubConformance } from '../run-hub.conformance.ts';
+import { collector, describeRunHubConformance } from '../run-hub.conformance.ts';
 import { describe, expect, it } from 'vitest';
 import { MemoryRunHub } from './memory-run-hub.ts';
 
@@ -27,6 +27,48 @@ describe('MemoryRunHub retained-bytes budget', () => {
     expect(kept.slice(0, 2)).toEqual([false, false]);
     expect(kept.slice(-4)).toEqual([true, true, true, true]);
     expect((await hub.info(running.runId))?.state).toBe('running');
+    hub.close();
+  });
+});
+
+describe('MemoryRunHub delivery before the first token', () => {
+  const options = {
+    limits: { maxEvents: 1000, maxBytes: 1_000_000, maxDurationMs: 60_000 },
+    graceMs: 60_000,
+    disconnectPolicy: 'finish' as const,
+    retentionMs: 60_000,
+  };
+  const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+  it('gives a reader that joins before the first token what it missed and the rest of the turn in one write', async () => {
+    const hub = new MemoryRunHub(options);
+    const run = hub.create({ ownerId: null });
+    run.append({ type: 'phase', name: 'history', state: 'start' });
+    run.append({ type: 'phase', name: 'history', state: 'end', durationMs: 1 });
+    const sink = collector();
+    await hub.subscribe(run.runId, -1, sink);
+    // Retrieval resolving in the same event-loop turn.
+    run.append({ type: 'phase', name: 'retrieve', state: 'start' });
+    run.append({ type: 'phase', name: 'retrieve', state: 'end', durationMs: 1 });
+    await tick();
+    expect(sink.writes.map((write) => write.entries.map((entry) => entry.event.seq))).toEqual([[0, 1, 2, 3]]);
+    // Tokens then go out as they come, never merged for this reader.
+    run.append({ type: 'token', text: 'a' });
+    run.append({ type: 'token', text: 'b' });
+    await tick();
+    expect(sink.writes.at(-1)).toMatchObject({ merged: false });
+    expect(sink.events.map((event) => event.seq)).toEqual([0, 1, 2, 3, 4, 5]);
+    hub.close();
+  });
+
+  it('delivers to a reader joining after the first token on the next microtask, as before', async () => {
+    const hub = new MemoryRunHub(options);
+    const run = hub.create({ ownerId: null });
+    run.append({ type: 'token', text: 'a' });
+    const sink = collector();
+    await hub.subscribe(run.runId, -1, sink);
+    await Promise.resolve();
+    expect(sink.events.map((event) => event.seq)).toEqual([0]);
     hub.close();
   });
 });

@@ -62,6 +62,8 @@ export class RunLog {
   protected readonly host: RunLogHost;
   private flushScheduled = false;
   private laterFlushScheduled = false;
+  /** Set by the first token: a reader attaching earlier joins the burst's write (see attach). */
+  private tokenPushed = false;
 
   constructor(runId: string, host: RunLogHost) {
     this.runId = runId;
@@ -73,10 +75,22 @@ export class RunLog {
     return this.base + this.entries.length;
   }
 
-  /** Adds a reader at `cursor` (a seq within the log, or its end); its first delivery is on the next microtask. */
+  /**
+   * Adds a reader at `cursor` (a seq within the log, or its end); its first delivery is on the next microtask, or,
+   * before the run's first token, at the end of this event-loop turn.
+   */
   attach(reader: LogReader): void {
     this.readers.add(reader);
     this.readersChanged();
+    if (this.state === 'running' && !this.tokenPushed) {
+      // A new answer's reader usually joins in the middle of the burst before its first token (start and history
+      // first, then retrieval and sources in the same turn): it takes what it missed with the rest of the burst in
+      // one write at the turn's end, instead of one write now and another then. Nothing waits past this turn. Only
+      // non-token events are behind it, so there is nothing to merge: it counts as caught up.
+      reader.behind = false;
+      this.scheduleLaterFlush();
+      return;
+    }
     queueMicrotask(() => this.deliver(reader));
   }
 
@@ -138,19 +152,25 @@ export class RunLog {
       this.state = 'finished';
       this.finished();
     }
+    if (event.type === 'token') this.tokenPushed = true;
     if (this.readers.size === 0) return;
     if (event.type === 'token' || isTerminal(event)) {
       if (this.flushScheduled) return;
       this.flushScheduled = true;
       // Events appended in the same tick (one upstream chunk often holds several tokens) go out in one write.
       queueMicrotask(this.flush);
-    } else if (!this.flushScheduled && !this.laterFlushScheduled) {
-      this.laterFlushScheduled = true;
+    } else if (!this.flushScheduled) {
       // The events before the first token (start, phases, sources) come in a burst across store calls that resolve
       // at once: wait for the macrotask boundary so the burst is one write per reader, not one per event (a
       // thousand streams opening together would otherwise queue thousands of extra writes before any token).
-      setImmediate(this.laterFlush);
+      this.scheduleLaterFlush();
     }
+  }
+
+  private scheduleLaterFlush(): void {
+    if (this.laterFlushScheduled) return;
+    this.laterFlushScheduled = true;
+    setImmediate(this.laterFlush);
   }
 
   /** Called once when the terminal entry is pushed. */

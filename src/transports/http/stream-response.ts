@@ -46,6 +46,13 @@ export async function streamRunToResponse(
   const open = (): void => {
     if (opened || response.destroyed) return;
     opened = true;
+    // The headers, the head and the first events go out in one write at the end of this event-loop turn: a new
+    // answer's first events reach its reader then (the hub delivers the burst before the first token at the turn's
+    // end), and otherwise the headers would leave alone in a write of their own. The socket is corked, not the
+    // response: uncorking a response sends its buffered chunk piece by piece after uncorking the socket.
+    const socket = response.socket;
+    socket?.cork();
+    setImmediate(() => socket?.uncork());
     response.writeHead(200, {
       ...options.headers,
       'content-type': format.contentType,
