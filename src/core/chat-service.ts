@@ -154,8 +154,6 @@ export class ChatService {
       // Normally settled with the answer's usage already (charging); this releases a hold the answer never used.
       if (hold !== undefined) this.track(hold.settle(0));
     });
-    // The pipeline runs meanwhile; the run id goes to the client only once any instance can resume the run.
-    await this.deps.hub.published?.(run.runId);
     return run;
   }
 

@@ -100,12 +100,6 @@ export interface RunHub {
    * the run or the process has reached its reader ceiling; a reader that closes (or is ended) frees its slot.
    */
   subscribe(runId: string, afterSeq: number, sink: RunSink): Promise<RunSubscription | undefined>;
-  /**
-   * Resolves once a run just created can be found from every instance that shares this hub (a shared hub writes
-   * runs out asynchronously). Callers wait for it before handing the run id to a client, whose resume may land on
-   * another instance. A hub of one process has nothing to wait for and leaves it out.
-   */
-  published?(runId: string): Promise<void>;
   info(runId: string): Promise<RunInfo | undefined>;
   /** Explicit stop: aborts the producer at once. Returns false when the run is unknown or already finished. */
   stop(runId: string): Promise<boolean>;

@@ -48,9 +48,6 @@ interface Mirrored {
   /** A batch failed, or the connection came back: read the stream's tail before writing more. */
   resync: boolean;
   resyncing: boolean;
-  /** Resolved once Redis acknowledged the registration: from then on every instance finds the run. */
-  shared: Promise<void>;
-  markShared: () => void;
 }
 
 export interface RedisMirrorOptions {
@@ -78,7 +75,6 @@ export class RedisMirror implements RunMirror {
 
   /** Starts mirroring a run this instance just created (its metadata goes out with the next batch). */
   register(run: OwnedRun): void {
-    const shared = Promise.withResolvers<void>();
     const state: Mirrored = {
       run,
       sent: 0,
@@ -88,8 +84,6 @@ export class RedisMirror implements RunMirror {
       finishedAt: undefined,
       resync: false,
       resyncing: false,
-      shared: shared.promise,
-      markShared: shared.resolve,
     };
     this.runs.set(run.runId, state);
     this.markDirty(state);
@@ -128,23 +122,6 @@ export class RedisMirror implements RunMirror {
       state.resync = true;
       this.markDirty(state);
     }
-  }
-
-  /**
-   * Resolves once every instance can find the run (its registration reached Redis), or after `timeoutMs` when Redis
-   * is slow to say so. A client must not learn a run id before then: a resume on another instance would get 404.
-   */
-  async whenShared(runId: string, timeoutMs: number): Promise<void> {
-    const state = this.runs.get(runId);
-    if (state === undefined) return;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      state.shared,
-      new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, timeoutMs);
-      }),
-    ]);
-    clearTimeout(timer);
   }
 
   /** Sends what is pending now (at close, before the connection quits). */
@@ -203,10 +180,7 @@ export class RedisMirror implements RunMirror {
         for (const { state, first, end } of spans) {
           const failed = (results ?? []).slice(first, end).find(([error]) => error !== null);
           if (failed !== undefined || failedRuns.has(state)) this.failed(state, failed?.[0] ?? scriptError);
-          else {
-            state.markShared();
-            if (state.finishWritten && state.sent === state.run.entries.length) this.done(state);
-          }
+          else if (state.finishWritten && state.sent === state.run.entries.length) this.done(state);
         }
       },
       (error: unknown) => {
@@ -335,7 +309,6 @@ export class RedisMirror implements RunMirror {
       }
       state.sent = lastSeq + 1;
       state.registered = exists === 1;
-      if (state.registered) state.markShared();
       state.finishWritten = false;
       state.readersDirty = true;
       state.resync = false;

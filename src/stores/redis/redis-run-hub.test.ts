@@ -117,11 +117,25 @@ describe.skipIf(redisSkipReason !== undefined)('RedisRunHub', () => {
       expect(info).toMatchObject({ runId: run.runId, ownerId: 'alice', state: 'finished', lastSeq: 13 });
     });
 
+    it('finds a run its owner has not written to Redis yet: a resume there at once is not a 404', async () => {
+      const owner = await open();
+      const other = await open();
+      const run = owner.create({ ownerId: 'alice' });
+      // Asked before the owner's first batch could land: the reader waits for the run instead of missing it.
+      const remote = collector();
+      expect(await other.subscribe(run.runId, -1, remote)).toBeDefined();
+      appendTokens(run, 'ab');
+      run.append(done);
+      await until(() => remote.ended);
+      expect(textOf(remote.events)).toBe('ab');
+      // A run id nobody created is still unknown, after the wait.
+      expect(await other.subscribe('run_never_created', -1, collector())).toBeUndefined();
+    });
+
     it('resumes from a seq the owner delivered before Redis held it: the reader waits for what follows, never repeats', async () => {
       const owner = await open();
       const other = await open();
       const run = owner.create({ ownerId: 'alice' });
-      await owner.published(run.runId);
       appendTokens(run, 'abcdefg');
       // The client saw seq 0..6 from the owner (a reader there is served before the batch lands) and resumes on the
       // other instance: Redis may hold less than that when it asks.

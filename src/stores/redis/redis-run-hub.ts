@@ -20,7 +20,7 @@ import { closeConnections, openConnections, whenReady, type RedisConnections } f
 import { RedisKeys } from './redis-keys.ts';
 import { RedisLiveness } from './redis-liveness.ts';
 import { RedisMirror } from './redis-mirror.ts';
-import { readRunMeta, RedisReplicas } from './redis-replicas.ts';
+import { readRunMeta, RedisReplicas, type RunMeta } from './redis-replicas.ts';
 
 export interface RedisRunHubOptions extends Omit<MemoryRunHubOptions, 'mirror' | 'readerSlots'> {
   /** redis://[user:password@]host:port[/db] */
@@ -42,8 +42,13 @@ export interface RedisRunHubOptions extends Omit<MemoryRunHubOptions, 'mirror' |
 }
 
 const HEARTBEAT_MS = 1_000;
-/** The longest a new run's id is held back waiting for Redis to acknowledge the run (see published). */
-const PUBLISH_TIMEOUT_MS = 1_000;
+/**
+ * How long a reader of a run this instance has not heard of waits for it to appear: its owner writes a new run to
+ * Redis with its next batch, a moment after the client learnt the run id (and under load, later), so a resume that
+ * lands here at once must not get 404. A run id that never appears is answered 404 after this long.
+ */
+const UNKNOWN_RUN_WAIT_MS = 1_000;
+const UNKNOWN_RUN_POLL_MS = 20;
 const HEARTBEAT_TTL_MS = 3_000;
 /** How long open() waits for Redis before starting without it (new answers are refused until it answers). */
 const OPEN_TIMEOUT_MS = 5_000;
@@ -131,15 +136,20 @@ export class RedisRunHub implements RunHub {
     return run;
   }
 
-  /** Resolves once other instances can find the run (at most PUBLISH_TIMEOUT_MS: a slow Redis does not hold it). */
-  published(runId: string): Promise<void> {
-    return this.mirror.whenShared(runId, PUBLISH_TIMEOUT_MS);
+  /** The run's metadata in Redis, waiting up to UNKNOWN_RUN_WAIT_MS for a run its owner has not written yet. */
+  private async findRun(runId: string): Promise<RunMeta | undefined> {
+    const deadline = performance.now() + UNKNOWN_RUN_WAIT_MS;
+    for (;;) {
+      const meta = await this.redis(() => readRunMeta(this.connections.commands, this.keys, runId));
+      if (meta !== undefined || this.closed || performance.now() >= deadline) return meta;
+      await new Promise((resolve) => setTimeout(resolve, UNKNOWN_RUN_POLL_MS));
+    }
   }
 
   async subscribe(runId: string, afterSeq: number, sink: RunSink): Promise<RunSubscription | undefined> {
     // Readers of a run this instance owns are served from memory, as by the memory hub: no Redis on their path.
     if (this.memory.has(runId)) return this.memory.subscribe(runId, afterSeq, sink);
-    const meta = await this.redis(() => readRunMeta(this.connections.commands, this.keys, runId));
+    const meta = await this.findRun(runId);
     if (meta === undefined) return undefined;
     return this.replicas.subscribe(meta, afterSeq, sink);
   }
