@@ -4,7 +4,7 @@
 
 import { performance } from 'node:perf_hooks';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CONDENSE_TIMEOUT_MS } from '../../src/core/chat-pipeline.ts';
+import { CONDENSE_TIMEOUT_MS } from '../../src/core/pipeline/phases/enhance.ts';
 import type { RunEvent } from '../../src/core/events.ts';
 import { lastEvent, readSse, type SseReadResult } from '../helpers/sse-client.ts';
 import { startTestServer, type TestServer } from '../helpers/test-server.ts';

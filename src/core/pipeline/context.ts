@@ -1,0 +1,77 @@
+// What every phase of the chat pipeline is given: the run, the request, the dependencies and the run's recorder.
+
+import type { AnswerCacheStore } from '../answer-cache.ts';
+import type { Chatbot } from '../chatbots.ts';
+import type { ConversationStore, MessageMetadata } from '../conversation-store.ts';
+import type { Usage } from '../events.ts';
+import type { Logger } from '../logger.ts';
+import type { RunObserver } from '../observer.ts';
+import type { ChatMessage, GenerateRequest, LanguageModel } from '../provider.ts';
+import type { Passage, Retriever } from '../retriever.ts';
+import type { RunProducer } from '../run-hub.ts';
+import type { RunRecorder } from './recorder.ts';
+
+export interface ChatInput {
+  message: string;
+  conversationId: string;
+  chatbot: Chatbot;
+  /** Who may share this answer through the answer cache (cacheScope of the asker). */
+  cacheScope: string;
+  temperature?: number;
+  maxTokens?: number;
+  /** Stored with the question as the client sent it. */
+  metadata?: MessageMetadata;
+  /**
+   * Under a token budget: holds the built prompt plus the answer's output against the budgets and returns the most
+   * tokens the answer may write (TOKEN_BUDGET_EXCEEDED when nothing is left).
+   */
+  fitToBudget?: (prompt: readonly ChatMessage[]) => Promise<number>;
+}
+
+export interface ChatPipelineDeps {
+  conversations: ConversationStore;
+  /** Writes the answer: the configured provider chain, or the extractive answerer when there is none. */
+  model: LanguageModel;
+  /** Makes the cheap calls (condensing a follow-up, reranking); undefined when no language model is configured. */
+  assistant: LanguageModel | undefined;
+  retriever: Retriever;
+  /** Undefined when the answer cache is off. */
+  answerCache: AnswerCacheStore | undefined;
+  /** Cosine similarity at or above which a cached answer to another wording is reused. */
+  cacheMinSimilarity: number;
+  /** Reorders retrieved passages (RERANK=llm); undefined when reranking is off. */
+  rerank?: (question: string, passages: readonly Passage[], signal: AbortSignal) => Promise<Passage[]>;
+  /** Condense follow-up questions with the history before retrieval. */
+  enhance: boolean;
+  /** Passages given to the model. */
+  topK: number;
+  /** Used for chatbots without their own system prompt. */
+  systemPrompt: string | undefined;
+  /**
+   * Counts tokens locally when the provider reported no usage, or when a failover spliced two providers' answers
+   * (each reported only its own part). Optional: without it such answers carry `usage: null`.
+   */
+  estimateUsage?: (messages: readonly ChatMessage[], output: string) => Promise<Usage>;
+  /** How many earlier messages go into the prompt. */
+  historyLimit: number;
+  /**
+   * How often the text so far of a streaming answer is saved (RUN_CHECKPOINT_MS), so an answer cut by a crash
+   * keeps it; 0 or absent: only when the answer ends.
+   */
+  checkpointMs?: number;
+  logger: Logger;
+  /** Metrics: run outcomes, TTFT, token gaps, phases. Optional: nothing is recorded without it. */
+  observer?: RunObserver;
+}
+
+/** One answer's run as the phases see it. */
+export interface PipelineContext {
+  run: RunProducer;
+  input: ChatInput;
+  deps: ChatPipelineDeps;
+  recorder: RunRecorder;
+  /** The id of the assistant message this run writes. */
+  messageId: string;
+  /** The chatbot's own model and provider chain, where it has them. */
+  choice: Pick<GenerateRequest, 'model' | 'providers'>;
+}
