@@ -12,7 +12,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createParser } from 'eventsource-parser';
 import {
@@ -42,6 +41,9 @@ import {
   waitForHttpOk,
   waitForMessage,
   type BenchChild,
+  ROOT,
+  RAW_PIPE_SCRIPT,
+  RIVULET_SCRIPT,
 } from './processes.ts';
 import {
   backendCpuDelta,
@@ -49,10 +51,6 @@ import {
   DEFAULT_DATABASE_URL,
   type ScratchDatabase,
 } from './scratch-postgres.ts';
-
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const RAW_PIPE_SCRIPT = fileURLToPath(new URL('./raw-pipe-relay.ts', import.meta.url));
-const RIVULET_SCRIPT = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 
 const START_TIMEOUT_MS = 30_000;
 const IPC_TIMEOUT_MS = 5_000;

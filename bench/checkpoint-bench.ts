@@ -6,7 +6,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { openStores } from '../src/stores/open-stores.ts';
 import { integerFlag, SEED } from './levels.ts';
@@ -26,10 +25,10 @@ import {
   waitForHttpOk,
   waitForMessage,
   type BenchChild,
+  ROOT,
+  RIVULET_SCRIPT,
 } from './processes.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const RIVULET_SCRIPT = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 const START_TIMEOUT_MS = 20_000;
 
 const USAGE = `Usage: npm run bench:checkpoints -- [--concurrency 64] [--tokens 400] [--inter-token-ms 10] [--trials 3] [--checkpoint-ms 1000]

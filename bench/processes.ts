@@ -7,6 +7,13 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { ReadyMessage } from './messages.ts';
 
+/** The repository's root, where the benchmarks start their child processes. */
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+/** `rivulet serve` as the benchmarks run it (node --experimental-strip-types src/cli/main.ts). */
+export const RIVULET_SCRIPT = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+/** The raw Node pipe relay every figure is compared with. */
+export const RAW_PIPE_SCRIPT = fileURLToPath(new URL('./raw-pipe-relay.ts', import.meta.url));
+
 /** How many lines of a child's output are kept for error reports. */
 const OUTPUT_LINES_KEPT = 40;
 const STOP_GRACE_MS = 5_000;

@@ -18,7 +18,6 @@ import { Agent, request } from 'node:http';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config.ts';
 import type { ChunkHit, ChunkInput, DocumentInput } from '../src/core/documents.ts';
@@ -35,10 +34,9 @@ import {
   waitForHttpOk,
   waitForMessage,
   type BenchChild,
+  RIVULET_SCRIPT,
 } from './processes.ts';
 import { formatNumber, markdownTable, percentile } from './stats.ts';
-
-const RIVULET_SCRIPT = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 
 /** Bump when the generated corpus changes: cached databases of another version are not reused. */
 const GENERATOR_VERSION = 1;

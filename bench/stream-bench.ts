@@ -1,7 +1,6 @@
 // `npm run bench`: TTFT, token gaps, CPU per token and memory per stream for direct, raw-pipe and Rivulet.
 
 import { cpus, release, totalmem } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { FakeScenario } from '../test/fakes/openai-upstream.ts';
 import {
@@ -31,6 +30,9 @@ import {
   waitForHttpOk,
   waitForMessage,
   type BenchChild,
+  ROOT,
+  RAW_PIPE_SCRIPT,
+  RIVULET_SCRIPT,
 } from './processes.ts';
 import {
   levelFigures,
@@ -41,10 +43,6 @@ import {
   type TargetName,
   type TrialMeasurement,
 } from './report.ts';
-
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const RAW_PIPE_SCRIPT = fileURLToPath(new URL('./raw-pipe-relay.ts', import.meta.url));
-const RIVULET_SCRIPT = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 
 const START_TIMEOUT_MS = 20_000;
 const IPC_TIMEOUT_MS = 5_000;

@@ -7,7 +7,6 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { FakeScenario } from '../test/fakes/openai-upstream.ts';
 import { runLoad, type LoadPlan, type LoadResult, type Target } from './load-client.ts';
@@ -25,11 +24,11 @@ import {
   waitForMessage,
   type BenchChild,
   type ProcessCpu,
+  ROOT,
+  RIVULET_SCRIPT,
 } from './processes.ts';
 import { formatNumber, markdownTable, percentile } from './stats.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const RIVULET_SCRIPT = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 const START_TIMEOUT_MS = 45_000;
 const IPC_TIMEOUT_MS = 5_000;
 const PROMPT = 'Benchmark prompt: tell me about rivers and streams.';
