@@ -55,7 +55,8 @@ function storeFailure(error: unknown): string | undefined {
   if (error.code === 'STORE_UNAVAILABLE') {
     return `Cannot reach the database (${where})${error.detail === undefined ? '' : `: ${error.detail}`}. Is it running, and is DATABASE_URL right?`;
   }
-  if (error.code === 'DATABASE_TOO_NEW') return `${where}: ${error.message}`;
+  if (error.code === 'DATABASE_TOO_NEW' || error.code === 'MIGRATION_FAILED')
+    return `${where}: ${error.message}`;
   return undefined;
 }
 

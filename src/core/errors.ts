@@ -164,6 +164,11 @@ export const ERROR_CODES = {
     message: 'The database was migrated by a newer Rivulet than this one; run that release or newer.',
     retryable: false,
   },
+  MIGRATION_FAILED: {
+    status: 503,
+    message: 'A database migration failed; the database was left as it was before it.',
+    retryable: false,
+  },
   WEB_APP_NOT_BUILT: {
     status: 503,
     message: 'The web app is not built: run `npm run build:web` (`npm start` builds it).',

@@ -56,7 +56,6 @@ export class CircuitBreaker {
   }
 
   isOpen(key: string): boolean {
-    const openedAt = this.states.get(key)?.openedAt;
-    return openedAt !== undefined && openedAt !== null && this.now() - openedAt < this.options.cooldownMs;
+    return this.state(key) === 'open';
   }
 }

@@ -148,7 +148,10 @@ export async function migrate(
         try {
           await tx.unsafe(migrations[version - 1] as string);
         } catch (error) {
-          throw new Error(`database migration ${version} failed: ${(error as Error).message}`, {
+          // A lost connection is the database going away, not this migration failing.
+          if (isUnreachable(error)) throw error;
+          throw new RivuletError('MIGRATION_FAILED', {
+            message: `database migration ${version} failed: ${(error as Error).message}`,
             cause: error,
           });
         }

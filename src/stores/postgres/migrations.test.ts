@@ -62,6 +62,7 @@ describe.skipIf(postgresSkipReason !== undefined)('postgres migrations', () => {
       'SELECT no_such_function()',
     ];
     await expect(migrate(sql, broken)).rejects.toThrow(/migration 3 failed/);
+    await expect(migrate(sql, broken)).rejects.toMatchObject({ code: 'MIGRATION_FAILED' });
     expect(await schemaVersion(sql)).toBe(MIGRATIONS.length);
     const [row] = await sql<{ table: string | null; column: number }[]>`
       SELECT to_regclass('half_done')::text AS table,

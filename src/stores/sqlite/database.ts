@@ -66,7 +66,8 @@ export function migrate(db: DatabaseSync): { from: number; to: number } {
       db.exec('COMMIT');
     } catch (error) {
       db.exec('ROLLBACK');
-      throw new Error(`database migration ${version + 1} failed: ${(error as Error).message}`, {
+      throw new RivuletError('MIGRATION_FAILED', {
+        message: `database migration ${version + 1} failed: ${(error as Error).message}`,
         cause: error,
       });
     }
