@@ -4,10 +4,26 @@ import type { FinishReason, Usage } from './events.ts';
 import type { ProviderCall } from './observer.ts';
 import type { Passage } from './retriever.ts';
 
-export interface ChatMessage {
-  role: 'system' | 'user' | 'assistant';
-  content: string;
+/** A tool the model may call: its name, what it is for, and a JSON Schema (draft 2020-12 subset) of its input. */
+export interface ToolDefinition {
+  name: string;
+  description: string;
+  inputSchema: Record<string, unknown>;
 }
+
+/** A call the model asked for. `inputText` is the arguments as the model wrote them (JSON text, maybe malformed). */
+export interface ToolCallRequest {
+  toolCallId: string;
+  name: string;
+  inputText: string;
+}
+
+export type ChatMessage =
+  | { role: 'system' | 'user'; content: string }
+  /** An assistant turn: its text, and the tool calls it made (an agent step that called tools). */
+  | { role: 'assistant'; content: string; toolCalls?: readonly ToolCallRequest[] }
+  /** A tool's answer to one call: `content` is what the model reads (JSON text or an error message). */
+  | { role: 'tool'; content: string; toolCallId: string; name: string; isError?: boolean };
 
 export interface GenerateRequest {
   messages: ChatMessage[];
@@ -33,12 +49,23 @@ export interface GenerateRequest {
    * configured LLM_STALL_MS: a chatbot's `limits.stallTimeoutMs`.
    */
   stallMs?: number;
+  /** Tools the model may call in this step; absent or empty: a plain answer, no tools sent to the provider. */
+  tools?: readonly ToolDefinition[];
 }
 
 export type StreamPart =
   | { type: 'text-delta'; text: string }
   | { type: 'usage'; usage: Usage }
   | { type: 'finish'; finishReason: FinishReason }
+  /** The model began a tool call (its name is known, its input is about to stream). */
+  | { type: 'tool-input-start'; toolCallId: string; name: string }
+  /** A piece of a tool call's input (JSON text), as generated. */
+  | { type: 'tool-input-delta'; toolCallId: string; delta: string }
+  /**
+   * A tool call is complete. `inputText` is the whole input as JSON text (`{}` when the model sent none); it may be
+   * malformed JSON, which the agent loop reports to the model. Emitted before `finish` (reason `tool-calls`).
+   */
+  | { type: 'tool-call'; toolCallId: string; name: string; inputText: string }
   /** Emitted by a fallback chain when it moves to the next provider. */
   | { type: 'failover'; from: string; to: string; reason: string };
 
@@ -53,6 +80,8 @@ export interface StreamOptions {
 
 export interface GenerateResult {
   text: string;
+  /** The tool calls the model made (finish reason `tool-calls`); absent or empty when it answered in text. */
+  toolCalls?: readonly ToolCallRequest[];
   usage: Usage | null;
   finishReason: FinishReason;
 }

@@ -74,6 +74,8 @@ export function toAnthropicMessages(messages: readonly ChatMessage[]): {
       system.push(message.content);
       continue;
     }
+    // Tool turns are not sent yet (tool calling for Anthropic lands with the agent loop).
+    if (message.role === 'tool') continue;
     const previous = turns.at(-1);
     if (previous?.role === message.role) previous.content = `${previous.content}\n\n${message.content}`;
     else turns.push({ role: message.role, content: message.content });

@@ -78,6 +78,11 @@ export async function generatePhase(
             recorder.failedOver = true;
             run.append({ type: 'failover', from: part.from, to: part.to, reason: part.reason });
             return;
+          case 'tool-input-start':
+          case 'tool-input-delta':
+          case 'tool-call':
+            // No tools are offered to the model yet (the agent loop handles these).
+            return;
           default: {
             const unreachable: never = part;
             throw new Error(`unknown stream part ${String(unreachable)}`);
