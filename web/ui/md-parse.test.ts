@@ -215,7 +215,9 @@ describe('blocks', () => {
     expect(ast('```py\nx = 1\ny = **2', true)).toEqual([
       { type: 'code', lang: 'py', text: 'x = 1\ny = **2' },
     ]);
-    expect(ast('```', true)).toEqual([{ type: 'code', lang: '', text: '' }]);
+    expect(ast('```', false)).toEqual([{ type: 'code', lang: '', text: '' }]);
+    // While streaming, an empty one waits for its code (see "shows a code fence only once it has code in it").
+    expect(ast('```', true)).toEqual([]);
   });
 
   it('reads ~~~ fences, closed only by a fence of the same kind and at least the same length', () => {
@@ -534,7 +536,7 @@ describe('streaming', () => {
     ]);
   });
 
-  it('opens only the last item of the last list and the last row of the last table', () => {
+  it('opens only the last item of the last list; a table shows whole rows only', () => {
     expect(ast('- a **b\n- c **d', true)).toEqual([
       {
         type: 'list',
@@ -543,14 +545,78 @@ describe('streaming', () => {
         items: [item('a **b'), [paragraph(text('c '), { type: 'strong', children: [text('d')] })]],
       },
     ]);
-    expect(ast('| h **x |\n|---|\n| a **b |\n| c **d', true)).toEqual([
+    expect(ast('| h **x |\n|---|\n| a **b |\n| c **d |\n', true)).toEqual([
       {
         type: 'table',
         align: [null],
         header: [[text('h **x')]],
-        rows: [[[text('a **b')]], [[text('c '), { type: 'strong', children: [text('d')] }]]],
+        rows: [[[text('a **b')]], [[text('c **d')]]],
       },
     ]);
+  });
+
+  describe('holds back what is not what it will be', () => {
+    const table =
+      '| setting | default |\n| --- | ---: |\n| `RUN_GRACE_MS` | 30000 |\n| `SSE_PING_MS` | 15000 |\n';
+    const intro = 'Settings:\n\n';
+
+    it('shows no table header as text before its delimiter row has ended', () => {
+      for (const prefix of [
+        '|',
+        '| setting',
+        '| setting | default |',
+        '| setting | default |\n',
+        '| setting | default |\n| --- | -',
+      ]) {
+        expect(ast(intro + prefix, true), JSON.stringify(prefix)).toEqual([paragraph(text('Settings:'))]);
+        expect(ast(prefix, true), JSON.stringify(prefix)).toEqual([]);
+      }
+      // Right after the paragraph it would continue (a table interrupts a paragraph): still held back.
+      expect(ast('Settings:\n| setting | def', true)).toEqual([paragraph(text('Settings:'))]);
+      // Once the delimiter row has ended, it is a table (with no rows yet).
+      expect(ast('| setting | default |\n| --- | ---: |\n', true)).toEqual([
+        { type: 'table', align: [null, 'right'], header: [[text('setting')], [text('default')]], rows: [] },
+      ]);
+    });
+
+    it('holds back a table row until its line has ended', () => {
+      const upToSecondRow = table.slice(0, table.indexOf('| `SSE'));
+      const shown = parseMarkdown(upToSecondRow, true);
+      for (const partial of ['|', '| `SSE_PI', '| `SSE_PING_MS` | 150', '| `SSE_PING_MS` | 15000 |']) {
+        expect(parseMarkdown(upToSecondRow + partial, true), partial).toEqual(shown);
+      }
+      const rows = (blocks: Block[]): number => (blocks[0]?.type === 'table' ? blocks[0].rows.length : -1);
+      expect(rows(shown)).toBe(1);
+      expect(rows(parseMarkdown(table, true))).toBe(2);
+      // A finished answer shows its last row whether or not a newline ends it.
+      expect(rows(parseMarkdown(table.trimEnd(), false))).toBe(2);
+    });
+
+    it('shows every prefix of a table as nothing, or a table of whole rows', () => {
+      for (let end = 1; end <= table.length; end++) {
+        const blocks = parseMarkdown(table.slice(0, end), true);
+        expect(blocks.length, JSON.stringify(table.slice(0, end))).toBeLessThanOrEqual(1);
+        if (blocks.length === 1) expect(blocks[0]?.type).toBe('table');
+      }
+    });
+
+    it('leaves pipes alone where they are no table: in code, a paragraph, a finished answer', () => {
+      expect(ast('```sh\n| grep x', true)).toEqual([{ type: 'code', lang: 'sh', text: '| grep x' }]);
+      expect(ast('a | b', true)).toEqual([paragraph(text('a | b'))]);
+      expect(ast('| a | b', false)).toEqual([paragraph(text('| a | b'))]);
+      // A pipe line under a header whose delimiter row does not match is text, shown as it comes.
+      expect(ast('| a | b |\n| x |\n| c', true)).toEqual([paragraph(text('| a | b |\n| x |\n| c'))]);
+    });
+
+    it('shows a code fence only once it has code in it', () => {
+      for (const prefix of ['```', '```t', '```ts', '```ts\n', '```ts\n  ']) {
+        expect(ast(`Intro\n\n${prefix}`, true), JSON.stringify(prefix)).toEqual([paragraph(text('Intro'))]);
+      }
+      expect(ast('```ts\nc', true)).toEqual([{ type: 'code', lang: 'ts', text: 'c' }]);
+      // A finished answer keeps its empty block, and a closed empty fence is a block.
+      expect(ast('```ts\n', false)).toEqual([{ type: 'code', lang: 'ts', text: '' }]);
+      expect(ast('```\n```', true)).toEqual([{ type: 'code', lang: '', text: '' }]);
+    });
   });
 
   const answer = [

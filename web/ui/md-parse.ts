@@ -3,7 +3,9 @@
 // the renderer turns into elements. Hand-written rather than marked because the widget has a 30 KB gzip budget
 // and marked's lexer alone is 15 KB of it; and because a streamed answer is mostly unfinished Markdown, which
 // this parser treats on purpose: with `streaming`, emphasis and code left open at the end are closed there and a
-// lone trailing marker is hidden, so `**bol` shows as bold text instead of flashing asterisks.
+// lone trailing marker is hidden, so `**bol` shows as bold text instead of flashing asterisks; and what would show as
+// something it is not yet is held back (a table before its delimiter row, a row before its line ends, a code fence
+// with nothing in it yet), so nothing flashes and then jumps.
 
 export type Inline =
   | { type: 'text'; text: string }
@@ -39,7 +41,59 @@ const MAX_DEPTH = 20;
 
 /** Parses Markdown into blocks. `streaming` marks text that is still being written (its end is unfinished). */
 export function parseMarkdown(source: string, streaming = false): Block[] {
-  return parseBlocks(source.replace(/\r\n?/g, '\n').split('\n'), streaming, 0);
+  const lines = source.replace(/\r\n?/g, '\n').split('\n');
+  return parseBlocks(streaming ? withoutUnfinishedTable(lines) : lines, streaming, 0);
+}
+
+const PIPE_LINE = /^ {0,3}\|/;
+const CLOSING_FENCE = /^ {0,3}(`{3,}|~{3,})[ \t]*$/;
+
+/**
+ * The lines of a streaming answer without the end of a table still being written, as streaming Markdown renderers
+ * do: a header line (and its delimiter row) is held back until the delimiter row has ended, so `| a | b` never
+ * shows as a paragraph that turns into a table a moment later; a body row is held back until its line has ended, so
+ * the columns settle once per row instead of at every token. The last line has not ended (the text has no newline
+ * after it). Only tables written with a leading pipe, as models write them, and never inside a code fence.
+ */
+export function withoutUnfinishedTable(lines: string[]): string[] {
+  if (endsInOpenFence(lines)) return lines;
+  const last = lines.length - 1;
+  let end = last;
+  if ((lines[end] ?? '') === '') end--;
+  let start = end + 1;
+  while (start > 0 && PIPE_LINE.test(lines[start - 1] ?? '')) start--;
+  if (start > end) return lines;
+  const delimiter = lines[start + 1];
+  const delimiterEnded = start + 1 < last;
+  if (delimiter === undefined || !delimiterEnded) return heldBack(lines, start);
+  const isTable =
+    DELIMITER_ROW.test(delimiter) &&
+    delimiter.includes('-') &&
+    splitRow(delimiter).length === splitRow(lines[start] ?? '').length;
+  if (!isTable) return lines;
+  return end === last && end > start + 1 ? heldBack(lines, end) : lines;
+}
+
+/** Lines before `from`, the last of them ended (an empty line after it). */
+function heldBack(lines: string[], from: number): string[] {
+  return from === 0 ? [] : [...lines.slice(0, from), ''];
+}
+
+/** Whether the text ends inside a fenced code block (whose lines are code, whatever they look like). */
+function endsInOpenFence(lines: string[]): boolean {
+  let open: string | undefined;
+  for (const line of lines) {
+    if (open === undefined) {
+      const fence = FENCE.exec(line);
+      if (fence !== null) open = fence[1] ?? '```';
+      continue;
+    }
+    const closing = CLOSING_FENCE.exec(line);
+    if (closing !== null && closing[1]?.[0] === open[0] && (closing[1]?.length ?? 0) >= open.length) {
+      open = undefined;
+    }
+  }
+  return open !== undefined;
 }
 
 /**
@@ -65,18 +119,24 @@ function parseBlocks(lines: string[], streaming: boolean, depth: number): Block[
     if (fence !== null) {
       const marker = fence[1] ?? '```';
       const body: string[] = [];
+      let closed = false;
       i++;
       while (i < lines.length) {
         const current = lines[i] ?? '';
-        const closing = /^ {0,3}(`{3,}|~{3,})[ \t]*$/.exec(current);
+        const closing = CLOSING_FENCE.exec(current);
         if (closing !== null && closing[1]?.[0] === marker[0] && (closing[1]?.length ?? 0) >= marker.length) {
           i++;
+          closed = true;
           break;
         }
         body.push(current);
         i++;
       }
-      blocks.push({ type: 'code', raw: raw(lines, start, i), lang: fence[2] ?? '', text: body.join('\n') });
+      const text = body.join('\n');
+      // A fence just opened shows nothing until its first character of code: an empty box would appear, then
+      // grow (a layout shift), and the language being typed after the backticks would flicker in its label.
+      if (!closed && streaming && text.trim() === '') continue;
+      blocks.push({ type: 'code', raw: raw(lines, start, i), lang: fence[2] ?? '', text });
       continue;
     }
     const heading = HEADING.exec(line);
