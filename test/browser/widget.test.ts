@@ -9,6 +9,7 @@ import { gzipSync } from 'node:zlib';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { WEB_DIST_DIR } from '../../src/transports/http/routes/web.ts';
+import { formatMs } from '../../web/ui/format.ts';
 import { chromiumAvailable, launchBrowser, screenshot, type Browser } from '../helpers/browser.ts';
 import { putTestChatbot, startTestServer, type TestServer } from '../helpers/test-server.ts';
 
@@ -63,6 +64,8 @@ describe.skipIf(!chromiumAvailable)('widget on another origin in Chromium', () =
         tag('data-title="Acme help" data-accent="#00aa77" data-greeting="Hi! Ask about our docs."'),
       ),
       '/ws': hostPage(tag('data-title="Acme help" data-transport="websocket"')),
+      '/plain': hostPage(tag('')),
+      '/stats': hostPage(tag('data-title="Acme help" data-stats')),
       '/dark': hostPage(
         tag('data-title="Acme help" data-theme="dark" data-position="left" data-open="true"'),
       ),
@@ -152,6 +155,107 @@ describe.skipIf(!chromiumAvailable)('widget on another origin in Chromium', () =
     expect((await server.upstream.waitForClose(1)).closedBy).toBe('client');
     const numbers = wordNumbers(await answerText(page));
     expect(numbers).toEqual(range(numbers.length));
+  });
+
+  it('greets visitors with a friendly line and hides developer stats unless data-stats is set', async () => {
+    server.upstream.setScenario({ tokens: numberedTokens(10) });
+    await page.goto(`${host.origin}/plain`);
+    await page.locator('#rivulet-widget').getByRole('button', { name: 'Open chat' }).click();
+    const greeting = page.locator('#rivulet-widget .rv-greeting');
+    expect(await greeting.innerText()).toBe('Hi! How can I help you today?');
+    await ask(page, 'Anything?');
+    await answer(page).and(page.locator('[data-status="complete"]')).waitFor();
+    // The footer keeps Copy, without the figures a visitor has no use for.
+    await answer(page).getByRole('button', { name: 'Copy' }).waitFor();
+    expect(await answer(page).locator('.rv-stats, .rv-timings').count()).toBe(0);
+
+    const withStats = await browser.newPage();
+    await withStats.goto(`${host.origin}/stats`);
+    await withStats.locator('#rivulet-widget').getByRole('button', { name: 'Open chat' }).click();
+    await ask(withStats, 'Anything with figures?');
+    await answer(withStats).and(withStats.locator('[data-status="complete"]')).waitFor();
+    expect(await answer(withStats).locator('.rv-stats').innerText()).toMatch(/first token .+ · total /);
+    await withStats.close();
+  });
+
+  it('closes on Escape with focus back on the launcher, and Escape while streaming stops first', async () => {
+    server.upstream.setScenario({ tokens: numberedTokens(300), interTokenMs: 20 });
+    await page.goto(`${host.origin}/plain`);
+    const widget = page.locator('#rivulet-widget');
+    await widget.getByRole('button', { name: 'Open chat' }).click();
+    await ask(page, 'A long answer, please.');
+    await expect.poll(async () => wordNumbers(await answerText(page)).length).toBeGreaterThan(3);
+    // The first Escape stops the answer (the panel stays), the second closes the panel.
+    await page.keyboard.press('Escape');
+    await answer(page).and(page.locator('[data-status="stopped"]')).waitFor();
+    expect(await widget.locator('.rv-panel').count()).toBe(1);
+    await widget.getByLabel('Your question').focus();
+    await page.keyboard.press('Escape');
+    await widget.locator('.rv-panel').waitFor({ state: 'detached' });
+    const focused = await page.evaluate(
+      () =>
+        document.getElementById('rivulet-widget')?.shadowRoot?.activeElement?.getAttribute('aria-label') ??
+        null,
+    );
+    expect(focused).toBe('Open chat');
+    // Enter on the focused launcher opens it again, with the conversation kept.
+    await page.keyboard.press('Enter');
+    await widget.locator('.rv-panel').waitFor();
+    expect(await widget.locator('.rv-assistant').count()).toBe(1);
+  });
+
+  it('starts a new conversation from its header, and a reload keeps the new one', async () => {
+    server.upstream.setScenario({ tokens: numberedTokens(6) });
+    await page.goto(`${host.origin}/plain`);
+    const widget = page.locator('#rivulet-widget');
+    await widget.getByRole('button', { name: 'Open chat' }).click();
+    const fresh = widget.getByRole('button', { name: 'New conversation' });
+    expect(await fresh.isDisabled()).toBe(true);
+    await ask(page, 'First question.');
+    await answer(page).and(page.locator('[data-status="complete"]')).waitFor();
+    await fresh.click();
+    expect(await widget.locator('.rv-msg').count()).toBe(0);
+    await widget.locator('.rv-greeting').waitFor();
+    await ask(page, 'Second question.');
+    await answer(page).and(page.locator('[data-status="complete"]')).waitFor();
+    await page.reload();
+    await answer(page).and(page.locator('[data-status="complete"]')).waitFor();
+    expect(await widget.locator('.rv-user').allInnerTexts()).toEqual(['Second question.']);
+    expect(server.upstream.requests).toHaveLength(2);
+  });
+
+  it('after a reload mid-answer, the footer shows the answer’s own first-token time and total', async () => {
+    // A slow first token (the figure to keep), then a paced answer to reload in the middle of.
+    server.upstream.setScenario({ tokens: numberedTokens(80), ttftMs: 900, interTokenMs: 25 });
+    await page.goto(`${host.origin}/stats`);
+    await page.locator('#rivulet-widget').getByRole('button', { name: 'Open chat' }).click();
+    await ask(page, 'Tell me slowly.');
+    await expect
+      .poll(async () => wordNumbers(await answerText(page)).length, { timeout: 20_000 })
+      .toBeGreaterThan(10);
+    await page.reload();
+    await answer(page).and(page.locator('[data-status="complete"]')).waitFor();
+    expect(wordNumbers(await answerText(page))).toEqual(range(80));
+
+    // The server's own figures for this run, as stored with the answer.
+    const { conversationId, sessionId } = await page.evaluate(() => {
+      const key = Object.keys(sessionStorage).find((name) => name.startsWith('rivulet-widget:http')) ?? '';
+      const saved = JSON.parse(sessionStorage.getItem(key) ?? '{}') as { conversationId?: string };
+      return {
+        conversationId: saved.conversationId,
+        sessionId: localStorage.getItem('rivulet-widget:session'),
+      };
+    });
+    const stored = (await (
+      await fetch(`${server.url}/api/conversations/${conversationId}/messages`, {
+        headers: { 'x-session-id': sessionId ?? '' },
+      })
+    ).json()) as { messages: { role: string; timings?: { ttftMs: number; totalMs: number } }[] };
+    const timings = stored.messages.find((message) => message.role === 'assistant')?.timings;
+    expect(timings?.ttftMs).toBeGreaterThanOrEqual(900);
+    const footer = await answer(page).locator('.rv-stats').innerText();
+    expect(footer).toContain(`first token ${formatMs(timings!.ttftMs)}`);
+    expect(footer).toContain(`total ${formatMs(timings!.totalMs)}`);
   });
 
   it('takes its theme and position from attributes (dark, left, open at load)', async () => {

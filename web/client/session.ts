@@ -279,7 +279,7 @@ export class ChatSession {
           firstTokenAt ??= performance.now();
           tokens++;
         }
-        this.#apply(answer, event, { sentAt, firstTokenAt, tokens });
+        this.#apply(answer, event, { sentAt, firstTokenAt, tokens, resumed: resume.resumed });
         if (event.type === 'start') {
           // A new conversation's id arrives with `start`, after the run id was saved (with conversationId null,
           // which restore() skips). Save both now, or a reload during the first answer could not rejoin it.
@@ -348,7 +348,7 @@ export class ChatSession {
   #apply(
     answer: UiMessage,
     event: RunEvent,
-    clock: { sentAt: number; firstTokenAt: number | undefined; tokens: number },
+    clock: { sentAt: number; firstTokenAt: number | undefined; tokens: number; resumed: boolean },
   ): void {
     switch (event.type) {
       case 'start':
@@ -375,6 +375,12 @@ export class ChatSession {
         answer.phase = null;
         answer.cached = event.cached;
         answer.status = event.finishReason === 'aborted' ? 'stopped' : 'complete';
+        if (clock.resumed) {
+          // Rejoined after a reload: this page saw a replay, so its own clock measured the reconnection. The
+          // server's timings are the answer's own (from the question's arrival).
+          answer.stats = statsFrom(event.timings, event.usage, event.cached);
+          break;
+        }
         const outputTokens = event.usage?.outputTokens ?? clock.tokens;
         const generating = clock.firstTokenAt === undefined ? null : now - clock.firstTokenAt;
         answer.stats = {

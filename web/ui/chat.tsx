@@ -6,7 +6,10 @@ import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import type { PhaseName } from '../../src/core/events.ts';
 import type { UseChat } from '../client/react.ts';
 import type { UiMessage } from '../client/session.ts';
+import { formatMs } from './format.ts';
 import { Markdown } from './markdown.tsx';
+
+export { formatMs };
 
 export const PHASE_LABELS: Record<PhaseName, string> = {
   history: 'Reading the conversation…',
@@ -22,9 +25,11 @@ export interface ChatPanelProps {
   /** Shown when there is no message yet. */
   greeting?: string;
   placeholder?: string;
+  /** Developer figures under each answer (first token, tokens/s, total, phase timings). Default: shown. */
+  showStats?: boolean;
 }
 
-export function ChatPanel({ chat, greeting, placeholder }: ChatPanelProps): VNode {
+export function ChatPanel({ chat, greeting, placeholder, showStats = true }: ChatPanelProps): VNode {
   const list = useRef<HTMLDivElement>(null);
   const pinned = useRef(true);
   const last = chat.messages.at(-1);
@@ -63,6 +68,7 @@ export function ChatPanel({ chat, greeting, placeholder }: ChatPanelProps): VNod
               key={message.id}
               message={message}
               canRegenerate={index === lastAssistant && !chat.busy}
+              showStats={showStats}
               onRegenerate={() => void chat.regenerate()}
             />
           ),
@@ -77,10 +83,12 @@ export function ChatPanel({ chat, greeting, placeholder }: ChatPanelProps): VNod
 function AnswerView({
   message,
   canRegenerate,
+  showStats,
   onRegenerate,
 }: {
   message: UiMessage;
   canRegenerate: boolean;
+  showStats: boolean;
   onRegenerate: () => void;
 }): VNode {
   const prefix = `src-${message.id}`;
@@ -115,7 +123,12 @@ function AnswerView({
       ) : null}
       {message.status === 'stopped' ? <p class="rv-note">Stopped.</p> : null}
       {active ? null : (
-        <AnswerFooter message={message} canRegenerate={canRegenerate} onRegenerate={onRegenerate} />
+        <AnswerFooter
+          message={message}
+          canRegenerate={canRegenerate}
+          showStats={showStats}
+          onRegenerate={onRegenerate}
+        />
       )}
     </div>
   );
@@ -146,16 +159,18 @@ function SourceList({ message, prefix }: { message: UiMessage; prefix: string })
 function AnswerFooter({
   message,
   canRegenerate,
+  showStats,
   onRegenerate,
 }: {
   message: UiMessage;
   canRegenerate: boolean;
+  showStats: boolean;
   onRegenerate: () => void;
 }): VNode {
   const [copied, setCopied] = useState(false);
-  const stats = message.stats;
+  const stats = showStats ? message.stats : undefined;
   const parts: string[] = [];
-  if (message.cached === true) parts.push('cached');
+  if (showStats && message.cached === true) parts.push('cached');
   if (stats?.ttftMs != null) parts.push(`first token ${formatMs(stats.ttftMs)}`);
   if (stats?.tokensPerSecond != null) parts.push(`${stats.tokensPerSecond.toFixed(0)} tokens/s`);
   if (stats?.totalMs != null) parts.push(`total ${formatMs(stats.totalMs)}`);
@@ -266,9 +281,4 @@ function Composer({ chat, placeholder }: { chat: UseChat; placeholder: string | 
       )}
     </form>
   );
-}
-
-export function formatMs(ms: number): string {
-  if (ms < 10) return `${ms.toFixed(1)} ms`;
-  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
 }

@@ -3,7 +3,7 @@
 // the panel is open and the answer being streamed survive a reload (sessionStorage), and the answer is rejoined.
 
 import { render, type VNode } from 'preact';
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { RivuletClient } from '../client/client.ts';
 import { useChat } from '../client/react.ts';
 import { ChatPanel } from '../ui/chat.tsx';
@@ -14,7 +14,8 @@ export interface WidgetSettings {
   server: string;
   chatbotId: string;
   title: string;
-  greeting: string | undefined;
+  /** Shown before the first question (data-greeting). */
+  greeting: string;
   placeholder: string | undefined;
   accent: string | undefined;
   theme: 'light' | 'dark' | 'auto';
@@ -23,7 +24,12 @@ export interface WidgetSettings {
   /** Undefined: ask the server (ENABLE_FRONTEND_STREAMING). */
   streaming: boolean | undefined;
   open: boolean;
+  /** Developer figures under each answer (first token, tokens/s, timings): off unless data-stats is set. */
+  stats: boolean;
 }
+
+/** What a visitor reads before asking anything, unless the site says otherwise (data-greeting). */
+export const DEFAULT_GREETING = 'Hi! How can I help you today?';
 
 export function readSettings(script: HTMLScriptElement | null): WidgetSettings {
   const data = script?.dataset ?? {};
@@ -34,7 +40,7 @@ export function readSettings(script: HTMLScriptElement | null): WidgetSettings {
     server,
     chatbotId: data.chatbot ?? 'default',
     title: data.title ?? 'Ask us',
-    greeting: data.greeting,
+    greeting: data.greeting?.trim() || DEFAULT_GREETING,
     placeholder: data.placeholder,
     accent:
       data.accent !== undefined && /^#[\da-f]{3,8}$|^[a-z]+$/i.test(data.accent) ? data.accent : undefined,
@@ -43,6 +49,8 @@ export function readSettings(script: HTMLScriptElement | null): WidgetSettings {
     transport: data.transport === 'websocket' ? 'websocket' : 'sse',
     streaming: bool(data.streaming),
     open: bool(data.open) === true,
+    // `data-stats` alone (an empty value) turns them on, like a boolean HTML attribute.
+    stats: data.stats !== undefined && bool(data.stats || 'true') === true,
   };
 }
 
@@ -57,6 +65,7 @@ function Widget({
 }): VNode {
   const openKey = `rivulet-widget:${settings.chatbotId}:open`;
   const [open, setOpen] = useState(() => settings.open || sessionStorage.getItem(openKey) === '1');
+  const launcher = useRef<HTMLButtonElement>(null);
   const [dark, setDark] = useState(() =>
     settings.theme === 'auto'
       ? matchMedia('(prefers-color-scheme: dark)').matches
@@ -82,6 +91,19 @@ function Widget({
     return () => query.removeEventListener('change', onChange);
   }, []);
 
+  const close = (): void => {
+    setOpen(false);
+    // Keyboard users land where they started (the panel and its focused composer are gone).
+    launcher.current?.focus();
+  };
+  // Escape closes the panel; while an answer streams the composer's Escape stops it first (and says so by
+  // preventing the default), so one press never does both.
+  const onPanelKeyDown = (event: KeyboardEvent): void => {
+    if (event.key !== 'Escape' || event.defaultPrevented) return;
+    event.preventDefault();
+    close();
+  };
+
   const style = settings.accent === undefined ? undefined : { '--rv-accent': settings.accent };
   return (
     <div
@@ -90,10 +112,20 @@ function Widget({
       style={style}
     >
       {open ? (
-        <section class="rv-panel" role="dialog" aria-label={settings.title}>
+        <section class="rv-panel" role="dialog" aria-label={settings.title} onKeyDown={onPanelKeyDown}>
           <header class="rv-panel-header">
-            <span>{settings.title}</span>
-            <button type="button" class="rv-close" aria-label="Close chat" onClick={() => setOpen(false)}>
+            <span class="rv-panel-title">{settings.title}</span>
+            <button
+              type="button"
+              class="rv-header-button"
+              aria-label="New conversation"
+              title="New conversation"
+              disabled={chat.messages.length === 0}
+              onClick={() => chat.reset()}
+            >
+              +
+            </button>
+            <button type="button" class="rv-header-button" aria-label="Close chat" onClick={close}>
               ×
             </button>
           </header>
@@ -101,10 +133,12 @@ function Widget({
             chat={chat}
             greeting={settings.greeting}
             placeholder={settings.placeholder ?? 'Ask a question…'}
+            showStats={settings.stats}
           />
         </section>
       ) : null}
       <button
+        ref={launcher}
         type="button"
         class="rv-launcher"
         aria-label={open ? 'Close chat' : 'Open chat'}
