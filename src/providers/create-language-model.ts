@@ -6,17 +6,17 @@ import { toRivuletError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import type { ProviderObserver } from '../core/observer.ts';
 import type { LanguageModel } from '../core/provider.ts';
-import { ChatCompletionsModel } from './chat-completions.ts';
+import { ChatCompletionsModel } from './openai/chat-completions.ts';
 import {
   azureAIInferenceEndpoint,
   azureOpenAIEndpoint,
   openAICompatibleEndpoint,
   openAIEndpoint,
-} from './chat-completions-endpoints.ts';
-import { AnthropicModel } from './anthropic.ts';
-import { CircuitBreaker } from './circuit-breaker.ts';
+} from './openai/chat-completions-endpoints.ts';
+import { AnthropicModel } from './anthropic/anthropic-model.ts';
+import { CircuitBreaker } from './shared/circuit-breaker.ts';
 import { FallbackChain } from './fallback-chain.ts';
-import { listOllamaModels, OllamaModel, ollamaBaseUrl, pickChatModel } from './ollama.ts';
+import { listOllamaModels, OllamaModel, ollamaBaseUrl, pickChatModel } from './ollama/ollama-model.ts';
 
 /** How long start-up waits for a local Ollama to list its models. */
 const OLLAMA_PROBE_MS = 1500;

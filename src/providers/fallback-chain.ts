@@ -13,8 +13,8 @@ import type {
   StreamOptions,
   StreamPart,
 } from '../core/provider.ts';
-import { retryDelay } from './backoff.ts';
-import type { CircuitBreaker } from './circuit-breaker.ts';
+import { retryDelay } from './shared/backoff.ts';
+import type { CircuitBreaker } from './shared/circuit-breaker.ts';
 
 export interface FallbackChainOptions {
   /** Retries per provider on retryable errors, before that provider sent its first token. */

@@ -2,8 +2,8 @@
 
 import { createParser } from 'eventsource-parser';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ChatCompletionsModel } from '../../src/providers/chat-completions.ts';
-import { openAICompatibleEndpoint } from '../../src/providers/chat-completions-endpoints.ts';
+import { ChatCompletionsModel } from '../../src/providers/openai/chat-completions.ts';
+import { openAICompatibleEndpoint } from '../../src/providers/openai/chat-completions-endpoints.ts';
 import {
   bagOfWords,
   startFakeAnthropic,

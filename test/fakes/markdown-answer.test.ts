@@ -6,10 +6,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { buildCondenseMessages, buildGroundedMessages } from '../../src/core/prompt.ts';
 import type { ChatMessage, GenerateRequest, LanguageModel } from '../../src/core/provider.ts';
 import type { Passage } from '../../src/core/retriever.ts';
-import { AnthropicModel } from '../../src/providers/anthropic.ts';
-import { openAICompatibleEndpoint } from '../../src/providers/chat-completions-endpoints.ts';
-import { ChatCompletionsModel } from '../../src/providers/chat-completions.ts';
-import { OllamaModel } from '../../src/providers/ollama.ts';
+import { AnthropicModel } from '../../src/providers/anthropic/anthropic-model.ts';
+import { openAICompatibleEndpoint } from '../../src/providers/openai/chat-completions-endpoints.ts';
+import { ChatCompletionsModel } from '../../src/providers/openai/chat-completions.ts';
+import { OllamaModel } from '../../src/providers/ollama/ollama-model.ts';
 import {
   startFakeAnthropic,
   startFakeOllama,

@@ -5,12 +5,12 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { RivuletError } from '../../src/core/errors.ts';
 import type { StreamPart } from '../../src/core/provider.ts';
-import { ChatCompletionsModel } from '../../src/providers/chat-completions.ts';
+import { ChatCompletionsModel } from '../../src/providers/openai/chat-completions.ts';
 import {
   azureAIInferenceEndpoint,
   azureOpenAIEndpoint,
   openAICompatibleEndpoint,
-} from '../../src/providers/chat-completions-endpoints.ts';
+} from '../../src/providers/openai/chat-completions-endpoints.ts';
 import { startFakeUpstream, type FakeUpstream } from '../fakes/openai-upstream.ts';
 
 let upstream: FakeUpstream;

@@ -10,13 +10,13 @@ import {
   openAICompatibleEmbeddings,
   openAIEmbeddings,
   type EmbeddingsEndpoint,
-} from '../../src/providers/embeddings-endpoints.ts';
+} from '../../src/providers/embeddings/embeddings-endpoints.ts';
 import {
   batches,
   createEmbedder,
   HttpEmbedder,
   type HttpEmbedderOptions,
-} from '../../src/providers/embeddings.ts';
+} from '../../src/providers/embeddings/embeddings.ts';
 import {
   bagOfWords,
   cosineSimilarity,

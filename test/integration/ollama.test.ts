@@ -7,7 +7,7 @@ import {
   ollamaBaseUrl,
   OllamaModel,
   pickChatModel,
-} from '../../src/providers/ollama.ts';
+} from '../../src/providers/ollama/ollama-model.ts';
 import { startFakeOllama, type FakeUpstream } from '../fakes/fake-upstream.ts';
 import { loadFixture } from '../fakes/fixtures.ts';
 import { failureOf, HELLO, streamAll } from '../fakes/language-model-probe.ts';

@@ -1,7 +1,7 @@
 // Counts tokens locally (o200k tokenizer) when a provider does not report usage; results are marked estimated.
 
-import type { Usage } from '../core/events.ts';
-import type { ChatMessage } from '../core/provider.ts';
+import type { Usage } from '../../core/events.ts';
+import type { ChatMessage } from '../../core/provider.ts';
 
 /** Per-message framing tokens in chat formats (role markers), as OpenAI's counting guide describes. */
 const TOKENS_PER_MESSAGE = 3;

@@ -1,8 +1,8 @@
 // The HTTP plumbing every provider adapter shares: a POST with the run's signal, coded errors, bounded reads.
 
 import { request, type Dispatcher } from 'undici';
-import { RivuletError } from '../core/errors.ts';
-import { upstreamExcerpt } from '../core/redact.ts';
+import { RivuletError } from '../../core/errors.ts';
+import { upstreamExcerpt } from '../../core/redact.ts';
 import { errorForNetworkFailure, errorForStatus } from './upstream-errors.ts';
 
 export type ResponseBody = Dispatcher.ResponseData['body'];

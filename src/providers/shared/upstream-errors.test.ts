@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { redactSecrets } from '../core/redact.ts';
+import { redactSecrets } from '../../core/redact.ts';
 import { errorForStatus } from './upstream-errors.ts';
 
 describe('upstream error details in logs', () => {

@@ -1,14 +1,14 @@
 // Ollama's native chat API (/api/chat, NDJSON lines) and its model listing, for local models.
 
 import { Agent, request, type Dispatcher } from 'undici';
-import { RivuletError } from '../core/errors.ts';
-import type { FinishReason, Usage } from '../core/events.ts';
-import type { GenerateRequest, GenerateResult, LanguageModel, StreamOptions } from '../core/provider.ts';
-import { createLineSplitter } from './ndjson-lines.ts';
-import { readStreamingBody } from './stream-body.ts';
-import { postToProvider, readBounded, readJson, type ResponseBody } from './provider-http.ts';
-import { upstreamExcerpt } from '../core/redact.ts';
-import { errorForNetworkFailure, errorForStatus } from './upstream-errors.ts';
+import { RivuletError } from '../../core/errors.ts';
+import type { FinishReason, Usage } from '../../core/events.ts';
+import type { GenerateRequest, GenerateResult, LanguageModel, StreamOptions } from '../../core/provider.ts';
+import { createLineSplitter } from '../shared/ndjson-lines.ts';
+import { readStreamingBody } from '../shared/stream-body.ts';
+import { postToProvider, readBounded, readJson, type ResponseBody } from '../shared/provider-http.ts';
+import { upstreamExcerpt } from '../../core/redact.ts';
+import { errorForNetworkFailure, errorForStatus } from '../shared/upstream-errors.ts';
 
 export const OLLAMA_DEFAULT_HOST = 'http://127.0.0.1:11434';
 const OLLAMA_DEFAULT_PORT = '11434';

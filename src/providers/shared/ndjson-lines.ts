@@ -1,6 +1,6 @@
 // Splits a provider's decoded NDJSON stream into lines, with a line-length limit.
 
-import { RivuletError } from '../core/errors.ts';
+import { RivuletError } from '../../core/errors.ts';
 
 export interface LineSplitter {
   feed(text: string): void;

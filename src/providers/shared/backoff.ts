@@ -1,7 +1,7 @@
 // When to retry a failed provider call on the same provider, and how long to wait first: shared by the chat
 // fallback chain and the embedding adapters.
 
-import type { RivuletError } from '../core/errors.ts';
+import type { RivuletError } from '../../core/errors.ts';
 
 export interface BackoffPolicy {
   /** Retries after the first attempt. */

@@ -1,15 +1,15 @@
 // Where and how to call each embedding API, and how to read its answer: OpenAI and compatible servers
 // (/v1/embeddings), Azure OpenAI (a deployment's /embeddings), Ollama (/api/embed).
 
-import { RivuletError } from '../core/errors.ts';
-import { upstreamExcerpt } from '../core/redact.ts';
+import { RivuletError } from '../../core/errors.ts';
+import { upstreamExcerpt } from '../../core/redact.ts';
 import {
   azureOpenAIDeploymentUrl,
   bearerAuth,
   OPENAI_BASE_URL,
   trimSlash,
-} from './chat-completions-endpoints.ts';
-import { ollamaBaseUrl } from './ollama.ts';
+} from '../openai/chat-completions-endpoints.ts';
+import { ollamaBaseUrl } from '../ollama/ollama-model.ts';
 
 /** One embedding deployment; built by the functions below, called by HttpEmbedder. */
 export interface EmbeddingsEndpoint {

@@ -1,7 +1,7 @@
 // Maps what a provider's HTTP endpoint does wrong (status codes, socket faults, timeouts) to coded errors.
 
-import { RivuletError, type ErrorCode } from '../core/errors.ts';
-import { upstreamExcerpt } from '../core/redact.ts';
+import { RivuletError, type ErrorCode } from '../../core/errors.ts';
+import { upstreamExcerpt } from '../../core/redact.ts';
 
 /** Upstream error bodies are for logs only, and only this much of them. */
 const MAX_DETAIL_CHARS = 500;

@@ -3,20 +3,20 @@
 
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { Agent, type Dispatcher } from 'undici';
-import { RivuletError } from '../core/errors.ts';
-import { upstreamExcerpt } from '../core/redact.ts';
-import type { FinishReason, Usage } from '../core/events.ts';
+import { RivuletError } from '../../core/errors.ts';
+import { upstreamExcerpt } from '../../core/redact.ts';
+import type { FinishReason, Usage } from '../../core/events.ts';
 import type {
   GenerateRequest,
   GenerateResult,
   LanguageModel,
   StreamOptions,
   StreamPart,
-} from '../core/provider.ts';
-import { postToProvider, readJson, type ResponseBody } from './provider-http.ts';
-import { readStreamingBody } from './stream-body.ts';
+} from '../../core/provider.ts';
+import { postToProvider, readJson, type ResponseBody } from '../shared/provider-http.ts';
+import { readStreamingBody } from '../shared/stream-body.ts';
 
-/** Where and how to call one Chat Completions deployment; built by the functions in chat-completions-endpoints.ts. */
+/** Where and how to call one Chat Completions deployment; built by the functions in chat-completions-endpoints.ts (this folder). */
 export interface ChatCompletionsEndpoint {
   /** Name reported in `start` events, logs and metrics. */
   provider: string;

@@ -1,8 +1,8 @@
 // Reads a provider's streamed response body as text: one streaming UTF-8 decoder, coded failures, early completion.
 
-import { RivuletError } from '../core/errors.ts';
+import { RivuletError } from '../../core/errors.ts';
 import type { ResponseBody } from './provider-http.ts';
-import { upstreamExcerpt } from '../core/redact.ts';
+import { upstreamExcerpt } from '../../core/redact.ts';
 import { errorForNetworkFailure } from './upstream-errors.ts';
 
 /** What one wire format does with the decoded text of a streamed response. */

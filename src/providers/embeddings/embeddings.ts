@@ -3,13 +3,13 @@
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, type Dispatcher } from 'undici';
-import type { EmbeddingConfig } from '../config.ts';
-import type { EmbeddingSpace } from '../core/documents.ts';
-import type { Embedder } from '../core/embedder.ts';
-import { RivuletError, toRivuletError } from '../core/errors.ts';
-import { upstreamExcerpt } from '../core/redact.ts';
-import type { Logger } from '../core/logger.ts';
-import { retryDelay, type BackoffPolicy } from './backoff.ts';
+import type { EmbeddingConfig } from '../../config.ts';
+import type { EmbeddingSpace } from '../../core/documents.ts';
+import type { Embedder } from '../../core/embedder.ts';
+import { RivuletError, toRivuletError } from '../../core/errors.ts';
+import { upstreamExcerpt } from '../../core/redact.ts';
+import type { Logger } from '../../core/logger.ts';
+import { retryDelay, type BackoffPolicy } from '../shared/backoff.ts';
 import {
   azureOpenAIEmbeddings,
   ollamaEmbeddings,
@@ -17,7 +17,7 @@ import {
   openAIEmbeddings,
   type EmbeddingsEndpoint,
 } from './embeddings-endpoints.ts';
-import { postToProvider, readJson } from './provider-http.ts';
+import { postToProvider, readJson } from '../shared/provider-http.ts';
 
 export interface HttpEmbedderOptions extends BackoffPolicy {
   /** Expected vector size (EMBEDDING_DIMENSIONS); learnt from the first answer when undefined. */

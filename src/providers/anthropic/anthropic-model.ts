@@ -2,18 +2,18 @@
 
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { Agent, type Dispatcher } from 'undici';
-import { RivuletError, type ErrorCode } from '../core/errors.ts';
-import { upstreamExcerpt } from '../core/redact.ts';
-import type { FinishReason, Usage } from '../core/events.ts';
+import { RivuletError, type ErrorCode } from '../../core/errors.ts';
+import { upstreamExcerpt } from '../../core/redact.ts';
+import type { FinishReason, Usage } from '../../core/events.ts';
 import type {
   ChatMessage,
   GenerateRequest,
   GenerateResult,
   LanguageModel,
   StreamOptions,
-} from '../core/provider.ts';
-import { readStreamingBody } from './stream-body.ts';
-import { postToProvider, readJson, type ResponseBody } from './provider-http.ts';
+} from '../../core/provider.ts';
+import { readStreamingBody } from '../shared/stream-body.ts';
+import { postToProvider, readJson, type ResponseBody } from '../shared/provider-http.ts';
 
 export const ANTHROPIC_BASE_URL = 'https://api.anthropic.com';
 export const ANTHROPIC_VERSION = '2023-06-01';
