@@ -1,5 +1,6 @@
 // The chat pipeline: writes one answer's events into a run.
-// history -> enhance -> cache -> retrieve -> rerank -> generate -> persist (-> fill the cache); each phase reports
+// history -> enhance -> cache -> retrieve -> rerank -> generate -> persist (-> fill the cache); a chatbot with tools
+// runs the agent loop (pipeline/phases/agent.ts) in place of cache..generate, searching as a tool. Each phase reports
 // its duration, sources go out before the first token, and every outcome is stored with its status. Each phase is a
 // function in pipeline/phases/; what they share (text, sources, usage, outcome, the held `done`) is the run's
 // RunRecorder (pipeline/recorder.ts).
@@ -12,6 +13,7 @@ import type { ChatInput, ChatPipelineDeps, PipelineContext } from './pipeline/co
 import { recordFailure } from './pipeline/failure.ts';
 import { cachePhase } from './pipeline/phases/cache.ts';
 import { enhancePhase } from './pipeline/phases/enhance.ts';
+import { agentPhase } from './pipeline/phases/agent.ts';
 import { generatePhase, groundedPrompt } from './pipeline/phases/generate.ts';
 import { historyPhase } from './pipeline/phases/history.ts';
 import { fillAnswerCache, persistPhase, type AnswerBasis } from './pipeline/phases/persist.ts';
@@ -19,6 +21,7 @@ import { rerankPhase } from './pipeline/phases/rerank.ts';
 import { retrievePhase } from './pipeline/phases/retrieve.ts';
 import { RunRecorder } from './pipeline/recorder.ts';
 import { reportRun } from './pipeline/report.ts';
+import { buildAgentMessages } from './prompt.ts';
 import type { RunProducer } from './run-hub.ts';
 
 export type { ChatInput, ChatPipelineDeps } from './pipeline/context.ts';
@@ -81,19 +84,37 @@ export async function runChatPipeline(
     enterLogContext({ runId: run.runId });
     checkpoints.start(deps.checkpointMs ?? 0);
     const query = await enhancePhase(context, history);
-    const lookup = await cachePhase(context, query);
-    if (!lookup.answered) {
-      const retrieval = await retrievePhase(context, query, lookup.queryEmbedding);
+    const agent = await deps.agent?.(chatbot, run.signal);
+    if (agent?.searchDocuments === true) {
+      // The model searches when it needs to (the search tool sends the sources); no shared cache: what a tool
+      // returns may differ from one asking to the next.
+      const messages = buildAgentMessages({
+        systemPrompt: chatbot.systemPrompt ?? deps.systemPrompt,
+        history,
+        question: input.message,
+        glossary: query.glossary.terms,
+      });
+      await agentPhase(context, agent, messages, []);
+    } else if (agent !== undefined) {
+      // Tools beside plain RAG: the passages are retrieved first and stay in the prompt.
+      const retrieval = await retrievePhase(context, query, undefined);
       const passages = await rerankPhase(context, query.question, retrieval.passages);
-      const prompt = groundedPrompt(context, history, query, passages);
-      basis = {
-        question: query.question,
-        passages,
-        queryEmbedding: retrieval.queryEmbedding,
-        groundedOn: prompt.groundedOn,
-        cacheable: history.length === 0,
-      };
-      await generatePhase(context, prompt.messages, passages);
+      await agentPhase(context, agent, groundedPrompt(context, history, query, passages).messages, passages);
+    } else {
+      const lookup = await cachePhase(context, query);
+      if (!lookup.answered) {
+        const retrieval = await retrievePhase(context, query, lookup.queryEmbedding);
+        const passages = await rerankPhase(context, query.question, retrieval.passages);
+        const prompt = groundedPrompt(context, history, query, passages);
+        basis = {
+          question: query.question,
+          passages,
+          queryEmbedding: retrieval.queryEmbedding,
+          groundedOn: prompt.groundedOn,
+          cacheable: history.length === 0,
+        };
+        await generatePhase(context, prompt.messages, passages);
+      }
     }
   } catch (caught) {
     await recordFailure(context, caught);

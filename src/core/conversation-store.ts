@@ -55,6 +55,23 @@ export interface StoredMessage {
   cached?: boolean;
   /** User messages only: the request's `metadata`, when it had one. */
   metadata?: MessageMetadata;
+  /** Agent answers only (a chatbot with tools): each step's text and the tool calls it made, with their results. */
+  steps?: StoredStep[];
+}
+
+/** One step of an agent answer as stored: its text, how its model call ended, its tool calls with their results. */
+export interface StoredStep {
+  step: number;
+  text: string;
+  finishReason: FinishReason;
+  toolCalls: {
+    toolCallId: string;
+    name: string;
+    input: unknown;
+    output?: unknown;
+    error?: { code: string; message: string };
+    durationMs?: number;
+  }[];
 }
 
 /** A position in a conversation list: the last conversation seen. */

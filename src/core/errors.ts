@@ -209,6 +209,31 @@ export const ERROR_CODES = {
     message: 'The language model provider did not answer in time.',
     retryable: true,
   },
+  TOOL_INPUT_INVALID: {
+    status: 422,
+    message: 'The model called a tool with input that is not valid for it.',
+    retryable: false,
+  },
+  TOOL_NOT_FOUND: {
+    status: 422,
+    message: 'The model called a tool this chatbot does not have.',
+    retryable: false,
+  },
+  TOOL_FAILED: {
+    status: 502,
+    message: 'The tool failed to run.',
+    retryable: true,
+  },
+  AGENT_MAX_STEPS: {
+    status: 422,
+    message: 'The answer reached its step cap before this tool call could run.',
+    retryable: false,
+  },
+  TOOL_CALL_ABANDONED: {
+    status: 502,
+    message: 'The provider failed while writing this tool call; the step was restarted on the next provider.',
+    retryable: true,
+  },
   UPSTREAM_DROPPED: {
     status: 502,
     message: 'The connection to the language model provider was lost before the answer was complete.',

@@ -2,8 +2,19 @@
 
 export type PhaseName = 'history' | 'enhance' | 'cache' | 'retrieve' | 'rerank' | 'generate';
 
+/**
+ * Why an answer ended. `tool-calls`: a provider's step ended to call tools (a stream part, never a run's `done`);
+ * `max-steps`: an agent answer used its step cap (the chatbot's `maxSteps`) and the model still asked for tools.
+ */
 export type FinishReason =
-  'stop' | 'length' | 'content-filter' | 'tool-calls' | 'aborted' | 'error' | 'other';
+  | 'stop'
+  | 'length'
+  | 'content-filter'
+  | 'tool-calls'
+  | 'max-steps'
+  | 'aborted'
+  | 'error'
+  | 'other';
 
 export interface Usage {
   inputTokens: number;
@@ -47,6 +58,22 @@ export interface PhaseEvent {
   state: 'start' | 'end';
   /** Present on `end`. */
   durationMs?: number;
+  /** An agent answer's step this phase belongs to (1-based); absent in answers without tools. */
+  step?: number;
+}
+
+/**
+ * An agent answer's step (one model call, then the tools it asked for) starts or ends. Only answers of chatbots with
+ * tools have steps; the text of a step is its `token` events between its `start` and `end`.
+ */
+export interface StepEvent {
+  type: 'step';
+  seq: number;
+  /** 1-based. */
+  step: number;
+  state: 'start' | 'end';
+  /** On `end`: `tool-calls` when the step called tools, else how the model's answer ended. */
+  finishReason?: FinishReason;
 }
 
 /**
@@ -82,12 +109,38 @@ export interface TokenEvent {
   text: string;
 }
 
+/** The model began a tool call: its input streams next as `tool-input-delta` events, then `tool-call`. */
+export interface ToolInputStartEvent {
+  type: 'tool-input-start';
+  seq: number;
+  toolCallId: string;
+  name: string;
+  step: number;
+}
+
+/** A piece of a tool call's input (JSON text) as the model writes it. */
+export interface ToolInputDeltaEvent {
+  type: 'tool-input-delta';
+  seq: number;
+  toolCallId: string;
+  delta: string;
+}
+
+/** A tool call with its complete input (the parsed JSON; the text as written when it is not valid JSON). */
 export interface ToolCallEvent {
   type: 'tool-call';
   seq: number;
   toolCallId: string;
   name: string;
   input: unknown;
+  /** The step that made the call; absent only in logs written before steps existed. */
+  step?: number;
+}
+
+/** A coded reason a tool call failed; the model reads the same code and message. */
+export interface ToolError {
+  code: string;
+  message: string;
 }
 
 export interface ToolResultEvent {
@@ -95,7 +148,11 @@ export interface ToolResultEvent {
   seq: number;
   toolCallId: string;
   name: string;
+  /** What the tool returned; null when it failed (see `error`). */
   output: unknown;
+  /** Present when the call failed: the tool erred, timed out, was not found or its input was invalid. */
+  error?: ToolError;
+  durationMs?: number;
 }
 
 export interface FailoverEvent {
@@ -135,8 +192,11 @@ export interface ErrorEvent {
 export type RunEvent =
   | StartEvent
   | PhaseEvent
+  | StepEvent
   | SourcesEvent
   | TokenEvent
+  | ToolInputStartEvent
+  | ToolInputDeltaEvent
   | ToolCallEvent
   | ToolResultEvent
   | FailoverEvent
@@ -154,8 +214,11 @@ export type RunEventInput = DistributiveOmit<RunEvent, 'seq'>;
 export const RUN_EVENT_TYPES: readonly RunEventType[] = [
   'start',
   'phase',
+  'step',
   'sources',
   'token',
+  'tool-input-start',
+  'tool-input-delta',
   'tool-call',
   'tool-result',
   'failover',

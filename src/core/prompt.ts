@@ -33,10 +33,10 @@ function cut(text: string, max: number): string {
   return `${space > max * 0.6 ? slice.slice(0, space) : slice}…`;
 }
 
-/** Sources as the client sees them: [1] is sources[0]. */
-export function toSources(passages: readonly Passage[]): Source[] {
+/** Sources as the client sees them: [1] is sources[0] (numbering starts at `firstNumber` after earlier searches). */
+export function toSources(passages: readonly Passage[], firstNumber = 1): Source[] {
   return passages.map((passage, index) => ({
-    id: String(index + 1),
+    id: String(index + firstNumber),
     documentId: passage.documentId,
     chunkId: passage.chunkId,
     title: passageTitle(passage),
@@ -46,13 +46,14 @@ export function toSources(passages: readonly Passage[]): Source[] {
   }));
 }
 
+/** One passage as the model reads it: its citation number, its title, its text (cut when very long). */
+export function formatNumberedPassage(number: number, passage: Passage): string {
+  return `[${number}] ${passageTitle(passage)}\n${cut(passage.text, MAX_PASSAGE_CHARS)}`;
+}
+
 export function formatSourcesBlock(passages: readonly Passage[]): string {
   if (passages.length === 0) return NO_SOURCES;
-  return passages
-    .map((passage, index) => {
-      return `[${index + 1}] ${passageTitle(passage)}\n${cut(passage.text, MAX_PASSAGE_CHARS)}`;
-    })
-    .join('\n\n');
+  return passages.map((passage, index) => formatNumberedPassage(index + 1, passage)).join('\n\n');
 }
 
 export interface GroundedPromptInput {
@@ -64,17 +65,36 @@ export interface GroundedPromptInput {
 }
 
 export function buildGroundedMessages(input: GroundedPromptInput): ChatMessage[] {
+  return promptMessages(GROUNDING_INSTRUCTIONS, input, `Sources:\n\n${formatSourcesBlock(input.passages)}`);
+}
+
+export const AGENT_SEARCH_INSTRUCTIONS = `Answer the user's question. To learn what the knowledge base says, call the search_documents tool (you may search more than once, with different words); each passage it returns has a number.
+- Cite the passages you use with their numbers in square brackets, like [1] or [2][3], right after the statement they support.
+- If the passages do not contain the answer, say so plainly; do not invent facts or citations.
+- Answer in the language of the question.`;
+
+/** The prompt of an answer that searches with a tool: instructions, glossary, the history and the question. */
+export function buildAgentMessages(input: Omit<GroundedPromptInput, 'passages'>): ChatMessage[] {
+  return promptMessages(AGENT_SEARCH_INSTRUCTIONS, input);
+}
+
+/** The chatbot's own prompt, the instructions, the glossary (and the sources), then the history and the question. */
+function promptMessages(
+  instructions: string,
+  input: Omit<GroundedPromptInput, 'passages'>,
+  sources?: string,
+): ChatMessage[] {
   const system: string[] = [];
   if (input.systemPrompt !== null && input.systemPrompt !== undefined && input.systemPrompt.trim() !== '') {
     system.push(input.systemPrompt.trim());
   }
-  system.push(GROUNDING_INSTRUCTIONS);
+  system.push(instructions);
   if (input.glossary.length > 0) {
     system.push(
       `Glossary (use these meanings):\n${input.glossary.map((entry) => `- ${entry.term}: ${entry.definition}`).join('\n')}`,
     );
   }
-  system.push(`Sources:\n\n${formatSourcesBlock(input.passages)}`);
+  if (sources !== undefined) system.push(sources);
   return [
     { role: 'system', content: system.join('\n\n') },
     ...input.history.filter((message) => message.content !== ''),

@@ -6,6 +6,7 @@ import type { Logger } from '../logger.ts';
 import type { CacheOutcome, RunOutcomeStatus, RunTrace } from '../observer.ts';
 import type { ChatMessage } from '../provider.ts';
 import type { RunProducer } from '../run-hub.ts';
+import type { AgentStep } from './phases/agent.ts';
 
 export interface RunRecorderOptions {
   run: RunProducer;
@@ -45,6 +46,8 @@ export class RunRecorder {
    * answer that could not be saved (the database went away) ends with STORE_UNAVAILABLE instead.
    */
   ending: Omit<DoneEvent, 'seq'> | undefined;
+  /** An agent answer's steps (text, tool calls and results), stored with it; undefined without tools. */
+  steps: AgentStep[] | undefined;
   /** When the answer was stored as streaming; undefined until then. */
   answerCreatedAt: number | undefined;
 
@@ -54,7 +57,7 @@ export class RunRecorder {
   readonly #startedAt: number;
   readonly #estimateUsage: RunRecorderOptions['estimateUsage'];
   readonly #logger: Logger;
-  #currentPhase: { name: PhaseName; startedAt: number } | undefined;
+  #currentPhase: { name: PhaseName; startedAt: number; step: number | undefined } | undefined;
   #lastTokenAt = 0;
 
   constructor(options: RunRecorderOptions) {
@@ -65,9 +68,14 @@ export class RunRecorder {
     this.#logger = options.logger;
   }
 
-  beginPhase(name: PhaseName): void {
-    this.#currentPhase = { name, startedAt: performance.now() };
-    this.#run.append({ type: 'phase', name, state: 'start' });
+  /** `step`: the agent step the phase belongs to (answers with tools); a phase run in several steps adds up. */
+  beginPhase(name: PhaseName, step?: number): void {
+    this.#currentPhase = { name, startedAt: performance.now(), step };
+    this.#run.append(
+      step === undefined
+        ? { type: 'phase', name, state: 'start' }
+        : { type: 'phase', name, state: 'start', step },
+    );
   }
 
   /** Ends the phase that is running, if any (a failure ends it where it stopped). */
@@ -76,8 +84,12 @@ export class RunRecorder {
     if (phase === undefined) return;
     const endedAt = performance.now();
     const durationMs = roundMs(endedAt - phase.startedAt);
-    this.phases[phase.name] = durationMs;
-    this.#run.append({ type: 'phase', name: phase.name, state: 'end', durationMs });
+    this.phases[phase.name] = roundMs((this.phases[phase.name] ?? 0) + durationMs);
+    this.#run.append(
+      phase.step === undefined
+        ? { type: 'phase', name: phase.name, state: 'end', durationMs }
+        : { type: 'phase', name: phase.name, state: 'end', durationMs, step: phase.step },
+    );
     this.trace.phaseEnded?.(
       phase.name,
       performance.timeOrigin + phase.startedAt,

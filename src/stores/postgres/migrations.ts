@@ -174,4 +174,8 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (day, scope, subject)
   );
   `,
+  // 2: an agent answer keeps its steps (text, tool calls and results; NULL for answers without tools).
+  `
+  ALTER TABLE messages ADD COLUMN steps JSONB;
+  `,
 ];

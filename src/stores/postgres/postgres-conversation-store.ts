@@ -94,14 +94,15 @@ export class PostgresConversationStore implements ConversationStore {
           ${pgText(message.content)}, ${message.createdAt}, ${message.status ?? null}, ${message.runId ?? null},
           ${message.finishReason ?? null}, ${message.errorCode ?? null}, ${jsonOrNull(message.usage)}::text::jsonb,
           ${jsonOrNull(message.timings)}::text::jsonb, ${jsonOrNull(message.sources)}::text::jsonb,
-          ${message.cached ?? null}::boolean, ${jsonOrNull(message.metadata)}::text::jsonb)`,
+          ${message.cached ?? null}::boolean, ${jsonOrNull(message.metadata)}::text::jsonb,
+          ${jsonOrNull(message.steps)}::text::jsonb)`,
       )
       .reduce((list, row) => this.sql`${list}, ${row}`);
     // A message for a conversation that does not exist fails on the foreign key.
     await this.sql`
       WITH inserted AS (
         INSERT INTO messages (id, conversation_id, role, content, created_at, status, run_id, finish_reason,
-          error_code, usage, timings, sources, cached, metadata)
+          error_code, usage, timings, sources, cached, metadata, steps)
         VALUES ${rows}
         RETURNING conversation_id
       )
@@ -119,7 +120,8 @@ export class PostgresConversationStore implements ConversationStore {
           finish_reason = ${message.finishReason ?? null}, error_code = ${message.errorCode ?? null},
           usage = ${jsonOrNull(message.usage)}::text::jsonb, timings = ${jsonOrNull(message.timings)}::text::jsonb,
           sources = ${jsonOrNull(message.sources)}::text::jsonb, cached = ${message.cached ?? null}::boolean,
-          metadata = ${jsonOrNull(message.metadata)}::text::jsonb, checkpointed_at = ${now}
+          metadata = ${jsonOrNull(message.metadata)}::text::jsonb, steps = ${jsonOrNull(message.steps)}::text::jsonb,
+          checkpointed_at = ${now}
         WHERE id = ${pgText(message.id)} AND conversation_id = ${pgText(message.conversationId)}
         RETURNING conversation_id
       ),

@@ -28,6 +28,7 @@ export interface MessageRow<C extends ColumnTypes> {
   sources: C['json'] | null;
   cached: C['flag'] | null;
   metadata: C['json'] | null;
+  steps: C['json'] | null;
 }
 
 export function toConversation(row: ConversationRow): Conversation {
@@ -59,5 +60,6 @@ export function toMessage<C extends ColumnTypes>(row: MessageRow<C>, columns: Co
   if (row.sources !== null) message.sources = columns.json(row.sources);
   if (row.cached !== null) message.cached = columns.flag(row.cached);
   if (row.metadata !== null) message.metadata = columns.json(row.metadata);
+  if (row.steps !== null) message.steps = columns.json(row.steps);
   return message;
 }

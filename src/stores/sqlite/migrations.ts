@@ -163,4 +163,8 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE messages ADD COLUMN checkpointed_at INTEGER;
   `,
+  // 7: an agent answer keeps its steps (text, tool calls and results; JSON, NULL for answers without tools).
+  `
+  ALTER TABLE messages ADD COLUMN steps TEXT;
+  `,
 ];

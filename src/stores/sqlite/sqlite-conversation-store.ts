@@ -16,7 +16,7 @@ import { toConversation, toMessage, type ConversationRow, type MessageRow } from
 import { transaction } from './database.ts';
 import { toJson } from './json-columns.ts';
 
-/** A message's values for role ... metadata, in the column order insertMessage and replaceMessage both bind. */
+/** A message's values for role ... steps, in the column order insertMessage and replaceMessage both bind. */
 function messageColumns(message: StoredMessage): SQLInputValue[] {
   return [
     message.role,
@@ -31,6 +31,7 @@ function messageColumns(message: StoredMessage): SQLInputValue[] {
     toJson(message.sources),
     message.cached === undefined ? null : message.cached ? 1 : 0,
     toJson(message.metadata),
+    toJson(message.steps),
   ];
 }
 
@@ -83,11 +84,12 @@ export class SqliteConversationStore implements ConversationStore {
       ),
       insertMessage: db.prepare(`
         INSERT INTO messages (id, conversation_id, role, content, created_at, status, run_id, finish_reason,
-          error_code, usage, timings, sources, cached, metadata)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+          error_code, usage, timings, sources, cached, metadata, steps)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       replaceMessage: db.prepare(`
         UPDATE messages SET role = ?, content = ?, created_at = ?, status = ?, run_id = ?, finish_reason = ?,
-          error_code = ?, usage = ?, timings = ?, sources = ?, cached = ?, metadata = ?, checkpointed_at = ?
+          error_code = ?, usage = ?, timings = ?, sources = ?, cached = ?, metadata = ?, steps = ?,
+          checkpointed_at = ?
         WHERE id = ? AND conversation_id = ?
         RETURNING conversation_id`),
       // Only while streaming: a checkpoint that lands after the final store must not undo it.

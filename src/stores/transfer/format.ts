@@ -163,6 +163,8 @@ export const messageSchema = z.strictObject({
   sources: z.array(json).nullable(),
   cached: z.boolean().nullable(),
   metadata: jsonObject.nullable(),
+  /** An agent answer's steps (absent in files written before agents). */
+  steps: z.array(json).nullable().optional(),
 });
 
 export const endSchema = z.strictObject({ kind: z.literal('end') });

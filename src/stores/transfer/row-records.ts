@@ -97,6 +97,7 @@ export function messageRecord<C extends ColumnTypes>(
     sources: jsonOrNull(row.sources, columns),
     cached: row.cached === null ? null : columns.flag(row.cached),
     metadata: jsonOrNull(row.metadata, columns),
+    steps: jsonOrNull(row.steps, columns),
   };
 }
 

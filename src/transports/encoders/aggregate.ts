@@ -1,12 +1,25 @@
 // JSON aggregate: folds a run's events into the one answer the non-streaming endpoint returns.
 
-import type { FinishReason, RunEvent, Source, SourceMatch, Timings, Usage } from '../../core/events.ts';
+import type {
+  FinishReason,
+  RunEvent,
+  Source,
+  SourceMatch,
+  Timings,
+  ToolError,
+  Usage,
+} from '../../core/events.ts';
 
+/** One tool call of an agent answer: its input, then its output or coded error. */
 export interface ToolStep {
   toolCallId: string;
   name: string;
   input: unknown;
+  /** The agent step that made the call (1-based). */
+  step?: number;
   output?: unknown;
+  error?: ToolError;
+  durationMs?: number;
 }
 
 export interface ChatAnswer {
@@ -74,21 +87,29 @@ export function foldEvent(answer: ChatAnswer, event: RunEvent): ChatAnswer {
     case 'token':
       answer.text += event.text;
       return answer;
+    // Steps and streamed tool input are progress: the whole input arrives with `tool-call`.
+    case 'step':
+    case 'tool-input-start':
+    case 'tool-input-delta':
+      return answer;
     case 'tool-call':
-      answer.toolSteps.push({ toolCallId: event.toolCallId, name: event.name, input: event.input });
+      answer.toolSteps.push({
+        toolCallId: event.toolCallId,
+        name: event.name,
+        input: event.input,
+        ...(event.step === undefined ? {} : { step: event.step }),
+      });
       return answer;
     case 'tool-result': {
-      const step = answer.toolSteps.find((candidate) => candidate.toolCallId === event.toolCallId);
-      if (step === undefined) {
-        answer.toolSteps.push({
-          toolCallId: event.toolCallId,
-          name: event.name,
-          input: null,
-          output: event.output,
-        });
-      } else {
-        step.output = event.output;
+      let call = answer.toolSteps.find((candidate) => candidate.toolCallId === event.toolCallId);
+      if (call === undefined) {
+        // A call abandoned before its input was complete (its provider failed mid-call) has only a result.
+        call = { toolCallId: event.toolCallId, name: event.name, input: null };
+        answer.toolSteps.push(call);
       }
+      call.output = event.output;
+      if (event.error !== undefined) call.error = event.error;
+      if (event.durationMs !== undefined) call.durationMs = event.durationMs;
       return answer;
     }
     case 'failover':

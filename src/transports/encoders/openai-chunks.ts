@@ -39,6 +39,8 @@ export function openAiFinishReason(reason: FinishReason): OpenAiFinishReason {
       return 'content_filter';
     case 'tool-calls':
       return 'tool_calls';
+    // The tools were Rivulet's to run and it ran them: nothing is left for the client to call.
+    case 'max-steps':
     case 'stop':
     case 'aborted':
     case 'error':
@@ -81,6 +83,16 @@ function createChunkEncoder(runId: string, options: OpenAiCompletionOptions): St
       ...extra,
     });
   let finished = false;
+  /** OpenAI numbers a message's tool calls (`tool_calls[].index`); ours are named by id. */
+  const toolIndexes = new Map<string, number>();
+  const toolIndex = (toolCallId: string): number => {
+    let index = toolIndexes.get(toolCallId);
+    if (index === undefined) {
+      index = toolIndexes.size;
+      toolIndexes.set(toolCallId, index);
+    }
+    return index;
+  };
 
   const encodeEvent = (event: RunEvent): string => {
     switch (event.type) {
@@ -102,12 +114,45 @@ function createChunkEncoder(runId: string, options: OpenAiCompletionOptions): St
         return dataLine(
           openAiErrorBody({ code: event.code, message: event.message, status: statusForCode(event.code) }),
         );
-      // Progress and provider details have no place in OpenAI's chunks: the run's SSE stream carries them.
+      // An agent's tool calls stream as OpenAI's `tool_calls` deltas (id and name first, then the arguments in
+      // pieces). Rivulet runs the tools itself, so the answer still ends with `stop`; each result rides in `rivulet`.
+      case 'tool-input-start':
+        return chunk(
+          {
+            tool_calls: [
+              {
+                index: toolIndex(event.toolCallId),
+                id: event.toolCallId,
+                type: 'function',
+                function: { name: event.name, arguments: '' },
+              },
+            ],
+          },
+          null,
+        );
+      case 'tool-input-delta':
+        return chunk(
+          { tool_calls: [{ index: toolIndex(event.toolCallId), function: { arguments: event.delta } }] },
+          null,
+        );
+      case 'tool-result':
+        return chunk({}, null, {
+          rivulet: {
+            toolResult: {
+              toolCallId: event.toolCallId,
+              name: event.name,
+              output: event.output,
+              ...(event.error === undefined ? {} : { error: event.error }),
+            },
+          },
+        });
+      // Progress and provider details have no place in OpenAI's chunks: the run's SSE stream carries them. The
+      // whole input of a tool call went out as its deltas.
       case 'phase':
+      case 'step':
       case 'failover':
       case 'usage':
       case 'tool-call':
-      case 'tool-result':
         return '';
       default: {
         const unreachable: never = event;
@@ -158,7 +203,21 @@ export function toChatCompletion(
     choices: [
       {
         index: 0,
-        message: { role: 'assistant', content: answer.text, refusal: null },
+        message: {
+          role: 'assistant',
+          content: answer.text,
+          refusal: null,
+          // The tools Rivulet ran for this answer, as OpenAI writes calls (their results are in `rivulet.toolSteps`).
+          ...(answer.toolSteps.length === 0
+            ? {}
+            : {
+                tool_calls: answer.toolSteps.map((call) => ({
+                  id: call.toolCallId,
+                  type: 'function',
+                  function: { name: call.name, arguments: JSON.stringify(call.input ?? {}) },
+                })),
+              }),
+        },
         logprobs: null,
         finish_reason: openAiFinishReason(answer.finishReason ?? 'stop'),
       },
@@ -171,6 +230,7 @@ export function toChatCompletion(
       sources: answer.sources,
       match: answer.match,
       cached: answer.cached,
+      ...(answer.toolSteps.length === 0 ? {} : { toolSteps: answer.toolSteps }),
     },
   };
 }

@@ -67,10 +67,21 @@ export type UiMessageChunk =
       dynamic: true;
       providerExecuted: true;
     }
+  | {
+      type: 'tool-output-error';
+      toolCallId: string;
+      errorText: string;
+      dynamic: true;
+      providerExecuted: true;
+    }
+  | { type: 'tool-input-start'; toolCallId: string; toolName: string; dynamic: true; providerExecuted: true }
+  | { type: 'tool-input-delta'; toolCallId: string; inputTextDelta: string }
+  | { type: 'start-step' }
+  | { type: 'finish-step' }
   | { type: 'message-metadata'; messageMetadata: UiMessageMetadata }
   | {
       type: 'finish';
-      finishReason: Exclude<FinishReason, 'aborted'>;
+      finishReason: Exclude<FinishReason, 'aborted' | 'max-steps'>;
       messageMetadata: UiMessageMetadata;
     }
   | { type: 'abort'; reason: string }
@@ -145,6 +156,8 @@ export function createUiChunkEncoder(): (event: RunEvent) => UiMessageChunk[] {
   let textOpen = false;
   let textSeen = false;
   let messageId = 'message';
+  /** The agent step running (each step's text is its own text part); 0 in answers without tools. */
+  let step = 0;
   const closeText = (): UiMessageChunk[] => {
     if (!textOpen || textId === undefined) return [];
     textOpen = false;
@@ -152,7 +165,7 @@ export function createUiChunkEncoder(): (event: RunEvent) => UiMessageChunk[] {
   };
   const delta = (text: string): UiMessageChunk[] => {
     const chunks: UiMessageChunk[] = [];
-    textId ??= `text-${messageId}`;
+    textId ??= step === 0 ? `text-${messageId}` : `text-${messageId}-${step}`;
     if (!textOpen) {
       textOpen = true;
       chunks.push({ type: 'text-start', id: textId });
@@ -195,6 +208,25 @@ export function createUiChunkEncoder(): (event: RunEvent) => UiMessageChunk[] {
         return [...event.sources.map(sourceChunk), { type: 'data-match', id: 'match', data: event.match }];
       case 'token':
         return event.text === '' ? [] : delta(event.text);
+      case 'step':
+        if (event.state === 'start') {
+          step = event.step;
+          textId = undefined;
+          return [{ type: 'start-step' }];
+        }
+        return [...closeText(), { type: 'finish-step' }];
+      case 'tool-input-start':
+        return [
+          {
+            type: 'tool-input-start',
+            toolCallId: event.toolCallId,
+            toolName: event.name,
+            dynamic: true,
+            providerExecuted: true,
+          },
+        ];
+      case 'tool-input-delta':
+        return [{ type: 'tool-input-delta', toolCallId: event.toolCallId, inputTextDelta: event.delta }];
       case 'tool-call':
         return [
           {
@@ -207,6 +239,17 @@ export function createUiChunkEncoder(): (event: RunEvent) => UiMessageChunk[] {
           },
         ];
       case 'tool-result':
+        if (event.error !== undefined) {
+          return [
+            {
+              type: 'tool-output-error',
+              toolCallId: event.toolCallId,
+              errorText: uiErrorText(event.error),
+              dynamic: true,
+              providerExecuted: true,
+            },
+          ];
+        }
         return [
           {
             type: 'tool-output-available',
@@ -245,7 +288,9 @@ export function createUiChunkEncoder(): (event: RunEvent) => UiMessageChunk[] {
           // As the SDK's own streamText ends a stopped stream: `abort`, no `finish`.
           chunks.push({ type: 'message-metadata', messageMetadata }, { type: 'abort', reason: 'stopped' });
         } else {
-          chunks.push({ type: 'finish', finishReason: event.finishReason, messageMetadata });
+          // The SDK has no "max-steps": its own agents end a capped loop with `tool-calls` (the metadata says which).
+          const finishReason = event.finishReason === 'max-steps' ? 'tool-calls' : event.finishReason;
+          chunks.push({ type: 'finish', finishReason, messageMetadata });
         }
         return chunks;
       }

@@ -33,6 +33,7 @@ export async function persistPhase(context: PipelineContext, timings: Timings): 
       timings,
       sources: recorder.sources,
       cached: recorder.cached,
+      ...(recorder.steps === undefined ? {} : { steps: recorder.steps }),
     };
     // Stored when it started (the usual case): rewritten in place. A conversation deleted meanwhile took it along.
     if (recorder.answerCreatedAt !== undefined) return await deps.conversations.replaceMessage(answer);

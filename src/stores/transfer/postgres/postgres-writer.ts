@@ -108,12 +108,13 @@ export class PostgresWriter implements TargetWriter {
         // In file order, so seq (the order messages are listed in) keeps it.
         await tx`
           INSERT INTO messages (id, conversation_id, role, content, created_at, status, run_id, finish_reason,
-            error_code, usage, timings, sources, cached, metadata)
+            error_code, usage, timings, sources, cached, metadata, steps)
           SELECT id, "conversationId", role, content, "createdAt", status, "runId", "finishReason", "errorCode",
-            usage, timings, sources, cached, metadata
+            usage, timings, sources, cached, metadata, steps
           FROM jsonb_to_recordset(${rowsJson(batch.records)}::text::jsonb) AS r(id text, "conversationId" text,
             role text, content text, "createdAt" bigint, status text, "runId" text, "finishReason" text,
-            "errorCode" text, usage jsonb, timings jsonb, sources jsonb, cached boolean, metadata jsonb, n int)
+            "errorCode" text, usage jsonb, timings jsonb, sources jsonb, cached boolean, metadata jsonb, steps jsonb,
+            n int)
           ORDER BY n`;
         return;
       default: {

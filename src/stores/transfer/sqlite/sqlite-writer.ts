@@ -70,8 +70,8 @@ export class SqliteWriter implements TargetWriter {
         INSERT INTO conversations (id, owner_id, chatbot_id, title, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`),
       message: db.prepare(`
         INSERT INTO messages (id, conversation_id, role, content, created_at, status, run_id, finish_reason,
-          error_code, usage, timings, sources, cached, metadata)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+          error_code, usage, timings, sources, cached, metadata, steps)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
     };
   }
 
@@ -278,6 +278,7 @@ export class SqliteWriter implements TargetWriter {
       toJson(record.sources),
       record.cached === null ? null : record.cached ? 1 : 0,
       toJson(record.metadata),
+      toJson(record.steps ?? null),
     );
   }
 }
