@@ -1,11 +1,10 @@
 // Percentiles and a Markdown table printer, for `rivulet check`, `rivulet bench` and the benchmarks in bench/.
 
+import { percentile as nearestRank } from '../observability/percentile.ts';
+
 /** Nearest-rank percentile (p in 0..100) of unsorted samples; NaN when there are none. */
 export function percentile(samples: readonly number[], p: number): number {
-  if (samples.length === 0) return Number.NaN;
-  const sorted = Float64Array.from(samples).sort();
-  const rank = Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length)));
-  return sorted[rank - 1] ?? Number.NaN;
+  return nearestRank(samples, p) ?? Number.NaN;
 }
 
 /** Fixed decimals, or "n/a" for a value that was not measured. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { RunOutcome } from '../core/observer.ts';
-import { percentile, RollingStats } from './rolling-stats.ts';
+import { RollingStats } from './rolling-stats.ts';
 
 const T0 = Date.UTC(2026, 10, 24, 12, 0, 0);
 
@@ -107,6 +107,42 @@ describe('RollingStats', () => {
     expect(stats.snapshot().minutes.every((minute) => minute.runs === 0)).toBe(true);
   });
 
+  it('gives the last 5 minutes’ TTFT percentiles from their samples merged, not from per-minute means', () => {
+    // The issue-18 case: 21 answers near 305 ms over four minutes, then a minute of 5 answers at 8 s. A mean of the
+    // minutes' p50s, weighted by runs (what the dashboard showed), reads 1.8 s.
+    const time = clock();
+    const stats = new RollingStats({ now: time.now, windowMinutes: 60 });
+    const run = (ttftMs: number): void =>
+      stats.runStarted({ chatbotId: 'a', provider: 'p' }).finished(outcome({ ttftMs }));
+    for (const count of [5, 5, 5, 6]) {
+      for (let index = 0; index < count; index += 1) run(300 + index * 2);
+      time.advance(60_000);
+    }
+    for (const ttft of [8000, 8050, 8100, 8150, 8200]) run(ttft);
+    const snapshot = stats.snapshot();
+    const perMinute = snapshot.minutes.slice(-5).map((minute) => minute.ttftP50Ms);
+    expect(perMinute).toEqual([304, 304, 304, 304, 8100]);
+    expect(snapshot.recent).toMatchObject({ minutes: 5, runs: 26, failed: 0 });
+    expect(snapshot.recent.ttftP50Ms).toBe(306);
+    expect(snapshot.recent.ttftP95Ms).toBe(8150);
+    // Minutes older than the last five are not in the summary.
+    time.advance(5 * 60_000);
+    expect(stats.snapshot().recent).toMatchObject({ runs: 0, ttftP50Ms: null, ttftP95Ms: null });
+  });
+
+  it('weighs a full reservoir by the values it stands for when merging minutes', () => {
+    // Minute 1: 2,048 slow answers (512 kept, each standing for 4). Minute 2: 1,000 fast ones (all kept). The slow
+    // ones are two thirds of the answers, so the p50 is slow; unweighted, 1,000 of 1,512 kept values are fast.
+    const time = clock();
+    const stats = new RollingStats({ now: time.now, random: () => 0.999 });
+    const run = (ttftMs: number): void =>
+      stats.runStarted({ chatbotId: 'a', provider: 'p' }).finished(outcome({ ttftMs }));
+    for (let index = 0; index < 2048; index += 1) run(5000);
+    time.advance(60_000);
+    for (let index = 0; index < 1000; index += 1) run(200);
+    expect(stats.snapshot().recent.ttftP50Ms).toBe(5000);
+  });
+
   it('bounds the samples it keeps per minute', () => {
     const stats = new RollingStats({ now: () => T0, random: () => 0.999 });
     const trace = () => stats.runStarted({ chatbotId: 'a', provider: 'p' });
@@ -115,13 +151,5 @@ describe('RollingStats', () => {
     expect(minute.runs).toBe(10_000);
     // The reservoir keeps 512 values; with this random source they are the first ones.
     expect(minute.ttftP95Ms).toBeLessThan(512);
-  });
-});
-
-describe('percentile', () => {
-  it('is the nearest-rank percentile, and null for no values', () => {
-    expect(percentile([], 50)).toBeNull();
-    expect(percentile([3, 1, 2], 50)).toBe(2);
-    expect(percentile([1, 2, 3, 4], 95)).toBe(4);
   });
 });

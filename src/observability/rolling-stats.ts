@@ -2,10 +2,13 @@
 // external Prometheus (TTFT p50/p95, tokens/s, runs, errors by code, active streams).
 
 import type { RunLabels, RunObserver, RunOutcome, RunTrace } from '../core/observer.ts';
+import { weightedPercentile, type WeightedSample } from './percentile.ts';
 
 const MINUTE_MS = 60_000;
 /** Values kept per minute and series for percentiles; beyond it a reservoir sample keeps them representative. */
 const MAX_SAMPLES = 512;
+/** The summary figures (the dashboard's tiles) cover the last minutes of the window. */
+export const RECENT_MINUTES = 5;
 
 /** Answers by outcome, and failures by code. */
 export interface OutcomeCounts {
@@ -47,6 +50,16 @@ export interface MinuteStats extends OutcomeCounts {
   activeStreamsMax: number;
 }
 
+/** Figures over the last RECENT_MINUTES minutes, from their samples merged (never averaged percentiles). */
+export interface RecentStats {
+  minutes: number;
+  runs: number;
+  failed: number;
+  ttftP50Ms: number | null;
+  ttftP95Ms: number | null;
+  tokensPerSecondP50: number | null;
+}
+
 export interface StatsSnapshot {
   windowMinutes: number;
   /** Oldest first; minutes with no runs are present with zeros, so a chart's x axis is regular. */
@@ -55,6 +68,14 @@ export interface StatsSnapshot {
   chatbots: string[];
   /** Providers that answered them. */
   providers: string[];
+  /** The last few minutes as one span (the dashboard's TTFT tiles). */
+  recent: RecentStats;
+}
+
+/** GET /api/stats: the snapshot, and the runs streaming now. */
+export interface StatsResponse extends StatsSnapshot {
+  /** Runs streaming now (of the chatbots in view; the whole server's when unfiltered). */
+  activeStreams: number;
 }
 
 export interface StatsFilter {
@@ -72,13 +93,6 @@ export interface RollingStatsOptions {
   windowMinutes?: number;
   now?: () => number;
   random?: () => number;
-}
-
-export function percentile(values: readonly number[], p: number): number | null {
-  if (values.length === 0) return null;
-  const sorted = values.toSorted((a, b) => a - b);
-  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[index] ?? null;
 }
 
 export class RollingStats implements RunObserver {
@@ -144,6 +158,7 @@ export class RollingStats implements RunObserver {
     const chatbots = new Set<string>();
     const providers = new Set<string>();
     const minutes: MinuteStats[] = [];
+    const recent = { ttft: [] as WeightedSample[], tps: [] as WeightedSample[] };
     for (let index = this.windowMinutes - 1; index >= 0; index -= 1) {
       const start = current - index * MINUTE_MS;
       const minute = byStart.get(start);
@@ -166,8 +181,8 @@ export class RollingStats implements RunObserver {
           if (counted(chatbotId)) stats.activeStreamsMax += peak;
         }
       }
-      const ttft: number[] = [];
-      const tps: number[] = [];
+      const ttft: WeightedSample[] = [];
+      const tps: WeightedSample[] = [];
       for (const series of minute?.series.values() ?? []) {
         if (allowed !== undefined && !allowed.has(series.chatbotId)) continue;
         chatbots.add(series.chatbotId);
@@ -182,19 +197,32 @@ export class RollingStats implements RunObserver {
         for (const [code, count] of Object.entries(series.errors)) {
           stats.errors[code] = (stats.errors[code] ?? 0) + count;
         }
-        ttft.push(...series.ttftMs);
-        tps.push(...series.tokensPerSecond);
+        ttft.push(...weighted(series.ttftMs, series.seen.ttft));
+        tps.push(...weighted(series.tokensPerSecond, series.seen.tps));
       }
-      stats.ttftP50Ms = percentile(ttft, 50);
-      stats.ttftP95Ms = percentile(ttft, 95);
-      stats.tokensPerSecondP50 = percentile(tps, 50);
+      stats.ttftP50Ms = weightedPercentile(ttft, 50);
+      stats.ttftP95Ms = weightedPercentile(ttft, 95);
+      stats.tokensPerSecondP50 = weightedPercentile(tps, 50);
+      if (index < RECENT_MINUTES) {
+        recent.ttft.push(...ttft);
+        recent.tps.push(...tps);
+      }
       minutes.push(stats);
     }
+    const lastMinutes = minutes.slice(-RECENT_MINUTES);
     return {
       windowMinutes: this.windowMinutes,
       minutes,
       chatbots: [...chatbots].sort(),
       providers: [...providers].sort(),
+      recent: {
+        minutes: lastMinutes.length,
+        runs: lastMinutes.reduce((sum, minute) => sum + minute.runs, 0),
+        failed: lastMinutes.reduce((sum, minute) => sum + minute.failed, 0),
+        ttftP50Ms: weightedPercentile(recent.ttft, 50),
+        ttftP95Ms: weightedPercentile(recent.ttft, 95),
+        tokensPerSecondP50: weightedPercentile(recent.tps, 50),
+      },
     };
   }
 
@@ -260,4 +288,10 @@ export class RollingStats implements RunObserver {
     const oldest = current - (this.windowMinutes - 1) * MINUTE_MS;
     while (this.minutes.length > 0 && (this.minutes[0]?.start ?? 0) < oldest) this.minutes.shift();
   }
+}
+
+/** A series' kept values, each standing for its share of the values seen (1 until the reservoir is full). */
+function weighted(kept: readonly number[], seen: number): WeightedSample[] {
+  const weight = kept.length === 0 ? 0 : Math.max(1, seen / kept.length);
+  return kept.map((value) => ({ value, weight }));
 }

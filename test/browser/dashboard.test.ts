@@ -6,6 +6,8 @@ import type { Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumAvailable, launchBrowser, screenshot, type Browser } from '../helpers/browser.ts';
 import { startTestServer, type TestServer } from '../helpers/test-server.ts';
+import { milliseconds } from '../../web/app/dashboard/format.ts';
+import type { StatsResponse } from '../../web/client/index.ts';
 
 const OK = { tokenCount: 16, ttftMs: 120, interTokenMs: 12 };
 
@@ -35,6 +37,31 @@ function statsRequest(page: Page, filter: Record<string, string | null>) {
     if (url.pathname !== '/api/stats') return false;
     return Object.entries(filter).every(([key, value]) => url.searchParams.get(key) === value);
   });
+}
+
+/** WCAG contrast ratio of two computed CSS colours (rgb(...) strings). */
+function contrast(a: string, b: string): number {
+  const luminance = (color: string): number => {
+    const [r, g, bl] = (color.match(/[\d.]+/g) ?? []).slice(0, 3).map((part) => {
+      const channel = Number(part) / 255;
+      return channel <= 0.03928 ? channel / 12.92 : ((channel + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * (r ?? 0) + 0.7152 * (g ?? 0) + 0.0722 * (bl ?? 0);
+  };
+  const [light, dark] = [luminance(a), luminance(b)].sort((x, y) => y - x);
+  return ((light ?? 0) + 0.05) / ((dark ?? 0) + 0.05);
+}
+
+/** The "Runs" bars' fill and the card's background behind them. */
+async function runsBarColours(page: Page): Promise<{ bar: string; card: string }> {
+  const card = chart(page, 'Runs and errors');
+  return {
+    bar: await card
+      .locator('rect.dash-runs')
+      .first()
+      .evaluate((node) => getComputedStyle(node).fill),
+    card: await card.evaluate((node) => getComputedStyle(node).backgroundColor),
+  };
 }
 
 async function waitForCharts(page: Page): Promise<void> {
@@ -89,8 +116,15 @@ describe.skipIf(!chromiumAvailable)('dashboard in Chromium', () => {
     expect(await tile(page, 'Runs').value.innerText()).toBe('6');
     expect(await tile(page, 'Error rate').value.innerText()).toBe('33.3%');
     expect(await tile(page, 'Error rate').note.innerText()).toBe('2 of 6 runs failed');
-    expect(await tile(page, 'TTFT p50').value.innerText()).toMatch(/^\d+ ms$/);
-    expect(await tile(page, 'TTFT p95').value.innerText()).toMatch(/^\d+ ms$/);
+    // The TTFT tiles show the server's merged percentiles of the last 5 minutes, as they are.
+    const stats = (await (await fetch(`${server.url}/api/stats`)).json()) as StatsResponse;
+    expect(stats.recent.ttftP50Ms).not.toBeNull();
+    expect(await tile(page, 'TTFT p50').value.innerText()).toBe(milliseconds(stats.recent.ttftP50Ms ?? 0));
+    expect(await tile(page, 'TTFT p95').value.innerText()).toBe(milliseconds(stats.recent.ttftP95Ms ?? 0));
+    expect(await tile(page, 'TTFT p50').note.innerText()).toBe('last 5 minutes');
+    // The runs bars stand out from the card (3:1, the WCAG minimum for graphics).
+    const light = await runsBarColours(page);
+    expect(contrast(light.bar, light.card)).toBeGreaterThanOrEqual(3);
     expect(await tile(page, 'Active streams').value.innerText()).toBe('0');
 
     // The errors chart's legend names both failing codes, beside the runs.
@@ -178,6 +212,9 @@ describe.skipIf(!chromiumAvailable)('dashboard in Chromium', () => {
         .first()
         .evaluate((node) => getComputedStyle(node).stroke);
       expect(stroke).toBe('rgb(109, 158, 255)');
+      // The runs bars were nearly invisible on the dark card (1.8:1).
+      const colours = await runsBarColours(page);
+      expect(contrast(colours.bar, colours.card)).toBeGreaterThanOrEqual(3);
       await screenshot(page, 'dashboard-dark');
     } finally {
       await dark.close();

@@ -1,7 +1,7 @@
 // GET /api/stats: the dashboard's data, from the server's own rolling aggregates.
 
 import { describe, expect, it } from 'vitest';
-import type { StatsSnapshot } from '../../src/observability/rolling-stats.ts';
+import type { StatsResponse } from '../../web/client/index.ts';
 import { call, expectRefusal } from '../helpers/http.ts';
 import { signTestJwt } from '../helpers/jwt.ts';
 import { chatStream, expectAnswered, readSse } from '../helpers/sse-client.ts';
@@ -18,7 +18,7 @@ describe('GET /api/stats', () => {
 
       const response = await fetch(`${server.url}/api/stats`);
       expect(response.status).toBe(200);
-      const stats = (await response.json()) as StatsSnapshot & { activeStreams: number };
+      const stats = (await response.json()) as StatsResponse;
       expect(stats.minutes).toHaveLength(60);
       expect(stats.chatbots).toEqual(['default']);
       expect(stats.providers).toEqual(['openai-compatible']);
@@ -32,8 +32,13 @@ describe('GET /api/stats', () => {
       expect(busy.some((minute) => (minute.ttftP50Ms ?? 0) > 0 && (minute.tokensPerSecondP50 ?? 0) > 0)).toBe(
         true,
       );
+      // The last 5 minutes as one span (the dashboard's tiles): the one answer with a first token is its TTFT.
+      expect(stats.recent).toMatchObject({ minutes: 5, runs: 2, failed: 1 });
+      const answered = busy.find((minute) => minute.ttftP50Ms !== null);
+      expect(stats.recent.ttftP50Ms).toBe(answered?.ttftP50Ms);
+      expect(stats.recent.ttftP95Ms).toBe(answered?.ttftP50Ms);
 
-      const other = (await (await fetch(`${server.url}/api/stats?chatbotId=nobody`)).json()) as StatsSnapshot;
+      const other = (await (await fetch(`${server.url}/api/stats?chatbotId=nobody`)).json()) as StatsResponse;
       expect(other.minutes.every((minute) => minute.runs === 0)).toBe(true);
       const bad = await fetch(`${server.url}/api/stats?window=forever`);
       expect(bad.status).toBe(400);
@@ -88,7 +93,7 @@ describe('GET /api/stats for an organisation admin', () => {
 
       const own = await call(server, '/api/stats', { headers: acmeAdmin });
       expect(own.status).toBe(200);
-      const ownStats = own.body as unknown as StatsSnapshot & { activeStreams: number };
+      const ownStats = own.body as unknown as StatsResponse & { activeStreams: number };
       expect(own.text).not.toContain('globex');
       expect(ownStats.chatbots).toEqual(['acme-bot']);
       expect(ownStats.activeStreams).toBe(0);
@@ -112,7 +117,7 @@ describe('GET /api/stats for an organisation admin', () => {
 
       // An admin of no organisation sees the whole server.
       const all = await call(server, '/api/stats', { headers: globalAdmin });
-      const allStats = all.body as unknown as StatsSnapshot & { activeStreams: number };
+      const allStats = all.body as unknown as StatsResponse & { activeStreams: number };
       expect(allStats.chatbots).toEqual(['acme-bot', 'globex-bot']);
       expect(allStats.activeStreams).toBe(1);
       expect(allStats.minutes.some((minute) => minute.errors.UPSTREAM_UNAVAILABLE === 1)).toBe(true);

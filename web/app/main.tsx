@@ -8,7 +8,7 @@ import { useChat, type UseChat } from '../client/react.ts';
 import { ChatPanel } from '../ui/chat.tsx';
 import '../ui/chat.css';
 import './app.css';
-import { DashboardView } from './dashboard.tsx';
+import { DashboardView } from './dashboard/index.tsx';
 import { DocumentsView } from './documents.tsx';
 
 export interface AppConfig {

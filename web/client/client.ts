@@ -5,6 +5,7 @@
 import type { Conversation, MessageMetadata, StoredMessage } from '../../src/core/conversation-store.ts';
 import type { DoneEvent, ErrorEvent, RunEvent } from '../../src/core/events.ts';
 import type { ChatAnswer } from '../../src/transports/encoders/aggregate.ts';
+import type { StatsResponse } from '../../src/observability/rolling-stats.ts';
 import { createSseParser } from './sse-parser.ts';
 
 export interface ChatRequest {
@@ -465,6 +466,15 @@ export class RivuletClient {
   ): Promise<{ conversation: Conversation; messages: StoredMessage[] }> {
     const response = await this.request(`/api/conversations/${encodeURIComponent(conversationId)}/messages`);
     return (await response.json()) as { conversation: Conversation; messages: StoredMessage[] };
+  }
+
+  /** GET /api/stats (admins): the last hour per minute, the last 5 minutes merged, the streams active now. */
+  async stats(filter: { chatbotId?: string; provider?: string } = {}): Promise<StatsResponse> {
+    const query = new URLSearchParams();
+    if (filter.chatbotId !== undefined) query.set('chatbotId', filter.chatbotId);
+    if (filter.provider !== undefined) query.set('provider', filter.provider);
+    const response = await this.request(`/api/stats${query.size > 0 ? `?${query.toString()}` : ''}`);
+    return (await response.json()) as StatsResponse;
   }
 
   async deleteConversation(conversationId: string): Promise<void> {

@@ -46,3 +46,9 @@ export type {
   StoredMessage,
 } from '../../src/core/conversation-store.ts';
 export type { ChatAnswer } from '../../src/transports/encoders/aggregate.ts';
+export type {
+  MinuteStats,
+  OutcomeCounts,
+  RecentStats,
+  StatsResponse,
+} from '../../src/observability/rolling-stats.ts';

@@ -1,5 +1,6 @@
-// GET /api/stats: the last hour per minute (runs, outcomes, errors by code, TTFT p50/p95, tokens/s, active streams),
-// optionally for one chatbot or provider. It feeds the dashboard; no external Prometheus is needed.
+// GET /api/stats: the last hour per minute (runs, outcomes, errors by code, TTFT p50/p95, tokens/s, active streams)
+// and the last 5 minutes merged (`recent`), optionally for one chatbot or provider. It feeds the dashboard; no
+// external Prometheus is needed.
 
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
@@ -8,6 +9,7 @@ import { RivuletError } from '../../../core/errors.ts';
 import { canManage } from '../../../core/principal.ts';
 import { principalOf, requireAdmin } from '../access.ts';
 import type { AppContext } from '../context.ts';
+import type { StatsResponse } from '../../../observability/rolling-stats.ts';
 
 const query = z.strictObject({ chatbotId: idSchema.optional(), provider: idSchema.optional() });
 
@@ -35,13 +37,14 @@ export function registerStatsRoutes(server: FastifyInstance, context: AppContext
     const serverActive = context.hub.stats().activeRuns;
     context.stats.sampleActiveStreams(serverActive);
     const counted = filter.chatbotId !== undefined ? new Set([filter.chatbotId]) : scope;
-    return reply.header('cache-control', 'no-store').send({
+    const body: StatsResponse = {
       ...context.stats.snapshot({
         ...(filter.chatbotId === undefined ? {} : { chatbotId: filter.chatbotId }),
         ...(filter.provider === undefined ? {} : { provider: filter.provider }),
         ...(scope === undefined ? {} : { chatbotIds: scope }),
       }),
       activeStreams: counted === undefined ? serverActive : context.stats.activeStreams(counted),
-    });
+    };
+    return reply.header('cache-control', 'no-store').send(body);
   });
 }
