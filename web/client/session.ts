@@ -39,6 +39,84 @@ export interface UiMessage {
   stats?: MessageStats | undefined;
   /** Provider switches while answering ("openai -> ollama"). */
   failovers?: string[];
+  /** An agent answer's tool calls, in the order they began (absent for answers without tools). */
+  tools?: UiToolCall[];
+}
+
+/** One tool call of an agent answer as it streams: its input as written, then its result or coded error. */
+export interface UiToolCall {
+  toolCallId: string;
+  name: string;
+  step: number;
+  /** The input as the model writes it (JSON text); replaced by the parsed input's JSON once complete. */
+  inputText: string;
+  input?: unknown;
+  /** `writing`: the model is writing the input; `running`: the tool runs; then `done` or `failed`. */
+  state: 'writing' | 'running' | 'done' | 'failed';
+  output?: unknown;
+  error?: { code: string; message: string } | undefined;
+  durationMs?: number | undefined;
+}
+
+/** The answer's call with this id, created when the model begins it. */
+function toolCallOf(answer: UiMessage, toolCallId: string, name: string, step: number): UiToolCall {
+  answer.tools ??= [];
+  let call = answer.tools.find((candidate) => candidate.toolCallId === toolCallId);
+  if (call === undefined) {
+    call = { toolCallId, name, step, inputText: '', state: 'writing' };
+    answer.tools.push(call);
+  }
+  return call;
+}
+
+/** Folds a tool event into the answer's calls (new objects, so a renderer sees the change). */
+export function applyToolEvent(
+  answer: UiMessage,
+  event: Extract<RunEvent, { type: 'tool-input-start' | 'tool-input-delta' | 'tool-call' | 'tool-result' }>,
+): void {
+  switch (event.type) {
+    case 'tool-input-start':
+      toolCallOf(answer, event.toolCallId, event.name, event.step);
+      break;
+    case 'tool-input-delta': {
+      const call = answer.tools?.find((candidate) => candidate.toolCallId === event.toolCallId);
+      if (call !== undefined) call.inputText += event.delta;
+      break;
+    }
+    case 'tool-call': {
+      const call = toolCallOf(answer, event.toolCallId, event.name, event.step ?? 1);
+      call.input = event.input;
+      call.inputText = typeof event.input === 'string' ? event.input : JSON.stringify(event.input);
+      call.state = 'running';
+      break;
+    }
+    case 'tool-result': {
+      const call = toolCallOf(answer, event.toolCallId, event.name, 0);
+      call.output = event.output;
+      call.error = event.error;
+      call.durationMs = event.durationMs;
+      call.state = event.error === undefined ? 'done' : 'failed';
+      break;
+    }
+  }
+  answer.tools = [...(answer.tools ?? [])];
+}
+
+/** The calls of a stored agent answer, as they ended. */
+function toolsFromSteps(steps: NonNullable<StoredMessage['steps']>): UiToolCall[] {
+  return steps.flatMap((step) =>
+    step.toolCalls.map((call) => ({
+      toolCallId: call.toolCallId,
+      name: call.name,
+      step: step.step,
+      inputText: typeof call.input === 'string' ? call.input : JSON.stringify(call.input ?? {}),
+      input: call.input,
+      state: call.error === undefined ? ('done' as const) : ('failed' as const),
+      output: call.output,
+      error: call.error,
+      durationMs: call.durationMs,
+    })),
+  );
 }
 
 export interface SessionSnapshot {
@@ -395,9 +473,14 @@ export class ChatSession {
       case 'error':
         this.#fail(answer, { code: event.code, message: event.message });
         break;
-      case 'usage':
+      case 'tool-input-start':
+      case 'tool-input-delta':
       case 'tool-call':
       case 'tool-result':
+        applyToolEvent(answer, event);
+        break;
+      case 'usage':
+      case 'step':
         break;
     }
   }
@@ -408,6 +491,19 @@ export class ChatSession {
     answer.text = whole.text;
     answer.sources = whole.sources;
     answer.match = whole.match ?? undefined;
+    if (whole.toolSteps.length > 0) {
+      answer.tools = whole.toolSteps.map((call) => ({
+        toolCallId: call.toolCallId,
+        name: call.name,
+        step: call.step ?? 1,
+        inputText: typeof call.input === 'string' ? call.input : JSON.stringify(call.input ?? {}),
+        input: call.input,
+        state: call.error === undefined ? 'done' : 'failed',
+        output: call.output,
+        error: call.error,
+        durationMs: call.durationMs,
+      }));
+    }
     answer.cached = whole.cached;
     answer.phase = null;
     answer.status = whole.finishReason === 'aborted' ? 'stopped' : 'complete';
@@ -528,6 +624,7 @@ export function fromStored(stored: readonly StoredMessage[]): UiMessage[] {
             },
           }),
       stats: statsFrom(message.timings ?? null, message.usage ?? null, message.cached === true),
+      ...(message.steps === undefined ? {} : { tools: toolsFromSteps(message.steps) }),
     });
   }
   return messages;

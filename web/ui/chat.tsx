@@ -8,6 +8,7 @@ import type { UseChat } from '../client/react.ts';
 import type { UiMessage } from '../client/session.ts';
 import { formatMs } from './format.ts';
 import { Markdown } from './markdown.tsx';
+import { ToolCalls } from './tool-calls.tsx';
 
 export { formatMs };
 
@@ -101,6 +102,7 @@ function AnswerView({
           {PHASE_LABELS[message.phase]}
         </p>
       ) : null}
+      {message.tools === undefined || message.tools.length === 0 ? null : <ToolCalls calls={message.tools} />}
       {message.sources.length > 0 ? <SourceList message={message} prefix={prefix} /> : null}
       {message.match?.quality === 'none' ? (
         <p class="rv-note rv-no-match" role="note">
