@@ -219,6 +219,50 @@ describe.skipIf(!chromiumAvailable)('web app in Chromium', () => {
     expect(await summary.innerText()).toMatch(/photo\.png/);
     expect(await summary.innerText()).toMatch(/DOCUMENT_UNSUPPORTED_TYPE/);
     await expect.poll(() => page.locator('.docs-table').innerText()).toMatch(/pricing\.md/);
+    await page.reload();
+    await page.locator('.docs-drop').waitFor();
+
+    // On a slow uplink the line and the bar say the same figure at every step ("Sending… 40%" showed a 10% bar).
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('Network.emulateNetworkConditions', {
+      offline: false,
+      latency: 0,
+      downloadThroughput: -1,
+      uploadThroughput: 100 * 1024,
+    });
+    await page.evaluate(() => {
+      const seen: { value: number; text: string }[] = [];
+      (window as unknown as { progressSeen: typeof seen }).progressSeen = seen;
+      new MutationObserver(() => {
+        const bar = document.querySelector<HTMLProgressElement>('.docs-progress progress');
+        const text = document.querySelector('.docs-progress span')?.textContent;
+        if (bar !== null && text !== undefined && text !== null) seen.push({ value: bar.value, text });
+      }).observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true });
+    });
+    const line = 'Plans are billed monthly and can be cancelled at any time from the account page.\n';
+    await page
+      .locator('input[type=file]')
+      .setInputFiles([
+        {
+          name: 'billing.md',
+          mimeType: 'text/markdown',
+          buffer: Buffer.from(`# Billing\n\n${line.repeat(3000)}`),
+        },
+      ]);
+    await expect.poll(() => summary.innerText(), { timeout: 30_000 }).toMatch(/1 added/);
+    await cdp.send('Network.emulateNetworkConditions', {
+      offline: false,
+      latency: 0,
+      downloadThroughput: -1,
+      uploadThroughput: -1,
+    });
+    const seen = await page.evaluate(
+      () => (window as unknown as { progressSeen: { value: number; text: string }[] }).progressSeen,
+    );
+    const sending = seen.filter((state) => state.text.startsWith('Sending'));
+    expect(sending.some((state) => state.value > 0 && state.value < 100)).toBe(true);
+    for (const state of sending) expect(state.text).toBe(`Sending… ${state.value}%`);
+    expect(await page.locator('.docs-table').innerText()).toMatch(/billing\.md/);
   });
 
   it('dark theme toggles and persists across reloads', async () => {

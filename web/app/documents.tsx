@@ -3,7 +3,13 @@
 import type { VNode } from 'preact';
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import type { RivuletClient } from '../client/index.ts';
-import { uploadDocuments, UploadError, type UploadProgress, type UploadSummary } from './upload.ts';
+import {
+  progressView,
+  uploadDocuments,
+  UploadError,
+  type UploadProgress,
+  type UploadSummary,
+} from './upload.ts';
 
 interface DocumentRow {
   id: string;
@@ -68,8 +74,7 @@ export function DocumentsView({ client, chatbotId }: { client: RivuletClient; ch
     refresh();
   };
 
-  const percent =
-    progress === null ? 0 : Math.round(((progress.sent + progress.done) / (1 + progress.total)) * 100);
+  const view = progress === null ? null : progressView(progress);
   return (
     <section class="docs" aria-label="Documents">
       <div
@@ -107,14 +112,10 @@ export function DocumentsView({ client, chatbotId }: { client: RivuletClient; ch
           }}
         />
       </div>
-      {progress !== null ? (
+      {view !== null ? (
         <div class="docs-progress">
-          <progress max={100} value={percent} aria-label="Upload progress" />
-          <span aria-live="polite">
-            {progress.sent < 1
-              ? `Sending… ${Math.round(progress.sent * 100)}%`
-              : `Ingesting ${progress.current ?? ''} (${progress.done} of ${progress.total} done)`}
-          </span>
+          <progress max={100} value={view.percent} aria-label="Upload progress" aria-valuetext={view.label} />
+          <span aria-live="polite">{view.label}</span>
         </div>
       ) : null}
       {error !== null ? (

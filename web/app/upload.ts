@@ -30,6 +30,27 @@ export interface UploadProgress {
   results: FileResult[];
 }
 
+/** What the progress bar and its line show: always the same figure, so the text and the bar agree. */
+export interface ProgressView {
+  /** 0..100: the bytes sent while sending, then the files ingested. */
+  percent: number;
+  label: string;
+}
+
+/**
+ * Sending, the bar follows the bytes ("Sending… 40%" at 40%); then it starts over for ingestion and follows the files
+ * ingested ("Ingesting b.md (1 of 2 done)" at 50%). (It used to blend both into one bar: 10% while the line said 40%.)
+ */
+export function progressView(progress: UploadProgress): ProgressView {
+  if (progress.sent < 1) {
+    const percent = Math.floor(progress.sent * 100);
+    return { percent, label: `Sending… ${percent}%` };
+  }
+  const percent = progress.total === 0 ? 100 : Math.floor((progress.done / progress.total) * 100);
+  const current = progress.current === null ? '' : ` ${progress.current}`;
+  return { percent, label: `Ingesting${current} (${progress.done} of ${progress.total} done)` };
+}
+
 export function uploadDocuments(
   baseUrl: string,
   files: readonly File[],
