@@ -6,6 +6,8 @@ import type { LoadPlan } from './load-client.ts';
 export const SEED = 1;
 
 export interface LevelProfile {
+  /** What the report calls it: "concurrency 64", or a named scenario's description. */
+  title: string;
   concurrency: number;
   /** Streams each concurrent slot opens one after another. */
   rounds: number;
@@ -21,8 +23,10 @@ export interface LevelProfile {
  */
 export function profileFor(concurrency: number, quick: boolean): LevelProfile {
   const trials = quick ? 1 : 3;
+  const title = `concurrency ${concurrency}`;
   if (concurrency <= 1) {
     return {
+      title,
       concurrency,
       rounds: quick ? 3 : 4,
       rampMs: 0,
@@ -32,6 +36,7 @@ export function profileFor(concurrency: number, quick: boolean): LevelProfile {
   }
   if (concurrency <= 256) {
     return {
+      title,
       concurrency,
       rounds: quick ? 1 : 2,
       rampMs: 200,
@@ -40,12 +45,60 @@ export function profileFor(concurrency: number, quick: boolean): LevelProfile {
     };
   }
   return {
+    title,
     concurrency,
     rounds: 1,
     rampMs: 1_000,
     trials,
     scenario: { tokenCount: quick ? 30 : 100, interTokenMs: 50, ttftMs: 0, seed: SEED },
   };
+}
+
+/** The named loads of issue 15, run against a Rivulet with the sample corpus and retrieval on. */
+export const SCENARIO_NAMES = ['paced', 'held'] as const;
+export type ScenarioName = (typeof SCENARIO_NAMES)[number];
+
+/**
+ * paced: 200 streams at 50 tokens/s each (CPU per token, TTFT p99 and memory per stream at a realistic pace).
+ * held: 5,000 streams at 1 token/s, opened at 1,000 per second for 5 s (memory per held stream, TTFT p99 while
+ * answers start faster than one core can start them). A held stream lasts 14 s: all 5,000 are open when the RSS is
+ * sampled, half a stream after the last one was opened.
+ */
+export function scenarioProfile(name: ScenarioName, quick: boolean): LevelProfile {
+  switch (name) {
+    case 'paced':
+      return {
+        title: 'scenario paced: 200 streams at 50 tokens/s',
+        concurrency: 200,
+        rounds: 1,
+        rampMs: 1_000,
+        trials: quick ? 1 : 2,
+        scenario: { tokenCount: quick ? 100 : 250, interTokenMs: 20, ttftMs: 0, seed: SEED },
+      };
+    case 'held':
+      return {
+        title: 'scenario held: 5,000 streams at 1 token/s, opened at 1,000/s for 5 s',
+        concurrency: 5_000,
+        rounds: 1,
+        rampMs: 5_000,
+        trials: 1,
+        scenario: { tokenCount: 15, interTokenMs: 1_000, ttftMs: 0, seed: SEED },
+      };
+  }
+}
+
+export function parseScenarios(raw: string): ScenarioName[] {
+  if (raw.trim() === 'none') return [];
+  const names = raw.split(',').map((part) => part.trim());
+  const known: readonly string[] = SCENARIO_NAMES;
+  for (const name of names) {
+    if (!known.includes(name)) {
+      throw new Error(
+        `--scenarios takes none or a list of ${SCENARIO_NAMES.join(', ')}, got ${JSON.stringify(raw)}`,
+      );
+    }
+  }
+  return names as ScenarioName[];
 }
 
 export interface ScenarioOverrides {
@@ -116,6 +169,7 @@ export function describeLevel(profile: LevelProfile): string {
 }
 
 export function parseLevels(raw: string): number[] {
+  if (raw.trim() === 'none') return [];
   const levels = raw.split(',').map((part) => Number(part.trim()));
   for (const level of levels) {
     if (!Number.isInteger(level) || level < 1 || level > 10_000) {

@@ -141,11 +141,15 @@ function trialCpuPerToken(trial: TrialMeasurement | undefined): number | undefin
 }
 
 export interface LevelFigures {
-  concurrency: number;
+  title: string;
   cpuRatio: number | undefined;
   cpuRatioPerTrial: (number | undefined)[];
   addedTtftOverRawPipeMs: number;
   addedTtftOverDirectMs: number;
+  rawPipeTtftP99Ms: number;
+  rivuletTtftP99Ms: number;
+  rawPipeMemoryPerStreamBytes: number | undefined;
+  rivuletMemoryPerStreamBytes: number | undefined;
   failedStreams: number;
 }
 
@@ -168,7 +172,7 @@ export function levelFigures(report: LevelReport): LevelFigures {
   });
   const rivuletTtft = percentile(rivulet.ttftMs, 50);
   return {
-    concurrency: report.profile.concurrency,
+    title: report.profile.title,
     cpuRatio:
       rivuletCpu === undefined || rawPipeCpu === undefined || rawPipeCpu === 0
         ? undefined
@@ -176,6 +180,10 @@ export function levelFigures(report: LevelReport): LevelFigures {
     cpuRatioPerTrial,
     addedTtftOverRawPipeMs: rivuletTtft - percentile(rawPipe.ttftMs, 50),
     addedTtftOverDirectMs: rivuletTtft - percentile(direct.ttftMs, 50),
+    rawPipeTtftP99Ms: percentile(rawPipe.ttftMs, 99),
+    rivuletTtftP99Ms: percentile(rivulet.ttftMs, 99),
+    rawPipeMemoryPerStreamBytes: rawPipe.memoryPerStreamBytes,
+    rivuletMemoryPerStreamBytes: rivulet.memoryPerStreamBytes,
     failedStreams: [direct, rawPipe, rivulet].reduce(
       (total, entry) => total + entry.started - entry.completed,
       0,
@@ -188,7 +196,7 @@ const milliseconds = (micros: number | undefined): string =>
 
 export function printLevel(report: LevelReport, cpuResolutionMs: number): void {
   const { profile } = report;
-  console.log(`\n### concurrency ${profile.concurrency}\n`);
+  console.log(`\n### ${profile.title}\n`);
   console.log(describeLevel(profile));
   console.log(
     `fake upstream served ${report.upstreamRequests} requests, ${report.upstreamCompleted} to the end ([DONE])\n`,
@@ -302,7 +310,7 @@ export function printProfileWindows(report: LevelReport): void {
     for (const [index, trial] of trials.entries()) {
       if (trial.profileWindow === undefined) continue;
       console.log(
-        `profile window c=${report.profile.concurrency} ${name} trial ${index + 1}: --from-ms ${Math.round(trial.profileWindow.fromMs)} --to-ms ${Math.round(trial.profileWindow.toMs)}`,
+        `profile window ${report.profile.title} ${name} trial ${index + 1}: --from-ms ${Math.round(trial.profileWindow.fromMs)} --to-ms ${Math.round(trial.profileWindow.toMs)}`,
       );
     }
   }
@@ -312,24 +320,34 @@ export function printSummary(reports: readonly LevelReport[]): void {
   console.log('\n### summary against the targets\n');
   const rows = reports.map((report) => {
     const figures = levelFigures(report);
+    const kilobytes = (bytes: number | undefined): string =>
+      formatNumber(bytes === undefined ? undefined : bytes / 1024, 0);
     return [
-      String(figures.concurrency),
+      figures.title,
       formatNumber(figures.cpuRatio, 2),
       figures.cpuRatioPerTrial.map((ratio) => formatNumber(ratio, 2)).join(' / '),
       formatNumber(figures.addedTtftOverRawPipeMs, 2),
       formatNumber(figures.addedTtftOverDirectMs, 2),
+      `${formatNumber(figures.rivuletTtftP99Ms, 0)} / ${formatNumber(figures.rawPipeTtftP99Ms, 0)}`,
+      `${kilobytes(figures.rivuletMemoryPerStreamBytes)} / ${kilobytes(figures.rawPipeMemoryPerStreamBytes)}`,
     ];
   });
   console.log(
     markdownTable(
       [
-        'concurrency',
+        'load',
         `CPU/token rivulet÷raw-pipe (<= ${TARGET_CPU_RATIO}x)`,
         'per trial',
         `TTFT p50 added vs raw-pipe ms (<= ${TARGET_ADDED_TTFT_MS})`,
         'TTFT p50 added vs direct ms',
+        'TTFT p99 ms rivulet / raw-pipe',
+        'mem/stream KB rivulet / raw-pipe',
       ],
       rows,
     ),
+  );
+  console.log(
+    '\nissue 15 targets for the scenarios: paced (200 at 50 tokens/s) TTFT p99 <= 50 ms and <= 150 KB per active stream; ' +
+      'held (opened at 1,000/s) TTFT p99 <= 1 s and <= 45 KB per held stream; CPU/token <= 1.3x raw-pipe everywhere.',
   );
 }

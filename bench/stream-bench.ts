@@ -1,13 +1,18 @@
 // `npm run bench`: TTFT, token gaps, CPU per token and memory per stream for direct, raw-pipe and Rivulet.
 
-import { cpus, release, totalmem } from 'node:os';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, release, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { FakeScenario } from '../test/fakes/openai-upstream.ts';
 import {
   integerFlag,
   parseLevels,
+  parseScenarios,
   planFor,
   profileFor,
+  scenarioProfile,
+  SCENARIO_NAMES,
   SEED,
   withOverrides,
   type LevelProfile,
@@ -60,9 +65,12 @@ interface BenchTarget {
   relay: BenchChild | undefined;
 }
 
-const USAGE = `Usage: npm run bench -- [--concurrency 1,64,1000] [--quick] [--cpu-prof <dir>]
+const USAGE = `Usage: npm run bench -- [--concurrency 1,64,1000] [--scenarios paced,held] [--quick] [--cpu-prof <dir>]
 
-  --concurrency        comma-separated concurrency levels (default ${DEFAULT_LEVELS.join(',')}; quick: ${QUICK_LEVELS.join(',')})
+  --concurrency        comma-separated concurrency levels (default ${DEFAULT_LEVELS.join(',')}; quick: ${QUICK_LEVELS.join(',')}; none: skip them)
+  --scenarios          named loads against a Rivulet with the sample corpus and retrieval on (${SCENARIO_NAMES.join(', ')};
+                       default both, quick: none; none: skip them): paced = 200 streams at 50 tokens/s, held = 5,000
+                       streams at 1 token/s opened at 1,000/s for 5 s (needs ulimit -n >= 20,000)
   --quick              smoke run: fewer tokens and rounds, one trial
   --tokens <n>         tokens per stream at every level (overrides the level's default)
   --inter-token-ms <n> gap between the fake upstream's tokens at every level
@@ -174,6 +182,90 @@ async function runLevel(
   };
 }
 
+interface RivuletStart {
+  name: string;
+  upstreamUrl: string;
+  nodeFlags: string[];
+  redisUrl: string | undefined;
+  /** The sample corpus in a SQLite file of its own, searched on every answer; else an empty in-memory store. */
+  sampleCorpusDir: string | undefined;
+}
+
+async function startRivulet(options: RivuletStart): Promise<{ child: BenchChild; port: number }> {
+  const port = await freePort();
+  const storage: Record<string, string> =
+    options.sampleCorpusDir === undefined
+      ? // An empty in-memory store: this measures streaming (retrieval has its own benchmark), and leaves ./data alone.
+        { DATA_DIR: ':memory:', SAMPLE_CORPUS: 'false' }
+      : // As users run it: the sample corpus searched on every answer; the cache off, so every answer is generated;
+        // no embedding model to call (retrieval is BM25); readers for 5,000 held streams.
+        {
+          DATA_DIR: options.sampleCorpusDir,
+          SAMPLE_CORPUS: 'true',
+          ANSWER_CACHE: 'false',
+          EMBEDDING_PROVIDER: 'none',
+          MAX_READERS: '20000',
+        };
+  const child = spawnChild({
+    name: options.name,
+    script: RIVULET_SCRIPT,
+    args: ['serve'],
+    nodeFlags: options.nodeFlags,
+    env: {
+      LLM_PROVIDER: 'openai-compatible',
+      LLM_BASE_URL: options.upstreamUrl,
+      LLM_MODEL: MODEL,
+      LOG_LEVEL: 'warn',
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      METRICS_ENABLED: process.env.METRICS_ENABLED ?? 'true',
+      ...storage,
+      ...(options.redisUrl === undefined
+        ? {}
+        : { REDIS_URL: options.redisUrl, REDIS_KEY_PREFIX: `rivulet-bench:${process.pid}:${port}` }),
+    },
+    cwd: ROOT,
+    ipc: false,
+  });
+  await waitForHttpOk(child, port, '/healthz', START_TIMEOUT_MS);
+  return { child, port };
+}
+
+/** Every target streams the same short scenario once, so JIT and connection pools are ready; returns failures. */
+async function warmUp(targets: readonly BenchTarget[], fake: BenchChild): Promise<number> {
+  const warmupScenario = { tokenCount: 50, interTokenMs: 1, ttftMs: 0, seed: SEED };
+  await setScenario(fake, warmupScenario);
+  const warmupPlan: LoadPlan = {
+    concurrency: 32,
+    rounds: 2,
+    rampMs: 0,
+    tokensPerStream: warmupScenario.tokenCount,
+    streamDurationMs: 50,
+    timeoutMs: 30_000,
+  };
+  let failedStreams = 0;
+  for (const benchTarget of targets) {
+    const result = await runLoad(benchTarget.target, warmupPlan);
+    const failed = result.started - result.completed;
+    if (failed > 0) {
+      failedStreams += failed;
+      for (const [reason, count] of result.failures) {
+        console.log(`FAILED during warm-up: ${benchTarget.name}: ${count} stream(s): ${reason}`);
+      }
+    }
+  }
+  console.log(`warm-up: 64 streams x ${warmupScenario.tokenCount} tokens per target`);
+  return failedStreams;
+}
+
+function printRivuletOutput(rivulet: BenchChild): void {
+  if (rivulet.outputLineCount === 0) return;
+  console.log(
+    `\n${rivulet.name} wrote ${rivulet.outputLineCount} log line(s) at LOG_LEVEL=warn; the last ones:`,
+  );
+  console.log(rivulet.recentOutput.slice(-10).join('\n'));
+}
+
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -183,6 +275,7 @@ async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
       concurrency: { type: 'string' },
+      scenarios: { type: 'string' },
       quick: { type: 'boolean', default: false },
       'cpu-prof': { type: 'string' },
       tokens: { type: 'string' },
@@ -217,8 +310,11 @@ async function main(): Promise<number> {
     rampMs: integerFlag('ramp-ms', values['ramp-ms'], 0, 60_000),
   };
   const profiles = levels.map((level) => withOverrides(profileFor(level, quick), overrides));
+  const scenarios =
+    values.scenarios === undefined ? (quick ? [] : [...SCENARIO_NAMES]) : parseScenarios(values.scenarios);
+  const scenarioProfiles = scenarios.map((name) => scenarioProfile(name, quick));
 
-  const maxConcurrency = Math.max(...levels);
+  const maxConcurrency = Math.max(0, ...levels, ...scenarioProfiles.map((profile) => profile.concurrency));
   const fileLimit = openFilesLimit();
   // Rivulet holds one client and one upstream socket per stream; the client process one per stream.
   const filesNeeded = maxConcurrency * 2 + 256;
@@ -237,7 +333,8 @@ async function main(): Promise<number> {
     'each server (fake upstream, raw-pipe relay, Rivulet) runs in its own process; the load client runs in the bench process; all on 127.0.0.1',
   );
   console.log(
-    `rivulet env: LLM_PROVIDER=openai-compatible LLM_MODEL=bench LOG_LEVEL=warn DATA_DIR=:memory: SAMPLE_CORPUS=false METRICS_ENABLED=${process.env.METRICS_ENABLED ?? 'true'}${values['redis-url'] === undefined ? '' : ' REDIS_URL=<--redis-url> (the Redis run hub)'} (other settings at their defaults)`,
+    `rivulet env: LLM_PROVIDER=openai-compatible LLM_MODEL=bench LOG_LEVEL=warn METRICS_ENABLED=${process.env.METRICS_ENABLED ?? 'true'}${values['redis-url'] === undefined ? '' : ' REDIS_URL=<--redis-url> (the Redis run hub)'} (other settings at their defaults); ` +
+      'concurrency levels: DATA_DIR=:memory: SAMPLE_CORPUS=false; scenarios: a second Rivulet, DATA_DIR=<temp dir> SAMPLE_CORPUS=true ANSWER_CACHE=false EMBEDDING_PROVIDER=none MAX_READERS=20000',
   );
 
   const { child: fake, port: fakePort, url: fakeUrl } = await startFakeUpstreamChild(ROOT, START_TIMEOUT_MS);
@@ -254,82 +351,72 @@ async function main(): Promise<number> {
   });
   const rawPipePort = (await waitForMessage<ReadyMessage>(rawPipe, 'ready', START_TIMEOUT_MS)).port;
 
-  const rivuletPort = await freePort();
-  const rivulet = spawnChild({
-    name: 'rivulet',
-    script: RIVULET_SCRIPT,
-    args: ['serve'],
+  const rivuletStart = {
+    upstreamUrl: fakeUrl,
     nodeFlags: profileFlags,
-    env: {
-      LLM_PROVIDER: 'openai-compatible',
-      LLM_BASE_URL: fakeUrl,
-      LLM_MODEL: MODEL,
-      LOG_LEVEL: 'warn',
-      HOST: '127.0.0.1',
-      PORT: String(rivuletPort),
-      // An empty in-memory store: this measures streaming (retrieval has its own benchmark), and leaves ./data alone.
-      DATA_DIR: ':memory:',
-      SAMPLE_CORPUS: 'false',
-      METRICS_ENABLED: process.env.METRICS_ENABLED ?? 'true',
-      ...(values['redis-url'] === undefined
-        ? {}
-        : { REDIS_URL: values['redis-url'], REDIS_KEY_PREFIX: `rivulet-bench:${process.pid}` }),
-    },
-    cwd: ROOT,
-    ipc: false,
-  });
-  await waitForHttpOk(rivulet, rivuletPort, '/healthz', START_TIMEOUT_MS);
-
-  const targets: BenchTarget[] = [
-    makeTarget('direct', fakePort, undefined),
-    makeTarget('raw-pipe', rawPipePort, rawPipe),
-    makeTarget('rivulet', rivuletPort, rivulet),
-  ];
-
-  // Warm-up: every target streams the same short scenario once, so JIT and connection pools are ready.
-  const warmupScenario = { tokenCount: 50, interTokenMs: 1, ttftMs: 0, seed: SEED };
-  await setScenario(fake, warmupScenario);
-  const warmupPlan: LoadPlan = {
-    concurrency: 32,
-    rounds: 2,
-    rampMs: 0,
-    tokensPerStream: warmupScenario.tokenCount,
-    streamDurationMs: 50,
-    timeoutMs: 30_000,
+    redisUrl: values['redis-url'],
   };
+  const rivuletChildren: BenchChild[] = [];
+  let sampleCorpusDir: string | undefined;
   let failedStreams = 0;
-  for (const benchTarget of targets) {
-    const result = await runLoad(benchTarget.target, warmupPlan);
-    const failed = result.started - result.completed;
-    if (failed > 0) {
-      failedStreams += failed;
-      for (const [reason, count] of result.failures) {
-        console.log(`FAILED during warm-up: ${benchTarget.name}: ${count} stream(s): ${reason}`);
+  const reports: LevelReport[] = [];
+  try {
+    if (profiles.length > 0) {
+      const { child: rivulet, port: rivuletPort } = await startRivulet({
+        ...rivuletStart,
+        name: 'rivulet',
+        sampleCorpusDir: undefined,
+      });
+      rivuletChildren.push(rivulet);
+      const targets: BenchTarget[] = [
+        makeTarget('direct', fakePort, undefined),
+        makeTarget('raw-pipe', rawPipePort, rawPipe),
+        makeTarget('rivulet', rivuletPort, rivulet),
+      ];
+      failedStreams += await warmUp(targets, fake);
+      for (const profile of profiles) {
+        const report = await runLevel(profile, targets, fake);
+        failedStreams += levelFigures(report).failedStreams;
+        reports.push(report);
+        printLevel(report, cpuResolutionMicroseconds() / 1000);
+        if (profileDir !== undefined) printProfileWindows(report);
       }
     }
+    if (scenarioProfiles.length > 0) {
+      sampleCorpusDir = mkdtempSync(join(tmpdir(), 'rivulet-stream-bench-'));
+      const { child: rivulet, port: rivuletPort } = await startRivulet({
+        ...rivuletStart,
+        name: 'rivulet (sample corpus)',
+        sampleCorpusDir,
+      });
+      rivuletChildren.push(rivulet);
+      console.log(
+        `\nscenarios: rivulet pid ${rivulet.pid} with the sample corpus (SQLite in ${sampleCorpusDir}), retrieval on every answer`,
+      );
+      const targets: BenchTarget[] = [
+        makeTarget('direct', fakePort, undefined),
+        makeTarget('raw-pipe', rawPipePort, rawPipe),
+        makeTarget('rivulet', rivuletPort, rivulet),
+      ];
+      failedStreams += await warmUp(targets, fake);
+      for (const profile of scenarioProfiles) {
+        const report = await runLevel(profile, targets, fake);
+        failedStreams += levelFigures(report).failedStreams;
+        reports.push(report);
+        printLevel(report, cpuResolutionMicroseconds() / 1000);
+        if (profileDir !== undefined) printProfileWindows(report);
+      }
+    }
+    printSummary(reports);
+    console.log(`\nbench took ${Math.round((performance.now() - benchStartedAt) / 1000)} s`);
+    for (const rivulet of rivuletChildren) printRivuletOutput(rivulet);
+  } finally {
+    await Promise.all([...rivuletChildren.map(stopChild), stopChild(rawPipe), stopChild(fake)]);
+    if (sampleCorpusDir !== undefined) rmSync(sampleCorpusDir, { recursive: true, force: true });
   }
-  console.log(`warm-up: 64 streams x ${warmupScenario.tokenCount} tokens per target`);
-
-  const reports: LevelReport[] = [];
-  for (const profile of profiles) {
-    const report = await runLevel(profile, targets, fake);
-    failedStreams += levelFigures(report).failedStreams;
-    reports.push(report);
-    printLevel(report, cpuResolutionMicroseconds() / 1000);
-    if (profileDir !== undefined) printProfileWindows(report);
-  }
-  printSummary(reports);
-  console.log(`\nbench took ${Math.round((performance.now() - benchStartedAt) / 1000)} s`);
-
-  if (rivulet.outputLineCount > 0) {
-    console.log(`\nrivulet wrote ${rivulet.outputLineCount} log line(s) at LOG_LEVEL=warn; the last ones:`);
-    console.log(rivulet.recentOutput.slice(-10).join('\n'));
-  }
-
-  await Promise.all([stopChild(rivulet), stopChild(rawPipe), stopChild(fake)]);
   if (profileDir !== undefined) {
     console.log(
-      `\nCPU profiles written to ${profileDir} (raw-pipe pid ${rawPipe.pid}, rivulet pid ${rivulet.pid}; the pid is in the file name)`,
+      `\nCPU profiles written to ${profileDir} (raw-pipe pid ${rawPipe.pid}, rivulet pid(s) ${rivuletChildren.map((child) => child.pid).join(', ')}; the pid is in the file name)`,
     );
   }
   if (failedStreams > 0) {
