@@ -13,6 +13,7 @@ import type {
   StreamOptions,
   StreamPart,
 } from '../../core/provider.ts';
+import { tokenChunkText } from './completion-chunk.ts';
 import { postToProvider, readJson, type ResponseBody } from '../shared/provider-http.ts';
 import { readStreamingBody } from '../shared/stream-body.ts';
 
@@ -132,6 +133,12 @@ function consumeStream(
       return;
     }
     sawEvent = true;
+    // Nearly every chunk is one token: read its text without building the chunk object.
+    const token = tokenChunkText(data);
+    if (token !== undefined) {
+      if (token.length > 0) onPart({ type: 'text-delta', text: token });
+      return;
+    }
     let chunk: CompletionChunk;
     try {
       chunk = JSON.parse(data) as CompletionChunk;
