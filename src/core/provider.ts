@@ -66,8 +66,14 @@ export type StreamPart =
    * malformed JSON, which the agent loop reports to the model. Emitted before `finish` (reason `tool-calls`).
    */
   | { type: 'tool-call'; toolCallId: string; name: string; inputText: string }
-  /** Emitted by a fallback chain when it moves to the next provider. */
-  | { type: 'failover'; from: string; to: string; reason: string };
+  /**
+   * Emitted by a fallback chain when it moves to the next provider. Without `restart` the next provider continues
+   * the text already sent. With `restart` (the failed provider was in the middle of a tool call) the next provider
+   * answers the step from the start: the text and the unfinished tool calls (no `tool-call` part) the failed
+   * provider sent in this step are superseded. Providers emit `tool-call` parts together with `finish`, so a failed
+   * attempt has none.
+   */
+  | { type: 'failover'; from: string; to: string; reason: string; restart?: boolean };
 
 export interface StreamOptions {
   /** Aborting it must close the provider's HTTP request at once. */

@@ -12,8 +12,10 @@ import type {
   LanguageModel,
   StreamOptions,
   StreamPart,
+  ToolCallRequest,
 } from '../core/provider.ts';
 import { retryDelay } from './shared/backoff.ts';
+import { emitWholeToolCall } from './shared/tool-calls.ts';
 import type { CircuitBreaker } from './shared/circuit-breaker.ts';
 
 export interface FallbackChainOptions {
@@ -28,7 +30,8 @@ export interface FallbackChainOptions {
   streaming: boolean;
   /**
    * After the first token: true continues on the next provider from the text already sent (with a `failover`
-   * part); false ends with the error, so a half answer never looks complete either way.
+   * part), or, when the provider failed in the middle of a tool call, restarts the step there (a `failover` part
+   * with `restart`); false ends with the error, so a half answer or a half tool call never looks complete.
    */
   continueAfterFailure: boolean;
   breaker: CircuitBreaker;
@@ -126,6 +129,8 @@ export class FallbackChain implements LanguageModel {
       let streaming = this.options.streaming;
       for (let attempt = 0; ; attempt += 1) {
         let sentThisAttempt = false;
+        // A tool call began and the answer has not finished: a failure now cannot be continued as text.
+        let inToolCall = false;
         let receivedAny = false;
         const startedAt = Date.now();
         const call = { provider: model.provider, model: model.model, attempt: attempt + 1, streaming };
@@ -148,6 +153,12 @@ export class FallbackChain implements LanguageModel {
             if (part.type === 'text-delta') {
               sentThisAttempt = true;
               sent += part.text;
+            } else if (part.type === 'tool-input-start') {
+              // The reader saw the call begin: no silent retry of this provider either.
+              sentThisAttempt = true;
+              inToolCall = true;
+            } else if (part.type === 'finish') {
+              inToolCall = false;
             }
             onPart(part);
           });
@@ -212,9 +223,24 @@ export class FallbackChain implements LanguageModel {
           }
           const next = candidates[index + 1];
           if (next === undefined) throw error;
-          this.options.logger.warn({ ...context, to: next.provider, sentChars: sent.length }, 'failing over');
+          this.options.logger.warn(
+            { ...context, to: next.provider, sentChars: sent.length, restart: inToolCall },
+            'failing over',
+          );
           this.observer.providerFailover(model.provider, next.provider);
-          onPart({ type: 'failover', from: keyOf(model), to: keyOf(next), reason: error.code });
+          if (inToolCall) {
+            // A half tool call cannot be continued: the next provider answers the step from the start.
+            sent = '';
+            onPart({
+              type: 'failover',
+              from: keyOf(model),
+              to: keyOf(next),
+              reason: error.code,
+              restart: true,
+            });
+          } else {
+            onPart({ type: 'failover', from: keyOf(model), to: keyOf(next), reason: error.code });
+          }
           break;
         }
       }
@@ -227,6 +253,7 @@ export class FallbackChain implements LanguageModel {
 
   async generate(request: GenerateRequest, options: { signal: AbortSignal }): Promise<GenerateResult> {
     let text = '';
+    let toolCalls: ToolCallRequest[] = [];
     let result: GenerateResult = { text: '', usage: null, finishReason: 'stop' };
     await this.stream(request, {
       signal: options.signal,
@@ -234,9 +261,15 @@ export class FallbackChain implements LanguageModel {
         if (part.type === 'text-delta') text += part.text;
         else if (part.type === 'usage') result = { ...result, usage: part.usage };
         else if (part.type === 'finish') result = { ...result, finishReason: part.finishReason };
+        else if (part.type === 'tool-call') {
+          toolCalls.push({ toolCallId: part.toolCallId, name: part.name, inputText: part.inputText });
+        } else if (part.type === 'failover' && part.restart === true) {
+          text = '';
+          toolCalls = [];
+        }
       },
     });
-    return { ...result, text };
+    return toolCalls.length === 0 ? { ...result, text } : { ...result, text, toolCalls };
   }
 
   async close(): Promise<void> {
@@ -275,6 +308,7 @@ export class FallbackChain implements LanguageModel {
       }
       const result = await model.generate(request, { signal: attemptSignal });
       if (result.text.length > 0) onPart({ type: 'text-delta', text: result.text });
+      for (const call of result.toolCalls ?? []) emitWholeToolCall(call, onPart);
       if (result.usage !== null) onPart({ type: 'usage', usage: result.usage });
       onPart({ type: 'finish', finishReason: result.finishReason });
     } catch (error) {

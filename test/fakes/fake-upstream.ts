@@ -16,7 +16,9 @@ import {
   type EmbeddingsWire,
   type ErrorOverrides,
   type Refusal,
+  type FakeToolCall,
   type StreamEncoder,
+  type ToolTurns,
   type WireFormat,
 } from './wire-format.ts';
 
@@ -70,6 +72,23 @@ export interface FakeScenario {
   usage?: { promptTokens: number; completionTokens: number };
   /** Answer 200 with exactly these bytes instead of a generated answer (recorded fixtures). */
   replay?: { contentType: string; body: string };
+  /**
+   * Tool calls the answer makes after its text, in the format's own shape (OpenAI `delta.tool_calls` by index,
+   * Anthropic `tool_use` blocks with `input_json_delta`, Ollama whole `message.tool_calls`), with the format's
+   * tool-call finish reason. With calls, the answer has no text unless `tokens` or `tokenCount` is given. The fault
+   * knobs count the chunks that stream the calls after the tokens: with 2 tokens, `dropAfter: 3` drops the
+   * connection after the first tool call chunk.
+   */
+  toolCalls?: FakeToolCall[];
+  /** Streamed arguments are cut into pieces of this many characters (default 8; Ollama sends calls whole). */
+  argumentChunkChars?: number;
+  /**
+   * An agent's steps, chosen by the request itself: a request whose history holds N assistant turns that called
+   * tools is answered with steps[N] (the last one beyond the end), so `[{toolCalls: [...]}, {tokens: [...]}]`
+   * calls a tool first and answers in text once the results are sent. Every other field of this scenario is
+   * ignored when steps is set.
+   */
+  steps?: FakeScenario[];
 }
 
 export interface UpstreamRequestLog {
@@ -96,6 +115,10 @@ export interface UpstreamRequestLog {
   truncated?: boolean;
   /** performance.now() when the response or its connection closed. */
   closedAt?: number;
+  /** The tools offered, the tool calls and the tool results in the request (set once its body is read). */
+  toolTurns?: ToolTurns;
+  /** Chunks (lines, events) of tool calls written. */
+  toolChunksSent: number;
   /** 'server' if this side ended it (completed, error status, drop, close()), 'client' if the client went first. */
   closedBy?: 'server' | 'client';
 }
@@ -139,6 +162,7 @@ export interface FakeUpstreamOptions {
 }
 
 export type { OllamaModelInfo } from './ollama-format.ts';
+export type { FakeToolCall, FakeToolResult, ToolTurns } from './wire-format.ts';
 export { DEFAULT_OLLAMA_MODELS } from './ollama-format.ts';
 export {
   bagOfWords,
@@ -150,6 +174,7 @@ export {
 
 const DEFAULT_TOKEN_COUNT = 20;
 const DEFAULT_SEED = 1;
+const DEFAULT_ARGUMENT_CHUNK_CHARS = 8;
 const DEFAULT_WAIT_MS = 5_000;
 const MAX_BODY_BYTES = 8 * 1024 * 1024;
 /** Long enough that, with Nagle off, the two halves of a split chunk leave in separate TCP segments. */
@@ -176,11 +201,14 @@ function planOf(tokens: readonly string[]): TokenPlan {
 function planFor(scenario: FakeScenario): TokenPlan {
   const cached = planCache.get(scenario);
   if (cached !== undefined) return cached;
+  // A turn that calls tools has no text unless the scenario asks for some.
+  const defaultCount =
+    scenario.toolCalls !== undefined && scenario.toolCalls.length > 0 ? 0 : DEFAULT_TOKEN_COUNT;
   const tokens =
     scenario.answer === 'markdown'
       ? markdownAnswerTokens({ messages: [] })
       : (scenario.tokens ??
-        generateTokens(scenario.tokenCount ?? DEFAULT_TOKEN_COUNT, scenario.seed ?? DEFAULT_SEED));
+        generateTokens(scenario.tokenCount ?? defaultCount, scenario.seed ?? DEFAULT_SEED));
   const plan = planOf(tokens);
   planCache.set(scenario, plan);
   return plan;
@@ -247,7 +275,8 @@ interface Exchange {
   readonly log: UpstreamRequestLog;
   readonly request: IncomingMessage;
   readonly response: ServerResponse;
-  readonly scenario: FakeScenario;
+  /** The scenario answering; a steps scenario is replaced by its step once the body is read. */
+  scenario: FakeScenario;
   /** What this request is answered with; set once its body is read. */
   plan: TokenPlan;
   /** Set before this side ends or destroys the response, so the close handler can tell who went first. */
@@ -333,6 +362,7 @@ function streamAnswer(exchange: Exchange, format: WireFormat, context: AnswerCon
   const encoder: StreamEncoder = format.streamEncoder(context);
   const interTokenMs = scenario.interTokenMs ?? 0;
   let malformedSent = false;
+  const toolChunks = context.toolCalls.length > 0 ? encoder.toolChunks() : [];
 
   if (scenario.splitMultibyte === true) exchange.request.socket.setNoDelay(true);
   response.writeHead(200, {
@@ -364,6 +394,18 @@ function streamAnswer(exchange: Exchange, format: WireFormat, context: AnswerCon
     const token = plan.tokens[index];
     const tokenJson = plan.tokenJson[index];
     if (token === undefined || tokenJson === undefined) {
+      const toolChunk = toolChunks[index - plan.tokens.length];
+      if (toolChunk !== undefined) {
+        send(
+          exchange,
+          toolChunk,
+          () => {
+            log.toolChunksSent += 1;
+          },
+          () => later(exchange, interTokenMs, () => emitToken(index + 1)),
+        );
+        return;
+      }
       sendAll(exchange, encoder.tail(completionTokens(exchange, log.tokensSent)), () =>
         endByServer(exchange, true),
       );
@@ -495,6 +537,7 @@ function startServer(options: FakeUpstreamOptions, basePath: string): Promise<Fa
       tokensSent: 0,
       textSent: '',
       completed: false,
+      toolChunksSent: 0,
     };
     nextId += 1;
     logs.push(log);
@@ -576,6 +619,15 @@ function startServer(options: FakeUpstreamOptions, basePath: string): Promise<Fa
         return;
       }
 
+      if (embeddings === undefined) {
+        const turns = format.toolTurns(body);
+        log.toolTurns = turns;
+        const { steps } = exchange.scenario;
+        if (steps !== undefined && steps.length > 0) {
+          exchange.scenario = steps[Math.min(turns.callTurns, steps.length - 1)]!;
+          log.scenario = exchange.scenario;
+        }
+      }
       const { scenario } = exchange;
       const maxTokens = embeddings === undefined ? format.maxTokens(body) : undefined;
       if (maxTokens !== undefined) log.maxTokens = maxTokens;
@@ -584,14 +636,24 @@ function startServer(options: FakeUpstreamOptions, basePath: string): Promise<Fa
         exchange.plan = plan;
         log.truncated = truncated;
       }
+      const toolCalls = scenario.toolCalls ?? [];
       const context: AnswerContext = {
         requestId: log.id,
         model,
         created: Math.floor(Date.now() / 1000),
         body,
-        finishReason: scenario.finishReason ?? (log.truncated === true ? format.lengthReason : undefined),
+        finishReason:
+          scenario.finishReason ??
+          (log.truncated === true
+            ? format.lengthReason
+            : toolCalls.length > 0
+              ? format.toolCallsReason
+              : undefined),
         promptTokens: scenario.usage?.promptTokens ?? Math.ceil(promptCharacters(body) / 4),
         startedAt: log.startedAt,
+        toolCalls,
+        hasText: exchange.plan.tokens.length > 0,
+        argumentChunkChars: Math.max(1, scenario.argumentChunkChars ?? DEFAULT_ARGUMENT_CHUNK_CHARS),
       };
       const respond = (): void => {
         if (scenario.errorStatus !== undefined) {

@@ -6,6 +6,8 @@ import {
   isRecord,
   tokenLimit,
   type AnswerContext,
+  type FakeToolResult,
+  type ToolTurns,
   type ErrorOverrides,
   type Refusal,
   type StreamEncoder,
@@ -67,6 +69,42 @@ function finalStatistics(context: AnswerContext, completionTokens: number): stri
   return `"total_duration":${totalNanoseconds},"load_duration":${Math.round(totalNanoseconds / 100)},"prompt_eval_count":${context.promptTokens},"prompt_eval_duration":${Math.round(totalNanoseconds / 10)},"eval_count":${completionTokens},"eval_duration":${Math.round((totalNanoseconds * 8) / 10)}`;
 }
 
+/** Ollama's calls: no ids (unless the scenario gives one), arguments as an object, all of one turn together. */
+function toolCallsJson(context: AnswerContext): string {
+  return JSON.stringify(
+    context.toolCalls.map((call) => ({
+      ...(call.id === undefined ? {} : { id: call.id }),
+      function: { name: call.name, arguments: call.arguments },
+    })),
+  );
+}
+
+function toolTurns(body: Record<string, unknown>): ToolTurns {
+  const turns: ToolTurns = { tools: [], results: [], calls: [], callTurns: 0 };
+  if (Array.isArray(body.tools)) {
+    for (const tool of body.tools as unknown[]) {
+      const fn = isRecord(tool) && isRecord(tool.function) ? tool.function : undefined;
+      if (typeof fn?.name === 'string') turns.tools.push(fn.name);
+    }
+  }
+  for (const message of Array.isArray(body.messages) ? (body.messages as unknown[]) : []) {
+    if (!isRecord(message)) continue;
+    if (message.role === 'tool') {
+      const result: FakeToolResult = { content: typeof message.content === 'string' ? message.content : '' };
+      if (typeof message.tool_name === 'string') result.name = message.tool_name;
+      turns.results.push(result);
+    } else if (message.role === 'assistant' && Array.isArray(message.tool_calls)) {
+      if (message.tool_calls.length > 0) turns.callTurns += 1;
+      for (const call of message.tool_calls as unknown[]) {
+        const fn = isRecord(call) && isRecord(call.function) ? call.function : undefined;
+        if (typeof fn?.name === 'string')
+          turns.calls.push({ name: fn.name, inputText: JSON.stringify(fn.arguments) });
+      }
+    }
+  }
+  return turns;
+}
+
 function streamEncoder(context: AnswerContext): StreamEncoder {
   const model = JSON.stringify(context.model);
   const lineHead = `{"model":${model},"created_at":"`;
@@ -76,6 +114,10 @@ function streamEncoder(context: AnswerContext): StreamEncoder {
     token: (tokenJson) => `${lineHead}${new Date().toISOString()}${contentHead}${tokenJson}},"done":false}\n`,
     tail: (completionTokens) => [
       `${lineHead}${new Date().toISOString()}${contentHead}""},"done":true,"done_reason":${JSON.stringify(context.finishReason ?? 'stop')},${finalStatistics(context, completionTokens)}}\n`,
+    ],
+    // Ollama sends a turn's calls whole, in one line with empty content.
+    toolChunks: () => [
+      `${lineHead}${new Date().toISOString()}","message":{"role":"assistant","content":"","tool_calls":${toolCallsJson(context)}},"done":false}\n`,
     ],
     malformed: '{not json\n',
     error: (status) => `${JSON.stringify({ error: messageFor(status, {}, context.model) })}\n`,
@@ -107,10 +149,13 @@ export function createOllamaFormat(
     // options.num_predict; Ollama reads -1 (and -2) as "no limit".
     maxTokens: (body) => (isRecord(body.options) ? tokenLimit(body.options.num_predict) : undefined),
     lengthReason: 'length',
+    // Ollama ends a turn that called tools with `stop`.
+    toolCallsReason: 'stop',
+    toolTurns,
     streamContentType: 'application/x-ndjson',
     streamEncoder,
     wholeAnswer: (context, text, completionTokens) =>
-      `{"model":${JSON.stringify(context.model)},"created_at":"${new Date().toISOString()}","message":{"role":"assistant","content":${JSON.stringify(text)}},"done":true,"done_reason":${JSON.stringify(context.finishReason ?? 'stop')},${finalStatistics(context, completionTokens)}}`,
+      `{"model":${JSON.stringify(context.model)},"created_at":"${new Date().toISOString()}","message":{"role":"assistant","content":${JSON.stringify(text)}${context.toolCalls.length === 0 ? '' : `,"tool_calls":${toolCallsJson(context)}`}},"done":true,"done_reason":${JSON.stringify(context.finishReason ?? 'stop')},${finalStatistics(context, completionTokens)}}`,
     errorBody: (status, overrides, model) => JSON.stringify({ error: messageFor(status, overrides, model) }),
   };
 }

@@ -3,9 +3,13 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { FAKE_EMBEDDING_DIMENSIONS, openAIEmbeddingsWire } from './embeddings-format.ts';
 import {
+  argumentsText,
   isRecord,
+  pieces,
   tokenLimit,
   type AnswerContext,
+  type FakeToolResult,
+  type ToolTurns,
   type ErrorOverrides,
   type StreamEncoder,
   type WireFormat,
@@ -67,6 +71,90 @@ function errorObject(status: number, overrides: ErrorOverrides): string {
   });
 }
 
+const callId = (context: AnswerContext, index: number): string =>
+  context.toolCalls[index]?.id ?? `call_fake${context.requestId}_${index}`;
+
+/**
+ * OpenAI streams each call by `index`: the first piece has its id, type and name with empty arguments, the
+ * following ones pieces of the arguments; several calls come one after another.
+ */
+function toolChunks(context: AnswerContext, head: string): string[] {
+  const chunk = (toolCall: Record<string, unknown>): string =>
+    `${head}[{"index":0,"delta":{"tool_calls":[${JSON.stringify(toolCall)}]},"finish_reason":null}]}\n\n`;
+  return context.toolCalls.flatMap((call, index) => [
+    chunk({
+      index,
+      id: callId(context, index),
+      type: 'function',
+      function: { name: call.name, arguments: '' },
+    }),
+    ...pieces(argumentsText(call), context.argumentChunkChars)
+      .filter((piece) => piece !== '')
+      .map((piece) => chunk({ index, function: { arguments: piece } })),
+  ]);
+}
+
+/** The request's tools, the calls of its assistant turns and its `role: 'tool'` results. */
+function toolTurns(body: Record<string, unknown>): ToolTurns {
+  const turns: ToolTurns = { tools: [], results: [], calls: [], callTurns: 0 };
+  if (Array.isArray(body.tools)) {
+    for (const tool of body.tools as unknown[]) {
+      const fn = isRecord(tool) && isRecord(tool.function) ? tool.function : undefined;
+      if (typeof fn?.name === 'string') turns.tools.push(fn.name);
+    }
+  }
+  for (const message of Array.isArray(body.messages) ? (body.messages as unknown[]) : []) {
+    if (!isRecord(message)) continue;
+    if (message.role === 'tool') {
+      const result: FakeToolResult = { content: typeof message.content === 'string' ? message.content : '' };
+      if (typeof message.tool_call_id === 'string') result.toolCallId = message.tool_call_id;
+      turns.results.push(result);
+    } else if (message.role === 'assistant' && Array.isArray(message.tool_calls)) {
+      if (message.tool_calls.length > 0) turns.callTurns += 1;
+      for (const call of message.tool_calls as unknown[]) {
+        const fn = isRecord(call) && isRecord(call.function) ? call.function : undefined;
+        if (fn === undefined || typeof fn.name !== 'string') continue;
+        turns.calls.push({
+          ...(isRecord(call) && typeof call.id === 'string' ? { toolCallId: call.id } : {}),
+          name: fn.name,
+          inputText: typeof fn.arguments === 'string' ? fn.arguments : '',
+        });
+      }
+    }
+  }
+  return turns;
+}
+
+/** OpenAI's own rules: tools are functions with a name, and a tool message answers a call of the turn before. */
+function refuseTools(body: Record<string, unknown>): string | undefined {
+  if (body.tools !== undefined) {
+    if (!Array.isArray(body.tools)) return "Invalid type for 'tools': expected an array.";
+    for (const [index, tool] of (body.tools as unknown[]).entries()) {
+      if (!isRecord(tool) || tool.type !== 'function' || !isRecord(tool.function)) {
+        return `Missing required parameter: 'tools[${index}].function'.`;
+      }
+      if (typeof tool.function.name !== 'string')
+        return `Missing required parameter: 'tools[${index}].function.name'.`;
+    }
+  }
+  const open = new Set<string>();
+  for (const [index, message] of (body.messages as unknown[]).entries()) {
+    if (!isRecord(message)) continue;
+    if (message.role === 'tool') {
+      if (typeof message.tool_call_id !== 'string' || !open.has(message.tool_call_id)) {
+        return `Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'. (messages[${index}])`;
+      }
+      continue;
+    }
+    open.clear();
+    if (message.role === 'assistant' && Array.isArray(message.tool_calls)) {
+      for (const call of message.tool_calls as unknown[])
+        if (isRecord(call) && typeof call.id === 'string') open.add(call.id);
+    }
+  }
+  return undefined;
+}
+
 function streamEncoder(context: AnswerContext): StreamEncoder {
   const { body } = context;
   const streamOptions = body.stream_options;
@@ -84,6 +172,7 @@ function streamEncoder(context: AnswerContext): StreamEncoder {
       const usage = `{"prompt_tokens":${promptTokens},"completion_tokens":${completionTokens},"total_tokens":${promptTokens + completionTokens}}`;
       return [finish, `${head}[],"usage":${usage}}\n\n`, 'data: [DONE]\n\n'];
     },
+    toolChunks: () => toolChunks(context, head),
     malformed: 'data: {not json\n\n',
     error: (status) => `data: ${errorObject(status, {})}\n\n`,
   };
@@ -111,17 +200,22 @@ export function createOpenAIFormat(embeddingDimensions = FAKE_EMBEDDING_DIMENSIO
       headers['api-key'] === requiredKey
         ? undefined
         : { status: 401, overrides: {} },
-    refuseBody: (body) =>
-      Array.isArray(body.messages)
-        ? undefined
-        : {
-            status: 400,
-            overrides: { message: "Missing required parameter: 'messages'.", param: 'messages' },
-          },
+    refuseBody: (body) => {
+      if (!Array.isArray(body.messages)) {
+        return {
+          status: 400,
+          overrides: { message: "Missing required parameter: 'messages'.", param: 'messages' },
+        };
+      }
+      const problem = refuseTools(body);
+      return problem === undefined ? undefined : { status: 400, overrides: { message: problem } };
+    },
     wantsStream: (body) => body.stream === true,
     // max_completion_tokens is the newer name (reasoning models); max_tokens the one Rivulet sends.
     maxTokens: (body) => tokenLimit(body.max_completion_tokens) ?? tokenLimit(body.max_tokens),
     lengthReason: 'length',
+    toolCallsReason: 'tool_calls',
+    toolTurns,
     streamContentType: 'text/event-stream',
     streamEncoder,
     wholeAnswer: (context, text, completionTokens) =>
@@ -133,7 +227,21 @@ export function createOpenAIFormat(embeddingDimensions = FAKE_EMBEDDING_DIMENSIO
         choices: [
           {
             index: 0,
-            message: { role: 'assistant', content: text, refusal: null },
+            message: {
+              role: 'assistant',
+              // OpenAI sends null content for a turn that only calls tools.
+              content: text === '' && context.toolCalls.length > 0 ? null : text,
+              refusal: null,
+              ...(context.toolCalls.length === 0
+                ? {}
+                : {
+                    tool_calls: context.toolCalls.map((call, index) => ({
+                      id: callId(context, index),
+                      type: 'function',
+                      function: { name: call.name, arguments: argumentsText(call) },
+                    })),
+                  }),
+            },
             logprobs: null,
             finish_reason: context.finishReason ?? 'stop',
           },

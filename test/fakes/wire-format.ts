@@ -2,6 +2,55 @@
 
 import type { IncomingHttpHeaders } from 'node:http';
 
+/** A tool call the fake makes, in every format. */
+export interface FakeToolCall {
+  /** The function's name. */
+  name: string;
+  /**
+   * Its arguments: an object is sent as JSON (streamed in pieces); a string is sent exactly as written, so
+   * `'{"query": "unterminated'` makes malformed arguments. (Ollama sends arguments as an object: a string there is
+   * sent as a JSON string, which Rivulet passes through as the input text.)
+   */
+  arguments: Record<string, unknown> | string;
+  /** Default `call_fake<request id>_<n>` (OpenAI), `toolu_fake<request id>_<n>` (Anthropic), none (Ollama). */
+  id?: string;
+}
+
+/** A tool result found in a request, read the same way from every format. */
+export interface FakeToolResult {
+  /** OpenAI `tool_call_id`, Anthropic `tool_use_id`; Ollama sends none. */
+  toolCallId?: string;
+  /** Ollama `tool_name`; the others send none. */
+  name?: string;
+  content: string;
+  /** Anthropic `is_error`. */
+  isError?: boolean;
+}
+
+/** What a request carries about tools. */
+export interface ToolTurns {
+  /** Names of the tools the request offered, in order. */
+  tools: string[];
+  /** Tool results in the request's messages, in order. */
+  results: FakeToolResult[];
+  /** Tool calls in the request's earlier assistant turns, arguments as JSON text. */
+  calls: { toolCallId?: string; name: string; inputText: string }[];
+  /** How many earlier assistant turns called tools: the agent step this request is (0 for the first). */
+  callTurns: number;
+}
+
+/** A call's arguments as the JSON text the model wrote. */
+export function argumentsText(call: FakeToolCall): string {
+  return typeof call.arguments === 'string' ? call.arguments : JSON.stringify(call.arguments);
+}
+
+/** Text in pieces of `size` characters (at least one piece, maybe empty). */
+export function pieces(text: string, size: number): string[] {
+  const out: string[] = [];
+  for (let start = 0; start < text.length; start += size) out.push(text.slice(start, start + size));
+  return out.length === 0 ? [''] : out;
+}
+
 /** What a format needs to know about the answer it is serialising. */
 export interface AnswerContext {
   /** The request's id in the fake's log, used for response ids. */
@@ -15,6 +64,12 @@ export interface AnswerContext {
   promptTokens: number;
   /** performance.now() when the request arrived, for formats that report durations. */
   startedAt: number;
+  /** The calls this answer makes after its text (empty: a plain answer). */
+  toolCalls: readonly FakeToolCall[];
+  /** Whether the answer has text before its calls. */
+  hasText: boolean;
+  /** Streamed arguments are cut into pieces of this many characters. */
+  argumentChunkChars: number;
 }
 
 export interface ErrorOverrides {
@@ -37,6 +92,11 @@ export interface StreamEncoder {
   token(tokenJson: string): string;
   /** Chunks after the last token, terminal marker included. */
   tail(completionTokens: number): readonly string[];
+  /**
+   * The chunks that stream the context's tool calls, after the last token and before the tail (called only when
+   * there are calls). The fault knobs (dropAfter, stallAfter ...) count them after the tokens.
+   */
+  toolChunks(): readonly string[];
   /** A chunk the client cannot parse. */
   readonly malformed: string;
   /** The format's in-stream error for an HTTP-like status (429 rate limit, 529 overloaded, ...). */
@@ -69,6 +129,10 @@ export interface WireFormat {
   maxTokens(body: Record<string, unknown>): number | undefined;
   /** The finish reason, in this format's vocabulary, of an answer cut by that limit. */
   readonly lengthReason: string;
+  /** The finish reason, in this format's vocabulary, of an answer that calls tools. */
+  readonly toolCallsReason: string;
+  /** The tools, tool calls and tool results a request carries. */
+  toolTurns(body: Record<string, unknown>): ToolTurns;
   readonly streamContentType: string;
   streamEncoder(context: AnswerContext): StreamEncoder;
   /** The non-streaming response body. */

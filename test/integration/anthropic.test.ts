@@ -1,7 +1,8 @@
 // The Anthropic Messages adapter driven over real TCP against the fake upstream speaking /v1/messages SSE.
 
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { AnthropicModel, toAnthropicMessages } from '../../src/providers/anthropic/anthropic-model.ts';
+import { AnthropicModel } from '../../src/providers/anthropic/anthropic-model.ts';
+import { toAnthropicMessages } from '../../src/providers/anthropic/tool-calls.ts';
 import { startFakeAnthropic, type FakeUpstream } from '../fakes/fake-upstream.ts';
 import { loadFixture } from '../fakes/fixtures.ts';
 import { failureOf, HELLO, streamAll } from '../fakes/language-model-probe.ts';

@@ -5,15 +5,10 @@ import { Agent, type Dispatcher } from 'undici';
 import { RivuletError, type ErrorCode } from '../../core/errors.ts';
 import { upstreamExcerpt } from '../../core/redact.ts';
 import type { FinishReason, Usage } from '../../core/events.ts';
-import type {
-  ChatMessage,
-  GenerateRequest,
-  GenerateResult,
-  LanguageModel,
-  StreamOptions,
-} from '../../core/provider.ts';
+import type { GenerateRequest, GenerateResult, LanguageModel, StreamOptions } from '../../core/provider.ts';
 import { readStreamingBody } from '../shared/stream-body.ts';
 import { postToProvider, readJson, type ResponseBody } from '../shared/provider-http.ts';
+import { anthropicTools, toAnthropicMessages, toolCallsFromContent, ToolUseBlocks } from './tool-calls.ts';
 
 export const ANTHROPIC_BASE_URL = 'https://api.anthropic.com';
 export const ANTHROPIC_VERSION = '2023-06-01';
@@ -34,11 +29,6 @@ export interface AnthropicOptions {
   maxTokens?: number | undefined;
 }
 
-export interface AnthropicMessage {
-  role: 'user' | 'assistant';
-  content: string;
-}
-
 interface MessageUsage {
   input_tokens?: number | null;
   output_tokens?: number | null;
@@ -47,42 +37,18 @@ interface MessageUsage {
 /** The fields Rivulet reads from any streamed event (each event's JSON repeats its name in `type`). */
 interface StreamEvent {
   type?: string;
+  index?: number;
   message?: { usage?: MessageUsage | null };
-  delta?: { type?: string; text?: string; stop_reason?: string | null };
+  content_block?: { type?: string; id?: string; name?: string; input?: unknown };
+  delta?: { type?: string; text?: string; partial_json?: string; stop_reason?: string | null };
   usage?: MessageUsage | null;
   error?: { type?: string; message?: string };
 }
 
 interface MessageResponse {
-  content?: { type?: string; text?: string }[];
+  content?: { type?: string; text?: string; id?: string; name?: string; input?: unknown }[];
   stop_reason?: string | null;
   usage?: MessageUsage | null;
-}
-
-/**
- * Anthropic takes system prompts as one top-level field and wants turns that alternate, starting with the
- * user: system messages are joined, and consecutive turns of one role are merged.
- */
-export function toAnthropicMessages(messages: readonly ChatMessage[]): {
-  system: string | undefined;
-  messages: AnthropicMessage[];
-} {
-  const system: string[] = [];
-  const turns: AnthropicMessage[] = [];
-  for (const message of messages) {
-    if (message.role === 'system') {
-      system.push(message.content);
-      continue;
-    }
-    // Tool turns are not sent yet (tool calling for Anthropic lands with the agent loop).
-    if (message.role === 'tool') continue;
-    const previous = turns.at(-1);
-    if (previous?.role === message.role) previous.content = `${previous.content}\n\n${message.content}`;
-    else turns.push({ role: message.role, content: message.content });
-  }
-  // A history trimmed to fit the context can start with the assistant; the API refuses that outright.
-  if (turns[0]?.role === 'assistant') turns.unshift({ role: 'user', content: '(continued)' });
-  return { system: system.length === 0 ? undefined : system.join('\n\n'), messages: turns };
 }
 
 export class AnthropicModel implements LanguageModel {
@@ -112,21 +78,39 @@ export class AnthropicModel implements LanguageModel {
     let stopReason: string | null | undefined;
     let inputTokens: number | undefined;
     let outputTokens: number | undefined;
+    // Created by the first tool_use block: a plain answer never touches it.
+    let toolUse: ToolUseBlocks | undefined;
 
     const onEvent = (event: EventSourceMessage): void => {
       if (stopped) return;
       sawEvent = true;
       const data = parseEvent(event.data);
       switch (data.type ?? '') {
-        case 'content_block_delta':
-          // Only text reaches the reader; tool input and thinking deltas are not part of the answer text.
-          if (
-            data.delta?.type === 'text_delta' &&
-            typeof data.delta.text === 'string' &&
-            data.delta.text !== ''
-          ) {
-            onPart({ type: 'text-delta', text: data.delta.text });
+        case 'content_block_delta': {
+          // Text is the answer; tool input goes to its call; thinking deltas are neither.
+          const delta = data.delta;
+          if (delta?.type === 'text_delta') {
+            if (typeof delta.text === 'string' && delta.text !== '')
+              onPart({ type: 'text-delta', text: delta.text });
+          } else if (delta?.type === 'input_json_delta' && typeof delta.partial_json === 'string') {
+            toolUse?.delta(data.index ?? -1, delta.partial_json);
           }
+          return;
+        }
+        case 'content_block_start': {
+          const block = data.content_block;
+          if (block?.type !== 'tool_use') return;
+          if (typeof block.id !== 'string' || typeof block.name !== 'string' || block.name === '') {
+            throw new RivuletError('UPSTREAM_BAD_RESPONSE', {
+              detail: 'a tool_use block without an id or a name',
+            });
+          }
+          toolUse ??= new ToolUseBlocks(onPart);
+          toolUse.start(data.index ?? -1, block.id, block.name, block.input);
+          return;
+        }
+        case 'content_block_stop':
+          toolUse?.stop(data.index ?? -1);
           return;
         case 'message_start':
           inputTokens = data.message?.usage?.input_tokens ?? inputTokens;
@@ -142,7 +126,13 @@ export class AnthropicModel implements LanguageModel {
           stopped = true;
           const usage = toUsage(inputTokens, outputTokens);
           if (usage !== null) onPart({ type: 'usage', usage });
-          onPart({ type: 'finish', finishReason: mapStopReason(stopReason) });
+          const finishReason = mapStopReason(stopReason);
+          // Complete calls go out with the finish; a call cut by max_tokens is a half call and never does.
+          const called = toolUse?.complete(finishReason === 'length') === true;
+          onPart({
+            type: 'finish',
+            finishReason: called && finishReason === 'other' ? 'tool-calls' : finishReason,
+          });
           return;
         }
         case 'error':
@@ -151,7 +141,7 @@ export class AnthropicModel implements LanguageModel {
             `in-stream error: ${upstreamExcerpt(JSON.stringify(data.error) ?? 'undefined', 500)}`,
           );
         default:
-          // ping, content_block_start/stop, and event types added after this was written.
+          // ping, and event types added after this was written.
           return;
       }
     };
@@ -183,11 +173,11 @@ export class AnthropicModel implements LanguageModel {
     const text = answer.content
       .flatMap((block) => (block.type === 'text' && typeof block.text === 'string' ? [block.text] : []))
       .join('');
-    return {
-      text,
-      usage: toUsage(answer.usage?.input_tokens ?? undefined, answer.usage?.output_tokens ?? undefined),
-      finishReason: mapStopReason(answer.stop_reason),
-    };
+    const usage = toUsage(answer.usage?.input_tokens ?? undefined, answer.usage?.output_tokens ?? undefined);
+    const finishReason = mapStopReason(answer.stop_reason);
+    const toolCalls = toolCallsFromContent(answer.content);
+    if (toolCalls.length === 0 || finishReason === 'length') return { text, usage, finishReason };
+    return { text, toolCalls, usage, finishReason: finishReason === 'other' ? 'tool-calls' : finishReason };
   }
 
   async close(): Promise<void> {
@@ -204,6 +194,9 @@ export class AnthropicModel implements LanguageModel {
         max_tokens: generate.maxTokens ?? this.maxTokens,
         ...(system === undefined ? {} : { system }),
         messages,
+        ...(generate.tools !== undefined && generate.tools.length > 0
+          ? { tools: anthropicTools(generate.tools) }
+          : {}),
         stream,
         ...(generate.temperature === undefined ? {} : { temperature: generate.temperature }),
       },

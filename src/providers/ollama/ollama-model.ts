@@ -9,6 +9,8 @@ import { readStreamingBody } from '../shared/stream-body.ts';
 import { postToProvider, readBounded, readJson, type ResponseBody } from '../shared/provider-http.ts';
 import { upstreamExcerpt } from '../../core/redact.ts';
 import { errorForNetworkFailure, errorForStatus } from '../shared/upstream-errors.ts';
+import { functionTools } from '../shared/tool-calls.ts';
+import { OllamaToolCalls, toOllamaMessages, type OllamaToolCall } from './tool-calls.ts';
 
 export const OLLAMA_DEFAULT_HOST = 'http://127.0.0.1:11434';
 const OLLAMA_DEFAULT_PORT = '11434';
@@ -28,7 +30,7 @@ export interface OllamaOptions {
 
 /** One line of /api/chat, or its whole non-streaming answer. */
 interface ChatLine {
-  message?: { content?: string | null } | null;
+  message?: { content?: string | null; tool_calls?: OllamaToolCall[] | null } | null;
   done?: boolean;
   done_reason?: string;
   prompt_eval_count?: number;
@@ -111,18 +113,34 @@ export class OllamaModel implements LanguageModel {
     const { onPart } = options;
     let done = false;
     let sawLine = false;
+    // Created by the first line with tool calls: a plain answer never touches it.
+    let toolCalls: OllamaToolCalls | undefined;
     const splitter = createLineSplitter((line) => {
       // Anything after the final line is not part of this answer.
       if (done) return;
       sawLine = true;
       const chunk = parseLine(line);
-      const content = chunk.message?.content;
-      if (typeof content === 'string' && content.length > 0) onPart({ type: 'text-delta', text: content });
+      const message = chunk.message;
+      if (message !== undefined && message !== null) {
+        const content = message.content;
+        if (typeof content === 'string' && content.length > 0) onPart({ type: 'text-delta', text: content });
+        const calls = message.tool_calls;
+        if (calls !== undefined && calls !== null && calls.length > 0) {
+          toolCalls ??= new OllamaToolCalls();
+          toolCalls.add(calls, onPart);
+        }
+      }
       if (chunk.done !== true) return;
       done = true;
       const usage = mapUsage(chunk);
       if (usage !== null) onPart({ type: 'usage', usage });
-      onPart({ type: 'finish', finishReason: mapDoneReason(chunk.done_reason) });
+      let finishReason = mapDoneReason(chunk.done_reason);
+      // Ollama says `stop` after tool calls; calls cut by num_predict are half calls and never go out complete.
+      if (toolCalls !== undefined && finishReason !== 'length') {
+        toolCalls.complete(onPart);
+        finishReason = 'tool-calls';
+      }
+      onPart({ type: 'finish', finishReason });
     }, MAX_LINE_CHARS);
     await readStreamingBody(body, options.signal, {
       feed: (text) => splitter.feed(text),
@@ -143,7 +161,14 @@ export class OllamaModel implements LanguageModel {
     if (typeof text !== 'string') {
       throw new RivuletError('UPSTREAM_BAD_RESPONSE', { detail: 'answer without message.content' });
     }
-    return { text, usage: mapUsage(answer), finishReason: mapDoneReason(answer.done_reason) };
+    const finishReason = mapDoneReason(answer.done_reason);
+    const calls = answer.message?.tool_calls;
+    if (calls === undefined || calls === null || calls.length === 0 || finishReason === 'length') {
+      return { text, usage: mapUsage(answer), finishReason };
+    }
+    const toolCalls = new OllamaToolCalls();
+    toolCalls.add(calls);
+    return { text, toolCalls: toolCalls.all, usage: mapUsage(answer), finishReason: 'tool-calls' };
   }
 
   async close(): Promise<void> {
@@ -160,7 +185,10 @@ export class OllamaModel implements LanguageModel {
       headers: { accept: stream ? 'application/x-ndjson' : 'application/json' },
       body: {
         model: generate.model ?? this.model,
-        messages: generate.messages,
+        messages: toOllamaMessages(generate.messages),
+        ...(generate.tools !== undefined && generate.tools.length > 0
+          ? { tools: functionTools(generate.tools) }
+          : {}),
         // Explicit both ways: Ollama streams when `stream` is absent.
         stream,
         ...(Object.keys(options).length === 0 ? {} : { options }),

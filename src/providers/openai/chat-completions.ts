@@ -16,6 +16,14 @@ import type {
 import { tokenChunkText } from './completion-chunk.ts';
 import { postToProvider, readJson, type ResponseBody } from '../shared/provider-http.ts';
 import { readStreamingBody } from '../shared/stream-body.ts';
+import { functionTools } from '../shared/tool-calls.ts';
+import {
+  toChatCompletionsMessages,
+  ToolCallAssembler,
+  toolCallsFromMessage,
+  type ToolCallDelta,
+  type WholeToolCall,
+} from './tool-calls.ts';
 
 /** Where and how to call one Chat Completions deployment; built by the functions in chat-completions-endpoints.ts (this folder). */
 export interface ChatCompletionsEndpoint {
@@ -39,8 +47,8 @@ export interface ChatCompletionsEndpoint {
 const MAX_EVENT_BYTES = 1024 * 1024;
 
 interface ChunkChoice {
-  delta?: { content?: string | null };
-  message?: { content?: string | null };
+  delta?: { content?: string | null; tool_calls?: ToolCallDelta[] | null };
+  message?: { content?: string | null; tool_calls?: WholeToolCall[] | null };
   finish_reason?: string | null;
 }
 
@@ -72,16 +80,22 @@ export class ChatCompletionsModel implements LanguageModel {
     const body = await this.post(generate, false, options.signal);
     const completion = (await readJson(body, options.signal)) as CompletionChunk;
     const choice = completion.choices?.[0];
-    const text = choice?.message?.content;
+    const toolCalls = toolCallsFromMessage(choice?.message?.tool_calls);
+    const content = choice?.message?.content;
+    // A turn that only calls tools has content null.
+    const text = typeof content !== 'string' && toolCalls.length > 0 ? '' : content;
     if (typeof text !== 'string') {
       throw new RivuletError('UPSTREAM_BAD_RESPONSE', {
         detail: 'completion without choices[0].message.content',
       });
     }
+    const finishReason = mapFinishReason(choice?.finish_reason ?? 'stop');
+    if (toolCalls.length === 0) return { text, usage: mapUsage(completion.usage), finishReason };
     return {
       text,
+      toolCalls,
       usage: mapUsage(completion.usage),
-      finishReason: mapFinishReason(choice?.finish_reason ?? 'stop'),
+      finishReason: finishReason === 'stop' ? 'tool-calls' : finishReason,
     };
   }
 
@@ -97,7 +111,10 @@ export class ChatCompletionsModel implements LanguageModel {
       body: {
         // Azure OpenAI names its deployment in the URL, so a per-chatbot model cannot apply there.
         ...(endpoint.modelInBody ? { model: generate.model ?? endpoint.model } : {}),
-        messages: generate.messages,
+        messages: toChatCompletionsMessages(generate.messages),
+        ...(generate.tools !== undefined && generate.tools.length > 0
+          ? { tools: functionTools(generate.tools) }
+          : {}),
         stream,
         ...(stream && endpoint.streamUsage ? { stream_options: { include_usage: true } } : {}),
         ...(generate.temperature === undefined ? {} : { temperature: generate.temperature }),
@@ -124,12 +141,19 @@ function consumeStream(
   let sawDone = false;
   let sawFinish = false;
   let sawEvent = false;
+  // Created by the first tool call piece: a plain answer never touches it.
+  let toolCalls: ToolCallAssembler | undefined;
 
   const onEvent = (event: EventSourceMessage): void => {
     if (sawDone) return;
     const data = event.data;
     if (data === '[DONE]') {
       sawDone = true;
+      // A server that never sent a finish reason: its calls are complete all the same.
+      if (toolCalls?.pending === true) {
+        toolCalls.complete();
+        onPart({ type: 'finish', finishReason: 'tool-calls' });
+      }
       return;
     }
     sawEvent = true;
@@ -155,11 +179,30 @@ function consumeStream(
     }
     const choice = chunk.choices?.[0];
     if (choice !== undefined) {
-      const content = choice.delta?.content;
-      if (typeof content === 'string' && content.length > 0) onPart({ type: 'text-delta', text: content });
+      const delta = choice.delta;
+      if (delta !== undefined) {
+        const content = delta.content;
+        if (typeof content === 'string' && content.length > 0) onPart({ type: 'text-delta', text: content });
+        const calls = delta.tool_calls;
+        if (calls !== undefined && calls !== null && calls.length > 0) {
+          toolCalls ??= new ToolCallAssembler(onPart);
+          toolCalls.add(calls);
+        }
+      }
       if (typeof choice.finish_reason === 'string') {
         sawFinish = true;
-        onPart({ type: 'finish', finishReason: mapFinishReason(choice.finish_reason) });
+        let finishReason = mapFinishReason(choice.finish_reason);
+        if (toolCalls?.pending === true) {
+          // Calls cut by the token limit or a filter are half calls: they never become `tool-call` parts.
+          if (finishReason === 'stop' || finishReason === 'tool-calls' || finishReason === 'other') {
+            toolCalls.complete();
+            // Some compatible servers say `stop` after tool calls.
+            finishReason = 'tool-calls';
+          } else {
+            toolCalls.abandon();
+          }
+        }
+        onPart({ type: 'finish', finishReason });
       }
     }
     const usage = mapUsage(chunk.usage);
