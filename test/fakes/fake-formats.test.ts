@@ -4,6 +4,8 @@ import { createParser } from 'eventsource-parser';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ChatCompletionsModel } from '../../src/providers/openai/chat-completions.ts';
 import { openAICompatibleEndpoint } from '../../src/providers/openai/chat-completions-endpoints.ts';
+import { AnthropicModel } from '../../src/providers/anthropic/anthropic-model.ts';
+import { OllamaModel } from '../../src/providers/ollama/ollama-model.ts';
 import {
   bagOfWords,
   startFakeAnthropic,
@@ -231,4 +233,50 @@ describe('fixture replay', () => {
     expect(parts).toContainEqual({ type: 'finish', finishReason: 'stop' });
     await model.close();
   });
+
+  it.each([
+    {
+      fixture: 'openai-chat-stream-tool-calls' as const,
+      start: () => startFakeUpstream(),
+      model: (url: string) =>
+        new ChatCompletionsModel(
+          openAICompatibleEndpoint({ baseUrl: url, model: 'gpt-4o-mini', stallMs: 500 }),
+        ),
+    },
+    {
+      fixture: 'anthropic-messages-stream-tool-use' as const,
+      start: () => startFakeAnthropic(),
+      model: (url: string) =>
+        new AnthropicModel({ apiKey: 'k', baseUrl: url, model: 'claude-sonnet-4-5', stallMs: 500 }),
+    },
+    {
+      fixture: 'ollama-chat-stream-tool-calls' as const,
+      start: () => startFakeOllama(),
+      model: (url: string) => new OllamaModel({ host: url, model: 'llama3.2', stallMs: 500 }),
+    },
+  ])(
+    'the documented tool call stream of $fixture parses into its calls',
+    async ({ fixture, start, model: make }) => {
+      const { scenario, expected } = loadFixture(fixture);
+      const upstream = await track(start());
+      upstream.setScenario(scenario);
+      const model = make(upstream.url);
+      const { parts, text } = await streamAll(model);
+      if ('error' in expected) throw new Error('a tool call fixture expects an answer');
+      expect(text).toBe(expected.text);
+      const calls = parts.flatMap((part) => (part.type === 'tool-call' ? [part] : []));
+      expect(calls.map(({ name, inputText }) => ({ name, inputText }))).toEqual(expected.toolCalls);
+      for (const call of calls) {
+        const input = parts
+          .flatMap((part) =>
+            part.type === 'tool-input-delta' && part.toolCallId === call.toolCallId ? [part.delta] : [],
+          )
+          .join('');
+        expect(input).toBe(call.inputText);
+      }
+      expect(parts).toContainEqual({ type: 'finish', finishReason: expected.finishReason });
+      if (expected.usage !== null) expect(parts).toContainEqual({ type: 'usage', usage: expected.usage });
+      await model.close();
+    },
+  );
 });

@@ -10,7 +10,10 @@ export type FixtureName =
   | 'anthropic-messages-stream'
   | 'anthropic-stream-error'
   | 'anthropic-message'
-  | 'openai-chat-stream';
+  | 'openai-chat-stream'
+  | 'openai-chat-stream-tool-calls'
+  | 'anthropic-messages-stream-tool-use'
+  | 'ollama-chat-stream-tool-calls';
 
 /** What the adapter must make of the fixture: the answer, or the code it fails with. */
 export type FixtureExpectation =
@@ -18,6 +21,8 @@ export type FixtureExpectation =
       text: string;
       usage: { inputTokens: number; outputTokens: number } | null;
       finishReason: string;
+      /** The complete calls, in order (ids vary: Ollama sends none). */
+      toolCalls?: { name: string; inputText: string }[];
     }
   | { error: string };
 

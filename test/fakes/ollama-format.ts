@@ -3,6 +3,7 @@
 import { performance } from 'node:perf_hooks';
 import { FAKE_EMBEDDING_DIMENSIONS, ollamaEmbeddingsWire } from './embeddings-format.ts';
 import {
+  functionToolNames,
   isRecord,
   tokenLimit,
   type AnswerContext,
@@ -80,13 +81,7 @@ function toolCallsJson(context: AnswerContext): string {
 }
 
 function toolTurns(body: Record<string, unknown>): ToolTurns {
-  const turns: ToolTurns = { tools: [], results: [], calls: [], callTurns: 0 };
-  if (Array.isArray(body.tools)) {
-    for (const tool of body.tools as unknown[]) {
-      const fn = isRecord(tool) && isRecord(tool.function) ? tool.function : undefined;
-      if (typeof fn?.name === 'string') turns.tools.push(fn.name);
-    }
-  }
+  const turns: ToolTurns = { tools: functionToolNames(body.tools), results: [], calls: [], callTurns: 0 };
   for (const message of Array.isArray(body.messages) ? (body.messages as unknown[]) : []) {
     if (!isRecord(message)) continue;
     if (message.role === 'tool') {

@@ -4,6 +4,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { FAKE_EMBEDDING_DIMENSIONS, openAIEmbeddingsWire } from './embeddings-format.ts';
 import {
   argumentsText,
+  functionToolNames,
   isRecord,
   pieces,
   tokenLimit,
@@ -96,13 +97,7 @@ function toolChunks(context: AnswerContext, head: string): string[] {
 
 /** The request's tools, the calls of its assistant turns and its `role: 'tool'` results. */
 function toolTurns(body: Record<string, unknown>): ToolTurns {
-  const turns: ToolTurns = { tools: [], results: [], calls: [], callTurns: 0 };
-  if (Array.isArray(body.tools)) {
-    for (const tool of body.tools as unknown[]) {
-      const fn = isRecord(tool) && isRecord(tool.function) ? tool.function : undefined;
-      if (typeof fn?.name === 'string') turns.tools.push(fn.name);
-    }
-  }
+  const turns: ToolTurns = { tools: functionToolNames(body.tools), results: [], calls: [], callTurns: 0 };
   for (const message of Array.isArray(body.messages) ? (body.messages as unknown[]) : []) {
     if (!isRecord(message)) continue;
     if (message.role === 'tool') {

@@ -39,6 +39,16 @@ export interface ToolTurns {
   callTurns: number;
 }
 
+/** The names of `tools` in the shape OpenAI and Ollama share: `[{type: 'function', function: {name, ...}}]`. */
+export function functionToolNames(tools: unknown): string[] {
+  if (!Array.isArray(tools)) return [];
+  return (tools as unknown[]).flatMap((tool) =>
+    isRecord(tool) && isRecord(tool.function) && typeof tool.function.name === 'string'
+      ? [tool.function.name]
+      : [],
+  );
+}
+
 /** A call's arguments as the JSON text the model wrote. */
 export function argumentsText(call: FakeToolCall): string {
   return typeof call.arguments === 'string' ? call.arguments : JSON.stringify(call.arguments);
