@@ -35,6 +35,7 @@ import { openStores } from './stores/open-stores.ts';
 import type { StoreOptions, Stores } from './stores/stores.ts';
 import { clusterMetricsSource } from './cluster/worker-metrics.ts';
 import { buildServer } from './transports/http/server.ts';
+import { McpToolRegistry } from './tools/registry.ts';
 import { Authenticator } from './transports/auth.ts';
 import { RequestLimits } from './transports/request-limits.ts';
 
@@ -279,6 +280,8 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     config.limits.enabled && config.run.redisUrl !== undefined
       ? openSharedLimits({ url: config.run.redisUrl, keyPrefix: config.run.redisKeyPrefix, logger })
       : undefined;
+  // MCP connections shared by every answer (one per configured server), opened on first use, closed with the app.
+  const toolRegistry = new McpToolRegistry({ logger, defaults: config.tools });
   const chat = new ChatService({
     hub,
     conversations: stores.conversations,
@@ -299,6 +302,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     systemPrompt: config.systemPrompt,
     historyLimit: config.historyLimit,
     checkpointMs: config.run.checkpointMs,
+    agent: (chatbot) => Promise.resolve(toolRegistry.agentSetup(chatbot)),
     estimateUsage: (messages, output) => usageEstimator.estimate(messages, output),
     defaultChatbotId: DEFAULT_CHATBOT_ID,
     limits: {
@@ -401,6 +405,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
       await model?.close?.();
       await embedder?.close?.();
       await ingestor.close();
+      await toolRegistry.close();
       await stores.close();
     },
   };

@@ -9,6 +9,7 @@ import { limitsSchema } from './config/limits.ts';
 import { providersSchema } from './config/providers.ts';
 import { retrievalSchema } from './config/retrieval.ts';
 import { runsSchema } from './config/runs.ts';
+import { toolsSchema } from './config/tools.ts';
 import { serverSchema } from './config/server.ts';
 import { storageSchema } from './config/storage.ts';
 import { webSchema } from './config/web.ts';
@@ -129,6 +130,7 @@ describe('loadConfig', () => {
       retrievalSchema,
       documentsSchema,
       runsSchema,
+      toolsSchema,
       authSchema,
       limitsSchema,
       webSchema,

@@ -11,6 +11,7 @@ import { providersSchema, resolveProviders, type ProviderSettings } from './prov
 import { resolveRetrieval, retrievalSchema, type RetrievalSettings } from './retrieval.ts';
 import { resolveRuns, runsSchema, type RunSettings } from './runs.ts';
 import { resolveServer, serverSchema, type ServerSettings } from './server.ts';
+import { resolveTools, toolsSchema, type ToolSettings } from './tools.ts';
 import { checkStorage, resolveStorage, storageSchema, type StorageSettings } from './storage.ts';
 import { resolveWeb, webSchema, type WebSettings } from './web.ts';
 
@@ -23,6 +24,7 @@ export const envSchema = z.object({
   ...retrievalSchema.shape,
   ...documentsSchema.shape,
   ...runsSchema.shape,
+  ...toolsSchema.shape,
   ...authSchema.shape,
   ...limitsSchema.shape,
   ...webSchema.shape,
@@ -37,6 +39,7 @@ export type Config = ServerSettings &
   RetrievalSettings &
   DocumentSettings &
   RunSettings &
+  ToolSettings &
   AuthSettings &
   LimitSettings &
   WebSettings;
@@ -50,6 +53,7 @@ export function loadConfig(env: Env = process.env): Config {
   const retrieval = problems.parse(retrievalSchema, env);
   const documents = problems.parse(documentsSchema, env);
   const runs = problems.parse(runsSchema, env);
+  const tools = problems.parse(toolsSchema, env);
   const auth = problems.parse(authSchema, env);
   const limits = problems.parse(limitsSchema, env);
   const web = problems.parse(webSchema, env);
@@ -74,6 +78,7 @@ export function loadConfig(env: Env = process.env): Config {
     retrieval === undefined ||
     documents === undefined ||
     runs === undefined ||
+    tools === undefined ||
     authSettings === undefined ||
     limitSettings === undefined ||
     webSettings === undefined
@@ -89,6 +94,7 @@ export function loadConfig(env: Env = process.env): Config {
     ...resolveRetrieval(retrieval),
     ...resolveDocuments(documents),
     ...resolveRuns(runs),
+    ...resolveTools(tools),
     ...authSettings,
     ...limitSettings,
     ...webSettings,

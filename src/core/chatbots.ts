@@ -23,6 +23,55 @@ export interface ChatbotLimits {
   stallTimeoutMs?: number | null;
 }
 
+/** Settings every MCP server has, whatever its transport. */
+interface McpServerBase {
+  /** Prefixes its tools' names (`<name>__<tool>`): letters, digits and `-`, unique within the chatbot. */
+  name: string;
+  /** How long one of its tools may run before TOOL_TIMEOUT (and the handshake before MCP_SERVER_UNAVAILABLE); null: TOOL_TIMEOUT_MS. */
+  timeoutMs: number | null;
+  /** Characters of one result the model reads, the rest cut with a marker; null: TOOL_RESULT_MAX_CHARS. */
+  maxResultChars: number | null;
+}
+
+/** An MCP server the chatbot's answers may call: a command Rivulet starts (stdio) or a URL (Streamable HTTP). */
+export type McpServerConfig =
+  | (McpServerBase & {
+      transport: 'stdio';
+      command: string;
+      args: string[];
+      /** Added to the few variables a server inherits (PATH, HOME, ...): never Rivulet's own secrets. Secret. */
+      env: Record<string, string>;
+    })
+  | (McpServerBase & {
+      transport: 'http';
+      url: string;
+      /** Sent with every request (`Authorization`, ...). Secret. */
+      headers: Record<string, string>;
+    });
+
+/** The tools a chatbot's answers may call (an agent loop); nothing enabled: plain answers, as without tools. */
+export interface ChatbotTools {
+  /** The retrieval pipeline over the chatbot's collection as the `search_documents` tool. */
+  searchDocuments: boolean;
+  /** Model calls one answer may make (tool steps and the final answer), 1 to 20. */
+  maxSteps: number;
+  mcpServers: McpServerConfig[];
+  /** The MCP tools offered, by the name the model sees (`<server>__<tool>`); null: every tool of the servers. */
+  allowedTools: string[] | null;
+}
+
+export const DEFAULT_MAX_STEPS = 5;
+
+/** A chatbot without tools: its answers are one model call. */
+export function noTools(): ChatbotTools {
+  return { searchDocuments: false, maxSteps: DEFAULT_MAX_STEPS, mcpServers: [], allowedTools: null };
+}
+
+/** Whether the chatbot's answers run the agent loop (some tool is enabled). */
+export function toolsEnabled(tools: ChatbotTools): boolean {
+  return tools.searchDocuments || tools.mcpServers.length > 0;
+}
+
 export interface Chatbot {
   id: string;
   name: string;
@@ -46,11 +95,13 @@ export interface Chatbot {
   /** Origins (`https://shop.example`) whose pages may use a public chatbot anonymously. */
   allowedOrigins: string[];
   limits: ChatbotLimits;
+  tools: ChatbotTools;
   createdAt: number;
   updatedAt: number;
 }
 
-type OptionalSettings = 'orgId' | 'model' | 'providers' | 'visibility' | 'allowedOrigins' | 'limits';
+type OptionalSettings =
+  'orgId' | 'model' | 'providers' | 'visibility' | 'allowedOrigins' | 'limits' | 'tools';
 
 /** What creating or replacing a chatbot takes; settings left out get their defaults (see chatbotDefaults). */
 export type ChatbotInput = Omit<Chatbot, 'createdAt' | 'updatedAt' | OptionalSettings> &
@@ -99,6 +150,7 @@ export function withChatbotDefaults(input: ChatbotInput): Omit<Chatbot, 'created
     visibility: input.visibility ?? 'private',
     allowedOrigins: input.allowedOrigins ?? [],
     limits: input.limits ?? { tokensPerDay: null },
+    tools: input.tools ?? noTools(),
   };
 }
 

@@ -249,6 +249,16 @@ export const ERROR_CODES = {
     message: 'The language model provider sent a response that could not be read.',
     retryable: true,
   },
+  TOOL_TIMEOUT: {
+    status: 504,
+    message: 'The tool did not answer in time and was cancelled.',
+    retryable: true,
+  },
+  MCP_SERVER_UNAVAILABLE: {
+    status: 503,
+    message: "The tool's MCP server cannot be reached.",
+    retryable: true,
+  },
   INTERNAL: { status: 500, message: 'An internal error occurred.', retryable: true },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -7,14 +7,7 @@ export type PhaseName = 'history' | 'enhance' | 'cache' | 'retrieve' | 'rerank' 
  * `max-steps`: an agent answer used its step cap (the chatbot's `maxSteps`) and the model still asked for tools.
  */
 export type FinishReason =
-  | 'stop'
-  | 'length'
-  | 'content-filter'
-  | 'tool-calls'
-  | 'max-steps'
-  | 'aborted'
-  | 'error'
-  | 'other';
+  'stop' | 'length' | 'content-filter' | 'tool-calls' | 'max-steps' | 'aborted' | 'error' | 'other';
 
 export interface Usage {
   inputTokens: number;

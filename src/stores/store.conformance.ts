@@ -474,7 +474,7 @@ export function describeStoreConformance(
         expect(await stores.chatbots.deleteChatbot('support')).toBe(false);
       });
 
-      it('keeps owner, model, visibility, allowed origins and limits, with defaults when left out', async () => {
+      it('keeps owner, model, visibility, allowed origins, limits and tools, with defaults when left out', async () => {
         const plain = await stores.chatbots.putChatbot({
           id: 'plain',
           name: 'Plain',
@@ -491,6 +491,7 @@ export function describeStoreConformance(
           visibility: 'private',
           allowedOrigins: [],
           limits: { tokensPerDay: null },
+          tools: { searchDocuments: false, maxSteps: 5, mcpServers: [], allowedTools: null },
         });
         const shop = await stores.chatbots.putChatbot({
           ...plain,
@@ -501,8 +502,33 @@ export function describeStoreConformance(
           visibility: 'public',
           allowedOrigins: ['https://shop.example'],
           limits: { tokensPerDay: 50_000 },
+          tools: {
+            searchDocuments: true,
+            maxSteps: 8,
+            mcpServers: [
+              {
+                name: 'files',
+                transport: 'stdio',
+                command: 'npx',
+                args: ['-y', 'some-mcp-server'],
+                env: { API_TOKEN: 'secret' },
+                timeoutMs: 5_000,
+                maxResultChars: null,
+              },
+              {
+                name: 'crm',
+                transport: 'http',
+                url: 'https://mcp.example/mcp',
+                headers: { authorization: 'Bearer x' },
+                timeoutMs: null,
+                maxResultChars: 4_000,
+              },
+            ],
+            allowedTools: ['files__read', 'crm__lookup'],
+          },
         });
         expect(await stores.chatbots.getChatbot('shop')).toEqual(shop);
+        expect(shop.tools.mcpServers).toHaveLength(2);
         expect(shop).toMatchObject({ orgId: 'acme', visibility: 'public', limits: { tokensPerDay: 50_000 } });
       });
     });

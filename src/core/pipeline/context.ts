@@ -6,9 +6,10 @@ import type { ConversationStore, MessageMetadata } from '../conversation-store.t
 import type { Usage } from '../events.ts';
 import type { Logger } from '../logger.ts';
 import type { RunObserver } from '../observer.ts';
-import type { ChatMessage, GenerateRequest, LanguageModel, ToolDefinition } from '../provider.ts';
+import type { ChatMessage, GenerateRequest, LanguageModel } from '../provider.ts';
 import type { Passage, Retriever } from '../retriever.ts';
 import type { RunProducer } from '../run-hub.ts';
+import type { AgentSetup } from '../tools.ts';
 import type { RunRecorder } from './recorder.ts';
 
 export interface ChatInput {
@@ -66,31 +67,8 @@ export interface ChatPipelineDeps {
   agent?: (chatbot: Chatbot, signal: AbortSignal) => Promise<AgentSetup | undefined>;
 }
 
-/** What a tool call came to: what the model reads, or a coded error the model reads too. */
-export type ToolOutcome =
-  | { ok: true; output: unknown; /** What the model reads (capped by the tool set). */ text: string }
-  | { ok: false; code: string; message: string };
-
-/** Tools from outside the pipeline (MCP servers): listed for the model, called by name. */
-export interface ToolSet {
-  list(signal: AbortSignal): Promise<ToolDefinition[]>;
-  /** Never rejects for a tool's own failure (that is an outcome); rejects only with the signal's reason. */
-  call(
-    name: string,
-    input: unknown,
-    options: { signal: AbortSignal; toolCallId: string },
-  ): Promise<ToolOutcome>;
-}
-
-/** A chatbot's agent settings for one answer; undefined (no tools) keeps the one-call pipeline. */
-export interface AgentSetup {
-  /** Offer the built-in `search_documents` tool (instead of retrieving before the model is called). */
-  searchDocuments: boolean;
-  /** Model calls the answer may make (each followed by the tools it asked for). */
-  maxSteps: number;
-  /** Tools from MCP servers; undefined when none. */
-  tools?: ToolSet;
-}
+// The tool contract lives with the registry that builds it; re-exported for the phases.
+export type { AgentSetup, ToolOutcome, ToolSet } from '../tools.ts';
 
 /** One answer's run as the phases see it. */
 export interface PipelineContext {

@@ -178,4 +178,8 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE messages ADD COLUMN steps JSONB;
   `,
+  // 3: the tools a chatbot's answers may call (agent steps): search_documents, MCP servers, the step cap.
+  `
+  ALTER TABLE chatbots ADD COLUMN tools JSONB NOT NULL DEFAULT '{"searchDocuments":false,"maxSteps":5,"mcpServers":[],"allowedTools":null}';
+  `,
 ];

@@ -54,16 +54,18 @@ export class PostgresChatbotStore implements ChatbotStore {
         ON CONFLICT (id) DO NOTHING
       )
       INSERT INTO chatbots (id, name, collection_id, system_prompt, temperature, max_tokens, glossary, org_id,
-        model, providers, visibility, allowed_origins, limits, created_at, updated_at)
+        model, providers, visibility, allowed_origins, limits, tools, created_at, updated_at)
       VALUES (${id}, ${pgText(input.name)}, ${collectionId}, ${textOrNull(input.systemPrompt)},
         ${input.temperature}, ${input.maxTokens}, ${pgJson(input.glossary)}::text::jsonb, ${orgId},
         ${textOrNull(input.model)}, ${pgJson(input.providers)}::text::jsonb, ${input.visibility},
-        ${pgJson(input.allowedOrigins)}::text::jsonb, ${pgJson(input.limits)}::text::jsonb, ${now}, ${now})
+        ${pgJson(input.allowedOrigins)}::text::jsonb, ${pgJson(input.limits)}::text::jsonb, ${pgJson(input.tools)}::text::jsonb,
+        ${now}, ${now})
       ON CONFLICT (id) DO UPDATE SET name = excluded.name, collection_id = excluded.collection_id,
         system_prompt = excluded.system_prompt, temperature = excluded.temperature,
         max_tokens = excluded.max_tokens, glossary = excluded.glossary, org_id = excluded.org_id,
         model = excluded.model, providers = excluded.providers, visibility = excluded.visibility,
-        allowed_origins = excluded.allowed_origins, limits = excluded.limits, updated_at = excluded.updated_at
+        allowed_origins = excluded.allowed_origins, limits = excluded.limits, tools = excluded.tools,
+        updated_at = excluded.updated_at
       RETURNING *`;
     if (row === undefined) throw new Error(`chatbot ${input.id} was not stored`);
     return toChatbot(row, postgresColumns);

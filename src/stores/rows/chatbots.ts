@@ -1,6 +1,6 @@
 // A chatbots row and the Chatbot it holds, for every backend.
 
-import type { Chatbot } from '../../core/chatbots.ts';
+import { noTools, type Chatbot, type ChatbotTools } from '../../core/chatbots.ts';
 import type { ColumnCodec, ColumnTypes } from './columns.ts';
 
 export interface ChatbotRow<C extends ColumnTypes> {
@@ -17,6 +17,7 @@ export interface ChatbotRow<C extends ColumnTypes> {
   visibility: string;
   allowed_origins: C['json'];
   limits: C['json'];
+  tools: C['json'];
   created_at: number;
   updated_at: number;
 }
@@ -36,6 +37,8 @@ export function toChatbot<C extends ColumnTypes>(row: ChatbotRow<C>, columns: Co
     visibility: row.visibility === 'public' ? 'public' : 'private',
     allowedOrigins: columns.json(row.allowed_origins),
     limits: columns.json(row.limits),
+    // Settings added later get their defaults.
+    tools: { ...noTools(), ...columns.json<Partial<ChatbotTools>>(row.tools) },
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };

@@ -167,4 +167,8 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE messages ADD COLUMN steps TEXT;
   `,
+  // 8: the tools a chatbot's answers may call (agent steps): search_documents, MCP servers, the step cap.
+  `
+  ALTER TABLE chatbots ADD COLUMN tools TEXT NOT NULL DEFAULT '{"searchDocuments":false,"maxSteps":5,"mcpServers":[],"allowedTools":null}';
+  `,
 ];

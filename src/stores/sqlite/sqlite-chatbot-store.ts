@@ -31,13 +31,13 @@ export class SqliteChatbotStore implements ChatbotStore {
       list: db.prepare('SELECT * FROM chatbots ORDER BY created_at, id'),
       put: db.prepare(`
         INSERT INTO chatbots (id, name, collection_id, system_prompt, temperature, max_tokens, glossary, org_id,
-          model, providers, visibility, allowed_origins, limits, created_at, updated_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+          model, providers, visibility, allowed_origins, limits, tools, created_at, updated_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (id) DO UPDATE SET name = excluded.name, collection_id = excluded.collection_id,
           system_prompt = excluded.system_prompt, temperature = excluded.temperature,
           max_tokens = excluded.max_tokens, glossary = excluded.glossary, org_id = excluded.org_id,
           model = excluded.model, providers = excluded.providers, visibility = excluded.visibility, allowed_origins = excluded.allowed_origins,
-          limits = excluded.limits, updated_at = excluded.updated_at
+          limits = excluded.limits, tools = excluded.tools, updated_at = excluded.updated_at
         RETURNING *`),
       delete: db.prepare('DELETE FROM chatbots WHERE id = ?'),
       claimCollection: db.prepare(
@@ -77,6 +77,7 @@ export class SqliteChatbotStore implements ChatbotStore {
         input.visibility,
         JSON.stringify(input.allowedOrigins),
         JSON.stringify(input.limits),
+        JSON.stringify(input.tools),
         now,
         now,
       ) as unknown as Row;

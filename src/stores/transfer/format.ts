@@ -75,6 +75,8 @@ export const chatbotSchema = z.strictObject({
   visibility: z.enum(['private', 'public']),
   allowedOrigins: z.array(z.string()),
   limits: jsonObject,
+  /** Absent in files exported before chatbots had tools: no tools. MCP headers and env are exported in full. */
+  tools: jsonObject.optional(),
   createdAt: time,
   updatedAt: time,
 });

@@ -263,7 +263,11 @@ export async function agentPhase(
           role: 'tool',
           toolCallId: request.toolCallId,
           name: request.name,
-          content: failureText(error),
+          // The tool's own error text, when it gave one, helps the model correct its input; events keep the code only.
+          content:
+            outcome.toolText === undefined
+              ? failureText(error)
+              : `${failureText(error)}\n${outcome.toolText}`,
           isError: true,
         });
       }

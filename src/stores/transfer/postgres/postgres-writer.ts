@@ -2,7 +2,7 @@
 // a JSON array (jsonb_to_recordset), so a batch is one round trip and one parameter whatever its size.
 
 import type { TransactionSql } from 'postgres';
-import { DEFAULT_CHATBOT_ID } from '../../../core/chatbots.ts';
+import { DEFAULT_CHATBOT_ID, noTools } from '../../../core/chatbots.ts';
 import { pgJson } from '../../postgres/database.ts';
 import type { ExportRecord, RecordBatch, RecordOf } from '../format.ts';
 import type { TargetContents, TargetWriter } from '../transfer-backend.ts';
@@ -46,19 +46,21 @@ export class PostgresWriter implements TargetWriter {
         // Only the auto-created default chatbot can be there already (contents() refuses others): the file's replaces it.
         await tx`
           INSERT INTO chatbots (id, name, collection_id, system_prompt, temperature, max_tokens, glossary, org_id,
-            model, providers, visibility, allowed_origins, limits, created_at, updated_at)
+            model, providers, visibility, allowed_origins, limits, tools, created_at, updated_at)
           SELECT id, name, "collectionId", "systemPrompt", temperature, "maxTokens", glossary, "orgId", model,
-            providers, visibility, "allowedOrigins", limits, "createdAt", "updatedAt"
+            providers, visibility, "allowedOrigins", limits, coalesce(tools, ${pgJson(noTools())}::text::jsonb),
+            "createdAt", "updatedAt"
           FROM jsonb_to_recordset(${rowsJson(batch.records)}::text::jsonb) AS r(id text, name text,
             "collectionId" text, "systemPrompt" text, temperature double precision, "maxTokens" int, glossary jsonb,
             "orgId" text, model text, providers jsonb, visibility text, "allowedOrigins" jsonb, limits jsonb,
-            "createdAt" bigint, "updatedAt" bigint, n int)
+            tools jsonb, "createdAt" bigint, "updatedAt" bigint, n int)
           ORDER BY n
           ON CONFLICT (id) DO UPDATE SET name = excluded.name, collection_id = excluded.collection_id,
             system_prompt = excluded.system_prompt, temperature = excluded.temperature,
             max_tokens = excluded.max_tokens, glossary = excluded.glossary, org_id = excluded.org_id,
             model = excluded.model, providers = excluded.providers, visibility = excluded.visibility,
-            allowed_origins = excluded.allowed_origins, limits = excluded.limits, created_at = excluded.created_at,
+            allowed_origins = excluded.allowed_origins, limits = excluded.limits, tools = excluded.tools,
+            created_at = excluded.created_at,
             updated_at = excluded.updated_at`;
         return;
       case 'api-key':

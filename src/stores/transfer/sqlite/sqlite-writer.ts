@@ -3,7 +3,7 @@
 // created as the document store creates it.
 
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
-import { DEFAULT_CHATBOT_ID } from '../../../core/chatbots.ts';
+import { DEFAULT_CHATBOT_ID, noTools } from '../../../core/chatbots.ts';
 import { toJson } from '../../sqlite/json-columns.ts';
 import { LexicalIndex } from '../../sqlite/lexical.ts';
 import { createVectorTable, SPACE_KEY } from '../../sqlite/sqlite-document-store.ts';
@@ -52,8 +52,8 @@ export class SqliteWriter implements TargetWriter {
       // Only the auto-created default chatbot can be there already (contents() refuses others): the file's replaces it.
       chatbot: db.prepare(`
         INSERT OR REPLACE INTO chatbots (id, name, collection_id, system_prompt, temperature, max_tokens, glossary,
-          org_id, model, providers, visibility, allowed_origins, limits, created_at, updated_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+          org_id, model, providers, visibility, allowed_origins, limits, tools, created_at, updated_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       apiKey: db.prepare(`
         INSERT INTO api_keys (id, name, org_id, admin, secret_hash, created_at, last_used_at, revoked_at)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
@@ -173,6 +173,7 @@ export class SqliteWriter implements TargetWriter {
       record.visibility,
       JSON.stringify(record.allowedOrigins),
       JSON.stringify(record.limits),
+      JSON.stringify(record.tools ?? noTools()),
       record.createdAt,
       record.updatedAt,
     );
