@@ -38,6 +38,7 @@ import { buildServer } from './transports/http/server.ts';
 import { McpToolRegistry } from './tools/registry.ts';
 import { Authenticator } from './transports/auth.ts';
 import { RequestLimits } from './transports/request-limits.ts';
+import { StreamCompression } from './transports/http/stream-compression.ts';
 
 export { DEFAULT_CHATBOT_ID };
 
@@ -340,6 +341,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
       stats,
       authenticator: new Authenticator(config.auth, stores.apiKeys),
       requestLimits: new RequestLimits(config.limits, sharedLimits),
+      streamCompression: new StreamCompression(config.streamCompression, metrics),
     },
     logger,
   );

@@ -9,6 +9,7 @@ export {
   type EmbeddingProviderKind,
 } from './config/embeddings.ts';
 export type { LimitsConfig } from './config/limits.ts';
+export { STREAM_COMPRESSION_SETTINGS, type StreamCompressionSetting } from './config/runs.ts';
 export { envSchema, loadConfig, type Config, type EnvValues } from './config/load.ts';
 export { ConfigError } from './config/problems.ts';
 export {

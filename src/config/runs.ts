@@ -3,9 +3,16 @@
 
 import { z } from 'zod';
 import type { DisconnectPolicy } from '../core/run-hub.ts';
-import { integer, optionalText } from './fields.ts';
+import { caseless, integer, optionalText } from './fields.ts';
 
 const DISCONNECT_POLICIES = ['abort', 'finish'] as const satisfies readonly DisconnectPolicy[];
+
+/**
+ * Compression of streamed answers (SSE, NDJSON, OpenAI chunks, the AI SDK UI stream): `off`, only `gzip`, only `br`
+ * (brotli), or `auto` (whichever of the two the client prefers; gzip on a tie).
+ */
+export const STREAM_COMPRESSION_SETTINGS = ['off', 'gzip', 'br', 'auto'] as const;
+export type StreamCompressionSetting = (typeof STREAM_COMPRESSION_SETTINGS)[number];
 
 export const runsSchema = z.object({
   RUN_GRACE_MS: integer(30_000),
@@ -32,6 +39,7 @@ export const runsSchema = z.object({
   SSE_PING_MS: integer(15_000, 10),
   SSE_RETRY_MS: integer(2_000),
   SSE_DRAIN_TIMEOUT_MS: integer(30_000, 100),
+  STREAM_COMPRESSION: caseless(STREAM_COMPRESSION_SETTINGS, 'off'),
   WS_PING_MS: integer(30_000, 10),
 });
 export type RunsValues = z.infer<typeof runsSchema>;
@@ -60,6 +68,11 @@ export interface RunSettings {
     redisKeyPrefix: string;
   };
   sse: { pingMs: number; retryMs: number; drainTimeoutMs: number };
+  /**
+   * Which compressions streamed answers may use when the client accepts them (STREAM_COMPRESSION); off by default
+   * because a proxy in front may buffer or compress again unless it is configured for it (docs/deploy.md).
+   */
+  streamCompression: StreamCompressionSetting;
   ws: { pingMs: number };
 }
 
@@ -84,6 +97,7 @@ export function resolveRuns(values: RunsValues): RunSettings {
       retryMs: values.SSE_RETRY_MS,
       drainTimeoutMs: values.SSE_DRAIN_TIMEOUT_MS,
     },
+    streamCompression: values.STREAM_COMPRESSION,
     ws: { pingMs: values.WS_PING_MS },
   };
 }

@@ -45,6 +45,9 @@ export class Metrics implements Observer {
   private readonly providerErrors: Counter<'provider' | 'code'>;
   private readonly providerRetries: Counter<'provider' | 'code'>;
   private readonly providerFailovers: Counter<'provider' | 'to'>;
+  private readonly compressorsOpen: Gauge<'encoding'>;
+  private readonly compressionInput: Counter<'encoding'>;
+  private readonly compressionOutput: Counter<'encoding'>;
 
   constructor(options: MetricsOptions = {}) {
     const registers = [this.registry];
@@ -157,6 +160,23 @@ export class Metrics implements Observer {
       ['provider', 'to'],
     );
 
+    this.compressorsOpen = new Gauge({
+      name: `${PREFIX}stream_compressors_open`,
+      help: 'Compressed streams open (STREAM_COMPRESSION): each holds a compressor of about 150 KB (gzip) or 330 KB (br).',
+      labelNames: ['encoding'],
+      registers,
+    });
+    this.compressionInput = counter(
+      'stream_compression_input_bytes_total',
+      'Bytes of frames written into stream compressors, counted when each stream ends.',
+      ['encoding'],
+    );
+    this.compressionOutput = counter(
+      'stream_compression_output_bytes_total',
+      'Compressed bytes those streams put on the wire, counted when each stream ends.',
+      ['encoding'],
+    );
+
     const stats = (): RunHubStats | undefined => this.hubStats?.();
     const gauge = (name: string, help: string, read: (value: RunHubStats) => number) =>
       new Gauge({
@@ -253,5 +273,15 @@ export class Metrics implements Observer {
 
   providerFailover(from: string, to: string): void {
     this.providerFailovers.inc({ provider: from, to });
+  }
+
+  compressorOpened(encoding: string): void {
+    this.compressorsOpen.inc({ encoding });
+  }
+
+  compressorClosed(encoding: string, inputBytes: number, outputBytes: number): void {
+    this.compressorsOpen.dec({ encoding });
+    this.compressionInput.inc({ encoding }, inputBytes);
+    this.compressionOutput.inc({ encoding }, outputBytes);
   }
 }

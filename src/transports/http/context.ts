@@ -8,6 +8,7 @@ import type { ChatService } from '../../core/chat-service.ts';
 import type { RunHub } from '../../core/run-hub.ts';
 import type { Ingestor } from '../../retrieval/ingest.ts';
 import type { Stores } from '../../stores/stores.ts';
+import type { StreamCompression } from './stream-compression.ts';
 
 export interface AppContext {
   config: Config;
@@ -23,6 +24,8 @@ export interface AppContext {
   metrics?: { readonly contentType: string; render(): Promise<string> } | undefined;
   /** Finds the principal for credentials (routes read it from `request.principal`, set by access.ts). */
   authenticator: Authenticator;
+  /** Which compression streamed answers may use (STREAM_COMPRESSION), reported to the metrics. */
+  streamCompression: StreamCompression;
   /** Requests per minute per address and principal: HTTP requests and WebSocket messages count alike. */
   requestLimits: RequestLimits;
 }

@@ -1,13 +1,16 @@
-// Streams a run to an HTTP response in a wire format (SSE, NDJSON, ...), honouring socket backpressure and client
-// disconnects.
+// Streams a run to an HTTP response in a wire format (SSE, NDJSON, ...), compressed when the settings and the client
+// allow it, honouring socket backpressure and client disconnects.
 
-import type { ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { RivuletError, toRivuletError } from '../../core/errors.ts';
 import type { RunHub, RunSink, RunSubscription } from '../../core/run-hub.ts';
 import { ndjsonFormat } from '../encoders/ndjson.ts';
 import { sseFormat } from '../encoders/sse.ts';
 import type { StreamEncoder, WireFormat } from '../encoders/wire-format.ts';
+import type { AppContext } from './context.ts';
+import type { StreamCompression } from './stream-compression.ts';
 
 /** First TCP keep-alive probe after this much silence from the peer. */
 const KEEPALIVE_PROBE_MS = 15_000;
@@ -21,11 +24,21 @@ export interface StreamResponseOptions {
   timing: { pingMs: number; retryMs: number; drainTimeoutMs: number };
   /** Headers already set on the Fastify reply (CORS and the like) and extras such as X-Run-Id. */
   headers: Record<string, string | number | string[] | undefined>;
+  /** What STREAM_COMPRESSION allows, and the client's Accept-Encoding header. */
+  compression: { policy: StreamCompression; acceptEncoding: string | string[] | undefined };
 }
 
 /** Picks NDJSON only when the client asks for it; SSE is the default. */
 export function negotiateFormat(accept: string | undefined): WireFormat {
   return accept !== undefined && accept.includes('application/x-ndjson') ? ndjsonFormat : sseFormat;
+}
+
+/** The compression a route's stream may use: what the settings allow and what this client accepts. */
+export function streamCompressionFor(
+  context: Pick<AppContext, 'streamCompression'>,
+  request: { headers: IncomingHttpHeaders },
+): StreamResponseOptions['compression'] {
+  return { policy: context.streamCompression, acceptEncoding: request.headers['accept-encoding'] };
 }
 
 /**
@@ -40,8 +53,14 @@ export async function streamRunToResponse(
 ): Promise<boolean> {
   const { format, runId } = options;
   const encoder = format.createEncoder({ runId, retryMs: options.timing.retryMs });
+  const { policy } = options.compression;
+  const encoding = policy.choose(options.compression.acceptEncoding);
   // Registered first: `finished` also settles for a response that is already closed.
   const closed = finished(response).catch(() => undefined);
+  // Where frames go: the response, or a compressor in front of it once the stream is open. Either way each write is
+  // one hub batch (the hub delivers what a turn appended in one write) and leaves at once: the compressor flushes
+  // every write, so a token never waits inside it.
+  let out: Writable = response;
   let opened = false;
   const open = (): void => {
     if (opened || response.destroyed) return;
@@ -58,13 +77,16 @@ export async function streamRunToResponse(
       'content-type': format.contentType,
       'cache-control': 'no-cache, no-transform',
       'x-accel-buffering': 'no',
+      ...(policy.varies ? { vary: withVary(options.headers.vary, 'Accept-Encoding') } : {}),
+      ...(encoding === undefined ? {} : { 'content-encoding': encoding }),
     });
     // Stream frames go out as they are written; Nagle would hold small token frames back. Keep-alive probes let
     // the kernel notice a peer that vanished without closing (a phone that lost its network).
     response.socket?.setNoDelay(true);
     response.socket?.setKeepAlive(true, KEEPALIVE_PROBE_MS);
+    if (encoding !== undefined) out = policy.compressInto(encoding, response);
     if (encoder.head === '') response.flushHeaders();
-    else response.write(encoder.head);
+    else out.write(encoder.head);
   };
 
   let subscription: RunSubscription | undefined;
@@ -80,9 +102,12 @@ export async function streamRunToResponse(
       if (response.destroyed) return false;
       // The replay can start before `subscribe` resolves.
       open();
-      const accepted = response.write(encoder.encode(entries));
+      const frames = encoder.encode(entries);
+      // Nothing of this batch has a frame in this format: an empty write would still cost a compressor flush.
+      if (frames === '') return true;
+      const accepted = out.write(frames);
       if (!accepted) {
-        response.once('drain', onDrain);
+        out.once('drain', onDrain);
         // A reader that takes nothing for this long is gone or hopeless: drop it so the run's grace policy applies
         // instead of the run generating for a socket nobody reads.
         drainTimer = setTimeout(() => response.destroy(), options.timing.drainTimeoutMs);
@@ -93,8 +118,8 @@ export async function streamRunToResponse(
     end() {
       open();
       const trailer = encoder.trailer();
-      if (trailer === '') response.end();
-      else response.end(trailer);
+      if (trailer === '') out.end();
+      else out.end(trailer);
     },
   };
 
@@ -110,7 +135,7 @@ export async function streamRunToResponse(
   if (refusal !== undefined) {
     // Before any frame the refusal is a plain HTTP error; once streaming (replay of a run that ended meanwhile) it
     // is a terminal frame, so the stream never just stops.
-    if (opened) endWithError(response, encoder, refusal);
+    if (opened) endWithError(response, out, encoder, refusal);
     else refuse(response, format, options.headers, refusal);
     await closed;
     return false;
@@ -120,14 +145,14 @@ export async function streamRunToResponse(
   // Keeps proxies with read timeouts from cutting a stream that is waiting for its first token.
   const pingFrame = encoder.keepAlive;
   const ping = setInterval(() => {
-    if (drainTimer === undefined && !response.writableEnded) response.write(pingFrame);
+    if (drainTimer === undefined && !out.writableEnded) out.write(pingFrame);
   }, options.timing.pingMs);
   ping.unref();
 
   await closed;
   clearInterval(ping);
   clearTimeout(drainTimer);
-  response.off('drain', onDrain);
+  out.off('drain', onDrain);
   // A client that went away detaches its reader; the run's grace timer decides what happens next.
   subscription?.close();
   return true;
@@ -151,7 +176,22 @@ function refuse(
 }
 
 /** Ends a stream whose run cannot be read with the format's terminal error frame, so it never just stops. */
-function endWithError(response: ServerResponse, encoder: StreamEncoder, error: RivuletError): void {
-  if (response.writableEnded || response.destroyed) return;
-  response.end(encoder.errorFrame(error));
+function endWithError(
+  response: ServerResponse,
+  out: Writable,
+  encoder: StreamEncoder,
+  error: RivuletError,
+): void {
+  if (out.writableEnded || response.destroyed) return;
+  out.end(encoder.errorFrame(error));
+}
+
+/** A `Vary` header value with `field` added to what is already there (CORS sets `Vary: Origin`). */
+function withVary(existing: string | number | string[] | undefined, field: string): string {
+  const fields = (Array.isArray(existing) ? existing.join(',') : String(existing ?? ''))
+    .split(',')
+    .map((name) => name.trim())
+    .filter((name) => name !== '');
+  const present = fields.some((name) => name === '*' || name.toLowerCase() === field.toLowerCase());
+  return (present ? fields : [...fields, field]).join(', ');
 }

@@ -6,7 +6,7 @@ import { chatRequestSchema, parseWith } from '../../schemas.ts';
 import { principalOf } from '../access.ts';
 import { collectAnswer } from '../collect-answer.ts';
 import type { AppContext } from '../context.ts';
-import { negotiateFormat, streamRunToResponse } from '../stream-response.ts';
+import { negotiateFormat, streamCompressionFor, streamRunToResponse } from '../stream-response.ts';
 
 export function registerChatRoutes(server: FastifyInstance, context: AppContext): void {
   const schema = chatRequestSchema();
@@ -23,6 +23,7 @@ export function registerChatRoutes(server: FastifyInstance, context: AppContext)
       afterSeq: -1,
       format: negotiateFormat(request.headers.accept),
       timing: context.config.sse,
+      compression: streamCompressionFor(context, request),
       headers: { ...reply.getHeaders(), 'x-run-id': run.runId, 'x-request-id': request.id },
     });
     // Refused a reader (TOO_MANY_READERS): nobody would read this answer, so it is not generated.

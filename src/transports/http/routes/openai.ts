@@ -14,7 +14,7 @@ import { parseWith } from '../../schemas.ts';
 import { principalOf } from '../access.ts';
 import { collectAnswer } from '../collect-answer.ts';
 import type { AppContext } from '../context.ts';
-import { streamRunToResponse } from '../stream-response.ts';
+import { streamCompressionFor, streamRunToResponse } from '../stream-response.ts';
 import { z } from 'zod';
 
 const modelParamsSchema = z.strictObject({ model: z.string().min(1).max(200) });
@@ -68,6 +68,7 @@ export function registerOpenAiRoutes(server: FastifyInstance, context: AppContex
         afterSeq: -1,
         format: openAiChunkFormat({ ...options, includeUsage: completion.includeUsage }),
         timing: context.config.sse,
+        compression: streamCompressionFor(context, request),
         headers: { ...reply.getHeaders(), 'x-run-id': run.runId, 'x-request-id': request.id },
       });
       // Refused a reader (TOO_MANY_READERS): nobody would read this answer, so it is not generated.

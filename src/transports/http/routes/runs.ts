@@ -10,7 +10,7 @@ import { encodePollBatch, POLL_KNOWN_EVENTS_WAIT_MS, POLL_MAX_WAIT_MS, pollRun }
 import { parseWith, runEventsQuerySchema, runParamsSchema, runPollQuerySchema } from '../../schemas.ts';
 import { principalOf } from '../access.ts';
 import type { AppContext } from '../context.ts';
-import { streamRunToResponse } from '../stream-response.ts';
+import { streamCompressionFor, streamRunToResponse } from '../stream-response.ts';
 
 export function registerRunRoutes(server: FastifyInstance, context: AppContext): void {
   const findRun = (request: FastifyRequest): Promise<RunInfo> =>
@@ -50,6 +50,7 @@ export function registerRunRoutes(server: FastifyInstance, context: AppContext):
       afterSeq,
       format: sseFormat,
       timing: context.config.sse,
+      compression: streamCompressionFor(context, request),
       headers: { ...reply.getHeaders(), 'x-run-id': info.runId, 'x-request-id': request.id },
     });
     return reply;

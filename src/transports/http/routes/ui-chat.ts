@@ -13,7 +13,7 @@ import {
 import { idSchema, metadataSchema, parseWith } from '../../schemas.ts';
 import { principalOf } from '../access.ts';
 import type { AppContext } from '../context.ts';
-import { streamRunToResponse } from '../stream-response.ts';
+import { streamCompressionFor, streamRunToResponse } from '../stream-response.ts';
 
 /** A chat id names the Rivulet conversation itself; `.` and `..` would be path segments in the reconnect URL. */
 const chatIdSchema = idSchema.refine((value) => !/^\.+$/.test(value), 'must not be only dots');
@@ -120,6 +120,7 @@ export function registerUiChatRoutes(server: FastifyInstance, context: AppContex
       afterSeq: -1,
       format: uiMessageStreamFormat,
       timing: context.config.sse,
+      compression: streamCompressionFor(context, request),
       headers: { ...reply.getHeaders(), ...streamHeaders(request, run.runId) },
     });
     // Refused a reader (TOO_MANY_READERS): nobody would read this answer, so it is not generated.
@@ -139,6 +140,7 @@ export function registerUiChatRoutes(server: FastifyInstance, context: AppContex
       afterSeq: -1,
       format: uiMessageStreamFormat,
       timing: context.config.sse,
+      compression: streamCompressionFor(context, request),
       headers: { ...reply.getHeaders(), ...streamHeaders(request, info.runId) },
     });
     return reply;

@@ -65,11 +65,15 @@ export async function registerWebRoutes(
   await server.register(fastifyStatic, {
     root: distDir,
     index: ['index.html'],
+    // The build's .br and .gz copies (web/precompress.ts) go to browsers that accept them, with Vary: Accept-Encoding:
+    // compressed once at build time at the best ratio instead of on every request.
+    preCompressed: true,
     // Source maps are for whoever debugs the page; they are served too, but nothing else outside dist/web is.
     setHeaders(response, filePath) {
-      const hashed = filePath.includes('/assets/');
+      const servedFile = filePath.replace(/\.(?:br|gz)$/, '');
+      const hashed = servedFile.includes('/assets/');
       response.header('cache-control', hashed ? 'public, max-age=31536000, immutable' : 'no-cache');
-      if (filePath.endsWith('widget.js')) response.header('cross-origin-resource-policy', 'cross-origin');
+      if (servedFile.endsWith('widget.js')) response.header('cross-origin-resource-policy', 'cross-origin');
     },
   });
 }
