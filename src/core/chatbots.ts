@@ -128,16 +128,60 @@ export function newChatbot(id: string, name = id): ChatbotFields {
  */
 export function applySettings(
   base: ChatbotFields,
-  settings: Omit<Partial<ChatbotFields>, 'limits'> & { limits?: Partial<ChatbotLimits> | undefined },
+  settings: Omit<Partial<ChatbotFields>, 'limits' | 'tools'> & {
+    limits?: Partial<ChatbotLimits> | undefined;
+    tools?: Partial<ChatbotTools> | undefined;
+  },
 ): ChatbotFields {
   const defined = <T extends object>(value: T): Partial<T> =>
     Object.fromEntries(Object.entries(value).filter(([, item]) => item !== undefined)) as Partial<T>;
-  const { limits, ...rest } = settings;
+  const { limits, tools, ...rest } = settings;
   return {
     ...base,
     ...defined(rest),
     ...(limits === undefined ? {} : { limits: { ...base.limits, ...defined(limits) } }),
+    ...(tools === undefined ? {} : { tools: keepSecrets(base.tools, { ...base.tools, ...defined(tools) }) }),
   };
+}
+
+/** What GET shows in place of a header or env value: the values are secrets, never returned or logged. */
+export const MASKED_SECRET = '********';
+
+function maskValues(record: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.keys(record).map((key) => [key, MASKED_SECRET]));
+}
+
+/** The chatbot as the API and CLI show it: MCP header and env values masked. */
+export function withSecretsMasked(chatbot: Chatbot): Chatbot {
+  if (chatbot.tools.mcpServers.length === 0) return chatbot;
+  const mcpServers = chatbot.tools.mcpServers.map((server) =>
+    server.transport === 'http'
+      ? { ...server, headers: maskValues(server.headers) }
+      : { ...server, env: maskValues(server.env) },
+  );
+  return { ...chatbot, tools: { ...chatbot.tools, mcpServers } };
+}
+
+/**
+ * A header or env value sent back masked (what GET showed) keeps the stored value of the same server and name, so
+ * a client may PATCH what it read without knowing the secrets.
+ */
+function keepSecrets(stored: ChatbotTools, next: ChatbotTools): ChatbotTools {
+  const before = new Map(stored.mcpServers.map((server) => [server.name, server]));
+  const unmask = (values: Record<string, string>, old: Record<string, string> | undefined) =>
+    Object.fromEntries(
+      Object.entries(values).map(([key, value]) => [
+        key,
+        value === MASKED_SECRET ? (old?.[key] ?? '') : value,
+      ]),
+    );
+  const mcpServers = next.mcpServers.map((server): McpServerConfig => {
+    const old = before.get(server.name);
+    return server.transport === 'http'
+      ? { ...server, headers: unmask(server.headers, old?.transport === 'http' ? old.headers : undefined) }
+      : { ...server, env: unmask(server.env, old?.transport === 'stdio' ? old.env : undefined) };
+  });
+  return { ...next, mcpServers };
 }
 
 /** A private chatbot shared by every organisation, on the configured model, without limits of its own. */

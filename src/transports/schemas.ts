@@ -152,6 +152,65 @@ const glossaryTermSchema = z.strictObject({
   synonyms: z.array(z.string().min(1).max(200)).max(50).optional(),
 });
 
+const secretValues = z
+  .record(
+    z.string().regex(/^[A-Za-z0-9_.-]{1,100}$/, 'must be a name of letters, digits, _ . -'),
+    z.string().max(8_000),
+  )
+  .refine((record) => Object.keys(record).length <= 50, 'at most 50 entries');
+
+const mcpServerBase = {
+  name: z
+    .string()
+    .regex(
+      /^[a-zA-Z0-9-]{1,32}$/,
+      'must be 1 to 32 letters, digits or -: it prefixes the tool names (name__tool)',
+    ),
+  timeoutMs: z.number().int().min(100).max(600_000).nullable().default(null),
+  maxResultChars: z.number().int().min(100).max(1_000_000).nullable().default(null),
+};
+
+/** An MCP server a chatbot's answers may call (stdio runs a command on the server: instance admins only). */
+const mcpServerSchema = z.discriminatedUnion('transport', [
+  z.strictObject({
+    ...mcpServerBase,
+    transport: z.literal('stdio'),
+    command: z.string().min(1).max(1_000),
+    args: z.array(z.string().max(4_000)).max(100).default([]),
+    env: secretValues.default({}),
+  }),
+  z.strictObject({
+    ...mcpServerBase,
+    transport: z.literal('http'),
+    url: z
+      .string()
+      .max(2_000)
+      .refine(
+        (value) => URL.canParse(value) && /^https?:$/.test(new URL(value).protocol),
+        'must be an http(s) URL',
+      ),
+    headers: secretValues.default({}),
+  }),
+]);
+
+/** A chatbot's tools; each field optional (left out: unchanged). */
+const chatbotToolsSchema = z
+  .strictObject({
+    searchDocuments: z.boolean().optional(),
+    maxSteps: z.number().int().min(1).max(20).optional(),
+    mcpServers: z.array(mcpServerSchema).max(10).optional(),
+    allowedTools: z
+      .array(z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/))
+      .max(500)
+      .nullable()
+      .optional(),
+  })
+  .refine(
+    (tools) =>
+      new Set((tools.mcpServers ?? []).map((server) => server.name)).size === (tools.mcpServers ?? []).length,
+    { message: 'MCP server names must be unique', path: ['mcpServers'] },
+  );
+
 /** A chatbot's settings as the admin API and `rivulet chatbots` take them; every field optional (PATCH). */
 export const chatbotSettingsSchema = z.strictObject({
   name: z.string().min(1).max(200).optional(),
@@ -178,6 +237,8 @@ export const chatbotSettingsSchema = z.strictObject({
       stallTimeoutMs: z.number().int().min(100).max(600_000).nullable().optional(),
     })
     .optional(),
+  /** Agent tools ([agents.md](../../docs/agents.md)); each field optional, mcpServers replaced as a whole. */
+  tools: chatbotToolsSchema.optional(),
 });
 
 export type ChatbotSettings = z.infer<typeof chatbotSettingsSchema>;

@@ -4,7 +4,13 @@
 
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { applySettings, DEFAULT_CHATBOT_ID, newChatbot, type Chatbot } from '../../../core/chatbots.ts';
+import {
+  applySettings,
+  DEFAULT_CHATBOT_ID,
+  newChatbot,
+  withSecretsMasked,
+  type Chatbot,
+} from '../../../core/chatbots.ts';
 import { RivuletError } from '../../../core/errors.ts';
 import { canManage, inOrganisation, type Principal } from '../../../core/principal.ts';
 import {
@@ -81,15 +87,28 @@ export function registerAdminRoutes(server: FastifyInstance, context: AppContext
     return { principal, chatbot };
   }
 
+  /**
+   * MCP servers run commands on this machine (stdio) and make requests from it (http): only admins of no
+   * organisation (the instance's operators) configure them; an organisation's admin gets FORBIDDEN.
+   */
+  function assertMayConfigureMcp(principal: Principal, mcpServers: readonly unknown[] | undefined): void {
+    if (mcpServers === undefined || mcpServers.length === 0 || principal.orgId === null) return;
+    throw new RivuletError('FORBIDDEN', {
+      message: 'Only admins of no organisation may configure MCP servers (they run commands on the server).',
+    });
+  }
+
   server.get('/api/chatbots', async (request) => {
     const principal = signedIn(principalOf(request));
     const list = await chatbots.listChatbots();
-    return { chatbots: list.filter((chatbot) => inOrganisation(principal, chatbot)) };
+    return { chatbots: list.filter((chatbot) => inOrganisation(principal, chatbot)).map(withSecretsMasked) };
   });
 
   server.get('/api/chatbots/:chatbotId', async (request) => {
     const principal = signedIn(principalOf(request));
-    return visibleChatbot(principal, parseWith(chatbotParams, request.params, 'path').chatbotId);
+    return withSecretsMasked(
+      await visibleChatbot(principal, parseWith(chatbotParams, request.params, 'path').chatbotId),
+    );
   });
 
   server.post('/api/chatbots', async (request, reply) => {
@@ -98,22 +117,24 @@ export function registerAdminRoutes(server: FastifyInstance, context: AppContext
     const body = parseWith(newChatbotSchema, request.body);
     if ((await chatbots.getChatbot(body.id)) !== undefined) throw new RivuletError('CHATBOT_EXISTS');
     const { id, ...settings } = body;
+    assertMayConfigureMcp(principal, settings.tools?.mcpServers);
     const chatbot = applySettings(newChatbot(id), {
       ...settings,
       orgId: ownOrg(principal, settings.orgId),
     });
     await assertCollectionUsable(principal, chatbot.collectionId);
-    return reply.code(201).send(await chatbots.putChatbot(chatbot));
+    return reply.code(201).send(withSecretsMasked(await chatbots.putChatbot(chatbot)));
   });
 
   server.patch('/api/chatbots/:chatbotId', async (request) => {
     const { principal, chatbot: existing } = await managedChatbot(request);
     const settings = parseWith(chatbotSettingsSchema, request.body);
+    assertMayConfigureMcp(principal, settings.tools?.mcpServers);
     if (settings.orgId !== undefined) settings.orgId = ownOrg(principal, settings.orgId);
     if (settings.collectionId !== undefined) {
       await assertCollectionUsable(principal, settings.collectionId);
     }
-    return chatbots.putChatbot(applySettings(existing, settings));
+    return withSecretsMasked(await chatbots.putChatbot(applySettings(existing, settings)));
   });
 
   server.delete('/api/chatbots/:chatbotId', async (request, reply) => {
