@@ -19,6 +19,8 @@ import { redactingLogger } from './observability/log-redaction.ts';
 import { RollingStats } from './observability/rolling-stats.ts';
 import { TracingObserver } from './observability/tracing.ts';
 import { ExtractiveAnswerer } from './providers/extractive.ts';
+import { providerFixHint } from './providers/fix-hint.ts';
+import { ProviderIncidents } from './observability/provider-incidents.ts';
 import { UsageEstimator } from './providers/shared/usage-estimator.ts';
 import { expandPaths, readFiles } from './retrieval/file-sources.ts';
 import { Ingestor } from './retrieval/ingest.ts';
@@ -232,6 +234,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
   const logger = redactingLogger(options.logger ?? (await createRootLogger(config)));
   const metrics = config.metricsEnabled ? new Metrics() : undefined;
   const stats = new RollingStats();
+  const incidents = new ProviderIncidents();
   const { stores, embedder, ingestor } = await openDocumentStack(
     config,
     logger,
@@ -288,6 +291,21 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     conversations: stores.conversations,
     chatbots: stores.chatbots,
     model: model ?? new ExtractiveAnswerer(),
+    ...(model !== undefined && config.extractiveFallback
+      ? {
+          fallback: {
+            model: new ExtractiveAnswerer({ reason: 'model-unavailable' }),
+            providerFailed: ({ runId, provider, error }) =>
+              incidents.record({
+                runId,
+                provider,
+                code: error.code,
+                hint: providerFixHint(provider, error),
+                at: Date.now(),
+              }),
+          },
+        }
+      : {}),
     assistant: model,
     retriever,
     answerCache: config.cache.enabled ? stores.answerCache : undefined,
@@ -339,6 +357,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
           : metrics,
       ...(options.worker === undefined ? {} : { workerIndex: options.worker.index }),
       stats,
+      incidents,
       authenticator: new Authenticator(config.auth, stores.apiKeys),
       requestLimits: new RequestLimits(config.limits, sharedLimits),
       streamCompression: new StreamCompression(config.streamCompression, metrics),

@@ -35,6 +35,7 @@ export const providersSchema = z.object({
   LLM_RETRY_BASE_MS: integer(250),
   LLM_RETRY_MAX_MS: integer(4_000),
   LLM_FAILOVER_CONTINUE: booleanText(true),
+  LLM_EXTRACTIVE_FALLBACK: booleanText(true),
   LLM_BREAKER_FAILURES: integer(5, 1),
   LLM_BREAKER_COOLDOWN_MS: integer(30_000),
   SYSTEM_PROMPT: optionalText,
@@ -70,10 +71,16 @@ export interface ProviderSettings {
   /** Undefined when no provider is configured. */
   llm: LlmConfig | undefined;
   systemPrompt: string | undefined;
+  /** When the provider chain fails before the first token: quote the retrieved passages instead of failing. */
+  extractiveFallback: boolean;
 }
 
 export function resolveProviders(values: ProvidersValues, problems: Problems): ProviderSettings {
-  return { llm: resolveLlm(values, problems), systemPrompt: values.SYSTEM_PROMPT };
+  return {
+    llm: resolveLlm(values, problems),
+    systemPrompt: values.SYSTEM_PROMPT,
+    extractiveFallback: values.LLM_EXTRACTIVE_FALLBACK,
+  };
 }
 
 function resolveLlm(values: ProvidersValues, problems: Problems): LlmConfig | undefined {

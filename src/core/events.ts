@@ -148,6 +148,12 @@ export interface ToolResultEvent {
   durationMs?: number;
 }
 
+/**
+ * The `to` of a failover when every provider failed before the first token and the answer quotes the retrieved
+ * passages instead (LLM_EXTRACTIVE_FALLBACK): clients show it under a banner; `reason` is the chain's error code.
+ */
+export const EXTRACTIVE_PROVIDER = 'extractive';
+
 export interface FailoverEvent {
   type: 'failover';
   seq: number;

@@ -10,6 +10,10 @@ import { analyze } from '../retrieval/text-analysis.ts';
 export const EXTRACTIVE_PREAMBLE =
   'No language model is configured, so this is not a written answer: these are the passages from your documents that best match your question.';
 
+/** When the configured model failed: visitors read this, so it names no setting (admins get the fix elsewhere). */
+export const MODEL_UNAVAILABLE_PREAMBLE =
+  'The language model is unavailable right now, so this is not a written answer: these are the passages from your documents that best match your question.';
+
 export const EXTRACTIVE_NOTHING_FOUND =
   'No language model is configured, and no passage in your documents matches this question.';
 
@@ -203,7 +207,14 @@ function quote(units: readonly Unit[], citation: string): string {
   return lines.map((line) => (line === '' ? '>' : `> ${line}`)).join('\n');
 }
 
-export function extractiveAnswer(question: string, passages: readonly Passage[]): string {
+/** Why the answer is quoted: no model is configured (the default), or the configured one failed. */
+export type ExtractiveReason = 'no-model' | 'model-unavailable';
+
+export function extractiveAnswer(
+  question: string,
+  passages: readonly Passage[],
+  reason: ExtractiveReason = 'no-model',
+): string {
   if (passages.length === 0) return `${EXTRACTIVE_NOTHING_FOUND}\n\n${CONFIGURE_HINT}`;
   const quoted = passages.slice(0, MAX_PASSAGES);
   const units = quoted.map((passage) => unitsOf(passage.text));
@@ -217,6 +228,7 @@ export function extractiveAnswer(question: string, passages: readonly Passage[])
         : `> ${passage.text.replace(/\s+/gu, ' ').trim()} [${index + 1}]`;
     return `**[${index + 1}] ${passageTitle(passage)}**\n\n${body}`;
   });
+  if (reason === 'model-unavailable') return `${MODEL_UNAVAILABLE_PREAMBLE}\n\n${blocks.join('\n\n')}`;
   return `${EXTRACTIVE_PREAMBLE}\n\n${blocks.join('\n\n')}\n\n${CONFIGURE_HINT}`;
 }
 
@@ -227,9 +239,14 @@ function lastQuestion(request: GenerateRequest): string {
 export class ExtractiveAnswerer implements LanguageModel {
   readonly provider = 'extractive';
   readonly model = 'none';
+  private readonly reason: ExtractiveReason;
+
+  constructor(options: { reason?: ExtractiveReason } = {}) {
+    this.reason = options.reason ?? 'no-model';
+  }
 
   async stream(request: GenerateRequest, options: StreamOptions): Promise<void> {
-    const text = extractiveAnswer(lastQuestion(request), request.passages ?? []);
+    const text = extractiveAnswer(lastQuestion(request), request.passages ?? [], this.reason);
     for (const [index, piece] of splitForStreaming(text).entries()) {
       options.signal.throwIfAborted();
       options.onPart({ type: 'text-delta', text: piece });
@@ -244,7 +261,7 @@ export class ExtractiveAnswerer implements LanguageModel {
 
   generate(request: GenerateRequest, options: { signal: AbortSignal }): Promise<GenerateResult> {
     options.signal.throwIfAborted();
-    const text = extractiveAnswer(lastQuestion(request), request.passages ?? []);
+    const text = extractiveAnswer(lastQuestion(request), request.passages ?? [], this.reason);
     return Promise.resolve({ text, usage: { inputTokens: 0, outputTokens: 0 }, finishReason: 'stop' });
   }
 }

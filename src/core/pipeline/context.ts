@@ -3,6 +3,7 @@
 import type { AnswerCacheStore } from '../answer-cache.ts';
 import type { Chatbot } from '../chatbots.ts';
 import type { ConversationStore, MessageMetadata } from '../conversation-store.ts';
+import type { RivuletError } from '../errors.ts';
 import type { Usage } from '../events.ts';
 import type { Logger } from '../logger.ts';
 import type { RunObserver } from '../observer.ts';
@@ -29,10 +30,20 @@ export interface ChatInput {
   fitToBudget?: (prompt: readonly ChatMessage[]) => Promise<number>;
 }
 
+/** Answers from the retrieved passages when the provider chain fails before the first token. */
+export interface AnswerFallback {
+  /** The extractive answerer: quotes the passages, says the model is unavailable. */
+  model: LanguageModel;
+  /** Told which provider failed and how: what to fix is kept for admins, never sent to the run's readers. */
+  providerFailed(failure: { runId: string; provider: string; error: RivuletError }): void;
+}
+
 export interface ChatPipelineDeps {
   conversations: ConversationStore;
   /** Writes the answer: the configured provider chain, or the extractive answerer when there is none. */
   model: LanguageModel;
+  /** Quoted passages instead of an error when the provider chain fails (LLM_EXTRACTIVE_FALLBACK); undefined: off. */
+  fallback?: AnswerFallback;
   /** Makes the cheap calls (condensing a follow-up, reranking); undefined when no language model is configured. */
   assistant: LanguageModel | undefined;
   retriever: Retriever;

@@ -7,6 +7,7 @@ import type { RollingStats } from '../../observability/rolling-stats.ts';
 import type { ChatService } from '../../core/chat-service.ts';
 import type { RunHub } from '../../core/run-hub.ts';
 import type { Ingestor } from '../../retrieval/ingest.ts';
+import type { ProviderIncidents } from '../../observability/provider-incidents.ts';
 import type { Stores } from '../../stores/stores.ts';
 import type { StreamCompression } from './stream-compression.ts';
 
@@ -18,6 +19,8 @@ export interface AppContext {
   ingestor: Ingestor;
   /** Per-minute aggregates of the last hour for the dashboard (GET /api/stats). */
   stats: RollingStats;
+  /** Provider failures that answers fell back on quoted passages for, with what to fix (admins only). */
+  incidents: ProviderIncidents;
   /** This process's index among the workers of `rivulet serve --workers N` (shown in /healthz); else undefined. */
   workerIndex?: number;
   /** Serves GET /metrics; undefined when METRICS_ENABLED=false. */

@@ -25,6 +25,7 @@ import { registerHealthRoutes } from './routes/health.ts';
 import { registerMetricsRoutes } from './routes/metrics.ts';
 import { registerOpenAiRoutes } from './routes/openai.ts';
 import { openAiErrorBody } from '../openai/openai-errors.ts';
+import { registerDiagnosisRoutes } from './routes/diagnosis.ts';
 import { registerStatsRoutes } from './routes/stats.ts';
 import { registerRunRoutes } from './routes/runs.ts';
 import { registerUiChatRoutes } from './routes/ui-chat.ts';
@@ -135,6 +136,7 @@ export async function buildServer(
   registerHealthRoutes(server, context);
   registerMetricsRoutes(server, context);
   registerStatsRoutes(server, context);
+  registerDiagnosisRoutes(server, context);
   registerChatRoutes(server, context);
   registerUiChatRoutes(server, context);
   registerRunRoutes(server, context);

@@ -1,7 +1,9 @@
 // The generate phase: the grounded prompt, fitted to the token budget, streamed from the model as tokens.
 
 import { buildGroundedMessages } from '../../prompt.ts';
-import type { ChatMessage } from '../../provider.ts';
+import { toRivuletError } from '../../errors.ts';
+import { EXTRACTIVE_PROVIDER } from '../../events.ts';
+import type { ChatMessage, GenerateRequest, StreamOptions } from '../../provider.ts';
 import type { Passage } from '../../retriever.ts';
 import type { PipelineContext } from '../context.ts';
 import type { Query } from './enhance.ts';
@@ -50,47 +52,68 @@ export async function generatePhase(
     (await input.fitToBudget?.(messages)) ?? input.maxTokens ?? chatbot.maxTokens ?? undefined;
   run.signal.throwIfAborted();
   const trace = recorder.trace;
-  await deps.model.stream(
-    {
-      messages,
-      temperature: input.temperature ?? chatbot.temperature ?? undefined,
-      maxTokens,
-      ...choice,
-      passages,
-      // The chatbot's own stall limit, where it has one (LLM_STALL_MS otherwise).
-      ...(chatbot.limits.stallTimeoutMs == null ? {} : { stallMs: chatbot.limits.stallTimeoutMs }),
-    },
-    {
-      signal: run.signal,
-      onProviderCall: (call) => trace.providerCall?.(call),
-      onPart: (part) => {
-        switch (part.type) {
-          case 'text-delta':
-            recorder.emitProviderToken(part.text);
-            return;
-          case 'usage':
-            recorder.usage = part.usage;
-            return;
-          case 'finish':
-            recorder.finishReason = part.finishReason;
-            return;
-          case 'failover':
-            recorder.failedOver = true;
-            run.append({ type: 'failover', from: part.from, to: part.to, reason: part.reason });
-            return;
-          case 'tool-input-start':
-          case 'tool-input-delta':
-          case 'tool-call':
-            // No tools are offered to the model yet (the agent loop handles these).
-            return;
-          default: {
-            const unreachable: never = part;
-            throw new Error(`unknown stream part ${String(unreachable)}`);
-          }
+  const request: GenerateRequest = {
+    messages,
+    temperature: input.temperature ?? chatbot.temperature ?? undefined,
+    maxTokens,
+    ...choice,
+    passages,
+    // The chatbot's own stall limit, where it has one (LLM_STALL_MS otherwise).
+    ...(chatbot.limits.stallTimeoutMs == null ? {} : { stallMs: chatbot.limits.stallTimeoutMs }),
+  };
+  // The provider that failed last (a chain's failover moves it on), for an admin's hint if the chain fails.
+  let provider = deps.model.provider;
+  const options: StreamOptions = {
+    signal: run.signal,
+    onProviderCall: (call) => trace.providerCall?.(call),
+    onPart: (part) => {
+      switch (part.type) {
+        case 'text-delta':
+          recorder.emitProviderToken(part.text);
+          return;
+        case 'usage':
+          recorder.usage = part.usage;
+          return;
+        case 'finish':
+          recorder.finishReason = part.finishReason;
+          return;
+        case 'failover':
+          recorder.failedOver = true;
+          provider = part.to;
+          run.append({ type: 'failover', from: part.from, to: part.to, reason: part.reason });
+          return;
+        case 'tool-input-start':
+        case 'tool-input-delta':
+        case 'tool-call':
+          // No tools are offered to the model yet (the agent loop handles these).
+          return;
+        default: {
+          const unreachable: never = part;
+          throw new Error(`unknown stream part ${String(unreachable)}`);
         }
-      },
+      }
     },
-  );
+  };
+  try {
+    await deps.model.stream(request, options);
+  } catch (caught) {
+    const fallback = deps.fallback;
+    // Only a provider failure before any text: a stop is not a failure, and half an answer is not spliced with
+    // quotes. Without passages there is nothing to quote, so the coded error stands.
+    if (fallback === undefined || run.signal.aborted || recorder.text !== '' || passages.length === 0)
+      throw caught;
+    const error = toRivuletError(caught);
+    if (!error.code.startsWith('UPSTREAM_')) throw error;
+    fallback.providerFailed({ runId: run.runId, provider, error });
+    deps.logger.warn(
+      { runId: run.runId, provider, code: error.code, detail: error.detail },
+      'provider chain failed: answering with the retrieved passages',
+    );
+    recorder.failedOver = true;
+    // Readers learn that and why (the code), never the detail: that goes to the log and to admins.
+    run.append({ type: 'failover', from: provider, to: EXTRACTIVE_PROVIDER, reason: error.code });
+    await fallback.model.stream(request, options);
+  }
   recorder.endPhase();
   await recorder.settleUsage();
   if (recorder.usage !== null) run.append({ type: 'usage', ...recorder.usage });
