@@ -120,6 +120,8 @@ export async function agentPhase(
             run.append({ type: 'tool-result', toolCallId, name: call.name, output: null, error });
           }
           calls.clear();
+          // The next provider writes the step again from its start: what it writes is the step's text.
+          if (part.restart === true) step.text = '';
           return;
         }
         case 'tool-input-start':
