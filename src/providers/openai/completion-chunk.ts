@@ -16,7 +16,8 @@ const LOWER_N = 0x6e;
 const CHOICES_KEY = '"choices"';
 const CHOICE_HEAD = '[{"index":';
 const DELTA_HEAD = ',"delta":{"content":"';
-const NULL_ONLY_KEYS = ['"usage"', '"error"'];
+const USAGE_KEY = '"usage"';
+const ERROR_KEY = '"error"';
 /** What may follow the content's closing quote, up to the end of the choices array. */
 const CHOICE_TAILS = [
   '},"finish_reason":null}]',
@@ -47,15 +48,18 @@ export function tokenChunkText(data: string): string | undefined {
       text = stringValue(data, open, close);
       if (text === undefined) return undefined;
       pos = close + 1;
-      const tail = CHOICE_TAILS.find((candidate) => data.startsWith(candidate, pos));
-      if (tail === undefined) return undefined;
-      pos += tail.length;
+      const tailEnd = choiceTailEnd(data, pos);
+      if (tailEnd === -1) return undefined;
+      pos = tailEnd;
     } else {
       // Any other member: a plain string, an integer or null (an object, like usage or an error, is not this shape).
       const keyEnd = stringEnd(data, pos, false);
       if (keyEnd === -1 || data.charCodeAt(keyEnd + 1) !== COLON) return undefined;
       // The chunk's reader acts on usage and error unless they are null.
-      const nullOnly = NULL_ONLY_KEYS.includes(data.slice(pos, keyEnd + 1));
+      const keyLength = keyEnd + 1 - pos;
+      const nullOnly =
+        (keyLength === USAGE_KEY.length && data.startsWith(USAGE_KEY, pos)) ||
+        (keyLength === ERROR_KEY.length && data.startsWith(ERROR_KEY, pos));
       pos = keyEnd + 2;
       const code = data.charCodeAt(pos);
       if (nullOnly && code !== LOWER_N) return undefined;
@@ -76,6 +80,14 @@ export function tokenChunkText(data: string): string | undefined {
     if (next !== COMMA) return undefined;
     pos += 1;
   }
+}
+
+/** Index after the choice's tail at `pos`, or -1. */
+function choiceTailEnd(data: string, pos: number): number {
+  for (const tail of CHOICE_TAILS) {
+    if (data.startsWith(tail, pos)) return pos + tail.length;
+  }
+  return -1;
 }
 
 /**
