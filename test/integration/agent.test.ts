@@ -16,6 +16,7 @@ import { FAKE_MCP_STDIO, startFakeMcpHttpServer, type FakeMcpHttpServer } from '
 import { REFUNDS, SHIPPING } from '../helpers/refund-corpus.ts';
 import { lastEvent, readSse, tokenText, type SseReadResult } from '../helpers/sse-client.ts';
 import { putTestChatbot, startTestServer, type TestServer } from '../helpers/test-server.ts';
+import { connectWs, isTerminalFrame } from '../helpers/ws-client.ts';
 
 let server: TestServer | undefined;
 let other: FakeUpstream | undefined;
@@ -473,5 +474,33 @@ describe('agent answers on every transport', () => {
     expect(
       parts.filter((part) => part.type === 'text').map((part) => part.type === 'text' && part.text),
     ).toEqual(['Refunds are issued within 14 days [1].']);
+  });
+});
+
+describe('agent answers over WebSocket', () => {
+  it('carries the same events as SSE, in order, for a two-step answer', async () => {
+    server = await startTestServer({}, SEARCH_THEN_ANSWER);
+    await agentChatbot(server);
+    const client = await connectWs(server.url);
+    try {
+      client.send({
+        type: 'chat',
+        message: 'How long do refunds take?',
+        chatbotId: 'agent',
+        requestId: 'r1',
+      });
+      const accepted = await client.waitFor((frame) => frame.type === 'accepted' && frame.requestId === 'r1');
+      const runId = accepted.type === 'accepted' ? accepted.runId : '';
+      await client.waitFor((frame) => isTerminalFrame(frame, runId));
+      const events = client.frames.flatMap((frame) =>
+        frame.type === 'event' && frame.runId === runId ? [frame.event] : [],
+      );
+      expect(events.map((event) => event.seq)).toEqual(events.map((_, index) => index));
+      expect(events.map((event) => event.type).filter((type) => type !== 'tool-input-delta')).toEqual(
+        EXPECTED_TWO_STEPS,
+      );
+    } finally {
+      client.socket.close();
+    }
   });
 });
