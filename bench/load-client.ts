@@ -2,6 +2,8 @@
 
 import { Agent, request, type ClientRequest, type IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import type { Readable } from 'node:stream';
+import { constants, createBrotliDecompress, createGunzip } from 'node:zlib';
 
 /** 'openai': Chat Completions chunks (direct and raw-pipe). 'rivulet': Rivulet's own SSE events. */
 export type WireFormat = 'openai' | 'rivulet';
@@ -13,6 +15,8 @@ export interface Target {
   /** The same body for every stream. */
   body: string;
   format: WireFormat;
+  /** Sent as Accept-Encoding; a compressed response is decompressed as it arrives, and frames counted after. */
+  acceptEncoding?: string;
 }
 
 export interface LoadPlan {
@@ -49,6 +53,8 @@ export interface LoadResult {
   gapMs: number[];
   timedOut: boolean;
   elapsedMs: number;
+  /** Response body bytes as they came off the wire (compressed, when the response was). */
+  wireBytes: number;
 }
 
 const TOKEN_EVENT_LINE = 'event: token';
@@ -102,6 +108,19 @@ function countFrames(state: StreamState, text: string, format: WireFormat): numb
   return frames;
 }
 
+/** The body as text arrives: decompressed per chunk (a sync flush each), so frames count when they are sent. */
+function decoded(response: IncomingMessage): Readable {
+  const encoding = response.headers['content-encoding'];
+  if (encoding !== 'gzip' && encoding !== 'br') return response;
+  const decompressor =
+    encoding === 'gzip'
+      ? createGunzip({ flush: constants.Z_SYNC_FLUSH })
+      : createBrotliDecompress({ flush: constants.BROTLI_OPERATION_FLUSH });
+  response.pipe(decompressor);
+  decompressor.on('error', (error) => response.destroy(error));
+  return decompressor;
+}
+
 /** Runs the plan against one target and resolves when every stream has ended (or the timeout cut them). */
 export function runLoad(target: Target, plan: LoadPlan): Promise<LoadResult> {
   const agent = new Agent({
@@ -120,6 +139,7 @@ export function runLoad(target: Target, plan: LoadPlan): Promise<LoadResult> {
     gapMs: [],
     timedOut: false,
     elapsedMs: 0,
+    wireBytes: 0,
   };
   const open = new Set<ClientRequest>();
   const bodyLength = Buffer.byteLength(target.body);
@@ -193,8 +213,12 @@ export function runLoad(target: Target, plan: LoadPlan): Promise<LoadResult> {
           finish(`HTTP ${String(response.statusCode)}`);
           return;
         }
-        response.setEncoding('latin1');
-        response.on('data', (chunk: string) => {
+        response.on('data', (chunk: Buffer) => {
+          result.wireBytes += chunk.length;
+        });
+        const body = decoded(response);
+        body.setEncoding('latin1');
+        body.on('data', (chunk: string) => {
           const now = performance.now();
           const frames = countFrames(state, state.carry === '' ? chunk : state.carry + chunk, target.format);
           if (frames === 0) return;
@@ -213,7 +237,7 @@ export function runLoad(target: Target, plan: LoadPlan): Promise<LoadResult> {
             }
           }
         });
-        response.on('end', () => {
+        body.on('end', () => {
           if (state.sawError) finish('error event');
           else if (!state.sawTerminal) finish('ended without a terminal event');
           else finish(undefined);
@@ -221,7 +245,11 @@ export function runLoad(target: Target, plan: LoadPlan): Promise<LoadResult> {
         response.on('error', (error: Error) =>
           finish(stopping ? 'timed out' : `response error: ${error.message}`),
         );
-        response.on('close', () => finish(stopping ? 'timed out' : 'connection closed mid-stream'));
+        response.on('close', () => {
+          // A whole compressed body still has its last frames in the decompressor: its 'end' settles the stream.
+          if (body !== response && response.complete) return;
+          finish(stopping ? 'timed out' : 'connection closed mid-stream');
+        });
       };
 
       const outgoing = request(
@@ -235,6 +263,7 @@ export function runLoad(target: Target, plan: LoadPlan): Promise<LoadResult> {
             'content-type': 'application/json',
             'content-length': bodyLength,
             accept: 'text/event-stream',
+            ...(target.acceptEncoding === undefined ? {} : { 'accept-encoding': target.acceptEncoding }),
           },
         },
         onResponse,

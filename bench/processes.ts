@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import type { ReadyMessage } from './messages.ts';
+import type { ReadyMessage, ScenarioSetMessage, SetScenarioMessage } from './messages.ts';
 
 /** The repository's root, where the benchmarks start their child processes. */
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -306,4 +306,16 @@ export async function startFakeUpstreamChild(
   const child = spawnChild({ name: 'fake upstream', script: FAKE_UPSTREAM_SCRIPT, env: {}, cwd, ipc: true });
   const { port } = await waitForMessage<ReadyMessage>(child, 'ready', timeoutMs);
   return { child, port, url: `http://127.0.0.1:${port}/v1` };
+}
+
+/** Sets the fake upstream's scenario for the next requests; the reply counts the requests of the previous one. */
+export function setFakeScenario(
+  fake: BenchChild,
+  scenario: SetScenarioMessage['scenario'],
+  timeoutMs = 5_000,
+): Promise<ScenarioSetMessage> {
+  const reply = waitForMessage<ScenarioSetMessage>(fake, 'scenario-set', timeoutMs);
+  const message: SetScenarioMessage = { type: 'set-scenario', scenario };
+  fake.process.send(message);
+  return reply;
 }

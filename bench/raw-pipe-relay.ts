@@ -1,12 +1,16 @@
-// The reference relay: node:http in, http.request out, upstream bytes piped to the client untouched.
+// The reference relay: node:http in, http.request out, upstream bytes piped to the client untouched (or, with
+// RAW_PIPE_COMPRESSION, through the same per-write-flushed compressor Rivulet uses, for the compression bench).
 
 import { Agent, createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { STREAM_COMPRESSION_SETTINGS, type StreamCompressionSetting } from '../src/config/runs.ts';
+import { StreamCompression } from '../src/transports/http/stream-compression.ts';
 import type { ReadyMessage } from './messages.ts';
 
 function relay(
   upstream: URL,
   agent: Agent,
+  compression: StreamCompression,
   clientRequest: IncomingMessage,
   clientResponse: ServerResponse,
 ): void {
@@ -31,8 +35,13 @@ function relay(
       const contentType = upstreamResponse.headers['content-type'];
       if (contentType !== undefined) responseHeaders['content-type'] = contentType;
       responseHeaders['cache-control'] = 'no-cache';
+      const encoding = compression.choose(clientRequest.headers['accept-encoding']);
+      if (encoding !== undefined) responseHeaders['content-encoding'] = encoding;
       clientResponse.writeHead(upstreamResponse.statusCode ?? 502, responseHeaders);
-      upstreamResponse.pipe(clientResponse);
+      // Each upstream chunk is one write, flushed through the compressor as it comes.
+      upstreamResponse.pipe(
+        encoding === undefined ? clientResponse : compression.compressInto(encoding, clientResponse),
+      );
       upstreamResponse.on('error', () => clientResponse.destroy());
     },
   );
@@ -57,9 +66,14 @@ function main(): void {
   if (base === undefined)
     throw new Error('RAW_PIPE_UPSTREAM_URL is required (e.g. http://127.0.0.1:4010/v1)');
   const upstream = new URL(base);
+  const setting = process.env.RAW_PIPE_COMPRESSION ?? 'off';
+  if (!(STREAM_COMPRESSION_SETTINGS as readonly string[]).includes(setting)) {
+    throw new Error(`RAW_PIPE_COMPRESSION is one of ${STREAM_COMPRESSION_SETTINGS.join(', ')}`);
+  }
+  const compression = new StreamCompression(setting as StreamCompressionSetting);
   const agent = new Agent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY });
   const server = createServer({ noDelay: true }, (clientRequest, clientResponse) => {
-    relay(upstream, agent, clientRequest, clientResponse);
+    relay(upstream, agent, compression, clientRequest, clientResponse);
   });
 
   const stop = (): void => {

@@ -17,6 +17,7 @@ import {
   withOverrides,
   type LevelProfile,
 } from './levels.ts';
+import { runCompressionBench } from './compression-bench.ts';
 import { runLoad, type LoadPlan, type Target, type WireFormat } from './load-client.ts';
 import type { ReadyMessage, ScenarioSetMessage, SetScenarioMessage } from './messages.ts';
 import {
@@ -56,6 +57,8 @@ const PAUSE_BETWEEN_TARGETS_MS = 500;
 const PROMPT = 'Benchmark prompt: tell me about rivers and streams.';
 const MODEL = 'bench';
 const DEFAULT_LEVELS = [1, 64, 1000];
+/** --compression: enough streams for CPU figures well above the clock tick, few enough for a shared machine. */
+const COMPRESSION_LEVELS = [64];
 const QUICK_LEVELS = [1, 64];
 
 interface BenchTarget {
@@ -78,6 +81,9 @@ const USAGE = `Usage: npm run bench -- [--concurrency 1,64,1000] [--scenarios pa
   --ramp-ms <n>        spread the first streams of every level over this long (default 0 ms at c=1, 200 up to 256, 1000 above)
   --redis-url <url>    run Rivulet with the Redis run hub (REDIS_URL, a key prefix of its own), to compare with the
                        in-memory hub: same-instance readers are served from memory, events are mirrored to Redis
+  --compression        instead of the levels and scenarios: identity vs gzip vs brotli streams (STREAM_COMPRESSION=auto),
+                       Rivulet and the raw pipe compressing alike, wire bytes and relay CPU per token (default
+                       --concurrency ${COMPRESSION_LEVELS.join(',')}); bench/compression-bench.ts
   --cpu-prof <dir>     run both relays (raw-pipe, Rivulet) with node --cpu-prof, profiles written into <dir>
                        at the end; summarise one with bench/summarize-cpu-profile.ts and the printed window
 
@@ -283,6 +289,7 @@ async function main(): Promise<number> {
       trials: { type: 'string' },
       'ramp-ms': { type: 'string' },
       'redis-url': { type: 'string' },
+      compression: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
       // The other benchmarks' flags, which `npm run bench` passes to all three: ignored here.
       answers: { type: 'string' },
@@ -309,6 +316,13 @@ async function main(): Promise<number> {
     trials: integerFlag('trials', values.trials, 1, 20),
     rampMs: integerFlag('ramp-ms', values['ramp-ms'], 0, 60_000),
   };
+  if (values.compression) {
+    return runCompressionBench({
+      levels: values.concurrency === undefined ? COMPRESSION_LEVELS : levels,
+      quick,
+      overrides,
+    });
+  }
   const profiles = levels.map((level) => withOverrides(profileFor(level, quick), overrides));
   const scenarios =
     values.scenarios === undefined ? (quick ? [] : [...SCENARIO_NAMES]) : parseScenarios(values.scenarios);
