@@ -240,15 +240,13 @@ describe.skipIf(!chromiumAvailable)('web app in Chromium', () => {
       }).observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true });
     });
     const line = 'Plans are billed monthly and can be cancelled at any time from the account page.\n';
-    await page
-      .locator('input[type=file]')
-      .setInputFiles([
-        {
-          name: 'billing.md',
-          mimeType: 'text/markdown',
-          buffer: Buffer.from(`# Billing\n\n${line.repeat(3000)}`),
-        },
-      ]);
+    await page.locator('input[type=file]').setInputFiles([
+      {
+        name: 'billing.md',
+        mimeType: 'text/markdown',
+        buffer: Buffer.from(`# Billing\n\n${line.repeat(3000)}`),
+      },
+    ]);
     await expect.poll(() => summary.innerText(), { timeout: 30_000 }).toMatch(/1 added/);
     await cdp.send('Network.emulateNetworkConditions', {
       offline: false,
@@ -263,6 +261,23 @@ describe.skipIf(!chromiumAvailable)('web app in Chromium', () => {
     expect(sending.some((state) => state.value > 0 && state.value < 100)).toBe(true);
     for (const state of sending) expect(state.text).toBe(`Sending… ${state.value}%`);
     expect(await page.locator('.docs-table').innerText()).toMatch(/billing\.md/);
+  });
+
+  it('falls back to the quoted passages under a banner when the model fails, and tells the admin what to fix', async () => {
+    server.upstream.setScenario({ errorStatus: 401 });
+    await page.goto(server.url);
+    await ask(page, 'How do I resume a stream after a network drop?');
+    await lastAnswer(page).and(page.locator('[data-status="complete"]')).waitFor();
+    const notice = lastAnswer(page).locator('.rv-fallback');
+    expect(await notice.innerText()).toContain(
+      'The model is unavailable; here are the passages that answer it.',
+    );
+    expect(await notice.innerText()).toContain('UPSTREAM_AUTH_FAILED');
+    // The local user of an open install is an admin: the hint names the variable to fix.
+    await expect
+      .poll(() => notice.locator('.rv-admin-hint').allInnerTexts())
+      .toEqual([expect.stringMatching(/LLM_API_KEY rejected \(401\)/)]);
+    expect(await lastAnswer(page).locator('.rv-answer blockquote').count()).toBeGreaterThan(0);
   });
 
   it('dark theme toggles and persists across reloads', async () => {

@@ -258,6 +258,26 @@ describe.skipIf(!chromiumAvailable)('widget on another origin in Chromium', () =
     expect(footer).toContain(`total ${formatMs(timings!.totalMs)}`);
   });
 
+  it('shows visitors the quoted-passages banner with its code when the model fails, never what to fix', async () => {
+    server.upstream.setScenario({ errorStatus: 401 });
+    const diagnoses: string[] = [];
+    page.on('request', (request) => {
+      if (request.url().includes('/diagnosis')) diagnoses.push(request.url());
+    });
+    await page.goto(`${host.origin}/plain`);
+    await page.locator('#rivulet-widget').getByRole('button', { name: 'Open chat' }).click();
+    await ask(page, 'How do I resume a stream after a network drop?');
+    await answer(page).and(page.locator('[data-status="complete"]')).waitFor();
+    const notice = answer(page).locator('.rv-fallback');
+    expect(await notice.innerText()).toContain(
+      'The model is unavailable; here are the passages that answer it.',
+    );
+    expect(await notice.innerText()).toContain('UPSTREAM_AUTH_FAILED');
+    expect(await answer(page).locator('.rv-admin-hint').count()).toBe(0);
+    expect(await answer(page).innerText()).not.toMatch(/API_KEY|LLM_BASE_URL/);
+    expect(diagnoses).toEqual([]);
+  });
+
   it('takes its theme and position from attributes (dark, left, open at load)', async () => {
     server.upstream.setScenario({ tokens: numberedTokens(8) });
     await page.goto(`${host.origin}/dark`);

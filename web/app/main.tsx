@@ -38,6 +38,13 @@ function initialTheme(): Theme {
 }
 
 const TOKEN_KEY = 'rivulet:token';
+/** What an admin should fix for a run that fell back on quoted passages (GET /api/runs/:runId/diagnosis). */
+const diagnose = (runId: string): Promise<string | null> =>
+  client
+    .request(`/api/runs/${encodeURIComponent(runId)}/diagnosis`)
+    .then((response) => response.json() as Promise<{ hint?: string }>)
+    .then((body) => body.hint ?? null);
+
 const client = new RivuletClient({
   headers: (): Record<string, string> => {
     const token = localStorage.getItem(TOKEN_KEY);
@@ -145,6 +152,7 @@ function App({ config }: { config: AppConfig }): VNode {
             <ChatPanel
               chat={chat}
               greeting="Ask a question about your documents. Answers cite their sources."
+              diagnose={admin ? diagnose : undefined}
             />
           </main>
         </div>

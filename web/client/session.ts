@@ -3,6 +3,7 @@
 // Framework-free: the React hook, the web app and the widget all sit on it.
 
 import type { StoredMessage } from '../../src/core/conversation-store.ts';
+import { EXTRACTIVE_PROVIDER } from '../../src/core/events.ts';
 import type { PhaseName, RunEvent, Source, SourceMatch, Timings, Usage } from '../../src/core/events.ts';
 import type { ChatAnswer } from '../../src/transports/encoders/aggregate.ts';
 import { RivuletClientError, type ChatStream, type RivuletClient } from './client.ts';
@@ -39,6 +40,8 @@ export interface UiMessage {
   stats?: MessageStats | undefined;
   /** Provider switches while answering ("openai -> ollama"). */
   failovers?: string[];
+  /** Every provider failed and the answer quotes the retrieved passages instead; `reason` is the error code. */
+  fallback?: { reason: string } | undefined;
   /** An agent answer's tool calls, in the order they began (absent for answers without tools). */
   tools?: UiToolCall[];
 }
@@ -446,6 +449,7 @@ export class ChatSession {
         break;
       case 'failover':
         answer.failovers = [...(answer.failovers ?? []), `${event.from} → ${event.to}`];
+        if (event.to === EXTRACTIVE_PROVIDER) answer.fallback = { reason: event.reason };
         break;
       case 'done': {
         const now = performance.now();

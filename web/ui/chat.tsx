@@ -6,6 +6,7 @@ import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import type { PhaseName } from '../../src/core/events.ts';
 import type { UseChat } from '../client/react.ts';
 import type { UiMessage } from '../client/session.ts';
+import { FallbackNotice, type Diagnose } from './fallback-notice.tsx';
 import { formatMs } from './format.ts';
 import { Markdown } from './markdown.tsx';
 import { ToolCalls } from './tool-calls.tsx';
@@ -28,9 +29,17 @@ export interface ChatPanelProps {
   placeholder?: string;
   /** Developer figures under each answer (first token, tokens/s, total, phase timings). Default: shown. */
   showStats?: boolean;
+  /** Given to admins: loads what to fix when an answer fell back on quoted passages. */
+  diagnose?: Diagnose | undefined;
 }
 
-export function ChatPanel({ chat, greeting, placeholder, showStats = true }: ChatPanelProps): VNode {
+export function ChatPanel({
+  chat,
+  greeting,
+  placeholder,
+  showStats = true,
+  diagnose,
+}: ChatPanelProps): VNode {
   const list = useRef<HTMLDivElement>(null);
   const pinned = useRef(true);
   const last = chat.messages.at(-1);
@@ -70,6 +79,7 @@ export function ChatPanel({ chat, greeting, placeholder, showStats = true }: Cha
               message={message}
               canRegenerate={index === lastAssistant && !chat.busy}
               showStats={showStats}
+              diagnose={diagnose}
               onRegenerate={() => void chat.regenerate()}
             />
           ),
@@ -85,11 +95,13 @@ function AnswerView({
   message,
   canRegenerate,
   showStats,
+  diagnose,
   onRegenerate,
 }: {
   message: UiMessage;
   canRegenerate: boolean;
   showStats: boolean;
+  diagnose: Diagnose | undefined;
   onRegenerate: () => void;
 }): VNode {
   const prefix = `src-${message.id}`;
@@ -103,6 +115,9 @@ function AnswerView({
         </p>
       ) : null}
       {message.tools === undefined || message.tools.length === 0 ? null : <ToolCalls calls={message.tools} />}
+      {message.fallback !== undefined ? (
+        <FallbackNotice reason={message.fallback.reason} runId={message.runId} diagnose={diagnose} />
+      ) : null}
       {message.sources.length > 0 ? <SourceList message={message} prefix={prefix} /> : null}
       {message.match?.quality === 'none' ? (
         <p class="rv-note rv-no-match" role="note">
