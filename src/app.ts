@@ -10,6 +10,8 @@ import type { Embedder } from './core/embedder.ts';
 import type { Logger } from './core/logger.ts';
 import type { LanguageModel } from './core/provider.ts';
 import type { Passage } from './core/retriever.ts';
+import type { RoomBus } from './core/room-bus.ts';
+import { RoomService } from './core/room-service.ts';
 import type { RunHub } from './core/run-hub.ts';
 import { resolveLanguageModel } from './providers/create-language-model.ts';
 import { createEmbedder } from './providers/embeddings/embeddings.ts';
@@ -29,6 +31,8 @@ import { rerankWithLanguageModel } from './retrieval/llm-rerank.ts';
 import { HybridRetriever } from './retrieval/retriever.ts';
 import { MemoryRunHub, type MemoryRunHubOptions } from './stores/memory/memory-run-hub.ts';
 import { RedisRunHub } from './stores/redis/redis-run-hub.ts';
+import { MemoryRoomBus } from './stores/memory/memory-room-bus.ts';
+import { RedisRoomBus } from './stores/redis/redis-room-bus.ts';
 import { MemoryBudgetCounters } from './stores/memory/memory-budget-counters.ts';
 import { MemoryStreamSlots } from './stores/memory/memory-stream-slots.ts';
 import { openSharedLimits, type SharedLimits } from './stores/redis/redis-limits.ts';
@@ -219,6 +223,16 @@ async function openRunHub(
   });
 }
 
+/** Room notices and presence: in memory, or through Redis pub/sub for every instance when REDIS_URL is set. */
+async function openRoomBus(config: Config, logger: PinoLogger): Promise<RoomBus> {
+  if (config.run.redisUrl === undefined) return new MemoryRoomBus();
+  const bus = new RedisRoomBus({ url: config.run.redisUrl, keyPrefix: config.run.redisKeyPrefix, logger });
+  await bus.ready().catch((error: unknown) =>
+    logger.warn({ err: error }, 'rooms: Redis is not ready yet; room notices reach other instances once it is'),
+  );
+  return bus;
+}
+
 export interface CreateAppOptions {
   logger?: PinoLogger;
   /**
@@ -344,11 +358,23 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
   });
   const sampler = setInterval(() => stats.sampleActiveStreams(hub.stats().activeRuns), ACTIVE_SAMPLE_MS);
   sampler.unref();
+  const roomBus = await openRoomBus(config, logger);
+  const rooms = new RoomService({
+    rooms: stores.rooms,
+    conversations: stores.conversations,
+    chatbots: stores.chatbots,
+    chat,
+    hub,
+    bus: roomBus,
+    defaultChatbotId: DEFAULT_CHATBOT_ID,
+    logger,
+  });
   const server = await buildServer(
     {
       config,
       hub,
       chat,
+      rooms,
       stores,
       ingestor,
       metrics:
@@ -423,6 +449,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
       await serverClosed;
       clearTimeout(force);
       await sharedLimits?.close();
+      await roomBus.close();
       await model?.close?.();
       await embedder?.close?.();
       await ingestor.close();

@@ -74,8 +74,11 @@ export class ChatService {
    * site), the conversation (CONVERSATION_NOT_FOUND; it stays with its chatbot; CONVERSATION_TOO_LONG), the
    * principal's concurrent answers (TOO_MANY_STREAMS) and the token budgets of the principal and the chatbot
    * (TOKEN_BUDGET_EXCEEDED). The answer's real usage is charged to both budgets once it is stored.
+   *
+   * `scope.ownerId` asks in a conversation the principal shares rather than owns (a room's: `room:<roomId>`, checked
+   * by the caller): the conversation and the run belong to it, while limits and budgets still count the principal.
    */
-  async start(input: StartChatInput, principal: Principal): Promise<RunProducer> {
+  async start(input: StartChatInput, principal: Principal, scope?: { ownerId: string }): Promise<RunProducer> {
     if (this.draining) throw new RivuletError('SHUTTING_DOWN');
     const { limits } = this.deps;
     if (input.message.length > limits.maxMessageChars) {
@@ -83,7 +86,7 @@ export class ChatService {
         message: `The question is too long: at most ${limits.maxMessageChars} characters.`,
       });
     }
-    const ownerId = principal.id;
+    const ownerId = scope?.ownerId ?? principal.id;
     const conversations = this.deps.conversations;
     let chatbotId = input.chatbotId;
     let conversationId = input.conversationId;
@@ -106,7 +109,7 @@ export class ChatService {
     const refusal = chatbot === undefined ? 'not-found' : chatRefusal(principal, chatbot);
     if (refusal === 'not-found' || chatbot === undefined) throw new RivuletError('CHATBOT_NOT_FOUND');
     if (refusal === 'origin') throw new RivuletError('ORIGIN_NOT_ALLOWED');
-    const limitKey = principal.limitKey ?? ownerId ?? 'local';
+    const limitKey = principal.limitKey ?? principal.id ?? 'local';
     const slot: SlotLease | undefined =
       limits.streamsPerPrincipal > 0
         ? await takeStreamSlot(this.deps.streamSlots, limitKey, limits.streamsPerPrincipal, this.deps.logger)

@@ -84,6 +84,29 @@ export const ERROR_CODES = {
   },
   CONVERSATION_NOT_FOUND: { status: 404, message: 'No such conversation.', retryable: false },
   DOCUMENT_NOT_FOUND: { status: 404, message: 'No such document.', retryable: false },
+  ROOM_NOT_FOUND: { status: 404, message: 'No such room.', retryable: false },
+  ROOM_MEMBER_NOT_FOUND: { status: 404, message: 'No such member in this room.', retryable: false },
+  ROOM_FORBIDDEN: {
+    status: 403,
+    message: "Only the room's owner or an admin may do this.",
+    retryable: false,
+  },
+  ROOM_OWNER_STAYS: {
+    status: 409,
+    message: "The room's owner cannot be removed: delete the room instead.",
+    retryable: false,
+  },
+  ROOM_FULL: { status: 409, message: 'This room has as many members as a room may have.', retryable: false },
+  ROOM_NOT_JOINED: {
+    status: 409,
+    message: 'Join the room on this socket first: send {"type":"room-join","roomId":"..."}.',
+    retryable: false,
+  },
+  ROOMS_NEED_SIGN_IN: {
+    status: 403,
+    message: 'Rooms are for signed-in users: sign in with a JWT or an API key.',
+    retryable: false,
+  },
   DOCUMENT_UNSUPPORTED_TYPE: {
     status: 415,
     message: 'This file type cannot be ingested. Supported: txt, md, html, json, jsonl, csv, pdf, docx.',

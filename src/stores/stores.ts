@@ -5,6 +5,7 @@ import type { ApiKeyStore } from '../core/api-keys.ts';
 import type { ChatbotStore } from '../core/chatbots.ts';
 import type { ConversationStore } from '../core/conversation-store.ts';
 import type { DocumentStore } from '../core/documents.ts';
+import type { RoomStore } from '../core/rooms.ts';
 import type { TokenUsageStore } from '../core/token-usage.ts';
 
 export interface Stores {
@@ -22,6 +23,8 @@ export interface Stores {
   answerCache: AnswerCacheStore;
   apiKeys: ApiKeyStore;
   tokenUsage: TokenUsageStore;
+  /** Rooms: shared conversations, their members and the questions asked in them. */
+  rooms: RoomStore;
   /**
    * False when vector search is unavailable (sqlite-vec did not load; PostgreSQL without pgvector), with the reason:
    * retrieval is then lexical only.

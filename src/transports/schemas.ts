@@ -116,6 +116,21 @@ export function wsClientMessageSchema() {
       requestId,
     }),
     z.strictObject({ type: z.literal('stop'), runId: id, requestId }),
+    /** Joins a room; `lastSeqs` resumes its running answers after the seq this client has of each. */
+    z.strictObject({
+      type: z.literal('room-join'),
+      roomId: id,
+      lastSeqs: z
+        .record(id, z.number().int().min(-1))
+        .refine((value) => Object.keys(value).length <= 32, 'at most 32 runs')
+        .optional(),
+      requestId,
+    }),
+    z.strictObject({ type: z.literal('room-leave'), roomId: id, requestId }),
+    /** Asks in a room this socket joined: every member sees the question and the answer. */
+    chatRequestSchema()
+      .omit({ conversationId: true, chatbotId: true })
+      .extend({ type: z.literal('room-ask'), roomId: id, requestId }),
   ]);
 }
 

@@ -188,6 +188,10 @@ export class BenchSocket {
       case 'stopped':
       case 'authenticated':
       case 'resumed':
+      case 'room-joined':
+      case 'room-members':
+      case 'room-question':
+      case 'room-left':
         return;
       default: {
         const unexpected: never = frame;

@@ -5,6 +5,7 @@
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createTestDatabase, postgresSkipReason, type TestDatabase } from '../../../test/helpers/postgres.ts';
+import { describeRoomStoreConformance } from '../room-store.conformance.ts';
 import { describeStoreConformance } from '../store.conformance.ts';
 import type { StoreOptions, Stores } from '../stores.ts';
 import { connect, migrate } from './database.ts';
@@ -51,6 +52,7 @@ describe.skipIf(skipped)(`postgres stores${skipped ? ` (skipped: ${postgresSkipR
   }
 
   describeStoreConformance('postgres', openFresh);
+  describeRoomStoreConformance('postgres', () => openFresh());
 
   describe('postgres only', () => {
     it('stores NUL characters as U+FFFD instead of failing', async () => {

@@ -8,6 +8,7 @@ import { PostgresApiKeyStore } from './postgres-api-key-store.ts';
 import { PostgresChatbotStore } from './postgres-chatbot-store.ts';
 import { PostgresConversationStore } from './postgres-conversation-store.ts';
 import { PostgresDocumentStore } from './postgres-document-store.ts';
+import { PostgresRoomStore } from './postgres-room-store.ts';
 import { PostgresTokenUsageStore } from './postgres-token-usage-store.ts';
 
 export interface PostgresStoreOptions extends StoreOptions {
@@ -56,6 +57,7 @@ function createStores(
     answerCache: guardStore(answerCache),
     apiKeys: guardStore(new PostgresApiKeyStore(sql)),
     tokenUsage: guardStore(new PostgresTokenUsageStore(sql)),
+    rooms: guardStore(new PostgresRoomStore(sql)),
     vectors,
     async exclusive(name, work) {
       // A session lock on a connection of its own, held while `work` runs on the pool's other connections. A pool of

@@ -171,4 +171,35 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE chatbots ADD COLUMN tools TEXT NOT NULL DEFAULT '{"searchDocuments":false,"maxSteps":5,"mcpServers":[],"allowedTools":null}';
   `,
+  // 9: rooms, shared conversations several principals join (src/core/rooms.ts): members and the questions asked
+  // (both listed in rowid order: the order they were added).
+  `
+  CREATE TABLE rooms (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    owner_id TEXT NOT NULL,
+    org_id TEXT,
+    chatbot_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  ) STRICT;
+
+  CREATE TABLE room_members (
+    room_id TEXT NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,
+    member_id TEXT NOT NULL,
+    role TEXT NOT NULL,
+    added_at INTEGER NOT NULL,
+    PRIMARY KEY (room_id, member_id)
+  ) STRICT;
+  CREATE INDEX room_members_by_member ON room_members (member_id);
+
+  CREATE TABLE room_questions (
+    room_id TEXT NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,
+    run_id TEXT NOT NULL,
+    member_id TEXT NOT NULL,
+    text TEXT NOT NULL,
+    asked_at INTEGER NOT NULL,
+    PRIMARY KEY (room_id, run_id)
+  ) STRICT;
+  CREATE INDEX room_questions_by_room ON room_questions (room_id, asked_at);
+  `,
 ];

@@ -4,11 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { STREAMING_STALE_AFTER_MS } from '../../core/conversation-store.ts';
+import { describeRoomStoreConformance } from '../room-store.conformance.ts';
 import { describeStoreConformance } from '../store.conformance.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { openSqliteStores } from './sqlite-stores.ts';
 
 describeStoreConformance('sqlite (memory)', (options) => openSqliteStores(':memory:', options));
+describeRoomStoreConformance('sqlite (memory)', () => openSqliteStores(':memory:'));
 
 const dir = mkdtempSync(join(tmpdir(), 'rivulet-sqlite-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

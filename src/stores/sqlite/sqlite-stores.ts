@@ -8,6 +8,7 @@ import { SqliteApiKeyStore } from './sqlite-api-key-store.ts';
 import { SqliteChatbotStore } from './sqlite-chatbot-store.ts';
 import { SqliteConversationStore } from './sqlite-conversation-store.ts';
 import { SqliteDocumentStore } from './sqlite-document-store.ts';
+import { SqliteRoomStore } from './sqlite-room-store.ts';
 import { SqliteTokenUsageStore } from './sqlite-token-usage-store.ts';
 
 /** `path` is the database file (created with its directory if missing), or ":memory:". */
@@ -36,6 +37,7 @@ export function openSqliteStores(path: string, options: StoreOptions = {}): Stor
     answerCache,
     apiKeys: new SqliteApiKeyStore(db),
     tokenUsage: new SqliteTokenUsageStore(db),
+    rooms: new SqliteRoomStore(db),
     vectors: { available: vectors, ...(vectorError === undefined ? {} : { error: vectorError }) },
     exclusive: (_name, work) => work(),
     ping() {

@@ -1,6 +1,8 @@
 // WebSocket frames: the server -> client envelope around run events, plus control frames.
 
 import type { RunEvent } from '../../core/events.ts';
+import type { RoomMemberView } from '../../core/room-service.ts';
+import type { Room } from '../../core/rooms.ts';
 import type { LogEntry } from '../../core/run-hub.ts';
 
 export type ServerFrame =
@@ -18,6 +20,21 @@ export type ServerFrame =
       afterSeq: number;
       lastSeq: number;
     }
+  /** Answer to `room-join`: the room and its members; a `room-question` per answer still running follows. */
+  | { type: 'room-joined'; requestId: string | null; roomId: string; room: Room; members: RoomMemberView[] }
+  /** The room's members and who is connected now, sent again whenever either changes. */
+  | { type: 'room-members'; roomId: string; members: RoomMemberView[] }
+  /** A member asked: the answer's events follow as `event` frames of `runId`. */
+  | {
+      type: 'room-question';
+      roomId: string;
+      runId: string;
+      memberId: string;
+      text: string;
+      askedAt: number;
+    }
+  /** The socket is out of the room: it asked to leave, was removed, or the room was deleted. Nothing more arrives. */
+  | { type: 'room-left'; requestId: string | null; roomId: string; reason: 'left' | 'removed' | 'deleted' }
   | {
       type: 'error';
       requestId: string | null;

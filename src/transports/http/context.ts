@@ -5,6 +5,7 @@ import type { Authenticator } from '../auth.ts';
 import type { RequestLimits } from '../request-limits.ts';
 import type { RollingStats } from '../../observability/rolling-stats.ts';
 import type { ChatService } from '../../core/chat-service.ts';
+import type { RoomService } from '../../core/room-service.ts';
 import type { RunHub } from '../../core/run-hub.ts';
 import type { Ingestor } from '../../retrieval/ingest.ts';
 import type { ProviderIncidents } from '../../observability/provider-incidents.ts';
@@ -15,6 +16,8 @@ export interface AppContext {
   config: Config;
   hub: RunHub;
   chat: ChatService;
+  /** Rooms: shared conversations (REST routes/rooms.ts, WebSocket ws-rooms.ts). */
+  rooms: RoomService;
   stores: Stores;
   ingestor: Ingestor;
   /** Per-minute aggregates of the last hour for the dashboard (GET /api/stats). */

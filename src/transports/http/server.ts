@@ -27,6 +27,7 @@ import { registerOpenAiRoutes } from './routes/openai.ts';
 import { openAiErrorBody } from '../openai/openai-errors.ts';
 import { registerDiagnosisRoutes } from './routes/diagnosis.ts';
 import { registerStatsRoutes } from './routes/stats.ts';
+import { registerRoomRoutes } from './routes/rooms.ts';
 import { registerRunRoutes } from './routes/runs.ts';
 import { registerUiChatRoutes } from './routes/ui-chat.ts';
 import { registerWebRoutes } from './routes/web.ts';
@@ -142,6 +143,7 @@ export async function buildServer(
   registerRunRoutes(server, context);
   registerWsRoutes(server, context);
   registerConversationRoutes(server, context);
+  registerRoomRoutes(server, context);
   registerAdminRoutes(server, context);
   await registerDocumentRoutes(server, context);
   // The OpenAI-compatible API refuses in OpenAI's error shape, so OpenAI clients raise their own error classes.

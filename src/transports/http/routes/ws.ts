@@ -1,5 +1,6 @@
 // GET /api/ws: chat, resume and stop over one WebSocket, with ping/pong heartbeat and backpressure.
 
+import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
 import { RivuletError, toRivuletError } from '../../../core/errors.ts';
@@ -9,6 +10,7 @@ import { encodeWsControlFrame, encodeWsEventFrame } from '../../encoders/ws-fram
 import { findOwnedRun } from '../../run-access.ts';
 import { parseWith, wsClientMessageSchema, type WsClientMessage } from '../../schemas.ts';
 import type { AppContext } from '../context.ts';
+import { SocketRooms } from '../ws-rooms.ts';
 
 /** Above this many unsent bytes a reader pauses until the socket flushes, and new chats and resumes are refused. */
 const WS_HIGH_WATER_BYTES = 256 * 1024;
@@ -125,6 +127,18 @@ export function registerWsRoutes(server: FastifyInstance, context: AppContext): 
         return true;
       };
 
+      const rooms = new SocketRooms({
+        service: context.rooms,
+        connectionId: randomUUID(),
+        send,
+        follow: (runId, afterSeq) => attach(runId, afterSeq),
+        unfollow: (runId) => {
+          subscriptions.get(runId)?.close();
+          subscriptions.delete(runId);
+        },
+        logger: request.log,
+      });
+
       /** Whether the socket still has to send its `auth` message: it may send nothing else meanwhile. */
       const awaitingSignIn = (): boolean =>
         principal === undefined && signingIn === undefined && context.authenticator.mode === 'required';
@@ -218,12 +232,13 @@ export function registerWsRoutes(server: FastifyInstance, context: AppContext): 
             return;
           }
           case 'resume': {
-            const info = await findOwnedRun(
-              context.hub,
-              message.runId,
-              caller.id,
-              context.stores.conversations,
-            );
+            // A room's answer is any member's to read; the member's removal ends the reading at once.
+            const roomRun = await context.rooms.roomRun(caller, message.runId);
+            const info =
+              roomRun?.info ??
+              (await findOwnedRun(context.hub, message.runId, caller.id, context.stores.conversations));
+            if (roomRun !== undefined && caller.id !== null)
+              rooms.watchRun(roomRun.roomId, info.runId, caller.id);
             const afterSeq = message.lastSeq ?? -1;
             request.log.debug(
               { runId: info.runId, afterSeq, lastSeq: info.lastSeq, state: info.state, requestId },
@@ -245,9 +260,24 @@ export function registerWsRoutes(server: FastifyInstance, context: AppContext): 
             return;
           }
           case 'stop': {
-            const info = await findOwnedRun(context.hub, message.runId, caller.id);
+            const info =
+              (await context.rooms.roomRun(caller, message.runId))?.info ??
+              (await findOwnedRun(context.hub, message.runId, caller.id));
             const stopped = await context.hub.stop(info.runId);
             send(encodeWsControlFrame({ type: 'stopped', runId: info.runId, stopped }));
+            return;
+          }
+          case 'room-join':
+            await rooms.join(caller, message.roomId, message.lastSeqs ?? {}, requestId);
+            return;
+          case 'room-leave':
+            rooms.leave(message.roomId, requestId);
+            return;
+          case 'room-ask': {
+            const { type: _type, requestId: _requestId, roomId, ...input } = message;
+            const runId = await rooms.ask(caller, roomId, input);
+            request.log.info({ runId, roomId, requestId }, 'room run started');
+            send(encodeWsControlFrame({ type: 'accepted', requestId, runId }));
             return;
           }
           default: {
@@ -300,6 +330,7 @@ export function registerWsRoutes(server: FastifyInstance, context: AppContext): 
       socket.on('close', () => {
         clearInterval(heartbeat);
         clearTimeout(authTimer);
+        rooms.close();
         for (const subscription of subscriptions.values()) subscription.close();
         subscriptions.clear();
       });
