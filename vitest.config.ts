@@ -20,6 +20,7 @@ const STORAGE_SUITE = [
   'limits',
   'rag',
   'resume',
+  'rooms',
   'run-events',
   'source-match',
 ].map((name) => `test/integration/${name}.test.ts`);
@@ -31,6 +32,7 @@ const HUB_SUITE = [
   'fanout-and-slow-readers',
   'reader-limits',
   'resume',
+  'rooms',
   'run-events',
   'run-poll',
   'shutdown',

@@ -227,9 +227,14 @@ async function openRunHub(
 async function openRoomBus(config: Config, logger: PinoLogger): Promise<RoomBus> {
   if (config.run.redisUrl === undefined) return new MemoryRoomBus();
   const bus = new RedisRoomBus({ url: config.run.redisUrl, keyPrefix: config.run.redisKeyPrefix, logger });
-  await bus.ready().catch((error: unknown) =>
-    logger.warn({ err: error }, 'rooms: Redis is not ready yet; room notices reach other instances once it is'),
-  );
+  await bus
+    .ready()
+    .catch((error: unknown) =>
+      logger.warn(
+        { err: error },
+        'rooms: Redis is not ready yet; room notices reach other instances once it is',
+      ),
+    );
   return bus;
 }
 

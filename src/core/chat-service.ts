@@ -78,7 +78,11 @@ export class ChatService {
    * `scope.ownerId` asks in a conversation the principal shares rather than owns (a room's: `room:<roomId>`, checked
    * by the caller): the conversation and the run belong to it, while limits and budgets still count the principal.
    */
-  async start(input: StartChatInput, principal: Principal, scope?: { ownerId: string }): Promise<RunProducer> {
+  async start(
+    input: StartChatInput,
+    principal: Principal,
+    scope?: { ownerId: string },
+  ): Promise<RunProducer> {
     if (this.draining) throw new RivuletError('SHUTTING_DOWN');
     const { limits } = this.deps;
     if (input.message.length > limits.maxMessageChars) {

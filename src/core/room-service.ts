@@ -58,7 +58,10 @@ export class RoomService {
   }
 
   /** A new room owned by the caller, answered by `chatbotId` (one the caller may talk to), with its conversation. */
-  async create(principal: Principal, input: { name: string; chatbotId?: string | undefined }): Promise<RoomView> {
+  async create(
+    principal: Principal,
+    input: { name: string; chatbotId?: string | undefined },
+  ): Promise<RoomView> {
     const ownerId = roomPrincipalId(principal);
     const chatbot = await this.deps.chatbots.getChatbot(input.chatbotId ?? this.deps.defaultChatbotId);
     if (chatbot === undefined || chatRefusal(principal, chatbot) !== undefined) {
@@ -143,7 +146,9 @@ export class RoomService {
    */
   async remove(principal: Principal, roomId: string, memberId: string): Promise<void> {
     const self = principal.id !== null && principal.id === memberId;
-    const room = self ? (await this.membership(principal, roomId)).room : await this.managed(principal, roomId);
+    const room = self
+      ? (await this.membership(principal, roomId)).room
+      : await this.managed(principal, roomId);
     if (memberId === room.ownerId) throw new RivuletError('ROOM_OWNER_STAYS');
     if (!(await this.deps.rooms.removeMember(room.id, memberId))) {
       throw new RivuletError('ROOM_MEMBER_NOT_FOUND');
@@ -165,11 +170,9 @@ export class RoomService {
    */
   async ask(principal: Principal, roomId: string, input: RoomAskInput): Promise<RunProducer> {
     const { room, memberId } = await this.membership(principal, roomId);
-    const run = await this.deps.chat.start(
-      { ...input, conversationId: room.id },
-      principal,
-      { ownerId: roomOwnerId(room.id) },
-    );
+    const run = await this.deps.chat.start({ ...input, conversationId: room.id }, principal, {
+      ownerId: roomOwnerId(room.id),
+    });
     const question: RoomQuestion = {
       roomId: room.id,
       runId: run.runId,
@@ -186,7 +189,10 @@ export class RoomService {
     }
     // The run goes on whether or not other instances heard of it: members there catch up when they (re)join.
     await this.publish({ type: 'question', ...question }).catch((error: unknown) =>
-      this.deps.logger?.warn({ err: error, roomId: room.id }, 'room question not published to other instances'),
+      this.deps.logger?.warn(
+        { err: error, roomId: room.id },
+        'room question not published to other instances',
+      ),
     );
     return run;
   }

@@ -81,7 +81,9 @@ export function roomOwnerId(roomId: string): string {
 
 /** The room a run or conversation belongs to, from its owner id; undefined when it is a principal's own. */
 export function roomOfOwner(ownerId: string | null): string | undefined {
-  return ownerId?.startsWith(ROOM_OWNER_PREFIX) === true ? ownerId.slice(ROOM_OWNER_PREFIX.length) : undefined;
+  return ownerId?.startsWith(ROOM_OWNER_PREFIX) === true
+    ? ownerId.slice(ROOM_OWNER_PREFIX.length)
+    : undefined;
 }
 
 /**

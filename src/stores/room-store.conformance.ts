@@ -21,7 +21,9 @@ export function describeRoomStoreConformance(name: string, open: () => Promise<S
 
     it('creates a room with its owner as first member, and refuses an id already taken', async () => {
       const { rooms } = stores;
-      const room = await rooms.createRoom(newRoom('room_a', 'user:ana', { orgId: 'acme', name: 'Ops\ttalk' }));
+      const room = await rooms.createRoom(
+        newRoom('room_a', 'user:ana', { orgId: 'acme', name: 'Ops\ttalk' }),
+      );
       expect(room).toEqual({
         id: 'room_a',
         name: 'Ops\ttalk',
@@ -100,7 +102,13 @@ export function describeRoomStoreConformance(name: string, open: () => Promise<S
       const { rooms } = stores;
       await rooms.createRoom(newRoom('room_a'));
       await rooms.addMember('room_a', 'user:bob');
-      await rooms.recordQuestion({ roomId: 'room_a', runId: 'run_1', memberId: 'user:bob', text: 'q', askedAt: 1 });
+      await rooms.recordQuestion({
+        roomId: 'room_a',
+        runId: 'run_1',
+        memberId: 'user:bob',
+        text: 'q',
+        askedAt: 1,
+      });
       expect(await rooms.deleteRoom('room_a')).toBe(true);
       expect(await rooms.deleteRoom('room_a')).toBe(false);
       expect(await rooms.getRoom('room_a')).toBeUndefined();

@@ -101,7 +101,8 @@ export class RedisRoomBus implements RoomBus {
       await this.commands.publish(this.channel(notice.roomId), JSON.stringify(envelope));
     } catch (error) {
       throw new RivuletError('HUB_UNAVAILABLE', {
-        message: 'Other instances could not be told about this room change: Redis is unreachable; retry shortly.',
+        message:
+          'Other instances could not be told about this room change: Redis is unreachable; retry shortly.',
         detail: error instanceof Error ? error.message : String(error),
       });
     }
