@@ -193,6 +193,24 @@ describe('loadConfig', () => {
     ).toThrow(/STREAMING_RESPONSE/);
   });
 
+  it('reads the provider queue: off by default, its limits and timeout, and a per-key cap within the limit', () => {
+    const provider = { LLM_BASE_URL: 'http://x/v1', LLM_MODEL: 'm' };
+    expect(loadConfig(provider).llm?.queue).toBeUndefined();
+    expect(
+      loadConfig({ ...provider, PROVIDER_MAX_CONCURRENT: '8', PROVIDER_MAX_CONCURRENT_PER_KEY: '2' }).llm
+        ?.queue,
+    ).toEqual({ maxConcurrent: 8, maxConcurrentPerPrincipal: 2, timeoutMs: 60_000 });
+    expect(() =>
+      loadConfig({ ...provider, PROVIDER_MAX_CONCURRENT: '2', PROVIDER_MAX_CONCURRENT_PER_KEY: '3' }),
+    ).toThrow(/PROVIDER_MAX_CONCURRENT_PER_KEY/);
+    expect(() => loadConfig({ ...provider, PROVIDER_MAX_CONCURRENT_PER_KEY: '3' })).toThrow(
+      /PROVIDER_MAX_CONCURRENT_PER_KEY.*PROVIDER_MAX_CONCURRENT/,
+    );
+    expect(() => loadConfig({ ...provider, PROVIDER_MAX_CONCURRENT: '-1' })).toThrow(
+      /PROVIDER_MAX_CONCURRENT/,
+    );
+  });
+
   it('reads EMBEDDING_* settings: auto follows the LLM, explicit providers, defaults and clear errors', () => {
     // No embedding model: none, whatever the LLM.
     expect(loadConfig({}).embedding).toBeUndefined();

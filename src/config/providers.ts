@@ -38,6 +38,9 @@ export const providersSchema = z.object({
   LLM_EXTRACTIVE_FALLBACK: booleanText(true),
   LLM_BREAKER_FAILURES: integer(5, 1),
   LLM_BREAKER_COOLDOWN_MS: integer(30_000),
+  PROVIDER_MAX_CONCURRENT: integer(0),
+  PROVIDER_MAX_CONCURRENT_PER_KEY: integer(0),
+  PROVIDER_QUEUE_TIMEOUT_MS: integer(60_000),
   SYSTEM_PROMPT: optionalText,
 });
 export type ProvidersValues = z.infer<typeof providersSchema>;
@@ -65,6 +68,17 @@ export interface LlmConfig {
   continueAfterFailure: boolean;
   breakerFailures: number;
   breakerCooldownMs: number;
+  /** The provider queue (PROVIDER_MAX_CONCURRENT); undefined: calls go out at once, no limit. */
+  queue: ProviderQueueConfig | undefined;
+}
+
+export interface ProviderQueueConfig {
+  /** Requests open at once per chain entry, on this instance. */
+  maxConcurrent: number;
+  /** Of those, how many one principal may hold; 0: no cap of its own. */
+  maxConcurrentPerPrincipal: number;
+  /** Longest wait for a slot (PROVIDER_QUEUE_TIMEOUT); 0: none but the run's own deadline. */
+  timeoutMs: number;
 }
 
 export interface ProviderSettings {
@@ -105,6 +119,31 @@ function resolveLlm(values: ProvidersValues, problems: Problems): LlmConfig | un
     continueAfterFailure: values.LLM_FAILOVER_CONTINUE,
     breakerFailures: values.LLM_BREAKER_FAILURES,
     breakerCooldownMs: values.LLM_BREAKER_COOLDOWN_MS,
+    queue: resolveQueue(values, problems),
+  };
+}
+
+function resolveQueue(values: ProvidersValues, problems: Problems): ProviderQueueConfig | undefined {
+  const maxConcurrent = values.PROVIDER_MAX_CONCURRENT;
+  const perPrincipal = values.PROVIDER_MAX_CONCURRENT_PER_KEY;
+  if (maxConcurrent === 0) {
+    if (perPrincipal > 0)
+      problems.add(
+        'PROVIDER_MAX_CONCURRENT_PER_KEY',
+        'applies only with PROVIDER_MAX_CONCURRENT set (above 0)',
+      );
+    return undefined;
+  }
+  if (perPrincipal > maxConcurrent) {
+    problems.add(
+      'PROVIDER_MAX_CONCURRENT_PER_KEY',
+      `is ${perPrincipal}, above PROVIDER_MAX_CONCURRENT (${maxConcurrent}): lower it, or leave it 0`,
+    );
+  }
+  return {
+    maxConcurrent,
+    maxConcurrentPerPrincipal: perPrincipal,
+    timeoutMs: values.PROVIDER_QUEUE_TIMEOUT_MS,
   };
 }
 

@@ -147,6 +147,7 @@ export class ChatService {
         conversationId,
         chatbot,
         cacheScope: cacheScope(principal),
+        requester: limitKey,
         ...(input.temperature === undefined ? {} : { temperature: input.temperature }),
         ...(maxTokens === undefined ? {} : { maxTokens }),
         ...(input.metadata === undefined ? {} : { metadata: input.metadata }),

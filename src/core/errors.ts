@@ -207,6 +207,12 @@ export const ERROR_CODES = {
     message: 'The metrics of every worker could not be gathered; retry shortly.',
     retryable: true,
   },
+  PROVIDER_QUEUE_TIMEOUT: {
+    status: 503,
+    message:
+      'Too many answers are waiting for the language model: none came free in time. Try again shortly.',
+    retryable: true,
+  },
   UPSTREAM_RATE_LIMITED: {
     status: 429,
     message: 'The language model provider is rate limiting requests.',

@@ -154,6 +154,21 @@ export interface ToolResultEvent {
  */
 export const EXTRACTIVE_PROVIDER = 'extractive';
 
+/**
+ * The answer waits for a provider slot (PROVIDER_MAX_CONCURRENT): sent when it starts waiting and each time its place
+ * changes, then once with `position: 0` when its turn comes and the request goes to the provider.
+ */
+export interface QueuedEvent {
+  type: 'queued';
+  seq: number;
+  /** The chain entry waited for, `kind:model` (as in `failover`). */
+  provider: string;
+  /** 1: next in line; 0: admitted, leaving the queue now. */
+  position: number;
+  /** A rough estimate from recent call durations on this instance; null until a call has finished. */
+  estimatedWaitMs: number | null;
+}
+
 export interface FailoverEvent {
   type: 'failover';
   seq: number;
@@ -198,6 +213,7 @@ export type RunEvent =
   | ToolInputDeltaEvent
   | ToolCallEvent
   | ToolResultEvent
+  | QueuedEvent
   | FailoverEvent
   | UsageEvent
   | DoneEvent
@@ -220,6 +236,7 @@ export const RUN_EVENT_TYPES: readonly RunEventType[] = [
   'tool-input-delta',
   'tool-call',
   'tool-result',
+  'queued',
   'failover',
   'usage',
   'done',

@@ -78,7 +78,15 @@ export interface ProviderObserver {
   providerFailover(from: string, to: string): void;
 }
 
-export interface Observer extends RunObserver, HubObserver, ProviderObserver {}
+/** The provider queue (PROVIDER_MAX_CONCURRENT). `provider` is the chain entry, `kind:model`. */
+export interface ProviderQueueObserver {
+  /** Calls waiting for a slot and calls holding one, for a provider, after every change. */
+  providerQueue(provider: string, waiting: number, inFlight: number): void;
+  /** How long one call waited for its slot, and how the wait ended (`left`: its run was stopped or abandoned). */
+  providerQueueWait(provider: string, ms: number, outcome: 'admitted' | 'timeout' | 'left'): void;
+}
+
+export interface Observer extends RunObserver, HubObserver, ProviderObserver, ProviderQueueObserver {}
 
 /** Both observers see every run (metrics and traces side by side). */
 export function combineRunObservers(first: RunObserver, second: RunObserver): RunObserver {
@@ -123,4 +131,6 @@ export const noopObserver: Observer = {
   providerError() {},
   providerRetry() {},
   providerFailover() {},
+  providerQueue() {},
+  providerQueueWait() {},
 };

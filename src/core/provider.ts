@@ -66,6 +66,8 @@ export type StreamPart =
    * malformed JSON, which the agent loop reports to the model. Emitted before `finish` (reason `tool-calls`).
    */
   | { type: 'tool-call'; toolCallId: string; name: string; inputText: string }
+  /** Emitted by a fallback chain while the call waits for a provider slot (see QueuedEvent). */
+  | { type: 'queued'; provider: string; position: number; estimatedWaitMs: number | null }
   /**
    * Emitted by a fallback chain when it moves to the next provider. Without `restart` the next provider continues
    * the text already sent. With `restart` (the failed provider was in the middle of a tool call) the next provider
@@ -80,6 +82,11 @@ export interface StreamOptions {
   signal: AbortSignal;
   /** Called synchronously for each part as it is parsed; keep it cheap, it is the per-token hot path. */
   onPart: (part: StreamPart) => void;
+  /**
+   * Who the call is for (a principal's limit key): a provider queue (PROVIDER_MAX_CONCURRENT) takes turns between
+   * requesters. Absent: the server's own calls (condensing, reranking), which share one turn.
+   */
+  requester?: string;
   /** Called after each provider request the call made (retries and failovers included), for traces. */
   onProviderCall?: (call: ProviderCall) => void;
 }

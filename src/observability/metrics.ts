@@ -14,6 +14,8 @@ const TTFT_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 
 const DURATION_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300];
 const PHASE_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 const GAP_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** Seconds. A queue wait spans none at all (a free slot) to PROVIDER_QUEUE_TIMEOUT_MS (60 s by default). */
+const QUEUE_WAIT_BUCKETS = [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120];
 const TOKENS_PER_SECOND_BUCKETS = [1, 5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 500, 1000, 2000];
 
 export interface MetricsOptions {
@@ -48,6 +50,9 @@ export class Metrics implements Observer {
   private readonly compressorsOpen: Gauge<'encoding'>;
   private readonly compressionInput: Counter<'encoding'>;
   private readonly compressionOutput: Counter<'encoding'>;
+  private readonly queueLength: Gauge<'provider'>;
+  private readonly queueInFlight: Gauge<'provider'>;
+  private readonly queueWait: Histogram<'provider' | 'outcome'>;
 
   constructor(options: MetricsOptions = {}) {
     const registers = [this.registry];
@@ -158,6 +163,24 @@ export class Metrics implements Observer {
       'provider_failovers_total',
       'Failovers from one provider to the next in the chain.',
       ['provider', 'to'],
+    );
+    this.queueLength = new Gauge({
+      name: `${PREFIX}provider_queue_length`,
+      help: 'Provider calls waiting for a slot (PROVIDER_MAX_CONCURRENT), per chain entry, on this instance.',
+      labelNames: ['provider'],
+      registers,
+    });
+    this.queueInFlight = new Gauge({
+      name: `${PREFIX}provider_calls_in_flight`,
+      help: 'Provider calls holding a slot (PROVIDER_MAX_CONCURRENT), per chain entry, on this instance.',
+      labelNames: ['provider'],
+      registers,
+    });
+    this.queueWait = histogram(
+      'provider_queue_wait_seconds',
+      'Time a provider call waited for a slot (0 when one was free), by outcome: admitted, timeout, left (stopped).',
+      ['provider', 'outcome'],
+      QUEUE_WAIT_BUCKETS,
     );
 
     this.compressorsOpen = new Gauge({
@@ -283,5 +306,14 @@ export class Metrics implements Observer {
     this.compressorsOpen.dec({ encoding });
     this.compressionInput.inc({ encoding }, inputBytes);
     this.compressionOutput.inc({ encoding }, outputBytes);
+  }
+
+  providerQueue(provider: string, waiting: number, inFlight: number): void {
+    this.queueLength.set({ provider }, waiting);
+    this.queueInFlight.set({ provider }, inFlight);
+  }
+
+  providerQueueWait(provider: string, ms: number, outcome: 'admitted' | 'timeout' | 'left'): void {
+    this.queueWait.observe({ provider, outcome }, ms / 1000);
   }
 }

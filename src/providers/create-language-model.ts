@@ -4,7 +4,8 @@
 import type { LlmConfig, ProviderConfig } from '../config.ts';
 import { toRivuletError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
-import type { ProviderObserver } from '../core/observer.ts';
+import type { ProviderObserver, ProviderQueueObserver } from '../core/observer.ts';
+import { ProviderQueue } from '../core/provider-queue.ts';
 import type { LanguageModel } from '../core/provider.ts';
 import { ChatCompletionsModel } from './openai/chat-completions.ts';
 import {
@@ -24,7 +25,7 @@ const OLLAMA_PROBE_MS = 1500;
 export async function resolveLanguageModel(
   config: LlmConfig | undefined,
   logger: Logger,
-  observer?: ProviderObserver,
+  observer?: ProviderObserver & ProviderQueueObserver,
 ): Promise<LanguageModel | undefined> {
   if (config === undefined) return undefined;
   if (config.chain.length > 0 || config.detectOllamaAt === undefined)
@@ -59,7 +60,7 @@ export async function resolveLanguageModel(
 export function createLanguageModel(
   config: LlmConfig,
   logger: Logger,
-  observer?: ProviderObserver,
+  observer?: ProviderObserver & ProviderQueueObserver,
 ): LanguageModel | undefined {
   if (config.chain.length === 0) return undefined;
   const models = config.chain.map((provider) => createAdapter(provider, config.stallMs));
@@ -76,6 +77,7 @@ export function createLanguageModel(
     }),
     logger,
     observer,
+    queue: config.queue === undefined ? undefined : new ProviderQueue({ ...config.queue, observer }),
   });
 }
 

@@ -5,6 +5,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { RivuletError, toRivuletError } from '../core/errors.ts';
 import { logContextFields, type Logger } from '../core/logger.ts';
 import { noopObserver, type ProviderObserver } from '../core/observer.ts';
+import type { ReleaseSlot } from '../core/fair-semaphore.ts';
+import type { ProviderQueue } from '../core/provider-queue.ts';
 import type {
   ChatMessage,
   GenerateRequest,
@@ -38,6 +40,11 @@ export interface FallbackChainOptions {
   logger: Logger;
   /** Metrics: provider errors, retries and failovers. */
   observer?: ProviderObserver;
+  /**
+   * PROVIDER_MAX_CONCURRENT: each request to a provider holds one of that provider's slots while it is open (taken
+   * right before it is sent, so a retry or a failover waits for the provider it actually calls). Absent: no limit.
+   */
+  queue?: ProviderQueue | undefined;
   random?: () => number;
 }
 
@@ -145,7 +152,7 @@ export class FallbackChain implements LanguageModel {
             errorCode,
           });
         try {
-          await this.attempt(model, attemptRequest, streaming, signal, (part) => {
+          await this.attempt(model, attemptRequest, streaming, options, (part) => {
             if (!receivedAny) {
               receivedAny = true;
               debug({ ...call, ms: Date.now() - startedAt }, 'provider first byte');
@@ -174,6 +181,8 @@ export class FallbackChain implements LanguageModel {
             throw signal.reason;
           }
           const error = toRivuletError(caught);
+          // No slot came free in time: nothing was asked of the provider, so this says nothing of its health.
+          if (error.code === 'PROVIDER_QUEUE_TIMEOUT') throw error;
           reportCall(error.code);
           lastError = error;
           this.observer.providerError(model.provider, error.code);
@@ -276,8 +285,36 @@ export class FallbackChain implements LanguageModel {
     await Promise.all(this.models.map((model) => model.close?.() ?? Promise.resolve()));
   }
 
-  /** One call, aborted as UPSTREAM_STALLED when no part arrives for stallMs. */
+  /**
+   * One call, aborted as UPSTREAM_STALLED when no part arrives for stallMs. With a provider queue it first waits for a
+   * slot on this provider (its place reported to the caller as `queued` parts; the stall clock starts after).
+   */
   private async attempt(
+    model: LanguageModel,
+    request: GenerateRequest,
+    streaming: boolean,
+    options: StreamOptions,
+    onPart: (part: StreamPart) => void,
+  ): Promise<void> {
+    const signal = options.signal;
+    const releaseSlot = await this.takeSlot(model, options);
+    try {
+      await this.attemptWithSlot(model, request, streaming, signal, onPart);
+    } finally {
+      releaseSlot();
+    }
+  }
+
+  private takeSlot(model: LanguageModel, options: StreamOptions): Promise<ReleaseSlot> {
+    const queue = this.options.queue;
+    if (queue === undefined) return Promise.resolve(() => {});
+    const provider = keyOf(model);
+    return queue.acquire(provider, options.requester ?? '', options.signal, (place) =>
+      options.onPart({ type: 'queued', provider, ...place }),
+    );
+  }
+
+  private async attemptWithSlot(
     model: LanguageModel,
     request: GenerateRequest,
     streaming: boolean,

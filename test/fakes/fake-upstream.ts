@@ -89,6 +89,11 @@ export interface FakeScenario {
    * ignored when steps is set.
    */
   steps?: FakeScenario[];
+  /**
+   * Hold the request open, sending nothing, until release(id) is called; then answer as the rest of the scenario
+   * says. Lets a test decide the order requests finish in without timing anything.
+   */
+  held?: boolean;
 }
 
 export interface UpstreamRequestLog {
@@ -134,6 +139,12 @@ export interface FakeUpstream {
   setScenario(scenario: FakeScenario): void;
   /** Used first-in first-out by the next chat and embedding requests before falling back to the default. */
   enqueue(...scenarios: FakeScenario[]): void;
+  /** Chat and embedding requests open right now (arrived, response not yet closed). */
+  readonly openRequests: number;
+  /** The most chat and embedding requests ever open at once (since start or reset()). */
+  readonly peakOpenRequests: number;
+  /** Lets a `held` request answer; false when no request with that id is being held. */
+  release(id: number): boolean;
   /** Resolves once the request has arrived and its body has been read. */
   waitForRequest(id: number, timeoutMs?: number): Promise<UpstreamRequestLog>;
   /** Resolves once closedAt is set. */
@@ -511,6 +522,10 @@ function startServer(options: FakeUpstreamOptions, basePath: string): Promise<Fa
   let logs: UpstreamRequestLog[] = [];
   let nextId = 1;
   let shuttingDown = false;
+  let openRequests = 0;
+  let peakOpenRequests = 0;
+  /** Held requests' answers, by request id, run by release(id). */
+  const held = new Map<number, () => void>();
   const bodyRead = new WeakSet<UpstreamRequestLog>();
   const waiters = new Set<() => boolean>();
 
@@ -541,6 +556,8 @@ function startServer(options: FakeUpstreamOptions, basePath: string): Promise<Fa
     };
     nextId += 1;
     logs.push(log);
+    openRequests += 1;
+    peakOpenRequests = Math.max(peakOpenRequests, openRequests);
     const exchange: Exchange = {
       log,
       request,
@@ -554,6 +571,8 @@ function startServer(options: FakeUpstreamOptions, basePath: string): Promise<Fa
     };
 
     response.on('close', () => {
+      openRequests -= 1;
+      held.delete(log.id);
       log.closedAt = performance.now();
       exchange.closed = true;
       if (exchange.timer !== undefined) clearTimeout(exchange.timer);
@@ -675,8 +694,12 @@ function startServer(options: FakeUpstreamOptions, basePath: string): Promise<Fa
         else answerWhole(exchange, format, context);
       };
       const headersDelayMs = scenario.headersDelayMs ?? 0;
-      if (headersDelayMs > 0) later(exchange, headersDelayMs, respond);
-      else respond();
+      const go = (): void => {
+        if (headersDelayMs > 0) later(exchange, headersDelayMs, respond);
+        else respond();
+      };
+      if (scenario.held === true) held.set(log.id, go);
+      else go();
     });
   };
 
@@ -774,6 +797,19 @@ function startServer(options: FakeUpstreamOptions, basePath: string): Promise<Fa
         get requests(): readonly UpstreamRequestLog[] {
           return logs;
         },
+        get openRequests(): number {
+          return openRequests;
+        },
+        get peakOpenRequests(): number {
+          return peakOpenRequests;
+        },
+        release(id: number): boolean {
+          const answer = held.get(id);
+          if (answer === undefined) return false;
+          held.delete(id);
+          answer();
+          return true;
+        },
         setScenario(scenario: FakeScenario): void {
           defaultScenario = scenario;
         },
@@ -793,6 +829,7 @@ function startServer(options: FakeUpstreamOptions, basePath: string): Promise<Fa
           logs = [];
           queue = [];
           nextId = 1;
+          peakOpenRequests = openRequests;
           defaultScenario = initialScenario;
         },
         close(): Promise<void> {

@@ -29,6 +29,11 @@ export interface UiMessage {
   status: MessageStatus;
   /** The phase the answer is in while it is being prepared or generated. */
   phase: PhaseName | null;
+  /**
+   * While the answer waits for the model (the server's PROVIDER_MAX_CONCURRENT is reached): its place in line, 1 is
+   * next, and a rough estimate of the wait (null when the server has none yet). Cleared when its turn comes.
+   */
+  queue?: { position: number; estimatedWaitMs: number | null } | undefined;
   sources: Source[];
   /** How well the sources matched the question, once known (`none`: no document matched). */
   match?: SourceMatch | undefined;
@@ -446,6 +451,13 @@ export class ChatSession {
       case 'token':
         answer.text += event.text;
         answer.status = 'streaming';
+        answer.queue = undefined;
+        break;
+      case 'queued':
+        answer.queue =
+          event.position > 0
+            ? { position: event.position, estimatedWaitMs: event.estimatedWaitMs }
+            : undefined;
         break;
       case 'failover':
         answer.failovers = [...(answer.failovers ?? []), `${event.from} → ${event.to}`];
@@ -455,6 +467,7 @@ export class ChatSession {
         const now = performance.now();
         answer.text = event.text;
         answer.phase = null;
+        answer.queue = undefined;
         answer.cached = event.cached;
         answer.status = event.finishReason === 'aborted' ? 'stopped' : 'complete';
         if (clock.resumed) {
@@ -520,6 +533,7 @@ export class ChatSession {
     // The partial text stays on screen, marked as failed: a half answer never looks complete.
     answer.status = 'failed';
     answer.phase = null;
+    answer.queue = undefined;
     answer.error = failure;
   }
 

@@ -22,6 +22,13 @@ export const PHASE_LABELS: Record<PhaseName, string> = {
   generate: 'Writing the answer…',
 };
 
+/** "Waiting for the model (position 3, about 20 s)": the estimate only when the server has one. */
+export function queueLabel(queue: NonNullable<UiMessage['queue']>): string {
+  const wait = queue.estimatedWaitMs;
+  const about = wait === null || wait < 1000 ? '' : `, about ${Math.round(wait / 1000)} s`;
+  return `Waiting for the model (position ${queue.position}${about})…`;
+}
+
 export interface ChatPanelProps {
   chat: UseChat;
   /** Shown when there is no message yet. */
@@ -108,7 +115,12 @@ function AnswerView({
   const active = message.status === 'pending' || message.status === 'streaming';
   return (
     <div class={`rv-msg rv-assistant rv-${message.status}`} data-status={message.status} aria-busy={active}>
-      {message.phase !== null && active ? (
+      {message.queue !== undefined && active ? (
+        <p class="rv-phase rv-queued" data-phase="queued">
+          <span class="rv-spinner" aria-hidden="true" />
+          {queueLabel(message.queue)}
+        </p>
+      ) : message.phase !== null && active ? (
         <p class="rv-phase" data-phase={message.phase}>
           <span class="rv-spinner" aria-hidden="true" />
           {PHASE_LABELS[message.phase]}
@@ -230,7 +242,8 @@ function AnswerFooter({
 function Announcer({ message }: { message: UiMessage | undefined }): VNode {
   let text = '';
   if (message?.role === 'assistant') {
-    if (message.status === 'pending' && message.phase !== null) text = PHASE_LABELS[message.phase];
+    if (message.status === 'pending' && message.queue !== undefined) text = queueLabel(message.queue);
+    else if (message.status === 'pending' && message.phase !== null) text = PHASE_LABELS[message.phase];
     else if (message.status === 'streaming') text = 'Answering…';
     else if (message.status === 'complete') text = 'Answer complete.';
     else if (message.status === 'stopped') text = 'Answer stopped.';

@@ -21,6 +21,8 @@ export interface ChatInput {
   cacheScope: string;
   temperature?: number;
   maxTokens?: number;
+  /** Who asks (the principal's limit key): the provider queue takes turns between askers. */
+  requester?: string;
   /** Stored with the question as the client sent it. */
   metadata?: MessageMetadata;
   /**

@@ -112,6 +112,9 @@ export function foldEvent(answer: ChatAnswer, event: RunEvent): ChatAnswer {
       if (event.durationMs !== undefined) call.durationMs = event.durationMs;
       return answer;
     }
+    case 'queued':
+      // A whole answer waits for its slot like any other; the wait shows in its timings, not as a field.
+      return answer;
     case 'failover':
       answer.failovers.push({ from: event.from, to: event.to, reason: event.reason });
       return answer;

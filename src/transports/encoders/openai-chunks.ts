@@ -150,6 +150,7 @@ function createChunkEncoder(runId: string, options: OpenAiCompletionOptions): St
       // whole input of a tool call went out as its deltas.
       case 'phase':
       case 'step':
+      case 'queued':
       case 'failover':
       case 'usage':
       case 'tool-call':

@@ -57,6 +57,9 @@ function answer(tokens: readonly string[], end: RunEventInput): LogEntry[] {
       match: MATCH,
     },
     { type: 'phase', name: 'generate', state: 'start' },
+    { type: 'queued', provider: 'openai:gpt-test', position: 2, estimatedWaitMs: null },
+    { type: 'queued', provider: 'openai:gpt-test', position: 1, estimatedWaitMs: 900 },
+    { type: 'queued', provider: 'openai:gpt-test', position: 0, estimatedWaitMs: 0 },
     ...tokens.map((text): RunEventInput => ({ type: 'token', text })),
     { type: 'failover', from: 'openai', to: 'ollama', reason: 'UPSTREAM_UNAVAILABLE' },
     { type: 'phase', name: 'generate', state: 'end', durationMs: 9 },
@@ -185,6 +188,14 @@ describe('AI SDK UI message stream encoder', () => {
         id: 'match',
         data: MATCH,
       });
+      // The wait for a provider slot is one part, its last place (0: admitted) replacing the earlier ones.
+      expect(message?.parts.filter((part) => part.type === 'data-queued')).toEqual([
+        {
+          type: 'data-queued',
+          id: 'queued',
+          data: { provider: 'openai:gpt-test', position: 0, estimatedWaitMs: 0 },
+        },
+      ]);
       expect(message?.parts.find((part) => part.type === 'data-failover')).toMatchObject({
         data: { from: 'openai', to: 'ollama', reason: 'UPSTREAM_UNAVAILABLE' },
       });

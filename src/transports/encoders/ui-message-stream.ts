@@ -53,6 +53,11 @@ export type UiMessageChunk =
   | { type: 'data-match'; id: string; data: SourceMatch }
   | { type: 'data-failover'; data: { from: string; to: string; reason: string } }
   | {
+      type: 'data-queued';
+      id: string;
+      data: { provider: string; position: number; estimatedWaitMs: number | null };
+    }
+  | {
       type: 'tool-input-available';
       toolCallId: string;
       toolName: string;
@@ -257,6 +262,19 @@ export function createUiChunkEncoder(): (event: RunEvent) => UiMessageChunk[] {
             output: event.output,
             dynamic: true,
             providerExecuted: true,
+          },
+        ];
+      case 'queued':
+        // One part (same id): each new place replaces the last in the message; position 0 says the wait is over.
+        return [
+          {
+            type: 'data-queued',
+            id: 'queued',
+            data: {
+              provider: event.provider,
+              position: event.position,
+              estimatedWaitMs: event.estimatedWaitMs,
+            },
           },
         ];
       case 'failover':

@@ -65,6 +65,7 @@ export async function generatePhase(
   let provider = deps.model.provider;
   const options: StreamOptions = {
     signal: run.signal,
+    requester: input.requester,
     onProviderCall: (call) => trace.providerCall?.(call),
     onPart: (part) => {
       switch (part.type) {
@@ -76,6 +77,9 @@ export async function generatePhase(
           return;
         case 'finish':
           recorder.finishReason = part.finishReason;
+          return;
+        case 'queued':
+          run.append(part);
           return;
         case 'failover':
           recorder.failedOver = true;
