@@ -111,6 +111,10 @@ export async function agentPhase(
         case 'finish':
           step.finishReason = part.finishReason;
           return;
+        case 'queued':
+          // Each step's model call may wait for a provider slot (PROVIDER_MAX_CONCURRENT).
+          run.append(part);
+          return;
         case 'failover': {
           recorder.failedOver = true;
           run.append({ type: 'failover', from: part.from, to: part.to, reason: part.reason });
@@ -179,7 +183,12 @@ export async function agentPhase(
         ...(chatbot.limits.stallTimeoutMs == null ? {} : { stallMs: chatbot.limits.stallTimeoutMs }),
         ...(tools.length === 0 ? {} : { tools }),
       },
-      { signal: run.signal, onProviderCall: (call) => trace.providerCall?.(call), onPart },
+      {
+        signal: run.signal,
+        requester: input.requester,
+        onProviderCall: (call) => trace.providerCall?.(call),
+        onPart,
+      },
     );
     recorder.endPhase();
     usage = addUsage(usage, stepUsage);
