@@ -92,6 +92,7 @@ export default tseslint.config(
       '**/*.test.ts',
       'web/build.ts',
       'web/pack-client.ts',
+      'docs/images/*.ts',
     ],
     rules: { 'no-console': 'off' },
   },

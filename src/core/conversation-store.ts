@@ -135,6 +135,8 @@ export interface ConversationStore {
    * not exist.
    */
   deleteConversation(id: string): Promise<boolean>;
+  /** Gives the conversation a title of its owner's choosing (its order is kept); false when there is no such one. */
+  renameConversation(id: string, title: string): Promise<boolean>;
 }
 
 /**

@@ -4,6 +4,7 @@ import type { GlossaryTerm } from './chatbots.ts';
 import type { Source } from './events.ts';
 import type { ChatMessage } from './provider.ts';
 import type { Passage } from './retriever.ts';
+import { displaySource, displayTitle, isRecordSource } from './source-names.ts';
 
 export const GROUNDING_INSTRUCTIONS = `Answer the user's question from the numbered sources below.
 - Cite the sources you use with their numbers in square brackets, like [1] or [2][3], right after the statement they support.
@@ -19,9 +20,12 @@ const SNIPPET_CHARS = 300;
 
 /** "Guide > Install" for a passage under "Install" in the document "Guide"; a heading path that already starts with the
  * title (a Markdown H1) is not prefixed twice. */
-export function passageTitle(passage: Pick<Passage, 'documentTitle' | 'heading'>): string {
-  const { documentTitle, heading } = passage;
+export function passageTitle(passage: Pick<Passage, 'documentTitle' | 'heading' | 'source'>): string {
+  const { heading, source } = passage;
+  const documentTitle = displayTitle(passage.documentTitle, source);
   if (heading === '') return documentTitle;
+  // A record (a FAQ entry, a row) is named by its own question or name, not by its file.
+  if (isRecordSource(source)) return heading;
   if (heading === documentTitle || heading.startsWith(`${documentTitle} > `)) return heading;
   return `${documentTitle} > ${heading}`;
 }
@@ -35,15 +39,19 @@ function cut(text: string, max: number): string {
 
 /** Sources as the client sees them: [1] is sources[0] (numbering starts at `firstNumber` after earlier searches). */
 export function toSources(passages: readonly Passage[], firstNumber = 1): Source[] {
-  return passages.map((passage, index) => ({
-    id: String(index + firstNumber),
-    documentId: passage.documentId,
-    chunkId: passage.chunkId,
-    title: passageTitle(passage),
-    uri: passage.source,
-    snippet: cut(passage.text.replace(/\s+/gu, ' ').trim(), SNIPPET_CHARS),
-    score: Math.round(passage.score * 10_000) / 10_000,
-  }));
+  return passages.map((passage, index) => {
+    // Never the ingesting machine's directories (sources stored before they were made relative may have them).
+    const uri = displaySource(passage.source);
+    return {
+      id: String(index + firstNumber),
+      documentId: passage.documentId,
+      chunkId: passage.chunkId,
+      title: passageTitle(passage),
+      ...(uri === undefined ? {} : { uri }),
+      snippet: cut(passage.text.replace(/\s+/gu, ' ').trim(), SNIPPET_CHARS),
+      score: Math.round(passage.score * 10_000) / 10_000,
+    };
+  });
 }
 
 /** One passage as the model reads it: its citation number, its title, its text (cut when very long). */

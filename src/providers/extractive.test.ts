@@ -114,10 +114,11 @@ describe('extractiveAnswer', () => {
     expect(text).toBe(faq[0]!.answer.map((step) => `- ${step}`).join('\n'));
     expect(record?.metadata).toMatchObject({ tags: ['account', 'login'] });
     const answer = extractiveAnswer('After I press the reset button, how long is the e-mail link valid?', [
-      { ...passage('faq', text), heading: 'How do I reset my password?' },
+      // A record of a JSON file is titled by its own question.
+      { ...passage('faq', text), source: 'faq.json', heading: 'How do I reset my password?' },
     ]);
     expect(answer).toContain(
-      '**[1] faq > How do I reset my password?**\n\n> - Choose Security, then press the reset button.\n> - Follow the link in the e-mail we send you within ten minutes. [1]',
+      '**[1] How do I reset my password?**\n\n> - Choose Security, then press the reset button.\n> - Follow the link in the e-mail we send you within ten minutes. [1]',
     );
   });
 

@@ -90,11 +90,11 @@ describe('loadDocument: PDF', () => {
     expect(doc.metadata).toMatchObject({ pages: 2, author: 'Ada Lovelace' });
   });
 
-  it('falls back to the file name as title, and leaves the caller’s bytes usable', async () => {
+  it('falls back to the file name as title (read as words), and leaves the caller’s bytes usable', async () => {
     const bytes = await makePdf([['Just one page.']]);
     const copy = bytes.slice();
-    const doc = await loadDocument(bytes, 'notes.pdf');
-    expect(doc.title).toBe('notes');
+    const doc = await loadDocument(bytes, 'release-notes.pdf');
+    expect(doc.title).toBe('Release notes');
     expect(bytes).toEqual(copy);
   });
 
@@ -450,7 +450,7 @@ describe('loadDocument: Markdown and text', () => {
     ]);
     const doc = await loadDocument(bytes, 'notes.txt');
     expect(doc).toEqual({
-      title: 'notes',
+      title: 'Notes',
       mediaType: 'text/plain',
       sections: [{ heading: [], text: 'First paragraph\nstill first.\n\nSecond.' }],
       metadata: {},

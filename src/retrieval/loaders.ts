@@ -17,6 +17,7 @@ import {
   type LoadedParts,
   type LoadLimits,
 } from './loaders/shared.ts';
+import { humaniseStem } from '../core/source-names.ts';
 import { loadText } from './loaders/text.ts';
 import type { LoadOptions, ParsedDocument } from './parsed-document.ts';
 
@@ -98,7 +99,7 @@ export async function loadDocument(
     throw tooMuchText(fileName, limits.maxTextChars);
   }
   return {
-    title: parts.title?.replace(/\s+/g, ' ').trim() || stemOf(fileName),
+    title: parts.title?.replace(/\s+/g, ' ').trim() || humaniseStem(stemOf(fileName)),
     mediaType: format.mediaType,
     sections,
     metadata: parts.metadata ?? {},

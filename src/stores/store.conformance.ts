@@ -267,6 +267,28 @@ export function describeStoreConformance(
         expect(await stores.conversations.deleteConversation(id)).toBe(false);
       });
 
+      it('renames a conversation, keeping its order; a later question does not take the title back', async () => {
+        const conversations = stores.conversations;
+        const first = await conversations.createConversation('alice', 'default');
+        const second = await conversations.createConversation('alice', 'default');
+        const message = (id: string, conversationId: string, createdAt: number) => ({
+          id,
+          conversationId,
+          role: 'user' as const,
+          content: 'What is the refund policy?',
+          createdAt,
+        });
+        await conversations.appendMessage(message('m1', first.id, 10));
+        await conversations.appendMessage(message('m2', second.id, 20));
+        const order = (await conversations.listConversations('alice')).map((item) => item.id);
+        expect(await conversations.renameConversation(first.id, 'Refunds')).toBe(true);
+        expect((await conversations.getConversation(first.id))?.title).toBe('Refunds');
+        expect((await conversations.listConversations('alice')).map((item) => item.id)).toEqual(order);
+        await conversations.appendMessage(message('m3', first.id, 30));
+        expect((await conversations.getConversation(first.id))?.title).toBe('Refunds');
+        expect(await conversations.renameConversation('conv_none', 'x')).toBe(false);
+      });
+
       it("keeps a question's metadata as sent (nested JSON values) and none on messages without", async () => {
         const conversations = stores.conversations;
         const conversation = await conversations.createConversation('alice', 'default');

@@ -54,7 +54,8 @@ describe.skipIf(!chromiumAvailable)('web app in Chromium', () => {
     await ask(page, 'How do I resume a stream after a network drop?');
 
     // Sources and the phase line arrive before any text.
-    await page.locator('.rv-sources li').first().waitFor();
+    // The list is folded (one line, "n sources"): its passages are there before any text.
+    await page.locator('.rv-sources li').first().waitFor({ state: 'attached' });
     expect(await answerText(page)).toBe('');
     await expect.poll(() => page.locator('.rv-phase').innerText()).toMatch(/Writing the answer/);
 
@@ -124,11 +125,14 @@ describe.skipIf(!chromiumAvailable)('web app in Chromium', () => {
 
     await screenshot(page, 'app-markdown');
 
-    // A citation links to its passage: clicking it focuses the source, without changing the route.
+    // A citation opens its passage in a new tab: the chat stays as it was.
     const url = page.url();
-    await answer.locator('a.rv-cite[data-cite="2"]').click();
-    const focused = await page.evaluate(() => document.activeElement?.id ?? '');
-    expect(focused).toMatch(/-2$/);
+    const [passage] = await Promise.all([
+      page.context().waitForEvent('page'),
+      answer.locator('a.rv-cite[data-cite="2"]').click(),
+    ]);
+    await passage.locator('.app-passage h1').waitFor();
+    await passage.close();
     expect(page.url()).toBe(url);
   });
 

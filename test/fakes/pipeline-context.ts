@@ -64,6 +64,7 @@ export class FakeConversations implements ConversationStore {
   findMessageByRun = unused;
   interruptStreamingMessages = unused;
   deleteConversation = unused;
+  renameConversation = unused;
 }
 
 function unused(): never {

@@ -43,9 +43,15 @@ describe('web app, widget and config routes', () => {
     expect((await fetch(`${server.url}/../package.json`)).status).toBe(404);
   });
 
-  it('GET /api/config tells the app whether to stream', async () => {
+  it('GET /api/config tells the app whether to stream (and offers no starters without the bundled guide)', async () => {
     const config = (await (await fetch(`${server.url}/api/config`)).json()) as Record<string, unknown>;
-    expect(config).toEqual({ streaming: true, chatbotId: 'default', title: 'Rivulet', auth: 'open' });
+    expect(config).toEqual({
+      streaming: true,
+      chatbotId: 'default',
+      title: 'Rivulet',
+      auth: 'open',
+      starters: [],
+    });
   });
 
   it('on an open install, admits pages from this machine only (a site a local user visits cannot drive the API)', async () => {

@@ -1,15 +1,22 @@
-// The web app served at `/`: conversations on the left, the chat on the right, documents to upload, light and
-// dark themes. Routes live in the hash (#/c/<conversationId>, #/documents) so the server serves one page.
+// The web app served at `/`: the conversation history (a sidebar, a drawer on a phone), the chat, a cited passage's
+// page, documents and the dashboard for admins, light and dark themes. Routes live in the hash (route.ts) so the
+// server serves one page; each view is one element below.
 
 import { render, type VNode } from 'preact';
-import { useCallback, useEffect, useState } from 'preact/hooks';
-import { RivuletClient, type Conversation } from '../client/index.ts';
+import { useEffect, useState } from 'preact/hooks';
+import { RivuletClient } from '../client/index.ts';
 import { useChat, type UseChat } from '../client/react.ts';
 import { ChatPanel } from '../ui/chat.tsx';
+import { SourceHrefContext, type SourceHref } from '../ui/citation.tsx';
+import { HighlighterContext, type Highlighter } from '../ui/code-block.tsx';
 import '../ui/chat.css';
 import './app.css';
+import { ConversationList } from './conversations/conversation-list.tsx';
 import { DashboardView } from './dashboard/index.tsx';
 import { DocumentsView } from './documents.tsx';
+import { PassageView } from './passage-view.tsx';
+import { parseRoute, sourceRoute, type Route } from './route.ts';
+import { lastRefused, SignIn, TOKEN_KEY } from './sign-in.tsx';
 
 export interface AppConfig {
   streaming: boolean;
@@ -17,16 +24,8 @@ export interface AppConfig {
   title: string;
   /** `required`: requests need an API key or a JWT (kept in this browser's localStorage). */
   auth: 'open' | 'required';
-}
-
-type Route = { view: 'chat'; conversationId: string | null } | { view: 'documents' } | { view: 'dashboard' };
-
-function parseRoute(hash: string): Route {
-  if (hash.startsWith('#/documents')) return { view: 'documents' };
-  // The dashboard becomes admin-only with the auth issue (issue 6); no gating exists yet.
-  if (hash.startsWith('#/dashboard')) return { view: 'dashboard' };
-  const match = /^#\/c\/([\w.-]+)/.exec(hash);
-  return { view: 'chat', conversationId: match?.[1] ?? null };
+  /** Example questions for the empty chat. */
+  starters: string[];
 }
 
 type Theme = 'light' | 'dark';
@@ -37,7 +36,6 @@ function initialTheme(): Theme {
   return matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light';
 }
 
-const TOKEN_KEY = 'rivulet:token';
 /** What an admin should fix for a run that fell back on quoted passages (GET /api/runs/:runId/diagnosis). */
 const diagnose = (runId: string): Promise<string | null> =>
   client
@@ -52,9 +50,16 @@ const client = new RivuletClient({
   },
 });
 
+/** Syntax highlighting, in its own chunk: loaded with the first finished code block, never by the widget. */
+const loadHighlighter = (): Promise<Highlighter> =>
+  import('./highlight.ts').then((module) => module.highlight);
+
+const COMPOSER_ID = 'composer';
+
 function App({ config }: { config: AppConfig }): VNode {
   const [route, setRoute] = useState<Route>(() => parseRoute(location.hash));
   const [theme, setTheme] = useState<Theme>(initialTheme);
+  const [drawer, setDrawer] = useState(false);
   // Documents and the dashboard are for admins (the server refuses others too): shown once /api/me says so.
   const [admin, setAdmin] = useState(false);
   useEffect(() => {
@@ -81,6 +86,17 @@ function App({ config }: { config: AppConfig }): VNode {
     localStorage.setItem('rivulet:theme', theme);
   }, [theme]);
 
+  // The drawer closes with Escape, and whenever the route changes.
+  useEffect(() => {
+    if (!drawer) return;
+    const onKey = (event: KeyboardEvent): void => {
+      if (event.key === 'Escape') setDrawer(false);
+    };
+    addEventListener('keydown', onKey);
+    return () => removeEventListener('keydown', onKey);
+  }, [drawer]);
+  useEffect(() => setDrawer(false), [route]);
+
   // A link to a conversation opens it; the conversation the chat is in is reflected in the address.
   useEffect(() => {
     if (
@@ -101,9 +117,41 @@ function App({ config }: { config: AppConfig }): VNode {
     }
   }, [chat.conversationId, route]);
 
+  const sourceHref: SourceHref = (source, highlight) =>
+    source.chunkId === undefined ? undefined : sourceRoute(source.chunkId, config.chatbotId, highlight);
+  const newChat = (): void => {
+    startNew(chat);
+    setDrawer(false);
+    if (route.view !== 'chat') location.hash = '#/';
+    focusComposer();
+  };
+
   return (
-    <div class="rv-root app" data-theme={theme}>
+    <div class="rv-root app" data-theme={theme} data-drawer={drawer ? 'open' : undefined}>
+      <a
+        class="app-skip"
+        href={`#${COMPOSER_ID}`}
+        onClick={(event) => {
+          // Not a hash change: the hash is the route.
+          event.preventDefault();
+          focusComposer();
+        }}
+      >
+        Skip to the question box
+      </a>
       <header class="app-header">
+        {route.view === 'chat' ? (
+          <button
+            type="button"
+            class="app-menu"
+            aria-label="Conversations"
+            aria-expanded={drawer}
+            aria-controls="app-sidebar"
+            onClick={() => setDrawer(!drawer)}
+          >
+            <span aria-hidden="true">☰</span>
+          </button>
+        ) : null}
         <a class="app-title" href="#/">
           {config.title}
         </a>
@@ -127,148 +175,72 @@ function App({ config }: { config: AppConfig }): VNode {
         </span>
         <button
           type="button"
-          class="rv-link-button"
+          class="app-theme"
           onClick={() => setTheme(theme === 'dark' ? 'light' : 'dark')}
           aria-label={`Switch to ${theme === 'dark' ? 'light' : 'dark'} theme`}
+          title={`Switch to ${theme === 'dark' ? 'light' : 'dark'} theme`}
         >
-          {theme === 'dark' ? 'Light theme' : 'Dark theme'}
+          <span aria-hidden="true">{theme === 'dark' ? '☀' : '☾'}</span>
         </button>
       </header>
       {config.auth === 'required' ? (
         <SignIn refused={chat.error?.code === 'UNAUTHORIZED' || lastRefused(chat)} />
       ) : null}
-      {route.view === 'dashboard' ? (
-        <main class="app-main">
-          <DashboardView client={client} />
-        </main>
-      ) : route.view === 'documents' ? (
-        <main class="app-main">
-          <DocumentsView client={client} chatbotId={config.chatbotId} />
-        </main>
-      ) : (
-        <div class="app-body">
-          <ConversationList chat={chat} />
-          <main class="app-main">
-            <ChatPanel
-              chat={chat}
-              greeting="Ask a question about your documents. Answers cite their sources."
-              diagnose={admin ? diagnose : undefined}
-            />
-          </main>
-        </div>
-      )}
+      <HighlighterContext.Provider value={loadHighlighter}>
+        <SourceHrefContext.Provider value={sourceHref}>{view(route)}</SourceHrefContext.Provider>
+      </HighlighterContext.Provider>
     </div>
   );
-}
 
-function ConversationList({ chat }: { chat: UseChat }): VNode {
-  const [conversations, setConversations] = useState<Conversation[]>([]);
-  const [failed, setFailed] = useState(false);
-
-  const refresh = useCallback(() => {
-    client.listConversations({ limit: 50 }).then(
-      (page) => {
-        setConversations(page.conversations);
-        setFailed(false);
-      },
-      () => setFailed(true),
-    );
-  }, []);
-  // Refreshed when an answer ends (a new conversation, a new title, a new order).
-  useEffect(refresh, [chat.busy, chat.conversationId]);
-
-  const remove = async (id: string): Promise<void> => {
-    await client.deleteConversation(id).catch(() => undefined);
-    if (id === chat.conversationId) startNew(chat);
-    refresh();
-  };
-
-  return (
-    <aside class="app-sidebar" aria-label="Conversations">
-      <button type="button" class="rv-button app-new" onClick={() => startNew(chat)}>
-        New chat
-      </button>
-      {failed ? <p class="rv-error">Conversations could not be loaded.</p> : null}
-      <ul class="app-conversations">
-        {conversations.map((conversation) => (
-          <li key={conversation.id} class={conversation.id === chat.conversationId ? 'current' : undefined}>
-            <a
-              href={`#/c/${conversation.id}`}
-              aria-current={conversation.id === chat.conversationId ? 'true' : undefined}
-            >
-              {conversation.title ?? 'Untitled'}
-            </a>
-            <button
-              type="button"
-              class="rv-link-button app-delete"
-              aria-label={`Delete conversation ${conversation.title ?? ''}`}
-              onClick={() => void remove(conversation.id)}
-            >
-              ×
-            </button>
-          </li>
-        ))}
-      </ul>
-    </aside>
-  );
-}
-
-/** The last answer was refused for want of valid credentials. */
-function lastRefused(chat: UseChat): boolean {
-  return chat.messages.at(-1)?.error?.code === 'UNAUTHORIZED';
-}
-
-/**
- * Where auth is required: the API key or JWT this browser sends, kept in localStorage (sign-in pages of your own
- * identity provider can put a JWT there too). Shown open when there is none or the server refused it.
- */
-function SignIn({ refused }: { refused: boolean }): VNode {
-  const saved = localStorage.getItem(TOKEN_KEY);
-  const [draft, setDraft] = useState('');
-  if (saved !== null && !refused) {
-    return (
-      <div class="app-signin app-signin-done">
-        Signed in with {saved.startsWith('rk_') ? 'an API key' : 'a token'}.{' '}
-        <button
-          type="button"
-          class="rv-link-button"
-          onClick={() => {
-            localStorage.removeItem(TOKEN_KEY);
-            location.reload();
-          }}
-        >
-          Sign out
-        </button>
-      </div>
-    );
+  function view(current: Route): VNode {
+    switch (current.view) {
+      case 'dashboard':
+        return (
+          <main class="app-main">
+            <DashboardView client={client} />
+          </main>
+        );
+      case 'documents':
+        return (
+          <main class="app-main">
+            <DocumentsView client={client} chatbotId={config.chatbotId} />
+          </main>
+        );
+      case 'source':
+        return (
+          <main class="app-main">
+            <PassageView
+              client={client}
+              chunkId={current.chunkId}
+              chatbotId={current.chatbotId}
+              mark={current.mark}
+            />
+          </main>
+        );
+      case 'chat':
+        return (
+          <div class="app-body">
+            <aside id="app-sidebar" class="app-sidebar" aria-label="Conversations">
+              <ConversationList client={client} chat={chat} onNew={newChat} onOpen={() => setDrawer(false)} />
+            </aside>
+            {drawer ? <div class="app-backdrop" aria-hidden="true" onClick={() => setDrawer(false)} /> : null}
+            <main class="app-main">
+              <ChatPanel
+                chat={chat}
+                greeting="Ask a question about your documents. Answers cite their sources."
+                starters={config.starters}
+                composerId={COMPOSER_ID}
+                diagnose={admin ? diagnose : undefined}
+              />
+            </main>
+          </div>
+        );
+    }
   }
-  return (
-    <form
-      class="app-signin"
-      onSubmit={(event) => {
-        event.preventDefault();
-        if (draft.trim() === '') return;
-        localStorage.setItem(TOKEN_KEY, draft.trim());
-        location.reload();
-      }}
-    >
-      <label>
-        {refused && saved !== null
-          ? 'The server refused this key or token. '
-          : 'This server requires sign-in. '}
-        API key or JWT{' '}
-        <input
-          type="password"
-          autocomplete="off"
-          value={draft}
-          onInput={(event) => setDraft((event.target as HTMLInputElement).value)}
-        />
-      </label>
-      <button type="submit" class="rv-button">
-        Sign in
-      </button>
-    </form>
-  );
+}
+
+function focusComposer(): void {
+  requestAnimationFrame(() => document.getElementById(COMPOSER_ID)?.focus());
 }
 
 function startNew(chat: UseChat): void {
@@ -277,7 +249,13 @@ function startNew(chat: UseChat): void {
 }
 
 async function loadConfig(): Promise<AppConfig> {
-  const fallback: AppConfig = { streaming: true, chatbotId: 'default', title: 'Rivulet', auth: 'open' };
+  const fallback: AppConfig = {
+    streaming: true,
+    chatbotId: 'default',
+    title: 'Rivulet',
+    auth: 'open',
+    starters: [],
+  };
   try {
     const response = await fetch('/api/config');
     if (!response.ok) return fallback;

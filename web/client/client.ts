@@ -481,6 +481,15 @@ export class RivuletClient {
     await this.request(`/api/conversations/${encodeURIComponent(conversationId)}`, { method: 'DELETE' });
   }
 
+  /** Gives a conversation its owner's title (one line, 1 to 200 characters); its place in the list is kept. */
+  async renameConversation(conversationId: string, title: string): Promise<Conversation> {
+    const response = await this.request(`/api/conversations/${encodeURIComponent(conversationId)}`, {
+      method: 'PATCH',
+      json: { title },
+    });
+    return (await response.json()) as Conversation;
+  }
+
   /**
    * Sends a request with the configured headers; a non-2xx answer throws RivuletClientError with the server's code
    * (5xx and 429 are marked retryable), a network failure throws NETWORK_ERROR.

@@ -2,11 +2,12 @@
 // copy and regenerate; a composer with send and stop; and a polite live region for screen readers.
 
 import type { VNode } from 'preact';
-import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
+import { useContext, useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import type { PhaseName } from '../../src/core/events.ts';
 import type { UseChat } from '../client/react.ts';
 import type { UiMessage } from '../client/session.ts';
 import { FallbackNotice, type Diagnose } from './fallback-notice.tsx';
+import { SourceHrefContext } from './citation.tsx';
 import { formatMs } from './format.ts';
 import { Markdown } from './markdown.tsx';
 import { ToolCalls } from './tool-calls.tsx';
@@ -38,6 +39,10 @@ export interface ChatPanelProps {
   showStats?: boolean;
   /** Given to admins: loads what to fix when an answer fell back on quoted passages. */
   diagnose?: Diagnose | undefined;
+  /** Questions offered before the first one (a click asks it). */
+  starters?: readonly string[];
+  /** The composer's id, for a skip link to it. */
+  composerId?: string;
 }
 
 export function ChatPanel({
@@ -46,9 +51,12 @@ export function ChatPanel({
   placeholder,
   showStats = true,
   diagnose,
+  starters = [],
+  composerId,
 }: ChatPanelProps): VNode {
   const list = useRef<HTMLDivElement>(null);
   const pinned = useRef(true);
+  const [away, setAway] = useState(false);
   const last = chat.messages.at(-1);
 
   // Follows the answer while the reader is at the bottom; leaves them alone once they scroll up to read.
@@ -61,6 +69,14 @@ export function ChatPanel({
     const element = list.current;
     if (element === null) return;
     pinned.current = element.scrollHeight - element.scrollTop - element.clientHeight < 48;
+    if (away === pinned.current) setAway(!pinned.current);
+  };
+  const jumpToLatest = (): void => {
+    const element = list.current;
+    if (element === null) return;
+    pinned.current = true;
+    setAway(false);
+    element.scrollTo({ top: element.scrollHeight, behavior: 'smooth' });
   };
 
   const lastAssistant = chat.messages.findLastIndex((message) => message.role === 'assistant');
@@ -68,7 +84,20 @@ export function ChatPanel({
     <div class="rv-chat">
       <div class="rv-messages" ref={list} onScroll={onScroll} role="log" aria-label="Conversation">
         {chat.messages.length === 0 ? (
-          <p class="rv-greeting">{greeting ?? 'Ask a question about your documents.'}</p>
+          <div class="rv-empty">
+            <p class="rv-greeting">{greeting ?? 'Ask a question about your documents.'}</p>
+            {starters.length > 0 ? (
+              <ul class="rv-starters" aria-label="Example questions">
+                {starters.map((question) => (
+                  <li key={question}>
+                    <button type="button" class="rv-starter" onClick={() => void chat.send(question)}>
+                      {question}
+                    </button>
+                  </li>
+                ))}
+              </ul>
+            ) : null}
+          </div>
         ) : null}
         {chat.error !== null ? (
           <p class="rv-error" role="alert">
@@ -92,8 +121,14 @@ export function ChatPanel({
           ),
         )}
       </div>
+      {away ? (
+        <button type="button" class="rv-jump" onClick={jumpToLatest}>
+          {chat.busy ? 'Jump to latest' : 'Back to the end'}
+          <span aria-hidden="true"> ↓</span>
+        </button>
+      ) : null}
       <Announcer message={last} />
-      <Composer chat={chat} placeholder={placeholder} />
+      <Composer chat={chat} placeholder={placeholder} id={composerId} />
     </div>
   );
 }
@@ -140,10 +175,10 @@ function AnswerView({
         <Markdown
           text={message.text}
           streaming={message.status === 'streaming'}
-          sourceCount={message.sources.length}
+          sources={message.sources}
           citePrefix={prefix}
+          tail={message.status === 'streaming' ? <span class="rv-caret" aria-hidden="true" /> : null}
         />
-        {message.status === 'streaming' ? <span class="rv-caret" aria-hidden="true" /> : null}
       </div>
       {message.error !== undefined ? (
         <p class="rv-error" role="alert">
@@ -163,9 +198,11 @@ function AnswerView({
   );
 }
 
+/** The answer's sources, folded by default (a citation's preview shows one; opening the list shows them all). */
 function SourceList({ message, prefix }: { message: UiMessage; prefix: string }): VNode {
+  const sourceHref = useContext(SourceHrefContext);
   return (
-    <details class="rv-sources" open>
+    <details class="rv-sources">
       <summary>
         {message.sources.length} source{message.sources.length === 1 ? '' : 's'}
       </summary>
@@ -174,7 +211,13 @@ function SourceList({ message, prefix }: { message: UiMessage; prefix: string })
           <li id={`${prefix}-${source.id}`} key={source.id} tabIndex={-1}>
             <span class="rv-source-n">{source.id}</span>
             <span class="rv-source-body">
-              <span class="rv-source-title">{source.title}</span>
+              {sourceHref?.(source, '') === undefined ? (
+                <span class="rv-source-title">{source.title}</span>
+              ) : (
+                <a class="rv-source-title" href={sourceHref(source, '')} target="_blank" rel="noopener">
+                  {source.title}
+                </a>
+              )}
               {source.uri ? <span class="rv-source-uri">{source.uri}</span> : null}
               <span class="rv-source-snippet">{source.snippet}</span>
             </span>
@@ -256,7 +299,15 @@ function Announcer({ message }: { message: UiMessage | undefined }): VNode {
   );
 }
 
-function Composer({ chat, placeholder }: { chat: UseChat; placeholder: string | undefined }): VNode {
+function Composer({
+  chat,
+  placeholder,
+  id,
+}: {
+  chat: UseChat;
+  placeholder: string | undefined;
+  id: string | undefined;
+}): VNode {
   const [draft, setDraft] = useState('');
   const input = useRef<HTMLTextAreaElement>(null);
 
@@ -288,6 +339,7 @@ function Composer({ chat, placeholder }: { chat: UseChat; placeholder: string | 
     >
       <textarea
         ref={input}
+        id={id}
         rows={1}
         value={draft}
         aria-label="Your question"

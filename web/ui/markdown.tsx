@@ -4,35 +4,54 @@
 // paragraph survives new tokens.
 
 import { Component, type ComponentChildren, type VNode } from 'preact';
+import type { Source } from '../../src/core/events.ts';
+import { statementBefore } from './cite-match.ts';
+import { Cite } from './citation.tsx';
+import { CodeBlock } from './code-block.tsx';
 import { parseMarkdown, type Block, type Inline } from './md-parse.ts';
 
 export interface MarkdownProps {
   text: string;
   /** The text is still arriving: unfinished emphasis and code at its end are shown closed. */
   streaming?: boolean;
-  /** How many sources the answer has: `[n]` within 1..n becomes a link to source n. */
-  sourceCount?: number;
+  /** The answer's sources: `[n]` within 1..n becomes a citation of source n. */
+  sources?: readonly Source[];
   /** Prefix of the source anchors' ids (`${citePrefix}-${n}`). */
   citePrefix?: string;
+  /** Shown at the very end of the text, inline (the streaming caret). */
+  tail?: VNode | null;
 }
 
 interface Context {
-  sourceCount: number;
+  sources: readonly Source[];
   citePrefix: string;
 }
 
 export function Markdown({
   text,
   streaming = false,
-  sourceCount = 0,
+  sources = [],
   citePrefix = 'src',
+  tail = null,
 }: MarkdownProps): VNode {
-  const context = { sourceCount, citePrefix };
+  const context = { sources, citePrefix };
+  const parsed = parseMarkdown(text, streaming);
   return (
     <div class="rv-md">
-      {parseMarkdown(text, streaming).map((block, index) => (
-        <TopBlock key={index} block={block} context={context} />
-      ))}
+      {parsed.map((block, index) => {
+        const last = index === parsed.length - 1;
+        return (
+          <TopBlock
+            key={index}
+            block={block}
+            context={context}
+            tail={last ? tail : null}
+            // The block being written is unfinished; a code block is highlighted once it is not.
+            complete={!(streaming && last)}
+          />
+        );
+      })}
+      {parsed.length === 0 ? tail : null}
     </div>
   );
 }
@@ -40,40 +59,59 @@ export function Markdown({
 interface TopBlockProps {
   block: Block;
   context: Context;
+  tail: VNode | null;
+  complete: boolean;
 }
 
-/** Re-renders only when the block's source text (or the number of sources) changed. */
+/** Re-renders only when the block's source text, the sources, its tail or its completeness changed. */
 class TopBlock extends Component<TopBlockProps> {
   override shouldComponentUpdate(next: TopBlockProps): boolean {
     return (
-      next.block.raw !== this.props.block.raw || next.context.sourceCount !== this.props.context.sourceCount
+      next.block.raw !== this.props.block.raw ||
+      next.context.sources !== this.props.context.sources ||
+      next.tail !== this.props.tail ||
+      next.complete !== this.props.complete
     );
   }
 
   override render(): VNode {
-    return renderBlock(this.props.block, this.props.context);
+    return renderBlock(this.props.block, this.props.context, this.props.tail, this.props.complete);
   }
 }
 
-function renderBlock(block: Block, context: Context): VNode {
+/** `tail` goes at the end of the block's last line of text, inline. */
+function renderBlock(block: Block, context: Context, tail: VNode | null = null, complete = true): VNode {
   switch (block.type) {
     case 'paragraph':
-      return <p>{inlines(block.content, context)}</p>;
+      return (
+        <p>
+          {inlines(block.content, context)}
+          {tail}
+        </p>
+      );
     case 'heading': {
-      // Answers sit inside a page: their headings start below the page's own.
+      // Answers sit inside a page: their headings start below the page's own, sized by their Markdown level.
       const Tag = `h${Math.min(6, block.depth + 2)}` as 'h3';
-      return <Tag>{inlines(block.content, context)}</Tag>;
+      return (
+        <Tag class={`rv-h${block.depth}`}>
+          {inlines(block.content, context)}
+          {tail}
+        </Tag>
+      );
     }
     case 'code':
       return (
-        <pre class="rv-code" data-lang={block.lang === '' ? undefined : block.lang}>
-          <code>{block.text}</code>
-        </pre>
+        <>
+          <CodeBlock code={block.text} language={block.lang} complete={complete} />
+          {tail}
+        </>
       );
     case 'quote':
-      return <blockquote>{blocks(block.blocks, context)}</blockquote>;
+      return <blockquote>{blocks(block.blocks, context, tail)}</blockquote>;
     case 'list': {
-      const items = block.items.map((item, index) => <li key={index}>{listItem(item, context)}</li>);
+      const items = block.items.map((item, index) => (
+        <li key={index}>{listItem(item, context, index === block.items.length - 1 ? tail : null)}</li>
+      ));
       return block.ordered ? (
         <ol start={block.start === 1 ? undefined : block.start}>{items}</ol>
       ) : (
@@ -86,48 +124,56 @@ function renderBlock(block: Block, context: Context): VNode {
         return align === null || align === undefined ? undefined : { textAlign: align };
       };
       return (
-        <div class="rv-table">
-          <table>
-            <thead>
-              <tr>
-                {block.header.map((cell, index) => (
-                  <th key={index} style={style(index)}>
-                    {inlines(cell, context)}
-                  </th>
-                ))}
-              </tr>
-            </thead>
-            <tbody>
-              {block.rows.map((row, rowIndex) => (
-                <tr key={rowIndex}>
-                  {row.map((cell, index) => (
-                    <td key={index} style={style(index)}>
+        <>
+          {/* Scrolls sideways inside itself: a wide table never widens the page. */}
+          <div class="rv-table" tabIndex={0} role="region" aria-label="Table">
+            <table>
+              <thead>
+                <tr>
+                  {block.header.map((cell, index) => (
+                    <th key={index} style={style(index)}>
                       {inlines(cell, context)}
-                    </td>
+                    </th>
                   ))}
                 </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+              </thead>
+              <tbody>
+                {block.rows.map((row, rowIndex) => (
+                  <tr key={rowIndex}>
+                    {row.map((cell, index) => (
+                      <td key={index} style={style(index)}>
+                        {inlines(cell, context)}
+                      </td>
+                    ))}
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+          {tail}
+        </>
       );
     }
     case 'hr':
-      return <hr />;
+      return (
+        <>
+          <hr />
+          {tail}
+        </>
+      );
   }
 }
 
-function blocks(list: Block[], context: Context): ComponentChildren {
-  return list.map((block) => renderBlock(block, context));
+function blocks(list: Block[], context: Context, tail: VNode | null = null): ComponentChildren {
+  return list.map((block, index) => renderBlock(block, context, index === list.length - 1 ? tail : null));
 }
 
 /** A tight item (one paragraph) renders without <p>, like browsers and every Markdown renderer do. */
-function listItem(item: Block[], context: Context): ComponentChildren {
+function listItem(item: Block[], context: Context, tail: VNode | null): ComponentChildren {
   const [first] = item;
-  if (item.length === 1 && first?.type === 'paragraph') return inlines(first.content, context);
-  return blocks(item, context);
+  if (item.length === 1 && first?.type === 'paragraph') return [inlines(first.content, context), tail];
+  return blocks(item, context, tail);
 }
-
 function inlines(list: Inline[], context: Context): ComponentChildren {
   return list.map((node) => renderInline(node, context));
 }
@@ -159,44 +205,26 @@ function renderInline(node: Inline, context: Context): ComponentChildren {
   }
 }
 
-/** Turns `[n]` into a link to source n when the answer has that many sources. */
+/** Turns `[n]` into a citation of source n when the answer has that many sources. */
 function cite(text: string, context: Context): ComponentChildren {
-  if (context.sourceCount === 0 || !text.includes('[')) return text;
+  if (context.sources.length === 0 || !text.includes('[')) return text;
   const parts: ComponentChildren[] = [];
   let last = 0;
   for (const match of text.matchAll(/\[(\d{1,3})\]/g)) {
     const n = Number(match[1]);
-    if (n < 1 || n > context.sourceCount) continue;
+    const source = context.sources[n - 1];
+    if (source === undefined || n < 1) continue;
     parts.push(text.slice(last, match.index));
     parts.push(
-      <a
-        class="rv-cite"
-        href={`#${context.citePrefix}-${n}`}
-        data-cite={n}
-        aria-label={`source ${n}`}
-        onClick={showSource}
-      >
-        {n}
-      </a>,
+      <Cite
+        n={n}
+        source={source}
+        prefix={context.citePrefix}
+        statement={statementBefore(text, match.index)}
+      />,
     );
     last = match.index + match[0].length;
   }
   parts.push(text.slice(last));
   return parts;
-}
-
-/**
- * Scrolls to the cited passage and focuses it, without touching the address: the app routes by hash, and inside
- * the widget's Shadow DOM a fragment would point at the host page.
- */
-function showSource(event: MouseEvent): void {
-  const link = event.currentTarget as HTMLAnchorElement;
-  const root = link.getRootNode() as Document | ShadowRoot;
-  const target = root.getElementById(link.hash.slice(1));
-  if (target === null) return;
-  event.preventDefault();
-  const sources = target.closest('details');
-  if (sources !== null) sources.open = true;
-  target.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
-  target.focus({ preventScroll: true });
 }

@@ -155,6 +155,12 @@ export class PostgresConversationStore implements ConversationStore {
     return result.count;
   }
 
+  async renameConversation(id: string, title: string): Promise<boolean> {
+    const updated = await this
+      .sql`UPDATE conversations SET title = ${pgText(title)} WHERE id = ${pgText(id)}`;
+    return updated.count > 0;
+  }
+
   async deleteConversation(id: string): Promise<boolean> {
     const key = pgText(id);
     return this.sql.begin(async (tx) => {

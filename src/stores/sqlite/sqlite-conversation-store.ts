@@ -50,7 +50,8 @@ export class SqliteConversationStore implements ConversationStore {
     | 'messageByRun'
     | 'interrupt'
     | 'touch'
-    | 'delete',
+    | 'delete'
+    | 'rename',
     StatementSync
   >;
 
@@ -104,6 +105,7 @@ export class SqliteConversationStore implements ConversationStore {
         'UPDATE conversations SET updated_at = max(updated_at, ?), title = coalesce(title, ?) WHERE id = ?',
       ),
       delete: db.prepare('DELETE FROM conversations WHERE id = ?'),
+      rename: db.prepare('UPDATE conversations SET title = ? WHERE id = ?'),
     };
   }
 
@@ -196,6 +198,10 @@ export class SqliteConversationStore implements ConversationStore {
     // Alone on the file, no other process can be writing an answer: every one left streaming was cut.
     const savedBefore = this.shared ? Date.now() - STREAMING_STALE_AFTER_MS : Number.MAX_SAFE_INTEGER;
     return Number(this.statements.interrupt.run(savedBefore).changes);
+  }
+
+  async renameConversation(id: string, title: string): Promise<boolean> {
+    return Number(this.statements.rename.run(title, id).changes) > 0;
   }
 
   async deleteConversation(id: string): Promise<boolean> {

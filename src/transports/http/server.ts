@@ -21,6 +21,7 @@ import { registerAdminRoutes } from './routes/admin.ts';
 import { registerChatRoutes } from './routes/chat.ts';
 import { registerConversationRoutes } from './routes/conversations.ts';
 import { registerDocumentRoutes } from './routes/documents.ts';
+import { registerPassageRoutes } from './routes/passages.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerMetricsRoutes } from './routes/metrics.ts';
 import { registerOpenAiRoutes } from './routes/openai.ts';
@@ -144,6 +145,7 @@ export async function buildServer(
   registerWsRoutes(server, context);
   registerConversationRoutes(server, context);
   registerRoomRoutes(server, context);
+  registerPassageRoutes(server, context);
   registerAdminRoutes(server, context);
   await registerDocumentRoutes(server, context);
   // The OpenAI-compatible API refuses in OpenAI's error shape, so OpenAI clients raise their own error classes.

@@ -1,4 +1,5 @@
-// GET /api/conversations, GET /api/conversations/:id/messages, DELETE /api/conversations/:id: a principal's history.
+// GET /api/conversations, GET /api/conversations/:id/messages, PATCH (rename) and DELETE /api/conversations/:id: a
+// principal's history.
 
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
@@ -22,6 +23,13 @@ const listQuery = z.strictObject({
 });
 const messagesQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).optional() });
 const params = z.strictObject({ conversationId: idSchema });
+const renameBody = z.strictObject({
+  /** One line; shown in the history. */
+  title: z
+    .string()
+    .transform((title) => title.replace(/\s+/gu, ' ').trim())
+    .pipe(z.string().min(1, 'must not be empty').max(200)),
+});
 
 export function registerConversationRoutes(server: FastifyInstance, context: AppContext): void {
   const { conversations } = context.stores;
@@ -54,6 +62,15 @@ export function registerConversationRoutes(server: FastifyInstance, context: App
     const conversation = await ownedConversation(request);
     const query = parseWith(messagesQuery, request.query, 'query');
     return { conversation, messages: await conversations.listMessages(conversation.id, query.limit) };
+  });
+
+  server.patch('/api/conversations/:conversationId', async (request) => {
+    const conversation = await ownedConversation(request);
+    const { title } = parseWith(renameBody, request.body, 'body');
+    if (!(await conversations.renameConversation(conversation.id, title))) {
+      throw new RivuletError('CONVERSATION_NOT_FOUND');
+    }
+    return { ...conversation, title };
   });
 
   server.delete('/api/conversations/:conversationId', async (request, reply) => {

@@ -15,6 +15,19 @@ import type { OriginPolicy } from '../origins.ts';
 /** Where `npm run build:web` writes the app and the widget. */
 export const WEB_DIST_DIR = fileURLToPath(new URL('../../../../dist/web/', import.meta.url));
 
+/**
+ * Questions the app offers before the first one while the default collection holds the bundled guide
+ * (SAMPLE_CORPUS): each is answered by it.
+ */
+export const SAMPLE_STARTERS = [
+  'How does a client resume an answer after its connection dropped?',
+  'How do I add my own documents to the knowledge base?',
+  'Do I need an API key or a language model to try Rivulet?',
+  'How do I stop an answer that is still being generated?',
+];
+/** A document of the bundled guide (samples/rivulet-guide): its presence says the guide is still there. */
+const SAMPLE_MARKER_SOURCE = 'faq.json';
+
 export async function registerWebRoutes(
   server: FastifyInstance,
   context: AppContext,
@@ -39,20 +52,29 @@ export async function registerWebRoutes(
               (error: unknown) => callback(error as Error, false),
             );
           },
-    methods: ['GET', 'POST', 'DELETE'],
+    methods: ['GET', 'POST', 'PATCH', 'DELETE'],
     allowedHeaders: ['content-type', 'accept', 'last-event-id', 'authorization', 'x-session-id'],
     // The run id lets a page resume an answer; the request id is what users quote in bug reports.
     exposedHeaders: ['x-run-id', 'x-request-id'],
     maxAge: 600,
   });
 
-  server.get('/api/config', () => ({
-    streaming,
-    chatbotId: DEFAULT_CHATBOT_ID,
-    title: 'Rivulet',
-    // `required`: the app asks for an API key or a JWT; the widget talks to public chatbots with a session id.
-    auth: context.config.auth.mode,
-  }));
+  server.get('/api/config', async () => {
+    const chatbot = await context.stores.chatbots.getChatbot(DEFAULT_CHATBOT_ID);
+    const guide =
+      chatbot === undefined
+        ? undefined
+        : await context.stores.documents.findDocumentBySource(chatbot.collectionId, SAMPLE_MARKER_SOURCE);
+    return {
+      streaming,
+      chatbotId: DEFAULT_CHATBOT_ID,
+      title: 'Rivulet',
+      // `required`: the app asks for an API key or a JWT; the widget talks to public chatbots with a session id.
+      auth: context.config.auth.mode,
+      // Example questions for the empty chat: the bundled guide's, while it is there.
+      starters: guide === undefined ? [] : SAMPLE_STARTERS,
+    };
+  });
 
   if (!existsSync(path.join(distDir, 'index.html'))) {
     const notBuilt = (): never => {
