@@ -1,8 +1,15 @@
 // `rivulet chatbots` and `rivulet keys`: create and edit chatbots and API keys from a terminal on the server, with
 // the same validation as the admin API (src/transports/schemas.ts).
 
+import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { applySettings, newChatbot, type Chatbot } from '../core/chatbots.ts';
+import {
+  applySettings,
+  newChatbot,
+  toolsEnabled,
+  withSecretsMasked,
+  type Chatbot,
+} from '../core/chatbots.ts';
 import { RivuletError } from '../core/errors.ts';
 import type { Config } from '../config.ts';
 import { openStores } from '../stores/open-stores.ts';
@@ -27,7 +34,17 @@ Settings:
   --origins <a,b>            allowed origins, e.g. https://shop.example,https://docs.example
   --tokens-per-day <n>       daily token budget for all its users ("" for none)
   --max-duration-ms <ms>     longest an answer may run, then RUN_TIMEOUT ("" for RUN_MAX_DURATION_MS)
-  --stall-timeout-ms <ms>    model silence that fails the call, UPSTREAM_STALLED ("" for LLM_STALL_MS)`;
+  --stall-timeout-ms <ms>    model silence that fails the call, UPSTREAM_STALLED ("" for LLM_STALL_MS)
+
+Agent tools (docs/agents.md; show masks MCP header and env values):
+  --search-documents | --no-search-documents   offer the retrieval pipeline as the search_documents tool
+  --max-steps <1-20>         model calls one answer may make (default 5)
+  --mcp-stdio 'name=cmd arg ...'   an MCP server run as a command (repeatable; words split on spaces)
+  --mcp-http name=url        an MCP server over Streamable HTTP (repeatable)
+                             (either replaces the chatbot's MCP servers as a whole)
+  --allowed-tools <a,b>      MCP tools offered, as <server>__<tool> ("" for every tool)
+  --tools-file <tools.json>  the admin API's "tools" object (env, headers, timeouts); flags above apply on top
+  --no-tools                 no tools at all: answers are one model call again`;
 
 export const KEYS_USAGE = `Usage: rivulet keys [list]
        rivulet keys create --name <text> [--org <id>] [--admin]
@@ -50,11 +67,101 @@ const SETTINGS_OPTIONS = {
   'tokens-per-day': { type: 'string' },
   'max-duration-ms': { type: 'string' },
   'stall-timeout-ms': { type: 'string' },
+  'search-documents': { type: 'boolean' },
+  'no-search-documents': { type: 'boolean' },
+  'max-steps': { type: 'string' },
+  'mcp-stdio': { type: 'string', multiple: true },
+  'mcp-http': { type: 'string', multiple: true },
+  'allowed-tools': { type: 'string' },
+  'tools-file': { type: 'string' },
+  'no-tools': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
+type OptionValues = Record<string, string | boolean | string[] | undefined>;
+
+function badOption(message: string): RivuletError {
+  return new RivuletError('VALIDATION_FAILED', { message: `Invalid option: ${message}` });
+}
+
+/** `name=value` of --mcp-stdio and --mcp-http. */
+function namedValue(option: string, raw: string): [string, string] {
+  const at = raw.indexOf('=');
+  if (at <= 0 || raw.slice(at + 1).trim() === '') {
+    throw badOption(`--${option} takes name=${option === 'mcp-http' ? 'url' : 'command'}, not "${raw}"`);
+  }
+  return [raw.slice(0, at).trim(), raw.slice(at + 1).trim()];
+}
+
+/**
+ * The `tools` part of the settings, in the admin API's shape (the same schema checks it): --tools-file first, the
+ * flags on top, --no-tools alone.
+ */
+async function toolsFrom(values: OptionValues): Promise<unknown> {
+  const stdio = (values['mcp-stdio'] as string[] | undefined) ?? [];
+  const http = (values['mcp-http'] as string[] | undefined) ?? [];
+  const flags = [
+    'search-documents',
+    'no-search-documents',
+    'max-steps',
+    'allowed-tools',
+    'tools-file',
+  ].filter((name) => values[name] !== undefined);
+  if (values['no-tools'] === true) {
+    if (flags.length > 0 || stdio.length > 0 || http.length > 0) {
+      throw badOption('--no-tools cannot be combined with other tool options');
+    }
+    return { searchDocuments: false, mcpServers: [], allowedTools: null };
+  }
+  if (values['search-documents'] === true && values['no-search-documents'] === true) {
+    throw badOption('--search-documents and --no-search-documents contradict each other');
+  }
+  let tools: Record<string, unknown> = {};
+  const file = values['tools-file'];
+  if (typeof file === 'string') {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (error) {
+      throw badOption(`--tools-file ${file}: ${(error as NodeJS.ErrnoException).code ?? 'unreadable'}`);
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw new RivuletError('INVALID_JSON', { message: `--tools-file ${file} is not valid JSON.` });
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      throw badOption(`--tools-file ${file} must hold a JSON object (the admin API's "tools")`);
+    }
+    tools = { ...(parsed as Record<string, unknown>) };
+  }
+  if (values['search-documents'] === true) tools.searchDocuments = true;
+  if (values['no-search-documents'] === true) tools.searchDocuments = false;
+  const maxSteps = values['max-steps'];
+  if (typeof maxSteps === 'string') tools.maxSteps = Number(maxSteps);
+  const allowed = values['allowed-tools'];
+  if (typeof allowed === 'string') {
+    tools.allowedTools = allowed === '' ? null : allowed.split(',').map((item) => item.trim());
+  }
+  if (stdio.length > 0 || http.length > 0) {
+    tools.mcpServers = [
+      ...stdio.map((raw) => {
+        const [name, commandLine] = namedValue('mcp-stdio', raw);
+        const [command, ...args] = commandLine.split(/\s+/);
+        return { name, transport: 'stdio', command, args };
+      }),
+      ...http.map((raw) => {
+        const [name, url] = namedValue('mcp-http', raw);
+        return { name, transport: 'http', url };
+      }),
+    ];
+  }
+  return Object.keys(tools).length === 0 ? undefined : tools;
+}
+
 /** "" clears a setting; a number option must be a number (the schema then checks its range). */
-function settingsFrom(values: Record<string, string | boolean | undefined>): unknown {
+async function settingsFrom(values: OptionValues): Promise<unknown> {
   const text = (name: string): string | null | undefined => {
     const value = values[name];
     if (typeof value !== 'string') return undefined;
@@ -92,8 +199,23 @@ function settingsFrom(values: Record<string, string | boolean | undefined>): unk
     visibility: values.public === true ? 'public' : values.private === true ? 'private' : undefined,
     allowedOrigins: list('origins'),
     limits: Object.keys(limits).length === 0 ? undefined : limits,
+    tools: await toolsFrom(values),
   };
   return Object.fromEntries(Object.entries(settings).filter(([, value]) => value !== undefined));
+}
+
+function describeTools(chatbot: Chatbot): string {
+  const { tools } = chatbot;
+  if (!toolsEnabled(tools)) return '(none: one model call)';
+  const servers = tools.mcpServers.map(
+    (server) => `${server.name} (${server.transport === 'http' ? server.url : 'stdio'})`,
+  );
+  return [
+    ...(tools.searchDocuments ? ['search_documents'] : []),
+    ...(servers.length === 0 ? [] : [`MCP ${servers.join(', ')}`]),
+    ...(tools.allowedTools === null ? [] : [`only ${tools.allowedTools.join(', ')}`]),
+    `max ${tools.maxSteps} steps`,
+  ].join('; ');
 }
 
 function describe(chatbot: Chatbot): string {
@@ -107,6 +229,7 @@ function describe(chatbot: Chatbot): string {
     `  tokens per day ${chatbot.limits.tokensPerDay ?? '(no limit)'}`,
     `  max duration   ${chatbot.limits.maxDurationMs == null ? '(RUN_MAX_DURATION_MS)' : `${chatbot.limits.maxDurationMs} ms`}`,
     `  stall timeout  ${chatbot.limits.stallTimeoutMs == null ? '(LLM_STALL_MS)' : `${chatbot.limits.stallTimeoutMs} ms`}`,
+    `  tools          ${describeTools(chatbot)}`,
   ].join('\n');
 }
 
@@ -125,8 +248,10 @@ async function reporting(work: () => Promise<number>, usage: string): Promise<nu
     return await work();
   } catch (error) {
     if (error instanceof RivuletError) {
-      console.error(`${error.message}${error.code === 'VALIDATION_FAILED' ? `\n\n${usage}` : ''}`);
-      return error.code === 'VALIDATION_FAILED' ? 2 : 1;
+      console.error(
+        `${error.code}: ${error.message}${error.code === 'VALIDATION_FAILED' ? `\n\n${usage}` : ''}`,
+      );
+      return error.code === 'VALIDATION_FAILED' || error.code === 'INVALID_JSON' ? 2 : 1;
     }
     if (String((error as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS')) {
       console.error(`${(error as Error).message}\n\n${usage}`);
@@ -155,12 +280,18 @@ export function chatbotsCommand(args: string[], config: Config): Promise<number>
       return 2;
     }
     const id = parseWith(idSchema, rawId, 'chatbot id');
+    // Bad settings are refused before the stores are opened.
+    const settings =
+      action === 'create' || action === 'update'
+        ? parseWith(chatbotSettingsSchema, await settingsFrom(values))
+        : undefined;
     return withStores(config, async (stores) => {
       const existing = await stores.chatbots.getChatbot(id);
       if (action === 'create' && existing !== undefined) throw new RivuletError('CHATBOT_EXISTS');
       if (action !== 'create' && existing === undefined) throw new RivuletError('CHATBOT_NOT_FOUND');
       if (action === 'show') {
-        console.log(JSON.stringify(existing, null, 2));
+        // Masked exactly as GET /api/chatbots/:id shows it: MCP header and env values never leave the store.
+        console.log(JSON.stringify(existing === undefined ? existing : withSecretsMasked(existing), null, 2));
         return 0;
       }
       if (action === 'delete') {
@@ -168,8 +299,9 @@ export function chatbotsCommand(args: string[], config: Config): Promise<number>
         console.log(`Deleted chatbot ${id} (its documents stay in collection "${existing?.collectionId}").`);
         return 0;
       }
-      const settings = parseWith(chatbotSettingsSchema, settingsFrom(values));
-      const saved = await stores.chatbots.putChatbot(applySettings(existing ?? newChatbot(id), settings));
+      const saved = await stores.chatbots.putChatbot(
+        applySettings(existing ?? newChatbot(id), settings ?? {}),
+      );
       console.log(`${action === 'create' ? 'Created' : 'Updated'} chatbot:\n${describe(saved)}`);
       return 0;
     });
