@@ -1,12 +1,12 @@
 // Anthropic's Messages API (/v1/messages): named SSE events, a top-level system prompt, alternating turns.
 
-import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import type { EventSourceMessage } from 'eventsource-parser';
 import { Agent, type Dispatcher } from 'undici';
 import { RivuletError, type ErrorCode } from '../../core/errors.ts';
 import { upstreamExcerpt } from '../../core/redact.ts';
 import type { FinishReason, Usage } from '../../core/events.ts';
 import type { GenerateRequest, GenerateResult, LanguageModel, StreamOptions } from '../../core/provider.ts';
-import { readStreamingBody } from '../shared/stream-body.ts';
+import { readStreamingBody, upstreamSseParser } from '../shared/stream-body.ts';
 import { postToProvider, readJson, type ResponseBody } from '../shared/provider-http.ts';
 import { anthropicTools, toAnthropicMessages, toolCallsFromContent, ToolUseBlocks } from './tool-calls.ts';
 
@@ -14,9 +14,6 @@ export const ANTHROPIC_BASE_URL = 'https://api.anthropic.com';
 export const ANTHROPIC_VERSION = '2023-06-01';
 /** Anthropic requires max_tokens on every request; this applies when the caller sets none. */
 export const ANTHROPIC_DEFAULT_MAX_TOKENS = 4096;
-/** An upstream SSE event larger than this is a broken or hostile stream, not a token. */
-const MAX_EVENT_BYTES = 1024 * 1024;
-
 export interface AnthropicOptions {
   apiKey: string;
   model: string;
@@ -145,15 +142,7 @@ export class AnthropicModel implements LanguageModel {
           return;
       }
     };
-    const parser = createParser({
-      onEvent,
-      onError: (error) => {
-        throw new RivuletError('UPSTREAM_BAD_RESPONSE', {
-          detail: `SSE parse error: ${upstreamExcerpt(error.message)}`,
-        });
-      },
-      maxBufferSize: MAX_EVENT_BYTES,
-    });
+    const parser = upstreamSseParser(onEvent);
     await readStreamingBody(body, options.signal, {
       feed: (text) => parser.feed(text),
       isComplete: () => stopped,

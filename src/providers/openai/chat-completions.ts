@@ -1,7 +1,7 @@
 // OpenAI Chat Completions wire format: OpenAI, Azure OpenAI, Azure AI model inference (Meta Llama and other
 // Foundry models), and any compatible server (vLLM, llama.cpp server, LM Studio, Ollama's /v1).
 
-import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import type { EventSourceMessage } from 'eventsource-parser';
 import { Agent, type Dispatcher } from 'undici';
 import { RivuletError } from '../../core/errors.ts';
 import { upstreamExcerpt } from '../../core/redact.ts';
@@ -15,7 +15,7 @@ import type {
 } from '../../core/provider.ts';
 import { tokenChunkText } from './completion-chunk.ts';
 import { postToProvider, readJson, type ResponseBody } from '../shared/provider-http.ts';
-import { readStreamingBody } from '../shared/stream-body.ts';
+import { readStreamingBody, upstreamSseParser } from '../shared/stream-body.ts';
 import { functionTools } from '../shared/tool-calls.ts';
 import {
   toChatCompletionsMessages,
@@ -42,9 +42,6 @@ export interface ChatCompletionsEndpoint {
   /** No bytes from the provider for this long (before headers or between chunks) fails the call. */
   stallMs: number;
 }
-
-/** An upstream SSE event larger than this is a broken or hostile stream, not a token. */
-const MAX_EVENT_BYTES = 1024 * 1024;
 
 interface ChunkChoice {
   delta?: { content?: string | null; tool_calls?: ToolCallDelta[] | null };
@@ -209,15 +206,7 @@ function consumeStream(
     if (usage !== null) onPart({ type: 'usage', usage });
   };
 
-  const parser = createParser({
-    onEvent,
-    onError: (error) => {
-      throw new RivuletError('UPSTREAM_BAD_RESPONSE', {
-        detail: `SSE parse error: ${upstreamExcerpt(error.message)}`,
-      });
-    },
-    maxBufferSize: MAX_EVENT_BYTES,
-  });
+  const parser = upstreamSseParser(onEvent);
 
   return readStreamingBody(body, signal, {
     feed: (text) => parser.feed(text),

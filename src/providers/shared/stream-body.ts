@@ -1,5 +1,6 @@
 // Reads a provider's streamed response body as text: one streaming UTF-8 decoder, coded failures, early completion.
 
+import { createParser, type EventSourceMessage, type EventSourceParser } from 'eventsource-parser';
 import { RivuletError } from '../../core/errors.ts';
 import type { ResponseBody } from './provider-http.ts';
 import { upstreamExcerpt } from '../../core/redact.ts';
@@ -90,5 +91,21 @@ export function readStreamingBody(
       if (whole()) succeed();
       else fail(handler.incompleteError());
     });
+  });
+}
+
+/** An upstream SSE event larger than this is a broken or hostile stream, not a token. */
+const MAX_EVENT_BYTES = 1024 * 1024;
+
+/** An SSE parser for a provider's stream: a malformed stream or an oversized event is UPSTREAM_BAD_RESPONSE. */
+export function upstreamSseParser(onEvent: (event: EventSourceMessage) => void): EventSourceParser {
+  return createParser({
+    onEvent,
+    onError: (error) => {
+      throw new RivuletError('UPSTREAM_BAD_RESPONSE', {
+        detail: `SSE parse error: ${upstreamExcerpt(error.message)}`,
+      });
+    },
+    maxBufferSize: MAX_EVENT_BYTES,
   });
 }

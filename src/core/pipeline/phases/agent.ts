@@ -238,51 +238,41 @@ export async function agentPhase(
     conversation.push({ role: 'assistant', content: step.text, toolCalls: requests });
     for (const { request, outcome, durationMs } of outcomes) {
       const parsed = parseInput(request.inputText);
-      const record: AgentToolCall = {
+      const error: ToolError | undefined = outcome.ok
+        ? undefined
+        : { code: outcome.code, message: outcome.message };
+      const output = outcome.ok ? outcome.output : null;
+      run.append({
+        type: 'tool-result',
+        toolCallId: request.toolCallId,
+        name: request.name,
+        output,
+        ...(error === undefined ? {} : { error }),
+        durationMs,
+      });
+      step.toolCalls.push({
         toolCallId: request.toolCallId,
         name: request.name,
         input: parsed.ok ? parsed.input : request.inputText,
         durationMs,
-      };
-      if (outcome.ok) {
-        record.output = outcome.output;
-        run.append({
-          type: 'tool-result',
-          toolCallId: request.toolCallId,
-          name: request.name,
-          output: outcome.output,
-          durationMs,
-        });
-        conversation.push({
-          role: 'tool',
-          toolCallId: request.toolCallId,
-          name: request.name,
-          content: outcome.text,
-        });
-      } else {
-        const error: ToolError = { code: outcome.code, message: outcome.message };
-        record.error = error;
-        run.append({
-          type: 'tool-result',
-          toolCallId: request.toolCallId,
-          name: request.name,
-          output: null,
-          error,
-          durationMs,
-        });
-        conversation.push({
-          role: 'tool',
-          toolCallId: request.toolCallId,
-          name: request.name,
-          // The tool's own error text, when it gave one, helps the model correct its input; events keep the code only.
-          content:
-            outcome.toolText === undefined
-              ? failureText(error)
-              : `${failureText(error)}\n${outcome.toolText}`,
-          isError: true,
-        });
-      }
-      step.toolCalls.push(record);
+        ...(error === undefined ? { output } : { error }),
+      });
+      conversation.push({
+        role: 'tool',
+        toolCallId: request.toolCallId,
+        name: request.name,
+        ...(outcome.ok
+          ? { content: outcome.text }
+          : {
+              // The tool's own error text, when it gave one, helps the model correct its input; events keep the
+              // code only.
+              content:
+                outcome.toolText === undefined
+                  ? failureText(outcome)
+                  : `${failureText(outcome)}\n${outcome.toolText}`,
+              isError: true,
+            }),
+      });
     }
     run.append({ type: 'step', step: number, state: 'end', finishReason: 'tool-calls' });
   }
