@@ -19,19 +19,14 @@ import {
   ROOM_MAX_MEMBERS,
   type Room,
   type RoomMember,
+  type RoomMemberView,
+  type RoomView,
   type RoomQuestion,
   type RoomStore,
 } from './rooms.ts';
 
 /** A member as clients see it: with whether they have a connection in the room now. */
-export interface RoomMemberView extends RoomMember {
-  online: boolean;
-}
-
-export interface RoomView {
-  room: Room;
-  members: RoomMemberView[];
-}
+export type { RoomMemberView, RoomView } from './rooms.ts';
 
 export interface RoomServiceDeps {
   rooms: RoomStore;

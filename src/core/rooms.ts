@@ -27,6 +27,17 @@ export interface RoomMember {
   addedAt: number;
 }
 
+/** A member and whether they have a socket in the room now, on any instance. */
+export interface RoomMemberView extends RoomMember {
+  online: boolean;
+}
+
+/** A room with its members: the answer to creating or reading one. */
+export interface RoomView {
+  room: Room;
+  members: RoomMemberView[];
+}
+
 /** A question asked in a room: who asked, what, and the run that answers it. */
 export interface RoomQuestion {
   roomId: string;

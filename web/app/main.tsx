@@ -15,6 +15,7 @@ import { ConversationList } from './conversations/conversation-list.tsx';
 import { DashboardView } from './dashboard/index.tsx';
 import { DocumentsView } from './documents.tsx';
 import { PassageView } from './passage-view.tsx';
+import { RoomsView } from './rooms/index.tsx';
 import { parseRoute, sourceRoute, type Route } from './route.ts';
 import { lastRefused, SignIn, TOKEN_KEY } from './sign-in.tsx';
 
@@ -159,6 +160,9 @@ function App({ config }: { config: AppConfig }): VNode {
           <a href="#/" aria-current={route.view === 'chat' ? 'page' : undefined}>
             Chat
           </a>
+          <a href="#/rooms" aria-current={route.view === 'rooms' ? 'page' : undefined}>
+            Rooms
+          </a>
           {admin ? (
             <>
               <a href="#/documents" aria-current={route.view === 'documents' ? 'page' : undefined}>
@@ -204,6 +208,12 @@ function App({ config }: { config: AppConfig }): VNode {
         return (
           <main class="app-main">
             <DocumentsView client={client} chatbotId={config.chatbotId} />
+          </main>
+        );
+      case 'rooms':
+        return (
+          <main class="app-main">
+            <RoomsView client={client} roomId={current.roomId} />
           </main>
         );
       case 'source':

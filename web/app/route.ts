@@ -5,11 +5,14 @@ export type Route =
   | { view: 'chat'; conversationId: string | null }
   | { view: 'documents' }
   | { view: 'dashboard' }
-  | { view: 'source'; chunkId: string; chatbotId: string; mark: string };
+  | { view: 'source'; chunkId: string; chatbotId: string; mark: string }
+  | { view: 'rooms'; roomId: string | null };
 
 export function parseRoute(hash: string): Route {
   if (hash.startsWith('#/documents')) return { view: 'documents' };
   if (hash.startsWith('#/dashboard')) return { view: 'dashboard' };
+  const room = /^#\/rooms(?:\/([\w.-]+))?/.exec(hash);
+  if (room !== null) return { view: 'rooms', roomId: room[1] ?? null };
   const source = /^#\/source\/([\w.-]+)(?:\?(.*))?$/.exec(hash);
   if (source !== null) {
     const query = new URLSearchParams(source[2] ?? '');

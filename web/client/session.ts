@@ -441,28 +441,6 @@ export class ChatSession {
         answer.runId = event.runId;
         this.#conversationId = event.conversationId;
         break;
-      case 'phase':
-        answer.phase = event.state === 'start' ? event.name : answer.phase;
-        break;
-      case 'sources':
-        answer.sources = event.sources;
-        answer.match = event.match;
-        break;
-      case 'token':
-        answer.text += event.text;
-        answer.status = 'streaming';
-        answer.queue = undefined;
-        break;
-      case 'queued':
-        answer.queue =
-          event.position > 0
-            ? { position: event.position, estimatedWaitMs: event.estimatedWaitMs }
-            : undefined;
-        break;
-      case 'failover':
-        answer.failovers = [...(answer.failovers ?? []), `${event.from} → ${event.to}`];
-        if (event.to === EXTRACTIVE_PROVIDER) answer.fallback = { reason: event.reason };
-        break;
       case 'done': {
         const now = performance.now();
         answer.text = event.text;
@@ -487,18 +465,19 @@ export class ChatSession {
         };
         break;
       }
+      case 'phase':
+      case 'sources':
+      case 'token':
+      case 'queued':
+      case 'failover':
       case 'error':
-        this.#fail(answer, { code: event.code, message: event.message });
-        break;
       case 'tool-input-start':
       case 'tool-input-delta':
       case 'tool-call':
       case 'tool-result':
-        applyToolEvent(answer, event);
-        break;
       case 'usage':
       case 'step':
-        break;
+        applyAnswerEvent(answer, event);
     }
   }
 
@@ -530,11 +509,7 @@ export class ChatSession {
   }
 
   #fail(answer: UiMessage, failure: { code: string; message: string }): void {
-    // The partial text stays on screen, marked as failed: a half answer never looks complete.
-    answer.status = 'failed';
-    answer.phase = null;
-    answer.queue = undefined;
-    answer.error = failure;
+    failAnswer(answer, failure);
   }
 
   #detach(): void {
@@ -594,6 +569,57 @@ export class ChatSession {
   }
 }
 
+/**
+ * The part of an answer's rendering that needs no clock: phase, sources, text, failovers, tool calls, a failure.
+ * `start` and `done` (which set ids and speed figures) are left to the caller; so is everything else.
+ */
+export function applyAnswerEvent(answer: UiMessage, event: RunEvent): void {
+  switch (event.type) {
+    case 'phase':
+      answer.phase = event.state === 'start' ? event.name : answer.phase;
+      break;
+    case 'sources':
+      answer.sources = event.sources;
+      answer.match = event.match;
+      break;
+    case 'token':
+      answer.text += event.text;
+      answer.status = 'streaming';
+      answer.queue = undefined;
+      break;
+    case 'queued':
+      answer.queue =
+        event.position > 0 ? { position: event.position, estimatedWaitMs: event.estimatedWaitMs } : undefined;
+      break;
+    case 'failover':
+      answer.failovers = [...(answer.failovers ?? []), `${event.from} → ${event.to}`];
+      if (event.to === EXTRACTIVE_PROVIDER) answer.fallback = { reason: event.reason };
+      break;
+    case 'error':
+      failAnswer(answer, { code: event.code, message: event.message });
+      break;
+    case 'tool-input-start':
+    case 'tool-input-delta':
+    case 'tool-call':
+    case 'tool-result':
+      applyToolEvent(answer, event);
+      break;
+    case 'start':
+    case 'done':
+    case 'usage':
+    case 'step':
+      break;
+  }
+}
+
+function failAnswer(answer: UiMessage, failure: { code: string; message: string }): void {
+  // The partial text stays on screen, marked as failed: a half answer never looks complete.
+  answer.status = 'failed';
+  answer.phase = null;
+  answer.queue = undefined;
+  answer.error = failure;
+}
+
 function userMessage(text: string): UiMessage {
   return { id: nextId(), role: 'user', text, status: 'complete', phase: null, sources: [] };
 }
@@ -648,7 +674,7 @@ export function fromStored(stored: readonly StoredMessage[]): UiMessage[] {
   return messages;
 }
 
-function statsFrom(timings: Timings | null, usage: Usage | null, cached: boolean): MessageStats {
+export function statsFrom(timings: Timings | null, usage: Usage | null, cached: boolean): MessageStats {
   const ttftMs = timings?.ttftMs ?? null;
   const totalMs = timings?.totalMs ?? null;
   const outputTokens = cached ? 0 : (usage?.outputTokens ?? null);

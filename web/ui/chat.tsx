@@ -133,7 +133,8 @@ export function ChatPanel({
   );
 }
 
-function AnswerView({
+/** One answer: phase, tool calls, sources, the Markdown text streaming, errors, then its footer (rooms reuse it). */
+export function AnswerView({
   message,
   canRegenerate,
   showStats,
