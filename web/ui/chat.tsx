@@ -300,14 +300,15 @@ function Announcer({ message }: { message: UiMessage | undefined }): VNode {
   );
 }
 
-function Composer({
+/** The question box with send and stop (rooms reuse it with their own send and stop). */
+export function Composer({
   chat,
   placeholder,
   id,
 }: {
-  chat: UseChat;
+  chat: Pick<UseChat, 'busy' | 'send' | 'stop'>;
   placeholder: string | undefined;
-  id: string | undefined;
+  id?: string | undefined;
 }): VNode {
   const [draft, setDraft] = useState('');
   const input = useRef<HTMLTextAreaElement>(null);

@@ -13,7 +13,7 @@ import {
   type Room,
   type RoomSnapshot,
 } from '../../client/rooms.ts';
-import { AnswerView } from '../../ui/chat.tsx';
+import { AnswerView, Composer } from '../../ui/chat.tsx';
 import './rooms.css';
 
 /** The room's address in this app: opening it signed in as a member shows the room. */
@@ -136,11 +136,18 @@ function RoomPanel({ client, roomId, me }: { client: RivuletClient; roomId: stri
     );
   }
   const owner = room.room.ownerId === me;
-  const busy = room.entries.some(
+  // My own answer still running: the composer offers to stop it instead of asking again.
+  const mine = room.entries.find(
     (entry) =>
       entry.question.memberId === me &&
       (entry.answer.status === 'pending' || entry.answer.status === 'streaming'),
   );
+  const composer = {
+    busy: mine !== undefined,
+    send: (text: string): Promise<void> => Promise.resolve(connection.ask(text)),
+    stop: (): Promise<void> =>
+      Promise.resolve(mine === undefined ? undefined : connection.stop(mine.question.runId)),
+  };
   return (
     <div class="rooms-room">
       <aside class="rooms-side" aria-label="Room details">
@@ -190,7 +197,7 @@ function RoomPanel({ client, roomId, me }: { client: RivuletClient; roomId: stri
             </p>
           ) : null}
         </div>
-        <RoomComposer busy={busy} onAsk={(text) => connection.ask(text)} />
+        <Composer chat={composer} placeholder="Ask the room… (Enter to send, Shift+Enter for a new line)" />
       </main>
     </div>
   );
@@ -263,41 +270,6 @@ function InviteForm({ client, roomId }: { client: RivuletClient; roomId: string 
           {status.text}
         </p>
       ) : null}
-    </form>
-  );
-}
-
-function RoomComposer({ busy, onAsk }: { busy: boolean; onAsk: (text: string) => void }): VNode {
-  const [draft, setDraft] = useState('');
-  const submit = (): void => {
-    if (busy || draft.trim() === '') return;
-    onAsk(draft);
-    setDraft('');
-  };
-  return (
-    <form
-      class="rv-composer"
-      onSubmit={(event) => {
-        event.preventDefault();
-        submit();
-      }}
-    >
-      <textarea
-        rows={1}
-        value={draft}
-        aria-label="Your question to the room"
-        placeholder="Ask the room… (Enter to send)"
-        onInput={(event) => setDraft((event.target as HTMLTextAreaElement).value)}
-        onKeyDown={(event) => {
-          if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
-            event.preventDefault();
-            submit();
-          }
-        }}
-      />
-      <button type="submit" class="rv-button" disabled={busy || draft.trim() === ''}>
-        Ask
-      </button>
     </form>
   );
 }
