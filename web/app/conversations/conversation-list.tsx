@@ -2,7 +2,7 @@
 // (asked to confirm) that the keyboard reaches like the mouse. The sidebar on a wide screen, a drawer on a phone.
 
 import type { VNode } from 'preact';
-import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import type { Conversation, RivuletClient } from '../../client/index.ts';
 import type { UseChat } from '../../client/react.ts';
 import { groupByDate } from './date-groups.ts';
@@ -110,7 +110,9 @@ function ConversationItem({ conversation, current, onOpen, onRename, onDelete }:
   const cancel = useRef<HTMLButtonElement>(null);
   const renameButton = useRef<HTMLButtonElement>(null);
 
-  useEffect(() => {
+  // Before the next key press is handled (a layout effect runs with the render, an effect only after paint): a fast
+  // typer's first letter must replace the old title, not be selected away with it.
+  useLayoutEffect(() => {
     if (mode === 'rename') field.current?.select();
     if (mode === 'confirm') cancel.current?.focus();
   }, [mode]);
