@@ -2,23 +2,16 @@
 // external Prometheus (TTFT p50/p95, tokens/s, runs, errors by code, active streams).
 
 import type { RunLabels, RunObserver, RunOutcome, RunTrace } from '../core/observer.ts';
+import type { MinuteStats, OutcomeCounts, StatsSnapshot } from '../core/stats.ts';
 import { weightedPercentile, type WeightedSample } from './percentile.ts';
+
+export type { MinuteStats, OutcomeCounts, RecentStats, StatsResponse, StatsSnapshot } from '../core/stats.ts';
 
 const MINUTE_MS = 60_000;
 /** Values kept per minute and series for percentiles; beyond it a reservoir sample keeps them representative. */
 const MAX_SAMPLES = 512;
 /** The summary figures (the dashboard's tiles) cover the last minutes of the window. */
 export const RECENT_MINUTES = 5;
-
-/** Answers by outcome, and failures by code. */
-export interface OutcomeCounts {
-  runs: number;
-  complete: number;
-  stopped: number;
-  failed: number;
-  cached: number;
-  errors: Record<string, number>;
-}
 
 interface Series extends OutcomeCounts {
   chatbotId: string;
@@ -35,47 +28,6 @@ interface Minute {
   activeStreamsMax: number;
   /** Each chatbot's peak: counted at every start and sample, so a view of some chatbots counts only theirs. */
   activeByChatbot: Map<string, number>;
-}
-
-export interface MinuteStats extends OutcomeCounts {
-  /** Epoch ms of the minute's start. */
-  start: number;
-  ttftP50Ms: number | null;
-  ttftP95Ms: number | null;
-  tokensPerSecondP50: number | null;
-  /**
-   * Most runs streaming at once during the minute: the whole server's (sampled) when unfiltered; for a view of some
-   * chatbots, the sum of each one's peak (exact for one chatbot, an upper bound for several).
-   */
-  activeStreamsMax: number;
-}
-
-/** Figures over the last RECENT_MINUTES minutes, from their samples merged (never averaged percentiles). */
-export interface RecentStats {
-  minutes: number;
-  runs: number;
-  failed: number;
-  ttftP50Ms: number | null;
-  ttftP95Ms: number | null;
-  tokensPerSecondP50: number | null;
-}
-
-export interface StatsSnapshot {
-  windowMinutes: number;
-  /** Oldest first; minutes with no runs are present with zeros, so a chart's x axis is regular. */
-  minutes: MinuteStats[];
-  /** Chatbots with runs in the window (only those in `chatbotIds` when the view is limited to some). */
-  chatbots: string[];
-  /** Providers that answered them. */
-  providers: string[];
-  /** The last few minutes as one span (the dashboard's TTFT tiles). */
-  recent: RecentStats;
-}
-
-/** GET /api/stats: the snapshot, and the runs streaming now. */
-export interface StatsResponse extends StatsSnapshot {
-  /** Runs streaming now (of the chatbots in view; the whole server's when unfiltered). */
-  activeStreams: number;
 }
 
 export interface StatsFilter {

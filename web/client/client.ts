@@ -5,7 +5,7 @@
 import type { Conversation, MessageMetadata, StoredMessage } from '../../src/core/conversation-store.ts';
 import type { DoneEvent, ErrorEvent, RunEvent } from '../../src/core/events.ts';
 import type { ChatAnswer } from '../../src/transports/encoders/aggregate.ts';
-import type { StatsResponse } from '../../src/observability/rolling-stats.ts';
+import type { StatsResponse } from '../../src/core/stats.ts';
 import { createSseParser } from './sse-parser.ts';
 
 export interface ChatRequest {

@@ -46,9 +46,4 @@ export type {
   StoredMessage,
 } from '../../src/core/conversation-store.ts';
 export type { ChatAnswer } from '../../src/transports/encoders/aggregate.ts';
-export type {
-  MinuteStats,
-  OutcomeCounts,
-  RecentStats,
-  StatsResponse,
-} from '../../src/observability/rolling-stats.ts';
+export type { MinuteStats, OutcomeCounts, RecentStats, StatsResponse } from '../../src/core/stats.ts';
