@@ -185,7 +185,9 @@ export class RedisRoomBus implements RoomBus {
     this.entries.clear();
     this.listeners.clear();
     for (const connection of [this.commands, this.subscriber]) {
-      await connection.quit().catch(() => connection.disconnect());
+      // QUIT waits for a connection to come back: one that is down (Redis unreachable) is simply dropped.
+      if (connection.status === 'ready') await connection.quit().catch(() => connection.disconnect());
+      else connection.disconnect();
     }
   }
 }
