@@ -7,13 +7,12 @@ import { formatNumberedPassage, toSources } from '../prompt.ts';
 import type { ToolDefinition } from '../provider.ts';
 import { passageCandidates, type Passage } from '../retriever.ts';
 import type { PipelineContext, ToolOutcome } from './context.ts';
+import { findPassages } from './phases/retrieve.ts';
 
 export const SEARCH_DOCUMENTS = 'search_documents';
 
 /** Longest query the tool accepts. */
 const MAX_QUERY_CHARS = 1000;
-/** Reranking looks at more candidates than a result holds (as the retrieve phase does). */
-const RERANK_POOL_FACTOR = 3;
 
 export interface SearchSession {
   definition: ToolDefinition;
@@ -32,7 +31,7 @@ export interface SearchOutput {
  * continues after them.
  */
 export function searchDocumentsTool(context: PipelineContext, numbered: number): SearchSession {
-  const { run, input, deps, recorder } = context;
+  const { run, deps, recorder } = context;
   /** Every passage found so far, by chunk id, with its citation number. */
   const found = new Map<string, number>();
   let count = numbered;
@@ -54,15 +53,7 @@ export function searchDocumentsTool(context: PipelineContext, numbered: number):
   };
 
   async function search(query: string): Promise<Passage[]> {
-    const embedding = await deps.retriever.embedQuery(query, run.signal);
-    const pool = deps.rerank === undefined ? deps.topK : deps.topK * RERANK_POOL_FACTOR;
-    let passages = await deps.retriever.search(
-      input.chatbot.collectionId,
-      query,
-      embedding,
-      pool,
-      run.signal,
-    );
+    let { passages } = await findPassages(context, query, query);
     if (deps.rerank !== undefined && passages.length > 1)
       passages = await deps.rerank(query, passages, run.signal);
     return passages.slice(0, deps.topK);

@@ -97,12 +97,17 @@ export async function agentPhase(
     let stepUsage: Usage | null = null;
     const trace = recorder.trace;
     // Steps after the first start their text on a new paragraph, so the answer's text reads as one.
-    const separate = recorder.text !== '' && !recorder.text.endsWith('\n');
+    let separated = recorder.text === '' || recorder.text.endsWith('\n');
+    /** Where this step's text starts in the answer's (the step's text is read from there once it ends). */
+    let textStart = recorder.text.length;
     const onPart = (part: StreamPart): void => {
       switch (part.type) {
         case 'text-delta':
-          if (step.text === '' && separate && part.text !== '') recorder.emitToken('\n\n');
-          step.text += part.text;
+          if (!separated && part.text !== '') {
+            separated = true;
+            recorder.emitToken('\n\n');
+            textStart = recorder.text.length;
+          }
           recorder.emitProviderToken(part.text);
           return;
         case 'usage':
@@ -125,7 +130,7 @@ export async function agentPhase(
           }
           calls.clear();
           // The next provider writes the step again from its start: what it writes is the step's text.
-          if (part.restart === true) step.text = '';
+          if (part.restart === true) textStart = recorder.text.length;
           return;
         }
         case 'tool-input-start':
@@ -191,6 +196,7 @@ export async function agentPhase(
       },
     );
     recorder.endPhase();
+    step.text = recorder.text.slice(textStart);
     usage = addUsage(usage, stepUsage);
 
     const requests = [...calls.values()].flatMap((call) =>

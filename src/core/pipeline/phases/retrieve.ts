@@ -19,18 +19,31 @@ export async function retrievePhase(
   query: Query,
   queryEmbedding: QueryEmbedding | undefined,
 ): Promise<Retrieval> {
-  const { run, input, deps, recorder } = context;
-  recorder.beginPhase('retrieve');
-  // The question itself is embedded (as for the cache); glossary expansions only widen the keyword search.
-  const embedding = queryEmbedding ?? (await deps.retriever.embedQuery(query.question, run.signal));
+  context.recorder.beginPhase('retrieve');
+  const retrieval = await findPassages(context, query.question, query.searchQuery, queryEmbedding);
+  context.recorder.endPhase();
+  return retrieval;
+}
+
+/**
+ * Searches the chatbot's collection: `question` is embedded (unless its embedding is given) and `searchQuery` (the
+ * question, widened by glossary expansions) searched by keywords. Also the `search_documents` tool's search.
+ */
+export async function findPassages(
+  context: PipelineContext,
+  question: string,
+  searchQuery: string,
+  queryEmbedding?: QueryEmbedding,
+): Promise<Retrieval> {
+  const { run, input, deps } = context;
+  const embedding = queryEmbedding ?? (await deps.retriever.embedQuery(question, run.signal));
   const pool = deps.rerank === undefined ? deps.topK : deps.topK * RERANK_POOL_FACTOR;
   const passages = await deps.retriever.search(
     input.chatbot.collectionId,
-    query.searchQuery,
+    searchQuery,
     embedding,
     pool,
     run.signal,
   );
-  recorder.endPhase();
   return { passages, queryEmbedding: embedding };
 }
