@@ -3,7 +3,7 @@
 // text or the step cap is reached. Every piece reaches the run log as it happens: the step, the tool input as the
 // model writes it, the complete call, its result, and the text of each step.
 
-import { RivuletError } from '../../errors.ts';
+import { RivuletError, type ErrorCode } from '../../errors.ts';
 import type { FinishReason, ToolError, Usage } from '../../events.ts';
 import type { ChatMessage, StreamPart, ToolCallRequest, ToolDefinition } from '../../provider.ts';
 import type { Passage } from '../../retriever.ts';
@@ -33,8 +33,8 @@ function failureText(error: ToolError): string {
   return `Error ${error.code}: ${error.message}`;
 }
 
-function toolError(code: string, detail?: string): ToolError {
-  const known = new RivuletError(code as never);
+function toolError(code: ErrorCode, detail?: string): ToolError {
+  const known = new RivuletError(code);
   return { code, message: detail === undefined ? known.message : `${known.message} ${detail}` };
 }
 
@@ -301,7 +301,7 @@ async function runTool(
   request: ToolCallRequest,
 ): Promise<ToolOutcome> {
   const { run } = context;
-  const fail = (code: string, detail?: string): ToolOutcome => ({ ok: false, ...toolError(code, detail) });
+  const fail = (code: ErrorCode, detail?: string): ToolOutcome => ({ ok: false, ...toolError(code, detail) });
   if (!known.has(request.name)) return fail('TOOL_NOT_FOUND', `No tool is named "${request.name}".`);
   const parsed = parseInput(request.inputText);
   if (!parsed.ok) return fail('TOOL_INPUT_INVALID', 'The input is not valid JSON.');
