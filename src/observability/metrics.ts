@@ -6,6 +6,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Observer, RunLabels, RunOutcome, RunTrace } from '../core/observer.ts';
 import type { RunHubStats } from '../core/run-hub.ts';
+import { RunHistogram } from './run-histogram.ts';
 
 const PREFIX = 'rivulet_';
 
@@ -17,6 +18,12 @@ const GAP_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
 /** Seconds. A queue wait spans none at all (a free slot) to PROVIDER_QUEUE_TIMEOUT_MS (60 s by default). */
 const QUEUE_WAIT_BUCKETS = [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120];
 const TOKENS_PER_SECOND_BUCKETS = [1, 5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 500, 1000, 2000];
+
+/**
+ * How often the event loop lag percentiles sample the loop. prom-client's default, 10 ms, woke an idle server 100
+ * times a second; stalls longer than this are always seen, shorter ones by chance.
+ */
+const EVENT_LOOP_SAMPLE_MS = 100;
 
 export interface MetricsOptions {
   /** Node process metrics (CPU, memory, event loop lag, GC, handles), prefixed rivulet_. Default true. */
@@ -36,7 +43,7 @@ export class Metrics implements Observer {
   private readonly ttft: Histogram<'chatbot' | 'provider' | 'cached'>;
   private readonly duration: Histogram<'chatbot' | 'provider' | 'status'>;
   private readonly phase: Histogram<'chatbot' | 'phase'>;
-  private readonly tokenGap: Histogram<'chatbot' | 'provider'>;
+  private readonly tokenGap: RunHistogram<'chatbot' | 'provider'>;
   private readonly tokensPerSecond: Histogram<'chatbot' | 'provider'>;
   private readonly readersAttached: Counter;
   private readonly resumes: Counter;
@@ -56,7 +63,13 @@ export class Metrics implements Observer {
 
   constructor(options: MetricsOptions = {}) {
     const registers = [this.registry];
-    if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: PREFIX });
+    if (options.processMetrics ?? true) {
+      collectDefaultMetrics({
+        register: this.registry,
+        prefix: PREFIX,
+        eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS,
+      });
+    }
     const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
       new Counter<L>({ name: PREFIX + name, help, labelNames, registers });
     const histogram = <L extends string>(
@@ -108,12 +121,14 @@ export class Metrics implements Observer {
       ['chatbot', 'phase'],
       PHASE_BUCKETS,
     );
-    this.tokenGap = histogram(
-      'inter_token_gap_seconds',
-      'Time between two consecutive tokens from the provider.',
-      ['chatbot', 'provider'],
-      GAP_BUCKETS,
-    );
+    // Per token: each run counts its gaps locally and adds them when it ends (see run-histogram.ts).
+    this.tokenGap = new RunHistogram({
+      name: `${PREFIX}inter_token_gap_seconds`,
+      help: 'Time between two consecutive tokens from the provider (a run adds its gaps when it ends).',
+      labelNames: ['chatbot', 'provider'],
+      buckets: GAP_BUCKETS,
+      registers,
+    });
     this.tokensPerSecond = histogram(
       'tokens_per_second',
       'Per completed generated run: output tokens / generate-phase seconds.',
@@ -238,11 +253,14 @@ export class Metrics implements Observer {
     const chatbot = labels.chatbotId;
     const provider = labels.provider;
     this.runsStarted.inc({ chatbot, provider });
-    // Labelled once per run: the per-token call goes straight to the child.
-    const gap = this.tokenGap.labels({ chatbot, provider });
+    // Labelled once per run; the per-token call only counts into the run's own buckets.
+    const gaps = this.tokenGap.tally({ chatbot, provider });
     return {
-      tokenGap: (ms) => gap.observe(ms / 1000),
-      finished: (outcome) => this.runFinished(chatbot, provider, outcome),
+      tokenGap: (ms) => gaps.observe(ms / 1000),
+      finished: (outcome) => {
+        gaps.commit();
+        this.runFinished(chatbot, provider, outcome);
+      },
     };
   }
 

@@ -1,0 +1,80 @@
+import { AggregatorRegistry, Histogram, Registry } from 'prom-client';
+import { describe, expect, it } from 'vitest';
+import { RunHistogram } from './run-histogram.ts';
+
+const BUCKETS = [0.001, 0.01, 0.1, 1];
+const runs: { labels: { chatbot: string; provider: string }; values: number[] }[] = [
+  { labels: { chatbot: 'a', provider: 'p' }, values: [0.0005, 0.001, 0.02, 0.02, 5, 0.3] },
+  { labels: { chatbot: 'b', provider: 'p' }, values: [0.01, 2] },
+  { labels: { chatbot: 'a', provider: 'p' }, values: [0, 1] },
+];
+
+/** The same observations through prom-client's own histogram and through per-run tallies. */
+function both(): { reference: Registry; tallied: Registry; histogram: RunHistogram<'chatbot' | 'provider'> } {
+  const reference = new Registry();
+  const expected = new Histogram({
+    name: 'gap_seconds',
+    help: 'Gaps.',
+    labelNames: ['chatbot', 'provider'],
+    buckets: BUCKETS,
+    registers: [reference],
+  });
+  const tallied = new Registry();
+  const histogram = new RunHistogram({
+    name: 'gap_seconds',
+    help: 'Gaps.',
+    labelNames: ['chatbot', 'provider'],
+    buckets: BUCKETS,
+    registers: [tallied],
+  });
+  for (const run of runs) {
+    const tally = histogram.tally(run.labels);
+    for (const value of run.values) {
+      expected.observe(run.labels, value);
+      tally.observe(value);
+    }
+    tally.commit();
+  }
+  return { reference, tallied, histogram };
+}
+
+describe('RunHistogram', () => {
+  it('renders what prom-client renders for the same observations once each run commits', async () => {
+    const { reference, tallied } = both();
+    expect(await tallied.metrics()).toBe(await reference.metrics());
+  });
+
+  it('shows a run only once it commits, and a second commit adds only what came since', async () => {
+    const registry = new Registry();
+    const histogram = new RunHistogram({
+      name: 'gap_seconds',
+      help: 'Gaps.',
+      labelNames: ['chatbot'],
+      buckets: BUCKETS,
+      registers: [registry],
+    });
+    const tally = histogram.tally({ chatbot: 'a' });
+    tally.observe(0.005);
+    expect(await registry.metrics()).not.toContain('gap_seconds_count');
+    tally.commit();
+    tally.commit();
+    expect(await registry.metrics()).toContain('gap_seconds_count{chatbot="a"} 1\n');
+    tally.observe(0.5);
+    tally.commit();
+    expect(await registry.metrics()).toContain('gap_seconds_count{chatbot="a"} 2\n');
+  });
+
+  it('merges across cluster workers like prom-client histograms', async () => {
+    const workerA = both();
+    const workerB = both();
+    const expected = AggregatorRegistry.aggregate([
+      await workerA.reference.getMetricsAsJSON(),
+      await workerB.reference.getMetricsAsJSON(),
+    ]);
+    const merged = AggregatorRegistry.aggregate([
+      await workerA.tallied.getMetricsAsJSON(),
+      await workerB.tallied.getMetricsAsJSON(),
+    ]);
+    expect(await merged.metrics()).toBe(await expected.metrics());
+  });
+});
