@@ -327,17 +327,26 @@ export class FallbackChain implements LanguageModel {
     // Silence before anything arrived is a provider not answering in time; after that it stopped mid-answer. The
     // request's own limit (a chatbot's stallTimeoutMs) comes before the configured one.
     const stallMs = request.stallMs ?? this.options.stallMs;
-    const timer = setTimeout(() => {
+    // A part only notes its time: re-arming a timer on every token cost more than the rest of the chain's work. The
+    // timer, when it fires, looks at how long the provider has really been silent and waits out the rest.
+    let lastPartAt = performance.now();
+    const checkStall = (): void => {
+      const silentMs = performance.now() - lastPartAt;
+      if (silentMs < stallMs) {
+        timer = setTimeout(checkStall, Math.max(1, Math.ceil(stallMs - silentMs)));
+        return;
+      }
       const detail = `no data for ${stallMs} ms`;
       stall.abort(new RivuletError(receivedAny ? 'UPSTREAM_STALLED' : 'UPSTREAM_TIMEOUT', { detail }));
-    }, stallMs);
+    };
+    let timer = setTimeout(checkStall, stallMs);
     try {
       if (streaming) {
         await model.stream(request, {
           signal: attemptSignal,
           onPart: (part) => {
             receivedAny = true;
-            timer.refresh();
+            lastPartAt = performance.now();
             onPart(part);
           },
         });

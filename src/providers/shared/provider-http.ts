@@ -33,7 +33,9 @@ export async function postToProvider(options: ProviderRequest): Promise<Response
     response = await request(options.url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...options.headers },
-      body: JSON.stringify(options.body),
+      // A Buffer, which undici keeps as it is: a string it would copy into one and keep both until the answer ends
+      // (the prompt, passages included, held twice for every stream).
+      body: Buffer.from(JSON.stringify(options.body)),
       signal: options.signal,
       dispatcher: options.dispatcher,
       headersTimeout: options.stallMs,

@@ -23,6 +23,9 @@ export interface StreamingBodyHandler {
   incompleteError(): RivuletError;
 }
 
+/** The decoder's options for every chunk but the last (one object, not one per chunk). */
+const STREAMING: TextDecodeOptions = { stream: true };
+
 /**
  * Feeds a response body to a format handler. Resolves as soon as the answer is complete, so a server or proxy
  * that keeps the response open cannot delay it; rejects with a coded error, or with the signal's reason on abort.
@@ -59,7 +62,7 @@ export function readStreamingBody(
     body.on('data', (chunk: Buffer) => {
       if (settled) return;
       try {
-        handler.feed(decoder.decode(chunk, { stream: true }));
+        handler.feed(decoder.decode(chunk, STREAMING));
       } catch (error) {
         fail(error);
         return;
