@@ -11,22 +11,11 @@ const runs: { labels: { chatbot: string; provider: string }; values: number[] }[
 
 /** The same observations through prom-client's own histogram and through per-run tallies. */
 function both(): { reference: Registry; tallied: Registry; histogram: RunHistogram<'chatbot' | 'provider'> } {
+  const config = { name: 'gap_seconds', help: 'Gaps.', labelNames: ['chatbot', 'provider'] as const };
   const reference = new Registry();
-  const expected = new Histogram({
-    name: 'gap_seconds',
-    help: 'Gaps.',
-    labelNames: ['chatbot', 'provider'],
-    buckets: BUCKETS,
-    registers: [reference],
-  });
+  const expected = new Histogram({ ...config, buckets: BUCKETS, registers: [reference] });
   const tallied = new Registry();
-  const histogram = new RunHistogram({
-    name: 'gap_seconds',
-    help: 'Gaps.',
-    labelNames: ['chatbot', 'provider'],
-    buckets: BUCKETS,
-    registers: [tallied],
-  });
+  const histogram = new RunHistogram({ ...config, buckets: BUCKETS, registers: [tallied] });
   for (const run of runs) {
     const tally = histogram.tally(run.labels);
     for (const value of run.values) {
