@@ -1,6 +1,5 @@
 // Builds the Fastify server: routes, body limits, and the error handler that turns everything into coded JSON.
 
-import helmet from '@fastify/helmet';
 import websocket from '@fastify/websocket';
 import Fastify, {
   type ConnectionError,
@@ -33,6 +32,7 @@ import { registerRunRoutes } from './routes/runs.ts';
 import { registerUiChatRoutes } from './routes/ui-chat.ts';
 import { registerWebRoutes } from './routes/web.ts';
 import { registerWsRoutes } from './routes/ws.ts';
+import { registerSecurityHeaders } from './security-headers.ts';
 
 /** WebSocket messages are small JSON commands; anything larger is closed with 1009 by ws. */
 const WS_MAX_PAYLOAD_BYTES = 256 * 1024;
@@ -74,25 +74,8 @@ export async function buildServer(
     clientErrorHandler,
   });
 
-  // Security headers on every answer; the app's page may load only its own scripts and talk only to its server.
-  await server.register(helmet, {
-    contentSecurityPolicy: {
-      directives: {
-        defaultSrc: ["'self'"],
-        scriptSrc: ["'self'"],
-        // Preact sets style attributes (chart colours, the widget's accent).
-        styleSrc: ["'self'", "'unsafe-inline'"],
-        imgSrc: ["'self'", 'data:'],
-        connectSrc: ["'self'"],
-        frameAncestors: ["'none'"],
-        objectSrc: ["'none'"],
-        baseUri: ["'self'"],
-        formAction: ["'self'"],
-      },
-    },
-    // The API is called from other sites (the widget) with CORS; CORP only governs no-cors loads.
-    crossOriginResourcePolicy: { policy: 'same-site' },
-  });
+  // Security headers on every answer (Helmet's, computed once).
+  registerSecurityHeaders(server);
 
   // The API speaks JSON only; a text body is a client mistake worth a clear 415, not a confusing 400.
   server.removeContentTypeParser('text/plain');
