@@ -30,6 +30,14 @@ export function passageTitle(passage: Pick<Passage, 'documentTitle' | 'heading' 
   return `${documentTitle} > ${heading}`;
 }
 
+/**
+ * Every run of whitespace as one space, trimmed: `text.replace(/\s+/gu, ' ').trim()`, but only the runs that change
+ * are matched (not every single space between words, which made snippets the costliest part of a sources event).
+ */
+export function collapseWhitespace(text: string): string {
+  return text.replace(/\s{2,}|[^\S ]/gu, ' ').trim();
+}
+
 function cut(text: string, max: number): string {
   if (text.length <= max) return text;
   const slice = text.slice(0, max);
@@ -37,18 +45,72 @@ function cut(text: string, max: number): string {
   return `${space > max * 0.6 ? slice.slice(0, space) : slice}…`;
 }
 
+/** How a passage is shown: its title, where it came from, and the snippet the client sees. */
+interface PassageFace {
+  title: string;
+  uri: string | undefined;
+  snippet: string;
+}
+
+/** What a face was worked out from: a passage whose fields are all equal gets the same face. */
+interface KnownFace extends PassageFace {
+  documentTitle: string;
+  source: string;
+  heading: string;
+  text: string;
+}
+
+/**
+ * Faces of recently shown passages by chunk id: retrieval returns the same chunks answer after answer, and their
+ * titles, sources and snippets took longer to work out than the rest of the sources event. An entry is used only
+ * when the passage's fields are those it was made from (a chunk id re-ingested with other text gets a new face).
+ */
+const faces = new Map<string, KnownFace>();
+const MAX_FACES = 1024;
+
+function faceOf(passage: Passage): PassageFace {
+  const known = faces.get(passage.chunkId);
+  if (
+    known !== undefined &&
+    known.text === passage.text &&
+    known.heading === passage.heading &&
+    known.source === passage.source &&
+    known.documentTitle === passage.documentTitle
+  ) {
+    return known;
+  }
+  const face: KnownFace = {
+    documentTitle: passage.documentTitle,
+    source: passage.source,
+    heading: passage.heading,
+    text: passage.text,
+    title: passageTitle(passage),
+    // Never the ingesting machine's directories (sources stored before they were made relative may have them).
+    uri: displaySource(passage.source),
+    snippet: cut(collapseWhitespace(passage.text), SNIPPET_CHARS),
+  };
+  if (known === undefined && faces.size >= MAX_FACES) {
+    // The oldest entry goes (insertion order).
+    for (const oldest of faces.keys()) {
+      faces.delete(oldest);
+      break;
+    }
+  }
+  faces.set(passage.chunkId, face);
+  return face;
+}
+
 /** Sources as the client sees them: [1] is sources[0] (numbering starts at `firstNumber` after earlier searches). */
 export function toSources(passages: readonly Passage[], firstNumber = 1): Source[] {
   return passages.map((passage, index) => {
-    // Never the ingesting machine's directories (sources stored before they were made relative may have them).
-    const uri = displaySource(passage.source);
+    const { title, uri, snippet } = faceOf(passage);
     return {
       id: String(index + firstNumber),
       documentId: passage.documentId,
       chunkId: passage.chunkId,
-      title: passageTitle(passage),
+      title,
       ...(uri === undefined ? {} : { uri }),
-      snippet: cut(passage.text.replace(/\s+/gu, ' ').trim(), SNIPPET_CHARS),
+      snippet,
       score: Math.round(passage.score * 10_000) / 10_000,
     };
   });
@@ -56,7 +118,7 @@ export function toSources(passages: readonly Passage[], firstNumber = 1): Source
 
 /** One passage as the model reads it: its citation number, its title, its text (cut when very long). */
 export function formatNumberedPassage(number: number, passage: Passage): string {
-  return `[${number}] ${passageTitle(passage)}\n${cut(passage.text, MAX_PASSAGE_CHARS)}`;
+  return `[${number}] ${faceOf(passage).title}\n${cut(passage.text, MAX_PASSAGE_CHARS)}`;
 }
 
 export function formatSourcesBlock(passages: readonly Passage[]): string {

@@ -1,8 +1,9 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { normalizeQuestion } from './answer-cache.ts';
 import { conversationTitle } from './conversation-store.ts';
 import { matchGlossary } from './glossary.ts';
-import { buildGroundedMessages, passageTitle, toSources } from './prompt.ts';
+import { buildGroundedMessages, collapseWhitespace, passageTitle, toSources } from './prompt.ts';
 import type { Passage } from './retriever.ts';
 import { splitForStreaming } from './text-pieces.ts';
 
@@ -105,6 +106,61 @@ describe('prompt', () => {
     expect(system.indexOf('[1] Guide > Install > Linux\nRun the installer.')).toBeLessThan(
       system.indexOf('[2] '),
     );
+  });
+
+  it('snippets show every run of whitespace as one space, as \\s+ replaced and trimmed would', () => {
+    // Spaces, tabs, line breaks, no-break and other Unicode spaces, a byte order mark, among letters.
+    const piece = fc.constantFrom(
+      ' ',
+      '  ',
+      '\t',
+      '\n',
+      '\r\n',
+      '\u00a0',
+      '\u2003',
+      '\u2028',
+      '\ufeff',
+      'a',
+      'bc',
+      'é',
+      '…',
+    );
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 40 }), (pieces) => {
+        const text = pieces.join('');
+        expect(collapseWhitespace(text)).toBe(text.replace(/\s+/gu, ' ').trim());
+      }),
+    );
+    expect(toSources([passage({ text: '\n  Run\tthe\u00a0 installer.\r\n' })])[0]?.snippet).toBe(
+      'Run the installer.',
+    );
+  });
+
+  it('shows a chunk as it is now, not as an earlier answer showed it under the same chunk id', () => {
+    const before = toSources([passage({ chunkId: 'chk_edited', text: 'Old text.' })])[0];
+    expect(before).toMatchObject({ title: 'Guide > Install > Linux', snippet: 'Old text.' });
+    const edited = passage({
+      chunkId: 'chk_edited',
+      text: 'New text.',
+      heading: 'Setup',
+      source: '/srv/docs/b.md',
+    });
+    expect(toSources([edited])[0]).toMatchObject({
+      title: 'Guide > Setup',
+      uri: 'b.md',
+      snippet: 'New text.',
+    });
+    const retitled = toSources([{ ...edited, documentTitle: 'Handbook' }])[0];
+    expect(retitled?.title).toBe('Handbook > Setup');
+    const system =
+      buildGroundedMessages({
+        systemPrompt: null,
+        history: [],
+        question: 'q',
+        passages: [edited],
+        glossary: [],
+      })[0]?.content ?? '';
+    expect(system).toContain('[1] Guide > Setup\nNew text.');
   });
 
   it('tells the model plainly when nothing matched', () => {
