@@ -1,8 +1,16 @@
 import { collector, describeRunHubConformance } from '../run-hub.conformance.ts';
 import { describe, expect, it } from 'vitest';
-import { MemoryRunHub } from './memory-run-hub.ts';
+import { MemoryRunHub, newRunId } from './memory-run-hub.ts';
 
 describeRunHubConformance('memory', (options) => new MemoryRunHub(options));
+
+describe('run ids', () => {
+  it('are 16 random bytes in base64url, never repeated across refills of the random pool', () => {
+    const ids = Array.from({ length: 1000 }, () => newRunId());
+    for (const id of ids) expect(id).toMatch(/^run_[A-Za-z0-9_-]{22}$/);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+});
 
 describe('MemoryRunHub retained-bytes budget', () => {
   it('forgets the oldest finished runs first once the budget is exceeded, never a running one', async () => {
