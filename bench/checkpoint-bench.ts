@@ -1,5 +1,7 @@
 // `npm run bench:checkpoints`: what saving a streaming answer's text every RUN_CHECKPOINT_MS costs.
-// 1. The store call alone: checkpointMessage on an on-disk SQLite database (WAL, as the server runs it), µs per call.
+// 1. The store call alone, on an on-disk SQLite database (WAL, as the server runs it) and, with --database-url, on a
+//    scratch PostgreSQL database: 200 streaming answers saved one write each (as a timer per answer did) against one
+//    checkpointMessages batch per round (as the shared scheduler does); CPU per answer saved.
 // 2. End to end: two Rivulet processes on on-disk databases, one with RUN_CHECKPOINT_MS=0 (saved only at the end) and
 //    one with checkpoints, stream the same load in alternating trials; Rivulet's CPU per token for each.
 
@@ -9,6 +11,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openStores } from '../src/stores/open-stores.ts';
 import { integerFlag, SEED } from './levels.ts';
+import { backendCpuDelta, createScratchDatabase } from './scratch-postgres.ts';
 import { runLoad, type LoadPlan, type Target } from './load-client.ts';
 import type { ScenarioSetMessage, SetScenarioMessage } from './messages.ts';
 import {
@@ -30,20 +33,43 @@ import {
 } from './processes.ts';
 
 const START_TIMEOUT_MS = 20_000;
+const SCRATCH_PREFIX = 'rivulet_checkpoint_bench';
 
-const USAGE = `Usage: npm run bench:checkpoints -- [--concurrency 64] [--tokens 400] [--inter-token-ms 10] [--trials 3] [--checkpoint-ms 1000]
+const USAGE = `Usage: npm run bench:checkpoints -- [--concurrency 64] [--tokens 400] [--inter-token-ms 10] [--trials 3] [--checkpoint-ms 1000] [--database-url URL] [--store-only]
 
-  Streams <concurrency> answers of <tokens> tokens, <inter-token-ms> apart, through Rivulet with checkpoints off and
+  Measures the store call alone (SQLite; PostgreSQL too with --database-url, on a scratch database it creates and
+  drops), one write per answer against one batch; then, unless --store-only, streams <concurrency> answers of <tokens> tokens, <inter-token-ms> apart, through Rivulet with checkpoints off and
   on (every <checkpoint-ms>), <trials> times each, alternating; prints Rivulet's CPU per token for both.`;
 
-/** checkpointMessage alone: `answers` streaming answers, each checkpointed `rounds` times as its text grows. */
-async function measureStoreCall(dir: string): Promise<{ microsecondsPerCall: number; calls: number }> {
-  const stores = await openStores({ dataDir: join(dir, 'micro') });
+/** The store call alone, answer by answer (a timer and a write per answer) or in one batch per round (the scheduler). */
+interface StoreCallCost {
+  /** Rivulet's CPU per answer saved, µs. */
+  perAnswer: number;
+  /** Wall time of one round (every answer saved once), ms. */
+  roundMs: number;
+  /** PostgreSQL backends' CPU per answer saved, µs; undefined on SQLite or when it cannot be read. */
+  backendPerAnswer?: number;
+}
+
+const MICRO_ANSWERS = 200;
+const MICRO_ROUNDS = 20;
+
+/**
+ * checkpointMessage(s) alone: MICRO_ANSWERS streaming answers, each saved MICRO_ROUNDS times as its text grows, on
+ * the store `databaseUrl` names (PostgreSQL) or an on-disk SQLite file under `dir`.
+ */
+async function measureStoreCall(
+  dir: string,
+  databaseUrl: string | undefined,
+): Promise<Record<'oneByOne' | 'batched', StoreCallCost>> {
+  const scratch =
+    databaseUrl === undefined ? undefined : await createScratchDatabase(databaseUrl, SCRATCH_PREFIX);
+  const stores = await openStores(
+    scratch === undefined ? { dataDir: join(dir, 'micro') } : { dataDir: dir, databaseUrl: scratch.url },
+  );
   try {
-    const answers = 200;
-    const rounds = 20;
     const ids: string[] = [];
-    for (let index = 0; index < answers; index += 1) {
+    for (let index = 0; index < MICRO_ANSWERS; index += 1) {
       const conversation = await stores.conversations.createConversation(null, 'default');
       const id = `msg_${index}`;
       await stores.conversations.appendMessage({
@@ -59,18 +85,53 @@ async function measureStoreCall(dir: string): Promise<{ microsecondsPerCall: num
     }
     // About what a second of a fast model adds per answer: 50 tokens of 5 characters.
     const piece = 'word '.repeat(50);
-    let text = '';
-    const started = process.cpuUsage();
-    for (let round = 0; round < rounds; round += 1) {
-      text += piece;
-      for (const id of ids) await stores.conversations.checkpointMessage(id, { content: text });
-    }
-    const used = process.cpuUsage(started);
-    const calls = answers * rounds;
-    return { microsecondsPerCall: (used.user + used.system) / calls, calls };
+    const measure = async (save: (text: string) => Promise<unknown>): Promise<StoreCallCost> => {
+      let text = '';
+      const backendBefore = await scratch?.backendCpu();
+      const started = process.cpuUsage();
+      const wallStarted = performance.now();
+      for (let round = 0; round < MICRO_ROUNDS; round += 1) {
+        text += piece;
+        await save(text);
+      }
+      const wallMs = performance.now() - wallStarted;
+      const used = process.cpuUsage(started);
+      const calls = MICRO_ANSWERS * MICRO_ROUNDS;
+      const cost: StoreCallCost = {
+        perAnswer: (used.user + used.system) / calls,
+        roundMs: wallMs / MICRO_ROUNDS,
+      };
+      if (
+        scratch !== undefined &&
+        backendBefore !== undefined &&
+        scratch.backendCpuSkipReason === undefined
+      ) {
+        cost.backendPerAnswer =
+          backendCpuDelta(backendBefore, await scratch.backendCpu()).microseconds / calls;
+      }
+      return cost;
+    };
+    const conversations = stores.conversations;
+    // Before the scheduler: each answer's own timer, its own write, all due within the same second.
+    const oneByOne = await measure((text) =>
+      Promise.all(ids.map((id) => conversations.checkpointMessage(id, { content: text }))),
+    );
+    const batched = await measure((text) =>
+      conversations.checkpointMessages(ids.map((id) => ({ id, content: text }))),
+    );
+    return { oneByOne, batched };
   } finally {
     await stores.close();
+    await scratch?.drop();
   }
+}
+
+function storeCallLines(store: string, cost: Record<'oneByOne' | 'batched', StoreCallCost>): string[] {
+  const backend = (value: number | undefined): string => (value === undefined ? '-' : value.toFixed(1));
+  return [
+    `| ${store}: one write per answer | ${cost.oneByOne.perAnswer.toFixed(1)} | ${backend(cost.oneByOne.backendPerAnswer)} | ${cost.oneByOne.roundMs.toFixed(1)} |`,
+    `| ${store}: one batch per tick | ${cost.batched.perAnswer.toFixed(1)} | ${backend(cost.batched.backendPerAnswer)} | ${cost.batched.roundMs.toFixed(1)} |`,
+  ];
 }
 
 interface Trial {
@@ -87,6 +148,8 @@ async function main(): Promise<number> {
       'inter-token-ms': { type: 'string' },
       trials: { type: 'string' },
       'checkpoint-ms': { type: 'string' },
+      'database-url': { type: 'string' },
+      'store-only': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -109,10 +172,20 @@ async function main(): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'rivulet-checkpoint-bench-'));
   const children: BenchChild[] = [];
   try {
-    const micro = await measureStoreCall(dir);
+    const micro = await measureStoreCall(dir, undefined);
+    const lines = storeCallLines('SQLite (on disk)', micro);
+    if (values['database-url'] !== undefined) {
+      lines.push(...storeCallLines('PostgreSQL', await measureStoreCall(dir, values['database-url'])));
+    }
     console.log(
-      `\ncheckpointMessage on an on-disk SQLite database: ${micro.microsecondsPerCall.toFixed(1)} µs CPU per call (${micro.calls} calls, texts growing to 5 KB)`,
+      `\nThe store call alone: ${MICRO_ANSWERS} streaming answers saved ${MICRO_ROUNDS} times each, texts growing to 5 KB\n`,
     );
+    console.log(
+      '| store: how | Rivulet CPU µs per answer saved | PostgreSQL backend CPU µs per answer saved | wall ms per round |',
+    );
+    console.log('| --- | ---: | ---: | ---: |');
+    for (const line of lines) console.log(line);
+    if (values['store-only'] === true) return 0;
 
     const { child: fake, url: fakeUrl } = await startFakeUpstreamChild(ROOT, START_TIMEOUT_MS);
     children.push(fake);
@@ -214,7 +287,7 @@ async function main(): Promise<number> {
       console.log(`| ${label} | ${value.toFixed(1)} | ${failed} |`);
     }
     console.log(
-      `\ncheckpoints: about ${checkpointsPerStream} per stream (one per ${tokensPerCheckpoint.toFixed(0)} tokens); difference ${(onPerToken - offPerToken).toFixed(1)} µs/token end to end (trial noise included); the store call alone amortises to ${(micro.microsecondsPerCall / tokensPerCheckpoint).toFixed(2)} µs/token`,
+      `\ncheckpoints: about ${checkpointsPerStream} per stream (one per ${tokensPerCheckpoint.toFixed(0)} tokens); difference ${(onPerToken - offPerToken).toFixed(1)} µs/token end to end (trial noise included); the batched store call alone amortises to ${(micro.batched.perAnswer / tokensPerCheckpoint).toFixed(2)} µs/token`,
     );
     const failed = [...results.values()].flat().reduce((sum, trial) => sum + trial.failed, 0);
     return failed > 0 ? 1 : 0;

@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { enterLogContext } from './logger.ts';
 import { noopObserver } from './observer.ts';
-import { AnswerCheckpoints } from './pipeline/checkpoints.ts';
+import { checkpointScheduler, type AnswerCheckpoints } from './pipeline/checkpoints.ts';
 import type { ChatInput, ChatPipelineDeps, PipelineContext } from './pipeline/context.ts';
 import { recordFailure } from './pipeline/failure.ts';
 import { cachePhase } from './pipeline/phases/cache.ts';
@@ -68,13 +68,8 @@ export async function runChatPipeline(
     logger: deps.logger,
   });
   const context: PipelineContext = { run, input, deps, recorder, messageId, choice };
-  const checkpoints = new AnswerCheckpoints({
-    conversations: deps.conversations,
-    messageId,
-    recorder,
-    logger: deps.logger,
-    runId: run.runId,
-  });
+  /** Set once the answer is stored as streaming: its text is saved from then on, with every other answer's. */
+  let checkpoints: AnswerCheckpoints | undefined;
   /** Set once an answer is generated: what it rests on, for the answer cache. */
   let basis: AnswerBasis | undefined;
   try {
@@ -82,7 +77,11 @@ export async function runChatPipeline(
     // Provider calls from here on log their debug lines with this run's id. Named here, after this flow's first
     // await: a phase's own flow ends with the phase (see enterLogContext).
     enterLogContext({ runId: run.runId });
-    checkpoints.start(deps.checkpointMs ?? 0);
+    checkpoints = checkpointScheduler(deps.conversations, deps.checkpointMs ?? 0, deps.logger).track({
+      messageId,
+      runId: run.runId,
+      recorder,
+    });
     const query = await enhancePhase(context, history);
     const agent = await deps.agent?.(chatbot, run.signal);
     if (agent?.searchDocuments === true) {
@@ -122,7 +121,7 @@ export async function runChatPipeline(
 
   const timings = recorder.timings();
   // A checkpoint in flight lands first (it cannot undo the final store anyway: only streaming answers take one).
-  await checkpoints.stop();
+  await checkpoints?.stop();
   const stored = await persistPhase(context, timings);
   await fillAnswerCache(context, basis, stored);
   reportRun(context, answerer.provider, timings);

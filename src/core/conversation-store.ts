@@ -16,6 +16,11 @@ export interface AnswerProgress {
   sources?: Source[];
 }
 
+/** One answer's checkpoint: its message id and what is saved. */
+export interface MessageCheckpoint extends AnswerProgress {
+  id: string;
+}
+
 /** A value JSON can carry. */
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 
@@ -117,9 +122,14 @@ export interface ConversationStore {
   /**
    * Saves the text so far (and the sources, once known) of an answer that is still `streaming`. An answer that has
    * ended is left alone, so a checkpoint that lands late never undoes the final store. Cheap: it runs about once a
-   * second per streaming answer (RUN_CHECKPOINT_MS).
+   * second per streaming answer (RUN_CHECKPOINT_MS). Same as checkpointMessages with one.
    */
   checkpointMessage(id: string, progress: AnswerProgress): Promise<void>;
+  /**
+   * checkpointMessage for several answers, all or none, in one write (one transaction on SQLite, one statement on
+   * PostgreSQL): what the checkpoint scheduler saves of every streaming answer each RUN_CHECKPOINT_MS.
+   */
+  checkpointMessages(checkpoints: readonly MessageCheckpoint[]): Promise<void>;
   /** The answer a run streamed (the message stored with that runId), if any. */
   findMessageByRun(runId: string): Promise<StoredMessage | undefined>;
   /**

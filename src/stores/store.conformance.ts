@@ -393,6 +393,41 @@ export function describeStoreConformance(
         expect(await conversations.findMessageByRun('run_missing')).toBeUndefined();
       });
 
+      it('checkpoints several streaming answers in one call, each with its own text, and leaves ended ones alone', async () => {
+        const conversations = stores.conversations;
+        const first = await conversations.createConversation('alice', 'default');
+        const second = await conversations.createConversation('bob', 'default');
+        const answer = (id: string, conversationId: string) => ({
+          id,
+          conversationId,
+          role: 'assistant' as const,
+          content: '',
+          createdAt: first.createdAt,
+          status: 'streaming' as const,
+          runId: `run_${id}`,
+        });
+        await conversations.appendMessage(answer('b1', first.id));
+        await conversations.appendMessage(answer('b2', second.id));
+        await conversations.appendMessage(answer('b3', second.id));
+        const ended = { ...answer('b3', second.id), content: 'Done.', status: 'complete' as const };
+        expect(await conversations.replaceMessage(ended)).toBe(true);
+        await conversations.checkpointMessages([
+          { id: 'b1', content: 'One', sources: [source('1', 'doc_1')] },
+          // A NUL the PostgreSQL text type refuses is stored as U+FFFD, as every other write does.
+          { id: 'b2', content: 'Two\0' },
+          { id: 'b3', content: 'Late' },
+          { id: 'b_missing', content: 'Gone' },
+        ]);
+        await conversations.checkpointMessages([]);
+        expect(await conversations.findMessageByRun('run_b1')).toEqual({
+          ...answer('b1', first.id),
+          content: 'One',
+          sources: [source('1', 'doc_1')],
+        });
+        expect((await conversations.findMessageByRun('run_b2'))?.content).toMatch(/^Two.$/u);
+        expect(await conversations.findMessageByRun('run_b3')).toEqual(ended);
+      });
+
       it('marks answers left streaming (last saved over a minute ago) as interrupted, keeping their text', async () => {
         const conversations = stores.conversations;
         const first = await conversations.createConversation('alice', 'default');

@@ -54,7 +54,12 @@ export class FakeConversations implements ConversationStore {
     return Promise.resolve(true);
   }
   checkpointMessage(id: string, progress: { content: string; sources?: unknown }): Promise<void> {
-    this.checkpoints.push({ id, content: progress.content, sources: progress.sources !== undefined });
+    return this.checkpointMessages([{ id, ...progress }]);
+  }
+  checkpointMessages(checkpoints: readonly { id: string; content: string; sources?: unknown }[]): Promise<void> {
+    for (const { id, content, sources } of checkpoints) {
+      this.checkpoints.push({ id, content, sources: sources !== undefined });
+    }
     return Promise.resolve();
   }
   createConversation = unused;

@@ -223,13 +223,13 @@ describe('checkpoints while an answer streams', () => {
       const conversations = server.app.stores.conversations;
       const saved: string[] = [];
       let calls = 0;
-      const original = conversations.checkpointMessage.bind(conversations);
-      conversations.checkpointMessage = async (id, progress) => {
+      const original = conversations.checkpointMessages.bind(conversations);
+      conversations.checkpointMessages = async (checkpoints) => {
         calls += 1;
-        saved.push(progress.content);
+        saved.push(...checkpoints.map((checkpoint) => checkpoint.content));
         // Every other save fails, as a store that is briefly unavailable would.
         if (calls % 2 === 0) throw new Error('store unavailable');
-        await original(id, progress);
+        await original(checkpoints);
       };
       const result = await readSse(`${server.url}/api/chat/stream`, { body: { message: 'checkpoint me' } });
       expect(result.frames.at(-1)?.data).toMatchObject({ type: 'done', finishReason: 'stop' });

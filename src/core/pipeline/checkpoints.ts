@@ -1,6 +1,7 @@
-// Saves a streaming answer's text so far while it streams, so an answer cut by a crash keeps it.
+// Saves streaming answers' text so far while they stream, so an answer cut by a crash keeps it: one clock per store
+// for every answer streaming in this process, and one batch per tick.
 
-import type { AnswerProgress, ConversationStore } from '../conversation-store.ts';
+import type { ConversationStore, MessageCheckpoint } from '../conversation-store.ts';
 import type { Logger } from '../logger.ts';
 import type { RunRecorder } from './recorder.ts';
 
@@ -10,68 +11,161 @@ import type { RunRecorder } from './recorder.ts';
  */
 export const CHECKPOINT_HEARTBEAT_MS = 20_000;
 
-export interface AnswerCheckpointsOptions {
-  conversations: ConversationStore;
+/** One streaming answer the scheduler saves. */
+interface TrackedAnswer {
   messageId: string;
-  recorder: RunRecorder;
-  logger: Logger;
   runId: string;
+  recorder: RunRecorder;
+  /** What the last save stored: the text's length and the sources (by identity: they are set once), and when. */
+  saved: { length: number; sources: RunRecorder['sources']; at: number };
+  /** The batch saving it now, if any. */
+  saving: Promise<void> | undefined;
 }
 
-export class AnswerCheckpoints {
-  readonly #options: AnswerCheckpointsOptions;
-  /** What the last checkpoint saved: the text's length and the sources (by identity: they are set once), and when. */
-  #saved: { length: number; sources: RunRecorder['sources']; at: number };
+/** One answer's place in the scheduler: stop() it before the answer's final store. */
+export interface AnswerCheckpoints {
+  /** Stops saving the answer; resolves once a save of it in flight has landed. */
+  stop(): Promise<void>;
+}
+
+const NOT_SAVED: AnswerCheckpoints = { stop: () => Promise.resolve() };
+
+/**
+ * Every `intervalMs`, saves each tracked answer whose text or sources changed (or whose last save is
+ * CHECKPOINT_HEARTBEAT_MS old) with one store call (`checkpointMessages`: one transaction on SQLite, one statement on
+ * PostgreSQL) instead of a timer and a write per answer. At most one batch at a time; a tick that finds one still in
+ * flight is skipped. Run by a timer, not per token: token delivery never waits for the store, and a stream that stalls
+ * still gets its last tokens saved.
+ */
+export class CheckpointScheduler {
+  readonly #conversations: ConversationStore;
+  readonly #logger: Logger;
+  readonly #intervalMs: number;
+  readonly #answers = new Set<TrackedAnswer>();
   #timer: NodeJS.Timeout | undefined;
   #saving: Promise<void> | undefined;
 
-  /** Create it with the recorder before anything is recorded: it counts from there. */
-  constructor(options: AnswerCheckpointsOptions) {
-    this.#options = options;
-    this.#saved = { length: 0, sources: options.recorder.sources, at: Date.now() };
-  }
-
-  /** Saves every `intervalMs`; 0 or less: never (the answer is saved only when it ends). */
-  start(intervalMs: number): void {
-    if (intervalMs <= 0) return;
-    this.#timer = setInterval(() => this.save(), intervalMs);
-    this.#timer.unref();
+  constructor(options: { conversations: ConversationStore; logger: Logger; intervalMs: number }) {
+    this.#conversations = options.conversations;
+    this.#logger = options.logger;
+    this.#intervalMs = options.intervalMs;
   }
 
   /**
-   * Saves the text so far, at most one save at a time and only when something changed, or when the last save is
-   * CHECKPOINT_HEARTBEAT_MS old. Run by a timer, not per token: token delivery never waits for the store, and a
-   * stream that stalls still gets its last tokens saved.
+   * Saves the answer's text from now on (nothing when the interval is 0 or less: the answer is saved only when it
+   * ends). Call it with the recorder before anything is recorded: it counts from there. An answer is first saved at
+   * the first tick at least half an interval after this, so answers shorter than that are never checkpointed.
    */
-  save(): void {
-    if (this.#saving !== undefined) return;
-    const { text, sources } = this.#options.recorder;
-    const unchanged = text.length === this.#saved.length && sources === this.#saved.sources;
-    if (unchanged && Date.now() - this.#saved.at < CHECKPOINT_HEARTBEAT_MS) return;
-    const next = { length: text.length, sources, at: Date.now() };
-    const progress: AnswerProgress =
-      sources === this.#saved.sources ? { content: text } : { content: text, sources };
-    this.#saving = this.#options.conversations
-      .checkpointMessage(this.#options.messageId, progress)
-      .then(
-        () => {
-          this.#saved = next;
-        },
-        (error: unknown) => {
-          this.#options.logger.warn(
-            { runId: this.#options.runId, err: error },
-            'checkpointing the answer failed',
-          );
-        },
-      )
-      .finally(() => {
-        this.#saving = undefined;
-      });
+  track(answer: { messageId: string; runId: string; recorder: RunRecorder }): AnswerCheckpoints {
+    if (this.#intervalMs <= 0) return NOT_SAVED;
+    const tracked: TrackedAnswer = {
+      ...answer,
+      saved: { length: 0, sources: answer.recorder.sources, at: Date.now() },
+      saving: undefined,
+    };
+    this.#answers.add(tracked);
+    if (this.#timer === undefined) {
+      this.#timer = setInterval(() => this.saveDue(), this.#intervalMs);
+      this.#timer.unref();
+    }
+    return {
+      stop: async () => {
+        this.#answers.delete(tracked);
+        if (this.#answers.size === 0) {
+          clearInterval(this.#timer);
+          this.#timer = undefined;
+        }
+        await tracked.saving;
+      },
+    };
   }
 
-  /** Stops the timer; resolves once a save in flight has landed. */
-  async stop(): Promise<void> {
-    clearInterval(this.#timer);
-    await this.#saving;
+  /** Answers tracked now (streaming in this process with checkpoints on). */
+  get size(): number {
+    return this.#answers.size;
   }
+
+  /** One tick: saves every answer that is due, in one batch. Run by the timer; tests call it directly. */
+  saveDue(): void {
+    if (this.#saving !== undefined) return;
+    const now = Date.now();
+    const due: TrackedAnswer[] = [];
+    const checkpoints: MessageCheckpoint[] = [];
+    for (const answer of this.#answers) {
+      const { text, sources } = answer.recorder;
+      const unchanged = text.length === answer.saved.length && sources === answer.saved.sources;
+      const age = now - answer.saved.at;
+      if (unchanged ? age < CHECKPOINT_HEARTBEAT_MS : age < this.#intervalMs / 2) continue;
+      due.push(answer);
+      checkpoints.push(
+        sources === answer.saved.sources
+          ? { id: answer.messageId, content: text }
+          : { id: answer.messageId, content: text, sources },
+      );
+    }
+    if (due.length === 0) return;
+    const saving = this.#save(due, checkpoints, now).finally(() => {
+      this.#saving = undefined;
+      for (const answer of due) answer.saving = undefined;
+    });
+    this.#saving = saving;
+    for (const answer of due) answer.saving = saving;
+  }
+
+  /** Never rejects: a failed save is logged, and the answer is saved again at the next tick. */
+  async #save(due: TrackedAnswer[], checkpoints: MessageCheckpoint[], at: number): Promise<void> {
+    const saved = (index: number): void => {
+      const answer = due[index] as TrackedAnswer;
+      const checkpoint = checkpoints[index] as MessageCheckpoint;
+      answer.saved = {
+        length: checkpoint.content.length,
+        sources: checkpoint.sources ?? answer.saved.sources,
+        at,
+      };
+    };
+    try {
+      await this.#conversations.checkpointMessages(checkpoints);
+      due.forEach((_, index) => saved(index));
+      return;
+    } catch (error) {
+      if (due.length === 1) {
+        this.#failed(due[0] as TrackedAnswer, error);
+        return;
+      }
+    }
+    // One answer the store refuses must not cost the others their save: each alone, once.
+    await Promise.all(
+      checkpoints.map((checkpoint, index) =>
+        this.#conversations.checkpointMessages([checkpoint]).then(
+          () => saved(index),
+          (error: unknown) => this.#failed(due[index] as TrackedAnswer, error),
+        ),
+      ),
+    );
+  }
+
+  #failed(answer: TrackedAnswer, error: unknown): void {
+    this.#logger.warn({ runId: answer.runId, err: error }, 'checkpointing the answer failed');
+  }
+}
+
+/** The scheduler of each store and interval: one clock per process however many answers stream. */
+const schedulers = new WeakMap<ConversationStore, Map<number, CheckpointScheduler>>();
+
+export function checkpointScheduler(
+  conversations: ConversationStore,
+  intervalMs: number,
+  logger: Logger,
+): CheckpointScheduler {
+  let byInterval = schedulers.get(conversations);
+  if (byInterval === undefined) {
+    byInterval = new Map();
+    schedulers.set(conversations, byInterval);
+  }
+  let scheduler = byInterval.get(intervalMs);
+  if (scheduler === undefined) {
+    scheduler = new CheckpointScheduler({ conversations, logger, intervalMs });
+    byInterval.set(intervalMs, scheduler);
+  }
+  return scheduler;
 }

@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { FakeConversations, recordingLogger } from '../../../test/fakes/pipeline-context.ts';
+import { recordingLogger } from '../../../test/fakes/pipeline-context.ts';
 import { fakeRunProducer } from '../../../test/fakes/run-producer.ts';
 import { noopObserver, type RunTrace } from '../observer.ts';
-import { AnswerCheckpoints } from './checkpoints.ts';
 import { RunRecorder } from './recorder.ts';
 
 function recorderWith(options: Partial<ConstructorParameters<typeof RunRecorder>[0]> = {}) {
@@ -87,43 +86,5 @@ describe('RunRecorder', () => {
     await recorder.settleUsage();
     expect(recorder.usage).toBeNull();
     expect(logger.lines.map((line) => line.message)).toEqual(['usage estimate failed']);
-  });
-});
-
-describe('AnswerCheckpoints', () => {
-  it('saves only what changed, the sources once, and one save at a time', async () => {
-    const { recorder, logger } = recorderWith();
-    const saves: { content: string; sources: boolean }[] = [];
-    let release = (): void => {};
-    const conversations = new (class extends FakeConversations {
-      override checkpointMessage(_id: string, progress: { content: string; sources?: unknown }) {
-        saves.push({ content: progress.content, sources: progress.sources !== undefined });
-        return new Promise<void>((resolve) => (release = resolve));
-      }
-    })();
-    const checkpoints = new AnswerCheckpoints({
-      conversations,
-      messageId: 'msg',
-      recorder,
-      logger,
-      runId: 'run',
-    });
-    checkpoints.save();
-    expect(saves).toEqual([]);
-    recorder.sendSources([], { quality: 'none', topScore: 0, matchedTerms: 0, queryTerms: 1 });
-    recorder.emitToken('a');
-    checkpoints.save();
-    recorder.emitToken('b');
-    checkpoints.save();
-    expect(saves).toEqual([{ content: 'a', sources: true }]);
-    release();
-    await checkpoints.stop();
-    checkpoints.save();
-    expect(saves).toEqual([
-      { content: 'a', sources: true },
-      { content: 'ab', sources: false },
-    ]);
-    release();
-    await checkpoints.stop();
   });
 });

@@ -8,6 +8,7 @@ import {
   type Conversation,
   type ConversationCursor,
   type ConversationStore,
+  type MessageCheckpoint,
   type StoredMessage,
   STREAMING_STALE_AFTER_MS,
 } from '../../core/conversation-store.ts';
@@ -134,11 +135,22 @@ export class PostgresConversationStore implements ConversationStore {
   }
 
   async checkpointMessage(id: string, progress: AnswerProgress): Promise<void> {
-    // Only while streaming: a checkpoint that lands after the final store must not undo it.
+    return this.checkpointMessages([{ id, ...progress }]);
+  }
+
+  async checkpointMessages(checkpoints: readonly MessageCheckpoint[]): Promise<void> {
+    if (checkpoints.length === 0) return;
+    // One statement for the lot (one round trip); only while streaming: a checkpoint that lands after the final
+    // store must not undo it.
     await this.sql`
-      UPDATE messages SET content = ${pgText(progress.content)},
-        sources = coalesce(${jsonOrNull(progress.sources)}::text::jsonb, sources), checkpointed_at = ${Date.now()}
-      WHERE id = ${pgText(id)} AND status = 'streaming'`;
+      UPDATE messages SET content = saved.content, sources = coalesce(saved.sources::jsonb, messages.sources),
+        checkpointed_at = ${Date.now()}
+      FROM unnest(
+        ${checkpoints.map((checkpoint) => pgText(checkpoint.id))}::text[],
+        ${checkpoints.map((checkpoint) => pgText(checkpoint.content))}::text[],
+        ${checkpoints.map((checkpoint) => jsonOrNull(checkpoint.sources))}::text[]
+      ) AS saved(id, content, sources)
+      WHERE messages.id = saved.id AND messages.status = 'streaming'`;
   }
 
   async findMessageByRun(runId: string): Promise<StoredMessage | undefined> {

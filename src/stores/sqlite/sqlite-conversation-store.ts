@@ -8,6 +8,7 @@ import {
   type Conversation,
   type ConversationCursor,
   type ConversationStore,
+  type MessageCheckpoint,
   type StoredMessage,
   STREAMING_STALE_AFTER_MS,
 } from '../../core/conversation-store.ts';
@@ -186,7 +187,19 @@ export class SqliteConversationStore implements ConversationStore {
   }
 
   async checkpointMessage(id: string, progress: AnswerProgress): Promise<void> {
-    this.statements.checkpoint.run(progress.content, toJson(progress.sources), Date.now(), id);
+    return this.checkpointMessages([{ id, ...progress }]);
+  }
+
+  async checkpointMessages(checkpoints: readonly MessageCheckpoint[]): Promise<void> {
+    const now = Date.now();
+    const save = (): void => {
+      for (const checkpoint of checkpoints) {
+        this.statements.checkpoint.run(checkpoint.content, toJson(checkpoint.sources), now, checkpoint.id);
+      }
+    };
+    // One transaction for the lot: one commit, and each page the answers share written once.
+    if (checkpoints.length === 1) save();
+    else if (checkpoints.length > 1) transaction(this.db, save);
   }
 
   async findMessageByRun(runId: string): Promise<StoredMessage | undefined> {
