@@ -121,11 +121,15 @@ export class ChatService {
     const outputMax = input.maxTokens ?? chatbot.maxTokens ?? undefined;
     let run: RunProducer;
     let hold: BudgetHold | undefined;
+    let newConversation = false;
     try {
       hold = await this.reserve(principal, limitKey, chatbot, input.message, outputMax);
-      conversationId ??= (
-        await conversations.createConversation(ownerId, chatbot.id, input.newConversationId)
-      ).id;
+      if (conversationId === undefined) {
+        conversationId = (
+          await conversations.createConversation(ownerId, chatbot.id, input.newConversationId)
+        ).id;
+        newConversation = true;
+      }
       // The chatbot's own run deadline, where it has one (RUN_MAX_DURATION_MS otherwise).
       const maxDurationMs = chatbot.limits.maxDurationMs ?? undefined;
       run = this.deps.hub.create({
@@ -145,6 +149,7 @@ export class ChatService {
       {
         message: input.message,
         conversationId,
+        ...(newConversation ? { newConversation } : {}),
         chatbot,
         cacheScope: cacheScope(principal),
         requester: limitKey,

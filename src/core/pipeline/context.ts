@@ -16,6 +16,11 @@ import type { RunRecorder } from './recorder.ts';
 export interface ChatInput {
   message: string;
   conversationId: string;
+  /**
+   * The conversation was created for this answer (ChatService.start, which fails when the id was taken): it has no
+   * messages, so its history is not read.
+   */
+  newConversation?: boolean;
   chatbot: Chatbot;
   /** Who may share this answer through the answer cache (cacheScope of the asker). */
   cacheScope: string;

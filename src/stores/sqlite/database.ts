@@ -2,7 +2,7 @@
 
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { getLoadablePath } from 'sqlite-vec';
 import { RivuletError } from '../../core/errors.ts';
 import { MIGRATIONS } from './migrations.ts';
@@ -75,15 +75,30 @@ export function migrate(db: DatabaseSync): { from: number; to: number } {
   return { from: row.user_version, to: Math.max(row.user_version, MIGRATIONS.length) };
 }
 
+/** Each database's BEGIN IMMEDIATE, COMMIT and ROLLBACK, prepared once (exec parses them on every call). */
+const transactionStatements = new WeakMap<
+  DatabaseSync,
+  Record<'begin' | 'commit' | 'rollback', StatementSync>
+>();
+
 /** Runs `work` in a transaction (IMMEDIATE, so writers queue instead of failing mid-way). */
 export function transaction<T>(db: DatabaseSync, work: () => T): T {
-  db.exec('BEGIN IMMEDIATE');
+  let statements = transactionStatements.get(db);
+  if (statements === undefined) {
+    statements = {
+      begin: db.prepare('BEGIN IMMEDIATE'),
+      commit: db.prepare('COMMIT'),
+      rollback: db.prepare('ROLLBACK'),
+    };
+    transactionStatements.set(db, statements);
+  }
+  statements.begin.run();
   try {
     const result = work();
-    db.exec('COMMIT');
+    statements.commit.run();
     return result;
   } catch (error) {
-    db.exec('ROLLBACK');
+    statements.rollback.run();
     throw error;
   }
 }

@@ -17,6 +17,13 @@ import { toConversation, toMessage, type ConversationRow, type MessageRow } from
 import { transaction } from './database.ts';
 import { toJson } from './json-columns.ts';
 
+/** The newest `limit` messages of a conversation, oldest first; LIMIT -1 is no limit. */
+const NEWEST_MESSAGES = (limit: string): string =>
+  `SELECT * FROM (SELECT * FROM messages WHERE conversation_id = ? ORDER BY seq DESC LIMIT ${limit}) ORDER BY seq`;
+
+/** How many limits get a statement of their own (see messagesStatement); others bind theirs. */
+const LIMIT_STATEMENTS_MAX = 8;
+
 /** A message's values for role ... steps, in the column order insertMessage and replaceMessage both bind. */
 function messageColumns(message: StoredMessage): SQLInputValue[] {
   return [
@@ -56,6 +63,9 @@ export class SqliteConversationStore implements ConversationStore {
     StatementSync
   >;
 
+  /** `messages` with the limit written into the SQL, by limit (see messagesStatement). */
+  private readonly messagesByLimit = new Map<number, StatementSync>();
+
   /** Drops the cached answers a conversation's questions produced; called inside this store's transactions. */
   private readonly forgetAnswers: (conversationId: string) => void;
 
@@ -81,9 +91,7 @@ export class SqliteConversationStore implements ConversationStore {
       listByAnonymous: db.prepare(
         'SELECT * FROM conversations WHERE owner_id IS NULL AND (updated_at, id) < (?, ?) ORDER BY updated_at DESC, id DESC LIMIT ?',
       ),
-      messages: db.prepare(
-        'SELECT * FROM (SELECT * FROM messages WHERE conversation_id = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq',
-      ),
+      messages: db.prepare(NEWEST_MESSAGES('?')),
       insertMessage: db.prepare(`
         INSERT INTO messages (id, conversation_id, role, content, created_at, status, run_id, finish_reason,
           error_code, usage, timings, sources, cached, metadata, steps)
@@ -145,11 +153,29 @@ export class SqliteConversationStore implements ConversationStore {
 
   async listMessages(conversationId: string, limit = -1): Promise<StoredMessage[]> {
     // SQLite reads LIMIT -1 as "no limit".
-    const rows = this.statements.messages.all(
+    const newest = Number.isSafeInteger(limit) && limit >= 0 ? limit : -1;
+    const rows = this.messagesStatement(newest).all(
       conversationId,
-      Number.isFinite(limit) ? limit : -1,
     ) as unknown as MessageRow<SqliteColumnTypes>[];
     return rows.map((row) => toMessage(row, sqliteColumns));
+  }
+
+  /**
+   * The newest-messages statement for `limit`, with the limit in its SQL: SQLite re-prepares a statement whose LIMIT
+   * is a bound parameter every time it runs (18.6 µs against 1.3 for a conversation without messages). The few limits
+   * the callers use (the history limit, the pages asked for) get one each; beyond LIMIT_STATEMENTS_MAX the limit is
+   * bound.
+   */
+  private messagesStatement(limit: number): { all(conversationId: string): unknown[] } {
+    let statement = this.messagesByLimit.get(limit);
+    if (statement === undefined) {
+      if (this.messagesByLimit.size >= LIMIT_STATEMENTS_MAX) {
+        return { all: (conversationId) => this.statements.messages.all(conversationId, limit) };
+      }
+      statement = this.db.prepare(NEWEST_MESSAGES(String(limit)));
+      this.messagesByLimit.set(limit, statement);
+    }
+    return statement;
   }
 
   async countMessages(conversationId: string): Promise<number> {

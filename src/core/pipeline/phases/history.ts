@@ -8,7 +8,11 @@ import type { PipelineContext } from '../context.ts';
 export async function historyPhase(context: PipelineContext): Promise<ChatMessage[]> {
   const { run, input, deps, recorder } = context;
   recorder.beginPhase('history');
-  const stored = await deps.conversations.listMessages(input.conversationId, deps.historyLimit, run.signal);
+  // A conversation this request created has nothing to read yet.
+  const stored =
+    input.newConversation === true
+      ? []
+      : await deps.conversations.listMessages(input.conversationId, deps.historyLimit, run.signal);
   const history: ChatMessage[] = stored
     // Another answer of this conversation still streaming has only part of its text: it is not history yet.
     .filter((message) => message.content !== '' && message.status !== 'streaming')

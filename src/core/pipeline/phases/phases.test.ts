@@ -48,6 +48,18 @@ describe('pipeline phases', () => {
     expect(context.run.events.map((event) => event.type)).toEqual(['phase', 'phase']);
   });
 
+  it('history: a conversation created for this answer is not read (it has nothing yet)', async () => {
+    const context = testContext({ input: { newConversation: true } });
+    let reads = 0;
+    context.conversations.listMessages = () => {
+      reads += 1;
+      return Promise.resolve([]);
+    };
+    expect(await historyPhase(context)).toEqual([]);
+    expect(reads).toBe(0);
+    expect(context.conversations.messages.map((message) => message.status)).toEqual([undefined, 'streaming']);
+  });
+
   it('enhance: is skipped for a first question without glossary terms, and condenses a follow-up', async () => {
     const first = testContext();
     expect(await enhancePhase(first, [])).toMatchObject({ question: 'What is alpha?', standalone: true });
