@@ -56,7 +56,9 @@ export class FakeConversations implements ConversationStore {
   checkpointMessage(id: string, progress: { content: string; sources?: unknown }): Promise<void> {
     return this.checkpointMessages([{ id, ...progress }]);
   }
-  checkpointMessages(checkpoints: readonly { id: string; content: string; sources?: unknown }[]): Promise<void> {
+  checkpointMessages(
+    checkpoints: readonly { id: string; content: string; sources?: unknown }[],
+  ): Promise<void> {
     for (const { id, content, sources } of checkpoints) {
       this.checkpoints.push({ id, content, sources: sources !== undefined });
     }

@@ -37,6 +37,19 @@ class BatchRecorder extends FakeConversations {
   }
 }
 
+/** A scheduler over a BatchRecorder, and a way to track an answer named `name` (msg_<name>, run_<name>). */
+function setup(intervalMs = INTERVAL_MS) {
+  const conversations = new BatchRecorder();
+  const logger = recordingLogger();
+  const scheduler = new CheckpointScheduler({ conversations, logger, intervalMs });
+  const track = (name: string) => {
+    const answer = recorder(`run_${name}`);
+    const checkpoints = scheduler.track({ messageId: `msg_${name}`, runId: `run_${name}`, recorder: answer });
+    return { answer, checkpoints };
+  };
+  return { conversations, logger, scheduler, track };
+}
+
 describe('CheckpointScheduler', () => {
   beforeEach(() => {
     vi.useFakeTimers();
@@ -46,21 +59,10 @@ describe('CheckpointScheduler', () => {
   });
 
   it('saves every streaming answer that changed in one batch per tick, each with its own text', async () => {
-    const conversations = new BatchRecorder();
-    const scheduler = new CheckpointScheduler({
-      conversations,
-      logger: recordingLogger(),
-      intervalMs: INTERVAL_MS,
-    });
-    const answers = ['a', 'b', 'c'].map((name) => {
-      const answer = recorder(`run_${name}`);
-      return {
-        answer,
-        checkpoints: scheduler.track({ messageId: `msg_${name}`, runId: `run_${name}`, recorder: answer }),
-      };
-    });
-    answers[0]?.answer.emitToken('first ');
-    answers[1]?.answer.emitToken('second ');
+    const { conversations, scheduler, track } = setup();
+    const [a, b, c] = ['a', 'b', 'c'].map(track);
+    a?.answer.emitToken('first ');
+    b?.answer.emitToken('second ');
     // The third has nothing yet: not saved.
     await vi.advanceTimersByTimeAsync(INTERVAL_MS);
     expect(conversations.batches).toEqual([
@@ -69,27 +71,21 @@ describe('CheckpointScheduler', () => {
         { id: 'msg_b', content: 'second ', sources: false },
       ],
     ]);
-    answers[1]?.answer.emitToken('more');
-    answers[2]?.answer.emitToken('third');
+    b?.answer.emitToken('more');
+    c?.answer.emitToken('third');
     await vi.advanceTimersByTimeAsync(INTERVAL_MS);
     expect(conversations.batches[1]).toEqual([
       { id: 'msg_b', content: 'second more', sources: false },
       { id: 'msg_c', content: 'third', sources: false },
     ]);
-    for (const { checkpoints } of answers) await checkpoints.stop();
+    for (const tracked of [a, b, c]) await tracked?.checkpoints.stop();
     expect(scheduler.size).toBe(0);
   });
 
   it('saves only what changed, the sources once, and one batch at a time', async () => {
-    const conversations = new BatchRecorder();
+    const { conversations, track } = setup();
     conversations.hold = true;
-    const scheduler = new CheckpointScheduler({
-      conversations,
-      logger: recordingLogger(),
-      intervalMs: INTERVAL_MS,
-    });
-    const answer = recorder('run');
-    const checkpoints = scheduler.track({ messageId: 'msg', runId: 'run', recorder: answer });
+    const { answer, checkpoints } = track('x');
     vi.advanceTimersByTime(INTERVAL_MS);
     expect(conversations.batches).toEqual([]);
     answer.sendSources([], { quality: 'none', topScore: 0, matchedTerms: 0, queryTerms: 1 });
@@ -98,10 +94,10 @@ describe('CheckpointScheduler', () => {
     answer.emitToken('b');
     // The first save is still in flight: this tick is skipped.
     vi.advanceTimersByTime(INTERVAL_MS);
-    expect(conversations.batches).toEqual([[{ id: 'msg', content: 'a', sources: true }]]);
+    expect(conversations.batches).toEqual([[{ id: 'msg_x', content: 'a', sources: true }]]);
     conversations.release();
     await vi.advanceTimersByTimeAsync(INTERVAL_MS);
-    expect(conversations.batches.at(-1)).toEqual([{ id: 'msg', content: 'ab', sources: false }]);
+    expect(conversations.batches.at(-1)).toEqual([{ id: 'msg_x', content: 'ab', sources: false }]);
     // stop() waits for the save in flight; nothing is saved after it.
     let stopped = false;
     const stopping = checkpoints.stop().then(() => (stopped = true));
@@ -115,22 +111,16 @@ describe('CheckpointScheduler', () => {
   });
 
   it('one answer the store refuses does not cost the others their save', async () => {
-    const conversations = new BatchRecorder();
+    const { conversations, logger, track } = setup();
     conversations.refuse = (batch) => batch.some((checkpoint) => checkpoint.id === 'msg_bad');
-    const logger = recordingLogger();
-    const scheduler = new CheckpointScheduler({ conversations, logger, intervalMs: INTERVAL_MS });
-    const stops = ['good1', 'bad', 'good2'].map((name) => {
-      const answer = recorder(`run_${name}`);
-      answer.emitToken(`text of ${name}`);
-      return scheduler.track({ messageId: `msg_${name}`, runId: `run_${name}`, recorder: answer });
+    const tracked = ['good1', 'bad', 'good2'].map((name) => {
+      const one = track(name);
+      one.answer.emitToken(`text of ${name}`);
+      return one;
     });
     await vi.advanceTimersByTimeAsync(INTERVAL_MS);
-    expect(
-      conversations.batches
-        .flat()
-        .map((checkpoint) => checkpoint.id)
-        .sort(),
-    ).toEqual(['msg_good1', 'msg_good2']);
+    const saved = conversations.batches.flat().map((checkpoint) => checkpoint.id);
+    expect(saved.sort()).toEqual(['msg_good1', 'msg_good2']);
     expect(logger.lines.map((line) => [line.level, line.fields.runId, line.message])).toEqual([
       ['warn', 'run_bad', 'checkpointing the answer failed'],
     ]);
@@ -138,46 +128,37 @@ describe('CheckpointScheduler', () => {
     await vi.advanceTimersByTimeAsync(INTERVAL_MS);
     expect(logger.lines).toHaveLength(2);
     expect(conversations.batches.flat()).toHaveLength(2);
-    for (const checkpoints of stops) await checkpoints.stop();
+    for (const { checkpoints } of tracked) await checkpoints.stop();
   });
 
   it('saves an unchanged answer again once its last save is a heartbeat old, and skips answers just started', async () => {
-    const conversations = new BatchRecorder();
-    const scheduler = new CheckpointScheduler({
-      conversations,
-      logger: recordingLogger(),
-      intervalMs: INTERVAL_MS,
-    });
-    const answer = recorder('run');
-    const checkpoints = scheduler.track({ messageId: 'msg', runId: 'run', recorder: answer });
-    answer.emitToken('hello');
+    const { conversations, track } = setup();
+    const first = track('x');
+    first.answer.emitToken('hello');
     await vi.advanceTimersByTimeAsync(INTERVAL_MS);
     expect(conversations.batches).toHaveLength(1);
     await vi.advanceTimersByTimeAsync(CHECKPOINT_HEARTBEAT_MS - INTERVAL_MS);
     expect(conversations.batches).toHaveLength(1);
     await vi.advanceTimersByTimeAsync(INTERVAL_MS);
     expect(conversations.batches).toEqual([
-      [{ id: 'msg', content: 'hello', sources: false }],
-      [{ id: 'msg', content: 'hello', sources: false }],
+      [{ id: 'msg_x', content: 'hello', sources: false }],
+      [{ id: 'msg_x', content: 'hello', sources: false }],
     ]);
     // An answer tracked just before a tick waits for the next one: a short answer is never checkpointed.
     await vi.advanceTimersByTimeAsync(INTERVAL_MS - 10);
-    const late = recorder('run_late');
-    const lateCheckpoints = scheduler.track({ messageId: 'msg_late', runId: 'run_late', recorder: late });
-    late.emitToken('quick');
+    const late = track('late');
+    late.answer.emitToken('quick');
     await vi.advanceTimersByTimeAsync(10);
     expect(conversations.batches).toHaveLength(2);
     await vi.advanceTimersByTimeAsync(INTERVAL_MS);
     expect(conversations.batches.at(-1)).toEqual([{ id: 'msg_late', content: 'quick', sources: false }]);
-    await checkpoints.stop();
-    await lateCheckpoints.stop();
+    await first.checkpoints.stop();
+    await late.checkpoints.stop();
   });
 
   it('tracks nothing when checkpoints are off', async () => {
-    const conversations = new BatchRecorder();
-    const scheduler = new CheckpointScheduler({ conversations, logger: recordingLogger(), intervalMs: 0 });
-    const answer = recorder('run');
-    const checkpoints = scheduler.track({ messageId: 'msg', runId: 'run', recorder: answer });
+    const { conversations, scheduler, track } = setup(0);
+    const { answer, checkpoints } = track('x');
     answer.emitToken('hello');
     await vi.advanceTimersByTimeAsync(CHECKPOINT_HEARTBEAT_MS * 2);
     expect(scheduler.size).toBe(0);
