@@ -12,6 +12,14 @@ export interface Logger {
   info(fields: Record<string, unknown>, message: string): void;
   warn(fields: Record<string, unknown>, message: string): void;
   error(fields: Record<string, unknown>, message: string): void;
+  /** Whether lines of `level` are written (pino's); a logger without it writes every level it has. */
+  isLevelEnabled?(level: string): boolean;
+}
+
+/** Whether a line of `level` would be written: one that would not is not worth building (per answer, at least). */
+export function writesLevel(logger: Logger, level: 'debug' | 'info'): boolean {
+  if (level === 'debug' && logger.debug === undefined) return false;
+  return logger.isLevelEnabled?.(level) ?? true;
 }
 
 const logContext = new AsyncLocalStorage<Readonly<Record<string, unknown>>>();

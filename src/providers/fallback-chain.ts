@@ -3,7 +3,7 @@
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RivuletError, toRivuletError } from '../core/errors.ts';
-import { logContextFields, type Logger } from '../core/logger.ts';
+import { logContextFields, writesLevel, type Logger } from '../core/logger.ts';
 import { noopObserver, type ProviderObserver } from '../core/observer.ts';
 import type { ReleaseSlot } from '../core/fair-semaphore.ts';
 import type { ProviderQueue } from '../core/provider-queue.ts';
@@ -111,8 +111,11 @@ export class FallbackChain implements LanguageModel {
     const closed = chain.filter((model) => !this.options.breaker.isOpen(keyOf(model)));
     const consultBreaker = closed.length > 0;
     const candidates = consultBreaker ? closed : [...chain];
-    const debug = (fields: Record<string, unknown>, message: string): void =>
-      this.options.logger.debug?.({ ...logContextFields(), ...fields }, message);
+    // At LOG_LEVEL=info and above the debug lines of every answer are not even built.
+    const debugging = writesLevel(this.options.logger, 'debug');
+    const debug = (fields: Record<string, unknown>, message: string): void => {
+      if (debugging) this.options.logger.debug?.({ ...logContextFields(), ...fields }, message);
+    };
     if (closed.length < chain.length) {
       debug(
         { open: chain.filter((model) => !closed.includes(model)).map(keyOf), trialForAll: !consultBreaker },
@@ -141,7 +144,7 @@ export class FallbackChain implements LanguageModel {
         let receivedAny = false;
         const startedAt = Date.now();
         const call = { provider: model.provider, model: model.model, attempt: attempt + 1, streaming };
-        debug({ ...call, continuingAfterChars: sent.length }, 'provider request sent');
+        if (debugging) debug({ ...call, continuingAfterChars: sent.length }, 'provider request sent');
         const reportCall = (errorCode: string | undefined): void =>
           onProviderCall?.({
             provider: model.provider,
@@ -155,7 +158,7 @@ export class FallbackChain implements LanguageModel {
           await this.attempt(model, attemptRequest, streaming, options, (part) => {
             if (!receivedAny) {
               receivedAny = true;
-              debug({ ...call, ms: Date.now() - startedAt }, 'provider first byte');
+              if (debugging) debug({ ...call, ms: Date.now() - startedAt }, 'provider first byte');
             }
             if (part.type === 'text-delta') {
               sentThisAttempt = true;
@@ -172,7 +175,9 @@ export class FallbackChain implements LanguageModel {
           this.options.breaker.recordSuccess(keyOf(model));
           if (breakerBefore !== 'closed')
             debug({ provider: keyOf(model) }, 'circuit closed: provider answered');
-          debug({ ...call, ms: Date.now() - startedAt, sentChars: sent.length }, 'provider call finished');
+          if (debugging) {
+            debug({ ...call, ms: Date.now() - startedAt, sentChars: sent.length }, 'provider call finished');
+          }
           reportCall(undefined);
           return;
         } catch (caught) {

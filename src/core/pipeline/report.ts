@@ -1,6 +1,7 @@
 // The end of a run's record: its outcome for metrics and traces, and one log line with every phase's time.
 
 import type { PhaseName, Timings } from '../events.ts';
+import { writesLevel } from '../logger.ts';
 import type { PipelineContext } from './context.ts';
 
 /** Reports the run once its answer is stored; `provider` is the one the `start` event named. */
@@ -18,7 +19,8 @@ export function reportRun(context: PipelineContext, provider: string, timings: T
     inputTokens: usage?.inputTokens ?? 0,
     phases: timings.phases,
   });
-  // One line per answer with every phase's time (seed 000: "Phase 6 completed in 2.34s").
+  // One line per answer with every phase's time (seed 000: "Phase 6 completed in 2.34s"), built only when written.
+  if (!writesLevel(deps.logger, 'info')) return;
   deps.logger.info(
     {
       runId: run.runId,
