@@ -185,3 +185,71 @@ describe('the non-streaming path', () => {
     ]);
   });
 });
+
+/** A provider that answers nothing until its call's signal aborts, then fails with the signal's reason. */
+class SilentModel implements LanguageModel {
+  readonly provider = 'silent';
+  readonly model = 'm';
+  readonly signals: AbortSignal[] = [];
+  stream(_request: GenerateRequest, options: StreamOptions): Promise<void> {
+    return this.silence(options.signal);
+  }
+  generate(_request: GenerateRequest, options: { signal: AbortSignal }): Promise<GenerateResult> {
+    return this.silence(options.signal);
+  }
+  private silence(signal: AbortSignal): Promise<never> {
+    this.signals.push(signal);
+    return new Promise((_resolve, reject) => {
+      if (signal.aborted) reject(signal.reason as Error);
+      signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
+    });
+  }
+}
+
+describe('fallback chain: what ends a call', () => {
+  const single = (model: LanguageModel, stallMs: number) =>
+    new FallbackChain([model], {
+      retries: 0,
+      baseDelayMs: 1,
+      maxDelayMs: 1,
+      stallMs,
+      streaming: true,
+      continueAfterFailure: false,
+      breaker: new CircuitBreaker({ failureThreshold: 5, cooldownMs: 60_000 }),
+      logger: quiet,
+    });
+
+  it('stopping the answer aborts the call with the stop reason', async () => {
+    const model = new SilentModel();
+    const run = new AbortController();
+    const stopped = new RivuletError('RUN_STOPPED');
+    const call = single(model, 60_000).stream(REQUEST, { signal: run.signal, onPart: () => undefined });
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    run.abort(stopped);
+    await expect(call).rejects.toBe(stopped);
+    expect(model.signals[0]?.reason).toBe(stopped);
+  });
+
+  it('an answer stopped before the call fails it at once with the stop reason', async () => {
+    const model = new SilentModel();
+    const run = new AbortController();
+    run.abort(new RivuletError('RUN_STOPPED'));
+    await expect(
+      single(model, 60_000).stream(REQUEST, { signal: run.signal, onPart: () => undefined }),
+    ).rejects.toMatchObject({ code: 'RUN_STOPPED' });
+  });
+
+  it('a provider silent for the stall time fails the call with UPSTREAM_TIMEOUT, not the run', async () => {
+    const model = new SilentModel();
+    const run = new AbortController();
+    await expect(
+      single(model, 20).stream(REQUEST, { signal: run.signal, onPart: () => undefined }),
+    ).rejects.toMatchObject({ code: 'UPSTREAM_TIMEOUT' });
+    // Streamed, then (a stall before the first token may be the streaming itself) asked once more without streaming.
+    expect(model.signals.map((signal) => (signal.reason as RivuletError).code)).toEqual([
+      'UPSTREAM_TIMEOUT',
+      'UPSTREAM_TIMEOUT',
+    ]);
+    expect(run.signal.aborted).toBe(false);
+  });
+});

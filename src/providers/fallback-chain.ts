@@ -326,8 +326,14 @@ export class FallbackChain implements LanguageModel {
     signal: AbortSignal,
     onPart: (part: StreamPart) => void,
   ): Promise<void> {
-    const stall = new AbortController();
-    const attemptSignal = AbortSignal.any([signal, stall.signal]);
+    // The call's signal: aborted by the run's, or by the stall timer. One controller the run's abort is forwarded to,
+    // not AbortSignal.any: a composite signal cost about 7 us to make and more for undici to listen to, every call.
+    const attempt = new AbortController();
+    const attemptSignal = attempt.signal;
+    const forwardAbort = (): void => attempt.abort(signal.reason);
+    if (signal.aborted) forwardAbort();
+    else signal.addEventListener('abort', forwardAbort, { once: true });
+    let stalled: RivuletError | undefined;
     let receivedAny = false;
     // Silence before anything arrived is a provider not answering in time; after that it stopped mid-answer. The
     // request's own limit (a chatbot's stallTimeoutMs) comes before the configured one.
@@ -342,7 +348,8 @@ export class FallbackChain implements LanguageModel {
         return;
       }
       const detail = `no data for ${stallMs} ms`;
-      stall.abort(new RivuletError(receivedAny ? 'UPSTREAM_STALLED' : 'UPSTREAM_TIMEOUT', { detail }));
+      stalled = new RivuletError(receivedAny ? 'UPSTREAM_STALLED' : 'UPSTREAM_TIMEOUT', { detail });
+      attempt.abort(stalled);
     };
     let timer = setTimeout(checkStall, stallMs);
     try {
@@ -363,10 +370,11 @@ export class FallbackChain implements LanguageModel {
       if (result.usage !== null) onPart({ type: 'usage', usage: result.usage });
       onPart({ type: 'finish', finishReason: result.finishReason });
     } catch (error) {
-      if (stall.signal.aborted && !signal.aborted) throw stall.signal.reason as RivuletError;
+      if (stalled !== undefined && !signal.aborted) throw stalled;
       throw error;
     } finally {
       clearTimeout(timer);
+      signal.removeEventListener('abort', forwardAbort);
     }
   }
 }
