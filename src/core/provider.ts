@@ -89,6 +89,12 @@ export interface StreamOptions {
   requester?: string;
   /** Called after each provider request the call made (retries and failovers included), for traces. */
   onProviderCall?: (call: ProviderCall) => void;
+  /**
+   * The text this call has passed to onPart so far: its text-delta parts since it began, or since a `failover` part
+   * with `restart`. A chain continuing on another provider after a failure sends it as the answer so far; a caller
+   * that keeps the answer's text anyway says where it is, so the chain need not keep a second copy token by token.
+   */
+  textSoFar?: () => string;
 }
 
 export interface GenerateResult {

@@ -148,6 +148,31 @@ describe('a failure in the middle of a tool call', () => {
     expect(b.requests[0]?.messages.at(-1)).toEqual({ role: 'user', content: CONTINUE_INSTRUCTION });
   });
 
+  it("continues from the caller's copy of the text when the caller keeps one (textSoFar), restarts included", async () => {
+    const a = new ScriptedModel('a', halfCall, dropped());
+    const b = new ScriptedModel('b', [{ type: 'text-delta', text: 'Refunds take ' }], dropped());
+    const c = new ScriptedModel('c', [
+      { type: 'text-delta', text: '14 days.' },
+      { type: 'finish', finishReason: 'stop' },
+    ]);
+    // The caller's text, as an answer's recorder keeps it (a restart starts the step's text again), marked so that
+    // only the caller's copy can reach the next provider.
+    let text = '';
+    await chainOf([a, b, c]).stream(REQUEST, {
+      signal: new AbortController().signal,
+      textSoFar: () => text,
+      onPart: (part) => {
+        if (part.type === 'text-delta') text += part.text.toUpperCase();
+        if (part.type === 'failover' && part.restart === true) text = '';
+      },
+    });
+    expect(text).toBe('REFUNDS TAKE 14 DAYS.');
+    expect(c.requests[0]?.messages.slice(-2)).toEqual([
+      { role: 'assistant', content: 'REFUNDS TAKE ' },
+      { role: 'user', content: CONTINUE_INSTRUCTION },
+    ]);
+  });
+
   it('generate() returns the calls of the provider that finished, without the text of the abandoned attempt', async () => {
     const chain = chainOf([new ScriptedModel('a', halfCall, dropped()), new ScriptedModel('b', wholeCall)]);
     const result = await chain.generate(REQUEST, { signal: new AbortController().signal });

@@ -104,7 +104,10 @@ export class FallbackChain implements LanguageModel {
 
   async stream(request: GenerateRequest, options: StreamOptions): Promise<void> {
     const { signal, onPart, onProviderCall } = options;
-    let sent = '';
+    // The caller's copy of the text sent, or, from a caller that keeps none, the chain's own.
+    let ownText = '';
+    const keepsOwnText = options.textSoFar === undefined;
+    const textSoFar = options.textSoFar ?? ((): string => ownText);
     let lastError: RivuletError | undefined;
     const chain = this.select(request.providers);
     // Providers whose circuit is open sit out; if every one is open, the whole chain gets a trial.
@@ -135,6 +138,7 @@ export class FallbackChain implements LanguageModel {
       }
       if (breakerBefore === 'half-open') debug({ provider: keyOf(model) }, 'circuit half-open: trial call');
       const ownRequest = model === chain[0] ? request : withoutModel(request);
+      const sent = textSoFar();
       const attemptRequest = sent === '' ? ownRequest : continuation(ownRequest, sent);
       let streaming = this.options.streaming;
       for (let attempt = 0; ; attempt += 1) {
@@ -162,7 +166,7 @@ export class FallbackChain implements LanguageModel {
             }
             if (part.type === 'text-delta') {
               sentThisAttempt = true;
-              sent += part.text;
+              if (keepsOwnText) ownText += part.text;
             } else if (part.type === 'tool-input-start') {
               // The reader saw the call begin: no silent retry of this provider either.
               sentThisAttempt = true;
@@ -176,7 +180,10 @@ export class FallbackChain implements LanguageModel {
           if (breakerBefore !== 'closed')
             debug({ provider: keyOf(model) }, 'circuit closed: provider answered');
           if (debugging) {
-            debug({ ...call, ms: Date.now() - startedAt, sentChars: sent.length }, 'provider call finished');
+            debug(
+              { ...call, ms: Date.now() - startedAt, sentChars: textSoFar().length },
+              'provider call finished',
+            );
           }
           reportCall(undefined);
           return;
@@ -238,13 +245,14 @@ export class FallbackChain implements LanguageModel {
           const next = candidates[index + 1];
           if (next === undefined) throw error;
           this.options.logger.warn(
-            { ...context, to: next.provider, sentChars: sent.length, restart: inToolCall },
+            { ...context, to: next.provider, sentChars: textSoFar().length, restart: inToolCall },
             'failing over',
           );
           this.observer.providerFailover(model.provider, next.provider);
           if (inToolCall) {
-            // A half tool call cannot be continued: the next provider answers the step from the start.
-            sent = '';
+            // A half tool call cannot be continued: the next provider answers the step from the start (a caller's
+            // copy starts again on this part).
+            ownText = '';
             onPart({
               type: 'failover',
               from: keyOf(model),
@@ -271,6 +279,7 @@ export class FallbackChain implements LanguageModel {
     let result: GenerateResult = { text: '', usage: null, finishReason: 'stop' };
     await this.stream(request, {
       signal: options.signal,
+      textSoFar: () => text,
       onPart: (part) => {
         if (part.type === 'text-delta') text += part.text;
         else if (part.type === 'usage') result = { ...result, usage: part.usage };

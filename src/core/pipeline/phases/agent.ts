@@ -192,6 +192,8 @@ export async function agentPhase(
         signal: run.signal,
         requester: input.requester,
         onProviderCall: (call) => trace.providerCall?.(call),
+        // This step's text so far (a restart starts it again): a chain continuing after a failure sends it.
+        textSoFar: () => recorder.text.slice(textStart),
         onPart,
       },
     );

@@ -67,6 +67,8 @@ export async function generatePhase(
     signal: run.signal,
     requester: input.requester,
     onProviderCall: (call) => trace.providerCall?.(call),
+    // The answer's text is the recorder's: a chain continuing after a failure reads it from there.
+    textSoFar: () => recorder.text,
     onPart: (part) => {
       switch (part.type) {
         case 'text-delta':
