@@ -262,6 +262,67 @@ export function describeRunHubConformance(name: string, factory: RunHubFactory):
       expect(await hub.subscribe(run.runId, -1, collector())).toBeUndefined();
     });
 
+    it('resumes a finished run its readers left exactly after any seq, a long one and a paused reader included', async () => {
+      const hub = await makeHub();
+      const run = hub.create({ ownerId: null });
+      const reader = collector();
+      const subscription = await hub.subscribe(run.runId, -1, reader);
+      const appended: RunEvent[] = [];
+      const append = (event: Parameters<typeof run.append>[0]): void => {
+        const seq = run.append(event);
+        appended.push({ ...event, seq });
+      };
+      append({ type: 'phase', name: 'generate', state: 'start' });
+      for (let index = 0; index < 40; index += 1) append({ type: 'token', text: `t${index} ` });
+      append({ type: 'phase', name: 'generate', state: 'end', durationMs: 1 });
+      // One stretch of tokens longer than a merged frame may be.
+      append({ type: 'token', text: 'x'.repeat(40_000) });
+      append({ type: 'token', text: 'y'.repeat(40_000) });
+      append({ type: 'token', text: 'z' });
+      const text = textOf(appended);
+      append({ type: 'done', finishReason: 'stop', text, usage: null, cached: false, timings: {} as never });
+      await tick();
+      subscription?.close();
+      await tick();
+
+      /** Text of the tokens up to and including each seq. */
+      const before = new Map<number, number>();
+      let length = 0;
+      for (const event of appended)
+        before.set(event.seq, (length += event.type === 'token' ? event.text.length : 0));
+      const last = appended.at(-1)!.seq;
+      for (let afterSeq = -1; afterSeq <= last; afterSeq += 1) {
+        const sink = collector();
+        await hub.subscribe(run.runId, afterSeq, sink);
+        while (!sink.ended) await tick();
+        // Every event after afterSeq, tokens possibly merged into one carrying the last seq it covers.
+        const start = afterSeq < 0 ? 0 : before.get(afterSeq)!;
+        expect(textOf(sink.events)).toBe(text.slice(start));
+        let read = start;
+        for (const event of sink.events) {
+          expect(event.seq).toBeGreaterThan(afterSeq);
+          if (event.type === 'token') read += event.text.length;
+          else expect(event).toEqual(appended[event.seq]);
+          expect(read).toBe(before.get(event.seq));
+        }
+        expect(sink.events.filter((event) => event.type !== 'token')).toEqual(
+          appended.filter((event) => event.type !== 'token' && event.seq > afterSeq),
+        );
+      }
+
+      // A reader that pushes back takes the rest once it resumes.
+      const paused = collector();
+      paused.accept = false;
+      const pausedSubscription = await hub.subscribe(run.runId, 5, paused);
+      await tick();
+      expect(paused.ended).toBe(false);
+      paused.accept = true;
+      pausedSubscription?.resume();
+      while (!paused.ended) await tick();
+      expect(textOf(paused.events)).toBe(text.slice(before.get(5)));
+      expect(paused.events.at(-1)?.type).toBe('done');
+    });
+
     it('isolates a reader whose sink throws', async () => {
       const hub = await makeHub();
       const run = hub.create({ ownerId: null });

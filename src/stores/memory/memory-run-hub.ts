@@ -166,11 +166,22 @@ class MemoryRun extends RunLog implements RunProducer, OwnedRun {
     this.clearGraceTimer();
     clearTimeout(this.durationTimer);
     this.hub.scheduleRetention(this);
+    this.compactWhenRead();
   }
 
   protected override readersChanged(): void {
     if (this.readers.size > 0) this.clearGraceTimer();
     this.hub.options.mirror?.readersChanged(this);
+    this.compactWhenRead();
+  }
+
+  /**
+   * A finished run whose readers are all gone is compacted for its retention (after the current delivery). Not with a
+   * mirror: it copies the log to Redis by seq, and again after Redis lost it, for as long as the run is retained.
+   */
+  private compactWhenRead(): void {
+    if (this.state !== 'finished' || this.readers.size > 0 || this.hub.options.mirror !== undefined) return;
+    queueMicrotask(() => this.compact());
   }
 
   protected override readerDetached(): void {
@@ -245,7 +256,7 @@ export class MemoryRunHub implements RunHub {
     const refusal = this.readerSlots.refusal(run.readers.size);
     if (refusal !== undefined) return Promise.reject(refusal);
     this.readerSlots.take();
-    const cursor = Math.max(0, Math.min(Math.floor(afterSeq) + 1, run.entries.length));
+    const cursor = Math.max(0, Math.min(Math.floor(afterSeq) + 1, run.nextSeq));
     const reader = new LogReader(run, cursor, sink);
     this.observer.readerAttached(afterSeq >= 0);
     run.attach(reader);
@@ -259,7 +270,7 @@ export class MemoryRunHub implements RunHub {
       runId,
       ownerId: run.ownerId,
       state: run.state,
-      lastSeq: run.entries.length - 1,
+      lastSeq: run.nextSeq - 1,
       readers: run.readers.size,
       createdAt: run.createdAt,
     });

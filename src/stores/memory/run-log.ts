@@ -5,6 +5,7 @@ import { isTerminal } from '../../core/events.ts';
 import { mergeTokens } from '../../core/merge-tokens.ts';
 import type { HubObserver } from '../../core/observer.ts';
 import type { LogEntry, RunSink, RunState, RunSubscription } from '../../core/run-hub.ts';
+import { CompactLog } from './compact-log.ts';
 import type { ReaderSlots } from './reader-slots.ts';
 
 /** At most this many entries go to a sink in one write, so one reader cannot hog the event loop. */
@@ -54,8 +55,10 @@ export class RunLog {
   readonly runId: string;
   /** The entries held, in seq order and without gaps, starting at seq `base`. */
   readonly entries: LogEntry[] = [];
-  /** Seq of entries[0]: 0 for a log that holds its whole run. */
+  /** Seq of entries[0]: 0 for a log that holds its whole run, its end once the whole run is in `compacted`. */
   base = 0;
+  /** A finished run's seqs before `base`, compacted (see compact()); undefined otherwise. */
+  private compacted: CompactLog | undefined;
   readonly readers = new Set<LogReader>();
   bytes = 0;
   state: RunState = 'running';
@@ -102,6 +105,7 @@ export class RunLog {
 
   /** Sends everything after the reader's cursor, merged if it is behind, until the sink pushes back. */
   deliver(reader: LogReader): void {
+    if (this.compacted !== undefined && !this.deliverCompacted(reader, this.compacted)) return;
     const entries = this.entries;
     const base = this.base;
     while (!reader.closed && !reader.paused && reader.cursor < base + entries.length) {
@@ -131,6 +135,40 @@ export class RunLog {
     if (reader.closed || reader.paused) return;
     reader.behind = false;
     if (this.state === 'finished') this.endReader(reader);
+  }
+
+  /** Replays the compacted part of the log (readers there are always behind); false once the reader cannot take more. */
+  private deliverCompacted(reader: LogReader, compacted: CompactLog): boolean {
+    while (!reader.closed && !reader.paused && reader.cursor < this.base) {
+      const read = compacted.read(reader.cursor, MAX_BATCH_ENTRIES);
+      reader.cursor = read.next;
+      if (read.merged) this.host.observer.mergedFrame();
+      let accepted: boolean;
+      try {
+        accepted = reader.sink.write(read.entries, read.merged);
+      } catch {
+        reader.close();
+        return false;
+      }
+      if (!accepted) {
+        reader.paused = true;
+        reader.behind = true;
+        return false;
+      }
+    }
+    return !reader.closed && !reader.paused;
+  }
+
+  /**
+   * Keeps a finished log in a compact form (consecutive tokens as one string and their offsets) for the rest of its
+   * retention. Only with no reader attached: a reader replaying it later gets exactly what it would have got.
+   */
+  protected compact(): void {
+    if (this.state !== 'finished' || this.readers.size > 0 || this.compacted !== undefined || this.base !== 0)
+      return;
+    this.compacted = new CompactLog(this.entries);
+    this.base = this.entries.length;
+    this.entries.length = 0;
   }
 
   /** Delivers what readers have not received yet (a final error, say) now, without waiting for a microtask. */
