@@ -83,6 +83,16 @@ async function run(chain: FallbackChain): Promise<StreamPart[]> {
   return parts;
 }
 
+/** A drops mid tool call (a restart), B mid text (a continuation), C finishes. */
+const restartThenTextDrop = (): [ScriptedModel, ScriptedModel, ScriptedModel] => [
+  new ScriptedModel('a', halfCall, dropped()),
+  new ScriptedModel('b', [{ type: 'text-delta', text: 'Refunds take ' }], dropped()),
+  new ScriptedModel('c', [
+    { type: 'text-delta', text: '14 days.' },
+    { type: 'finish', finishReason: 'stop' },
+  ]),
+];
+
 describe('a failure in the middle of a tool call', () => {
   it('restarts the step on the next provider: a failover part with restart, then its whole answer to the original request', async () => {
     const a = new ScriptedModel('a', halfCall, dropped());
@@ -119,12 +129,7 @@ describe('a failure in the middle of a tool call', () => {
   });
 
   it('after a restart, a later text failure continues from the new provider text only', async () => {
-    const a = new ScriptedModel('a', halfCall, dropped());
-    const b = new ScriptedModel('b', [{ type: 'text-delta', text: 'Refunds take ' }], dropped());
-    const c = new ScriptedModel('c', [
-      { type: 'text-delta', text: '14 days.' },
-      { type: 'finish', finishReason: 'stop' },
-    ]);
+    const [a, b, c] = restartThenTextDrop();
     const parts = await run(chainOf([a, b, c]));
     expect(parts.filter((part) => part.type === 'failover')).toEqual([
       { type: 'failover', from: 'a:m', to: 'b:m', reason: 'UPSTREAM_DROPPED', restart: true },
@@ -149,12 +154,7 @@ describe('a failure in the middle of a tool call', () => {
   });
 
   it("continues from the caller's copy of the text when the caller keeps one (textSoFar), restarts included", async () => {
-    const a = new ScriptedModel('a', halfCall, dropped());
-    const b = new ScriptedModel('b', [{ type: 'text-delta', text: 'Refunds take ' }], dropped());
-    const c = new ScriptedModel('c', [
-      { type: 'text-delta', text: '14 days.' },
-      { type: 'finish', finishReason: 'stop' },
-    ]);
+    const [a, b, c] = restartThenTextDrop();
     // The caller's text, as an answer's recorder keeps it (a restart starts the step's text again), marked so that
     // only the caller's copy can reach the next provider.
     let text = '';
