@@ -18,4 +18,16 @@ describe('UsageEstimator', () => {
     expect(usage.outputTokens).toBeLessThan(12);
     expect((await estimator.estimate([], '')).outputTokens).toBe(0);
   });
+
+  it('counts a long prompt the same every time, and each text by its own count', async () => {
+    const estimator = new UsageEstimator();
+    const sources = `Sources:\n\n${'[1] Guide > Install\nRun the installer, then sign in. '.repeat(20)}`;
+    const first = await estimator.estimate([{ role: 'system', content: sources }], '');
+    expect(first.inputTokens).toBeGreaterThan(200);
+    expect((await estimator.estimate([{ role: 'system', content: sources }], '')).inputTokens).toBe(
+      first.inputTokens,
+    );
+    const other = await estimator.estimate([{ role: 'system', content: `${sources} More words here.` }], '');
+    expect(other.inputTokens).toBe(first.inputTokens + 4);
+  });
 });
