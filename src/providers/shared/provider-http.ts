@@ -22,6 +22,20 @@ export interface ProviderRequest {
   stallMs: number;
 }
 
+/** Provider URLs parsed once: they come from the configuration, and undici parsed the string again on every call. */
+const parsedUrls = new Map<string, URL>();
+const MAX_PARSED_URLS = 64;
+
+function parsedUrl(url: string): URL {
+  let parsed = parsedUrls.get(url);
+  if (parsed === undefined) {
+    parsed = new URL(url);
+    if (parsedUrls.size >= MAX_PARSED_URLS) parsedUrls.clear();
+    parsedUrls.set(url, parsed);
+  }
+  return parsed;
+}
+
 /**
  * POSTs JSON and returns the body of a 2xx response. Anything else becomes a coded error: network faults are
  * UPSTREAM_UNAVAILABLE / UPSTREAM_TIMEOUT, statuses map through errorForStatus (with Retry-After), and an abort
@@ -30,7 +44,7 @@ export interface ProviderRequest {
 export async function postToProvider(options: ProviderRequest): Promise<ResponseBody> {
   let response: Dispatcher.ResponseData;
   try {
-    response = await request(options.url, {
+    response = await request(parsedUrl(options.url), {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...options.headers },
       // A Buffer, which undici keeps as it is: a string it would copy into one and keep both until the answer ends
