@@ -3,7 +3,7 @@
 // 150 bytes a token against 4 plus the text). Reading it from any seq gives what a reader that fell behind gets
 // from the full log: tokens merged into one event carrying the last seq it covers, the other events as they were.
 
-import { encodeEvent } from '../../core/events.ts';
+import { encodeEvent, type RunEvent } from '../../core/events.ts';
 import { MAX_MERGED_TOKEN_CHARS } from '../../core/merge-tokens.ts';
 import type { LogEntry } from '../../core/run-hub.ts';
 
@@ -16,9 +16,29 @@ interface TokenSpan {
   readonly ends: Uint32Array;
 }
 
-type Item = LogEntry | TokenSpan;
+/**
+ * Any other event, kept as its JSON alone and parsed again only if a reader replays it: the event objects were the
+ * larger part (the `done` event holds the answer's text as the tree of pieces it was built from, `sources` every
+ * snippet besides their JSON).
+ */
+class StoredEntry implements LogEntry {
+  readonly seq: number;
+  readonly json: string;
+  #event: RunEvent | undefined;
 
-const lastSeqOf = (item: Item): number => ('event' in item ? item.event.seq : item.lastSeq);
+  constructor(entry: LogEntry) {
+    this.seq = entry.event.seq;
+    this.json = entry.json;
+  }
+
+  get event(): RunEvent {
+    return (this.#event ??= JSON.parse(this.json) as RunEvent);
+  }
+}
+
+type Item = StoredEntry | TokenSpan;
+
+const lastSeqOf = (item: Item): number => (item instanceof StoredEntry ? item.seq : item.lastSeq);
 
 export interface CompactRead {
   entries: LogEntry[];
@@ -36,7 +56,7 @@ export class CompactLog {
     let pieces: LogEntry[] = [];
     let chars = 0;
     const flush = (): void => {
-      if (pieces.length === 1) this.#items.push(pieces[0]!);
+      if (pieces.length === 1) this.#items.push(new StoredEntry(pieces[0]!));
       else if (pieces.length > 1) this.#items.push(span(pieces));
       pieces = [];
       chars = 0;
@@ -45,7 +65,7 @@ export class CompactLog {
       const event = entry.event;
       if (event.type !== 'token') {
         flush();
-        this.#items.push(entry);
+        this.#items.push(new StoredEntry(entry));
         continue;
       }
       if (chars + event.text.length > MAX_MERGED_TOKEN_CHARS) flush();
@@ -63,9 +83,9 @@ export class CompactLog {
     let next = from;
     for (let index = this.#indexOf(from); index < items.length && entries.length < maxItems; index += 1) {
       const item = items[index]!;
-      if ('event' in item) {
+      if (item instanceof StoredEntry) {
         entries.push(item);
-        next = item.event.seq + 1;
+        next = item.seq + 1;
         continue;
       }
       const skipped = next - item.firstSeq;
