@@ -95,17 +95,18 @@ export class ChatService {
     let chatbotId = input.chatbotId;
     let conversationId = input.conversationId;
     if (conversationId !== undefined) {
-      const conversation = await conversations.getConversation(conversationId);
-      if (conversation === undefined || conversation.ownerId !== ownerId) {
+      const found = await conversations.getConversationForQuestion(conversationId);
+      if (found === undefined || found.conversation.ownerId !== ownerId) {
         throw new RivuletError('CONVERSATION_NOT_FOUND');
       }
+      const { conversation, messageCount } = found;
       if (chatbotId !== undefined && chatbotId !== conversation.chatbotId) {
         throw new RivuletError('VALIDATION_FAILED', {
           message: `Invalid request: conversationId belongs to chatbot "${conversation.chatbotId}", not "${chatbotId}".`,
         });
       }
       chatbotId = conversation.chatbotId;
-      if ((await conversations.countMessages(conversationId)) >= limits.maxConversationMessages) {
+      if (messageCount >= limits.maxConversationMessages) {
         throw new RivuletError('CONVERSATION_TOO_LONG');
       }
     }

@@ -105,7 +105,13 @@ export interface ConversationStore {
    * cancelled); the call then rejects with the signal's reason.
    */
   listMessages(conversationId: string, limit?: number, signal?: AbortSignal): Promise<StoredMessage[]>;
-  countMessages(conversationId: string): Promise<number>;
+  /**
+   * The conversation and how many messages it holds, in one read (one statement, one round trip on PostgreSQL): what
+   * a new question in an existing conversation checks. Undefined when there is no such conversation.
+   */
+  getConversationForQuestion(
+    id: string,
+  ): Promise<{ conversation: Conversation; messageCount: number } | undefined>;
   /** Stores a message and bumps the conversation's updatedAt (and sets its title from the first user message). */
   appendMessage(message: StoredMessage): Promise<void>;
   /**

@@ -188,8 +188,11 @@ export function describeStoreConformance(
           ]),
         ).rejects.toThrow();
         await conversations.appendMessages([]);
-        expect(await conversations.countMessages(conversation.id)).toBe(2);
-        expect(await conversations.countMessages(other.id)).toBe(0);
+        expect(await conversations.getConversationForQuestion(conversation.id)).toEqual({
+          conversation: await conversations.getConversation(conversation.id),
+          messageCount: 2,
+        });
+        expect((await conversations.getConversationForQuestion(other.id))?.messageCount).toBe(0);
       });
 
       it('refuses a message for a conversation that does not exist', async () => {
@@ -259,8 +262,8 @@ export function describeStoreConformance(
           content: 'q',
           createdAt: 1,
         });
-        expect(await stores.conversations.countMessages(id)).toBeGreaterThan(0);
-        expect(await stores.conversations.countMessages('conv_none')).toBe(0);
+        expect((await stores.conversations.getConversationForQuestion(id))?.messageCount).toBeGreaterThan(0);
+        expect(await stores.conversations.getConversationForQuestion('conv_none')).toBeUndefined();
         expect(await stores.conversations.deleteConversation(id)).toBe(true);
         expect(await stores.conversations.getConversation(id)).toBeUndefined();
         expect(await stores.conversations.listMessages(id)).toEqual([]);
@@ -387,7 +390,7 @@ export function describeStoreConformance(
         // A checkpoint that lands after the final store does not undo it.
         await conversations.checkpointMessage('a1', { content: 'Hello [1] wor' });
         expect(await conversations.findMessageByRun('run_a1')).toEqual(final);
-        expect(await conversations.countMessages(conversation.id)).toBe(3);
+        expect((await conversations.getConversationForQuestion(conversation.id))?.messageCount).toBe(3);
         // The conversation went away meanwhile: nothing to rewrite.
         expect(await conversations.replaceMessage({ ...final, id: 'a_missing' })).toBe(false);
         expect(await conversations.findMessageByRun('run_missing')).toBeUndefined();

@@ -67,7 +67,7 @@ export class FakeConversations implements ConversationStore {
   createConversation = unused;
   getConversation = unused;
   listConversations = unused;
-  countMessages = unused;
+  getConversationForQuestion = unused;
   findMessageByRun = unused;
   interruptStreamingMessages = unused;
   deleteConversation = unused;

@@ -75,10 +75,15 @@ export class PostgresConversationStore implements ConversationStore {
     return rows.map((row) => toMessage(row, postgresColumns));
   }
 
-  async countMessages(conversationId: string): Promise<number> {
-    const [row] = await this.sql<{ n: number }[]>`
-      SELECT count(*) AS n FROM messages WHERE conversation_id = ${pgText(conversationId)}`;
-    return row?.n ?? 0;
+  async getConversationForQuestion(
+    id: string,
+  ): Promise<{ conversation: Conversation; messageCount: number } | undefined> {
+    const [row] = await this.sql<(ConversationRow & { message_count: number })[]>`
+      SELECT *, (SELECT count(*) FROM messages WHERE conversation_id = conversations.id) AS message_count
+      FROM conversations WHERE id = ${pgText(id)}`;
+    return row === undefined
+      ? undefined
+      : { conversation: toConversation(row), messageCount: row.message_count };
   }
 
   async appendMessage(message: StoredMessage): Promise<void> {

@@ -51,7 +51,7 @@ export class SqliteConversationStore implements ConversationStore {
     | 'listByOwner'
     | 'listByAnonymous'
     | 'messages'
-    | 'count'
+    | 'getWithCount'
     | 'insertMessage'
     | 'replaceMessage'
     | 'checkpoint'
@@ -80,11 +80,13 @@ export class SqliteConversationStore implements ConversationStore {
     this.forgetAnswers = options.forgetAnswers;
     this.shared = options.shared ?? false;
     this.statements = {
-      count: db.prepare('SELECT count(*) AS n FROM messages WHERE conversation_id = ?'),
       insert: db.prepare(
         'INSERT INTO conversations (id, owner_id, chatbot_id, title, created_at, updated_at) VALUES (?, ?, ?, NULL, ?, ?)',
       ),
       get: db.prepare('SELECT * FROM conversations WHERE id = ?'),
+      getWithCount: db.prepare(
+        'SELECT *, (SELECT count(*) FROM messages WHERE conversation_id = conversations.id) AS message_count FROM conversations WHERE id = ?',
+      ),
       listByOwner: db.prepare(
         'SELECT * FROM conversations WHERE owner_id = ? AND (updated_at, id) < (?, ?) ORDER BY updated_at DESC, id DESC LIMIT ?',
       ),
@@ -178,8 +180,14 @@ export class SqliteConversationStore implements ConversationStore {
     return statement;
   }
 
-  async countMessages(conversationId: string): Promise<number> {
-    return (this.statements.count.get(conversationId) as { n: number }).n;
+  async getConversationForQuestion(
+    id: string,
+  ): Promise<{ conversation: Conversation; messageCount: number } | undefined> {
+    const row = this.statements.getWithCount.get(id) as
+      (ConversationRow & { message_count: number }) | undefined;
+    return row === undefined
+      ? undefined
+      : { conversation: toConversation(row), messageCount: row.message_count };
   }
 
   async appendMessage(message: StoredMessage): Promise<void> {
