@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { AnalysisCache } from './analysis-cache.ts';
 import { PROXIMITY, rerankByProximity } from './proximity.ts';
-import { analyze } from './text-analysis.ts';
+import { indexTerms } from './indexed-terms.ts';
 
 describe('AnalysisCache', () => {
-  it('gives the terms analyze gives, the same array for a text seen before', () => {
+  it('gives the terms indexTerms gives, the same array for a text seen before', () => {
     const cache = new AnalysisCache();
     const text = 'Resuming streams: the client reconnects with Last-Event-ID.';
     const first = cache.analyze(text);
-    expect(first).toEqual(analyze(text));
+    expect(first).toEqual(indexTerms(text));
     // An equal string built anew (as a store's row gives it) finds the same entry.
     expect(cache.analyze(`Resuming streams: ${text.slice('Resuming streams: '.length)}`)).toBe(first);
     expect(cache.size).toBe(1);
@@ -17,13 +17,15 @@ describe('AnalysisCache', () => {
   it('drops the least recently used text beyond its capacity', () => {
     const cache = new AnalysisCache(2);
     const alpha = cache.analyze('alpha');
-    cache.analyze('beta');
+    const beta = cache.analyze('beta');
     expect(cache.analyze('alpha')).toBe(alpha);
     cache.analyze('gamma');
     expect(cache.size).toBe(2);
-    // beta was the least recently used: analysed anew, while alpha is still the cached array.
+    // beta was the least recently used: analysed anew, while alpha is still the cached entry.
     expect(cache.analyze('alpha')).toBe(alpha);
-    expect(cache.analyze('beta')).toEqual(['beta']);
+    const betaAgain = cache.analyze('beta');
+    expect(betaAgain).not.toBe(beta);
+    expect(betaAgain).toEqual(indexTerms('beta'));
     expect(cache.size).toBe(2);
   });
 
@@ -32,11 +34,11 @@ describe('AnalysisCache', () => {
     const text = 'Resuming streams: the client reconnects with Last-Event-ID.';
     const key = { chunkId: 'chk_1', contentHash: 'h1', field: 'text' };
     const first = cache.analyze(text, key);
-    expect(first).toEqual(analyze(text));
+    expect(first).toEqual(indexTerms(text));
     expect(cache.analyze(`${text}`, { ...key })).toBe(first);
     // Another field of the same chunk is its own entry; the chunk counts once.
     const title = cache.analyze('Streaming guide', { ...key, field: 'title' });
-    expect(title).toEqual(analyze('Streaming guide'));
+    expect(title).toEqual(indexTerms('Streaming guide'));
     expect(cache.analyze('Streaming guide', { ...key, field: 'title' })).toBe(title);
     expect(cache.size).toBe(1);
   });
@@ -45,8 +47,8 @@ describe('AnalysisCache', () => {
     const cache = new AnalysisCache();
     const key = { chunkId: 'chk_1', contentHash: 'h1', field: 'text' };
     cache.analyze('alpacas graze', key);
-    expect(cache.analyze('llamas carry packs', key)).toEqual(['llama', 'carri', 'pack']);
-    expect(cache.analyze('vicunas roam', { ...key, contentHash: 'h2' })).toEqual(analyze('vicunas roam'));
+    expect(cache.analyze('llamas carry packs', key)).toEqual(indexTerms('llamas carry packs'));
+    expect(cache.analyze('vicunas roam', { ...key, contentHash: 'h2' })).toEqual(indexTerms('vicunas roam'));
     expect(cache.size).toBe(1);
   });
 
@@ -54,11 +56,12 @@ describe('AnalysisCache', () => {
     const cache = new AnalysisCache(2);
     const named = (chunkId: string) => ({ chunkId, contentHash: 'h', field: 'text' });
     const alpha = cache.analyze('alpha', named('a'));
-    cache.analyze('beta', named('b'));
+    const beta = cache.analyze('beta', named('b'));
     expect(cache.analyze('alpha', named('a'))).toBe(alpha);
     cache.analyze('gamma', named('c'));
     expect(cache.size).toBe(2);
     expect(cache.analyze('alpha', named('a'))).toBe(alpha);
+    expect(cache.analyze('beta', named('b'))).not.toBe(beta);
   });
 
   it('reranks exactly as uncached analysis does', () => {

@@ -4,12 +4,12 @@
 import type { ChunkHit, DocumentStore } from '../core/documents.ts';
 import type { Analyze } from './analysis-cache.ts';
 import { PROXIMITY, rerankByProximity } from './proximity.ts';
-import { analyze } from './text-analysis.ts';
+import { indexTerms } from './indexed-terms.ts';
 
 /**
  * The best `limit` chunks for the query, best first: BM25's best PROXIMITY.depth (at least; `limit` when more)
  * reordered by how close together the query's terms stand in them. `analyzeText` analyses the hits' text for the
- * rerank: `analyze`, or a retriever's AnalysisCache.
+ * rerank: `indexTerms`, or a retriever's AnalysisCache.
  */
 export async function searchLexical(
   documents: Pick<DocumentStore, 'searchText'>,
@@ -17,7 +17,7 @@ export async function searchLexical(
   query: string,
   limit: number,
   signal?: AbortSignal,
-  analyzeText: Analyze = analyze,
+  analyzeText: Analyze = indexTerms,
 ): Promise<ChunkHit[]> {
   if (!(limit >= 1)) return [];
   const hits = await documents.searchText(collectionId, query, Math.max(limit, PROXIMITY.depth), signal);

@@ -8,6 +8,7 @@
 import type { SourceMatch } from '../core/events.ts';
 import type { MatchCandidate } from '../core/retriever.ts';
 import type { Analyze } from './analysis-cache.ts';
+import { indexTerms } from './indexed-terms.ts';
 import { analyze } from './text-analysis.ts';
 
 /** The best source holding at least this share of the question's terms is a strong match. */
@@ -19,12 +20,12 @@ export const STRONG_MATCH_SHARE = 0.6;
  *   (vector search) without sharing a term.
  * - `strong`: a source holds at least 60% of the question's distinct terms (all of them for one or two).
  *
- * `analyzeText` analyses the sources' text: `analyze`, or a retriever's AnalysisCache.
+ * `analyzeText` analyses the sources' text: `indexTerms`, or a retriever's AnalysisCache.
  */
 export function sourceMatch(
   question: string,
   sources: readonly MatchCandidate[],
-  analyzeText: Analyze = analyze,
+  analyzeText: Analyze = indexTerms,
 ): SourceMatch {
   const terms = new Set(analyze(question));
   let matchedTerms = 0;
@@ -32,13 +33,11 @@ export function sourceMatch(
   for (const source of sources) {
     if (source.similarity !== undefined) similarity = Math.max(similarity ?? -1, source.similarity);
     if (terms.size === 0 || matchedTerms === terms.size) continue;
-    const held = new Set(
-      analyzeText(
-        source.text,
-        source.chunk === undefined
-          ? undefined
-          : { chunkId: source.chunk.id, contentHash: source.chunk.contentHash, field: 'source' },
-      ),
+    const held = analyzeText(
+      source.text,
+      source.chunk === undefined
+        ? undefined
+        : { chunkId: source.chunk.id, contentHash: source.chunk.contentHash, field: 'source' },
     );
     let count = 0;
     for (const term of terms) if (held.has(term)) count += 1;

@@ -1,6 +1,9 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { queryTerms } from './bm25/bm25.ts';
+import { IndexedTerms } from './indexed-terms.ts';
 import { PROXIMITY, proximityBonus, rerankByProximity } from './proximity.ts';
+import { analyze } from './text-analysis.ts';
 
 const body = (text: string) => ({ documentTitle: '', heading: '', text });
 const bonusOf = (query: string, fields: { documentTitle: string; heading: string; text: string }) =>
@@ -91,5 +94,82 @@ describe('rerankByProximity', () => {
     );
     const scores = reranked.map((entry) => entry.score);
     expect(scores).toEqual([...scores].sort((a, b) => b - a));
+  });
+});
+
+/**
+ * The bonus as first written: every term of each field looked up in turn, the query terms of the last window - 1
+ * positions kept in a ring. The indexed count (proximity.ts) must give exactly these sums.
+ */
+function referenceBonus(terms: readonly string[], fields: readonly (readonly string[])[]): number {
+  if (terms.length < 2) return 0;
+  const index = new Map(terms.map((term, i) => [term, i]));
+  const n = index.size;
+  const pairs = new Float64Array(terms.length * terms.length);
+  for (const fieldTerms of fields) {
+    const recent = new Int32Array(PROXIMITY.window - 1).fill(-1);
+    for (let position = 0; position < fieldTerms.length; position += 1) {
+      const term = index.get(fieldTerms[position] as string) ?? -1;
+      if (term >= 0) {
+        for (const other of recent) {
+          if (other < 0 || other === term) continue;
+          (pairs[Math.min(term, other) * n + Math.max(term, other)] as number) += 1;
+        }
+      }
+      recent[position % recent.length] = term;
+    }
+  }
+  let bonus = 0;
+  for (const count of pairs) if (count > 0) bonus += Math.log1p(count);
+  return PROXIMITY.weight * bonus;
+}
+
+describe('proximityBonus, counted from term positions', () => {
+  it('equals the term-by-term count exactly, for any query terms and field terms', () => {
+    const vocabulary = ['a', 'b', 'c', 'd', 'e', 'f'];
+    // Texts here are terms separated by spaces; "analysis" splits them (the title field joins title and heading).
+    const split = (text: string) => new IndexedTerms(text.split(/\s+/).filter((term) => term.length > 0));
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.constantFrom(...vocabulary), { maxLength: 6 }),
+        fc.array(fc.constantFrom(...vocabulary), { maxLength: 4 }),
+        fc.array(fc.constantFrom(...vocabulary), { maxLength: 4 }),
+        fc.array(fc.constantFrom(...vocabulary, 'x'), { maxLength: 80 }),
+        (terms, title, heading, text) => {
+          const fields = { documentTitle: title.join(' '), heading: heading.join(' '), text: text.join(' ') };
+          expect(proximityBonus(terms, fields, split)).toBe(
+            referenceBonus(terms, [[...title, ...heading], text]),
+          );
+        },
+      ),
+      { numRuns: 2_000 },
+    );
+  });
+
+  it('equals it on analysed text too', () => {
+    const words = [
+      'vitamin',
+      'deficiency',
+      'the',
+      'of',
+      'levels',
+      'rickets',
+      'vitamins',
+      'deficiencies',
+      'sun',
+    ];
+    fc.assert(
+      fc.property(
+        fc.array(fc.constantFrom(...words), { maxLength: 5 }),
+        fc.array(fc.constantFrom(...words), { maxLength: 60 }),
+        (query, text) => {
+          const terms = queryTerms(query.join(' '));
+          const fields = { documentTitle: 'Vitamin D', heading: 'Deficiency', text: text.join(' ') };
+          expect(proximityBonus(terms, fields)).toBe(
+            referenceBonus(terms, [analyze('Vitamin D\nDeficiency'), analyze(fields.text)]),
+          );
+        },
+      ),
+    );
   });
 });

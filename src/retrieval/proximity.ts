@@ -7,7 +7,7 @@
 import type { ChunkHit } from '../core/documents.ts';
 import type { Analyze } from './analysis-cache.ts';
 import { queryTerms } from './bm25/bm25.ts';
-import { analyze } from './text-analysis.ts';
+import { indexTerms, type IndexedTerms } from './indexed-terms.ts';
 
 /**
  * Chosen on the BEIR SciFact train queries (docs/rag.md, "Measured"): two query terms are near when at most
@@ -27,17 +27,27 @@ export type ProximityFields = Pick<ChunkHit, 'documentTitle' | 'heading' | 'text
 /**
  * The proximity bonus of a chunk for a query's distinct terms (queryTerms): a sum over pairs of distinct query
  * terms of `weight * ln(1 + n)`, n being how often the two stand within the window of each other. Title and
- * heading form one field, the body another; no pair spans the two. `analyzeText` is `analyze` or a cache of it
+ * heading form one field, the body another; no pair spans the two. `analyzeText` is `indexTerms` or a cache of it
  * (AnalysisCache): the same chunks come back for question after question.
  */
 export function proximityBonus(
   terms: readonly string[],
   fields: ProximityFields,
-  analyzeText: Analyze = analyze,
+  analyzeText: Analyze = indexTerms,
 ): number {
   if (terms.length < 2) return 0;
-  const index = new Map(terms.map((term, i) => [term, i]));
-  const pairs = new Float64Array(terms.length * terms.length);
+  return bonusOf(terms, fields, analyzeText, new Float64Array(terms.length * terms.length), []);
+}
+
+/** proximityBonus with its work arrays given, so a rerank allocates them once for all its hits. */
+function bonusOf(
+  terms: readonly string[],
+  fields: ProximityFields,
+  analyzeText: Analyze,
+  pairs: Float64Array,
+  occurrences: number[],
+): number {
+  pairs.fill(0);
   const { id: chunkId, contentHash } = fields;
   const named = chunkId !== undefined && contentHash !== undefined;
   countNearPairs(
@@ -45,13 +55,15 @@ export function proximityBonus(
       `${fields.documentTitle}\n${fields.heading}`,
       named ? { chunkId, contentHash, field: 'title' } : undefined,
     ),
-    index,
+    terms,
     pairs,
+    occurrences,
   );
   countNearPairs(
     analyzeText(fields.text, named ? { chunkId, contentHash, field: 'text' } : undefined),
-    index,
+    terms,
     pairs,
+    occurrences,
   );
   let bonus = 0;
   for (const count of pairs) if (count > 0) bonus += Math.log1p(count);
@@ -59,26 +71,35 @@ export function proximityBonus(
 }
 
 /**
- * Adds to pairs[low * n + high] each occurrence of query terms `low` < `high` within the window of each other in
- * one field's terms: every term looks back over the window, so each pair of positions counts once.
+ * Adds to pairs[low * n + high] each occurrence of query terms `low` < `high` (of the n distinct `terms`) within
+ * the window of each other in one field: each pair of positions at most `window - 1` apart counts once. Reads only
+ * the query terms' positions (in text order, as `position * n + term` codes in `occurrences`, a work array), so
+ * its cost follows how often the query's terms occur, not the field's length.
  */
 function countNearPairs(
-  fieldTerms: readonly string[],
-  index: ReadonlyMap<string, number>,
+  field: IndexedTerms,
+  terms: readonly string[],
   pairs: Float64Array,
+  occurrences: number[],
 ): void {
-  const n = index.size;
-  // The query term index at each of the last window - 1 positions (-1: not a query term), as a ring.
-  const recent = new Int32Array(PROXIMITY.window - 1).fill(-1);
-  for (let position = 0; position < fieldTerms.length; position += 1) {
-    const term = index.get(fieldTerms[position] as string) ?? -1;
-    if (term >= 0) {
-      for (const other of recent) {
-        if (other < 0 || other === term) continue;
-        (pairs[Math.min(term, other) * n + Math.max(term, other)] as number) += 1;
-      }
+  const n = terms.length;
+  occurrences.length = 0;
+  let present = 0;
+  for (let term = 0; term < n; term += 1) {
+    if (field.encodePositions(terms[term] as string, n, term, occurrences) > 0) present += 1;
+  }
+  if (present < 2) return;
+  occurrences.sort((a, b) => a - b);
+  for (let later = 1; later < occurrences.length; later += 1) {
+    const code = occurrences[later] as number;
+    const term = code % n;
+    const position = (code - term) / n;
+    for (let earlier = later - 1; earlier >= 0; earlier -= 1) {
+      const before = occurrences[earlier] as number;
+      const other = before % n;
+      if (position - (before - other) / n >= PROXIMITY.window) break;
+      if (other !== term) (pairs[Math.min(term, other) * n + Math.max(term, other)] as number) += 1;
     }
-    recent[position % recent.length] = term;
   }
 }
 
@@ -91,13 +112,19 @@ function countNearPairs(
 export function rerankByProximity<Hit extends ProximityFields & { score: number }>(
   query: string,
   hits: readonly Hit[],
-  analyzeText: Analyze = analyze,
+  analyzeText: Analyze = indexTerms,
 ): Hit[] {
   const terms = queryTerms(query);
   const head = hits.slice(0, PROXIMITY.depth);
   if (terms.length < 2 || head.length < 2) return [...hits];
+  const pairs = new Float64Array(terms.length * terms.length);
+  const occurrences: number[] = [];
   const reranked = head
-    .map((hit, rank) => ({ hit, rank, score: hit.score + proximityBonus(terms, hit, analyzeText) }))
+    .map((hit, rank) => ({
+      hit,
+      rank,
+      score: hit.score + bonusOf(terms, hit, analyzeText, pairs, occurrences),
+    }))
     .sort((a, b) => b.score - a.score || a.rank - b.rank)
     .map(({ hit, score }) => ({ ...hit, score }));
   return [...reranked, ...hits.slice(PROXIMITY.depth)];
