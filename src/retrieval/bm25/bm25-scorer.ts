@@ -8,7 +8,7 @@
 // scorer (and its score table) serves a whole store.
 
 import { BM25 } from './bm25.ts';
-import type { PendingPosting } from './chunk-terms.ts';
+import { pendingPostings, type PendingPosting } from './chunk-terms.ts';
 import type { PostingBlock } from './postings.ts';
 import { ScoreTable, type LexicalHit } from './score-table.ts';
 
@@ -26,6 +26,19 @@ export interface TermPostings {
   pending: readonly PendingPosting[];
 }
 
+/**
+ * One row of a store's query statement, which reads all a query needs at once: the collection's statistics (kind
+ * 0: `a` its chunk count, `b` its total length), a postings block of a query term (1: `a` its count, `term`, `data`)
+ * or a pending chunk (2: `a` its rowid, `b` its length, `term` its terms string, chunk-terms.ts).
+ */
+export interface QueryRow {
+  kind: 0 | 1 | 2;
+  a: number;
+  b: number;
+  term: string | null;
+  data: Uint8Array | null;
+}
+
 export class Bm25Scorer {
   private readonly scores = new ScoreTable();
 
@@ -33,6 +46,28 @@ export class Bm25Scorer {
    * The best `limit` chunks by BM25 over the postings of the query's terms (one entry per distinct term), best
    * first; scores are positive, ties go to the lower rowid.
    */
+  /** rank() over the rows of a store's query statement (QueryRow) for the query's distinct `terms`. */
+  rankRows(terms: readonly string[], rows: readonly QueryRow[], limit: number): LexicalHit[] {
+    let stats: CollectionStats | undefined;
+    const blocks = new Map<string, { count: number; data: Uint8Array }[]>();
+    const pending: { rowid: number; length: number; terms: string }[] = [];
+    for (const row of rows) {
+      if (row.kind === 0) stats = { chunks: row.a, terms: row.b };
+      else if (row.kind === 1) {
+        const block = { count: row.a, data: row.data as Uint8Array };
+        const list = blocks.get(row.term as string);
+        if (list === undefined) blocks.set(row.term as string, [block]);
+        else list.push(block);
+      } else pending.push({ rowid: row.a, length: row.b, terms: row.term as string });
+    }
+    if (stats === undefined) return [];
+    const lists: TermPostings[] = terms.map((term) => ({
+      blocks: blocks.get(term) ?? [],
+      pending: pending.length > 0 ? pendingPostings(pending, term) : [],
+    }));
+    return this.rank(stats, lists, limit);
+  }
+
   rank(stats: CollectionStats, lists: readonly TermPostings[], limit: number): LexicalHit[] {
     if (!(limit >= 1) || stats.chunks <= 0) return [];
     const { k1, b, titleWeight } = BM25;

@@ -15,13 +15,12 @@
 // would otherwise overwrite (SQLite has a single writer; PostgreSQL has row locks).
 
 import type { TransactionSql } from 'postgres';
-import { Bm25Scorer, type LexicalHit, type TermPostings } from '../../retrieval/bm25/bm25-scorer.ts';
+import { Bm25Scorer, type LexicalHit, type QueryRow } from '../../retrieval/bm25/bm25-scorer.ts';
 import { queryTerms } from '../../retrieval/bm25/bm25.ts';
 import {
   chunkTerms,
   mergedChunkTerms,
   parseChunkTerms,
-  pendingPostings,
   type ChunkFields,
 } from '../../retrieval/bm25/chunk-terms.ts';
 import {
@@ -67,15 +66,6 @@ interface BlockRow {
   last: number;
   count: number;
   data: Uint8Array;
-}
-
-/** One row of the query statement: the collection's statistics (0), a postings block (1) or a pending chunk (2). */
-interface QueryRow {
-  kind: 0 | 1 | 2;
-  a: number;
-  b: number;
-  term: string | null;
-  data: Uint8Array | null;
 }
 
 export class PostgresLexicalIndex {
@@ -196,24 +186,7 @@ export class PostgresLexicalIndex {
       SELECT 2, lp.rowid, lp.length, lp.terms, NULL FROM c JOIN lexical_pending AS lp ON lp.collection = c.id`.signal(
       signal,
     );
-    let stats: { chunks: number; terms: number } | undefined;
-    const blocks = new Map<string, { count: number; data: Uint8Array }[]>();
-    const pending: PendingChunk[] = [];
-    for (const row of rows) {
-      if (row.kind === 0) stats = { chunks: row.a, terms: row.b };
-      else if (row.kind === 1) {
-        const block = { count: row.a, data: row.data as Uint8Array };
-        const list = blocks.get(row.term as string);
-        if (list === undefined) blocks.set(row.term as string, [block]);
-        else list.push(block);
-      } else pending.push({ rowid: row.a, length: row.b, terms: row.term as string });
-    }
-    if (stats === undefined || stats.chunks <= 0) return [];
-    const lists: TermPostings[] = terms.map((term) => ({
-      blocks: blocks.get(term) ?? [],
-      pending: pending.length > 0 ? pendingPostings(pending, term) : [],
-    }));
-    return this.scorer.rank(stats, lists, limit);
+    return this.scorer.rankRows(terms, rows, limit);
   }
 }
 

@@ -152,13 +152,6 @@ describe('lexical index', () => {
     expect(rowids('docs', 'twin')).toEqual([twin]);
   });
 
-  it('never returns a chunk that was deleted without the index being told', () => {
-    const kept = addChunk('docs', 'orphan candidates here');
-    const orphan = addChunk('docs', 'orphan orphan orphan');
-    db.prepare('DELETE FROM chunks WHERE rowid = ?').run(orphan);
-    expect(rowids('docs', 'orphan')).toEqual([kept]);
-  });
-
   it('matches word forms through stemming and ignores case and diacritics', () => {
     const runs = addChunk('docs', 'She runs every morning.');
     const cafe = addChunk('docs', 'Le Café Crème de la Señora, naïve Übergröße');

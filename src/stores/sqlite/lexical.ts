@@ -19,13 +19,12 @@
 // - lexical_collections: per collection, the chunk count, their total length and the pending count.
 
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import { Bm25Scorer, type LexicalHit, type TermPostings } from '../../retrieval/bm25/bm25-scorer.ts';
+import { Bm25Scorer, type LexicalHit, type QueryRow } from '../../retrieval/bm25/bm25-scorer.ts';
 import { queryTerms } from '../../retrieval/bm25/bm25.ts';
 import {
   chunkTerms,
   mergedChunkTerms,
   parseChunkTerms,
-  pendingPostings,
   type ChunkFields,
 } from '../../retrieval/bm25/chunk-terms.ts';
 import {
@@ -122,8 +121,7 @@ type Statement =
   | 'ceilingBlock'
   | 'writeBlock'
   | 'deleteBlock'
-  | 'postings'
-  | 'existing';
+  | 'search';
 
 export class LexicalIndex {
   private readonly statements: Record<Statement, StatementSync>;
@@ -174,10 +172,16 @@ export class LexicalIndex {
         ON CONFLICT (collection, term, bound) DO UPDATE
           SET last = excluded.last, count = excluded.count, data = excluded.data`),
       deleteBlock: db.prepare('DELETE FROM lexical_postings WHERE collection = ? AND term = ? AND bound = ?'),
-      postings: db.prepare('SELECT count, data FROM lexical_postings WHERE collection = ? AND term = ?'),
-      existing: db.prepare(
-        'SELECT rowid FROM chunks WHERE rowid IN (SELECT value FROM json_each(?)) AND collection_id = ?',
-      ),
+      // Everything a query reads, as one statement (one read transaction): the collection's statistics, its query
+      // terms' blocks and its pending chunks (QueryRow).
+      search: db.prepare(`
+        WITH c AS (SELECT id, chunks, terms FROM lexical_collections WHERE collection_id = ?1)
+        SELECT 0 AS kind, c.chunks AS a, c.terms AS b, NULL AS term, NULL AS data FROM c
+        UNION ALL
+        SELECT 1, p.count, 0, p.term, p.data FROM c JOIN lexical_postings AS p ON p.collection = c.id
+        WHERE p.term IN (SELECT value FROM json_each(?2))
+        UNION ALL
+        SELECT 2, lp.rowid, lp.length, lp.terms, NULL FROM c JOIN lexical_pending AS lp ON lp.collection = c.id`),
     };
   }
 
@@ -226,33 +230,17 @@ export class LexicalIndex {
     if (collection !== undefined && collection.pending > 0) this.merge(collection.id);
   }
 
-  /** The best `limit` chunks of the collection for the query by BM25, best first; scores are positive. */
+  /**
+   * The best `limit` chunks of the collection for the query by BM25, best first; scores are positive. A rowid whose
+   * chunk was deleted without delete() may appear: the caller reads the chunks by rowid and collection, which drops
+   * it (the document store's hits).
+   */
   query(collectionId: string, query: string, limit: number): LexicalHit[] {
     if (!(limit >= 1)) return [];
     const terms = queryTerms(query);
     if (terms.length === 0) return [];
-    const collection = this.collection(collectionId, false);
-    if (collection === undefined || collection.chunks <= 0) return [];
-    const pending =
-      collection.pending > 0
-        ? (this.statements.pendingChunks.all(collection.id) as unknown as ChunkRow[])
-        : [];
-
-    const lists: TermPostings[] = terms.map((term) => ({
-      blocks: this.statements.postings.all(collection.id, term) as unknown as BlockRow[],
-      pending: pending.length > 0 ? pendingPostings(pending, term) : [],
-    }));
-    const best = this.scorer.rank(collection, lists, limit);
-    if (best.length === 0) return best;
-    // The index is per collection already; this drops any rowid whose chunk has gone without passing through
-    // delete(), so a stale entry can never surface.
-    const existing = this.statements.existing.all(
-      JSON.stringify(best.map((hit) => hit.rowid)),
-      collectionId,
-    ) as unknown as { rowid: number }[];
-    if (existing.length === best.length) return best;
-    const present = new Set(existing.map((row) => row.rowid));
-    return best.filter((hit) => present.has(hit.rowid));
+    const rows = this.statements.search.all(collectionId, JSON.stringify(terms)) as unknown as QueryRow[];
+    return this.scorer.rankRows(terms, rows, limit);
   }
 
   private collection(collectionId: string, create: boolean): CollectionRow | undefined {

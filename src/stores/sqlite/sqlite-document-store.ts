@@ -98,7 +98,7 @@ export class SqliteDocumentStore implements DocumentStore {
         SELECT c.rowid, c.id, c.document_id, c.ordinal, c.heading, c.text, c.metadata,
           d.title AS document_title, d.source, d.content_hash
         FROM chunks c JOIN documents d ON d.id = c.document_id
-        WHERE c.rowid IN (SELECT value FROM json_each(?))`),
+        WHERE c.rowid IN (SELECT value FROM json_each(?)) AND c.collection_id = ?`),
       chunks: db.prepare('SELECT rowid, * FROM chunks WHERE id IN (SELECT value FROM json_each(?))'),
       hashes: db.prepare(
         'SELECT id, content_hash FROM documents WHERE id IN (SELECT value FROM json_each(?))',
@@ -221,8 +221,7 @@ export class SqliteDocumentStore implements DocumentStore {
   }
 
   async searchText(collectionId: string, query: string, limit: number): Promise<ChunkHit[]> {
-    const ranked = this.lexical.query(collectionId, query, limit);
-    return this.hits(ranked.map(({ rowid, score }) => ({ rowid, score })));
+    return this.hits(collectionId, this.lexical.query(collectionId, query, limit));
   }
 
   async searchVector(
@@ -237,7 +236,10 @@ export class SqliteDocumentStore implements DocumentStore {
       rowid: number;
       distance: number;
     }[];
-    return this.hits(rows.map(({ rowid, distance }) => ({ rowid, score: 1 - distance })));
+    return this.hits(
+      collectionId,
+      rows.map(({ rowid, distance }) => ({ rowid, score: 1 - distance })),
+    );
   }
 
   async embeddingSpace(): Promise<EmbeddingSpace | undefined> {
@@ -263,11 +265,15 @@ export class SqliteDocumentStore implements DocumentStore {
     return new Map(rows.map((row) => [row.id, row.content_hash]));
   }
 
-  /** Chunks for ranked rowids, in rank order (rows deleted meanwhile are skipped). */
-  private hits(ranked: readonly { rowid: number; score: number }[]): ChunkHit[] {
+  /**
+   * The collection's chunks for ranked rowids, in rank order: rows deleted meanwhile (or without the lexical index
+   * being told) are skipped.
+   */
+  private hits(collectionId: string, ranked: readonly { rowid: number; score: number }[]): ChunkHit[] {
     if (ranked.length === 0) return [];
     const rows = this.statements.hits.all(
       JSON.stringify(ranked.map((entry) => entry.rowid)),
+      collectionId,
     ) as unknown as HitRow<SqliteColumnTypes>[];
     const byRowid = new Map(rows.map((row) => [row.rowid, row]));
     const hits: ChunkHit[] = [];

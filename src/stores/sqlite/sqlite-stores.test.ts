@@ -63,6 +63,41 @@ describe('sqlite stores on disk', () => {
     await cli.close();
   });
 
+  it('never returns a chunk deleted without the lexical index being told, nor another collection’s under its rowid', async () => {
+    const path = join(dir, 'orphans.sqlite');
+    const stores = openSqliteStores(path);
+    const document = (collectionId: string, source: string, texts: string[]) =>
+      stores.documents.upsertDocument(
+        { collectionId, source, title: source, mediaType: 'text/plain', contentHash: source, bytes: 1 },
+        texts.map((text, ordinal) => ({ ordinal, heading: '', text })),
+      );
+    await document('docs', 'a.txt', [
+      'orphan candidates here',
+      'orphan orphan orphan',
+      'orphan twice orphan',
+    ]);
+    await document('other', 'b.txt', ['nothing to see']);
+    await stores.documents.mergeTextIndex('docs');
+    const before = await stores.documents.searchText('docs', 'orphan', 10);
+    expect(before.map((hit) => hit.text)).toEqual([
+      'orphan orphan orphan',
+      'orphan twice orphan',
+      'orphan candidates here',
+    ]);
+    // Another connection (an import, a repair by hand) removes two chunk rows behind the index's back, and gives one
+    // of their rowids to a chunk of another collection.
+    const raw = new DatabaseSync(path);
+    const rowid = (text: string) =>
+      (raw.prepare('SELECT rowid FROM chunks WHERE text = ?').get(text) as { rowid: number }).rowid;
+    const [gone, reused] = [rowid('orphan orphan orphan'), rowid('orphan twice orphan')];
+    raw.prepare('DELETE FROM chunks WHERE rowid IN (?, ?)').run(gone, reused);
+    raw.prepare('UPDATE chunks SET rowid = ? WHERE collection_id = ?').run(reused, 'other');
+    raw.close();
+    const after = await stores.documents.searchText('docs', 'orphan', 10);
+    expect(after.map((hit) => hit.text)).toEqual(['orphan candidates here']);
+    await stores.close();
+  });
+
   it('keeps data across reopening and loads sqlite-vec', async () => {
     const path = join(dir, 'reopen.sqlite');
     const first = openSqliteStores(path);
