@@ -1,5 +1,6 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { analyze, porterStem } from './text-analysis.ts';
+import { analyze, normalizeText, porterStem } from './text-analysis.ts';
 
 describe('porterStem', () => {
   it('follows the reference implementation', () => {
@@ -80,5 +81,22 @@ describe('analyze', () => {
   it('returns nothing for text without words, and skips runs too long to be words', () => {
     expect(analyze('🙂🚀 *** -- "()"')).toEqual([]);
     expect(analyze(`${'x'.repeat(70)} ok`)).toEqual(['ok']);
+  });
+});
+
+describe('normalizeText', () => {
+  it('gives ASCII text what the full Unicode normalisation gives', () => {
+    // A trailing "é" sends the text through every Unicode step (and comes out as a plain "e", composing with nothing
+    // before it): the slow path's result for the text itself is that minus its last character.
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary-ascii', maxLength: 200 }), (text) => {
+        expect(normalizeText(text)).toBe(normalizeText(`${text}\u00e9`).slice(0, -1));
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+
+  it('folds and strips marks from text with any other character', () => {
+    expect(normalizeText('Crème Brûlée ÆON Straße ＡＢＣ')).toBe('creme brulee aeon strasse abc');
   });
 });

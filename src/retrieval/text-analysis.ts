@@ -38,8 +38,14 @@ const FOLD: Record<string, string> = {
  */
 const TOKEN = /[\p{L}\p{N}]+(?:[.,'’][\p{L}\p{N}]+)*/gu;
 
+/** Any character outside ASCII: text without one normalises to itself lowercased. */
+const NON_ASCII = /[\u0080-\uffff]/;
+
 /** Lowercase, compatibility-normalized text with diacritics removed from Latin, Greek and Cyrillic letters. */
 export function normalizeText(text: string): string {
+  // ASCII has no compatibility forms, combining marks or folded letters, so every step below but lowercasing leaves
+  // it as it is; most questions and much text are ASCII, and the Unicode normalisations are most of the cost.
+  if (!NON_ASCII.test(text)) return text.toLowerCase();
   return text
     .normalize('NFKD')
     .toLowerCase()
