@@ -104,39 +104,46 @@ export class ScoreTable {
     const { keys, values, used } = this;
     const size = Math.min(limit, this.size);
     // A min-heap of slots, its root the weakest of the best so far.
-    const heap = new Int32Array(size);
-    const weaker = (a: number, b: number): boolean => {
-      const va = values[a] as number;
-      const vb = values[b] as number;
-      return va < vb || (va === vb && (keys[a] as number) > (keys[b] as number));
-    };
-    const siftDown = (from: number): void => {
-      let i = from;
-      for (;;) {
-        const left = 2 * i + 1;
-        const right = left + 1;
-        let weakest = i;
-        if (left < size && weaker(heap[left] as number, heap[weakest] as number)) weakest = left;
-        if (right < size && weaker(heap[right] as number, heap[weakest] as number)) weakest = right;
-        if (weakest === i) return;
-        const swap = heap[i] as number;
-        heap[i] = heap[weakest] as number;
-        heap[weakest] = swap;
-        i = weakest;
-      }
-    };
-    heap.set(used.subarray(0, size));
-    for (let i = (size >> 1) - 1; i >= 0; i -= 1) siftDown(i);
-    let floor = size > 0 ? (values[heap[0] as number] as number) : 0;
+    const heap = used.slice(0, size);
+    for (let i = (size >> 1) - 1; i >= 0; i -= 1) this.siftDown(heap, i, size);
     for (let u = size; u < this.size; u += 1) {
       const slot = used[u] as number;
-      if ((values[slot] as number) < floor || !weaker(heap[0] as number, slot)) continue;
+      if (!this.weaker(heap[0] as number, slot)) continue;
       heap[0] = slot;
-      siftDown(0);
-      floor = values[heap[0]] as number;
+      this.siftDown(heap, 0, size);
     }
-    return Array.from(heap)
-      .sort((a, b) => (weaker(a, b) ? 1 : weaker(b, a) ? -1 : 0))
-      .map((slot) => ({ rowid: (keys[slot] as number) - 1, score: values[slot] as number }));
+    // Heap sort: the weakest left goes last, so the array fills from the end, best first.
+    const best = new Array<LexicalHit>(size);
+    for (let end = size - 1; end >= 0; end -= 1) {
+      const slot = heap[0] as number;
+      best[end] = { rowid: (keys[slot] as number) - 1, score: values[slot] as number };
+      heap[0] = heap[end] as number;
+      this.siftDown(heap, 0, end);
+    }
+    return best;
+  }
+
+  /** Slot a's entry ranks below slot b's: a lower score, or the same score and a higher rowid. */
+  private weaker(a: number, b: number): boolean {
+    const va = this.values[a] as number;
+    const vb = this.values[b] as number;
+    return va < vb || (va === vb && (this.keys[a] as number) > (this.keys[b] as number));
+  }
+
+  /** Restores the min-heap property of heap[0, size) below `from`. */
+  private siftDown(heap: Int32Array, from: number, size: number): void {
+    let i = from;
+    for (;;) {
+      const left = 2 * i + 1;
+      const right = left + 1;
+      let weakest = i;
+      if (left < size && this.weaker(heap[left] as number, heap[weakest] as number)) weakest = left;
+      if (right < size && this.weaker(heap[right] as number, heap[weakest] as number)) weakest = right;
+      if (weakest === i) return;
+      const swap = heap[i] as number;
+      heap[i] = heap[weakest] as number;
+      heap[weakest] = swap;
+      i = weakest;
+    }
   }
 }
