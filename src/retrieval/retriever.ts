@@ -68,8 +68,11 @@ export class HybridRetriever implements Retriever {
     signal?: AbortSignal,
   ): Promise<Passage[]> {
     const { documents, candidates, rrfK } = this.options;
+    // Without vector search only the best `limit` lexical hits are kept, so no more are read (the rerank still
+    // reorders its PROXIMITY.depth, so they are the same hits in the same order).
+    const lexicalLimit = embedding === undefined ? Math.min(limit, candidates) : candidates;
     const [lexical, vector] = await Promise.all([
-      searchLexical(documents, collectionId, query, candidates, signal, this.analysis.analyze),
+      searchLexical(documents, collectionId, query, lexicalLimit, signal, this.analysis.analyze),
       embedding === undefined
         ? Promise.resolve([])
         : documents.searchVector(collectionId, embedding.space, embedding.vector, candidates, signal),
