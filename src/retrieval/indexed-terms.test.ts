@@ -7,9 +7,9 @@ import { analyze } from './text-analysis.ts';
 function termsOf(index: IndexedTerms, vocabulary: readonly string[]): string[] {
   const terms: string[] = new Array<string>(index.length);
   for (const term of vocabulary) {
-    const codes: number[] = [];
-    index.encodePositions(term, 1, 0, codes);
-    for (const position of codes) terms[position] = term;
+    const codes = new Float64Array(index.length);
+    const count = index.encodePositions(term, 1, 0, codes, 0);
+    for (const position of codes.subarray(0, count)) terms[position] = term;
   }
   return terms;
 }
@@ -28,10 +28,10 @@ describe('IndexedTerms', () => {
 
   it('encodes positions as position * stride + tag, ascending, and counts them', () => {
     const index = new IndexedTerms(['x', 'y', 'x', 'x']);
-    const codes: number[] = [7];
-    expect(index.encodePositions('x', 3, 2, codes)).toBe(3);
-    expect(codes).toEqual([7, 2, 8, 11]);
-    expect(index.encodePositions('missing', 3, 2, codes)).toBe(0);
+    const codes = Float64Array.of(7, 0, 0, 0, 0);
+    expect(index.encodePositions('x', 3, 2, codes, 1)).toBe(3);
+    expect([...codes]).toEqual([7, 2, 8, 11, 0]);
+    expect(index.encodePositions('missing', 3, 2, codes, 0)).toBe(0);
   });
 
   it('indexes the terms analysis gives', () => {

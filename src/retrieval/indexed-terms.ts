@@ -36,14 +36,15 @@ export class IndexedTerms {
   }
 
   /**
-   * Appends `position * stride + tag` for each position of `term` to `out`, ascending, and returns how many
-   * (0 when the text lacks the term): a caller merging several terms' positions sorts the codes into text order.
+   * Writes `position * stride + tag` for each position of `term` into `out` from index `at`, ascending, and returns
+   * how many (0 when the text lacks the term): a caller merging several terms' positions sorts the codes into text
+   * order. `out` must have room: all terms together have `length` positions.
    */
-  encodePositions(term: string, stride: number, tag: number, out: number[]): number {
+  encodePositions(term: string, stride: number, tag: number, out: Float64Array, at: number): number {
     const run = this.runs.get(term);
     if (run === undefined) return 0;
     const count = this.positions[run] as number;
-    for (let i = 1; i <= count; i += 1) out.push((this.positions[run + i] as number) * stride + tag);
+    for (let i = 1; i <= count; i += 1) out[at + i - 1] = (this.positions[run + i] as number) * stride + tag;
     return count;
   }
 }

@@ -36,7 +36,14 @@ export function proximityBonus(
   analyzeText: Analyze = indexTerms,
 ): number {
   if (terms.length < 2) return 0;
-  return bonusOf(terms, fields, analyzeText, new Float64Array(terms.length * terms.length), []);
+  return bonusOf(terms, fields, analyzeText, new Float64Array(terms.length * terms.length), {
+    codes: new Float64Array(0),
+  });
+}
+
+/** A work array for the positions of a field's query terms, grown to the longest field seen. */
+interface Occurrences {
+  codes: Float64Array;
 }
 
 /** proximityBonus with its work arrays given, so a rerank allocates them once for all its hits. */
@@ -45,7 +52,7 @@ function bonusOf(
   fields: ProximityFields,
   analyzeText: Analyze,
   pairs: Float64Array,
-  occurrences: number[],
+  occurrences: Occurrences,
 ): number {
   pairs.fill(0);
   const { id: chunkId, contentHash } = fields;
@@ -73,29 +80,34 @@ function bonusOf(
 /**
  * Adds to pairs[low * n + high] each occurrence of query terms `low` < `high` (of the n distinct `terms`) within
  * the window of each other in one field: each pair of positions at most `window - 1` apart counts once. Reads only
- * the query terms' positions (in text order, as `position * n + term` codes in `occurrences`, a work array), so
- * its cost follows how often the query's terms occur, not the field's length.
+ * the query terms' positions (in text order, as `position * n + term` codes), so its cost follows how often the
+ * query's terms occur, not the field's length.
  */
 function countNearPairs(
   field: IndexedTerms,
   terms: readonly string[],
   pairs: Float64Array,
-  occurrences: number[],
+  occurrences: Occurrences,
 ): void {
   const n = terms.length;
-  occurrences.length = 0;
+  if (occurrences.codes.length < field.length) occurrences.codes = new Float64Array(field.length * 2);
+  const all = occurrences.codes;
+  let count = 0;
   let present = 0;
   for (let term = 0; term < n; term += 1) {
-    if (field.encodePositions(terms[term] as string, n, term, occurrences) > 0) present += 1;
+    const found = field.encodePositions(terms[term] as string, n, term, all, count);
+    count += found;
+    if (found > 0) present += 1;
   }
   if (present < 2) return;
-  occurrences.sort((a, b) => a - b);
-  for (let later = 1; later < occurrences.length; later += 1) {
-    const code = occurrences[later] as number;
+  // A typed array sorts numerically, natively.
+  const codes = all.subarray(0, count).sort();
+  for (let later = 1; later < count; later += 1) {
+    const code = codes[later] as number;
     const term = code % n;
     const position = (code - term) / n;
     for (let earlier = later - 1; earlier >= 0; earlier -= 1) {
-      const before = occurrences[earlier] as number;
+      const before = codes[earlier] as number;
       const other = before % n;
       if (position - (before - other) / n >= PROXIMITY.window) break;
       if (other !== term) (pairs[Math.min(term, other) * n + Math.max(term, other)] as number) += 1;
@@ -118,7 +130,7 @@ export function rerankByProximity<Hit extends ProximityFields & { score: number 
   const head = hits.slice(0, PROXIMITY.depth);
   if (terms.length < 2 || head.length < 2) return [...hits];
   const pairs = new Float64Array(terms.length * terms.length);
-  const occurrences: number[] = [];
+  const occurrences: Occurrences = { codes: new Float64Array(0) };
   const reranked = head
     .map((hit, rank) => ({
       hit,
