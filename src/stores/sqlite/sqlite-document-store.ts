@@ -48,6 +48,8 @@ export class SqliteDocumentStore implements DocumentStore {
   /** As recorded in `meta`; re-read before use, since `rivulet ingest` in another process may have set or dropped it. */
   private space: EmbeddingSpace | undefined;
   private readonly readSpace: StatementSync;
+  /** Whether the hits statement returns arrays (in its column order) rather than objects. */
+  private readonly hitRowsAsArrays: boolean;
   private vectorStatements: { insert: StatementSync; remove: StatementSync; knn: StatementSync } | undefined;
   private readonly statements: Record<
     | 'bySource'
@@ -108,6 +110,10 @@ export class SqliteDocumentStore implements DocumentStore {
         'INSERT OR IGNORE INTO collections (id, org_id, created_at) VALUES (?, NULL, ?)',
       ),
     };
+    // node:sqlite builds a row object value by value; as arrays, a search's hit rows cost about a quarter less
+    // (Node 24; older Node has no setReturnArrays and gives objects).
+    this.hitRowsAsArrays = typeof this.statements.hits.setReturnArrays === 'function';
+    if (this.hitRowsAsArrays) this.statements.hits.setReturnArrays(true);
     this.refreshSpace();
   }
 
@@ -271,10 +277,10 @@ export class SqliteDocumentStore implements DocumentStore {
    */
   private hits(collectionId: string, ranked: readonly { rowid: number; score: number }[]): ChunkHit[] {
     if (ranked.length === 0) return [];
-    const rows = this.statements.hits.all(
-      JSON.stringify(ranked.map((entry) => entry.rowid)),
-      collectionId,
-    ) as unknown as HitRow<SqliteColumnTypes>[];
+    const found = this.statements.hits.all(JSON.stringify(ranked.map((entry) => entry.rowid)), collectionId);
+    const rows = this.hitRowsAsArrays
+      ? (found as unknown as HitColumns[]).map(hitRow)
+      : (found as unknown as HitRow<SqliteColumnTypes>[]);
     const byRowid = new Map(rows.map((row) => [row.rowid, row]));
     const hits: ChunkHit[] = [];
     for (const { rowid, score } of ranked) {
@@ -339,6 +345,46 @@ export class SqliteDocumentStore implements DocumentStore {
       ),
     };
   }
+}
+
+/** A hit row as an array, in the hits statement's column order. */
+type HitColumns = [
+  rowid: number,
+  id: string,
+  documentId: string,
+  ordinal: number,
+  heading: string,
+  text: string,
+  metadata: string | null,
+  documentTitle: string,
+  source: string,
+  contentHash: string,
+];
+
+function hitRow([
+  rowid,
+  id,
+  documentId,
+  ordinal,
+  heading,
+  text,
+  metadata,
+  documentTitle,
+  source,
+  contentHash,
+]: HitColumns): HitRow<SqliteColumnTypes> {
+  return {
+    rowid,
+    id,
+    document_id: documentId,
+    ordinal,
+    heading,
+    text,
+    metadata,
+    document_title: documentTitle,
+    source,
+    content_hash: contentHash,
+  };
 }
 
 function sameSpace(a: EmbeddingSpace | undefined, b: EmbeddingSpace): boolean {
