@@ -23,7 +23,7 @@ export type Analyze = (text: string, key?: ChunkTextKey) => IndexedTerms;
 
 /**
  * Chunks (or unnamed texts) kept by default: a sample corpus or a small help centre fits whole; in a large
- * collection the chunks of frequent questions stay. About 4 KB per text analysed for a 250-word chunk (a map of its
+ * collection the chunks of frequent questions stay. A few KB per text analysed for a 250-word chunk (a map of its
  * distinct terms to their positions); a chunk holds two or three (the rerank's two fields, the match quality's one).
  */
 export const ANALYSIS_CACHE_TEXTS = 1_024;
@@ -31,23 +31,16 @@ export const ANALYSIS_CACHE_TEXTS = 1_024;
 interface ChunkEntry {
   contentHash: string;
   fields: Map<string, { length: number; terms: IndexedTerms }>;
-  /** When it was last used (the cache's use counter): the least recently used goes first. */
-  used: number;
-}
-
-interface TextEntry {
-  terms: IndexedTerms;
-  used: number;
 }
 
 export class AnalysisCache {
   /** Named texts, by chunk id: a lookup hashes the id, not the text. */
   private readonly chunks = new Map<string, ChunkEntry>();
+  /** The chunk last inserted into `chunks`, so its most recently used. */
+  private newestChunk: string | undefined;
   /** Unnamed texts, keyed by the text itself, so a text that changed can never be served stale terms. */
-  private readonly texts = new Map<string, TextEntry>();
+  private readonly texts = new Map<string, IndexedTerms>();
   private readonly capacity: number;
-  /** Counts lookups: an entry's `used` orders it for eviction (a lookup writes a number, not the map's order). */
-  private uses = 0;
 
   constructor(capacity = ANALYSIS_CACHE_TEXTS) {
     this.capacity = capacity;
@@ -63,17 +56,23 @@ export class AnalysisCache {
   }
 
   private analyzeChunkText(text: string, key: ChunkTextKey): IndexedTerms {
-    this.uses += 1;
     let entry = this.chunks.get(key.chunkId);
     if (entry !== undefined && entry.contentHash === key.contentHash) {
-      entry.used = this.uses;
       const field = entry.fields.get(key.field);
+      // Map keeps insertion order: re-inserting marks it most recently used (unless it is already: the rerank
+      // asks for a chunk's two fields one after the other).
+      if (this.newestChunk !== key.chunkId) {
+        this.chunks.delete(key.chunkId);
+        this.chunks.set(key.chunkId, entry);
+        this.newestChunk = key.chunkId;
+      }
       if (field !== undefined && field.length === text.length) return field.terms;
     } else {
       if (entry !== undefined) this.chunks.delete(key.chunkId);
-      else evictLeastUsed(this.chunks, this.capacity);
-      entry = { contentHash: key.contentHash, fields: new Map(), used: this.uses };
+      entry = { contentHash: key.contentHash, fields: new Map() };
+      evictOldest(this.chunks, this.capacity);
       this.chunks.set(key.chunkId, entry);
+      this.newestChunk = key.chunkId;
     }
     const terms = indexTerms(text);
     entry.fields.set(key.field, { length: text.length, terms });
@@ -81,32 +80,22 @@ export class AnalysisCache {
   }
 
   private analyzeText(text: string): IndexedTerms {
-    this.uses += 1;
     const cached = this.texts.get(text);
     if (cached !== undefined) {
-      cached.used = this.uses;
-      return cached.terms;
+      this.texts.delete(text);
+      this.texts.set(text, cached);
+      return cached;
     }
     const terms = indexTerms(text);
-    evictLeastUsed(this.texts, this.capacity);
-    this.texts.set(text, { terms, used: this.uses });
+    evictOldest(this.texts, this.capacity);
+    this.texts.set(text, terms);
     return terms;
   }
 }
 
-/**
- * Makes room for one more entry: drops the least recently used when full. The scan over all entries happens only
- * when a full cache misses, next to the analysis of the text that missed, which costs more.
- */
-function evictLeastUsed(entries: Map<string, { used: number }>, capacity: number): void {
+/** Makes room for one more entry in a map kept in least recently used order. */
+function evictOldest(entries: Map<string, unknown>, capacity: number): void {
   if (entries.size < capacity) return;
-  let oldest: string | undefined;
-  let oldestUse = Infinity;
-  for (const [key, { used }] of entries) {
-    if (used < oldestUse) {
-      oldest = key;
-      oldestUse = used;
-    }
-  }
-  if (oldest !== undefined) entries.delete(oldest);
+  const oldest = entries.keys().next();
+  if (oldest.done !== true) entries.delete(oldest.value);
 }

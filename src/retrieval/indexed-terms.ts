@@ -7,32 +7,43 @@ import { analyze } from './text-analysis.ts';
 export class IndexedTerms {
   /** How many terms the text has (repeats included): analyze(text).length. */
   readonly length: number;
-  /** Each distinct term's run in `positions`: its offset there. */
-  private readonly runs: Map<string, number>;
-  /** Per distinct term, in order of first occurrence: its count, then its positions, ascending. */
+  /** Each distinct term's number, in order of first occurrence. */
+  private readonly ids: Map<string, number>;
+  /** Term number i's positions are positions[starts[i], starts[i + 1]). */
+  private readonly starts: Int32Array;
+  /** Every position, grouped by term number, ascending within each group. */
   private readonly positions: Int32Array;
 
   constructor(terms: readonly string[]) {
-    const counts = new Map<string, number>();
-    for (const term of terms) counts.set(term, (counts.get(term) ?? 0) + 1);
-    this.runs = new Map();
-    this.positions = new Int32Array(counts.size + terms.length);
-    let offset = 0;
-    for (const [term, count] of counts) {
-      this.runs.set(term, offset);
-      offset += count + 1;
-    }
-    for (let position = 0; position < terms.length; position += 1) {
-      const run = this.runs.get(terms[position] as string) as number;
-      const filled = (this.positions[run] as number) + 1;
-      this.positions[run] = filled;
-      this.positions[run + filled] = position;
-    }
     this.length = terms.length;
+    this.ids = new Map();
+    const termIds = new Int32Array(terms.length);
+    for (let position = 0; position < terms.length; position += 1) {
+      const term = terms[position] as string;
+      let id = this.ids.get(term);
+      if (id === undefined) {
+        id = this.ids.size;
+        this.ids.set(term, id);
+      }
+      termIds[position] = id;
+    }
+    // A counting sort of the positions by term number.
+    this.starts = new Int32Array(this.ids.size + 1);
+    for (const id of termIds) (this.starts[id + 1] as number) += 1;
+    for (let id = 0; id < this.ids.size; id += 1) {
+      (this.starts[id + 1] as number) += this.starts[id] as number;
+    }
+    const next = this.starts.slice(0, this.ids.size);
+    this.positions = new Int32Array(terms.length);
+    for (let position = 0; position < terms.length; position += 1) {
+      const id = termIds[position] as number;
+      this.positions[next[id] as number] = position;
+      (next[id] as number) += 1;
+    }
   }
 
   has(term: string): boolean {
-    return this.runs.has(term);
+    return this.ids.has(term);
   }
 
   /**
@@ -41,11 +52,12 @@ export class IndexedTerms {
    * order. `out` must have room: all terms together have `length` positions.
    */
   encodePositions(term: string, stride: number, tag: number, out: Float64Array, at: number): number {
-    const run = this.runs.get(term);
-    if (run === undefined) return 0;
-    const count = this.positions[run] as number;
-    for (let i = 1; i <= count; i += 1) out[at + i - 1] = (this.positions[run + i] as number) * stride + tag;
-    return count;
+    const id = this.ids.get(term);
+    if (id === undefined) return 0;
+    const start = this.starts[id] as number;
+    const end = this.starts[id + 1] as number;
+    for (let i = start; i < end; i += 1) out[at + i - start] = (this.positions[i] as number) * stride + tag;
+    return end - start;
   }
 }
 
