@@ -3,7 +3,7 @@ import { FakeConversations, recordingLogger } from '../../../test/fakes/pipeline
 import { fakeRunProducer } from '../../../test/fakes/run-producer.ts';
 import type { MessageCheckpoint } from '../conversation-store.ts';
 import { noopObserver } from '../observer.ts';
-import { CHECKPOINT_HEARTBEAT_MS, CheckpointScheduler } from './checkpoints.ts';
+import { CHECKPOINT_BATCH_MAX, CHECKPOINT_HEARTBEAT_MS, CheckpointScheduler } from './checkpoints.ts';
 import { RunRecorder } from './recorder.ts';
 
 const INTERVAL_MS = 1000;
@@ -80,6 +80,28 @@ describe('CheckpointScheduler', () => {
     ]);
     for (const tracked of [a, b, c]) await tracked?.checkpoints.stop();
     expect(scheduler.size).toBe(0);
+  });
+
+  it('saves many streaming answers in batches of at most CHECKPOINT_BATCH_MAX, every one of them', async () => {
+    // The batches after the first wait for the event loop to turn: setImmediate stays real here.
+    vi.useRealTimers();
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'] });
+    const { conversations, track } = setup();
+    const count = CHECKPOINT_BATCH_MAX * 2 + 3;
+    const tracked = Array.from({ length: count }, (_, index) => {
+      const one = track(String(index));
+      one.answer.emitToken(`text ${index}`);
+      return one;
+    });
+    await vi.advanceTimersByTimeAsync(INTERVAL_MS);
+    for (let turn = 0; turn < 4; turn += 1) await new Promise((resolve) => setImmediate(resolve));
+    expect(conversations.batches.map((batch) => batch.length)).toEqual([
+      CHECKPOINT_BATCH_MAX,
+      CHECKPOINT_BATCH_MAX,
+      3,
+    ]);
+    expect(new Set(conversations.batches.flat().map((checkpoint) => checkpoint.id)).size).toBe(count);
+    for (const { checkpoints } of tracked) await checkpoints.stop();
   });
 
   it('saves only what changed, the sources once, and one batch at a time', async () => {

@@ -22,6 +22,18 @@ interface TrackedAnswer {
   saving: Promise<void> | undefined;
 }
 
+/** An answer a tick saves, and what it saves of it. */
+interface DueAnswer {
+  answer: TrackedAnswer;
+  checkpoint: MessageCheckpoint;
+}
+
+/**
+ * The most answers one store call saves: thousands of streams are saved in several batches, the event loop running
+ * between them, so no single write holds it for long (about 15 µs per answer on SQLite).
+ */
+export const CHECKPOINT_BATCH_MAX = 256;
+
 /** One answer's place in the scheduler: stop() it before the answer's final store. */
 export interface AnswerCheckpoints {
   /** Stops saving the answer; resolves once a save of it in flight has landed. */
@@ -89,34 +101,41 @@ export class CheckpointScheduler {
   saveDue(): void {
     if (this.#saving !== undefined) return;
     const now = Date.now();
-    const due: TrackedAnswer[] = [];
-    const checkpoints: MessageCheckpoint[] = [];
+    const due: DueAnswer[] = [];
     for (const answer of this.#answers) {
       const { text, sources } = answer.recorder;
       const unchanged = text.length === answer.saved.length && sources === answer.saved.sources;
       const age = now - answer.saved.at;
       if (unchanged ? age < CHECKPOINT_HEARTBEAT_MS : age < this.#intervalMs / 2) continue;
-      due.push(answer);
-      checkpoints.push(
+      const checkpoint: MessageCheckpoint =
         sources === answer.saved.sources
           ? { id: answer.messageId, content: text }
-          : { id: answer.messageId, content: text, sources },
-      );
+          : { id: answer.messageId, content: text, sources };
+      due.push({ answer, checkpoint });
     }
     if (due.length === 0) return;
-    const saving = this.#save(due, checkpoints, now).finally(() => {
+    const saving = this.#save(due, now).finally(() => {
       this.#saving = undefined;
-      for (const answer of due) answer.saving = undefined;
+      for (const { answer } of due) answer.saving = undefined;
     });
     this.#saving = saving;
-    for (const answer of due) answer.saving = saving;
+    for (const { answer } of due) answer.saving = saving;
   }
 
-  /** Never rejects: a failed save is logged, and the answer is saved again at the next tick. */
-  async #save(due: TrackedAnswer[], checkpoints: MessageCheckpoint[], at: number): Promise<void> {
-    const saved = (index: number): void => {
-      const answer = due[index] as TrackedAnswer;
-      const checkpoint = checkpoints[index] as MessageCheckpoint;
+  /**
+   * Saves the due answers CHECKPOINT_BATCH_MAX at a time, letting the event loop run between batches (a SQLite
+   * batch holds it while it writes). Never rejects: a failed save is logged, and the answer is saved again at the next
+   * tick.
+   */
+  async #save(due: readonly DueAnswer[], at: number): Promise<void> {
+    for (let start = 0; start < due.length; start += CHECKPOINT_BATCH_MAX) {
+      if (start > 0) await new Promise((resolve) => setImmediate(resolve));
+      await this.#saveBatch(due.slice(start, start + CHECKPOINT_BATCH_MAX), at);
+    }
+  }
+
+  async #saveBatch(batch: readonly DueAnswer[], at: number): Promise<void> {
+    const saved = ({ answer, checkpoint }: DueAnswer): void => {
       answer.saved = {
         length: checkpoint.content.length,
         sources: checkpoint.sources ?? answer.saved.sources,
@@ -124,21 +143,21 @@ export class CheckpointScheduler {
       };
     };
     try {
-      await this.#conversations.checkpointMessages(checkpoints);
-      due.forEach((_, index) => saved(index));
+      await this.#conversations.checkpointMessages(batch.map((entry) => entry.checkpoint));
+      batch.forEach(saved);
       return;
     } catch (error) {
-      if (due.length === 1) {
-        this.#failed(due[0] as TrackedAnswer, error);
+      if (batch.length === 1) {
+        this.#failed((batch[0] as DueAnswer).answer, error);
         return;
       }
     }
     // One answer the store refuses must not cost the others their save: each alone, once.
     await Promise.all(
-      checkpoints.map((checkpoint, index) =>
-        this.#conversations.checkpointMessages([checkpoint]).then(
-          () => saved(index),
-          (error: unknown) => this.#failed(due[index] as TrackedAnswer, error),
+      batch.map((entry) =>
+        this.#conversations.checkpointMessages([entry.checkpoint]).then(
+          () => saved(entry),
+          (error: unknown) => this.#failed(entry.answer, error),
         ),
       ),
     );
