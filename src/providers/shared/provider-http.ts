@@ -1,5 +1,6 @@
 // The HTTP plumbing every provider adapter shares: a POST with the run's signal, coded errors, bounded reads.
 
+import type { Readable } from 'node:stream';
 import { request, type Dispatcher } from 'undici';
 import { RivuletError } from '../../core/errors.ts';
 import { upstreamExcerpt } from '../../core/redact.ts';
@@ -37,6 +38,23 @@ function parsedUrl(url: string): URL {
 }
 
 /**
+ * A request body undici forgets once it is written. undici keeps a string or Buffer body until the response ends
+ * (a string twice: as given and as its Buffer copy), and a Buffer under 4 KB pins the whole 8 KB pool slab it was cut
+ * from: the grounded prompt, passages included, held for every stream as long as it is answered. An iterable is read
+ * once; with the content-length header undici sends it as it would the Buffer (no chunked encoding).
+ */
+function sentOnce(body: Buffer): Iterable<Buffer> {
+  let pending: Buffer | undefined = body;
+  return {
+    *[Symbol.iterator]() {
+      const chunk = pending;
+      pending = undefined;
+      if (chunk !== undefined) yield chunk;
+    },
+  };
+}
+
+/**
  * POSTs JSON and returns the body of a 2xx response. Anything else becomes a coded error: network faults are
  * UPSTREAM_UNAVAILABLE / UPSTREAM_TIMEOUT, statuses map through errorForStatus (with Retry-After), and an abort
  * rethrows the signal's reason.
@@ -44,12 +62,16 @@ function parsedUrl(url: string): URL {
 export async function postToProvider(options: ProviderRequest): Promise<ResponseBody> {
   let response: Dispatcher.ResponseData;
   try {
+    const body = Buffer.from(JSON.stringify(options.body));
     response = await request(parsedUrl(options.url), {
       method: 'POST',
-      headers: { 'content-type': 'application/json', ...options.headers },
-      // A Buffer, which undici keeps as it is: a string it would copy into one and keep both until the answer ends
-      // (the prompt, passages included, held twice for every stream).
-      body: Buffer.from(JSON.stringify(options.body)),
+      headers: {
+        'content-type': 'application/json',
+        ...options.headers,
+        'content-length': String(body.byteLength),
+      },
+      // undici's API doc lists Iterable bodies (docs/api/Dispatcher.md, DispatchOptions.body); its types do not.
+      body: sentOnce(body) as unknown as Readable,
       signal: options.signal,
       dispatcher: options.dispatcher,
       headersTimeout: options.stallMs,
