@@ -10,8 +10,11 @@ import type { Query } from './enhance.ts';
 
 export interface GroundedPrompt {
   messages: ChatMessage[];
-  /** What the answer rests on besides the question (passages, prompt, glossary): see wordsEchoedFromQuestion. */
-  groundedOn: string[];
+  /**
+   * What the answer rests on besides the question (passages, prompt, glossary): see wordsEchoedFromQuestion. Built
+   * only when a finished answer fills the cache: a stream held for minutes would otherwise keep a string per passage.
+   */
+  groundedOn: () => string[];
 }
 
 /** Instructions, glossary, the numbered passages, the history and the question as asked. */
@@ -30,7 +33,7 @@ export function groundedPrompt(
     passages,
     glossary: query.glossary.terms,
   });
-  const groundedOn = [
+  const groundedOn = (): string[] => [
     ...passages.map((passage) => `${passage.documentTitle}\n${passage.heading}\n${passage.text}`),
     systemPrompt ?? '',
     ...query.glossary.terms.map((term) => `${term.term} ${term.definition}`),

@@ -70,7 +70,7 @@ export interface AnswerBasis {
   passages: readonly Passage[];
   queryEmbedding: QueryEmbedding | undefined;
   /** What the answer rests on besides the question (passages, prompt, glossary): see wordsEchoedFromQuestion. */
-  groundedOn: string[];
+  groundedOn: () => string[];
   /**
    * Whether the answer may be stored in the cache: only when nothing private went into generating it. A condensed
    * follow-up is still answered with the conversation's history in the prompt, so its answer may repeat what the
@@ -130,7 +130,7 @@ async function putAnswer(
     chatbotId: input.chatbot.id,
     scope: input.cacheScope,
     conversationId: input.conversationId,
-    echoedWords: wordsEchoedFromQuestion(question, recorder.text, basis.groundedOn),
+    echoedWords: wordsEchoedFromQuestion(question, recorder.text, basis.groundedOn()),
     normalizedQuestion: normalizeQuestion(question),
     question,
     answer: recorder.text,

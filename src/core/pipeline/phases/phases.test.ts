@@ -188,7 +188,7 @@ describe('pipeline phases', () => {
       question: 'q',
       passages: [passage('a', 'alpha')],
       queryEmbedding: undefined,
-      groundedOn: [],
+      groundedOn: () => [],
       cacheable: true,
     };
     const off = testContext();
