@@ -127,8 +127,8 @@ export interface ConversationStore {
   replaceMessage(message: StoredMessage): Promise<boolean>;
   /**
    * Saves the text so far (and the sources, once known) of an answer that is still `streaming`. An answer that has
-   * ended is left alone, so a checkpoint that lands late never undoes the final store. Cheap: it runs about once a
-   * second per streaming answer (RUN_CHECKPOINT_MS). Same as checkpointMessages with one.
+   * ended is left alone, so a checkpoint that lands late never undoes the final store. Same as checkpointMessages with
+   * one (the pipeline saves through checkpointMessages, in batches).
    */
   checkpointMessage(id: string, progress: AnswerProgress): Promise<void>;
   /**

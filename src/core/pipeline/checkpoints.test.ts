@@ -104,6 +104,35 @@ describe('CheckpointScheduler', () => {
     for (const { checkpoints } of tracked) await checkpoints.stop();
   });
 
+  it('an answer waits for its own batch only, not for the batches after it', async () => {
+    vi.useRealTimers();
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'] });
+    const { conversations, track } = setup();
+    conversations.hold = true;
+    const tracked = Array.from({ length: CHECKPOINT_BATCH_MAX + 1 }, (_, index) => {
+      const one = track(String(index));
+      one.answer.emitToken(`text ${index}`);
+      return one;
+    });
+    await vi.advanceTimersByTimeAsync(INTERVAL_MS);
+    expect(conversations.batches.map((batch) => batch.length)).toEqual([CHECKPOINT_BATCH_MAX]);
+    let firstStopped = false;
+    const first = tracked[0]?.checkpoints.stop().then(() => (firstStopped = true));
+    // The first batch is released; the second starts a turn later and is held.
+    conversations.release();
+    for (let turn = 0; turn < 3; turn += 1) await new Promise((resolve) => setImmediate(resolve));
+    expect(conversations.batches.map((batch) => batch.length)).toEqual([CHECKPOINT_BATCH_MAX, 1]);
+    await first;
+    expect(firstStopped).toBe(true);
+    let lastStopped = false;
+    const last = tracked.at(-1)?.checkpoints.stop().then(() => (lastStopped = true));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(lastStopped).toBe(false);
+    conversations.release();
+    await last;
+    for (const { checkpoints } of tracked) await checkpoints.stop();
+  });
+
   it('saves only what changed, the sources once, and one batch at a time', async () => {
     const { conversations, track } = setup();
     conversations.hold = true;

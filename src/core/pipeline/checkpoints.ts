@@ -34,6 +34,11 @@ interface DueAnswer {
  */
 export const CHECKPOINT_BATCH_MAX = 256;
 
+/** Resolves at the next turn of the event loop. */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 /** One answer's place in the scheduler: stop() it before the answer's final store. */
 export interface AnswerCheckpoints {
   /** Stops saving the answer; resolves once a save of it in flight has landed. */
@@ -97,7 +102,10 @@ export class CheckpointScheduler {
     return this.#answers.size;
   }
 
-  /** One tick: saves every answer that is due, in one batch. Run by the timer; tests call it directly. */
+  /**
+   * One tick: saves every answer that is due, in batches of CHECKPOINT_BATCH_MAX. Run by the timer; tests call it
+   * directly.
+   */
   saveDue(): void {
     if (this.#saving !== undefined) return;
     const now = Date.now();
@@ -114,26 +122,28 @@ export class CheckpointScheduler {
       due.push({ answer, checkpoint });
     }
     if (due.length === 0) return;
-    const saving = this.#save(due, now).finally(() => {
-      this.#saving = undefined;
-      for (const { answer } of due) answer.saving = undefined;
-    });
-    this.#saving = saving;
-    for (const { answer } of due) answer.saving = saving;
-  }
-
-  /**
-   * Saves the due answers CHECKPOINT_BATCH_MAX at a time, letting the event loop run between batches (a SQLite
-   * batch holds it while it writes). Never rejects: a failed save is logged, and the answer is saved again at the next
-   * tick.
-   */
-  async #save(due: readonly DueAnswer[], at: number): Promise<void> {
+    // Batches run one after another, the event loop running between them (a SQLite batch holds it while it writes).
+    // Each answer waits only for its own batch: an answer ending in the first batch of many is stored without waiting
+    // for the rest.
+    let previous: Promise<void> = Promise.resolve();
     for (let start = 0; start < due.length; start += CHECKPOINT_BATCH_MAX) {
-      if (start > 0) await new Promise((resolve) => setImmediate(resolve));
-      await this.#saveBatch(due.slice(start, start + CHECKPOINT_BATCH_MAX), at);
+      const batch = due.slice(start, start + CHECKPOINT_BATCH_MAX);
+      const saving =
+        start === 0
+          ? this.#saveBatch(batch, now)
+          : previous.then(nextTurn).then(() => this.#saveBatch(batch, now));
+      for (const { answer } of batch) answer.saving = saving;
+      void saving.then(() => {
+        for (const { answer } of batch) if (answer.saving === saving) answer.saving = undefined;
+      });
+      previous = saving;
     }
+    this.#saving = previous.then(() => {
+      this.#saving = undefined;
+    });
   }
 
+  /** Never rejects: a failed save is logged, and the answer is saved again at the next tick. */
   async #saveBatch(batch: readonly DueAnswer[], at: number): Promise<void> {
     const saved = ({ answer, checkpoint }: DueAnswer): void => {
       answer.saved = {
