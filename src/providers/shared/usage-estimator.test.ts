@@ -30,4 +30,19 @@ describe('UsageEstimator', () => {
     const other = await estimator.estimate([{ role: 'system', content: `${sources} More words here.` }], '');
     expect(other.inputTokens).toBe(first.inputTokens + 4);
   });
+
+  it('keeps the counts of at most 1 MiB of prompt texts, and none of texts over 32 KiB', async () => {
+    const estimator = new UsageEstimator();
+    const huge = 'word '.repeat(8_000);
+    await estimator.estimate([{ role: 'user', content: huge }], '');
+    expect(estimator.kept).toEqual({ texts: 0, chars: 0 });
+    for (let index = 0; index < 100; index += 1) {
+      const text = `${index} ${'passage text '.repeat(2_000)}`;
+      const usage = await estimator.estimate([{ role: 'system', content: text }], '');
+      expect(usage.inputTokens).toBeGreaterThan(2_000);
+      expect(estimator.kept.chars).toBeLessThanOrEqual(1024 * 1024);
+    }
+    expect(estimator.kept.texts).toBeGreaterThan(0);
+    expect(estimator.kept.texts).toBeLessThan(100);
+  });
 });

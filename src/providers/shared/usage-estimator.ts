@@ -9,9 +9,14 @@ const TOKENS_PER_REPLY = 3;
 
 type CountTokens = (text: string) => number;
 
-/** Prompt texts whose counts are kept, and the shortest worth keeping. */
+/**
+ * Prompt texts whose counts are kept: at most this many, the shortest worth keeping, the longest kept (a long history
+ * answer is rarely asked about twice), and the characters of all kept texts together (the keys are the texts).
+ */
 const MAX_KEPT_COUNTS = 256;
 const MIN_KEPT_CHARS = 256;
+const MAX_KEPT_TEXT_CHARS = 32 * 1024;
+const MAX_KEPT_TOTAL_CHARS = 1024 * 1024;
 
 export class UsageEstimator {
   private counter: Promise<CountTokens> | undefined;
@@ -21,6 +26,8 @@ export class UsageEstimator {
    * come back answer after answer. The same text always has the same count.
    */
   private readonly counts = new Map<string, number>();
+  /** Characters of the texts in `counts`. */
+  private keptChars = 0;
 
   /**
    * Loads the tokenizer tables. Compiling them blocks the event loop for ~100 ms, so the server does it before it
@@ -40,18 +47,23 @@ export class UsageEstimator {
   }
 
   private count(countTokens: CountTokens, text: string): number {
-    if (text.length < MIN_KEPT_CHARS) return countTokens(text);
+    if (text.length < MIN_KEPT_CHARS || text.length > MAX_KEPT_TEXT_CHARS) return countTokens(text);
     const known = this.counts.get(text);
     if (known !== undefined) return known;
     const tokens = countTokens(text);
-    if (this.counts.size >= MAX_KEPT_COUNTS) {
-      // The oldest text goes (insertion order).
-      for (const oldest of this.counts.keys()) {
-        this.counts.delete(oldest);
-        break;
-      }
+    // The oldest texts go (insertion order) until the new one fits.
+    for (const oldest of this.counts.keys()) {
+      if (this.counts.size < MAX_KEPT_COUNTS && this.keptChars + text.length <= MAX_KEPT_TOTAL_CHARS) break;
+      this.counts.delete(oldest);
+      this.keptChars -= oldest.length;
     }
     this.counts.set(text, tokens);
+    this.keptChars += text.length;
     return tokens;
+  }
+
+  /** How many prompt texts have their count kept, and their characters together (for tests). */
+  get kept(): { texts: number; chars: number } {
+    return { texts: this.counts.size, chars: this.keptChars };
   }
 }
