@@ -125,7 +125,10 @@ describe('CheckpointScheduler', () => {
     await first;
     expect(firstStopped).toBe(true);
     let lastStopped = false;
-    const last = tracked.at(-1)?.checkpoints.stop().then(() => (lastStopped = true));
+    const last = tracked
+      .at(-1)
+      ?.checkpoints.stop()
+      .then(() => (lastStopped = true));
     await new Promise((resolve) => setImmediate(resolve));
     expect(lastStopped).toBe(false);
     conversations.release();
