@@ -82,14 +82,16 @@ export function migrate(db: DatabaseSync): { from: number; to: number } {
   return { from: row.user_version, to: Math.max(row.user_version, MIGRATIONS.length) };
 }
 
+/** Each connection's group commit, made by groupCommit. */
+const groupCommits = new WeakMap<DatabaseSync, GroupCommit>();
+
 /** Each database's BEGIN IMMEDIATE, COMMIT and ROLLBACK, prepared once (exec parses them on every call). */
 const transactionStatements = new WeakMap<
   DatabaseSync,
   Record<'begin' | 'commit' | 'rollback', StatementSync>
 >();
 
-/** Runs `work` in a transaction (IMMEDIATE, so writers queue instead of failing mid-way). */
-export function transaction<T>(db: DatabaseSync, work: () => T): T {
+function transactionStatementsOf(db: DatabaseSync): Record<'begin' | 'commit' | 'rollback', StatementSync> {
   let statements = transactionStatements.get(db);
   if (statements === undefined) {
     statements = {
@@ -99,6 +101,16 @@ export function transaction<T>(db: DatabaseSync, work: () => T): T {
     };
     transactionStatements.set(db, statements);
   }
+  return statements;
+}
+
+/**
+ * Runs `work` in a transaction (IMMEDIATE, so writers queue instead of failing mid-way). Group-committed writes still
+ * pending are committed first, so writes reach the file in the order they were issued.
+ */
+export function transaction<T>(db: DatabaseSync, work: () => T): T {
+  groupCommits.get(db)?.flush();
+  const statements = transactionStatementsOf(db);
   statements.begin.run();
   try {
     const result = work();
@@ -108,4 +120,103 @@ export function transaction<T>(db: DatabaseSync, work: () => T): T {
     statements.rollback.run();
     throw error;
   }
+}
+
+interface PendingWrite {
+  work: () => unknown;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Group commit: the writes issued in one event-loop turn run in one transaction, committed at the end of the turn
+ * (setImmediate), each in its own savepoint, so a write that fails rolls back only itself and its caller alone gets
+ * the error. Each promise settles after the COMMIT. Answers running at once otherwise commit one by one, each writing
+ * the same leaf and index pages (the newest message and conversation rows) to the WAL again.
+ */
+export class GroupCommit {
+  readonly #db: DatabaseSync;
+  #pending: PendingWrite[] = [];
+  #scheduled = false;
+  #savepoint: Record<'open' | 'release' | 'undo', StatementSync> | undefined;
+
+  constructor(db: DatabaseSync) {
+    this.#db = db;
+  }
+
+  /** Queues `work` (synchronous statements, no transaction of its own) for this turn's commit. */
+  run<T>(work: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.push({ work, resolve: resolve as (value: unknown) => void, reject });
+      if (!this.#scheduled) {
+        this.#scheduled = true;
+        setImmediate(() => {
+          this.flush();
+        });
+      }
+    });
+  }
+
+  /** Commits the pending writes now (at the end of the turn, before another transaction, and before closing). */
+  flush(): void {
+    this.#scheduled = false;
+    const writes = this.#pending;
+    if (writes.length === 0) return;
+    this.#pending = [];
+    const settled: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+    try {
+      const statements = transactionStatementsOf(this.#db);
+      statements.begin.run();
+      try {
+        if (writes.length === 1) {
+          // Alone: the transaction is its savepoint.
+          settled.push({ ok: true, value: (writes[0] as PendingWrite).work() });
+        } else {
+          const savepoint = this.savepointStatements();
+          for (const write of writes) {
+            savepoint.open.run();
+            try {
+              settled.push({ ok: true, value: write.work() });
+            } catch (error) {
+              savepoint.undo.run();
+              settled.push({ ok: false, error });
+            }
+            savepoint.release.run();
+          }
+        }
+        statements.commit.run();
+      } catch (error) {
+        if (this.#db.isTransaction) statements.rollback.run();
+        throw error;
+      }
+    } catch (error) {
+      // The transaction itself failed (busy, I/O, closed): nothing was stored, every write gets the error.
+      for (const write of writes) write.reject(error);
+      return;
+    }
+    writes.forEach((write, index) => {
+      const outcome = settled[index] as (typeof settled)[number];
+      if (outcome.ok) write.resolve(outcome.value);
+      else write.reject(outcome.error);
+    });
+  }
+
+  private savepointStatements(): Record<'open' | 'release' | 'undo', StatementSync> {
+    this.#savepoint ??= {
+      open: this.#db.prepare('SAVEPOINT grouped_write'),
+      release: this.#db.prepare('RELEASE grouped_write'),
+      undo: this.#db.prepare('ROLLBACK TO grouped_write'),
+    };
+    return this.#savepoint;
+  }
+}
+
+/** The database's group commit (one per connection, so closing can flush it). */
+export function groupCommit(db: DatabaseSync): GroupCommit {
+  let group = groupCommits.get(db);
+  if (group === undefined) {
+    group = new GroupCommit(db);
+    groupCommits.set(db, group);
+  }
+  return group;
 }

@@ -14,7 +14,7 @@ import {
 } from '../../core/conversation-store.ts';
 import { sqliteColumns, type SqliteColumnTypes } from '../rows/columns.ts';
 import { toConversation, toMessage, type ConversationRow, type MessageRow } from '../rows/conversations.ts';
-import { transaction } from './database.ts';
+import { groupCommit, type GroupCommit } from './database.ts';
 import { toJson } from './json-columns.ts';
 
 /** The newest `limit` messages of a conversation, oldest first; LIMIT -1 is no limit. */
@@ -72,6 +72,12 @@ export class SqliteConversationStore implements ConversationStore {
   /** Other processes use the file too: see Stores.shared. */
   private readonly shared: boolean;
 
+  /**
+   * Every write goes through the connection's group commit: the answers' writes of one event-loop turn are one
+   * transaction (see GroupCommit), and the writes keep their order.
+   */
+  private readonly writes: GroupCommit;
+
   constructor(
     db: DatabaseSync,
     options: { forgetAnswers: (conversationId: string) => void; shared?: boolean },
@@ -79,6 +85,7 @@ export class SqliteConversationStore implements ConversationStore {
     this.db = db;
     this.forgetAnswers = options.forgetAnswers;
     this.shared = options.shared ?? false;
+    this.writes = groupCommit(db);
     this.statements = {
       insert: db.prepare(
         'INSERT INTO conversations (id, owner_id, chatbot_id, title, created_at, updated_at) VALUES (?, ?, ?, NULL, ?, ?)',
@@ -127,8 +134,10 @@ export class SqliteConversationStore implements ConversationStore {
   ): Promise<Conversation> {
     const now = Date.now();
     const id = chosenId ?? `conv_${randomUUID()}`;
-    this.statements.insert.run(id, ownerId, chatbotId, now, now);
-    return { id, ownerId, chatbotId, title: null, createdAt: now, updatedAt: now };
+    return this.writes.run(() => {
+      this.statements.insert.run(id, ownerId, chatbotId, now, now);
+      return { id, ownerId, chatbotId, title: null, createdAt: now, updatedAt: now };
+    });
   }
 
   async getConversation(id: string): Promise<Conversation | undefined> {
@@ -197,8 +206,7 @@ export class SqliteConversationStore implements ConversationStore {
   async appendMessages(messages: readonly StoredMessage[]): Promise<void> {
     const { conversationId, updatedAt, title } = appendedTo(messages);
     if (conversationId === undefined) return;
-    // One transaction: its BEGIN and COMMIT (and the conversation row's page) cost more than the inserts.
-    transaction(this.db, () => {
+    return this.writes.run(() => {
       for (const message of messages) {
         this.statements.insertMessage.run(message.id, message.conversationId, ...messageColumns(message));
       }
@@ -207,15 +215,16 @@ export class SqliteConversationStore implements ConversationStore {
   }
 
   async replaceMessage(message: StoredMessage): Promise<boolean> {
-    return transaction(this.db, () => {
+    const now = Date.now();
+    return this.writes.run(() => {
       const row = this.statements.replaceMessage.get(
         ...messageColumns(message),
-        Date.now(),
+        now,
         message.id,
         message.conversationId,
       );
       if (row === undefined) return false;
-      this.statements.touch.run(Date.now(), null, message.conversationId);
+      this.statements.touch.run(now, null, message.conversationId);
       return true;
     });
   }
@@ -232,8 +241,7 @@ export class SqliteConversationStore implements ConversationStore {
       }
     };
     // One transaction for the lot: one commit, and each page the answers share written once.
-    if (checkpoints.length === 1) save();
-    else if (checkpoints.length > 1) transaction(this.db, save);
+    if (checkpoints.length > 0) await this.writes.run(save);
   }
 
   async findMessageByRun(runId: string): Promise<StoredMessage | undefined> {
@@ -244,15 +252,15 @@ export class SqliteConversationStore implements ConversationStore {
   async interruptStreamingMessages(): Promise<number> {
     // Alone on the file, no other process can be writing an answer: every one left streaming was cut.
     const savedBefore = this.shared ? Date.now() - STREAMING_STALE_AFTER_MS : Number.MAX_SAFE_INTEGER;
-    return Number(this.statements.interrupt.run(savedBefore).changes);
+    return this.writes.run(() => Number(this.statements.interrupt.run(savedBefore).changes));
   }
 
   async renameConversation(id: string, title: string): Promise<boolean> {
-    return Number(this.statements.rename.run(title, id).changes) > 0;
+    return this.writes.run(() => Number(this.statements.rename.run(title, id).changes) > 0);
   }
 
   async deleteConversation(id: string): Promise<boolean> {
-    return transaction(this.db, () => {
+    return this.writes.run(() => {
       this.forgetAnswers(id);
       return Number(this.statements.delete.run(id).changes) > 0;
     });

@@ -188,4 +188,92 @@ describe('sqlite stores on disk', () => {
     expect(await alone.conversations.interruptStreamingMessages()).toBe(2);
     for (const stores of [worker, restarted, alone]) await stores.close();
   });
+
+  describe('group commit: the conversation writes of one event-loop turn', () => {
+    const question = (id: string, conversationId: string) => ({
+      id,
+      conversationId,
+      role: 'user' as const,
+      content: `question ${id}`,
+      createdAt: Date.now(),
+    });
+    /** Another connection to the file, as another process would read it. */
+    const observer = (path: string) => {
+      const db = new DatabaseSync(path, { readOnly: true });
+      const conversation = db.prepare('SELECT owner_id FROM conversations WHERE id = ?');
+      const messages = db.prepare('SELECT count(*) AS n FROM messages WHERE conversation_id = ?');
+      return {
+        owner: (id: string) => (conversation.get(id) as { owner_id: string } | undefined)?.owner_id,
+        messages: (id: string) => (messages.get(id) as { n: number }).n,
+        close: () => db.close(),
+      };
+    };
+
+    it('commit together, and each caller resolves once its write is committed', async () => {
+      const path = join(dir, 'group.sqlite');
+      const stores = openSqliteStores(path);
+      const reader = observer(path);
+      const names = ['a', 'b', 'c'];
+      // What another process sees when each caller's write resolves: every answer's write of that turn.
+      const seen: unknown[] = [];
+      const answers = names.map(async (name) => {
+        const conversation = await stores.conversations.createConversation(name, 'default', `conv-${name}`);
+        seen.push(names.map((other) => reader.owner(`conv-${other}`)));
+        await stores.conversations.appendMessages([question(`q-${name}`, conversation.id)]);
+        seen.push(names.map((other) => reader.messages(`conv-${other}`)));
+      });
+      // Nothing is committed within the turn the writes were issued in.
+      expect(reader.owner('conv-a')).toBeUndefined();
+      await Promise.all(answers);
+      expect(seen).toEqual([names, names, names, [1, 1, 1], [1, 1, 1], [1, 1, 1]]);
+      reader.close();
+      await stores.close();
+    });
+
+    it('a failing write fails alone, with the error it gets when written alone', async () => {
+      const path = join(dir, 'group-failure.sqlite');
+      const stores = openSqliteStores(path);
+      await stores.conversations.createConversation('alice', 'default', 'taken');
+      const alone = await stores.conversations.createConversation('bob', 'default', 'taken').then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(alone).toBeInstanceOf(Error);
+      const [before, taken, after, appended] = await Promise.allSettled([
+        stores.conversations.createConversation('carol', 'default', 'first'),
+        stores.conversations.createConversation('bob', 'default', 'taken'),
+        stores.conversations.createConversation('dave', 'default', 'second'),
+        stores.conversations.appendMessages([question('q-taken', 'taken')]),
+      ]);
+      expect([before.status, taken.status, after.status, appended.status]).toEqual([
+        'fulfilled',
+        'rejected',
+        'fulfilled',
+        'fulfilled',
+      ]);
+      expect((taken as PromiseRejectedResult).reason).toEqual(alone);
+      const reader = observer(path);
+      expect(['first', 'taken', 'second'].map((id) => reader.owner(id))).toEqual(['carol', 'alice', 'dave']);
+      expect(reader.messages('taken')).toBe(1);
+      reader.close();
+      await stores.close();
+    });
+
+    it('closing the stores commits the writes still pending', async () => {
+      const path = join(dir, 'group-close.sqlite');
+      const stores = openSqliteStores(path);
+      const written = Promise.all([
+        stores.conversations.createConversation('erin', 'default', 'closing'),
+        stores.conversations.appendMessages([question('q-closing', 'closing')]),
+      ]);
+      await stores.close();
+      await written;
+      const reopened = openSqliteStores(path);
+      expect((await reopened.conversations.getConversation('closing'))?.ownerId).toBe('erin');
+      expect((await reopened.conversations.listMessages('closing')).map((message) => message.id)).toEqual([
+        'q-closing',
+      ]);
+      await reopened.close();
+    });
+  });
 });

@@ -2,7 +2,7 @@
 // keys and token usage.
 
 import type { StoreOptions, Stores } from '../stores.ts';
-import { openDatabase } from './database.ts';
+import { groupCommit, openDatabase } from './database.ts';
 import { SqliteAnswerCache } from './sqlite-answer-cache.ts';
 import { SqliteApiKeyStore } from './sqlite-api-key-store.ts';
 import { SqliteChatbotStore } from './sqlite-chatbot-store.ts';
@@ -46,7 +46,11 @@ export function openSqliteStores(path: string, options: StoreOptions = {}): Stor
       return Promise.resolve();
     },
     close() {
-      if (db.isOpen) db.close();
+      if (db.isOpen) {
+        // The writes of this turn are committed before the file is closed.
+        groupCommit(db).flush();
+        db.close();
+      }
       return Promise.resolve();
     },
   };
