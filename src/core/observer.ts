@@ -91,29 +91,39 @@ export interface Observer extends RunObserver, HubObserver, ProviderObserver, Pr
 /** Both observers see every run (metrics and traces side by side). */
 export function combineRunObservers(first: RunObserver, second: RunObserver): RunObserver {
   return {
-    runStarted(labels) {
-      const a = first.runStarted(labels);
-      const b = second.runStarted(labels);
-      return {
-        tokenGap(ms) {
-          a.tokenGap(ms);
-          b.tokenGap(ms);
-        },
-        phaseEnded(name, startedAt, endedAt) {
-          a.phaseEnded?.(name, startedAt, endedAt);
-          b.phaseEnded?.(name, startedAt, endedAt);
-        },
-        providerCall(call) {
-          a.providerCall?.(call);
-          b.providerCall?.(call);
-        },
-        finished(outcome) {
-          a.finished(outcome);
-          b.finished(outcome);
-        },
-      };
-    },
+    runStarted: (labels) => new CombinedTrace(first.runStarted(labels), second.runStarted(labels)),
   };
+}
+
+/** Two runs' traces as one: a class, not an object of closures, as it lives as long as its run (held streams). */
+class CombinedTrace implements RunTrace {
+  readonly #a: RunTrace;
+  readonly #b: RunTrace;
+
+  constructor(a: RunTrace, b: RunTrace) {
+    this.#a = a;
+    this.#b = b;
+  }
+
+  tokenGap(ms: number): void {
+    this.#a.tokenGap(ms);
+    this.#b.tokenGap(ms);
+  }
+
+  phaseEnded(name: PhaseName, startedAt: number, endedAt: number): void {
+    this.#a.phaseEnded?.(name, startedAt, endedAt);
+    this.#b.phaseEnded?.(name, startedAt, endedAt);
+  }
+
+  providerCall(call: ProviderCall): void {
+    this.#a.providerCall?.(call);
+    this.#b.providerCall?.(call);
+  }
+
+  finished(outcome: RunOutcome): void {
+    this.#a.finished(outcome);
+    this.#b.finished(outcome);
+  }
 }
 
 const noopTrace: RunTrace = {

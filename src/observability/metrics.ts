@@ -6,7 +6,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Observer, RunLabels, RunOutcome, RunTrace } from '../core/observer.ts';
 import type { RunHubStats } from '../core/run-hub.ts';
-import { RunHistogram } from './run-histogram.ts';
+import { RunHistogram, type RunTally } from './run-histogram.ts';
 
 const PREFIX = 'rivulet_';
 
@@ -254,17 +254,11 @@ export class Metrics implements Observer {
     const provider = labels.provider;
     this.runsStarted.inc({ chatbot, provider });
     // Labelled once per run; the per-token call only counts into the run's own buckets.
-    const gaps = this.tokenGap.tally({ chatbot, provider });
-    return {
-      tokenGap: (ms) => gaps.observe(ms / 1000),
-      finished: (outcome) => {
-        gaps.commit();
-        this.runFinished(chatbot, provider, outcome);
-      },
-    };
+    return new MetricsRunTrace(this, chatbot, provider, this.tokenGap.tally({ chatbot, provider }));
   }
 
-  private runFinished(chatbot: string, provider: string, outcome: RunOutcome): void {
+  /** A run ended (its trace's finished). */
+  runFinished(chatbot: string, provider: string, outcome: RunOutcome): void {
     const cached = String(outcome.cached);
     this.runsFinished.inc({ chatbot, provider, status: outcome.status, cached });
     if (outcome.status === 'failed') {
@@ -333,5 +327,29 @@ export class Metrics implements Observer {
 
   providerQueueWait(provider: string, ms: number, outcome: 'admitted' | 'timeout' | 'left'): void {
     this.queueWait.observe({ provider, outcome }, ms / 1000);
+  }
+}
+
+/** One run's metrics: a class, not an object of closures, as it lives as long as its run (held streams). */
+class MetricsRunTrace implements RunTrace {
+  readonly #metrics: Metrics;
+  readonly #chatbot: string;
+  readonly #provider: string;
+  readonly #gaps: RunTally;
+
+  constructor(metrics: Metrics, chatbot: string, provider: string, gaps: RunTally) {
+    this.#metrics = metrics;
+    this.#chatbot = chatbot;
+    this.#provider = provider;
+    this.#gaps = gaps;
+  }
+
+  tokenGap(ms: number): void {
+    this.#gaps.observe(ms / 1000);
+  }
+
+  finished(outcome: RunOutcome): void {
+    this.#gaps.commit();
+    this.#metrics.runFinished(this.#chatbot, this.#provider, outcome);
   }
 }

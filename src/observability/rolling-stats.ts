@@ -67,15 +67,16 @@ export class RollingStats implements RunObserver {
     this.active.set(chatbotId, now);
     const activeByChatbot = this.currentMinute().activeByChatbot;
     activeByChatbot.set(chatbotId, Math.max(activeByChatbot.get(chatbotId) ?? 0, now));
-    return {
-      tokenGap() {},
-      finished: (outcome) => {
-        const left = (this.active.get(chatbotId) ?? 1) - 1;
-        if (left > 0) this.active.set(chatbotId, left);
-        else this.active.delete(chatbotId);
-        this.record(labels, outcome);
-      },
-    };
+    return new RollingRunTrace(this, labels);
+  }
+
+  /** A run ended (its trace's finished). */
+  runFinished(labels: RunLabels, outcome: RunOutcome): void {
+    const chatbotId = labels.chatbotId;
+    const left = (this.active.get(chatbotId) ?? 1) - 1;
+    if (left > 0) this.active.set(chatbotId, left);
+    else this.active.delete(chatbotId);
+    this.record(labels, outcome);
   }
 
   /** Called periodically (and on demand) with the number of runs streaming now. */
@@ -246,4 +247,21 @@ export class RollingStats implements RunObserver {
 function weighted(kept: readonly number[], seen: number): WeightedSample[] {
   const weight = kept.length === 0 ? 0 : Math.max(1, seen / kept.length);
   return kept.map((value) => ({ value, weight }));
+}
+
+/** One run's entry in the stats: a class, not an object of closures, as it lives as long as its run (held streams). */
+class RollingRunTrace implements RunTrace {
+  readonly #stats: RollingStats;
+  readonly #labels: RunLabels;
+
+  constructor(stats: RollingStats, labels: RunLabels) {
+    this.#stats = stats;
+    this.#labels = labels;
+  }
+
+  tokenGap(): void {}
+
+  finished(outcome: RunOutcome): void {
+    this.#stats.runFinished(this.#labels, outcome);
+  }
 }
