@@ -132,6 +132,17 @@ describe.skipIf(redisSkipReason !== undefined)('RedisRunHub', () => {
       expect(await other.subscribe('run_never_created', -1, collector())).toBeUndefined();
     });
 
+    it('knows a run its owner has not written to Redis yet: the access check of a resume there at once is not a 404', async () => {
+      const owner = await open();
+      const other = await open();
+      const run = owner.create({ ownerId: 'alice' });
+      // Asked in the same turn as the create, before the owner's first batch could land.
+      const info = await other.info(run.runId);
+      expect(info).toMatchObject({ runId: run.runId, ownerId: 'alice', state: 'running' });
+      expect(await other.info('run_never_created')).toBeUndefined();
+      run.append(done);
+    });
+
     it('resumes from a seq the owner delivered before Redis held it: the reader waits for what follows, never repeats', async () => {
       const owner = await open();
       const other = await open();

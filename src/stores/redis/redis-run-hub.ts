@@ -156,7 +156,6 @@ export class RedisRunHub implements RunHub {
 
   async info(runId: string): Promise<RunInfo | undefined> {
     const local = await this.memory.info(runId);
-    const { commands } = this.connections;
     if (local !== undefined) {
       try {
         return { ...local, readers: local.readers + (await this.readersOf(runId, this.instanceId)) };
@@ -165,10 +164,11 @@ export class RedisRunHub implements RunHub {
         return local;
       }
     }
-    const [meta, readers] = await this.redis(() =>
-      Promise.all([readRunMeta(commands, this.keys, runId), this.readersOf(runId)]),
-    );
+    // A resume's access check comes here first: a run its owner has not written to Redis yet is waited for, as
+    // subscribe does, or a reconnect landing here at once would get 404 for a run that exists.
+    const meta = await this.findRun(runId);
     if (meta === undefined) return undefined;
+    const readers = await this.redis(() => this.readersOf(runId));
     return {
       runId,
       ownerId: meta.ownerId,
