@@ -21,7 +21,7 @@ import { toJson } from './json-columns.ts';
 const NEWEST_MESSAGES = (limit: string): string =>
   `SELECT * FROM (SELECT * FROM messages WHERE conversation_id = ? ORDER BY seq DESC LIMIT ${limit}) ORDER BY seq`;
 
-/** How many limits get a statement of their own (see messagesStatement); others bind theirs. */
+/** How many limits keep a statement of their own, the most recently used (see messagesStatement). */
 const LIMIT_STATEMENTS_MAX = 8;
 
 /** A message's values for role ... steps, in the column order insertMessage and replaceMessage both bind. */
@@ -50,7 +50,6 @@ export class SqliteConversationStore implements ConversationStore {
     | 'get'
     | 'listByOwner'
     | 'listByAnonymous'
-    | 'messages'
     | 'getWithCount'
     | 'insertMessage'
     | 'replaceMessage'
@@ -63,7 +62,7 @@ export class SqliteConversationStore implements ConversationStore {
     StatementSync
   >;
 
-  /** `messages` with the limit written into the SQL, by limit (see messagesStatement). */
+  /** The newest-messages statement by the limit written into its SQL (see messagesStatement). */
   private readonly messagesByLimit = new Map<number, StatementSync>();
 
   /** Drops the cached answers a conversation's questions produced; called inside this store's transactions. */
@@ -100,7 +99,6 @@ export class SqliteConversationStore implements ConversationStore {
       listByAnonymous: db.prepare(
         'SELECT * FROM conversations WHERE owner_id IS NULL AND (updated_at, id) < (?, ?) ORDER BY updated_at DESC, id DESC LIMIT ?',
       ),
-      messages: db.prepare(NEWEST_MESSAGES('?')),
       insertMessage: db.prepare(`
         INSERT INTO messages (id, conversation_id, role, content, created_at, status, run_id, finish_reason,
           error_code, usage, timings, sources, cached, metadata, steps)
@@ -173,19 +171,27 @@ export class SqliteConversationStore implements ConversationStore {
 
   /**
    * The newest-messages statement for `limit`, with the limit in its SQL: SQLite re-prepares a statement whose LIMIT
-   * is a bound parameter every time it runs (18.6 µs against 1.3 for a conversation without messages). The few limits
-   * the callers use (the history limit, the pages asked for) get one each; beyond LIMIT_STATEMENTS_MAX the limit is
-   * bound.
+   * is a bound parameter every time it runs (18.6 µs against 1.3 for a conversation without messages). The limits
+   * used most recently (the history limit, asked for by every answer, and the pages clients ask for) keep one each, at
+   * most LIMIT_STATEMENTS_MAX: a client asking for many different page sizes cannot push the history limit out for
+   * good.
    */
   private messagesStatement(limit: number): { all(conversationId: string): unknown[] } {
-    let statement = this.messagesByLimit.get(limit);
+    const statements = this.messagesByLimit;
+    let statement = statements.get(limit);
     if (statement === undefined) {
-      if (this.messagesByLimit.size >= LIMIT_STATEMENTS_MAX) {
-        return { all: (conversationId) => this.statements.messages.all(conversationId, limit) };
-      }
       statement = this.db.prepare(NEWEST_MESSAGES(String(limit)));
-      this.messagesByLimit.set(limit, statement);
+      if (statements.size >= LIMIT_STATEMENTS_MAX) {
+        // The least recently used goes (Map order: a statement used is moved to the end).
+        for (const oldest of statements.keys()) {
+          statements.delete(oldest);
+          break;
+        }
+      }
+    } else {
+      statements.delete(limit);
     }
+    statements.set(limit, statement);
     return statement;
   }
 

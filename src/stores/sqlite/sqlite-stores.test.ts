@@ -277,3 +277,27 @@ describe('sqlite stores on disk', () => {
     });
   });
 });
+
+describe('sqlite newest-messages statements', () => {
+  it('give the newest messages for every limit, however many different limits clients ask for', async () => {
+    const stores = openSqliteStores(':memory:');
+    await stores.conversations.createConversation(null, 'default', 'many');
+    const ids = Array.from({ length: 30 }, (_, index) => `m${String(index).padStart(2, '0')}`);
+    await stores.conversations.appendMessages(
+      ids.map((id, index) => ({
+        id,
+        conversationId: 'many',
+        role: 'user' as const,
+        content: `question ${id}`,
+        createdAt: 1_000 + index,
+      })),
+    );
+    // More different limits than keep a statement, twice over, then the first ones again.
+    for (const limit of [...Array.from({ length: 20 }, (_, index) => index), 0, 1, 5, -1, 100]) {
+      const listed = await stores.conversations.listMessages('many', limit);
+      const expected = limit < 0 ? ids : ids.slice(Math.max(0, ids.length - limit));
+      expect(listed.map((message) => message.id)).toEqual(expected);
+    }
+    await stores.close();
+  });
+});
