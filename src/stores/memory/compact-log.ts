@@ -17,22 +17,22 @@ interface TokenSpan {
 }
 
 /**
- * Any other event, kept as its JSON alone and parsed again only if a reader replays it: the event objects were the
- * larger part (the `done` event holds the answer's text as the tree of pieces it was built from, `sources` every
- * snippet besides their JSON).
+ * Any other event, kept as its JSON alone and parsed again for each replay that reaches it (replays are rare, and a
+ * parsed copy kept would hold the event objects again for the rest of the retention: the `done` event holds the
+ * answer's text, `sources` every snippet besides their JSON).
  */
-class StoredEntry implements LogEntry {
+class StoredEntry {
   readonly seq: number;
   readonly json: string;
-  #event: RunEvent | undefined;
 
   constructor(entry: LogEntry) {
     this.seq = entry.event.seq;
     this.json = entry.json;
   }
 
-  get event(): RunEvent {
-    return (this.#event ??= JSON.parse(this.json) as RunEvent);
+  /** The entry for one delivery. */
+  read(): LogEntry {
+    return { event: JSON.parse(this.json) as RunEvent, json: this.json };
   }
 }
 
@@ -84,7 +84,7 @@ export class CompactLog {
     for (let index = this.#indexOf(from); index < items.length && entries.length < maxItems; index += 1) {
       const item = items[index]!;
       if (item instanceof StoredEntry) {
-        entries.push(item);
+        entries.push(item.read());
         next = item.seq + 1;
         continue;
       }
