@@ -249,12 +249,11 @@ export function isTerminal(event: Pick<RunEvent, 'type'>): event is DoneEvent | 
 }
 
 /**
- * The JSON of an event, `type` and `seq` first. A token's is serialised from a fresh object of exactly its three
- * fields rather than concatenated: a run's log keeps every token's JSON, and a concatenation is a tree of string
- * pieces (about 190 bytes for a short token) where the serialiser writes one flat string (about 70).
+ * The JSON of an event, `type` and `seq` first (withSeq builds every event with those keys leading; a token with
+ * exactly its three fields). Serialised, not concatenated: a run's log keeps every token's JSON, and a concatenation
+ * is a tree of string pieces (about 190 bytes for a short token) where the serialiser writes one flat string (about 70).
  */
 export function encodeEvent(event: RunEvent): string {
-  if (event.type === 'token') return JSON.stringify({ type: 'token', seq: event.seq, text: event.text });
   return JSON.stringify(event);
 }
 

@@ -2,7 +2,7 @@
 // `tool_result` blocks, and streamed `tool_use` content blocks whose input arrives as `input_json_delta` pieces.
 
 import type { ChatMessage, StreamPart, ToolCallRequest, ToolDefinition } from '../../core/provider.ts';
-import { EMPTY_INPUT, inputObject } from '../shared/tool-calls.ts';
+import { EMPTY_INPUT, inputObject, inputTextOf } from '../shared/tool-calls.ts';
 
 export type AnthropicBlock =
   | { type: 'text'; text: string }
@@ -84,14 +84,9 @@ export function toolCallsFromContent(
 ): ToolCallRequest[] {
   return content.flatMap((block) =>
     block.type === 'tool_use' && typeof block.id === 'string' && typeof block.name === 'string'
-      ? [{ toolCallId: block.id, name: block.name, inputText: inputTextOfObject(block.input) }]
+      ? [{ toolCallId: block.id, name: block.name, inputText: inputTextOf(block.input) }]
       : [],
   );
-}
-
-function inputTextOfObject(input: unknown): string {
-  if (input === undefined || input === null) return EMPTY_INPUT;
-  return JSON.stringify(input);
 }
 
 interface StreamedCall {
