@@ -114,14 +114,17 @@ export class FallbackChain implements LanguageModel {
     const closed = chain.filter((model) => !this.options.breaker.isOpen(keyOf(model)));
     const consultBreaker = closed.length > 0;
     const candidates = consultBreaker ? closed : [...chain];
-    // At LOG_LEVEL=info and above the debug lines of every answer are not even built.
+    // At LOG_LEVEL=info and above the debug lines of every answer are not even built: their fields are.
     const debugging = writesLevel(this.options.logger, 'debug');
-    const debug = (fields: Record<string, unknown>, message: string): void => {
-      if (debugging) this.options.logger.debug?.({ ...logContextFields(), ...fields }, message);
+    const debug = (fields: () => Record<string, unknown>, message: string): void => {
+      if (debugging) this.options.logger.debug?.({ ...logContextFields(), ...fields() }, message);
     };
     if (closed.length < chain.length) {
       debug(
-        { open: chain.filter((model) => !closed.includes(model)).map(keyOf), trialForAll: !consultBreaker },
+        () => ({
+          open: chain.filter((model) => !closed.includes(model)).map(keyOf),
+          trialForAll: !consultBreaker,
+        }),
         consultBreaker
           ? 'circuit open: skipping providers'
           : 'every provider has an open circuit: trying the whole chain',
@@ -133,10 +136,11 @@ export class FallbackChain implements LanguageModel {
       // Asked only right before a call: a half-open circuit grants its one trial to a call that really happens.
       const breakerBefore = this.options.breaker.state(keyOf(model));
       if (consultBreaker && !this.options.breaker.allows(keyOf(model))) {
-        debug({ provider: keyOf(model) }, 'circuit open: provider skipped');
+        debug(() => ({ provider: keyOf(model) }), 'circuit open: provider skipped');
         continue;
       }
-      if (breakerBefore === 'half-open') debug({ provider: keyOf(model) }, 'circuit half-open: trial call');
+      if (breakerBefore === 'half-open')
+        debug(() => ({ provider: keyOf(model) }), 'circuit half-open: trial call');
       const ownRequest = model === chain[0] ? request : withoutModel(request);
       const sent = textSoFar();
       const attemptRequest = sent === '' ? ownRequest : continuation(ownRequest, sent);
@@ -148,7 +152,7 @@ export class FallbackChain implements LanguageModel {
         let receivedAny = false;
         const startedAt = Date.now();
         const call = { provider: model.provider, model: model.model, attempt: attempt + 1, streaming };
-        if (debugging) debug({ ...call, continuingAfterChars: sent.length }, 'provider request sent');
+        debug(() => ({ ...call, continuingAfterChars: sent.length }), 'provider request sent');
         const reportCall = (errorCode: string | undefined): void =>
           onProviderCall?.({
             provider: model.provider,
@@ -162,7 +166,7 @@ export class FallbackChain implements LanguageModel {
           await this.attempt(model, attemptRequest, streaming, options, (part) => {
             if (!receivedAny) {
               receivedAny = true;
-              if (debugging) debug({ ...call, ms: Date.now() - startedAt }, 'provider first byte');
+              debug(() => ({ ...call, ms: Date.now() - startedAt }), 'provider first byte');
             }
             if (part.type === 'text-delta') {
               sentThisAttempt = true;
@@ -178,13 +182,11 @@ export class FallbackChain implements LanguageModel {
           });
           this.options.breaker.recordSuccess(keyOf(model));
           if (breakerBefore !== 'closed')
-            debug({ provider: keyOf(model) }, 'circuit closed: provider answered');
-          if (debugging) {
-            debug(
-              { ...call, ms: Date.now() - startedAt, sentChars: textSoFar().length },
-              'provider call finished',
-            );
-          }
+            debug(() => ({ provider: keyOf(model) }), 'circuit closed: provider answered');
+          debug(
+            () => ({ ...call, ms: Date.now() - startedAt, sentChars: textSoFar().length }),
+            'provider call finished',
+          );
           reportCall(undefined);
           return;
         } catch (caught) {
@@ -202,13 +204,16 @@ export class FallbackChain implements LanguageModel {
             const wasOpen = this.options.breaker.isOpen(keyOf(model));
             this.options.breaker.recordFailure(keyOf(model));
             if (!wasOpen && this.options.breaker.isOpen(keyOf(model))) {
-              debug({ provider: keyOf(model), code: error.code }, 'circuit opened: provider fails');
+              debug(() => ({ provider: keyOf(model), code: error.code }), 'circuit opened: provider fails');
             } else if (breakerBefore === 'half-open') {
-              debug({ provider: keyOf(model), code: error.code }, 'circuit stays open: trial call failed');
+              debug(
+                () => ({ provider: keyOf(model), code: error.code }),
+                'circuit stays open: trial call failed',
+              );
             }
           }
           debug(
-            { ...call, ms: Date.now() - startedAt, code: error.code, receivedAny },
+            () => ({ ...call, ms: Date.now() - startedAt, code: error.code, receivedAny }),
             'provider call failed',
           );
           const context = {
