@@ -25,6 +25,7 @@ import {
   type LevelResult,
 } from './answer-cost-report.ts';
 import { integerFlag, SEED } from './levels.ts';
+import { BENCH_MODEL, spawnRivulet } from './rivulet-child.ts';
 import { runLoad, type LoadPlan, type Target } from './load-client.ts';
 import type { ReadyMessage, ScenarioSetMessage, SetScenarioMessage } from './messages.ts';
 import {
@@ -43,7 +44,6 @@ import {
   type BenchChild,
   ROOT,
   RAW_PIPE_SCRIPT,
-  RIVULET_SCRIPT,
 } from './processes.ts';
 import {
   backendCpuDelta,
@@ -55,7 +55,6 @@ import {
 const START_TIMEOUT_MS = 30_000;
 const IPC_TIMEOUT_MS = 5_000;
 const PAUSE_BETWEEN_TARGETS_MS = 300;
-const MODEL = 'bench';
 /** Answered from the sample corpus's streaming-and-resume page, so retrieval finds sources. */
 const QUESTION = 'How does resuming a stream work after the connection drops?';
 const TOKENS_PER_ANSWER = 3;
@@ -109,7 +108,7 @@ function delay(ms: number): Promise<void> {
 function openAiTarget(column: ColumnName, port: number): Target {
   // The body a client would send the model itself; Rivulet's own request adds the retrieved passages.
   const body = JSON.stringify({
-    model: MODEL,
+    model: BENCH_MODEL,
     messages: [{ role: 'user', content: QUESTION }],
     stream: true,
     stream_options: { include_usage: true },
@@ -144,27 +143,13 @@ interface RivuletStart {
 
 async function startRivulet(options: RivuletStart): Promise<{ child: BenchChild; port: number }> {
   const port = await freePort();
-  const child = spawnChild({
-    name: options.name,
-    script: RIVULET_SCRIPT,
-    args: ['serve'],
-    nodeFlags: options.nodeFlags,
-    env: {
-      LLM_PROVIDER: 'openai-compatible',
-      LLM_BASE_URL: options.upstreamUrl,
-      LLM_MODEL: MODEL,
-      LOG_LEVEL: 'warn',
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      // As users run it: the sample corpus searched on every answer; the cache off, so every answer is generated.
-      SAMPLE_CORPUS: 'true',
-      ANSWER_CACHE: 'false',
-      // No embedding model to call (and no probe for a local Ollama): retrieval is BM25.
-      EMBEDDING_PROVIDER: 'none',
-      ...options.storage,
-    },
-    cwd: ROOT,
-    ipc: false,
+  const child = spawnRivulet(options, port, {
+    // As users run it: the sample corpus searched on every answer; the cache off, so every answer is generated.
+    SAMPLE_CORPUS: 'true',
+    ANSWER_CACHE: 'false',
+    // No embedding model to call (and no probe for a local Ollama): retrieval is BM25.
+    EMBEDDING_PROVIDER: 'none',
+    ...options.storage,
   });
   try {
     await waitForHttpOk(child, port, '/healthz', START_TIMEOUT_MS);

@@ -18,13 +18,13 @@ import {
   type LevelProfile,
 } from './levels.ts';
 import { runCompressionBench } from './compression-bench.ts';
+import { BENCH_MODEL, startRivulet } from './rivulet-child.ts';
 import { runLoad, type LoadPlan, type Target, type WireFormat } from './load-client.ts';
 import type { ReadyMessage, ScenarioSetMessage, SetScenarioMessage } from './messages.ts';
 import {
   assertRunning,
   cpuDelta,
   cpuResolutionMicroseconds,
-  freePort,
   runBench,
   startFakeUpstreamChild,
   listenDrops,
@@ -33,12 +33,10 @@ import {
   processRssBytes,
   spawnChild,
   stopChild,
-  waitForHttpOk,
   waitForMessage,
   type BenchChild,
   ROOT,
   RAW_PIPE_SCRIPT,
-  RIVULET_SCRIPT,
 } from './processes.ts';
 import {
   levelFigures,
@@ -55,7 +53,6 @@ const IPC_TIMEOUT_MS = 5_000;
 /** Lets keep-alive sockets close and timers settle between targets. */
 const PAUSE_BETWEEN_TARGETS_MS = 500;
 const PROMPT = 'Benchmark prompt: tell me about rivers and streams.';
-const MODEL = 'bench';
 const DEFAULT_LEVELS = [1, 64, 1000];
 /** --compression: enough streams for CPU figures well above the clock tick, few enough for a shared machine. */
 const COMPRESSION_LEVELS = [64];
@@ -93,7 +90,7 @@ are ignored here.`;
 function openAiBody(): string {
   // What Rivulet itself sends upstream, so all three targets make the fake stream the same bytes.
   return JSON.stringify({
-    model: MODEL,
+    model: BENCH_MODEL,
     messages: [{ role: 'user', content: PROMPT }],
     stream: true,
     stream_options: { include_usage: true },
@@ -186,55 +183,6 @@ async function runLevel(
     upstreamRequests: counts.previousRequests,
     upstreamCompleted: counts.previousCompleted,
   };
-}
-
-interface RivuletStart {
-  name: string;
-  upstreamUrl: string;
-  nodeFlags: string[];
-  redisUrl: string | undefined;
-  /** The sample corpus in a SQLite file of its own, searched on every answer; else an empty in-memory store. */
-  sampleCorpusDir: string | undefined;
-}
-
-async function startRivulet(options: RivuletStart): Promise<{ child: BenchChild; port: number }> {
-  const port = await freePort();
-  const storage: Record<string, string> =
-    options.sampleCorpusDir === undefined
-      ? // An empty in-memory store: this measures streaming (retrieval has its own benchmark), and leaves ./data alone.
-        { DATA_DIR: ':memory:', SAMPLE_CORPUS: 'false' }
-      : // As users run it: the sample corpus searched on every answer; the cache off, so every answer is generated;
-        // no embedding model to call (retrieval is BM25); readers for 5,000 held streams.
-        {
-          DATA_DIR: options.sampleCorpusDir,
-          SAMPLE_CORPUS: 'true',
-          ANSWER_CACHE: 'false',
-          EMBEDDING_PROVIDER: 'none',
-          MAX_READERS: '20000',
-        };
-  const child = spawnChild({
-    name: options.name,
-    script: RIVULET_SCRIPT,
-    args: ['serve'],
-    nodeFlags: options.nodeFlags,
-    env: {
-      LLM_PROVIDER: 'openai-compatible',
-      LLM_BASE_URL: options.upstreamUrl,
-      LLM_MODEL: MODEL,
-      LOG_LEVEL: 'warn',
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      METRICS_ENABLED: process.env.METRICS_ENABLED ?? 'true',
-      ...storage,
-      ...(options.redisUrl === undefined
-        ? {}
-        : { REDIS_URL: options.redisUrl, REDIS_KEY_PREFIX: `rivulet-bench:${process.pid}:${port}` }),
-    },
-    cwd: ROOT,
-    ipc: false,
-  });
-  await waitForHttpOk(child, port, '/healthz', START_TIMEOUT_MS);
-  return { child, port };
 }
 
 /** Every target streams the same short scenario once, so JIT and connection pools are ready; returns failures. */
