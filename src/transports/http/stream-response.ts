@@ -72,6 +72,10 @@ export async function streamRunToResponse(
     const socket = response.socket;
     socket?.cork();
     setImmediate(() => socket?.uncork());
+    // Every header is in this call (the routes pass reply.getHeaders(), the security headers included): with the
+    // response's own table emptied first, Node writes them without copying them all into that table for the life of
+    // the response (about 2 KB per held stream).
+    forgetSetHeaders(response);
     response.writeHead(200, {
       ...options.headers,
       'content-type': format.contentType,
@@ -80,6 +84,7 @@ export async function streamRunToResponse(
       ...(policy.varies ? { vary: withVary(options.headers.vary, 'Accept-Encoding') } : {}),
       ...(encoding === undefined ? {} : { 'content-encoding': encoding }),
     });
+    flattenHead(response);
     // Stream frames go out as they are written; Nagle would hold small token frames back. Keep-alive probes let
     // the kernel notice a peer that vanished without closing (a phone that lost its network).
     response.socket?.setNoDelay(true);
@@ -156,6 +161,31 @@ export async function streamRunToResponse(
   // A client that went away detaches its reader; the run's grace timer decides what happens next.
   subscription?.close();
   return true;
+}
+
+/** Node's per-response header table (set by setHeader), found once; undefined if this Node keeps it elsewhere. */
+let outHeadersKey: symbol | undefined | null = null;
+
+/**
+ * Drops the headers set on the response with setHeader, so that writeHead takes its own argument as the whole head
+ * instead of merging it into the table (which the response then keeps until it ends). Only for a caller whose
+ * writeHead carries those headers itself; a Node without the table as a symbol property is left as it is.
+ */
+function forgetSetHeaders(response: ServerResponse): void {
+  if (outHeadersKey === null) {
+    outHeadersKey = Object.getOwnPropertySymbols(response).find((key) => key.description === 'kOutHeaders');
+  }
+  if (outHeadersKey !== undefined) (response as unknown as Record<symbol, unknown>)[outHeadersKey] = null;
+}
+
+/**
+ * Node builds a response's head by appending each header line to a string, a tree of about 70 string pieces for a
+ * stream's headers, and keeps it (`_header`) until the response ends: about 2.5 KB per held stream where the flat
+ * text is 0.7 KB. Reading a character of it makes V8 flatten it in place; the bytes sent are the same.
+ */
+function flattenHead(response: ServerResponse): void {
+  const head = (response as unknown as { _header?: unknown })._header;
+  if (typeof head === 'string') head.charCodeAt(0);
 }
 
 /** A JSON error in the format's shape, on a response the route handed over (hijacked). */
