@@ -12,9 +12,9 @@ import { checkpointScheduler, type AnswerCheckpoints } from './pipeline/checkpoi
 import type { ChatInput, ChatPipelineDeps, PipelineContext } from './pipeline/context.ts';
 import { recordFailure } from './pipeline/failure.ts';
 import { cachePhase } from './pipeline/phases/cache.ts';
-import { enhancePhase } from './pipeline/phases/enhance.ts';
+import { enhancePhase, type Query } from './pipeline/phases/enhance.ts';
 import { agentPhase } from './pipeline/phases/agent.ts';
-import { generatePhase, groundedPrompt } from './pipeline/phases/generate.ts';
+import { generatePhase, groundedPrompt, type AnswerPrompt } from './pipeline/phases/generate.ts';
 import { historyPhase } from './pipeline/phases/history.ts';
 import { fillAnswerCache, persistPhase, type AnswerBasis } from './pipeline/phases/persist.ts';
 import { rerankPhase } from './pipeline/phases/rerank.ts';
@@ -22,6 +22,8 @@ import { retrievePhase } from './pipeline/phases/retrieve.ts';
 import { RunRecorder } from './pipeline/recorder.ts';
 import { reportRun } from './pipeline/report.ts';
 import { buildAgentMessages } from './prompt.ts';
+import type { ChatMessage } from './provider.ts';
+import type { QueryEmbedding } from './retriever.ts';
 import type { RunProducer } from './run-hub.ts';
 
 export type { ChatInput, ChatPipelineDeps } from './pipeline/context.ts';
@@ -102,17 +104,11 @@ export async function runChatPipeline(
     } else {
       const lookup = await cachePhase(context, query);
       if (!lookup.answered) {
-        const retrieval = await retrievePhase(context, query, lookup.queryEmbedding);
-        const passages = await rerankPhase(context, query.question, retrieval.passages);
-        const prompt = groundedPrompt(context, history, query, passages);
-        basis = {
-          question: query.question,
-          passages,
-          queryEmbedding: retrieval.queryEmbedding,
-          groundedOn: prompt.groundedOn,
-          cacheable: history.length === 0,
-        };
-        await generatePhase(context, prompt.messages, passages);
+        // Retrieval's results stay in groundPrompt's frame (a suspended async function keeps every local it has, and
+        // this one waits for the whole answer); generatePhase lets the prompt's passages go at the first token.
+        const grounded = await groundPrompt(context, history, query, lookup.queryEmbedding);
+        basis = grounded.basis;
+        await generatePhase(context, grounded.prompt);
       }
     }
   } catch (caught) {
@@ -125,4 +121,28 @@ export async function runChatPipeline(
   const stored = await persistPhase(context, timings);
   await fillAnswerCache(context, basis, stored);
   reportRun(context, answerer.provider, timings);
+}
+
+/** Retrieval, the sources and the grounded prompt; what the answer rests on when there is an answer cache to fill. */
+async function groundPrompt(
+  context: PipelineContext,
+  history: readonly ChatMessage[],
+  query: Query,
+  queryEmbedding: QueryEmbedding | undefined,
+): Promise<{ prompt: AnswerPrompt; basis: AnswerBasis | undefined }> {
+  const retrieval = await retrievePhase(context, query, queryEmbedding);
+  const passages = await rerankPhase(context, query.question, retrieval.passages);
+  const grounded = groundedPrompt(context, history, query, passages);
+  // Without an answer cache nothing reads the basis: the passages are not kept for it.
+  const basis =
+    context.deps.answerCache === undefined
+      ? undefined
+      : {
+          question: query.question,
+          passages,
+          queryEmbedding: retrieval.queryEmbedding,
+          groundedOn: grounded.groundedOn,
+          cacheable: history.length === 0,
+        };
+  return { prompt: { messages: grounded.messages, passages }, basis };
 }

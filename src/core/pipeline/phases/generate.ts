@@ -41,14 +41,22 @@ export function groundedPrompt(
   return { messages, groundedOn };
 }
 
-/** Streams the answer to `messages` as token events, then sends the usage and holds the `done` ending. */
-export async function generatePhase(
-  context: PipelineContext,
-  messages: ChatMessage[],
-  passages: readonly Passage[],
-): Promise<void> {
+/** What the answer is generated from: its prompt, and the passages the prompt cites (see generatePhase). */
+export interface AnswerPrompt {
+  readonly messages: ChatMessage[];
+  /** For an answerer that quotes them (the extractive one, or the fallback); emptied once the answer has text. */
+  passages: readonly Passage[];
+}
+
+/**
+ * Streams the answer to the prompt's messages as token events, then sends the usage and holds the `done` ending.
+ * The passages are let go at the first token (the prompt and the request stop holding them): only an answerer that
+ * has not started, or the extractive fallback before any text, reads them, and a stream may be held for minutes.
+ */
+export async function generatePhase(context: PipelineContext, prompt: AnswerPrompt): Promise<void> {
   const { run, input, deps, recorder, choice } = context;
   const chatbot = input.chatbot;
+  const messages = prompt.messages;
   recorder.prompt = messages;
   recorder.beginPhase('generate');
   const maxTokens =
@@ -60,7 +68,7 @@ export async function generatePhase(
     temperature: input.temperature ?? chatbot.temperature ?? undefined,
     maxTokens,
     ...choice,
-    passages,
+    passages: prompt.passages,
     // The chatbot's own stall limit, where it has one (LLM_STALL_MS otherwise).
     ...(chatbot.limits.stallTimeoutMs == null ? {} : { stallMs: chatbot.limits.stallTimeoutMs }),
   };
@@ -76,6 +84,10 @@ export async function generatePhase(
       switch (part.type) {
         case 'text-delta':
           recorder.emitProviderToken(part.text);
+          if (request.passages !== undefined && recorder.text !== '') {
+            delete request.passages;
+            prompt.passages = [];
+          }
           return;
         case 'usage':
           recorder.usage = part.usage;
@@ -109,7 +121,7 @@ export async function generatePhase(
     const fallback = deps.fallback;
     // Only a provider failure before any text: a stop is not a failure, and half an answer is not spliced with
     // quotes. Without passages there is nothing to quote, so the coded error stands.
-    if (fallback === undefined || run.signal.aborted || recorder.text !== '' || passages.length === 0)
+    if (fallback === undefined || run.signal.aborted || recorder.text !== '' || prompt.passages.length === 0)
       throw caught;
     const error = toRivuletError(caught);
     if (!error.code.startsWith('UPSTREAM_')) throw error;

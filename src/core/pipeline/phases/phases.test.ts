@@ -124,7 +124,7 @@ describe('pipeline phases', () => {
         },
       },
     });
-    await generatePhase(context, [{ role: 'user', content: 'q' }], []);
+    await generatePhase(context, { messages: [{ role: 'user', content: 'q' }], passages: [] });
     expect(calls).toEqual(['fit', 'stream maxTokens=42']);
     expect(context.run.events.map((event) => event.type)).toEqual([
       'phase',
@@ -136,6 +136,27 @@ describe('pipeline phases', () => {
     ]);
     expect(context.recorder.failedOver).toBe(true);
     expect(context.recorder.ending).toMatchObject({ type: 'done', text: 'Alpha', finishReason: 'stop' });
+  });
+
+  it('generate: the passages reach the answerer, and are let go once the answer has text', async () => {
+    const passages = [passage('a', 'alpha')];
+    const seen: (number | undefined)[] = [];
+    const prompt = { messages: [{ role: 'user' as const, content: 'q' }], passages };
+    const model = scriptedModel([]);
+    model.stream = (request, options) => {
+      seen.push(request.passages?.length);
+      options.onPart({ type: 'text-delta', text: '' });
+      seen.push(request.passages?.length, prompt.passages.length);
+      options.onPart({ type: 'text-delta', text: 'Alpha' });
+      seen.push(request.passages?.length, prompt.passages.length);
+      options.onPart({ type: 'finish', finishReason: 'stop' });
+      return Promise.resolve();
+    };
+    const context = testContext({ deps: { model } });
+    await generatePhase(context, prompt);
+    // An empty piece sends nothing: the extractive fallback may still need them.
+    expect(seen).toEqual([1, 1, 1, undefined, 0]);
+    expect(context.recorder.ending).toMatchObject({ text: 'Alpha' });
   });
 
   it('a stop ends quietly with done; any other failure appends a coded error', async () => {
