@@ -3,7 +3,6 @@
 
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { Writable } from 'node:stream';
-import { finished } from 'node:stream/promises';
 import { RivuletError, toRivuletError } from '../../core/errors.ts';
 import type { RunHub, RunSink, RunSubscription } from '../../core/run-hub.ts';
 import { ndjsonFormat } from '../encoders/ndjson.ts';
@@ -55,8 +54,7 @@ export async function streamRunToResponse(
   const encoder = format.createEncoder({ runId, retryMs: options.timing.retryMs });
   const { policy } = options.compression;
   const encoding = policy.choose(options.compression.acceptEncoding);
-  // Registered first: `finished` also settles for a response that is already closed.
-  const closed = finished(response).catch(() => undefined);
+  const closed = closedOf(response);
   // Where frames go: the response, or a compressor in front of it once the stream is open. Either way each write is
   // one hub batch (the hub delivers what a turn appended in one write) and leaves at once: the compressor flushes
   // every write, so a token never waits inside it.
@@ -161,6 +159,15 @@ export async function streamRunToResponse(
   // A client that went away detaches its reader; the run's grace timer decides what happens next.
   subscription?.close();
   return true;
+}
+
+/**
+ * Settles once the response is done with: sent and closed, or its connection gone (a response emits `close` either
+ * way). One listener: `finished()` registered about ten, each a closure, for the life of the stream.
+ */
+function closedOf(response: ServerResponse): Promise<void> {
+  if (response.closed) return Promise.resolve();
+  return new Promise((resolve) => response.once('close', () => resolve()));
 }
 
 /** Node's per-response header table (set by setHeader), found once; undefined if this Node keeps it elsewhere. */
