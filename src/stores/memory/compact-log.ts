@@ -6,6 +6,7 @@
 import { encodeEvent, type RunEvent } from '../../core/events.ts';
 import { MAX_MERGED_TOKEN_CHARS } from '../../core/merge-tokens.ts';
 import type { LogEntry } from '../../core/run-hub.ts';
+import { ReencodedEntry } from './reencoded-entry.ts';
 
 /** Consecutive tokens: their text joined, and where each one's text ends in it. */
 interface TokenSpan {
@@ -36,9 +37,11 @@ class StoredEntry {
   }
 }
 
-type Item = StoredEntry | TokenSpan;
+/** A ReencodedEntry stays as it is: its event costs less than its JSON, which it makes again for each replay. */
+type Item = StoredEntry | ReencodedEntry | TokenSpan;
 
-const lastSeqOf = (item: Item): number => (item instanceof StoredEntry ? item.seq : item.lastSeq);
+const lastSeqOf = (item: Item): number =>
+  item instanceof StoredEntry ? item.seq : item instanceof ReencodedEntry ? item.event.seq : item.lastSeq;
 
 export interface CompactRead {
   entries: LogEntry[];
@@ -65,7 +68,7 @@ export class CompactLog {
       const event = entry.event;
       if (event.type !== 'token') {
         flush();
-        this.#items.push(new StoredEntry(entry));
+        this.#items.push(entry instanceof ReencodedEntry ? entry : new StoredEntry(entry));
         continue;
       }
       if (chars + event.text.length > MAX_MERGED_TOKEN_CHARS) flush();
@@ -86,6 +89,11 @@ export class CompactLog {
       if (item instanceof StoredEntry) {
         entries.push(item.read());
         next = item.seq + 1;
+        continue;
+      }
+      if (item instanceof ReencodedEntry) {
+        entries.push(item);
+        next = item.event.seq + 1;
         continue;
       }
       const skipped = next - item.firstSeq;

@@ -1,6 +1,9 @@
 import { collector, describeRunHubConformance } from '../run-hub.conformance.ts';
 import { describe, expect, it } from 'vitest';
+import { encodeEvent, withSeq } from '../../core/events.ts';
+import type { LogEntry, RunSink } from '../../core/run-hub.ts';
 import { MemoryRunHub, newRunId } from './memory-run-hub.ts';
+import { ReencodedEntry } from './reencoded-entry.ts';
 
 describeRunHubConformance('memory', (options) => new MemoryRunHub(options));
 
@@ -39,15 +42,16 @@ describe('MemoryRunHub retained-bytes budget', () => {
   });
 });
 
-describe('MemoryRunHub delivery before the first token', () => {
-  const options = {
-    limits: { maxEvents: 1000, maxBytes: 1_000_000, maxDurationMs: 60_000 },
-    graceMs: 60_000,
-    disconnectPolicy: 'finish' as const,
-    retentionMs: 60_000,
-  };
-  const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+/** A hub that lets runs finish and keeps them a minute (no timer fires in these tests). */
+const options = {
+  limits: { maxEvents: 1000, maxBytes: 1_000_000, maxDurationMs: 60_000 },
+  graceMs: 60_000,
+  disconnectPolicy: 'finish' as const,
+  retentionMs: 60_000,
+};
+const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+describe('MemoryRunHub delivery before the first token', () => {
   it('gives a reader that joins before the first token what it missed and the rest of the turn in one write', async () => {
     const hub = new MemoryRunHub(options);
     const run = hub.create({ ownerId: null });
@@ -77,6 +81,79 @@ describe('MemoryRunHub delivery before the first token', () => {
     await hub.subscribe(run.runId, -1, sink);
     await Promise.resolve();
     expect(sink.events.map((event) => event.seq)).toEqual([0]);
+    hub.close();
+  });
+});
+
+describe('MemoryRunHub sources event', () => {
+  /** A sink that notes each entry's JSON as it is sent, and the entry itself. */
+  const jsonSink = (accept = true) => {
+    const sent: { entry: LogEntry; json: string }[] = [];
+    const sink: RunSink & { sent: typeof sent; accept: boolean } = {
+      sent,
+      accept,
+      write(entries) {
+        for (const entry of entries) sent.push({ entry, json: entry.json });
+        return sink.accept;
+      },
+      end() {},
+    };
+    return sink;
+  };
+  const sources = {
+    type: 'sources' as const,
+    sources: [
+      {
+        id: '1',
+        documentId: 'doc',
+        chunkId: 'chk',
+        title: 'Ünïcode "quoted"',
+        snippet: 'a\nb ✓',
+        score: 0.1234,
+      },
+      { id: '2', documentId: 'doc', title: 'T', uri: 'a.md', snippet: 's', score: 1 },
+    ],
+    match: { quality: 'strong' as const, topScore: 0.5, matchedTerms: 1, queryTerms: 2 },
+  };
+
+  it('lets its JSON go once every reader has it; later readers and a compacted replay get the same bytes', async () => {
+    const hub = new MemoryRunHub(options);
+    const run = hub.create({ ownerId: null });
+    // A reader that stops taking entries before the sources: their JSON is held until it has them.
+    const slow = jsonSink(false);
+    const slowSubscription = await hub.subscribe(run.runId, -1, slow);
+    run.append({ type: 'phase', name: 'retrieve', state: 'end', durationMs: 1 });
+    await tick();
+    const live = jsonSink();
+    const liveSubscription = await hub.subscribe(run.runId, -1, live);
+    run.append(sources);
+    await tick();
+    const appended = live.sent.find(({ entry }) => entry.event.type === 'sources')!;
+    expect(appended.json).toBe(encodeEvent(withSeq(sources, 1)));
+    expect(appended.entry).toBeInstanceOf(ReencodedEntry);
+    const entry = appended.entry as ReencodedEntry;
+    expect(entry.holdsJson).toBe(true);
+    slow.accept = true;
+    slowSubscription?.resume();
+    run.append({ type: 'token', text: 'a' });
+    await tick();
+    expect(slow.sent.map(({ json }) => json)).toContain(appended.json);
+    expect(entry.holdsJson).toBe(false);
+    // Made again for a reader that resumes before it.
+    const resumed = jsonSink();
+    (await hub.subscribe(run.runId, 0, resumed))?.close();
+    await tick();
+    expect(resumed.sent.map(({ json }) => json)).toEqual([appended.json, live.sent.at(-1)?.json]);
+    // And for a replay of the finished run, compacted once its readers are gone.
+    run.append({ type: 'error', code: 'INTERNAL', message: 'x', retryable: false });
+    await tick();
+    slowSubscription?.close();
+    liveSubscription?.close();
+    await tick();
+    const replay = jsonSink();
+    await hub.subscribe(run.runId, -1, replay);
+    await tick();
+    expect(replay.sent[1]?.json).toBe(appended.json);
     hub.close();
   });
 });

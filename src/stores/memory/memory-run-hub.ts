@@ -18,6 +18,7 @@ import type {
   RunSubscription,
 } from '../../core/run-hub.ts';
 import { ReaderSlots } from './reader-slots.ts';
+import { ReencodedEntry } from './reencoded-entry.ts';
 import { LogReader, RunLog } from './run-log.ts';
 
 /**
@@ -189,7 +190,8 @@ class MemoryRun extends RunLog implements RunProducer, OwnedRun {
   }
 
   private record(event: RunEvent, json: string): void {
-    this.push({ event, json });
+    // The sources' JSON is let go once sent (see ReencodedEntry); every other event keeps its JSON.
+    this.push(event.type === 'sources' ? new ReencodedEntry(event, json) : { event, json });
     this.hub.options.mirror?.appended(this);
   }
 

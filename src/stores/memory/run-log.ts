@@ -7,6 +7,7 @@ import type { HubObserver } from '../../core/observer.ts';
 import type { LogEntry, RunSink, RunState, RunSubscription } from '../../core/run-hub.ts';
 import { CompactLog } from './compact-log.ts';
 import type { ReaderSlots } from './reader-slots.ts';
+import { ReencodedEntry } from './reencoded-entry.ts';
 
 /** At most this many entries go to a sink in one write, so one reader cannot hog the event loop. */
 const MAX_BATCH_ENTRIES = 512;
@@ -67,6 +68,8 @@ export class RunLog {
   private laterFlushScheduled = false;
   /** Set by the first token: a reader attaching earlier joins the burst's write (see attach). */
   private tokenPushed = false;
+  /** Entries still holding their JSON until every reader has been sent them (see ReencodedEntry). */
+  private unreleased: ReencodedEntry[] | undefined;
 
   constructor(runId: string, host: RunLogHost) {
     this.runId = runId;
@@ -186,6 +189,7 @@ export class RunLog {
     const event = entry.event;
     this.entries.push(entry);
     this.bytes += entry.json.length;
+    if (entry instanceof ReencodedEntry) (this.unreleased ??= []).push(entry);
     if (isTerminal(event)) {
       this.state = 'finished';
       this.finished();
@@ -223,12 +227,27 @@ export class RunLog {
   private readonly flush = (): void => {
     this.flushScheduled = false;
     for (const reader of this.readers) this.deliver(reader);
+    if (this.unreleased !== undefined) this.releaseSent(this.unreleased);
   };
 
   private readonly laterFlush = (): void => {
     this.laterFlushScheduled = false;
     for (const reader of this.readers) this.deliver(reader);
+    if (this.unreleased !== undefined) this.releaseSent(this.unreleased);
   };
+
+  /** Lets go of the JSON of entries every reader has been sent (none while there is no reader). */
+  private releaseSent(unreleased: ReencodedEntry[]): void {
+    if (this.readers.size === 0) return;
+    let oldestCursor = Infinity;
+    for (const reader of this.readers) oldestCursor = Math.min(oldestCursor, reader.cursor);
+    const kept: ReencodedEntry[] = [];
+    for (const entry of unreleased) {
+      if (entry.event.seq < oldestCursor) entry.release();
+      else kept.push(entry);
+    }
+    this.unreleased = kept.length === 0 ? undefined : kept;
+  }
 
   /** Every way a reader leaves goes through here, so the process's reader count frees its slot. */
   private removeReader(reader: LogReader): void {
