@@ -38,7 +38,7 @@ export async function runChatPipeline(
   deps: ChatPipelineDeps,
 ): Promise<void> {
   const startedAt = performance.now();
-  const messageId = `msg_${randomUUID()}`;
+  const messageId = input.newConversation?.messageId ?? `msg_${randomUUID()}`;
   const chatbot = input.chatbot;
   // The chatbot's own model and provider chain, where it has them.
   const choice = {

@@ -1,11 +1,14 @@
 // Starts chat runs: resolves the chatbot and the conversation, creates the run and launches the pipeline without
 // awaiting it.
 
+import { randomUUID } from 'node:crypto';
 import { cacheScope } from './answer-cache.ts';
 import { runChatPipeline, type ChatPipelineDeps } from './chat-pipeline.ts';
 import type { Chatbot, ChatbotStore } from './chatbots.ts';
+import { newConversationId } from './conversation-ids.ts';
 import type { MessageMetadata } from './conversation-store.ts';
-import { RivuletError } from './errors.ts';
+import { questionAndAnswer } from './pipeline/phases/history.ts';
+import { RivuletError, toRivuletError } from './errors.ts';
 import { noopObserver, type RunObserver } from './observer.ts';
 import { chatRefusal, type Principal } from './principal.ts';
 import { buildGroundedMessages } from './prompt.ts';
@@ -122,21 +125,40 @@ export class ChatService {
     const outputMax = input.maxTokens ?? chatbot.maxTokens ?? undefined;
     let run: RunProducer;
     let hold: BudgetHold | undefined;
-    let newConversation = false;
+    /** Set when this answer starts a conversation: stored with its question and the answer (as streaming). */
+    let created: { messageId: string; createdAt: number } | undefined;
     try {
       hold = await this.reserve(principal, limitKey, chatbot, input.message, outputMax);
-      if (conversationId === undefined) {
-        conversationId = (
-          await conversations.createConversation(ownerId, chatbot.id, input.newConversationId)
-        ).id;
-        newConversation = true;
-      }
       // The chatbot's own run deadline, where it has one (RUN_MAX_DURATION_MS otherwise).
       const maxDurationMs = chatbot.limits.maxDurationMs ?? undefined;
       run = this.deps.hub.create({
         ownerId,
         ...(maxDurationMs === undefined ? {} : { limits: { maxDurationMs } }),
       });
+      if (conversationId === undefined) {
+        // Created with its first messages in one write, before the run is returned: the client learns the
+        // conversation's id (the start event) only once it exists, so a follow-up always finds it.
+        const id = input.newConversationId ?? newConversationId();
+        const first = { messageId: `msg_${randomUUID()}`, createdAt: Date.now() };
+        const messages = questionAndAnswer({
+          conversationId: id,
+          question: input.message,
+          metadata: input.metadata,
+          messageId: first.messageId,
+          runId: run.runId,
+          createdAt: first.createdAt,
+        });
+        try {
+          await conversations.createConversation(ownerId, chatbot.id, id, messages);
+        } catch (error) {
+          // Nobody will read this run: it ends at once, as the error the caller gets.
+          const coded = toRivuletError(error);
+          run.append({ type: 'error', code: coded.code, message: coded.message, retryable: coded.retryable });
+          throw error;
+        }
+        conversationId = id;
+        created = first;
+      }
     } catch (error) {
       slot?.release();
       await hold?.settle(0);
@@ -150,7 +172,7 @@ export class ChatService {
       {
         message: input.message,
         conversationId,
-        ...(newConversation ? { newConversation } : {}),
+        ...(created === undefined ? {} : { newConversation: created }),
         chatbot,
         cacheScope: cacheScope(principal),
         requester: limitKey,

@@ -88,9 +88,16 @@ export interface ConversationCursor {
 export interface ConversationStore {
   /**
    * `id` chooses the conversation's id (a client's own chat id, `POST /api/chat/ui`); without it one is generated. An id
-   * already taken rejects (the caller reads the existing conversation instead).
+   * already taken rejects (the caller reads the existing conversation instead). `messages` (of this conversation, so
+   * `id` must be given with them) are stored in the same write, all or none, as appendMessages would store them next:
+   * a new answer's question and its streaming placeholder cost one write instead of two.
    */
-  createConversation(ownerId: string | null, chatbotId: string, id?: string): Promise<Conversation>;
+  createConversation(
+    ownerId: string | null,
+    chatbotId: string,
+    id?: string,
+    messages?: readonly StoredMessage[],
+  ): Promise<Conversation>;
   getConversation(id: string): Promise<Conversation | undefined>;
   /**
    * The owner's conversations, most recently updated first (ties by id). `after` is the last conversation of the

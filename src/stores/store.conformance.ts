@@ -123,6 +123,78 @@ export function describeStoreConformance(
         expect((await stores.conversations.getConversation('chat-Z1_x'))?.ownerId).toBe('alice');
       });
 
+      it('creates a conversation with its first messages in one write, all or none', async () => {
+        const { conversations } = stores;
+        const first = (conversationId: string, at: number): StoredMessage[] => [
+          {
+            id: `q_${conversationId}`,
+            conversationId,
+            role: 'user',
+            content: 'What is  a\nrun?',
+            createdAt: at,
+          },
+          {
+            id: `a_${conversationId}`,
+            conversationId,
+            role: 'assistant',
+            content: '',
+            createdAt: at,
+            status: 'streaming',
+            runId: `run_${conversationId}`,
+          },
+        ];
+        const question = (id: string, conversationId: string, at: number): StoredMessage => ({
+          id,
+          conversationId,
+          role: 'user',
+          content: 'Another?',
+          createdAt: at,
+        });
+        const before = Date.now();
+        const later = before + 60_000;
+        const created = await conversations.createConversation(
+          'alice',
+          'default',
+          'conv_first',
+          first('conv_first', later),
+        );
+        expect(created).toMatchObject({
+          id: 'conv_first',
+          ownerId: 'alice',
+          title: 'What is a run?',
+          updatedAt: later,
+        });
+        expect(created.createdAt).toBeGreaterThanOrEqual(before);
+        // Exactly what createConversation and then appendMessages leave.
+        expect(await conversations.getConversation('conv_first')).toEqual(created);
+        expect(await conversations.listMessages('conv_first')).toEqual(first('conv_first', later));
+        expect((await conversations.findMessageByRun('run_conv_first'))?.id).toBe('a_conv_first');
+
+        // The id taken: neither the conversation nor the messages change.
+        await expect(
+          conversations.createConversation('bob', 'default', 'conv_first', [
+            question('q_other', 'conv_first', later),
+          ]),
+        ).rejects.toThrow();
+        expect(await conversations.getConversation('conv_first')).toEqual(created);
+        expect((await conversations.listMessages('conv_first')).map((message) => message.id)).toEqual([
+          'q_conv_first',
+          'a_conv_first',
+        ]);
+        // A message that cannot be stored (its id taken) leaves no conversation behind.
+        await expect(
+          conversations.createConversation('alice', 'default', 'conv_second', [
+            question('q_conv_first', 'conv_second', later),
+          ]),
+        ).rejects.toThrow();
+        expect(await conversations.getConversation('conv_second')).toBeUndefined();
+        // Messages of another conversation are refused before anything is written.
+        await expect(
+          conversations.createConversation('alice', 'default', 'conv_third', first('conv_other', later)),
+        ).rejects.toThrow();
+        expect(await conversations.getConversation('conv_third')).toBeUndefined();
+      });
+
       it('returns the newest messages, oldest first, when limited', async () => {
         const { id } = await stores.conversations.createConversation(null, 'default');
         for (let index = 0; index < 5; index += 1) {
@@ -394,6 +466,16 @@ export function describeStoreConformance(
         // The conversation went away meanwhile: nothing to rewrite.
         expect(await conversations.replaceMessage({ ...final, id: 'a_missing' })).toBe(false);
         expect(await conversations.findMessageByRun('run_missing')).toBeUndefined();
+        // Every field is rewritten, the run id too (kept as it is in the usual case, and cleared or changed here).
+        const { runId: _dropped, ...withoutRun } = final;
+        expect(await conversations.replaceMessage(withoutRun)).toBe(true);
+        expect(await conversations.findMessageByRun('run_a1')).toBeUndefined();
+        expect((await conversations.listMessages(conversation.id))[1]).toEqual(withoutRun);
+        expect(await conversations.replaceMessage({ ...final, runId: 'run_a2' })).toBe(true);
+        expect(await conversations.findMessageByRun('run_a2')).toEqual({ ...final, runId: 'run_a2' });
+        expect(await conversations.replaceMessage({ ...final, runId: 'run_a2', id: 'a_missing' })).toBe(
+          false,
+        );
       });
 
       it('checkpoints several streaming answers in one call, each with its own text, and leaves ended ones alone', async () => {

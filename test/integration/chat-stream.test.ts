@@ -1,6 +1,7 @@
 // End to end over real HTTP: SSE, NDJSON and JSON answers from the fake upstream, and coded 4xx for bad input.
 
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { RivuletError } from '../../src/core/errors.ts';
 import type { RunEvent } from '../../src/core/events.ts';
 import { lastEvent, readSse, tokenText } from '../helpers/sse-client.ts';
 import { startTestServer, type TestServer } from '../helpers/test-server.ts';
@@ -107,6 +108,54 @@ describe('POST /api/chat/stream (SSE)', () => {
       ['user', undefined],
       ['assistant', 'complete'],
     ]);
+  });
+
+  it('stores a new conversation with its question and the answer in one write, before the run starts', async () => {
+    const conversations = server.app.stores.conversations;
+    const creates = vi.spyOn(conversations, 'createConversation');
+    const appends = vi.spyOn(conversations, 'appendMessages');
+    try {
+      const result = await readSse(`${server.url}/api/chat/stream`, { body: { message: 'One write?' } });
+      const start = result.frames[0]?.data as Extract<RunEvent, { type: 'start' }>;
+      expect(creates).toHaveBeenCalledTimes(1);
+      const [, , id, messages] = creates.mock.calls[0] ?? [];
+      expect(id).toBe(start.conversationId);
+      expect(messages?.map((message) => [message.role, message.status, message.runId])).toEqual([
+        ['user', undefined, undefined],
+        ['assistant', 'streaming', start.runId],
+      ]);
+      expect(messages?.[1]?.id).toBe(start.messageId);
+      expect(appends).not.toHaveBeenCalled();
+      const stored = await conversations.listMessages(start.conversationId);
+      expect(stored.map((message) => [message.role, message.content, message.status])).toEqual([
+        ['user', 'One write?', undefined],
+        ['assistant', server.upstream.fullText(), 'complete'],
+      ]);
+      expect((await conversations.getConversation(start.conversationId))?.title).toBe('One write?');
+    } finally {
+      creates.mockRestore();
+      appends.mockRestore();
+    }
+  });
+
+  it('refuses with the coded error, and ends the run, when the new conversation cannot be stored', async () => {
+    const conversations = server.app.stores.conversations;
+    const creates = vi
+      .spyOn(conversations, 'createConversation')
+      .mockRejectedValueOnce(new RivuletError('STORE_UNAVAILABLE'));
+    try {
+      const response = await fetch(`${server.url}/api/chat/stream`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+        body: JSON.stringify({ message: 'Stored?' }),
+      });
+      expect(response.status).toBe(503);
+      expect(await response.json()).toMatchObject({ error: { code: 'STORE_UNAVAILABLE' } });
+      expect(server.upstream.requests).toHaveLength(0);
+      expect(server.app.hub.stats().activeRuns).toBe(0);
+    } finally {
+      creates.mockRestore();
+    }
   });
 
   it('answers NDJSON when asked, one event per line', async () => {

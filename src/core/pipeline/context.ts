@@ -17,10 +17,11 @@ export interface ChatInput {
   message: string;
   conversationId: string;
   /**
-   * The conversation was created for this answer (ChatService.start, which fails when the id was taken): it has no
-   * messages, so its history is not read.
+   * The conversation was created for this answer, in one write with the question and the answer as streaming
+   * (ChatService.start, which fails when the id was taken): its history is not read and nothing more is stored before
+   * the answer. The answer's message id, and when it was stored.
    */
-  newConversation?: boolean;
+  newConversation?: { messageId: string; createdAt: number };
   chatbot: Chatbot;
   /** Who may share this answer through the answer cache (cacheScope of the asker). */
   cacheScope: string;

@@ -1,7 +1,6 @@
 // Conversations and messages in PostgreSQL. Each call the answer's hot path makes (appendMessage, checkpointMessage,
 // replaceMessage, listMessages) is one statement.
 
-import { randomUUID } from 'node:crypto';
 import {
   appendedTo,
   type AnswerProgress,
@@ -12,6 +11,7 @@ import {
   type StoredMessage,
   STREAMING_STALE_AFTER_MS,
 } from '../../core/conversation-store.ts';
+import { newConversation } from '../../core/conversation-ids.ts';
 import { postgresColumns, type PostgresColumnTypes } from '../rows/columns.ts';
 import { toConversation, toMessage, type ConversationRow, type MessageRow } from '../rows/conversations.ts';
 import { abortable } from './abortable.ts';
@@ -33,13 +33,20 @@ export class PostgresConversationStore implements ConversationStore {
     ownerId: string | null,
     chatbotId: string,
     chosenId?: string,
+    messages: readonly StoredMessage[] = [],
   ): Promise<Conversation> {
-    const now = Date.now();
-    const id = chosenId ?? `conv_${randomUUID()}`;
-    await this.sql`
+    const conversation = newConversation(chosenId, ownerId, chatbotId, messages);
+    const { id, title, createdAt, updatedAt } = conversation;
+    // Inserted with its title and updatedAt already those its first messages give it; the messages in the same
+    // statement (one round trip, one transaction): the foreign key sees the conversation at the statement's end.
+    const inserted = this.sql`
       INSERT INTO conversations (id, owner_id, chatbot_id, title, created_at, updated_at)
-      VALUES (${id}, ${ownerId === null ? null : pgText(ownerId)}, ${pgText(chatbotId)}, NULL, ${now}, ${now})`;
-    return { id, ownerId, chatbotId, title: null, createdAt: now, updatedAt: now };
+      VALUES (${pgText(id)}, ${ownerId === null ? null : pgText(ownerId)}, ${pgText(chatbotId)},
+        ${title === null ? null : pgText(title)}::text, ${createdAt}, ${updatedAt})`;
+    await (messages.length === 0
+      ? inserted
+      : this.sql`WITH conversation AS (${inserted}) ${this.insertMessages(messages)}`);
+    return conversation;
   }
 
   async getConversation(id: string): Promise<Conversation | undefined> {
@@ -93,7 +100,17 @@ export class PostgresConversationStore implements ConversationStore {
   async appendMessages(messages: readonly StoredMessage[]): Promise<void> {
     const { conversationId, updatedAt, title } = appendedTo(messages);
     if (conversationId === undefined) return;
-    // One statement, so one round trip and one transaction: a multi-row VALUES keeps its order in seq.
+    // One statement, so one round trip and one transaction. A message for a conversation that does not exist fails
+    // on the foreign key.
+    await this.sql`
+      WITH inserted AS (${this.insertMessages(messages)} RETURNING conversation_id)
+      UPDATE conversations SET updated_at = greatest(updated_at, ${updatedAt}::bigint),
+        title = coalesce(title, ${title === null ? null : pgText(title)}::text)
+      WHERE id = ${pgText(conversationId)} AND EXISTS (SELECT 1 FROM inserted)`;
+  }
+
+  /** The INSERT of `messages` (one or more): a multi-row VALUES keeps their order in seq. */
+  private insertMessages(messages: readonly StoredMessage[]) {
     const rows = messages
       .map(
         (message) => this.sql`(${pgText(message.id)}, ${pgText(message.conversationId)}, ${message.role},
@@ -104,17 +121,10 @@ export class PostgresConversationStore implements ConversationStore {
           ${jsonOrNull(message.steps)}::text::jsonb)`,
       )
       .reduce((list, row) => this.sql`${list}, ${row}`);
-    // A message for a conversation that does not exist fails on the foreign key.
-    await this.sql`
-      WITH inserted AS (
-        INSERT INTO messages (id, conversation_id, role, content, created_at, status, run_id, finish_reason,
-          error_code, usage, timings, sources, cached, metadata, steps)
-        VALUES ${rows}
-        RETURNING conversation_id
-      )
-      UPDATE conversations SET updated_at = greatest(updated_at, ${updatedAt}::bigint),
-        title = coalesce(title, ${title === null ? null : pgText(title)}::text)
-      WHERE id = ${pgText(conversationId)} AND EXISTS (SELECT 1 FROM inserted)`;
+    return this.sql`
+      INSERT INTO messages (id, conversation_id, role, content, created_at, status, run_id, finish_reason,
+        error_code, usage, timings, sources, cached, metadata, steps)
+      VALUES ${rows}`;
   }
 
   async replaceMessage(message: StoredMessage): Promise<boolean> {

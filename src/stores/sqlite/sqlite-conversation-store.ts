@@ -1,6 +1,5 @@
 // Conversations and messages in SQLite.
 
-import { randomUUID } from 'node:crypto';
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 import {
   appendedTo,
@@ -12,6 +11,7 @@ import {
   type StoredMessage,
   STREAMING_STALE_AFTER_MS,
 } from '../../core/conversation-store.ts';
+import { newConversation } from '../../core/conversation-ids.ts';
 import { sqliteColumns, type SqliteColumnTypes } from '../rows/columns.ts';
 import { toConversation, toMessage, type ConversationRow, type MessageRow } from '../rows/conversations.ts';
 import { groupCommit, type GroupCommit } from './database.ts';
@@ -24,14 +24,16 @@ const NEWEST_MESSAGES = (limit: string): string =>
 /** How many limits keep a statement of their own, the most recently used (see messagesStatement). */
 const LIMIT_STATEMENTS_MAX = 8;
 
-/** A message's values for role ... steps, in the column order insertMessage and replaceMessage both bind. */
+/**
+ * A message's values for role ... steps and then run_id, in the column order insertMessage and replaceMessage bind
+ * (replaceMessageInRun binds all but the last).
+ */
 function messageColumns(message: StoredMessage): SQLInputValue[] {
   return [
     message.role,
     message.content,
     message.createdAt,
     message.status ?? null,
-    message.runId ?? null,
     message.finishReason ?? null,
     message.errorCode ?? null,
     toJson(message.usage),
@@ -40,6 +42,7 @@ function messageColumns(message: StoredMessage): SQLInputValue[] {
     message.cached === undefined ? null : message.cached ? 1 : 0,
     toJson(message.metadata),
     toJson(message.steps),
+    message.runId ?? null,
   ];
 }
 
@@ -53,6 +56,7 @@ export class SqliteConversationStore implements ConversationStore {
     | 'getWithCount'
     | 'insertMessage'
     | 'replaceMessage'
+    | 'replaceMessageInRun'
     | 'checkpoint'
     | 'messageByRun'
     | 'interrupt'
@@ -87,7 +91,7 @@ export class SqliteConversationStore implements ConversationStore {
     this.writes = groupCommit(db);
     this.statements = {
       insert: db.prepare(
-        'INSERT INTO conversations (id, owner_id, chatbot_id, title, created_at, updated_at) VALUES (?, ?, ?, NULL, ?, ?)',
+        'INSERT INTO conversations (id, owner_id, chatbot_id, title, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)',
       ),
       get: db.prepare('SELECT * FROM conversations WHERE id = ?'),
       getWithCount: db.prepare(
@@ -100,13 +104,19 @@ export class SqliteConversationStore implements ConversationStore {
         'SELECT * FROM conversations WHERE owner_id IS NULL AND (updated_at, id) < (?, ?) ORDER BY updated_at DESC, id DESC LIMIT ?',
       ),
       insertMessage: db.prepare(`
-        INSERT INTO messages (id, conversation_id, role, content, created_at, status, run_id, finish_reason,
-          error_code, usage, timings, sources, cached, metadata, steps)
+        INSERT INTO messages (id, conversation_id, role, content, created_at, status, finish_reason, error_code,
+          usage, timings, sources, cached, metadata, steps, run_id)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      // A column in SET has its index entries rewritten even when its value stays: the answer's run id (the usual
+      // case) is left out, which spares a page of messages_by_run per answer.
+      replaceMessageInRun: db.prepare(`
+        UPDATE messages SET role = ?, content = ?, created_at = ?, status = ?, finish_reason = ?, error_code = ?,
+          usage = ?, timings = ?, sources = ?, cached = ?, metadata = ?, steps = ?, checkpointed_at = ?
+        WHERE id = ? AND conversation_id = ? AND run_id IS ?
+        RETURNING conversation_id`),
       replaceMessage: db.prepare(`
-        UPDATE messages SET role = ?, content = ?, created_at = ?, status = ?, run_id = ?, finish_reason = ?,
-          error_code = ?, usage = ?, timings = ?, sources = ?, cached = ?, metadata = ?, steps = ?,
-          checkpointed_at = ?
+        UPDATE messages SET role = ?, content = ?, created_at = ?, status = ?, finish_reason = ?, error_code = ?,
+          usage = ?, timings = ?, sources = ?, cached = ?, metadata = ?, steps = ?, run_id = ?, checkpointed_at = ?
         WHERE id = ? AND conversation_id = ?
         RETURNING conversation_id`),
       // Only while streaming: a checkpoint that lands after the final store must not undo it.
@@ -129,12 +139,15 @@ export class SqliteConversationStore implements ConversationStore {
     ownerId: string | null,
     chatbotId: string,
     chosenId?: string,
+    messages: readonly StoredMessage[] = [],
   ): Promise<Conversation> {
-    const now = Date.now();
-    const id = chosenId ?? `conv_${randomUUID()}`;
+    const conversation = newConversation(chosenId, ownerId, chatbotId, messages);
+    const { id, title, createdAt, updatedAt } = conversation;
     return this.writes.run(() => {
-      this.statements.insert.run(id, ownerId, chatbotId, now, now);
-      return { id, ownerId, chatbotId, title: null, createdAt: now, updatedAt: now };
+      // Inserted with its title and updatedAt already those its first messages give it: no update after them.
+      this.statements.insert.run(id, ownerId, chatbotId, title, createdAt, updatedAt);
+      this.insertMessages(messages);
+      return conversation;
     });
   }
 
@@ -213,22 +226,25 @@ export class SqliteConversationStore implements ConversationStore {
     const { conversationId, updatedAt, title } = appendedTo(messages);
     if (conversationId === undefined) return;
     return this.writes.run(() => {
-      for (const message of messages) {
-        this.statements.insertMessage.run(message.id, message.conversationId, ...messageColumns(message));
-      }
+      this.insertMessages(messages);
       this.statements.touch.run(updatedAt, title, conversationId);
     });
+  }
+
+  private insertMessages(messages: readonly StoredMessage[]): void {
+    for (const message of messages) {
+      this.statements.insertMessage.run(message.id, message.conversationId, ...messageColumns(message));
+    }
   }
 
   async replaceMessage(message: StoredMessage): Promise<boolean> {
     const now = Date.now();
     return this.writes.run(() => {
-      const row = this.statements.replaceMessage.get(
-        ...messageColumns(message),
-        now,
-        message.id,
-        message.conversationId,
-      );
+      const columns = messageColumns(message);
+      const runId = columns.pop() as SQLInputValue;
+      const row =
+        this.statements.replaceMessageInRun.get(...columns, now, message.id, message.conversationId, runId) ??
+        this.statements.replaceMessage.get(...columns, runId, now, message.id, message.conversationId);
       if (row === undefined) return false;
       this.statements.touch.run(now, null, message.conversationId);
       return true;

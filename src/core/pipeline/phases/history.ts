@@ -1,6 +1,7 @@
 // The history phase: the conversation so far, and the question and its answer (as streaming) stored in one write.
 
 import { randomUUID } from 'node:crypto';
+import type { MessageMetadata, StoredMessage } from '../../conversation-store.ts';
 import type { ChatMessage } from '../../provider.ts';
 import type { PipelineContext } from '../context.ts';
 
@@ -8,38 +9,65 @@ import type { PipelineContext } from '../context.ts';
 export async function historyPhase(context: PipelineContext): Promise<ChatMessage[]> {
   const { run, input, deps, recorder } = context;
   recorder.beginPhase('history');
-  // A conversation this request created has nothing to read yet.
-  const stored =
-    input.newConversation === true
-      ? []
-      : await deps.conversations.listMessages(input.conversationId, deps.historyLimit, run.signal);
+  const created = input.newConversation;
+  if (created !== undefined) {
+    // A conversation this request created has nothing to read, and was stored with the question and the answer.
+    recorder.answerCreatedAt = created.createdAt;
+    recorder.endPhase();
+    return [];
+  }
+  const stored = await deps.conversations.listMessages(input.conversationId, deps.historyLimit, run.signal);
   const history: ChatMessage[] = stored
     // Another answer of this conversation still streaming has only part of its text: it is not history yet.
     .filter((message) => message.content !== '' && message.status !== 'streaming')
     .map((message) => ({ role: message.role, content: message.content }));
-  // The question, and the answer as streaming, in one write. The answer is checkpointed while it streams: if the
-  // process dies (SIGKILL, a crash, power loss) the next start finds it and marks it interrupted with its text.
   const createdAt = Date.now();
-  await deps.conversations.appendMessages([
+  await deps.conversations.appendMessages(
+    questionAndAnswer({
+      conversationId: input.conversationId,
+      question: input.message,
+      metadata: input.metadata,
+      messageId: context.messageId,
+      runId: run.runId,
+      createdAt,
+    }),
+  );
+  recorder.answerCreatedAt = createdAt;
+  recorder.endPhase();
+  return history;
+}
+
+/**
+ * The question, and the answer as streaming: stored in one write when an answer starts. The answer is checkpointed
+ * while it streams: if the process dies (SIGKILL, a crash, power loss) the next start finds it and marks it
+ * interrupted with its text.
+ */
+export function questionAndAnswer(answer: {
+  conversationId: string;
+  question: string;
+  metadata: MessageMetadata | undefined;
+  messageId: string;
+  runId: string;
+  createdAt: number;
+}): StoredMessage[] {
+  const { conversationId, createdAt } = answer;
+  return [
     {
       id: `msg_${randomUUID()}`,
-      conversationId: input.conversationId,
+      conversationId,
       role: 'user',
-      content: input.message,
+      content: answer.question,
       createdAt,
-      ...(input.metadata === undefined ? {} : { metadata: input.metadata }),
+      ...(answer.metadata === undefined ? {} : { metadata: answer.metadata }),
     },
     {
-      id: context.messageId,
-      conversationId: input.conversationId,
+      id: answer.messageId,
+      conversationId,
       role: 'assistant',
       content: '',
       createdAt,
       status: 'streaming',
-      runId: run.runId,
+      runId: answer.runId,
     },
-  ]);
-  recorder.answerCreatedAt = createdAt;
-  recorder.endPhase();
-  return history;
+  ];
 }

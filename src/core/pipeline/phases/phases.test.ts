@@ -48,8 +48,8 @@ describe('pipeline phases', () => {
     expect(context.run.events.map((event) => event.type)).toEqual(['phase', 'phase']);
   });
 
-  it('history: a conversation created for this answer is not read (it has nothing yet)', async () => {
-    const context = testContext({ input: { newConversation: true } });
+  it('history: a conversation created for this answer is neither read nor written (stored with its question and answer)', async () => {
+    const context = testContext({ input: { newConversation: { messageId: 'msg_first', createdAt: 42 } } });
     let reads = 0;
     context.conversations.listMessages = () => {
       reads += 1;
@@ -57,7 +57,8 @@ describe('pipeline phases', () => {
     };
     expect(await historyPhase(context)).toEqual([]);
     expect(reads).toBe(0);
-    expect(context.conversations.messages.map((message) => message.status)).toEqual([undefined, 'streaming']);
+    expect(context.conversations.messages).toEqual([]);
+    expect(context.recorder.answerCreatedAt).toBe(42);
   });
 
   it('enhance: is skipped for a first question without glossary terms, and condenses a follow-up', async () => {

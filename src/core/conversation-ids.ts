@@ -1,0 +1,36 @@
+// New conversations' ids and rows (apart from conversation-store.ts, which the web client's types include: no
+// node:crypto there).
+
+import { randomUUID } from 'node:crypto';
+import { appendedTo, type Conversation, type StoredMessage } from './conversation-store.ts';
+
+/** A generated conversation id. */
+export function newConversationId(): string {
+  return `conv_${randomUUID()}`;
+}
+
+/**
+ * The conversation `createConversation` makes now, under `chosenId` (generated when undefined), with its first
+ * `messages` (those of appendedTo) already in it: updated when the newest was created, titled by the first question.
+ */
+export function newConversation(
+  chosenId: string | undefined,
+  ownerId: string | null,
+  chatbotId: string,
+  messages: readonly StoredMessage[],
+): Conversation {
+  const id = chosenId ?? newConversationId();
+  const now = Date.now();
+  const appended = appendedTo(messages);
+  if (appended.conversationId !== undefined && appended.conversationId !== id) {
+    throw new Error('createConversation: the first messages must belong to the new conversation');
+  }
+  return {
+    id,
+    ownerId,
+    chatbotId,
+    title: appended.title,
+    createdAt: now,
+    updatedAt: Math.max(now, appended.updatedAt),
+  };
+}
