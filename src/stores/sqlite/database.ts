@@ -8,7 +8,7 @@ import { RivuletError } from '../../core/errors.ts';
 import { MIGRATIONS } from './migrations.ts';
 
 /** See openDatabase. Measured with the answer-cost bench: the answer's three writes 143 -> 115 µs of thread CPU. */
-const WAL_AUTOCHECKPOINT_PAGES = 4000;
+export const WAL_AUTOCHECKPOINT_PAGES = 4000;
 
 export interface OpenDatabaseResult {
   db: DatabaseSync;
@@ -38,7 +38,8 @@ export function openDatabase(path: string): OpenDatabaseResult {
     db.exec('PRAGMA synchronous = NORMAL');
     // The WAL is copied back into the file (with two fsyncs) once it holds this many pages, not SQLite's 1,000: an
     // answer's writes touch the same few pages (the newest conversation and message rows, their index pages) again
-    // and again, and a longer WAL copies each of them once for more answers. The WAL grows to about 16 MB.
+    // and again, and a longer WAL copies each of them once for more answers. The WAL grows to about 16 MB. The
+    // stores then hand the checkpoints to a worker thread (WalCheckpointer), which turns this off.
     db.exec(`PRAGMA wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
   }
   db.exec('PRAGMA busy_timeout = 5000');

@@ -2,7 +2,7 @@
 // keys and token usage.
 
 import type { StoreOptions, Stores } from '../stores.ts';
-import { groupCommit, openDatabase } from './database.ts';
+import { groupCommit, openDatabase, WAL_AUTOCHECKPOINT_PAGES } from './database.ts';
 import { SqliteAnswerCache } from './sqlite-answer-cache.ts';
 import { SqliteApiKeyStore } from './sqlite-api-key-store.ts';
 import { SqliteChatbotStore } from './sqlite-chatbot-store.ts';
@@ -10,11 +10,17 @@ import { SqliteConversationStore } from './sqlite-conversation-store.ts';
 import { SqliteDocumentStore } from './sqlite-document-store.ts';
 import { SqliteRoomStore } from './sqlite-room-store.ts';
 import { SqliteTokenUsageStore } from './sqlite-token-usage-store.ts';
+import { WalCheckpointer } from './wal-checkpointer.ts';
 
 /** `path` is the database file (created with its directory if missing), or ":memory:". */
 export function openSqliteStores(path: string, options: StoreOptions = {}): Stores {
   const { db, vectors, vectorError } = openDatabase(path);
   const shared = options.shared ?? false;
+  // The WAL is copied into the file by a worker thread, not inside a commit on the event loop.
+  const checkpointer =
+    path === ':memory:'
+      ? undefined
+      : new WalCheckpointer(db, path, { fallbackAutocheckpointPages: WAL_AUTOCHECKPOINT_PAGES });
   const documents = new SqliteDocumentStore(db, { vectors });
   const answerCache = new SqliteAnswerCache(db, {
     vectors,
@@ -45,13 +51,13 @@ export function openSqliteStores(path: string, options: StoreOptions = {}): Stor
       db.prepare('SELECT count(*) FROM meta').get();
       return Promise.resolve();
     },
-    close() {
+    async close() {
+      await checkpointer?.close();
       if (db.isOpen) {
         // The writes of this turn are committed before the file is closed.
         groupCommit(db).flush();
         db.close();
       }
-      return Promise.resolve();
     },
   };
 }
