@@ -104,6 +104,21 @@ describe('CheckpointScheduler', () => {
     for (const { checkpoints } of tracked) await checkpoints.stop();
   });
 
+  it('saves the 200 streams of the paced load in four turns, none holding the event loop for more than 64', async () => {
+    vi.useRealTimers();
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'] });
+    const { conversations, track } = setup();
+    const tracked = Array.from({ length: 200 }, (_, index) => {
+      const one = track(String(index));
+      one.answer.emitToken(`text ${index}`);
+      return one;
+    });
+    await vi.advanceTimersByTimeAsync(INTERVAL_MS);
+    for (let turn = 0; turn < 5; turn += 1) await new Promise((resolve) => setImmediate(resolve));
+    expect(conversations.batches.map((batch) => batch.length)).toEqual([64, 64, 64, 8]);
+    for (const { checkpoints } of tracked) await checkpoints.stop();
+  });
+
   it('an answer waits for its own batch only, not for the batches after it', async () => {
     vi.useRealTimers();
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'] });
