@@ -52,12 +52,13 @@ export function openSqliteStores(path: string, options: StoreOptions = {}): Stor
       return Promise.resolve();
     },
     async close() {
-      await checkpointer?.close();
       if (db.isOpen) {
         // The writes of this turn are committed before the file is closed.
         groupCommit(db).flush();
         db.close();
       }
+      // Then the worker's connection: the last one closed checkpoints the whole WAL into the file.
+      await checkpointer?.close();
     },
   };
 }

@@ -100,6 +100,9 @@ export class WalCheckpointer {
   /** Stops the worker (it closes its connection); resolves once it has exited. */
   close(): Promise<void> {
     this.#closing = true;
+    // Unreferenced, the worker would not keep the process alive while it closes: a CLI command awaiting this would
+    // end right here, before it returns its exit code.
+    this.#worker.ref();
     this.#worker.postMessage('close');
     return this.#exited;
   }
