@@ -45,8 +45,14 @@ function cut(text: string, max: number): string {
   return `${space > max * 0.6 ? slice.slice(0, space) : slice}…`;
 }
 
-/** How a passage is shown: its title, where it came from, and the snippet the client sees. */
+/**
+ * How a passage is shown: its title, where it came from, and the snippet the client sees; and its ids, so that the
+ * sources of every answer citing the chunk share these strings (an answer's sources are kept as long as it streams,
+ * its passages' own copies are not).
+ */
 interface PassageFace {
+  documentId: string;
+  chunkId: string;
   title: string;
   uri: string | undefined;
   snippet: string;
@@ -72,6 +78,7 @@ function faceOf(passage: Passage): PassageFace {
   const known = faces.get(passage.chunkId);
   if (
     known !== undefined &&
+    known.documentId === passage.documentId &&
     known.text === passage.text &&
     known.heading === passage.heading &&
     known.source === passage.source &&
@@ -80,6 +87,8 @@ function faceOf(passage: Passage): PassageFace {
     return known;
   }
   const face: KnownFace = {
+    documentId: passage.documentId,
+    chunkId: passage.chunkId,
     documentTitle: passage.documentTitle,
     source: passage.source,
     heading: passage.heading,
@@ -103,11 +112,11 @@ function faceOf(passage: Passage): PassageFace {
 /** Sources as the client sees them: [1] is sources[0] (numbering starts at `firstNumber` after earlier searches). */
 export function toSources(passages: readonly Passage[], firstNumber = 1): Source[] {
   return passages.map((passage, index) => {
-    const { title, uri, snippet } = faceOf(passage);
+    const { documentId, chunkId, title, uri, snippet } = faceOf(passage);
     return {
       id: String(index + firstNumber),
-      documentId: passage.documentId,
-      chunkId: passage.chunkId,
+      documentId,
+      chunkId,
       title,
       ...(uri === undefined ? {} : { uri }),
       snippet,

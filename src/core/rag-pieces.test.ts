@@ -152,6 +152,9 @@ describe('prompt', () => {
     });
     const retitled = toSources([{ ...edited, documentTitle: 'Handbook' }])[0];
     expect(retitled?.title).toBe('Handbook > Setup');
+    // The ids come from the same face: a chunk id under another document is not shown with the first one's id.
+    const moved = toSources([{ ...edited, documentTitle: 'Handbook', documentId: 'doc_other' }])[0];
+    expect(moved).toMatchObject({ documentId: 'doc_other', chunkId: 'chk_edited' });
     const system =
       buildGroundedMessages({
         systemPrompt: null,
