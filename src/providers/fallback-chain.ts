@@ -306,7 +306,8 @@ export class FallbackChain implements LanguageModel {
 
   /**
    * One call, aborted as UPSTREAM_STALLED when no part arrives for stallMs. With a provider queue it first waits for a
-   * slot on this provider (its place reported to the caller as `queued` parts; the stall clock starts after).
+   * slot on this provider (its place reported to the caller as `queued` parts; the stall clock starts after). The
+   * wait and the call are one async function: each suspended one holds a frame for as long as the answer streams.
    */
   private async attempt(
     model: LanguageModel,
@@ -317,29 +318,6 @@ export class FallbackChain implements LanguageModel {
   ): Promise<void> {
     const signal = options.signal;
     const releaseSlot = await this.takeSlot(model, options);
-    try {
-      await this.attemptWithSlot(model, request, streaming, signal, onPart);
-    } finally {
-      releaseSlot();
-    }
-  }
-
-  private takeSlot(model: LanguageModel, options: StreamOptions): Promise<ReleaseSlot> {
-    const queue = this.options.queue;
-    if (queue === undefined) return Promise.resolve(() => {});
-    const provider = keyOf(model);
-    return queue.acquire(provider, options.requester ?? '', options.signal, (place) =>
-      options.onPart({ type: 'queued', provider, ...place }),
-    );
-  }
-
-  private async attemptWithSlot(
-    model: LanguageModel,
-    request: GenerateRequest,
-    streaming: boolean,
-    signal: AbortSignal,
-    onPart: (part: StreamPart) => void,
-  ): Promise<void> {
     // The call's signal: aborted by the run's, or by the stall timer. One controller the run's abort is forwarded to,
     // not AbortSignal.any: a composite signal cost about 7 us to make and more for undici to listen to, every call.
     const attempt = new AbortController();
@@ -389,7 +367,17 @@ export class FallbackChain implements LanguageModel {
     } finally {
       clearTimeout(timer);
       signal.removeEventListener('abort', forwardAbort);
+      releaseSlot();
     }
+  }
+
+  private takeSlot(model: LanguageModel, options: StreamOptions): Promise<ReleaseSlot> {
+    const queue = this.options.queue;
+    if (queue === undefined) return Promise.resolve(() => {});
+    const provider = keyOf(model);
+    return queue.acquire(provider, options.requester ?? '', options.signal, (place) =>
+      options.onPart({ type: 'queued', provider, ...place }),
+    );
   }
 }
 
