@@ -98,11 +98,17 @@ function keepLines(child: BenchChild, stream: NodeJS.ReadableStream | null): voi
   });
 }
 
+/**
+ * BENCH_NODE_FLAGS: Node flags for every process a bench starts (children get a clean environment, so NODE_OPTIONS
+ * does not reach them), e.g. `--perf-basic-prof` to read JIT frames in `perf record -e cpu-clock -p <relay pid>`.
+ */
+const EXTRA_NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter((flag) => flag.length > 0);
+
 export function spawnChild(options: SpawnOptions): BenchChild {
   const spawnedAt = performance.now();
   const spawned = spawn(
     process.execPath,
-    [...(options.nodeFlags ?? []), options.script, ...(options.args ?? [])],
+    [...EXTRA_NODE_FLAGS, ...(options.nodeFlags ?? []), options.script, ...(options.args ?? [])],
     {
       cwd: options.cwd,
       env: { PATH: process.env.PATH ?? '', NODE_NO_WARNINGS: '1', ...options.env },

@@ -177,6 +177,8 @@ describe('tokenChunkText', () => {
       '{"choices":[{"index":0,"delta":{"content":"a","tool_calls":[{"index":0}]},"finish_reason":null}]}',
       '{"choices":[{"index":0,"delta":{"content":"a"},"finish_reason":null},{"index":1,"delta":{"content":"b"},"finish_reason":null}]}',
       '{"choices":[{"index":0,"delta":{"content":"a"},"finish_reason":null}],"choices":[]}',
+      '{"choices":[{"index":0,"delta":{"content":"a"},"finish_reason":null}],"choices":null}',
+      '{"choices":[{"index":0,"delta":{"content":"a"},"finish_reason":null}],"usage":{}}',
       '{"choices":[{"index":0,"delta":{"content":"a\\q"},"finish_reason":null}]}',
       '{"created":1.5,"choices":[{"index":0,"delta":{"content":"a"},"finish_reason":null}]}',
       '{ "choices": [{"index":0,"delta":{"content":"a"},"finish_reason":null}]}',
@@ -184,5 +186,14 @@ describe('tokenChunkText', () => {
     ]) {
       expect(tokenChunkText(text)).toBeUndefined();
     }
+  });
+
+  it('reads a token of megabytes, escapes and all, and leaves a megabyte of other members to JSON.parse', () => {
+    const long = 'río "x"\n'.repeat(200_000);
+    expect(tokenChunkText(tokenChunk(long))).toBe(long);
+    const padded = `{"id":"${'a'.repeat(2_000_000)}","choices":[{"index":0,"delta":{"content":"b"},"finish_reason":null}]}`;
+    expect(tokenChunkText(padded)).toBe('b');
+    const nested = `{"id":${'['.repeat(100_000)}${']'.repeat(100_000)},"choices":[]}`;
+    expect(tokenChunkText(nested)).toBeUndefined();
   });
 });
