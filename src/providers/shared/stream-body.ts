@@ -57,12 +57,19 @@ export function readStreamingBody(
       resolve();
     };
 
-    // One streaming decoder per response: a character split across TCP chunks is held until it is whole.
+    // One streaming decoder per response: a character split across TCP chunks is held until it is whole. A chunk
+    // after one that ended in an ASCII byte (nothing of a character can be pending then) and ending in one itself
+    // (an SSE or NDJSON chunk ends in a newline) is decoded whole, at about half the decoder's cost; the output is
+    // the same, replacement characters for invalid bytes included.
     const decoder = new TextDecoder('utf-8');
+    let pending = false;
     body.on('data', (chunk: Buffer) => {
       if (settled) return;
       try {
-        handler.feed(decoder.decode(chunk, STREAMING));
+        const endsInAscii = chunk.length > 0 && chunk[chunk.length - 1]! < 0x80;
+        const text = !pending && endsInAscii ? chunk.toString('utf8') : decoder.decode(chunk, STREAMING);
+        pending = !endsInAscii;
+        handler.feed(text);
       } catch (error) {
         fail(error);
         return;
