@@ -1,5 +1,7 @@
 // End to end over real HTTP: SSE, NDJSON and JSON answers from the fake upstream, and coded 4xx for bad input.
 
+import { Agent } from 'node:http';
+import type { Socket } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { RivuletError } from '../../src/core/errors.ts';
 import type { RunEvent } from '../../src/core/events.ts';
@@ -157,6 +159,47 @@ describe('POST /api/chat/stream (SSE)', () => {
       creates.mockRestore();
     }
   });
+
+  // On PostgreSQL the answer's store takes a round trip, which may outlast the turn the events are held for.
+  it.skipIf(process.env.RIVULET_TEST_STORE === 'postgres')(
+    'sends the events after the last token with the ending in one socket write, when the answer is stored by then',
+    async () => {
+      // Every write the server makes to its clients' sockets, as the bytes that left together.
+      const writes: string[] = [];
+      const watch = (socket: Socket): void => {
+        const writev = socket._writev?.bind(socket);
+        const write = socket._write.bind(socket);
+        socket._writev = (chunks, callback) => {
+          writes.push(chunks.map(({ chunk }) => String(chunk)).join(''));
+          writev?.(chunks, callback);
+        };
+        socket._write = (chunk, encoding, callback) => {
+          writes.push(String(chunk));
+          write(chunk, encoding, callback);
+        };
+      };
+      const http = server.app.server.server;
+      http.on('connection', watch);
+      try {
+        server.upstream.setScenario({ tokenCount: 3, seed: 7 });
+        const result = await readSse(`${server.url}/api/chat/stream`, {
+          body: { message: 'Short one' },
+          // A connection of its own, opened once the server's sockets are watched.
+          agent: new Agent(),
+        });
+        expect(lastEvent(result.frames)?.type).toBe('done');
+        const ending = writes.filter((bytes) => /event: (phase|usage|done)/.test(bytes)).at(-1) ?? '';
+        // The generate phase's end and the usage follow the tokens; they leave with the done event and the stream's
+        // end, not in a write of their own (the test store, SQLite in memory, stores the answer in the same turn).
+        expect(ending).toContain('event: usage');
+        expect(ending).toContain('event: done');
+        expect(ending).toContain('0\r\n\r\n');
+        expect(writes.filter((bytes) => bytes.includes('event: usage'))).toHaveLength(1);
+      } finally {
+        http.off('connection', watch);
+      }
+    },
+  );
 
   it('answers NDJSON when asked, one event per line', async () => {
     const response = await fetch(`${server.url}/api/chat/stream`, {

@@ -5,6 +5,7 @@ import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Writable } from 'node:stream';
 import { RivuletError, toRivuletError } from '../../core/errors.ts';
+import { isTerminal } from '../../core/events.ts';
 import type { RunHub, RunSink, RunSubscription } from '../../core/run-hub.ts';
 import { ndjsonFormat } from '../encoders/ndjson.ts';
 import { sseFormat } from '../encoders/sse.ts';
@@ -105,6 +106,18 @@ export async function streamRunToResponse(
     subscription?.resume();
   };
 
+  // After the first token, a batch without a token or the ending (the generate phase's end and the usage, once the
+  // tokens are all out) waits in the corked socket for what follows: the ending, when the answer's store lands by the
+  // end of the next event-loop turn (always on SQLite), leaves with it and the stream's last chunk in one write
+  // instead of three. A token or the stream's end sends everything at once; nothing waits past the next turn.
+  let tokenSent = false;
+  let holding = false;
+  const release = (): void => {
+    if (!holding) return;
+    holding = false;
+    response.socket?.uncork();
+  };
+
   const sink: RunSink = {
     write(entries) {
       if (response.destroyed) return false;
@@ -113,7 +126,21 @@ export async function streamRunToResponse(
       const frames = encoder.encode(entries);
       // Nothing of this batch has a frame in this format: an empty write would still cost a compressor flush.
       if (frames === '') return true;
+      let token = false;
+      let ending = false;
+      for (const { event } of entries) {
+        if (event.type === 'token') token = true;
+        else if (isTerminal(event)) ending = true;
+      }
+      if ((ending || (!token && tokenSent)) && !holding && response.socket !== null) {
+        holding = true;
+        response.socket.cork();
+        setImmediate(release);
+      }
       const accepted = writeFrames(response, out, chunkSocket, frames);
+      if (token) tokenSent = true;
+      // The ending's write stays held for end(), which follows at once: the chunked stream's last chunk joins it.
+      if (token && !ending) release();
       if (!accepted) {
         (chunkSocket ?? out).once('drain', onDrain);
         // A reader that takes nothing for this long is gone or hopeless: drop it so the run's grace policy applies
@@ -128,6 +155,7 @@ export async function streamRunToResponse(
       const trailer = encoder.trailer();
       if (trailer === '') out.end();
       else out.end(trailer);
+      release();
     },
   };
 
