@@ -54,8 +54,16 @@ export interface CompactRead {
 export class CompactLog {
   readonly #items: Item[] = [];
 
-  /** `entries`: a whole log from seq 0, in order and without gaps. */
+  /** `entries`: a log from seq 0, in order and without gaps (more can be appended). */
   constructor(entries: readonly LogEntry[]) {
+    this.append(entries);
+  }
+
+  /**
+   * Adds the entries that follow the last one held, in order and without gaps. A stretch of tokens cut between two
+   * appends is two stretches: a reader replaying across the cut gets them as two merged tokens.
+   */
+  append(entries: readonly LogEntry[]): void {
     let pieces: LogEntry[] = [];
     let chars = 0;
     const flush = (): void => {

@@ -1,7 +1,7 @@
 import { collector, describeRunHubConformance } from '../run-hub.conformance.ts';
 import { describe, expect, it } from 'vitest';
 import { encodeEvent, withSeq } from '../../core/events.ts';
-import type { LogEntry, RunSink } from '../../core/run-hub.ts';
+import type { LogEntry, RunProducer, RunSink } from '../../core/run-hub.ts';
 import { MemoryRunHub, newRunId } from './memory-run-hub.ts';
 import { ReencodedEntry } from './reencoded-entry.ts';
 
@@ -154,6 +154,104 @@ describe('MemoryRunHub sources event', () => {
     await hub.subscribe(run.runId, -1, replay);
     await tick();
     expect(replay.sent[1]?.json).toBe(appended.json);
+    hub.close();
+  });
+});
+
+describe('MemoryRunHub long answers', () => {
+  /** Token text and seqs a sink was sent, and whether it ended. */
+  const tokenSink = () => {
+    const sink: RunSink & { text: string; seqs: number[]; ended: boolean } = {
+      text: '',
+      seqs: [],
+      ended: false,
+      write(entries) {
+        for (const { event } of entries) {
+          if (event.type !== 'token') continue;
+          sink.text += event.text;
+          sink.seqs.push(event.seq);
+        }
+        return true;
+      },
+      end() {
+        sink.ended = true;
+      },
+    };
+    return sink;
+  };
+
+  it('compacts what every reader has while the run streams; a resume after any seq gets exactly the rest', async () => {
+    const hub = new MemoryRunHub({ ...options, limits: { ...options.limits, maxEvents: 10_000 } });
+    const run = hub.create({ ownerId: null }) as RunProducer & { entries: unknown[]; base: number };
+    const live = tokenSink();
+    await hub.subscribe(run.runId, -1, live);
+    run.append({ type: 'phase', name: 'generate', state: 'start' });
+    const texts: string[] = [];
+    for (let index = 0; index < 2_000; index += 1) {
+      const text = index % 97 === 0 ? ` é"\n${index}` : ` t${index}`;
+      texts.push(text);
+      run.append({ type: 'token', text });
+      // One token a turn, as from a provider: the live reader takes each on the next microtask.
+      await Promise.resolve();
+      await Promise.resolve();
+    }
+    await tick();
+    // The log holds a few hundred entries, not 2,001: the rest is compacted.
+    expect(run.base).toBeGreaterThan(1_500);
+    expect(run.entries.length).toBeLessThan(600);
+    expect(live.text).toBe(texts.join(''));
+    expect(live.seqs).toEqual(texts.map((_, index) => index + 1));
+    // Still running: a resume after every seq gets the tokens after it, each merged token carrying the last seq it covers.
+    for (let after = 0; after <= 2_000; after += 1) {
+      const resumed = tokenSink();
+      const subscription = await hub.subscribe(run.runId, after, resumed);
+      await tick();
+      subscription?.close();
+      expect(resumed.text).toBe(texts.slice(after).join(''));
+      if (after < 2_000) expect(resumed.seqs.at(-1)).toBe(2_000);
+      expect(resumed.seqs).toEqual([...resumed.seqs].sort((a, b) => a - b));
+    }
+    // The run goes on after compaction and ends as it would have.
+    run.append({ type: 'token', text: ' last' });
+    run.append({ type: 'error', code: 'INTERNAL', message: 'x', retryable: false });
+    await tick();
+    expect(live.text).toBe(`${texts.join('')} last`);
+    expect(live.ended).toBe(true);
+    const replay = tokenSink();
+    await hub.subscribe(run.runId, -1, replay);
+    await tick();
+    expect(replay.text).toBe(`${texts.join('')} last`);
+    hub.close();
+  });
+
+  it('keeps every entry a slow reader has not been sent', async () => {
+    const hub = new MemoryRunHub({ ...options, limits: { ...options.limits, maxEvents: 10_000 } });
+    const run = hub.create({ ownerId: null }) as RunProducer & { entries: unknown[]; base: number };
+    const live = tokenSink();
+    await hub.subscribe(run.runId, -1, live);
+    const slow = tokenSink();
+    let accept = false;
+    const slowSubscription = await hub.subscribe(run.runId, -1, {
+      write: (entries, merged) => {
+        slow.write(entries, merged);
+        return accept;
+      },
+      end: () => slow.end(),
+    });
+    await tick();
+    for (let index = 0; index < 1_000; index += 1) {
+      run.append({ type: 'token', text: `${index},` });
+      await Promise.resolve();
+    }
+    await tick();
+    // The slow reader stopped at its first write: nothing after it may be compacted away from its resume.
+    expect(run.base).toBeLessThanOrEqual(1);
+    accept = true;
+    slowSubscription?.resume();
+    await tick();
+    const expected = Array.from({ length: 1_000 }, (_, index) => `${index},`).join('');
+    expect(slow.text).toBe(expected);
+    expect(live.text).toBe(expected);
     hub.close();
   });
 });

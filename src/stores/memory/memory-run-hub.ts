@@ -101,6 +101,8 @@ class MemoryRun extends RunLog implements RunProducer, OwnedRun {
     this.hub = hub;
     this.ownerId = ownerId;
     this.limits = limits;
+    // Not with a mirror: it copies the log to Redis by seq (see compactWhenRead).
+    this.compactsLive = hub.options.mirror === undefined;
     this.durationTimer = setTimeout(() => this.endWithError('RUN_TIMEOUT'), limits.maxDurationMs);
     this.durationTimer.unref();
     // A run nobody ever subscribes to is abandoned like one whose readers all left.
@@ -113,7 +115,7 @@ class MemoryRun extends RunLog implements RunProducer, OwnedRun {
 
   append(input: RunEventInput): number {
     if (this.state !== 'running') return -1;
-    const seq = this.entries.length;
+    const seq = this.nextSeq;
     const event = withSeq(input, seq);
     const json = encodeEvent(event);
     if (!isTerminal(event) && this.exceedsLimits(json.length)) {
@@ -130,7 +132,7 @@ class MemoryRun extends RunLog implements RunProducer, OwnedRun {
     const error = new RivuletError(code);
     const event: RunEvent = {
       type: 'error',
-      seq: this.entries.length,
+      seq: this.nextSeq,
       code,
       message: error.message,
       retryable: error.retryable,
@@ -197,7 +199,7 @@ class MemoryRun extends RunLog implements RunProducer, OwnedRun {
 
   private exceedsLimits(jsonLength: number): boolean {
     // One slot is kept for the terminal event so a capped run still ends properly.
-    return this.entries.length + 1 >= this.limits.maxEvents || this.bytes + jsonLength > this.limits.maxBytes;
+    return this.nextSeq + 1 >= this.limits.maxEvents || this.bytes + jsonLength > this.limits.maxBytes;
   }
 
   private startGraceTimer(): void {

@@ -9,6 +9,13 @@ import { CompactLog } from './compact-log.ts';
 import type { ReaderSlots } from './reader-slots.ts';
 import { ReencodedEntry } from './reencoded-entry.ts';
 
+/**
+ * A running log whose oldest entries every reader has been sent compacts them once there are this many (see
+ * compactSent): a long answer keeps about 4 bytes a token plus its text instead of an entry, an event and a JSON
+ * string per token (about 190 bytes).
+ */
+const LIVE_COMPACT_ENTRIES = 256;
+
 /** At most this many entries go to a sink in one write, so one reader cannot hog the event loop. */
 const MAX_BATCH_ENTRIES = 512;
 
@@ -58,8 +65,10 @@ export class RunLog {
   readonly entries: LogEntry[] = [];
   /** Seq of entries[0]: 0 for a log that holds its whole run, its end once the whole run is in `compacted`. */
   base = 0;
-  /** A finished run's seqs before `base`, compacted (see compact()); undefined otherwise. */
+  /** The seqs before `base`, compacted (see compact() and compactSent()); undefined while there are none. */
   private compacted: CompactLog | undefined;
+  /** Whether the entries every reader has been sent are compacted while the run is running (see compactSent). */
+  protected compactsLive = false;
   readonly readers = new Set<LogReader>();
   bytes = 0;
   state: RunState = 'running';
@@ -167,11 +176,27 @@ export class RunLog {
    * retention. Only with no reader attached: a reader replaying it later gets exactly what it would have got.
    */
   protected compact(): void {
-    if (this.state !== 'finished' || this.readers.size > 0 || this.compacted !== undefined || this.base !== 0)
-      return;
-    this.compacted = new CompactLog(this.entries);
-    this.base = this.entries.length;
-    this.entries.length = 0;
+    if (this.state !== 'finished' || this.readers.size > 0 || this.entries.length === 0) return;
+    this.compactHead(this.entries.length);
+  }
+
+  /**
+   * While the run streams: the oldest entries, once every reader has been sent them and there are enough of them,
+   * go into the compact form too. A reader that resumes into them later gets what a reader that fell behind gets
+   * from the full log (tokens merged), as after the run.
+   */
+  private compactSent(): void {
+    let sent = this.base + this.entries.length;
+    for (const reader of this.readers) sent = Math.min(sent, reader.cursor);
+    if (sent - this.base >= LIVE_COMPACT_ENTRIES) this.compactHead(sent - this.base);
+  }
+
+  /** Moves the first `count` entries into the compact log. */
+  private compactHead(count: number): void {
+    const head = this.entries.splice(0, count);
+    if (this.compacted === undefined) this.compacted = new CompactLog(head);
+    else this.compacted.append(head);
+    this.base += count;
   }
 
   /** Delivers what readers have not received yet (a final error, say) now, without waiting for a microtask. */
@@ -228,6 +253,9 @@ export class RunLog {
     this.flushScheduled = false;
     for (const reader of this.readers) this.deliver(reader);
     if (this.unreleased !== undefined) this.releaseSent(this.unreleased);
+    if (this.compactsLive && this.entries.length >= LIVE_COMPACT_ENTRIES && this.state === 'running') {
+      this.compactSent();
+    }
   };
 
   private readonly laterFlush = (): void => {
