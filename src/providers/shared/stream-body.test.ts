@@ -45,6 +45,8 @@ describe('readStreamingBody decoding', () => {
           fc.oneof(
             fc.string({ unit: 'binary' }).map((text) => Buffer.from(`${text}\n`)),
             fc.uint8Array({ maxLength: 12 }).map((bytes) => Buffer.from(bytes)),
+            // Byte order marks: dropped at the start of the stream only, kept as text anywhere else.
+            fc.constant(Buffer.from([0xef, 0xbb, 0xbf])),
           ),
           { maxLength: 6 },
         ),
@@ -68,5 +70,17 @@ describe('readStreamingBody decoding', () => {
       Buffer.from('data: ☕ z\n'),
     ];
     expect(await decodedText(chunks)).toBe('data: a\ndata: €\n\ufffd\ndata: ☕ z\n');
+  });
+
+  it('drops the byte order mark a stream starts with and keeps one in the text, however the chunks fall', async () => {
+    const bom = Buffer.from([0xef, 0xbb, 0xbf]);
+    expect(await decodedText([Buffer.concat([bom, Buffer.from('data: 1\n')])])).toBe('data: 1\n');
+    expect(
+      await decodedText([bom.subarray(0, 2), Buffer.concat([bom.subarray(2), Buffer.from('data: 1\n')])]),
+    ).toBe('data: 1\n');
+    // After an ASCII chunk, a chunk starting with U+FEFF is text: the first one the decoder sees is not the stream's start.
+    expect(await decodedText([Buffer.from('data: a\n'), Buffer.concat([bom, Buffer.from('é\n')])])).toBe(
+      'data: a\n\ufeffé\n',
+    );
   });
 });

@@ -23,6 +23,8 @@ export interface StreamingBodyHandler {
   incompleteError(): RivuletError;
 }
 
+const BYTE_ORDER_MARK = 0xfeff;
+
 /** The decoder's options for every chunk but the last (one object, not one per chunk). */
 const STREAMING: TextDecodeOptions = { stream: true };
 
@@ -61,14 +63,21 @@ export function readStreamingBody(
     // after one that ended in an ASCII byte (nothing of a character can be pending then) and ending in one itself
     // (an SSE or NDJSON chunk ends in a newline) is decoded whole, at about half the decoder's cost; the output is
     // the same, replacement characters for invalid bytes included.
-    const decoder = new TextDecoder('utf-8');
+    // Neither keeps track of where the stream starts, so the decoder keeps a byte order mark as Buffer.toString does,
+    // and the one a stream may start with is dropped here, as SSE and a decoder reading from the start drop it.
+    const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
     let pending = false;
+    let atStart = true;
     body.on('data', (chunk: Buffer) => {
       if (settled) return;
       try {
         const endsInAscii = chunk.length > 0 && chunk[chunk.length - 1]! < 0x80;
-        const text = !pending && endsInAscii ? chunk.toString('utf8') : decoder.decode(chunk, STREAMING);
+        let text = !pending && endsInAscii ? chunk.toString('utf8') : decoder.decode(chunk, STREAMING);
         pending = !endsInAscii;
+        if (atStart && text.length > 0) {
+          atStart = false;
+          if (text.charCodeAt(0) === BYTE_ORDER_MARK) text = text.slice(1);
+        }
         handler.feed(text);
       } catch (error) {
         fail(error);

@@ -91,4 +91,40 @@ describe('WalCheckpointer', () => {
     await checkpointer.close();
     db.close();
   });
+
+  it('gives the checkpoints back to SQLite when a checkpoint on the event loop fails, instead of throwing', async () => {
+    const path = newPath();
+    const { db } = openDatabase(path);
+    db.exec('CREATE TABLE filler (id INTEGER PRIMARY KEY, body TEXT NOT NULL)');
+    // The connection as the checkpointer sees it, whose checkpoint statement fails as a full disk would make it.
+    const failing = new Proxy(db, {
+      get(target, key) {
+        if (key === 'prepare') {
+          return (sql: string) => {
+            if (sql.includes('wal_checkpoint')) throw new Error('database or disk is full');
+            return target.prepare(sql);
+          };
+        }
+        const value = Reflect.get(target, key) as unknown;
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const checkpointer = new WalCheckpointer(failing, path, {
+      intervalMs: 5,
+      finishAtFrames: 1,
+      fallbackAutocheckpointPages: 321,
+    });
+    await until(() => autocheckpoint(db) === 0);
+    const insert = db.prepare('INSERT INTO filler (body) VALUES (?)');
+    // Writes until the worker reports a WAL to finish; the failing checkpoint must not end the process.
+    for (let round = 0; !checkpointer.fellBack; round += 1) {
+      expect(round).toBeLessThan(100_000);
+      insert.run('x'.repeat(3000));
+      await nextTurn();
+    }
+    expect(autocheckpoint(db)).toBe(321);
+    expect(checkpointer.finishes).toBe(0);
+    await checkpointer.close();
+    db.close();
+  });
 });

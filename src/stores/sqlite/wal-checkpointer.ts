@@ -49,6 +49,8 @@ export class WalCheckpointer {
   readonly #exited: Promise<void>;
   /** Checkpoints the event loop ran to let the WAL start over (tests read it). */
   finishes = 0;
+  /** Set once SQLite's own checkpoints are back on (the worker failed, exited or could not checkpoint). */
+  fellBack = false;
 
   constructor(db: DatabaseSync, path: string, options: WalCheckpointerOptions) {
     this.#db = db;
@@ -75,7 +77,9 @@ export class WalCheckpointer {
     if (!this.#db.isOpen || this.#closing) return;
     if (message.type === 'ready') this.#db.exec('PRAGMA wal_autocheckpoint = 0');
     else if (message.type === 'long-wal') this.#scheduleFinish();
-    // 'failed': the next interval tries again; a WAL that keeps growing is finished by the event loop meanwhile.
+    // A checkpoint that failed (an I/O error, a full disk) may fail every time: SQLite's own checkpoints in the commits
+    // bound the WAL again, and their errors reach the writes that hit them.
+    else this.#fallBack();
   }
 
   /** At the next turn (not inside a commit): copies the frames committed since the worker's checkpoint. */
@@ -85,15 +89,21 @@ export class WalCheckpointer {
     setImmediate(() => {
       this.#finishScheduled = false;
       if (!this.#db.isOpen || this.#db.isTransaction) return;
-      this.#finish ??= this.#db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
-      this.#finish.get();
-      this.finishes += 1;
+      try {
+        this.#finish ??= this.#db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
+        this.#finish.get();
+        this.finishes += 1;
+      } catch {
+        // Outside any write, nobody would hear of the error, and a throw here would end the process.
+        this.#fallBack();
+      }
     });
   }
 
   /** SQLite checkpoints inside the commits again, as without a worker. */
   #fallBack(): void {
     if (this.#closing || !this.#db.isOpen) return;
+    this.fellBack = true;
     this.#db.exec(`PRAGMA wal_autocheckpoint = ${this.#fallbackPages}`);
   }
 
