@@ -6,7 +6,7 @@ import { cacheScope } from './answer-cache.ts';
 import { runChatPipeline, type ChatPipelineDeps } from './chat-pipeline.ts';
 import type { Chatbot, ChatbotStore } from './chatbots.ts';
 import { newConversationId } from './conversation-ids.ts';
-import type { MessageMetadata } from './conversation-store.ts';
+import type { MessageMetadata, StoredMessage } from './conversation-store.ts';
 import { questionAndAnswer } from './pipeline/phases/history.ts';
 import { RivuletError, toRivuletError } from './errors.ts';
 import { noopObserver, type RunObserver } from './observer.ts';
@@ -22,7 +22,7 @@ export interface StartChatInput {
   conversationId?: string | undefined;
   /**
    * Without `conversationId`: the id the new conversation gets (a client's own chat id); generated when absent. Taken
-   * meanwhile by a concurrent request, the start rejects and the caller retries with it as `conversationId`.
+   * meanwhile by a concurrent request, the question goes into that conversation, as if it were `conversationId`.
    */
   newConversationId?: string | undefined;
   chatbotId?: string | undefined;
@@ -127,6 +127,8 @@ export class ChatService {
     let hold: BudgetHold | undefined;
     /** Set when this answer starts a conversation: stored with its question and the answer (as streaming). */
     let created: { messageId: string; createdAt: number } | undefined;
+    /** The new conversation's id when another request took it meanwhile (two first messages of one chat at once). */
+    let taken: string | undefined;
     try {
       hold = await this.reserve(principal, limitKey, chatbot, input.message, outputMax);
       // The chatbot's own run deadline, where it has one (RUN_MAX_DURATION_MS otherwise).
@@ -151,10 +153,19 @@ export class ChatService {
         try {
           await conversations.createConversation(ownerId, chatbot.id, id, messages);
         } catch (error) {
-          // Nobody will read this run: it ends at once, as the error the caller gets.
-          const coded = toRivuletError(error);
-          run.append({ type: 'error', code: coded.code, message: coded.message, retryable: coded.retryable });
-          throw error;
+          const outcome = await this.afterFailedCreate(id, messages, error, run.runId);
+          if (outcome !== 'stored') {
+            // Nobody will read this run: it ends at once, as the error the caller gets.
+            const coded = toRivuletError(error);
+            run.append({
+              type: 'error',
+              code: coded.code,
+              message: coded.message,
+              retryable: coded.retryable,
+            });
+            if (outcome === 'taken') taken = id;
+            throw error;
+          }
         }
         conversationId = id;
         created = first;
@@ -162,6 +173,14 @@ export class ChatService {
     } catch (error) {
       slot?.release();
       await hold?.settle(0);
+      // Another request created the conversation meanwhile: the question goes into it, checked as any conversationId.
+      if (taken !== undefined) {
+        return this.start(
+          { ...input, conversationId: taken, newConversationId: undefined },
+          principal,
+          scope,
+        );
+      }
       throw error;
     }
     // Under a budget an answer writes at most its output maximum, and no more than its budgets had left.
@@ -191,6 +210,40 @@ export class ChatService {
       if (hold !== undefined) this.track(hold.settle(0));
     });
     return run;
+  }
+
+  /**
+   * What became of a new conversation whose createConversation rejected. `stored`: the write went through all the same
+   * (PostgreSQL committed it, then the connection was lost with the reply), this run's answer is there and goes on.
+   * `taken`: another request created a conversation with this id meanwhile. `failed`: nothing was stored, or the store
+   * cannot be read to tell; then the answer, were it stored, is marked failed as the pipeline marks a failed answer,
+   * so that it does not stay `streaming` for a run that has ended.
+   */
+  private async afterFailedCreate(
+    conversationId: string,
+    messages: readonly StoredMessage[],
+    error: unknown,
+    runId: string,
+  ): Promise<'stored' | 'taken' | 'failed'> {
+    const { conversations, logger } = this.deps;
+    try {
+      if ((await conversations.findMessageByRun(runId))?.conversationId === conversationId) {
+        logger.warn(
+          { runId, conversationId, err: error },
+          'the new conversation was stored despite an error',
+        );
+        return 'stored';
+      }
+      return (await conversations.getConversation(conversationId)) === undefined ? 'failed' : 'taken';
+    } catch {
+      const answer = messages.find((message) => message.runId === runId);
+      if (answer !== undefined) {
+        const code = toRivuletError(error).code;
+        const failed: StoredMessage = { ...answer, status: 'failed', finishReason: 'error', errorCode: code };
+        await conversations.replaceMessage(failed).catch(() => false);
+      }
+      return 'failed';
+    }
   }
 
   /**

@@ -7,6 +7,7 @@ import { RivuletError } from '../../src/core/errors.ts';
 import type { RunEvent } from '../../src/core/events.ts';
 import { lastEvent, readSse, tokenText } from '../helpers/sse-client.ts';
 import { startTestServer, type TestServer } from '../helpers/test-server.ts';
+import { createStoredThenFails } from '../helpers/store-faults.ts';
 
 let server: TestServer;
 
@@ -157,6 +158,59 @@ describe('POST /api/chat/stream (SSE)', () => {
       expect(server.app.hub.stats().activeRuns).toBe(0);
     } finally {
       creates.mockRestore();
+    }
+  });
+
+  it('goes on with the answer when the new conversation was stored though the write reported an error', async () => {
+    const conversations = server.app.stores.conversations;
+    const creates = createStoredThenFails(conversations);
+    try {
+      const result = await readSse(`${server.url}/api/chat/stream`, { body: { message: 'Committed?' } });
+      expect(result.status).toBe(200);
+      const start = result.frames[0]?.data as Extract<RunEvent, { type: 'start' }>;
+      expect(lastEvent(result.frames)?.type).toBe('done');
+      expect(tokenText(result.frames)).toBe(server.upstream.fullText());
+      expect(creates).toHaveBeenCalledTimes(1);
+      const stored = await conversations.listMessages(start.conversationId);
+      expect(stored.map((message) => [message.role, message.content, message.status, message.runId])).toEqual(
+        [
+          ['user', 'Committed?', undefined, undefined],
+          ['assistant', server.upstream.fullText(), 'complete', start.runId],
+        ],
+      );
+    } finally {
+      creates.mockRestore();
+    }
+  });
+
+  it('marks the answer failed, not streaming, when the store cannot tell whether the new conversation was stored', async () => {
+    const conversations = server.app.stores.conversations;
+    const creates = createStoredThenFails(conversations);
+    const finds = vi
+      .spyOn(conversations, 'findMessageByRun')
+      .mockRejectedValueOnce(new RivuletError('STORE_UNAVAILABLE'));
+    try {
+      const response = await fetch(`${server.url}/api/chat/stream`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+        body: JSON.stringify({ message: 'Stored or not?' }),
+      });
+      expect(response.status).toBe(503);
+      expect(await response.json()).toMatchObject({ error: { code: 'STORE_UNAVAILABLE' } });
+      expect(server.upstream.requests).toHaveLength(0);
+      expect(server.app.hub.stats().activeRuns).toBe(0);
+      const [, , id, messages] = creates.mock.calls[0] ?? [];
+      const stored = await conversations.listMessages(id ?? '');
+      expect(
+        stored.map((message) => [message.role, message.status, message.finishReason, message.errorCode]),
+      ).toEqual([
+        ['user', undefined, undefined, undefined],
+        ['assistant', 'failed', 'error', 'STORE_UNAVAILABLE'],
+      ]);
+      expect(stored[1]?.runId).toBe(messages?.[1]?.runId);
+    } finally {
+      creates.mockRestore();
+      finds.mockRestore();
     }
   });
 

@@ -1,11 +1,12 @@
 // The AI SDK's own DefaultChatTransport against a running Rivulet: POST /api/chat/ui, resume and stop.
 
 import { DefaultChatTransport, readUIMessageStream, type UIMessage, type UIMessageChunk } from 'ai';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { call, expectRefusal } from '../helpers/http.ts';
 import { signTestJwt } from '../helpers/jwt.ts';
 import { REFUNDS } from '../helpers/refund-corpus.ts';
 import { startTestServer, type TestServer } from '../helpers/test-server.ts';
+import { createStoredThenFails } from '../helpers/store-faults.ts';
 
 const SECRET = 'ui-chat-test-secret-of-at-least-32-bytes';
 /** Slow enough that an abort after a few tokens lands mid-answer (about 3 s in all), fast enough for a test. */
@@ -168,6 +169,50 @@ describe('POST /api/chat/ui with the AI SDK DefaultChatTransport', () => {
       401,
       'UNAUTHORIZED',
     );
+  });
+
+  it('stores the first question once when creating the chat reported an error after it was stored', async () => {
+    const conversations = server.app.stores.conversations;
+    const creates = createStoredThenFails(conversations);
+    try {
+      const chatId = newChatId();
+      const { message, errors } = await fold(
+        await send(alice, chatId, [question('When are refunds issued?')]),
+      );
+      expect(errors).toEqual([]);
+      expect(textOf(message)).toBe(server.upstream.fullText());
+      const stored = await conversations.listMessages(chatId);
+      expect(stored.map((entry) => [entry.role, entry.status])).toEqual([
+        ['user', undefined],
+        ['assistant', 'complete'],
+      ]);
+    } finally {
+      creates.mockRestore();
+    }
+  });
+
+  it('answers two first messages of one chat at once in the one conversation the first created', async () => {
+    const conversations = server.app.stores.conversations;
+    const chatId = newChatId();
+    await fold(await send(alice, chatId, [question('When are refunds issued?')]));
+    // The second request looked before the first created the chat: its own create finds the id taken.
+    const gets = vi.spyOn(conversations, 'getConversation').mockResolvedValueOnce(undefined);
+    try {
+      const { message, errors } = await fold(await send(alice, chatId, [question('And gift cards?')]));
+      expect(errors).toEqual([]);
+      expect(textOf(message)).toBe(server.upstream.fullText());
+    } finally {
+      gets.mockRestore();
+    }
+    const stored = await conversations.listMessages(chatId);
+    expect(
+      stored.map((entry) => [entry.role, entry.status, entry.role === 'user' ? entry.content : '']),
+    ).toEqual([
+      ['user', undefined, 'When are refunds issued?'],
+      ['assistant', 'complete', ''],
+      ['user', undefined, 'And gift cards?'],
+      ['assistant', 'complete', ''],
+    ]);
   });
 
   it('ends a failed answer with an error chunk carrying our code, which useChat raises', async () => {

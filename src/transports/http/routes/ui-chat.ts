@@ -4,7 +4,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { RivuletError } from '../../../core/errors.ts';
-import type { RunInfo, RunProducer } from '../../../core/run-hub.ts';
+import type { RunInfo } from '../../../core/run-hub.ts';
 import {
   UI_MESSAGE_STREAM_HEADER,
   UI_MESSAGE_STREAM_VERSION,
@@ -98,20 +98,13 @@ export function registerUiChatRoutes(server: FastifyInstance, context: AppContex
     };
     const existing = await conversations.getConversation(body.id);
     // An existing chat id is checked like any conversationId (someone else's is CONVERSATION_NOT_FOUND); a new one
-    // becomes the new conversation's id.
-    const start = (exists: boolean): Promise<RunProducer> =>
-      context.chat.start(
-        exists ? { ...input, conversationId: body.id } : { ...input, newConversationId: body.id },
-        principal,
-      );
-    let run: RunProducer;
-    try {
-      run = await start(existing !== undefined);
-    } catch (error) {
-      // Two first messages of one chat at once: the other request created it meanwhile.
-      if (existing !== undefined || (await conversations.getConversation(body.id)) === undefined) throw error;
-      run = await start(true);
-    }
+    // becomes the new conversation's id (two first messages of one chat at once: the second goes into the first's).
+    const run = await context.chat.start(
+      existing === undefined
+        ? { ...input, newConversationId: body.id }
+        : { ...input, conversationId: body.id },
+      principal,
+    );
     request.log.info({ runId: run.runId, conversationId: body.id }, 'run started');
     reply.hijack();
     const streamed = await streamRunToResponse(reply.raw, {
