@@ -16,6 +16,7 @@ import type { ChatMessage } from './provider.ts';
 import type { RunHub, RunProducer } from './run-hub.ts';
 import { takeStreamSlot, type SlotLease, type StreamSlots } from './stream-slots.ts';
 import type { BudgetHold, BudgetSubject, TokenBudgets } from './token-budgets.ts';
+import { errorEventInput } from './events.ts';
 
 export interface StartChatInput {
   message: string;
@@ -156,13 +157,7 @@ export class ChatService {
           const outcome = await this.afterFailedCreate(id, messages, error, run.runId);
           if (outcome !== 'stored') {
             // Nobody will read this run: it ends at once, as the error the caller gets.
-            const coded = toRivuletError(error);
-            run.append({
-              type: 'error',
-              code: coded.code,
-              message: coded.message,
-              retryable: coded.retryable,
-            });
+            run.append(errorEventInput(toRivuletError(error)));
             if (outcome === 'taken') taken = id;
             throw error;
           }

@@ -257,6 +257,15 @@ export function encodeEvent(event: RunEvent): string {
   return JSON.stringify(event);
 }
 
+/** The terminal `error` event's input for a coded error: its code, its message and whether a retry may succeed. */
+export function errorEventInput(error: {
+  readonly code: string;
+  readonly message: string;
+  readonly retryable: boolean;
+}): RunEventInput & { type: 'error' } {
+  return { type: 'error', code: error.code, message: error.message, retryable: error.retryable };
+}
+
 /** Builds the event for a producer's input with `type` and `seq` leading, as `encodeEvent` writes them. */
 export function withSeq(input: RunEventInput, seq: number): RunEvent {
   if (input.type === 'token') return { type: 'token', seq, text: input.text };

@@ -2,6 +2,7 @@
 
 import { RivuletError, toRivuletError } from '../errors.ts';
 import type { PipelineContext } from './context.ts';
+import { errorEventInput } from '../events.ts';
 
 /** Reasons the hub gives for aborting a run that still deserve a `done` (the user or nobody wanted more). */
 function isQuietAbort(reason: unknown): boolean {
@@ -38,7 +39,7 @@ export async function recordFailure(context: PipelineContext, caught: unknown): 
       deps.logger.warn({ runId: run.runId, code: error.code, detail: error.detail }, 'run failed');
     }
     // When the hub ended the run itself (timeout, caps, shutdown) its error is already the last event.
-    run.append({ type: 'error', code: error.code, message: error.message, retryable: error.retryable });
+    run.append(errorEventInput(error));
     // Text that was generated was paid for, prompt included: counted (estimated where the provider did not say)
     // for the stored message and the token budgets. A failure before any text (a refused request) cost nothing.
     if (recorder.text !== '') await recorder.settleUsage();

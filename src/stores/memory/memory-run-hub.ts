@@ -2,7 +2,14 @@
 
 import { randomBytes } from 'node:crypto';
 import { RivuletError, type ErrorCode } from '../../core/errors.ts';
-import { encodeEvent, isTerminal, withSeq, type RunEvent, type RunEventInput } from '../../core/events.ts';
+import {
+  encodeEvent,
+  errorEventInput,
+  isTerminal,
+  withSeq,
+  type RunEvent,
+  type RunEventInput,
+} from '../../core/events.ts';
 import { noopObserver, type HubObserver } from '../../core/observer.ts';
 import type {
   CreateRunOptions,
@@ -130,13 +137,7 @@ class MemoryRun extends RunLog implements RunProducer, OwnedRun {
   endWithError(code: ErrorCode): void {
     if (this.state !== 'running') return;
     const error = new RivuletError(code);
-    const event: RunEvent = {
-      type: 'error',
-      seq: this.nextSeq,
-      code,
-      message: error.message,
-      retryable: error.retryable,
-    };
+    const event = withSeq(errorEventInput(error), this.nextSeq);
     this.record(event, encodeEvent(event));
     this.controller.abort(error);
   }

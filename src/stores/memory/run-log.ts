@@ -186,9 +186,8 @@ export class RunLog {
    * from the full log (tokens merged), as after the run.
    */
   private compactSent(): void {
-    let sent = this.base + this.entries.length;
-    for (const reader of this.readers) sent = Math.min(sent, reader.cursor);
-    if (sent - this.base >= LIVE_COMPACT_ENTRIES) this.compactHead(sent - this.base);
+    const count = this.sentToAll() - this.base;
+    if (count >= LIVE_COMPACT_ENTRIES) this.compactHead(count);
   }
 
   /** Moves the first `count` entries into the compact log. */
@@ -251,24 +250,34 @@ export class RunLog {
 
   private readonly flush = (): void => {
     this.flushScheduled = false;
+    this.deliverToReaders();
+  };
+
+  private readonly laterFlush = (): void => {
+    this.laterFlushScheduled = false;
+    this.deliverToReaders();
+  };
+
+  /** Sends every reader what it has not had, then lets go of what all of them now have (see ReencodedEntry, compactSent). */
+  private deliverToReaders(): void {
     for (const reader of this.readers) this.deliver(reader);
     if (this.unreleased !== undefined) this.releaseSent(this.unreleased);
     if (this.compactsLive && this.entries.length >= LIVE_COMPACT_ENTRIES && this.state === 'running') {
       this.compactSent();
     }
-  };
+  }
 
-  private readonly laterFlush = (): void => {
-    this.laterFlushScheduled = false;
-    for (const reader of this.readers) this.deliver(reader);
-    if (this.unreleased !== undefined) this.releaseSent(this.unreleased);
-  };
+  /** The first seq some reader has not been sent yet (the log's end when none is behind or there is no reader). */
+  private sentToAll(): number {
+    let sent = this.nextSeq;
+    for (const reader of this.readers) sent = Math.min(sent, reader.cursor);
+    return sent;
+  }
 
   /** Lets go of the JSON of entries every reader has been sent (none while there is no reader). */
   private releaseSent(unreleased: ReencodedEntry[]): void {
     if (this.readers.size === 0) return;
-    let oldestCursor = Infinity;
-    for (const reader of this.readers) oldestCursor = Math.min(oldestCursor, reader.cursor);
+    const oldestCursor = this.sentToAll();
     const kept: ReencodedEntry[] = [];
     for (const entry of unreleased) {
       if (entry.event.seq < oldestCursor) entry.release();

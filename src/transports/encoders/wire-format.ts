@@ -2,7 +2,7 @@
 // drives without knowing which one it has.
 
 import type { RivuletError } from '../../core/errors.ts';
-import type { RunEvent } from '../../core/events.ts';
+import { errorEventInput, withSeq, type RunEvent } from '../../core/events.ts';
 import type { LogEntry } from '../../core/run-hub.ts';
 
 /**
@@ -48,5 +48,5 @@ export function codedRefusalBody(error: RivuletError): unknown {
 
 /** The terminal `error` event of a stream whose run cannot be read: it has no seq of the run (-1). */
 export function unreadableRunError(error: RivuletError): RunEvent {
-  return { type: 'error', seq: -1, code: error.code, message: error.message, retryable: error.retryable };
+  return withSeq(errorEventInput(error), -1);
 }
