@@ -73,6 +73,42 @@ describe('MemoryRunHub delivery before the first token', () => {
     hub.close();
   });
 
+  it('sends a live reader the tokens of a whole event-loop turn in one write, and the ending without waiting for the turn', async () => {
+    const hub = new MemoryRunHub(options);
+    const run = hub.create({ ownerId: null });
+    const sink = collector();
+    await hub.subscribe(run.runId, -1, sink);
+    run.append({ type: 'token', text: 'a' });
+    await tick();
+    // Upstream chunks read in one turn, each handled in its own job: one write for all of them, at the turn's end.
+    run.append({ type: 'token', text: 'b' });
+    await Promise.resolve();
+    run.append({ type: 'token', text: 'c' });
+    await Promise.resolve();
+    expect(sink.writes).toHaveLength(1);
+    await tick();
+    expect(sink.writes.map((write) => write.entries.map((entry) => entry.event.seq))).toEqual([[0], [1, 2]]);
+    expect(sink.writes.at(-1)).toMatchObject({ merged: false });
+    // The ending goes out after the job that appended it, with what the turn appended before it.
+    run.append({ type: 'token', text: 'd' });
+    run.append({
+      type: 'done',
+      finishReason: 'stop',
+      text: 'abcd',
+      usage: null,
+      cached: false,
+      timings: { ttftMs: null, totalMs: 1, phases: {} },
+    });
+    await Promise.resolve();
+    expect(sink.writes.map((write) => write.entries.map((entry) => entry.event.seq))).toEqual([
+      [0],
+      [1, 2],
+      [3, 4],
+    ]);
+    expect(sink.ended).toBe(true);
+    hub.close();
+  });
+
   it('delivers to a reader joining after the first token on the next microtask, as before', async () => {
     const hub = new MemoryRunHub(options);
     const run = hub.create({ ownerId: null });
@@ -191,9 +227,8 @@ describe('MemoryRunHub long answers', () => {
       const text = index % 97 === 0 ? ` é"\n${index}` : ` t${index}`;
       texts.push(text);
       run.append({ type: 'token', text });
-      // One token a turn, as from a provider: the live reader takes each on the next microtask.
-      await Promise.resolve();
-      await Promise.resolve();
+      // One token a turn, as from a provider: the live reader takes each at the turn's end.
+      await tick();
     }
     await tick();
     // The log holds a few hundred entries, not 2,001: the rest is compacted.
@@ -241,7 +276,7 @@ describe('MemoryRunHub long answers', () => {
     await tick();
     for (let index = 0; index < 1_000; index += 1) {
       run.append({ type: 'token', text: `${index},` });
-      await Promise.resolve();
+      await tick();
     }
     await tick();
     // The slow reader stopped at its first write: nothing after it may be compacted away from its resume.

@@ -106,10 +106,11 @@ export async function streamRunToResponse(
     subscription?.resume();
   };
 
-  // After the first token, a batch without a token or the ending (the generate phase's end and the usage, once the
-  // tokens are all out) waits in the corked socket for what follows: the ending, when the answer's store lands by the
-  // end of the next event-loop turn (always on SQLite), leaves with it and the stream's last chunk in one write
-  // instead of three. A token or the stream's end sends everything at once; nothing waits past the next turn.
+  // After the first token, a batch that does not end in a token (the last tokens with the generate phase's end and
+  // the usage after them, or those alone, or the ending) waits in the corked socket for what follows: the ending, when
+  // the answer's store lands by the end of the next event-loop turn (always on SQLite), leaves with it and the
+  // stream's last chunk in one write instead of two or three. A batch ending in a token or the stream's end sends
+  // everything at once; nothing waits past the next turn.
   let tokenSent = false;
   let holding = false;
   const release = (): void => {
@@ -127,20 +128,23 @@ export async function streamRunToResponse(
       // Nothing of this batch has a frame in this format: an empty write would still cost a compressor flush.
       if (frames === '') return true;
       let token = false;
-      let ending = false;
       for (const { event } of entries) {
-        if (event.type === 'token') token = true;
-        else if (isTerminal(event)) ending = true;
+        if (event.type === 'token') {
+          token = true;
+          break;
+        }
       }
-      if ((ending || (!token && tokenSent)) && !holding && response.socket !== null) {
+      if (token) tokenSent = true;
+      const endsInToken = token && entries[entries.length - 1]?.event.type === 'token';
+      const ending = !endsInToken && isTerminal(entries[entries.length - 1]!.event);
+      if ((ending || (tokenSent && !endsInToken)) && !holding && response.socket !== null) {
         holding = true;
         response.socket.cork();
         setImmediate(release);
       }
       const accepted = writeFrames(response, out, chunkSocket, frames);
-      if (token) tokenSent = true;
       // The ending's write stays held for end(), which follows at once: the chunked stream's last chunk joins it.
-      if (token && !ending) release();
+      if (endsInToken) release();
       if (!accepted) {
         (chunkSocket ?? out).once('drain', onDrain);
         // A reader that takes nothing for this long is gone or hopeless: drop it so the run's grace policy applies
