@@ -74,7 +74,7 @@ interface KnownFace extends PassageFace {
 const faces = new Map<string, KnownFace>();
 const MAX_FACES = 1024;
 
-function faceOf(passage: Passage): PassageFace {
+function faceOf(passage: Passage): KnownFace {
   const known = faces.get(passage.chunkId);
   if (
     known !== undefined &&
@@ -127,12 +127,17 @@ export function toSources(passages: readonly Passage[], firstNumber = 1): Source
 
 /** One passage as the model reads it: its citation number, its title, its text (cut when very long). */
 export function formatNumberedPassage(number: number, passage: Passage): string {
-  return `[${number}] ${faceOf(passage).title}\n${cut(passage.text, MAX_PASSAGE_CHARS)}`;
+  return numberedFace(number, faceOf(passage));
 }
 
-export function formatSourcesBlock(passages: readonly Passage[]): string {
-  if (passages.length === 0) return NO_SOURCES;
-  return passages.map((passage, index) => formatNumberedPassage(index + 1, passage)).join('\n\n');
+/** A face's text is its passage's (faceOf checks): the passage as formatNumberedPassage shows it. */
+function numberedFace(number: number, face: KnownFace): string {
+  return `[${number}] ${face.title}\n${cut(face.text, MAX_PASSAGE_CHARS)}`;
+}
+
+function sourcesBlock(faces: readonly KnownFace[]): string {
+  if (faces.length === 0) return NO_SOURCES;
+  return faces.map((face, index) => numberedFace(index + 1, face)).join('\n\n');
 }
 
 export interface GroundedPromptInput {
@@ -143,8 +148,23 @@ export interface GroundedPromptInput {
   glossary: readonly GlossaryTerm[];
 }
 
+/**
+ * The grounded prompt. Its system message puts its text together each time it is read (the token budget, each
+ * provider call, a retry or failover, the usage estimate) from strings others keep: the chatbot's prompt, the
+ * instructions, and the passages' faces, which every answer citing a chunk shares. A stream held for minutes keeps no
+ * copy of its own of its prompt (a 3.6 KB string per held stream of the sample corpus). Each read gives the same text.
+ */
 export function buildGroundedMessages(input: GroundedPromptInput): ChatMessage[] {
-  return promptMessages(GROUNDING_INSTRUCTIONS, input, `Sources:\n\n${formatSourcesBlock(input.passages)}`);
+  const pieces = systemPieces(GROUNDING_INSTRUCTIONS, input);
+  const faces = input.passages.map(faceOf);
+  const system = { role: 'system' } as ChatMessage;
+  // An own, enumerable property as `content` is everywhere else (JSON.stringify and spreads read it); defined on the
+  // object rather than written in its literal, which would make it a dictionary (256 bytes more per held stream).
+  Object.defineProperty(system, 'content', {
+    enumerable: true,
+    get: (): string => `${pieces.join('\n\n')}\n\nSources:\n\n${sourcesBlock(faces)}`,
+  });
+  return [system, ...turns(input)];
 }
 
 export const AGENT_SEARCH_INSTRUCTIONS = `Answer the user's question. To learn what the knowledge base says, call the search_documents tool (you may search more than once, with different words); each passage it returns has a number.
@@ -154,15 +174,14 @@ export const AGENT_SEARCH_INSTRUCTIONS = `Answer the user's question. To learn w
 
 /** The prompt of an answer that searches with a tool: instructions, glossary, the history and the question. */
 export function buildAgentMessages(input: Omit<GroundedPromptInput, 'passages'>): ChatMessage[] {
-  return promptMessages(AGENT_SEARCH_INSTRUCTIONS, input);
+  return [
+    { role: 'system', content: systemPieces(AGENT_SEARCH_INSTRUCTIONS, input).join('\n\n') },
+    ...turns(input),
+  ];
 }
 
-/** The chatbot's own prompt, the instructions, the glossary (and the sources), then the history and the question. */
-function promptMessages(
-  instructions: string,
-  input: Omit<GroundedPromptInput, 'passages'>,
-  sources?: string,
-): ChatMessage[] {
+/** The system message's parts: the chatbot's own prompt, the instructions, the glossary. */
+function systemPieces(instructions: string, input: Omit<GroundedPromptInput, 'passages'>): string[] {
   const system: string[] = [];
   if (input.systemPrompt !== null && input.systemPrompt !== undefined && input.systemPrompt.trim() !== '') {
     system.push(input.systemPrompt.trim());
@@ -173,9 +192,12 @@ function promptMessages(
       `Glossary (use these meanings):\n${input.glossary.map((entry) => `- ${entry.term}: ${entry.definition}`).join('\n')}`,
     );
   }
-  if (sources !== undefined) system.push(sources);
+  return system;
+}
+
+/** The history, then the question. */
+function turns(input: Pick<GroundedPromptInput, 'history' | 'question'>): ChatMessage[] {
   return [
-    { role: 'system', content: system.join('\n\n') },
     ...input.history.filter((message) => message.content !== ''),
     { role: 'user', content: input.question },
   ];

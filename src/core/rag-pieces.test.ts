@@ -1,9 +1,17 @@
 import fc from 'fast-check';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { normalizeQuestion } from './answer-cache.ts';
 import { conversationTitle } from './conversation-store.ts';
 import { matchGlossary } from './glossary.ts';
-import { buildGroundedMessages, collapseWhitespace, passageTitle, toSources } from './prompt.ts';
+import {
+  buildGroundedMessages,
+  collapseWhitespace,
+  GROUNDING_INSTRUCTIONS,
+  passageTitle,
+  toSources,
+} from './prompt.ts';
 import type { Passage } from './retriever.ts';
 import { splitForStreaming } from './text-pieces.ts';
 
@@ -164,6 +172,47 @@ describe('prompt', () => {
         glossary: [],
       })[0]?.content ?? '';
     expect(system).toContain('[1] Guide > Setup\nNew text.');
+  });
+
+  it('reads the same grounded prompt every time, holding no copy of its passages of its own', () => {
+    // Passages as every answer reads them from the store: equal text, each answer its own copy of the strings.
+    const texts = Array.from({ length: 6 }, (_, index) => `Passage ${index}: ${'lorem ipsum '.repeat(170)}`);
+    const fresh = (text: string): string => Buffer.from(text).toString('utf8');
+    const input = () => ({
+      systemPrompt: ' Be brief. ',
+      history: [],
+      question: 'How?',
+      passages: texts.map((text, index) =>
+        passage({ chunkId: `chk_held_${index}`, heading: `Part ${index}`, text: fresh(text) }),
+      ),
+      glossary: [{ term: 'CLI', definition: 'command line' }],
+    });
+    const expected = [
+      'Be brief.',
+      GROUNDING_INSTRUCTIONS,
+      'Glossary (use these meanings):\n- CLI: command line',
+      'Sources:',
+      texts.map((text, index) => `[${index + 1}] Guide > Part ${index}\n${text}`).join('\n\n'),
+    ].join('\n\n');
+    const first = buildGroundedMessages(input());
+    expect(first[0]?.content).toBe(expected);
+    expect(first[0]?.content).toBe(first[0]?.content);
+    expect(JSON.parse(JSON.stringify(first))).toEqual([
+      { role: 'system', content: first[0]?.content },
+      { role: 'user', content: 'How?' },
+    ]);
+
+    // 400 answers held with their prompts (the passages let go): the prompts' ~12 KB of text each are the faces'.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    const held = Array.from({ length: 400 }, () => buildGroundedMessages(input()));
+    gc();
+    const perPrompt = (process.memoryUsage().heapUsed - before) / held.length;
+    // About 1 KB each here; 13 KB when each prompt kept its text.
+    expect(perPrompt).toBeLessThan(4096);
+    expect(held[399]?.[0]?.content).toBe(first[0]?.content);
   });
 
   it('tells the model plainly when nothing matched', () => {

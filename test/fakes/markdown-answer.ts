@@ -49,7 +49,7 @@ export function lastUserMessage(body: Record<string, unknown>): string {
 }
 
 /**
- * The numbered sources of a grounded prompt, in order. formatSourcesBlock writes "Sources:\n\n", then one entry per
+ * The numbered sources of a grounded prompt, in order. buildGroundedMessages writes "Sources:\n\n", then one entry per
  * passage, "[n] title\ntext", separated by blank lines; an entry is only taken when its number is the next one, so
  * a passage that itself contains "[3] ..." after a blank line is not mistaken for a source.
  */
