@@ -85,7 +85,8 @@ export async function generatePhase(context: PipelineContext, prompt: AnswerProm
         case 'text-delta':
           recorder.emitProviderToken(part.text);
           if (request.passages !== undefined && recorder.text !== '') {
-            delete request.passages;
+            // Not `delete`, which turns the request into a dictionary (448 bytes more per held stream).
+            request.passages = undefined;
             prompt.passages = [];
           }
           return;
