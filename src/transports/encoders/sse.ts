@@ -2,7 +2,8 @@
 
 import { encodeEvent, RUN_EVENT_TYPES } from '../../core/events.ts';
 import type { LogEntry } from '../../core/run-hub.ts';
-import { codedRefusalBody, unreadableRunError, type WireFormat } from './wire-format.ts';
+import type { RivuletError } from '../../core/errors.ts';
+import { codedRefusalBody, unreadableRunError, type StreamEncoder, type WireFormat } from './wire-format.ts';
 
 export interface SseFrame {
   id?: string;
@@ -43,24 +44,46 @@ const EVENT_LINES = new Map<string, string>(
   RUN_EVENT_TYPES.map((type) => [type, `\nevent: ${type}\ndata: `]),
 );
 
+/** The keep-alive comment every SSE stream sends. */
+const PING = formatSseComment('ping');
+
 /**
  * An encoder for one run's frames, with the `id:` prefix checked and built once. Entry JSON comes from
  * `encodeEvent` (JSON.stringify escapes every line break), so each frame is the three lines of `formatSseFrame`
- * without a per-frame scan; the round-trip tests hold both to the same output.
+ * without a per-frame scan; the round-trip tests hold both to the same output. A class: a held stream keeps its prefix
+ * and retry hint, not a closure and its context per method.
  */
-export function createSseEncoder(runId: string): (entries: readonly LogEntry[]) => string {
-  const idPrefix = `id: ${singleLine('id', runId)}:`;
-  return (entries) => {
+class SseEncoder implements StreamEncoder {
+  readonly head: string;
+  readonly keepAlive = PING;
+  readonly #idPrefix: string;
+
+  constructor(runId: string, retryMs: number) {
+    this.#idPrefix = `id: ${singleLine('id', runId)}:`;
+    this.head = formatSseRetry(retryMs);
+  }
+
+  encode(entries: readonly LogEntry[]): string {
+    const idPrefix = this.#idPrefix;
     let out = '';
     for (const entry of entries) {
       out += `${idPrefix}${entry.event.seq}${EVENT_LINES.get(entry.event.type)}${entry.json}\n\n`;
     }
     return out;
-  };
+  }
+
+  /** Without a seq of the run the frame carries no id, so a client's Last-Event-ID stays where it was. */
+  errorFrame(error: RivuletError): string {
+    return formatSseFrame({ event: 'error', data: encodeEvent(unreadableRunError(error)) });
+  }
+
+  trailer(): string {
+    return '';
+  }
 }
 
 export function encodeSseBatch(runId: string, entries: readonly LogEntry[]): string {
-  return createSseEncoder(runId)(entries);
+  return new SseEncoder(runId, 0).encode(entries);
 }
 
 /**
@@ -84,14 +107,7 @@ export const sseFormat: WireFormat = {
   name: 'sse',
   contentType: 'text/event-stream; charset=utf-8',
   resume: { kind: 'last-event-id', parse: parseLastEventId },
-  createEncoder: ({ runId, retryMs }) => ({
-    head: formatSseRetry(retryMs),
-    encode: createSseEncoder(runId),
-    keepAlive: formatSseComment('ping'),
-    // Without a seq of the run the frame carries no id, so a client's Last-Event-ID stays where it was.
-    errorFrame: (error) => formatSseFrame({ event: 'error', data: encodeEvent(unreadableRunError(error)) }),
-    trailer: () => '',
-  }),
+  createEncoder: ({ runId, retryMs }) => new SseEncoder(runId, retryMs),
   refusalBody: codedRefusalBody,
 };
 
