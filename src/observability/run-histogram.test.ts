@@ -66,4 +66,26 @@ describe('RunHistogram', () => {
     ]);
     expect(await merged.metrics()).toBe(await expected.metrics());
   });
+
+  it('renders what prom-client renders for single observations, mixed with tallies, values on bounds included', async () => {
+    const config = { name: 'ttft_seconds', help: 'TTFT.', labelNames: ['chatbot', 'cached'] as const };
+    const reference = new Registry();
+    const expected = new Histogram({ ...config, buckets: BUCKETS, registers: [reference] });
+    const observed = new Registry();
+    const histogram = new RunHistogram({ ...config, buckets: BUCKETS, registers: [observed] });
+    const values = [0, 0.001, 0.0011, 0.01, 0.1, 0.5, 1, 1.5, 30];
+    values.forEach((value, index) => {
+      const labels = { chatbot: index % 3 === 0 ? 'b' : 'a', cached: String(index % 2 === 0) };
+      expected.observe(labels, value);
+      histogram.observe(labels, value);
+    });
+    // A tally of the same series adds to what single observations counted.
+    const tally = histogram.tally({ chatbot: 'a', cached: 'false' });
+    for (const value of [0.01, 2]) {
+      expected.observe({ chatbot: 'a', cached: 'false' }, value);
+      tally.observe(value);
+    }
+    tally.commit();
+    expect(await observed.metrics()).toBe(await reference.metrics());
+  });
 });
