@@ -24,7 +24,7 @@ import {
   type ColumnName,
   type LevelResult,
 } from './answer-cost-report.ts';
-import { integerFlag, SEED } from './levels.ts';
+import { integerFlag, QUICK_WARMUP_ANSWERS, SEED, WARMUP_ANSWERS } from './levels.ts';
 import { BENCH_MODEL, spawnRivulet } from './rivulet-child.ts';
 import { runLoad, type LoadPlan, type Target } from './load-client.ts';
 import type { ReadyMessage, ScenarioSetMessage, SetScenarioMessage } from './messages.ts';
@@ -80,9 +80,10 @@ const OTHER_BENCHES_OPTIONS = {
 } as const;
 const OTHER_BENCHES_FLAGS = Object.keys(OTHER_BENCHES_OPTIONS);
 
-const USAGE = `Usage: npm run bench:answers -- [--answers N] [--trials N] [--quick] [--cpu-prof <dir>]
+const USAGE = `Usage: npm run bench:answers -- [--answers N] [--trials N] [--warmup N] [--quick] [--cpu-prof <dir>]
 
   --answers <n>    answers per target per trial at each concurrency (default ${DEFAULT_ANSWERS}; quick ${QUICK_ANSWERS})
+  --warmup <n>     answers per target before the trials, 8 at a time (default ${WARMUP_ANSWERS}; quick ${QUICK_WARMUP_ANSWERS})
   --trials <n>     trials per target, interleaved (default ${DEFAULT_TRIALS}; quick ${QUICK_TRIALS})
   --quick          smoke run (about 30 s)
   --cpu-prof <dir> run the relays (raw pipe, both Rivulets) with node --cpu-prof, profiles written into <dir>
@@ -329,6 +330,7 @@ async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
       answers: { type: 'string' },
+      warmup: { type: 'string' },
       trials: { type: 'string' },
       quick: { type: 'boolean', default: false },
       'cpu-prof': { type: 'string' },
@@ -345,6 +347,8 @@ async function main(): Promise<number> {
   const answers =
     integerFlag('answers', values.answers, 8, 100_000) ?? (quick ? QUICK_ANSWERS : DEFAULT_ANSWERS);
   const trials = integerFlag('trials', values.trials, 1, 20) ?? (quick ? QUICK_TRIALS : DEFAULT_TRIALS);
+  const warmupAnswers =
+    integerFlag('warmup', values.warmup, 8, 100_000) ?? (quick ? QUICK_WARMUP_ANSWERS : WARMUP_ANSWERS);
   const given: Record<string, unknown> = values;
   const ignored = OTHER_BENCHES_FLAGS.filter((flag) => given[flag] !== undefined);
 
@@ -432,10 +436,10 @@ async function main(): Promise<number> {
       console.log(describeProbe(answerTarget.column, await probeRivulet(answerTarget.target)));
     }
 
-    // Warm-up: JIT, connection pools and statement caches of every target.
+    // Warm-up: JIT, connection pools and statement caches of every target (see WARMUP_ANSWERS).
     const warmup: LoadPlan = {
       concurrency: 8,
-      rounds: quick ? 10 : 25,
+      rounds: Math.ceil(warmupAnswers / 8),
       rampMs: 0,
       tokensPerStream: TOKENS_PER_ANSWER,
       streamDurationMs: 1,

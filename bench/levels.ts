@@ -5,6 +5,17 @@ import type { LoadPlan } from './load-client.ts';
 
 export const SEED = 1;
 
+/**
+ * Short answers every target serves before anything is measured (`--warmup`), 8 at a time: the figures are a server's
+ * that has been up a while. V8 compiles a function with its optimising compiler only after many calls, and
+ * per-answer code runs once per answer: after 200 answers Rivulet was still compiling and running some of it
+ * unoptimised (SQLite, `npm run bench:answers`, 2 trials each, alternating: 1,725-2,238 µs per answer one at a time
+ * and 1,088-1,263 µs 8 at once after 200 warm-up answers, 1,413-1,425 and 838-850 µs after 3,000). Every target gets
+ * the same warm-up; the raw pipe's figures do not move with it.
+ */
+export const WARMUP_ANSWERS = 3_000;
+export const QUICK_WARMUP_ANSWERS = 200;
+
 export interface LevelProfile {
   /** What the report calls it: "concurrency 64", or a named scenario's description. */
   title: string;

@@ -690,6 +690,7 @@ async function main(): Promise<number> {
       'redis-url': { type: 'string' },
       // answer-cost-bench's.
       answers: { type: 'string' },
+      warmup: { type: 'string' },
     },
     strict: true,
   });
@@ -725,9 +726,15 @@ async function main(): Promise<number> {
     20,
     2_000,
   );
-  const ignored = ['concurrency', 'tokens', 'inter-token-ms', 'trials', 'ramp-ms', 'answers'].filter(
-    (name) => values[name as keyof typeof values] !== undefined,
-  );
+  const ignored = [
+    'concurrency',
+    'tokens',
+    'inter-token-ms',
+    'trials',
+    'ramp-ms',
+    'answers',
+    'warmup',
+  ].filter((name) => values[name as keyof typeof values] !== undefined);
 
   const cpuList = cpus();
   console.log('\n## Rivulet retrieval benchmark (BM25 over a large collection)\n');

@@ -11,6 +11,8 @@ import {
   parseScenarios,
   planFor,
   profileFor,
+  QUICK_WARMUP_ANSWERS,
+  WARMUP_ANSWERS,
   scenarioProfile,
   SCENARIO_NAMES,
   SEED,
@@ -75,6 +77,8 @@ const USAGE = `Usage: npm run bench -- [--concurrency 1,64,1000] [--scenarios pa
   --tokens <n>         tokens per stream at every level (overrides the level's default)
   --inter-token-ms <n> gap between the fake upstream's tokens at every level
   --trials <n>         how many times each target runs per level (default 3, quick 1)
+  --warmup <n>         short answers every target serves first, 8 at a time (default ${WARMUP_ANSWERS}, quick
+                       ${QUICK_WARMUP_ANSWERS}): the figures are a warmed-up server's (bench/levels.ts says why)
   --ramp-ms <n>        spread the first streams of every level over this long (default 0 ms at c=1, 200 up to 256, 1000 above)
   --redis-url <url>    run Rivulet with the Redis run hub (REDIS_URL, a key prefix of its own), to compare with the
                        in-memory hub: same-instance readers are served from memory, events are mirrored to Redis
@@ -185,30 +189,49 @@ async function runLevel(
   };
 }
 
-/** Every target streams the same short scenario once, so JIT and connection pools are ready; returns failures. */
-async function warmUp(targets: readonly BenchTarget[], fake: BenchChild): Promise<number> {
-  const warmupScenario = { tokenCount: 50, interTokenMs: 1, ttftMs: 0, seed: SEED };
-  await setScenario(fake, warmupScenario);
-  const warmupPlan: LoadPlan = {
+/**
+ * Every target answers `answers` short questions (see WARMUP_ANSWERS), then streams a longer scenario 64 at a time, so
+ * JIT and connection pools are ready; returns failures.
+ */
+async function warmUp(targets: readonly BenchTarget[], fake: BenchChild, answers: number): Promise<number> {
+  const shortScenario = { tokenCount: 3, interTokenMs: 0, ttftMs: 0, seed: SEED };
+  const shortPlan: LoadPlan = {
+    concurrency: 8,
+    rounds: Math.ceil(answers / 8),
+    rampMs: 0,
+    tokensPerStream: shortScenario.tokenCount,
+    streamDurationMs: 1,
+    timeoutMs: 120_000,
+  };
+  const streamScenario = { tokenCount: 50, interTokenMs: 1, ttftMs: 0, seed: SEED };
+  const streamPlan: LoadPlan = {
     concurrency: 32,
     rounds: 2,
     rampMs: 0,
-    tokensPerStream: warmupScenario.tokenCount,
+    tokensPerStream: streamScenario.tokenCount,
     streamDurationMs: 50,
     timeoutMs: 30_000,
   };
   let failedStreams = 0;
-  for (const benchTarget of targets) {
-    const result = await runLoad(benchTarget.target, warmupPlan);
-    const failed = result.started - result.completed;
-    if (failed > 0) {
-      failedStreams += failed;
-      for (const [reason, count] of result.failures) {
-        console.log(`FAILED during warm-up: ${benchTarget.name}: ${count} stream(s): ${reason}`);
+  for (const [scenario, plan] of [
+    [shortScenario, shortPlan],
+    [streamScenario, streamPlan],
+  ] as const) {
+    await setScenario(fake, scenario);
+    for (const benchTarget of targets) {
+      const result = await runLoad(benchTarget.target, plan);
+      const failed = result.started - result.completed;
+      if (failed > 0) {
+        failedStreams += failed;
+        for (const [reason, count] of result.failures) {
+          console.log(`FAILED during warm-up: ${benchTarget.name}: ${count} stream(s): ${reason}`);
+        }
       }
     }
   }
-  console.log(`warm-up: 64 streams x ${warmupScenario.tokenCount} tokens per target`);
+  console.log(
+    `warm-up: ${shortPlan.rounds * 8} answers of ${shortScenario.tokenCount} tokens, 8 at a time, then 64 streams x ${streamScenario.tokenCount} tokens per target`,
+  );
   return failedStreams;
 }
 
@@ -237,6 +260,7 @@ async function main(): Promise<number> {
       trials: { type: 'string' },
       'ramp-ms': { type: 'string' },
       'redis-url': { type: 'string' },
+      warmup: { type: 'string' },
       compression: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
       // The other benchmarks' flags, which `npm run bench` passes to all three: ignored here.
@@ -252,6 +276,8 @@ async function main(): Promise<number> {
     return 0;
   }
   const quick = values.quick;
+  const warmupAnswers =
+    integerFlag('warmup', values.warmup, 8, 100_000) ?? (quick ? QUICK_WARMUP_ANSWERS : WARMUP_ANSWERS);
   const levels =
     values.concurrency === undefined
       ? quick
@@ -335,7 +361,7 @@ async function main(): Promise<number> {
         makeTarget('raw-pipe', rawPipePort, rawPipe),
         makeTarget('rivulet', rivuletPort, rivulet),
       ];
-      failedStreams += await warmUp(targets, fake);
+      failedStreams += await warmUp(targets, fake, warmupAnswers);
       for (const profile of profiles) {
         const report = await runLevel(profile, targets, fake);
         failedStreams += levelFigures(report).failedStreams;
@@ -360,7 +386,7 @@ async function main(): Promise<number> {
         makeTarget('raw-pipe', rawPipePort, rawPipe),
         makeTarget('rivulet', rivuletPort, rivulet),
       ];
-      failedStreams += await warmUp(targets, fake);
+      failedStreams += await warmUp(targets, fake, warmupAnswers);
       for (const profile of scenarioProfiles) {
         const report = await runLevel(profile, targets, fake);
         failedStreams += levelFigures(report).failedStreams;
