@@ -1,10 +1,10 @@
-// Microbenchmark: the client-side CPU of reading a streamed response, undici.request against node:http's
-// http.request (keep-alive Agent each). A child process serves N small SSE chunks per POST, one write per chunk with
+// Microbenchmark: the client-side CPU of reading a streamed response, undici.request against undici's dispatcher
+// handler API (undici-dispatch) and node:http's http.request (keep-alive Agent each). A child process serves N small SSE chunks per POST, one write per chunk with
 // setImmediate between them (as test/fakes' OpenAI upstream does); another child process reads `--concurrency`
 // streams at a time with one client and reports its own process.cpuUsage() per chunk. Clients alternate per trial.
 //
 //   flock /tmp/bench.lock node bench/http-client-microbench.ts [--concurrency 64] [--chunks 1000] [--rounds 3]
-//     [--trials 3] [--clients undici,node-http] [--cpu-prof DIR]
+//     [--trials 3] [--clients undici,undici-dispatch,node-http] [--cpu-prof DIR]
 
 import { fork, type ChildProcess } from 'node:child_process';
 import { Agent as HttpAgent, createServer, request as httpRequest } from 'node:http';
@@ -83,6 +83,46 @@ function undiciClient(url: URL, chunks: string): StreamOnce {
   };
 }
 
+/** undici's dispatcher handler API: body chunks straight from the parser, no body stream. */
+function undiciDispatchClient(url: URL, chunks: string): StreamOnce {
+  const dispatcher = new UndiciAgent({ keepAliveTimeout: 10_000 });
+  const path = url.pathname;
+  const origin = url.origin;
+  return (body) =>
+    new Promise<number>((resolve, reject) => {
+      let bytes = 0;
+      dispatcher.dispatch(
+        {
+          origin,
+          path,
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            'content-length': String(body.byteLength),
+            'x-chunks': chunks,
+          },
+          body,
+          headersTimeout: 30_000,
+          bodyTimeout: 30_000,
+        },
+        {
+          onRequestStart() {},
+          onResponseStart() {},
+          onResponseData(_controller, chunk: Buffer) {
+            events += 1;
+            bytes += chunk.length;
+          },
+          onResponseEnd() {
+            resolve(bytes);
+          },
+          onResponseError(_controller, error) {
+            reject(error);
+          },
+        },
+      );
+    });
+}
+
 function nodeHttpClient(url: URL, chunks: string): StreamOnce {
   const agent = new HttpAgent({ keepAlive: true, keepAliveMsecs: 10_000 });
   return (body) =>
@@ -117,7 +157,12 @@ function nodeHttpClient(url: URL, chunks: string): StreamOnce {
 
 async function runClient(options: ClientOptions): Promise<void> {
   const url = new URL(`http://127.0.0.1:${options.port}/v1/chat/completions`);
-  const make = options.client === 'undici' ? undiciClient : nodeHttpClient;
+  const make =
+    options.client === 'undici'
+      ? undiciClient
+      : options.client === 'undici-dispatch'
+        ? undiciDispatchClient
+        : nodeHttpClient;
   const once = make(url, String(options.chunks));
   const body = Buffer.from(
     JSON.stringify({ model: 'fake', stream: true, messages: [{ role: 'user', content: 'hi' }] }),

@@ -6,8 +6,8 @@ import { RivuletError, type ErrorCode } from '../../core/errors.ts';
 import { upstreamExcerpt } from '../../core/redact.ts';
 import type { FinishReason, Usage } from '../../core/events.ts';
 import type { GenerateRequest, GenerateResult, LanguageModel, StreamOptions } from '../../core/provider.ts';
-import { readStreamingBody, upstreamSseParser } from '../shared/stream-body.ts';
-import { postToProvider, readJson, type ResponseBody } from '../shared/provider-http.ts';
+import { streamFromProvider, upstreamSseParser } from '../shared/stream-body.ts';
+import { requestJson, type ProviderRequest } from '../shared/provider-http.ts';
 import { anthropicTools, toAnthropicMessages, toolCallsFromContent, ToolUseBlocks } from './tool-calls.ts';
 
 export const ANTHROPIC_BASE_URL = 'https://api.anthropic.com';
@@ -68,7 +68,6 @@ export class AnthropicModel implements LanguageModel {
   }
 
   async stream(generate: GenerateRequest, options: StreamOptions): Promise<void> {
-    const body = await this.post(generate, true, options.signal);
     const { onPart } = options;
     let stopped = false;
     let sawEvent = false;
@@ -143,7 +142,7 @@ export class AnthropicModel implements LanguageModel {
       }
     };
     const parser = upstreamSseParser(onEvent);
-    await readStreamingBody(body, options.signal, {
+    await streamFromProvider(this.request(generate, true, options.signal), {
       feed: (text) => parser.feed(text),
       isComplete: () => stopped,
       incompleteError: () =>
@@ -154,8 +153,7 @@ export class AnthropicModel implements LanguageModel {
   }
 
   async generate(generate: GenerateRequest, options: { signal: AbortSignal }): Promise<GenerateResult> {
-    const body = await this.post(generate, false, options.signal);
-    const answer = (await readJson(body, options.signal)) as MessageResponse;
+    const answer = (await requestJson(this.request(generate, false, options.signal))) as MessageResponse;
     if (!Array.isArray(answer.content)) {
       throw new RivuletError('UPSTREAM_BAD_RESPONSE', { detail: 'message without a content array' });
     }
@@ -173,9 +171,9 @@ export class AnthropicModel implements LanguageModel {
     await this.dispatcher.close();
   }
 
-  private post(generate: GenerateRequest, stream: boolean, signal: AbortSignal): Promise<ResponseBody> {
+  private request(generate: GenerateRequest, stream: boolean, signal: AbortSignal): ProviderRequest {
     const { system, messages } = toAnthropicMessages(generate.messages);
-    return postToProvider({
+    return {
       url: this.url,
       headers: { accept: stream ? 'text/event-stream' : 'application/json', ...this.headers },
       body: {
@@ -192,7 +190,7 @@ export class AnthropicModel implements LanguageModel {
       signal,
       dispatcher: this.dispatcher,
       stallMs: generate.stallMs ?? this.stallMs,
-    });
+    };
   }
 }
 

@@ -17,7 +17,7 @@ import {
   openAIEmbeddings,
   type EmbeddingsEndpoint,
 } from './embeddings-endpoints.ts';
-import { postToProvider, readJson } from '../shared/provider-http.ts';
+import { requestJson } from '../shared/provider-http.ts';
 
 export interface HttpEmbedderOptions extends BackoffPolicy {
   /** Expected vector size (EMBEDDING_DIMENSIONS); learnt from the first answer when undefined. */
@@ -126,7 +126,7 @@ export class HttpEmbedder implements Embedder {
   }
 
   private async call(batch: readonly string[], signal: AbortSignal): Promise<Float32Array[]> {
-    const body = await postToProvider({
+    const answer = await requestJson({
       url: this.endpoint.url,
       headers: this.endpoint.headers,
       body: this.endpoint.body(batch),
@@ -134,7 +134,6 @@ export class HttpEmbedder implements Embedder {
       dispatcher: this.dispatcher,
       stallMs: this.endpoint.stallMs,
     });
-    const answer = await readJson(body, signal);
     const vectors = this.endpoint
       .vectors(answer, batch.length)
       .map((vector, index) => normalised(vector, index));

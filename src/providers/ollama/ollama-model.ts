@@ -1,14 +1,13 @@
 // Ollama's native chat API (/api/chat, NDJSON lines) and its model listing, for local models.
 
-import { Agent, request, type Dispatcher } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 import { RivuletError } from '../../core/errors.ts';
 import type { FinishReason, Usage } from '../../core/events.ts';
 import type { GenerateRequest, GenerateResult, LanguageModel, StreamOptions } from '../../core/provider.ts';
 import { createLineSplitter } from '../shared/ndjson-lines.ts';
-import { readStreamingBody } from '../shared/stream-body.ts';
-import { postToProvider, readBounded, readJson, type ResponseBody } from '../shared/provider-http.ts';
+import { streamFromProvider } from '../shared/stream-body.ts';
+import { requestJson, type ProviderRequest } from '../shared/provider-http.ts';
 import { upstreamExcerpt } from '../../core/redact.ts';
-import { errorForNetworkFailure, errorForStatus } from '../shared/upstream-errors.ts';
 import { functionTools } from '../shared/tool-calls.ts';
 import { OllamaToolCalls, toOllamaMessages, type OllamaToolCall } from './tool-calls.ts';
 
@@ -16,7 +15,6 @@ export const OLLAMA_DEFAULT_HOST = 'http://127.0.0.1:11434';
 const OLLAMA_DEFAULT_PORT = '11434';
 /** An NDJSON line longer than this is a broken or hostile stream, not a token. */
 const MAX_LINE_CHARS = 1024 * 1024;
-const MAX_ERROR_BODY_BYTES = 16 * 1024;
 const DEFAULT_LISTING_TIMEOUT_MS = 10_000;
 
 export interface OllamaOptions {
@@ -60,23 +58,13 @@ export async function listOllamaModels(
   signal: AbortSignal,
   timeoutMs = DEFAULT_LISTING_TIMEOUT_MS,
 ): Promise<string[]> {
-  let response: Dispatcher.ResponseData;
-  try {
-    response = await request(`${ollamaBaseUrl(host)}/api/tags`, {
-      method: 'GET',
-      signal,
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
-    });
-  } catch (error) {
-    signal.throwIfAborted();
-    throw errorForNetworkFailure(error, false);
-  }
-  if (response.statusCode < 200 || response.statusCode >= 300) {
-    const text = await readBounded(response.body, MAX_ERROR_BODY_BYTES);
-    throw errorForStatus(response.statusCode, text, undefined);
-  }
-  const listing = (await readJson(response.body, signal)) as { models?: { name?: unknown }[] | null };
+  const listing = (await requestJson({
+    url: `${ollamaBaseUrl(host)}/api/tags`,
+    method: 'GET',
+    headers: {},
+    signal,
+    stallMs: timeoutMs,
+  })) as { models?: { name?: unknown }[] | null };
   if (!Array.isArray(listing.models)) {
     throw new RivuletError('UPSTREAM_BAD_RESPONSE', { detail: '/api/tags without a models array' });
   }
@@ -109,7 +97,6 @@ export class OllamaModel implements LanguageModel {
   }
 
   async stream(generate: GenerateRequest, options: StreamOptions): Promise<void> {
-    const body = await this.post(generate, true, options.signal);
     const { onPart } = options;
     let done = false;
     let sawLine = false;
@@ -142,7 +129,7 @@ export class OllamaModel implements LanguageModel {
       }
       onPart({ type: 'finish', finishReason });
     }, MAX_LINE_CHARS);
-    await readStreamingBody(body, options.signal, {
+    await streamFromProvider(this.request(generate, true, options.signal), {
       feed: (text) => splitter.feed(text),
       flush: () => splitter.flush(),
       isComplete: () => done,
@@ -154,8 +141,7 @@ export class OllamaModel implements LanguageModel {
   }
 
   async generate(generate: GenerateRequest, options: { signal: AbortSignal }): Promise<GenerateResult> {
-    const body = await this.post(generate, false, options.signal);
-    const answer = (await readJson(body, options.signal)) as ChatLine;
+    const answer = (await requestJson(this.request(generate, false, options.signal))) as ChatLine;
     throwIfError(answer);
     const text = answer.message?.content;
     if (typeof text !== 'string') {
@@ -175,12 +161,12 @@ export class OllamaModel implements LanguageModel {
     await this.dispatcher.close();
   }
 
-  private post(generate: GenerateRequest, stream: boolean, signal: AbortSignal): Promise<ResponseBody> {
+  private request(generate: GenerateRequest, stream: boolean, signal: AbortSignal): ProviderRequest {
     const options = {
       ...(generate.temperature === undefined ? {} : { temperature: generate.temperature }),
       ...(generate.maxTokens === undefined ? {} : { num_predict: generate.maxTokens }),
     };
-    return postToProvider({
+    return {
       url: this.url,
       headers: { accept: stream ? 'application/x-ndjson' : 'application/json' },
       body: {
@@ -196,7 +182,7 @@ export class OllamaModel implements LanguageModel {
       signal,
       dispatcher: this.dispatcher,
       stallMs: generate.stallMs ?? this.stallMs,
-    });
+    };
   }
 }
 

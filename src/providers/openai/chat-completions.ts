@@ -14,8 +14,8 @@ import type {
   StreamPart,
 } from '../../core/provider.ts';
 import { tokenChunkText } from './completion-chunk.ts';
-import { postToProvider, readJson, type ResponseBody } from '../shared/provider-http.ts';
-import { readStreamingBody, upstreamSseParser } from '../shared/stream-body.ts';
+import { requestJson, type ProviderRequest } from '../shared/provider-http.ts';
+import { streamFromProvider, upstreamSseParser, type StreamingBodyHandler } from '../shared/stream-body.ts';
 import { functionTools } from '../shared/tool-calls.ts';
 import {
   toChatCompletionsMessages,
@@ -69,13 +69,11 @@ export class ChatCompletionsModel implements LanguageModel {
   }
 
   async stream(generate: GenerateRequest, options: StreamOptions): Promise<void> {
-    const body = await this.post(generate, true, options.signal);
-    await consumeStream(body, options.signal, options.onPart);
+    await streamFromProvider(this.request(generate, true, options.signal), streamHandler(options.onPart));
   }
 
   async generate(generate: GenerateRequest, options: { signal: AbortSignal }): Promise<GenerateResult> {
-    const body = await this.post(generate, false, options.signal);
-    const completion = (await readJson(body, options.signal)) as CompletionChunk;
+    const completion = (await requestJson(this.request(generate, false, options.signal))) as CompletionChunk;
     const choice = completion.choices?.[0];
     const toolCalls = toolCallsFromMessage(choice?.message?.tool_calls);
     const content = choice?.message?.content;
@@ -100,9 +98,9 @@ export class ChatCompletionsModel implements LanguageModel {
     await this.dispatcher.close();
   }
 
-  private post(generate: GenerateRequest, stream: boolean, signal: AbortSignal): Promise<ResponseBody> {
+  private request(generate: GenerateRequest, stream: boolean, signal: AbortSignal): ProviderRequest {
     const { endpoint } = this;
-    return postToProvider({
+    return {
       url: endpoint.url,
       headers: { accept: stream ? 'text/event-stream' : 'application/json', ...endpoint.headers },
       body: {
@@ -120,7 +118,7 @@ export class ChatCompletionsModel implements LanguageModel {
       signal,
       dispatcher: this.dispatcher,
       stallMs: generate.stallMs ?? endpoint.stallMs,
-    });
+    };
   }
 }
 
@@ -129,12 +127,8 @@ function mapUsage(usage: CompletionChunk['usage']): Usage | null {
   return { inputTokens: usage.prompt_tokens ?? 0, outputTokens: usage.completion_tokens ?? 0 };
 }
 
-/** Feeds the response body through a real SSE parser with a buffer limit. */
-function consumeStream(
-  body: ResponseBody,
-  signal: AbortSignal,
-  onPart: (part: StreamPart) => void,
-): Promise<void> {
+/** Reads the streamed body through a real SSE parser with a buffer limit. */
+function streamHandler(onPart: (part: StreamPart) => void): StreamingBodyHandler {
   let sawDone = false;
   let sawFinish = false;
   let sawEvent = false;
@@ -208,7 +202,7 @@ function consumeStream(
 
   const parser = upstreamSseParser(onEvent);
 
-  return readStreamingBody(body, signal, {
+  return {
     feed: (text) => parser.feed(text),
     // [DONE] completes the answer at once: a server or proxy that keeps the response open must not delay `done`.
     isComplete: () => sawDone,
@@ -218,7 +212,7 @@ function consumeStream(
       sawEvent
         ? new RivuletError('UPSTREAM_DROPPED', { detail: 'stream ended without [DONE]' })
         : new RivuletError('UPSTREAM_BAD_RESPONSE', { detail: 'a 2xx response without any SSE event' }),
-  });
+  };
 }
 
 function mapFinishReason(reason: string): FinishReason {

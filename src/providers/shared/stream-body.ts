@@ -2,9 +2,8 @@
 
 import { createParser, type EventSourceMessage, type EventSourceParser } from 'eventsource-parser';
 import { RivuletError } from '../../core/errors.ts';
-import type { ResponseBody } from './provider-http.ts';
+import { callProvider, type BodyReader, type ProviderRequest } from './provider-http.ts';
 import { upstreamExcerpt } from '../../core/redact.ts';
-import { errorForNetworkFailure } from './upstream-errors.ts';
 
 /** What one wire format does with the decoded text of a streamed response. */
 export interface StreamingBodyHandler {
@@ -29,47 +28,38 @@ const BYTE_ORDER_MARK = 0xfeff;
 const STREAMING: TextDecodeOptions = { stream: true };
 
 /**
- * Feeds a response body to a format handler. Resolves as soon as the answer is complete, so a server or proxy
- * that keeps the response open cannot delay it; rejects with a coded error, or with the signal's reason on abort.
+ * Calls a provider and feeds its streamed 2xx body to a format handler. Resolves as soon as the answer is complete,
+ * so a server or proxy that keeps the response open cannot delay it; rejects with a coded error, or with the signal's
+ * reason on abort.
  */
-export function readStreamingBody(
-  body: ResponseBody,
-  signal: AbortSignal,
-  handler: StreamingBodyHandler,
-): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    let settled = false;
+export function streamFromProvider(request: ProviderRequest, handler: StreamingBodyHandler): Promise<void> {
+  return callProvider(request, streamingBody(handler));
+}
 
-    const fail = (error: unknown): void => {
-      if (settled) return;
-      settled = true;
-      body.destroy();
-      reject(
-        error instanceof RivuletError
-          ? error
-          : new RivuletError('UPSTREAM_BAD_RESPONSE', {
-              detail: `stream parse failure: ${upstreamExcerpt(String(error), 500)}`,
-              cause: error,
-            }),
-      );
-    };
-    const succeed = (): void => {
-      if (settled) return;
-      settled = true;
-      resolve();
-    };
+/** A handler's failure as a coded error: what is not a RivuletError is a stream the format could not read. */
+function parseFailure(error: unknown): RivuletError {
+  return error instanceof RivuletError
+    ? error
+    : new RivuletError('UPSTREAM_BAD_RESPONSE', {
+        detail: `stream parse failure: ${upstreamExcerpt(String(error), 500)}`,
+        cause: error,
+      });
+}
 
-    // One streaming decoder per response: a character split across TCP chunks is held until it is whole. A chunk
-    // after one that ended in an ASCII byte (nothing of a character can be pending then) and ending in one itself
-    // (an SSE or NDJSON chunk ends in a newline) is decoded whole, at about half the decoder's cost; the output is
-    // the same, replacement characters for invalid bytes included.
-    // Neither keeps track of where the stream starts, so the decoder keeps a byte order mark as Buffer.toString does,
-    // and the one a stream may start with is dropped here, as SSE and a decoder reading from the start drop it.
-    const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
-    let pending = false;
-    let atStart = true;
-    body.on('data', (chunk: Buffer) => {
-      if (settled) return;
+/** Decodes a streamed body's chunks to text for a format handler (exported for its tests). */
+export function streamingBody(handler: StreamingBodyHandler): BodyReader<void> {
+  // One streaming decoder per response: a character split across TCP chunks is held until it is whole. A chunk
+  // after one that ended in an ASCII byte (nothing of a character can be pending then) and ending in one itself
+  // (an SSE or NDJSON chunk ends in a newline) is decoded whole, at about half the decoder's cost; the output is
+  // the same, replacement characters for invalid bytes included.
+  // Neither keeps track of where the stream starts, so the decoder keeps a byte order mark as Buffer.toString does,
+  // and the one a stream may start with is dropped here, as SSE and a decoder reading from the start drop it.
+  const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
+  let pending = false;
+  let atStart = true;
+  const whole = (): boolean => handler.wholeAtEnd?.() ?? handler.isComplete();
+  return {
+    data(chunk) {
       try {
         const endsInAscii = chunk.length > 0 && chunk[chunk.length - 1]! < 0x80;
         let text = !pending && endsInAscii ? chunk.toString('utf8') : decoder.decode(chunk, STREAMING);
@@ -80,37 +70,25 @@ export function readStreamingBody(
         }
         handler.feed(text);
       } catch (error) {
-        fail(error);
-        return;
+        throw parseFailure(error);
       }
-      if (handler.isComplete()) succeed();
-    });
-    const whole = (): boolean => handler.wholeAtEnd?.() ?? handler.isComplete();
-    body.on('error', (error: Error) => {
-      if (settled) return;
-      if (signal.aborted) {
-        settled = true;
-        reject(signal.reason as Error);
-        return;
-      }
-      // The answer was whole before the socket broke: losing the trailing bytes loses nothing.
-      if (whole()) succeed();
-      else fail(errorForNetworkFailure(error, true));
-    });
-    body.on('end', () => {
-      if (settled) return;
+      return handler.isComplete();
+    },
+    end() {
       try {
         handler.feed(decoder.decode());
         handler.flush?.();
       } catch (error) {
-        fail(error);
-        return;
+        throw parseFailure(error);
       }
       // Never let a half answer look complete.
-      if (whole()) succeed();
-      else fail(handler.incompleteError());
-    });
-  });
+      if (!whole()) throw handler.incompleteError();
+    },
+    broken(error) {
+      // The answer was whole before the socket broke: losing the trailing bytes loses nothing.
+      if (!whole()) throw error;
+    },
+  };
 }
 
 /** An upstream SSE event larger than this is a broken or hostile stream, not a token. */
