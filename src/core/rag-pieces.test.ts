@@ -195,8 +195,9 @@ describe('prompt', () => {
       texts.map((text, index) => `[${index + 1}] Guide > Part ${index}\n${text}`).join('\n\n'),
     ].join('\n\n');
     const first = buildGroundedMessages(input());
+    // The text is put together on each read: every read gives it whole.
     expect(first[0]?.content).toBe(expected);
-    expect(first[0]?.content).toBe(first[0]?.content);
+    expect(first[0]?.content).toBe(expected);
     expect(JSON.parse(JSON.stringify(first))).toEqual([
       { role: 'system', content: first[0]?.content },
       { role: 'user', content: 'How?' },
