@@ -73,12 +73,16 @@ describe('MemoryRunHub delivery before the first token', () => {
     hub.close();
   });
 
-  it('sends a live reader the tokens of a whole event-loop turn in one write, and the ending without waiting for the turn', async () => {
+  it('sends a live reader the first token at once, the later tokens of a whole event-loop turn in one write, and the ending without waiting for the turn', async () => {
     const hub = new MemoryRunHub(options);
     const run = hub.create({ ownerId: null });
     const sink = collector();
     await hub.subscribe(run.runId, -1, sink);
+    await tick();
     run.append({ type: 'token', text: 'a' });
+    await Promise.resolve();
+    // The first token does not wait for the turn's end.
+    expect(sink.writes.map((write) => write.entries.map((entry) => entry.event.seq))).toEqual([[0]]);
     await tick();
     // Upstream chunks read in one turn, each handled in its own job: one write for all of them, at the turn's end.
     run.append({ type: 'token', text: 'b' });
