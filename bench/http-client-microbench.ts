@@ -56,16 +56,21 @@ type StreamOnce = (body: Buffer) => Promise<number>;
 /** Data events seen (to check both clients see the chunks the same way). */
 let events = 0;
 
+/** The headers every client sends: a JSON body, and how many chunks the server is to answer with. */
+function requestHeaders(body: Buffer, chunks: string): Record<string, string> {
+  return {
+    'content-type': 'application/json',
+    'content-length': String(body.byteLength),
+    'x-chunks': chunks,
+  };
+}
+
 function undiciClient(url: URL, chunks: string): StreamOnce {
   const dispatcher = new UndiciAgent({ keepAliveTimeout: 10_000 });
   return async (body) => {
     const response = await undiciRequest(url, {
       method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        'content-length': String(body.byteLength),
-        'x-chunks': chunks,
-      },
+      headers: requestHeaders(body, chunks),
       body,
       dispatcher,
       headersTimeout: 30_000,
@@ -96,11 +101,7 @@ function undiciDispatchClient(url: URL, chunks: string): StreamOnce {
           origin,
           path,
           method: 'POST',
-          headers: {
-            'content-type': 'application/json',
-            'content-length': String(body.byteLength),
-            'x-chunks': chunks,
-          },
+          headers: requestHeaders(body, chunks),
           body,
           headersTimeout: 30_000,
           bodyTimeout: 30_000,
@@ -134,11 +135,7 @@ function nodeHttpClient(url: URL, chunks: string): StreamOnce {
           path: url.pathname,
           method: 'POST',
           agent,
-          headers: {
-            'content-type': 'application/json',
-            'content-length': String(body.byteLength),
-            'x-chunks': chunks,
-          },
+          headers: requestHeaders(body, chunks),
         },
         (response) => {
           let bytes = 0;
