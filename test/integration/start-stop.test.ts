@@ -139,8 +139,9 @@ describe('npm start under a process manager', () => {
         serverEnv(port, { LOG_FORMAT: 'json' }),
       );
       await ready(url, npm);
-      const readyLine = jsonLines(npm.stdout()).find((line) =>
-        String(line.msg).startsWith('Rivulet ready at'),
+      // /readyz can answer before the line logged after listening has come through the pipe.
+      const readyLine = await until('the ready line', () =>
+        jsonLines(npm.stdout()).find((line) => String(line.msg).startsWith('Rivulet ready at')),
       );
       expect(readyLine).toMatchObject({ msg: `Rivulet ready at ${url}`, url });
       const serverPid = readyLine?.pid as number;
