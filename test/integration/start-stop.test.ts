@@ -140,9 +140,13 @@ describe('npm start under a process manager', () => {
       );
       await ready(url, npm);
       // /readyz can answer before the line logged after listening has come through the pipe.
-      const readyLine = await until('the ready line', () =>
-        jsonLines(npm.stdout()).find((line) => String(line.msg).startsWith('Rivulet ready at')),
-      );
+      const readyLine = await until('the ready line', () => {
+        const out = npm.stdout();
+        // Whole lines only: the next one may be arriving.
+        return jsonLines(out.slice(0, out.lastIndexOf('\n') + 1)).find((line) =>
+          String(line.msg).startsWith('Rivulet ready at'),
+        );
+      });
       expect(readyLine).toMatchObject({ msg: `Rivulet ready at ${url}`, url });
       const serverPid = readyLine?.pid as number;
       strays.add(serverPid);
