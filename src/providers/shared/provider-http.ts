@@ -66,15 +66,20 @@ function parsedUrl(url: string): ParsedUrl {
  * from: the grounded prompt, passages included, held for every stream as long as it is answered. An iterable is read
  * once; with the content-length header undici sends it as it would the Buffer (no chunked encoding).
  */
-function sentOnce(body: Buffer): Iterable<Buffer> {
-  let pending: Buffer | undefined = body;
-  return {
-    *[Symbol.iterator]() {
-      const chunk = pending;
-      pending = undefined;
-      if (chunk !== undefined) yield chunk;
-    },
-  };
+class SentOnce implements Iterable<Buffer> {
+  #pending: Buffer | undefined;
+
+  constructor(body: Buffer) {
+    this.#pending = body;
+  }
+
+  // A method of the class, not of an object literal: a generator written in a literal was a new function (with a
+  // prototype object of its own, in dictionary form) per call, kept with the request for the life of the stream.
+  *[Symbol.iterator](): Iterator<Buffer> {
+    const chunk = this.#pending;
+    this.#pending = undefined;
+    if (chunk !== undefined) yield chunk;
+  }
 }
 
 /**
@@ -102,7 +107,7 @@ export function callProvider<T>(options: ProviderRequest, reader: BodyReader<T>)
           ...headers,
           'content-length': String(json.byteLength),
         };
-        body = sentOnce(json);
+        body = new SentOnce(json);
       }
       (options.dispatcher ?? getGlobalDispatcher()).dispatch(
         {
