@@ -34,6 +34,37 @@ describe('pollRun', () => {
     expect(hub.stats().readers).toBe(0);
   });
 
+  // A run before its first token replays to a new reader at the end of the event-loop turn (an immediate). A poll
+  // started from an immediate whose turn then runs long meets its timers before that: it must still get the events.
+  it('answers a poll without wait with the events a run holds before its first token, even when its turn runs long', async () => {
+    const hub = newHub();
+    const run = hub.create({ ownerId: null });
+    for (let index = 0; index < 4; index += 1)
+      run.append({ type: 'phase', name: 'retrieve', state: index % 2 === 0 ? 'start' : 'end' });
+    await new Promise((resolve) => setImmediate(resolve));
+    const polling = pollRun(hub, run.runId, { afterSeq: -1, waitMs: 0, signal: never });
+    for (let hop = 0; hop < 20; hop += 1) await Promise.resolve();
+    const until = performance.now() + 5;
+    while (performance.now() < until);
+    const batch = await polling;
+    expect(batch.entries.map((entry) => entry.event.seq)).toEqual([0, 1, 2, 3]);
+    expect(batch).toMatchObject({ next: 3, ended: false });
+  });
+
+  it('answers a waiting poll at once with the events a run already holds, without gathering', async () => {
+    const hub = newHub();
+    const run = hub.create({ ownerId: null });
+    run.append({ type: 'phase', name: 'retrieve', state: 'start' });
+    // Were the replay taken for a live event, the poll would gather for a minute and the test time out.
+    const batch = await pollRun(hub, run.runId, {
+      afterSeq: -1,
+      waitMs: 60_000,
+      gatherMs: 60_000,
+      signal: never,
+    });
+    expect(batch.entries.map((entry) => entry.event.seq)).toEqual([0]);
+  }, 2_000);
+
   it('does not call a batch cut at the bound ended, even when the run has finished', async () => {
     const hub = newHub();
     const run = hub.create({ ownerId: null });

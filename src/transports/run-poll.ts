@@ -87,11 +87,14 @@ export async function pollRun(hub: RunHub, runId: string, options: PollOptions):
   // The run expired between the ownership check and now.
   if (subscription === undefined) throw new RivuletError('RUN_NOT_FOUND');
 
-  const timer = setTimeout(() => answer?.(), options.waitMs);
+  // No timer for a poll that does not wait: one of 0 ms could fire before the hub's replay, which for a run before
+  // its first token comes at the end of this event-loop turn (an immediate), and answer nothing when there was.
+  const timer = options.waitMs > 0 ? setTimeout(() => answer?.(), options.waitMs) : undefined;
   const onAbort = (): void => answer?.();
   options.signal.addEventListener('abort', onAbort, { once: true });
   if (options.signal.aborted || options.waitMs === 0 || entries.length > 0) answerSoon();
-  else waiting = true;
+  // Events the hub replays at the turn's end were there before the poll: answered at once, not gathered.
+  else setImmediate(() => (waiting = entries.length === 0));
   try {
     await answered;
   } finally {
