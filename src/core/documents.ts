@@ -68,6 +68,28 @@ export interface ChunkHit extends ChunkRecord {
   score: number;
 }
 
+/** A chunk as a search finds it, without the score: what a retriever may keep between searches (RankedChunks). */
+export type ChunkFace = Omit<ChunkHit, 'score'>;
+
+/**
+ * A collection's lexical ranking by chunk rowid (rankText), or its chunks read by rowid (chunksByRowid), with the
+ * collection's generation read in the same snapshot. The generation changes with every write to the collection's
+ * chunks (an ingest, a re-ingest, a delete, an import; in any process or instance on the database), so a chunk read
+ * at one generation is the same chunk, same text and document, whenever the generation is the same again. It is
+ * undefined when the collection has never had a chunk indexed.
+ */
+export interface RankedChunks {
+  generation: number | undefined;
+  /** Best first; rowids whose chunk was deleted meanwhile may appear (chunksByRowid leaves them out). */
+  ranked: { rowid: number; score: number }[];
+}
+
+export interface ChunksByRowid {
+  generation: number | undefined;
+  /** The collection's chunks among the rowids asked for; missing ones (deleted, another collection's) are absent. */
+  chunks: Map<number, ChunkFace>;
+}
+
 export interface DocumentInput {
   collectionId: string;
   source: string;
@@ -132,6 +154,18 @@ export interface DocumentStore {
    * search when `signal` aborts and rejects with its reason; an embedded one may finish it.
    */
   searchText(collectionId: string, query: string, limit: number, signal?: AbortSignal): Promise<ChunkHit[]>;
+  /**
+   * searchText's BM25 ranking without reading the chunks: rowids and scores, best first, and the collection's
+   * generation as of the ranking. searchText(c, q, n) is chunksByRowid's chunks for rankText(c, q, n)'s rowids, in
+   * rank order, when the two generations are the same.
+   */
+  rankText(collectionId: string, query: string, limit: number, signal?: AbortSignal): Promise<RankedChunks>;
+  /** The collection's chunks for the given rowids, with the collection's generation as of the read. */
+  chunksByRowid(
+    collectionId: string,
+    rowids: readonly number[],
+    signal?: AbortSignal,
+  ): Promise<ChunksByRowid>;
   /**
    * Finishes indexing the collection's recently added chunks for searchText (the lexical index merges new chunks
    * into its postings in batches; a small collection may never fill one, and searching unmerged chunks costs more).

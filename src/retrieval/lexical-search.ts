@@ -3,7 +3,8 @@
 
 import type { ChunkHit, DocumentStore } from '../core/documents.ts';
 import type { Analyze } from './analysis-cache.ts';
-import { PROXIMITY, rerankByProximity } from './proximity.ts';
+import type { ChunkCache } from './chunk-cache.ts';
+import { PROXIMITY, rerankAnalysed, rerankByProximity } from './proximity.ts';
 import { indexTerms } from './indexed-terms.ts';
 
 /**
@@ -22,4 +23,29 @@ export async function searchLexical(
   if (!(limit >= 1)) return [];
   const hits = await documents.searchText(collectionId, query, Math.max(limit, PROXIMITY.depth), signal);
   return rerankByProximity(query, hits, analyzeText).slice(0, limit);
+}
+
+/**
+ * searchLexical, with the hits and their analysed text from a retriever's ChunkCache: the store ranks (rankText),
+ * and only chunks the cache does not hold at the ranking's generation are read. The same hits, order and scores.
+ */
+export async function searchLexicalCached(
+  documents: Pick<DocumentStore, 'rankText' | 'chunksByRowid'>,
+  cache: ChunkCache,
+  collectionId: string,
+  query: string,
+  limit: number,
+  signal?: AbortSignal,
+): Promise<ChunkHit[]> {
+  if (!(limit >= 1)) return [];
+  const ranking = await documents.rankText(collectionId, query, Math.max(limit, PROXIMITY.depth), signal);
+  const found = await cache.found(documents, collectionId, ranking, signal);
+  const best = rerankAnalysed(
+    query,
+    found,
+    (entry) => entry.score,
+    (entry) => entry.chunk,
+    limit,
+  );
+  return best.map(({ index, score }) => (found[index] as (typeof found)[number]).chunk.hit(score));
 }

@@ -54,24 +54,32 @@ function bonusOf(
   pairs: Float64Array,
   occurrences: Occurrences,
 ): number {
-  pairs.fill(0);
   const { id: chunkId, contentHash } = fields;
   const named = chunkId !== undefined && contentHash !== undefined;
-  countNearPairs(
-    analyzeText(
-      `${fields.documentTitle}\n${fields.heading}`,
-      named ? { chunkId, contentHash, field: 'title' } : undefined,
-    ),
-    terms,
-    pairs,
-    occurrences,
+  const title = analyzeText(
+    proximityTitle(fields),
+    named ? { chunkId, contentHash, field: 'title' } : undefined,
   );
-  countNearPairs(
-    analyzeText(fields.text, named ? { chunkId, contentHash, field: 'text' } : undefined),
-    terms,
-    pairs,
-    occurrences,
-  );
+  const text = analyzeText(fields.text, named ? { chunkId, contentHash, field: 'text' } : undefined);
+  return bonusOfAnalysed(terms, title, text, pairs, occurrences);
+}
+
+/** The text of a hit's first field: its document's title and its heading, one line each. */
+export function proximityTitle(fields: Pick<ChunkHit, 'documentTitle' | 'heading'>): string {
+  return `${fields.documentTitle}\n${fields.heading}`;
+}
+
+/** bonusOf over the two fields analysed already (indexTerms of proximityTitle and of the body). */
+function bonusOfAnalysed(
+  terms: readonly string[],
+  title: IndexedTerms,
+  text: IndexedTerms,
+  pairs: Float64Array,
+  occurrences: Occurrences,
+): number {
+  pairs.fill(0);
+  countNearPairs(title, terms, pairs, occurrences);
+  countNearPairs(text, terms, pairs, occurrences);
   let bonus = 0;
   for (const count of pairs) if (count > 0) bonus += Math.log1p(count);
   return PROXIMITY.weight * bonus;
@@ -140,4 +148,45 @@ export function rerankByProximity<Hit extends ProximityFields & { score: number 
     .sort((a, b) => b.score - a.score || a.rank - b.rank)
     .map(({ hit, score }) => ({ ...hit, score }));
   return [...reranked, ...hits.slice(PROXIMITY.depth)];
+}
+
+/** A hit's two fields analysed (indexTerms of proximityTitle(hit) and of hit.text), as a cache keeps them. */
+export interface AnalysedFields {
+  readonly title: IndexedTerms;
+  readonly text: IndexedTerms;
+}
+
+/**
+ * rerankByProximity(query, hits).slice(0, limit), for hits whose fields a cache holds analysed: which hits (their
+ * indexes in `hits`) and with what score, best first, without copying a hit. The same order and scores.
+ */
+export function rerankAnalysed<Hit>(
+  query: string,
+  hits: readonly Hit[],
+  scoreOf: (hit: Hit) => number,
+  fieldsOf: (hit: Hit) => AnalysedFields,
+  limit: number,
+): { index: number; score: number }[] {
+  const terms = queryTerms(query);
+  const depth = Math.min(hits.length, PROXIMITY.depth);
+  const ranked: { index: number; score: number }[] = [];
+  if (terms.length < 2 || depth < 2) {
+    for (let index = 0; index < Math.min(limit, hits.length); index += 1) {
+      ranked.push({ index, score: scoreOf(hits[index] as Hit) });
+    }
+    return ranked;
+  }
+  const pairs = new Float64Array(terms.length * terms.length);
+  const occurrences: Occurrences = { codes: new Float64Array(0) };
+  for (let index = 0; index < depth; index += 1) {
+    const hit = hits[index] as Hit;
+    const { title, text } = fieldsOf(hit);
+    ranked.push({ index, score: scoreOf(hit) + bonusOfAnalysed(terms, title, text, pairs, occurrences) });
+  }
+  ranked.sort((a, b) => b.score - a.score || a.index - b.index);
+  if (ranked.length > limit) ranked.length = limit;
+  for (let index = depth; ranked.length < limit && index < hits.length; index += 1) {
+    ranked.push({ index, score: scoreOf(hits[index] as Hit) });
+  }
+  return ranked;
 }

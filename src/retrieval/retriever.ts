@@ -7,8 +7,9 @@ import type { Logger } from '../core/logger.ts';
 import type { SourceMatch } from '../core/events.ts';
 import type { MatchCandidate, Passage, QueryEmbedding, Retriever } from '../core/retriever.ts';
 import { AnalysisCache } from './analysis-cache.ts';
+import { ChunkCache } from './chunk-cache.ts';
 import { reciprocalRankFusion } from './fusion.ts';
-import { searchLexical } from './lexical-search.ts';
+import { searchLexicalCached } from './lexical-search.ts';
 import { sourceMatch } from './match-quality.ts';
 
 export interface HybridRetrieverOptions {
@@ -35,8 +36,10 @@ function toPassage(hit: ChunkHit, score: number): Passage {
 
 export class HybridRetriever implements Retriever {
   private readonly options: HybridRetrieverOptions;
-  /** The analysed text of chunks lately found, for the proximity rerank and the match quality. */
+  /** The analysed text of sources, for the match quality. */
   private readonly analysis = new AnalysisCache();
+  /** The chunks lexical search lately found, with their text analysed for the proximity rerank. */
+  private readonly chunks = new ChunkCache();
 
   constructor(options: HybridRetrieverOptions) {
     this.options = options;
@@ -72,7 +75,7 @@ export class HybridRetriever implements Retriever {
     // reorders its PROXIMITY.depth, so they are the same hits in the same order).
     const lexicalLimit = embedding === undefined ? Math.min(limit, candidates) : candidates;
     const [lexical, vector] = await Promise.all([
-      searchLexical(documents, collectionId, query, lexicalLimit, signal, this.analysis.analyze),
+      searchLexicalCached(documents, this.chunks, collectionId, query, lexicalLimit, signal),
       embedding === undefined
         ? Promise.resolve([])
         : documents.searchVector(collectionId, embedding.space, embedding.vector, candidates, signal),

@@ -869,6 +869,76 @@ export function describeStoreConformance(
         ]);
       });
 
+      it('ranks by rowid with a generation that every write to the collection changes, and reads chunks by rowid', async () => {
+        const query = 'refunds returns';
+        const empty = await stores.documents.rankText('docs', query, 10);
+        expect(empty).toEqual({ generation: undefined, ranked: [] });
+        const first = await stores.documents.upsertDocument(
+          documentInput('a.txt', 'a'),
+          chunks('Refunds are issued within 14 days of a return.', 'Returns of opened items cost 5 euros.'),
+        );
+        await stores.documents.upsertDocument(
+          documentInput('b.txt', 'b', { collectionId: 'other' }),
+          chunks('Refunds for the other tenant.'),
+        );
+        const ranking = await stores.documents.rankText('docs', query, 10);
+        expect(ranking.generation).toEqual(expect.any(Number));
+        // searchText is the ranking's chunks in rank order.
+        const read = await stores.documents.chunksByRowid(
+          'docs',
+          ranking.ranked.map((entry) => entry.rowid),
+        );
+        expect(read.generation).toBe(ranking.generation);
+        const hits = ranking.ranked.map(({ rowid, score }) => ({ ...read.chunks.get(rowid), score }));
+        expect(hits).toEqual(await stores.documents.searchText('docs', query, 10));
+        // Another collection's rowids are not read; the generation is the one asked about.
+        const other = await stores.documents.rankText('other', 'refunds', 10);
+        const crossed = await stores.documents.chunksByRowid(
+          'docs',
+          other.ranked.map((entry) => entry.rowid),
+        );
+        expect(crossed.chunks.size).toBe(0);
+        expect(await stores.documents.chunksByRowid('docs', [])).toEqual({
+          generation: undefined,
+          chunks: new Map(),
+        });
+
+        const generations = [ranking.generation];
+        const generation = async (): Promise<number | undefined> =>
+          (await stores.documents.rankText('docs', query, 10)).generation;
+        // Unchanged content and another collection's writes leave it; a replaced document, a merge, a new document
+        // and a delete each change it.
+        await stores.documents.upsertDocument(documentInput('a.txt', 'a'), chunks('ignored'));
+        await stores.documents.upsertDocument(
+          documentInput('c.txt', 'c', { collectionId: 'other' }),
+          chunks('More refunds elsewhere.'),
+        );
+        expect(await generation()).toBe(ranking.generation);
+        await stores.documents.upsertDocument(
+          documentInput('a.txt', 'a2'),
+          chunks('Refunds take a week now.'),
+        );
+        generations.push(await generation());
+        await stores.documents.mergeTextIndex('docs');
+        generations.push(await generation());
+        const added = await stores.documents.upsertDocument(
+          documentInput('d.txt', 'd'),
+          chunks('Returns, then refunds.'),
+        );
+        generations.push(await generation());
+        expect(await stores.documents.deleteDocument(added.document.id)).toBe(true);
+        generations.push(await generation());
+        expect(await stores.documents.deleteDocument(first.document.id)).toBe(true);
+        generations.push(await generation());
+        expect(new Set(generations).size).toBe(generations.length);
+        // The collection's rowids gone: nothing read, whatever generation is asked about.
+        const gone = await stores.documents.chunksByRowid(
+          'docs',
+          ranking.ranked.map((entry) => entry.rowid),
+        );
+        expect(gone.chunks.size).toBe(0);
+      });
+
       it('finds words in the document title and the chunk heading', async () => {
         await stores.documents.upsertDocument(documentInput('z.md', 'z', { title: 'Kubernetes handbook' }), [
           { ordinal: 0, heading: 'Troubleshooting > Crashloops', text: 'Check the logs first.' },

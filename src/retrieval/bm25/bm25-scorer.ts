@@ -39,6 +39,15 @@ export interface QueryRow {
   data: Uint8Array | null;
 }
 
+/** A row of a store's query statement: its statistics row (kind 0) carries the collection's generation too. */
+export type GenerationRow = QueryRow & { generation: number | null };
+
+/** The collection's generation on a query's statistics row (RankedChunks); undefined without one. */
+export function generationOf(rows: readonly GenerationRow[]): number | undefined {
+  for (const row of rows) if (row.kind === 0) return row.generation ?? undefined;
+  return undefined;
+}
+
 export class Bm25Scorer {
   private readonly scores = new ScoreTable();
 

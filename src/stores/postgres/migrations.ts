@@ -214,4 +214,9 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX room_questions_by_room ON room_questions (room_id, seq);
   `,
+  // 5: a collection's lexical generation, bumped with its statistics by every write to its chunks, so a retriever
+  // can keep the chunks it read until it changes (src/core/documents.ts, RankedChunks).
+  `
+  ALTER TABLE lexical_collections ADD COLUMN generation BIGINT NOT NULL DEFAULT 0;
+  `,
 ];

@@ -5,19 +5,23 @@ import { randomUUID } from 'node:crypto';
 import type { TransactionSql } from 'postgres';
 import {
   isUnchanged,
+  type ChunkFace,
   type ChunkHit,
   type ChunkInput,
+  type ChunksByRowid,
   type ChunkRecord,
   type DocumentInput,
   type DocumentRecord,
   type DocumentStore,
   type EmbeddingSpace,
+  type RankedChunks,
   type UpsertStatus,
   upsertSpace,
 } from '../../core/documents.ts';
 import { postgresColumns, type PostgresColumnTypes } from '../rows/columns.ts';
 import {
   toChunk,
+  toChunkFace,
   toChunkHit,
   toDocument,
   type ChunkRow,
@@ -163,6 +167,41 @@ export class PostgresDocumentStore implements DocumentStore {
     return abortable(signal, async () => {
       const ranked = await this.lexical.rank(this.sql, pgText(collectionId), query, limit, signal);
       return this.hits(collectionId, ranked, signal);
+    });
+  }
+
+  async rankText(
+    collectionId: string,
+    query: string,
+    limit: number,
+    signal?: AbortSignal,
+  ): Promise<RankedChunks> {
+    return abortable(signal, () => this.lexical.rankAt(this.sql, pgText(collectionId), query, limit, signal));
+  }
+
+  async chunksByRowid(
+    collectionId: string,
+    rowids: readonly number[],
+    signal?: AbortSignal,
+  ): Promise<ChunksByRowid> {
+    const chunks = new Map<number, ChunkFace>();
+    if (rowids.length === 0) return { generation: undefined, chunks };
+    return abortable(signal, async () => {
+      // One statement, so the generation is the rows' snapshot's.
+      const rows = await this.sql<(HitRow<PostgresColumnTypes> & { generation: number | null })[]>`
+        SELECT c.rowid, c.id, c.document_id, c.ordinal, c.heading, c.text, c.metadata,
+          d.title AS document_title, d.source, d.content_hash,
+          (SELECT generation FROM lexical_collections WHERE collection_id = ${pgText(collectionId)}) AS generation
+        FROM chunks AS c JOIN documents AS d ON d.id = c.document_id
+        WHERE c.rowid = ANY(${[...rowids]}::bigint[]) AND c.collection_id = ${pgText(collectionId)}`.signal(
+        signal,
+      );
+      let generation: number | null = null;
+      for (const row of rows) {
+        generation = row.generation;
+        chunks.set(row.rowid, toChunkFace(row, postgresColumns));
+      }
+      return { generation: generation ?? undefined, chunks };
     });
   }
 

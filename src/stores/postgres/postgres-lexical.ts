@@ -15,7 +15,12 @@
 // would otherwise overwrite (SQLite has a single writer; PostgreSQL has row locks).
 
 import type { TransactionSql } from 'postgres';
-import { Bm25Scorer, type LexicalHit, type QueryRow } from '../../retrieval/bm25/bm25-scorer.ts';
+import {
+  Bm25Scorer,
+  generationOf,
+  type GenerationRow,
+  type LexicalHit,
+} from '../../retrieval/bm25/bm25-scorer.ts';
 import { queryTerms } from '../../retrieval/bm25/bm25.ts';
 import {
   chunkTerms,
@@ -123,7 +128,8 @@ export class PostgresLexicalIndex {
         GROUP BY collection
       ), stats AS (
         UPDATE lexical_collections AS c
-        SET chunks = c.chunks - gone.chunks, terms = c.terms - gone.terms, pending = c.pending - gone.pending
+        SET chunks = c.chunks - gone.chunks, terms = c.terms - gone.terms, pending = c.pending - gone.pending,
+          generation = c.generation + 1
         FROM gone WHERE c.id = gone.collection
       )
       SELECT rowid, collection, terms FROM merged`;
@@ -158,7 +164,9 @@ export class PostgresLexicalIndex {
       FOR UPDATE`;
     if (collection === undefined || collection.pending <= 0) return;
     const merged = await merge(tx, collection, []);
-    await tx`UPDATE lexical_collections SET pending = pending - ${merged} WHERE id = ${collection.id}`;
+    await tx`
+      UPDATE lexical_collections SET pending = pending - ${merged}, generation = generation + 1
+      WHERE id = ${collection.id}`;
   }
 
   /**
@@ -173,20 +181,37 @@ export class PostgresLexicalIndex {
     limit: number,
     signal?: AbortSignal,
   ): Promise<LexicalHit[]> {
-    if (!(limit >= 1)) return [];
+    return (await this.rankAt(sql, collectionId, query, limit, signal)).ranked;
+  }
+
+  /**
+   * rank(), with the collection's generation read in the same statement (bumped by every statement that changes
+   * its statistics, so by every write to its chunks: see RankedChunks); undefined when the query has no terms or
+   * the collection no index.
+   */
+  async rankAt(
+    sql: Sql,
+    collectionId: string,
+    query: string,
+    limit: number,
+    signal?: AbortSignal,
+  ): Promise<{ generation: number | undefined; ranked: LexicalHit[] }> {
+    if (!(limit >= 1)) return { generation: undefined, ranked: [] };
     const terms = queryTerms(query);
-    if (terms.length === 0) return [];
-    const rows = await sql<QueryRow[]>`
-      WITH c AS (SELECT id, chunks, terms FROM lexical_collections WHERE collection_id = ${pgText(collectionId)})
-      SELECT 0 AS kind, c.chunks AS a, c.terms AS b, NULL::text AS term, NULL::bytea AS data FROM c
+    if (terms.length === 0) return { generation: undefined, ranked: [] };
+    const rows = await sql<GenerationRow[]>`
+      WITH c AS (
+        SELECT id, chunks, terms, generation FROM lexical_collections WHERE collection_id = ${pgText(collectionId)})
+      SELECT 0 AS kind, c.chunks AS a, c.terms AS b, NULL::text AS term, NULL::bytea AS data,
+        c.generation AS generation FROM c
       UNION ALL
-      SELECT 1, p.count, 0, p.term, p.data FROM c JOIN lexical_postings AS p ON p.collection = c.id
+      SELECT 1, p.count, 0, p.term, p.data, NULL FROM c JOIN lexical_postings AS p ON p.collection = c.id
       WHERE p.term = ANY(${terms}::text[])
       UNION ALL
-      SELECT 2, lp.rowid, lp.length, lp.terms, NULL FROM c JOIN lexical_pending AS lp ON lp.collection = c.id`.signal(
+      SELECT 2, lp.rowid, lp.length, lp.terms, NULL, NULL FROM c JOIN lexical_pending AS lp ON lp.collection = c.id`.signal(
       signal,
     );
-    return this.scorer.rankRows(terms, rows, limit);
+    return { generation: generationOf(rows), ranked: this.scorer.rankRows(terms, rows, limit) };
   }
 }
 
@@ -233,7 +258,7 @@ async function addToCollection(
     tx`
       UPDATE lexical_collections
       SET chunks = chunks + ${entries.length}, terms = terms + ${length},
-        pending = pending + ${staying.length - mergedPending}
+        pending = pending + ${staying.length - mergedPending}, generation = generation + 1
       WHERE id = ${collection.id}`,
   ]);
 }

@@ -1,6 +1,6 @@
 // documents and chunks rows and the records they hold, for every backend.
 
-import type { ChunkHit, ChunkRecord, DocumentRecord } from '../../core/documents.ts';
+import type { ChunkFace, ChunkHit, ChunkRecord, DocumentRecord } from '../../core/documents.ts';
 import type { ColumnCodec, ColumnTypes } from './columns.ts';
 
 export interface DocumentRow<C extends ColumnTypes> {
@@ -80,5 +80,15 @@ export function toChunkHit<C extends ColumnTypes>(
     source: row.source,
     contentHash: row.content_hash,
     score,
+  };
+}
+
+/** toChunkHit without the score: what a retriever keeps of a chunk it found (ChunkFace). */
+export function toChunkFace<C extends ColumnTypes>(row: HitRow<C>, columns: ColumnCodec<C>): ChunkFace {
+  return {
+    ...toChunk(row, columns),
+    documentTitle: row.document_title,
+    source: row.source,
+    contentHash: row.content_hash,
   };
 }

@@ -16,10 +16,17 @@
 //   commit).
 // - lexical_chunks: a merged chunk's length and terms (" term term ..."), so that deleting it touches only its
 //   blocks.
-// - lexical_collections: per collection, the chunk count, their total length and the pending count.
+// - lexical_collections: per collection, the chunk count, their total length and the pending count, and its
+//   generation: bumped by every statement that changes the others, so by every write to the collection's chunks
+//   (see RankedChunks in src/core/documents.ts: a retriever keeps chunks it read while the generation stays).
 
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import { Bm25Scorer, type LexicalHit, type QueryRow } from '../../retrieval/bm25/bm25-scorer.ts';
+import {
+  Bm25Scorer,
+  generationOf,
+  type GenerationRow,
+  type LexicalHit,
+} from '../../retrieval/bm25/bm25-scorer.ts';
 import { queryTerms } from '../../retrieval/bm25/bm25.ts';
 import {
   chunkTerms,
@@ -137,7 +144,8 @@ export class LexicalIndex {
         INSERT INTO lexical_collections (collection_id, chunks, terms, pending) VALUES (?, 0, 0, 0)
         RETURNING id, chunks, terms, pending`),
       updateCollection: db.prepare(`
-        UPDATE lexical_collections SET chunks = chunks + ?2, terms = terms + ?3, pending = pending + ?4
+        UPDATE lexical_collections
+        SET chunks = chunks + ?2, terms = terms + ?3, pending = pending + ?4, generation = generation + 1
         WHERE id = ?1`),
       pendingChunk: db.prepare('SELECT collection, length FROM lexical_pending WHERE rowid = ?'),
       mergedChunk: db.prepare('SELECT collection, length, terms FROM lexical_chunks WHERE rowid = ?'),
@@ -175,13 +183,13 @@ export class LexicalIndex {
       // Everything a query reads, as one statement (one read transaction): the collection's statistics, its query
       // terms' blocks and its pending chunks (QueryRow).
       search: db.prepare(`
-        WITH c AS (SELECT id, chunks, terms FROM lexical_collections WHERE collection_id = ?1)
-        SELECT 0 AS kind, c.chunks AS a, c.terms AS b, NULL AS term, NULL AS data FROM c
+        WITH c AS (SELECT id, chunks, terms, generation FROM lexical_collections WHERE collection_id = ?1)
+        SELECT 0 AS kind, c.chunks AS a, c.terms AS b, NULL AS term, NULL AS data, c.generation AS generation FROM c
         UNION ALL
-        SELECT 1, p.count, 0, p.term, p.data FROM c JOIN lexical_postings AS p ON p.collection = c.id
+        SELECT 1, p.count, 0, p.term, p.data, NULL FROM c JOIN lexical_postings AS p ON p.collection = c.id
         WHERE p.term IN (SELECT value FROM json_each(?2))
         UNION ALL
-        SELECT 2, lp.rowid, lp.length, lp.terms, NULL FROM c JOIN lexical_pending AS lp ON lp.collection = c.id`),
+        SELECT 2, lp.rowid, lp.length, lp.terms, NULL, NULL FROM c JOIN lexical_pending AS lp ON lp.collection = c.id`),
     };
   }
 
@@ -236,11 +244,26 @@ export class LexicalIndex {
    * it (the document store's hits).
    */
   query(collectionId: string, query: string, limit: number): LexicalHit[] {
-    if (!(limit >= 1)) return [];
+    return this.rank(collectionId, query, limit).ranked;
+  }
+
+  /**
+   * query(), with the collection's generation read in the same statement (bumped by every add, delete and merge:
+   * see RankedChunks); undefined when the query has no terms or the collection no index.
+   */
+  rank(
+    collectionId: string,
+    query: string,
+    limit: number,
+  ): { generation: number | undefined; ranked: LexicalHit[] } {
+    if (!(limit >= 1)) return { generation: undefined, ranked: [] };
     const terms = queryTerms(query);
-    if (terms.length === 0) return [];
-    const rows = this.statements.search.all(collectionId, JSON.stringify(terms)) as unknown as QueryRow[];
-    return this.scorer.rankRows(terms, rows, limit);
+    if (terms.length === 0) return { generation: undefined, ranked: [] };
+    const rows = this.statements.search.all(
+      collectionId,
+      JSON.stringify(terms),
+    ) as unknown as GenerationRow[];
+    return { generation: generationOf(rows), ranked: this.scorer.rankRows(terms, rows, limit) };
   }
 
   private collection(collectionId: string, create: boolean): CollectionRow | undefined {

@@ -4,13 +4,16 @@ import { randomUUID } from 'node:crypto';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import {
   isUnchanged,
+  type ChunkFace,
   type ChunkHit,
   type ChunkInput,
+  type ChunksByRowid,
   type ChunkRecord,
   type DocumentInput,
   type DocumentRecord,
   type DocumentStore,
   type EmbeddingSpace,
+  type RankedChunks,
   type UpsertStatus,
   upsertSpace,
 } from '../../core/documents.ts';
@@ -18,6 +21,7 @@ import { RivuletError } from '../../core/errors.ts';
 import { sqliteColumns, type SqliteColumnTypes } from '../rows/columns.ts';
 import {
   toChunk,
+  toChunkFace,
   toChunkHit,
   toDocument,
   type ChunkRow,
@@ -62,6 +66,7 @@ export class SqliteDocumentStore implements DocumentStore {
     | 'deleteChunks'
     | 'insertChunk'
     | 'hits'
+    | 'faces'
     | 'chunks'
     | 'hashes'
     | 'claimCollection',
@@ -101,6 +106,13 @@ export class SqliteDocumentStore implements DocumentStore {
           d.title AS document_title, d.source, d.content_hash
         FROM chunks c JOIN documents d ON d.id = c.document_id
         WHERE c.rowid IN (SELECT value FROM json_each(?)) AND c.collection_id = ?`),
+      // hits, with the collection's lexical generation on every row (one read transaction: the same snapshot).
+      faces: db.prepare(`
+        SELECT c.rowid, c.id, c.document_id, c.ordinal, c.heading, c.text, c.metadata,
+          d.title AS document_title, d.source, d.content_hash,
+          (SELECT generation FROM lexical_collections WHERE collection_id = ?2) AS generation
+        FROM chunks c JOIN documents d ON d.id = c.document_id
+        WHERE c.rowid IN (SELECT value FROM json_each(?1)) AND c.collection_id = ?2`),
       chunks: db.prepare('SELECT rowid, * FROM chunks WHERE id IN (SELECT value FROM json_each(?))'),
       hashes: db.prepare(
         'SELECT id, content_hash FROM documents WHERE id IN (SELECT value FROM json_each(?))',
@@ -113,7 +125,10 @@ export class SqliteDocumentStore implements DocumentStore {
     // node:sqlite builds a row object value by value; as arrays, a search's hit rows cost about a quarter less
     // (Node 24; older Node has no setReturnArrays and gives objects).
     this.hitRowsAsArrays = typeof this.statements.hits.setReturnArrays === 'function';
-    if (this.hitRowsAsArrays) this.statements.hits.setReturnArrays(true);
+    if (this.hitRowsAsArrays) {
+      this.statements.hits.setReturnArrays(true);
+      this.statements.faces.setReturnArrays(true);
+    }
     this.refreshSpace();
   }
 
@@ -228,6 +243,29 @@ export class SqliteDocumentStore implements DocumentStore {
 
   async searchText(collectionId: string, query: string, limit: number): Promise<ChunkHit[]> {
     return this.hits(collectionId, this.lexical.query(collectionId, query, limit));
+  }
+
+  async rankText(collectionId: string, query: string, limit: number): Promise<RankedChunks> {
+    return this.lexical.rank(collectionId, query, limit);
+  }
+
+  async chunksByRowid(collectionId: string, rowids: readonly number[]): Promise<ChunksByRowid> {
+    const chunks = new Map<number, ChunkFace>();
+    if (rowids.length === 0) return { generation: undefined, chunks };
+    const found = this.statements.faces.all(JSON.stringify(rowids), collectionId);
+    let generation: number | null = null;
+    if (this.hitRowsAsArrays) {
+      for (const columns of found as unknown as [...HitColumns, number | null][]) {
+        generation = columns[10];
+        chunks.set(columns[0], toChunkFace(hitRow(columns as unknown as HitColumns), sqliteColumns));
+      }
+    } else {
+      for (const row of found as unknown as (HitRow<SqliteColumnTypes> & { generation: number | null })[]) {
+        generation = row.generation;
+        chunks.set(row.rowid, toChunkFace(row, sqliteColumns));
+      }
+    }
+    return { generation: generation ?? undefined, chunks };
   }
 
   async searchVector(
