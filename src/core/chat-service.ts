@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { cacheScope } from './answer-cache.ts';
 import { runChatPipeline, type ChatPipelineDeps } from './chat-pipeline.ts';
-import type { Chatbot, ChatbotStore } from './chatbots.ts';
+import { ChatbotChanged, type Chatbot, type ChatbotStore } from './chatbots.ts';
 import { newConversationId } from './conversation-ids.ts';
 import type { MessageMetadata, StoredMessage } from './conversation-store.ts';
 import { questionAndAnswer } from './pipeline/phases/history.ts';
@@ -87,6 +87,21 @@ export class ChatService {
     principal: Principal,
     scope?: { ownerId: string },
   ): Promise<RunProducer> {
+    return this.begin(input, principal, scope, true);
+  }
+
+  /**
+   * start(). `remembered`: a new conversation may start from the chatbot as this process last read it (the chatbot
+   * store's lastRead, PostgreSQL), saving the read's round trip: its create stores only while the chatbot's row is
+   * still that version, and when it no longer is, the start is made again from a fresh read. A refusal is never made
+   * on a remembered chatbot: the chatbot is read first.
+   */
+  private async begin(
+    input: StartChatInput,
+    principal: Principal,
+    scope: { ownerId: string } | undefined,
+    remembered: boolean,
+  ): Promise<RunProducer> {
     if (this.draining) throw new RivuletError('SHUTTING_DOWN');
     const { limits } = this.deps;
     if (input.message.length > limits.maxMessageChars) {
@@ -114,7 +129,14 @@ export class ChatService {
         throw new RivuletError('CONVERSATION_TOO_LONG');
       }
     }
-    const chatbot = await this.deps.chatbots.getChatbot(chatbotId ?? this.deps.defaultChatbotId);
+    const wanted = chatbotId ?? this.deps.defaultChatbotId;
+    const recalled =
+      remembered && conversationId === undefined ? this.deps.chatbots.lastRead?.(wanted) : undefined;
+    const version =
+      recalled !== undefined && chatRefusal(principal, recalled.chatbot) === undefined
+        ? recalled.version
+        : undefined;
+    const chatbot = version === undefined ? await this.deps.chatbots.getChatbot(wanted) : recalled?.chatbot;
     const refusal = chatbot === undefined ? 'not-found' : chatRefusal(principal, chatbot);
     if (refusal === 'not-found' || chatbot === undefined) throw new RivuletError('CHATBOT_NOT_FOUND');
     if (refusal === 'origin') throw new RivuletError('ORIGIN_NOT_ALLOWED');
@@ -130,6 +152,8 @@ export class ChatService {
     let created: { messageId: string; createdAt: number } | undefined;
     /** The new conversation's id when another request took it meanwhile (two first messages of one chat at once). */
     let taken: string | undefined;
+    /** The remembered chatbot was changed or deleted meanwhile: nothing was stored, the start is made again. */
+    let changed = false;
     try {
       hold = await this.reserve(principal, limitKey, chatbot, input.message, outputMax);
       // The chatbot's own run deadline, where it has one (RUN_MAX_DURATION_MS otherwise).
@@ -152,8 +176,20 @@ export class ChatService {
           createdAt: first.createdAt,
         });
         try {
-          await conversations.createConversation(ownerId, chatbot.id, id, messages);
+          await conversations.createConversation(
+            ownerId,
+            chatbot.id,
+            id,
+            messages,
+            version === undefined ? undefined : { ifChatbotVersion: version },
+          );
         } catch (error) {
+          if (error instanceof ChatbotChanged) {
+            // Nobody will read this run: it ends at once.
+            run.append(errorEventInput(new RivuletError('RUN_STOPPED')));
+            changed = true;
+            throw error;
+          }
           const outcome = await this.afterFailedCreate(id, messages, error, run.runId);
           if (outcome !== 'stored') {
             // Nobody will read this run: it ends at once, as the error the caller gets.
@@ -176,6 +212,7 @@ export class ChatService {
           scope,
         );
       }
+      if (changed) return this.begin(input, principal, scope, false);
       throw error;
     }
     // Under a budget an answer writes at most its output maximum, and no more than its budgets had left.

@@ -207,8 +207,35 @@ export interface CollectionOwner {
   orgId: string | null;
 }
 
+/** A chatbot as this process last read it, and the version of its row then (see ChatbotStore.lastRead). */
+export interface RememberedChatbot {
+  chatbot: Chatbot;
+  version: string;
+}
+
+/**
+ * createConversation's refusal when its `ifChatbotVersion` is no longer the chatbot's (changed or deleted since it was
+ * read, by this process or another): nothing was stored.
+ */
+export class ChatbotChanged extends Error {
+  readonly chatbotId: string;
+
+  constructor(chatbotId: string) {
+    super(`chatbot ${chatbotId} changed since it was read`);
+    this.name = 'ChatbotChanged';
+    this.chatbotId = chatbotId;
+  }
+}
+
 export interface ChatbotStore {
   getChatbot(id: string): Promise<Chatbot | undefined>;
+  /**
+   * Optional (PostgreSQL, where a read is a round trip): the chatbot as this process last read it, with its row's
+   * version then, without asking the database; undefined when it was not read (or was put or deleted here since). It
+   * may be stale: act on it only in a write that checks the version (createConversation's `ifChatbotVersion`), which
+   * the same stores' conversation store then honours.
+   */
+  lastRead?(id: string): RememberedChatbot | undefined;
   listChatbots(): Promise<Chatbot[]>;
   /**
    * Creates or replaces the chatbot with this id; its cached answers are forgotten (they rest on the old settings).

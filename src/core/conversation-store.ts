@@ -85,6 +85,15 @@ export interface ConversationCursor {
   id: string;
 }
 
+export interface CreateConversationOptions {
+  /**
+   * Store only if the chatbot's row is still this version (a `lastRead` of the same stores' chatbot store gave it),
+   * checked in the same write; otherwise reject with ChatbotChanged, nothing stored. Only stores whose chatbot store
+   * has `lastRead` are given one.
+   */
+  ifChatbotVersion?: string;
+}
+
 export interface ConversationStore {
   /**
    * `id` chooses the conversation's id (a client's own chat id, `POST /api/chat/ui`); without it one is generated. An id
@@ -97,6 +106,7 @@ export interface ConversationStore {
     chatbotId: string,
     id?: string,
     messages?: readonly StoredMessage[],
+    options?: CreateConversationOptions,
   ): Promise<Conversation>;
   getConversation(id: string): Promise<Conversation | undefined>;
   /**

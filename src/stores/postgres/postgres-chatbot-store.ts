@@ -4,6 +4,7 @@
 import {
   withChatbotDefaults,
   type Chatbot,
+  type RememberedChatbot,
   type ChatbotInput,
   type ChatbotStore,
   type CollectionOwner,
@@ -14,20 +15,46 @@ import { pgJson, pgText, type Sql } from './database.ts';
 
 type Row = ChatbotRow<PostgresColumnTypes>;
 
+/** Chatbots remembered per process at most (the oldest read is forgotten first). */
+const REMEMBERED_MAX = 1_000;
+
+/**
+ * A chatbots row's version for `lastRead`: its xmin changes with every write of the row (and updated_at with every
+ * put), so a row put again, or deleted and put again, never has the version it had. The conversation store's guarded
+ * create compares the same expression.
+ */
+export const CHATBOT_VERSION_SQL = `xmin::text || ':' || updated_at::text`;
+
 function textOrNull(value: string | null): string | null {
   return value === null ? null : pgText(value);
 }
 
 export class PostgresChatbotStore implements ChatbotStore {
   private readonly sql: Sql;
+  /** What getChatbot last read, by id, with the row's version (lastRead). */
+  private readonly remembered = new Map<string, RememberedChatbot>();
 
   constructor(sql: Sql) {
     this.sql = sql;
   }
 
   async getChatbot(id: string): Promise<Chatbot | undefined> {
-    const [row] = await this.sql<Row[]>`SELECT * FROM chatbots WHERE id = ${pgText(id)}`;
-    return row === undefined ? undefined : toChatbot(row, postgresColumns);
+    const [row] = await this.sql<(Row & { version: string })[]>`
+      SELECT *, ${this.sql.unsafe(CHATBOT_VERSION_SQL)} AS version FROM chatbots WHERE id = ${pgText(id)}`;
+    this.remembered.delete(id);
+    if (row === undefined) return undefined;
+    const chatbot = toChatbot(row, postgresColumns);
+    if (this.remembered.size >= REMEMBERED_MAX) {
+      const oldest = this.remembered.keys().next();
+      if (oldest.done !== true) this.remembered.delete(oldest.value);
+    }
+    this.remembered.set(id, { chatbot, version: row.version });
+    return chatbot;
+  }
+
+  /** Saves an answer's chatbot read: a new conversation's create checks the version instead (ChatService.start). */
+  lastRead(id: string): RememberedChatbot | undefined {
+    return this.remembered.get(id);
   }
 
   async listChatbots(): Promise<Chatbot[]> {
@@ -41,6 +68,8 @@ export class PostgresChatbotStore implements ChatbotStore {
    */
   async putChatbot(partial: ChatbotInput): Promise<Chatbot> {
     const input = withChatbotDefaults(partial);
+    // Forgotten here at once; another process's put is caught by the version check.
+    this.remembered.delete(input.id);
     const id = pgText(input.id);
     const collectionId = pgText(input.collectionId);
     const orgId = textOrNull(input.orgId);
@@ -78,6 +107,7 @@ export class PostgresChatbotStore implements ChatbotStore {
   }
 
   async deleteChatbot(id: string): Promise<boolean> {
+    this.remembered.delete(id);
     const key = pgText(id);
     const result = await this.sql`
       WITH forgotten AS (

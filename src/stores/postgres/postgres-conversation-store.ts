@@ -1,10 +1,12 @@
 // Conversations and messages in PostgreSQL. Each call the answer's hot path makes (appendMessage, checkpointMessage,
 // replaceMessage, listMessages) is one statement.
 
+import { ChatbotChanged } from '../../core/chatbots.ts';
 import {
   appendedTo,
   type AnswerProgress,
   type Conversation,
+  type CreateConversationOptions,
   type ConversationCursor,
   type ConversationStore,
   type MessageCheckpoint,
@@ -16,6 +18,7 @@ import { postgresColumns, type PostgresColumnTypes } from '../rows/columns.ts';
 import { toConversation, toMessage, type ConversationRow, type MessageRow } from '../rows/conversations.ts';
 import { abortable } from './abortable.ts';
 import { pgJson, pgText, type Sql } from './database.ts';
+import { CHATBOT_VERSION_SQL } from './postgres-chatbot-store.ts';
 
 /** A JSON column's value: undefined and null are SQL NULL. */
 function jsonOrNull(value: unknown): string | null {
@@ -34,9 +37,15 @@ export class PostgresConversationStore implements ConversationStore {
     chatbotId: string,
     chosenId?: string,
     messages: readonly StoredMessage[] = [],
+    options: CreateConversationOptions = {},
   ): Promise<Conversation> {
     const conversation = newConversation(chosenId, ownerId, chatbotId, messages);
     const { id, title, createdAt, updatedAt } = conversation;
+    const version = options.ifChatbotVersion;
+    if (version !== undefined) {
+      await this.createIfChatbot(conversation, version, messages);
+      return conversation;
+    }
     // Inserted with its title and updatedAt already those its first messages give it; the messages in the same
     // statement (one round trip, one transaction): the foreign key sees the conversation at the statement's end.
     const inserted = this.sql`
@@ -49,6 +58,39 @@ export class PostgresConversationStore implements ConversationStore {
     return conversation;
   }
 
+  /**
+   * createConversation's statement, done only while the chatbot's row has `version` (checked in the same statement,
+   * so the answer never runs on settings older than the row it was stored against); otherwise ChatbotChanged.
+   */
+  private async createIfChatbot(
+    conversation: Conversation,
+    version: string,
+    messages: readonly StoredMessage[],
+  ): Promise<void> {
+    const { id, ownerId, chatbotId, title, createdAt, updatedAt } = conversation;
+    const guarded = this.sql`
+      WITH chatbot AS (
+        SELECT 1 FROM chatbots
+        WHERE id = ${pgText(chatbotId)} AND ${this.sql.unsafe(CHATBOT_VERSION_SQL)} = ${version}::text
+      ),
+      conversation AS (
+        INSERT INTO conversations (id, owner_id, chatbot_id, title, created_at, updated_at)
+        SELECT ${pgText(id)}::text, ${ownerId === null ? null : pgText(ownerId)}::text, ${pgText(chatbotId)}::text,
+          ${title === null ? null : pgText(title)}::text, ${createdAt}::bigint, ${updatedAt}::bigint
+        WHERE EXISTS (SELECT 1 FROM chatbot)
+        RETURNING id
+      )`;
+    const result =
+      messages.length === 0
+        ? await this.sql<{ n: number }[]>`${guarded} SELECT count(*)::int AS n FROM conversation`
+        : await this.sql`${guarded}
+            INSERT INTO messages (id, conversation_id, role, content, created_at, status, run_id, finish_reason,
+              error_code, usage, timings, sources, cached, metadata, steps)
+            SELECT * FROM (VALUES ${this.messageRows(messages)}) AS first
+            WHERE EXISTS (SELECT 1 FROM conversation)`;
+    const stored = messages.length === 0 ? ((result[0] as { n: number } | undefined)?.n ?? 0) : result.count;
+    if (stored === 0) throw new ChatbotChanged(chatbotId);
+  }
   async getConversation(id: string): Promise<Conversation | undefined> {
     const [row] = await this.sql<ConversationRow[]>`SELECT * FROM conversations WHERE id = ${pgText(id)}`;
     return row === undefined ? undefined : toConversation(row);
@@ -111,20 +153,25 @@ export class PostgresConversationStore implements ConversationStore {
 
   /** The INSERT of `messages` (one or more): a multi-row VALUES keeps their order in seq. */
   private insertMessages(messages: readonly StoredMessage[]) {
-    const rows = messages
+    return this.sql`
+      INSERT INTO messages (id, conversation_id, role, content, created_at, status, run_id, finish_reason,
+        error_code, usage, timings, sources, cached, metadata, steps)
+      VALUES ${this.messageRows(messages)}`;
+  }
+
+  /** `messages` as the rows of a VALUES list, typed as their columns (so a VALUES in FROM reads them alike). */
+  private messageRows(messages: readonly StoredMessage[]) {
+    return messages
       .map(
-        (message) => this.sql`(${pgText(message.id)}, ${pgText(message.conversationId)}, ${message.role},
-          ${pgText(message.content)}, ${message.createdAt}, ${message.status ?? null}, ${message.runId ?? null},
-          ${message.finishReason ?? null}, ${message.errorCode ?? null}, ${jsonOrNull(message.usage)}::text::jsonb,
+        (message) => this.sql`(${pgText(message.id)}::text, ${pgText(message.conversationId)}::text,
+          ${message.role}::text, ${pgText(message.content)}::text, ${message.createdAt}::bigint,
+          ${message.status ?? null}::text, ${message.runId ?? null}::text, ${message.finishReason ?? null}::text,
+          ${message.errorCode ?? null}::text, ${jsonOrNull(message.usage)}::text::jsonb,
           ${jsonOrNull(message.timings)}::text::jsonb, ${jsonOrNull(message.sources)}::text::jsonb,
           ${message.cached ?? null}::boolean, ${jsonOrNull(message.metadata)}::text::jsonb,
           ${jsonOrNull(message.steps)}::text::jsonb)`,
       )
       .reduce((list, row) => this.sql`${list}, ${row}`);
-    return this.sql`
-      INSERT INTO messages (id, conversation_id, role, content, created_at, status, run_id, finish_reason,
-        error_code, usage, timings, sources, cached, metadata, steps)
-      VALUES ${rows}`;
   }
 
   async replaceMessage(message: StoredMessage): Promise<boolean> {
