@@ -5,7 +5,7 @@
 // function in pipeline/phases/; what they share (text, sources, usage, outcome, the held `done`) is the run's
 // RunRecorder (pipeline/recorder.ts).
 
-import { randomUUID } from 'node:crypto';
+import { newMessageId } from './conversation-ids.ts';
 import { enterLogContext } from './logger.ts';
 import { noopObserver } from './observer.ts';
 import { checkpointScheduler, type AnswerCheckpoints } from './pipeline/checkpoints.ts';
@@ -38,7 +38,7 @@ export async function runChatPipeline(
   deps: ChatPipelineDeps,
 ): Promise<void> {
   const startedAt = performance.now();
-  const messageId = input.newConversation?.messageId ?? `msg_${randomUUID()}`;
+  const messageId = input.newConversation?.messageId ?? newMessageId();
   const chatbot = input.chatbot;
   // The chatbot's own model and provider chain, where it has them.
   const choice = {

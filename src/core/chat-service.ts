@@ -1,11 +1,10 @@
 // Starts chat runs: resolves the chatbot and the conversation, creates the run and launches the pipeline without
 // awaiting it.
 
-import { randomUUID } from 'node:crypto';
 import { cacheScope } from './answer-cache.ts';
 import { runChatPipeline, type ChatPipelineDeps } from './chat-pipeline.ts';
 import { ChatbotChanged, type Chatbot, type ChatbotStore } from './chatbots.ts';
-import { newConversationId } from './conversation-ids.ts';
+import { newConversationId, newMessageId } from './conversation-ids.ts';
 import type { MessageMetadata, StoredMessage } from './conversation-store.ts';
 import { questionAndAnswer } from './pipeline/phases/history.ts';
 import { RivuletError, toRivuletError } from './errors.ts';
@@ -166,7 +165,7 @@ export class ChatService {
         // Created with its first messages in one write, before the run is returned: the client learns the
         // conversation's id (the start event) only once it exists, so a follow-up always finds it.
         const id = input.newConversationId ?? newConversationId();
-        const first = { messageId: `msg_${randomUUID()}`, createdAt: Date.now() };
+        const first = { messageId: newMessageId(), createdAt: Date.now() };
         const messages = questionAndAnswer({
           conversationId: id,
           question: input.message,

@@ -1,12 +1,17 @@
 // New conversations' ids and rows (apart from conversation-store.ts, which the web client's types include: no
 // node:crypto there).
 
-import { randomUUID } from 'node:crypto';
 import { appendedTo, type Conversation, type StoredMessage } from './conversation-store.ts';
+import { timeOrderedUuid } from './ids.ts';
 
-/** A generated conversation id. */
+/** A generated conversation id; later ones sort later (see timeOrderedUuid). */
 export function newConversationId(): string {
-  return `conv_${randomUUID()}`;
+  return `conv_${timeOrderedUuid()}`;
+}
+
+/** A generated message id; later ones sort later (see timeOrderedUuid). */
+export function newMessageId(): string {
+  return `msg_${timeOrderedUuid()}`;
 }
 
 /**

@@ -1,6 +1,5 @@
 // In-memory run hub: one process, append-only logs, readers with their own cursors, grace and retention timers.
 
-import { randomBytes } from 'node:crypto';
 import { RivuletError, type ErrorCode } from '../../core/errors.ts';
 import {
   encodeEvent,
@@ -10,6 +9,7 @@ import {
   type RunEvent,
   type RunEventInput,
 } from '../../core/events.ts';
+import { takeRandomBytes } from '../../core/ids.ts';
 import { noopObserver, type HubObserver } from '../../core/observer.ts';
 import type {
   CreateRunOptions,
@@ -76,21 +76,11 @@ export interface MemoryRunHubOptions {
 }
 
 const RUN_ID_BYTES = 16;
-/**
- * Random bytes for run ids, drawn 256 ids at a time (as crypto.randomUUID caches its own): a synchronous
- * randomBytes(16) per run cost more than the id was worth. Every byte is used for one id only.
- */
-const runIdPool = { bytes: Buffer.alloc(0), offset: 0 };
 
 /** Unguessable, URL-safe and free of ':' (Last-Event-ID is "<runId>:<seq>"): 16 random bytes in base64url. */
 export function newRunId(): string {
-  if (runIdPool.offset + RUN_ID_BYTES > runIdPool.bytes.length) {
-    runIdPool.bytes = randomBytes(RUN_ID_BYTES * 256);
-    runIdPool.offset = 0;
-  }
-  const start = runIdPool.offset;
-  runIdPool.offset += RUN_ID_BYTES;
-  return `run_${runIdPool.bytes.toString('base64url', start, start + RUN_ID_BYTES)}`;
+  const { bytes, offset } = takeRandomBytes(RUN_ID_BYTES);
+  return `run_${bytes.toString('base64url', offset, offset + RUN_ID_BYTES)}`;
 }
 
 class MemoryRun extends RunLog implements RunProducer, OwnedRun {

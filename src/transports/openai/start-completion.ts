@@ -3,6 +3,7 @@
 
 import type { ChatService } from '../../core/chat-service.ts';
 import type { ChatbotStore } from '../../core/chatbots.ts';
+import { newMessageId } from '../../core/conversation-ids.ts';
 import type { ConversationStore } from '../../core/conversation-store.ts';
 import { RivuletError } from '../../core/errors.ts';
 import { chatRefusal, type Principal } from '../../core/principal.ts';
@@ -52,7 +53,7 @@ export async function startCompletion(
     const createdAt = Date.now();
     for (const turn of request.history) {
       await deps.conversations.appendMessage({
-        id: `msg_${crypto.randomUUID()}`,
+        id: newMessageId(),
         conversationId: conversation.id,
         role: turn.role,
         content: turn.content,

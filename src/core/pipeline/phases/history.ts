@@ -1,6 +1,6 @@
 // The history phase: the conversation so far, and the question and its answer (as streaming) stored in one write.
 
-import { randomUUID } from 'node:crypto';
+import { newMessageId } from '../../conversation-ids.ts';
 import type { MessageMetadata, StoredMessage } from '../../conversation-store.ts';
 import type { ChatMessage } from '../../provider.ts';
 import type { PipelineContext } from '../context.ts';
@@ -53,7 +53,7 @@ export function questionAndAnswer(answer: {
   const { conversationId, createdAt } = answer;
   return [
     {
-      id: `msg_${randomUUID()}`,
+      id: newMessageId(),
       conversationId,
       role: 'user',
       content: answer.question,
