@@ -154,7 +154,14 @@ export class ChatService {
     /** The remembered chatbot was changed or deleted meanwhile: nothing was stored, the start is made again. */
     let changed = false;
     try {
-      hold = await this.reserve(principal, limitKey, chatbot, input.message, outputMax);
+      try {
+        hold = await this.reserve(principal, limitKey, chatbot, input.message, outputMax);
+      } catch (error) {
+        // Refused on the remembered chatbot's budget, which another process may have raised or lifted since: a
+        // refusal is never made on a remembered chatbot, so the start is made again from a fresh read.
+        if (version !== undefined && error instanceof RivuletError) changed = true;
+        throw error;
+      }
       // The chatbot's own run deadline, where it has one (RUN_MAX_DURATION_MS otherwise).
       const maxDurationMs = chatbot.limits.maxDurationMs ?? undefined;
       run = this.deps.hub.create({

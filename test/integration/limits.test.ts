@@ -3,6 +3,7 @@
 // limits are off.
 
 import { SignJWT } from 'jose';
+import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { usageDay } from '../../src/core/token-usage.ts';
 import type { FakeScenario } from '../fakes/openai-upstream.ts';
@@ -314,6 +315,43 @@ describe('daily token budgets', () => {
     expect(await spent('principal', 'user:erin')).toBe(0);
     expectAnswered(await chat(server, erin, { message: 'hello default' }));
   });
+
+  // On PostgreSQL a new conversation starts from the chatbot as this process last read it: a budget another process
+  // lifted meanwhile must not keep refusing from that copy.
+  it.runIf(process.env.RIVULET_TEST_STORE === 'postgres')(
+    'answers once another process lifts a chatbot’s spent budget, though this one remembers it spent',
+    async () => {
+      await server.app.stores.chatbots.putChatbot({
+        id: 'lifted',
+        name: 'Lifted',
+        collectionId: 'lifted',
+        systemPrompt: null,
+        temperature: null,
+        maxTokens: null,
+        glossary: [],
+        limits: { tokensPerDay: 50 },
+      });
+      const ivan = await as('ivan');
+      expectAnswered(await chat(server, ivan, { message: 'hello lifted', chatbotId: 'lifted' }));
+      await server.app.chat.settled();
+      await expect.poll(() => spent('chatbot', 'lifted')).toBe(60);
+      // Judy's own budget is whole: the chatbot's refuses her.
+      const refused = await call(server, '/api/chat/stream', {
+        headers: await as('judy'),
+        json: { message: 'again?', chatbotId: 'lifted' },
+      });
+      expectRefusal(refused, 429, 'TOKEN_BUDGET_EXCEEDED');
+      expect(refused.body.error?.message).toContain('chatbot');
+      const elsewhere = postgres(server.app.config.databaseUrl ?? '', { max: 1, onnotice: () => {} });
+      try {
+        await elsewhere`UPDATE chatbots SET limits = '{"tokensPerDay":null}', updated_at = updated_at + 1
+          WHERE id = 'lifted'`;
+      } finally {
+        await elsewhere.end();
+      }
+      expectAnswered(await chat(server, await as('ken'), { message: 'lifted?', chatbotId: 'lifted' }));
+    },
+  );
 
   it('does not charge an answer served from the cache', async () => {
     const question = 'How long do I have to return a parcel?';
