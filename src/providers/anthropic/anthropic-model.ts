@@ -1,7 +1,8 @@
 // Anthropic's Messages API (/v1/messages): named SSE events, a top-level system prompt, alternating turns.
 
 import type { EventSourceMessage } from 'eventsource-parser';
-import { Agent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { providerAgent } from '../shared/provider-agent.ts';
 import { RivuletError, type ErrorCode } from '../../core/errors.ts';
 import { upstreamExcerpt } from '../../core/redact.ts';
 import type { FinishReason, Usage } from '../../core/events.ts';
@@ -64,7 +65,7 @@ export class AnthropicModel implements LanguageModel {
     this.headers = { 'x-api-key': options.apiKey, 'anthropic-version': options.version ?? ANTHROPIC_VERSION };
     this.stallMs = options.stallMs;
     this.maxTokens = options.maxTokens ?? ANTHROPIC_DEFAULT_MAX_TOKENS;
-    this.dispatcher = new Agent({ keepAliveTimeout: 10_000, connect: { timeout: options.stallMs } });
+    this.dispatcher = providerAgent({ keepAliveTimeout: 10_000, connect: { timeout: options.stallMs } });
   }
 
   async stream(generate: GenerateRequest, options: StreamOptions): Promise<void> {

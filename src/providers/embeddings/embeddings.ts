@@ -2,7 +2,8 @@
 // backoff, response checks and L2 normalisation, the embedding space; and the one built from configuration.
 
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Agent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { providerAgent } from '../shared/provider-agent.ts';
 import type { EmbeddingConfig } from '../../config.ts';
 import type { EmbeddingSpace } from '../../core/documents.ts';
 import type { Embedder } from '../../core/embedder.ts';
@@ -55,7 +56,7 @@ export class HttpEmbedder implements Embedder {
     this.model = endpoint.model;
     this.dimensions = options.dimensions;
     this.random = options.random ?? Math.random;
-    this.dispatcher = new Agent({ keepAliveTimeout: 10_000, connect: { timeout: endpoint.stallMs } });
+    this.dispatcher = providerAgent({ keepAliveTimeout: 10_000, connect: { timeout: endpoint.stallMs } });
   }
 
   async space(): Promise<EmbeddingSpace> {

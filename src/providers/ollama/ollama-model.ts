@@ -1,6 +1,7 @@
 // Ollama's native chat API (/api/chat, NDJSON lines) and its model listing, for local models.
 
-import { Agent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { providerAgent } from '../shared/provider-agent.ts';
 import { RivuletError } from '../../core/errors.ts';
 import type { FinishReason, Usage } from '../../core/events.ts';
 import type { GenerateRequest, GenerateResult, LanguageModel, StreamOptions } from '../../core/provider.ts';
@@ -93,7 +94,7 @@ export class OllamaModel implements LanguageModel {
     this.model = options.model;
     this.url = `${ollamaBaseUrl(options.host)}/api/chat`;
     this.stallMs = options.stallMs;
-    this.dispatcher = new Agent({ keepAliveTimeout: 10_000, connect: { timeout: options.stallMs } });
+    this.dispatcher = providerAgent({ keepAliveTimeout: 10_000, connect: { timeout: options.stallMs } });
   }
 
   async stream(generate: GenerateRequest, options: StreamOptions): Promise<void> {

@@ -2,7 +2,8 @@
 // Foundry models), and any compatible server (vLLM, llama.cpp server, LM Studio, Ollama's /v1).
 
 import type { EventSourceMessage } from 'eventsource-parser';
-import { Agent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { providerAgent } from '../shared/provider-agent.ts';
 import { RivuletError } from '../../core/errors.ts';
 import { upstreamExcerpt } from '../../core/redact.ts';
 import type { FinishReason, Usage } from '../../core/events.ts';
@@ -65,7 +66,7 @@ export class ChatCompletionsModel implements LanguageModel {
     this.endpoint = endpoint;
     this.provider = endpoint.provider;
     this.model = endpoint.model;
-    this.dispatcher = new Agent({ keepAliveTimeout: 10_000, connect: { timeout: endpoint.stallMs } });
+    this.dispatcher = providerAgent({ keepAliveTimeout: 10_000, connect: { timeout: endpoint.stallMs } });
   }
 
   async stream(generate: GenerateRequest, options: StreamOptions): Promise<void> {
