@@ -90,6 +90,19 @@ export interface ChunksByRowid {
   chunks: Map<number, ChunkFace>;
 }
 
+/** The ranked chunks found among `chunks`, in rank order, with their scores: searchText from rankText and chunksByRowid. */
+export function rankedHits(
+  ranked: RankedChunks['ranked'],
+  chunks: ReadonlyMap<number, ChunkFace>,
+): ChunkHit[] {
+  const hits: ChunkHit[] = [];
+  for (const { rowid, score } of ranked) {
+    const face = chunks.get(rowid);
+    if (face !== undefined) hits.push({ ...face, score });
+  }
+  return hits;
+}
+
 export interface DocumentInput {
   collectionId: string;
   source: string;

@@ -127,12 +127,9 @@ export class ChunkCache {
       ranked.map((entry) => entry.rowid),
       signal,
     );
-    const found: { chunk: FoundChunk; score: number }[] = [];
-    for (const { rowid, score } of ranked) {
-      const face = chunks.get(rowid);
-      if (face !== undefined) found.push({ chunk: new FoundChunk(face), score });
-    }
-    return found;
+    const found = new Map<number, FoundChunk>();
+    for (const [rowid, face] of chunks) found.set(rowid, new FoundChunk(face));
+    return this.pick(found, ranked);
   }
 
   private drop(collectionId: string): void {

@@ -36,7 +36,8 @@ export function proximityBonus(
   analyzeText: Analyze = indexTerms,
 ): number {
   if (terms.length < 2) return 0;
-  return bonusOf(terms, fields, analyzeText, new Float64Array(terms.length * terms.length), {
+  const { title, text } = analysedFields(fields, analyzeText);
+  return bonusOfAnalysed(terms, title, text, new Float64Array(terms.length * terms.length), {
     codes: new Float64Array(0),
   });
 }
@@ -46,22 +47,14 @@ interface Occurrences {
   codes: Float64Array;
 }
 
-/** proximityBonus with its work arrays given, so a rerank allocates them once for all its hits. */
-function bonusOf(
-  terms: readonly string[],
-  fields: ProximityFields,
-  analyzeText: Analyze,
-  pairs: Float64Array,
-  occurrences: Occurrences,
-): number {
+/** A hit's two fields analysed by `analyzeText`, by the chunk's id and content hash when it has them. */
+function analysedFields(fields: ProximityFields, analyzeText: Analyze): AnalysedFields {
   const { id: chunkId, contentHash } = fields;
   const named = chunkId !== undefined && contentHash !== undefined;
-  const title = analyzeText(
-    proximityTitle(fields),
-    named ? { chunkId, contentHash, field: 'title' } : undefined,
-  );
-  const text = analyzeText(fields.text, named ? { chunkId, contentHash, field: 'text' } : undefined);
-  return bonusOfAnalysed(terms, title, text, pairs, occurrences);
+  return {
+    title: analyzeText(proximityTitle(fields), named ? { chunkId, contentHash, field: 'title' } : undefined),
+    text: analyzeText(fields.text, named ? { chunkId, contentHash, field: 'text' } : undefined),
+  };
 }
 
 /** The text of a hit's first field: its document's title and its heading, one line each. */
@@ -69,7 +62,7 @@ export function proximityTitle(fields: Pick<ChunkHit, 'documentTitle' | 'heading
   return `${fields.documentTitle}\n${fields.heading}`;
 }
 
-/** bonusOf over the two fields analysed already (indexTerms of proximityTitle and of the body). */
+/** proximityBonus over the two fields analysed already, with its work arrays given (a rerank allocates them once). */
 function bonusOfAnalysed(
   terms: readonly string[],
   title: IndexedTerms,
@@ -134,20 +127,17 @@ export function rerankByProximity<Hit extends ProximityFields & { score: number 
   hits: readonly Hit[],
   analyzeText: Analyze = indexTerms,
 ): Hit[] {
-  const terms = queryTerms(query);
-  const head = hits.slice(0, PROXIMITY.depth);
-  if (terms.length < 2 || head.length < 2) return [...hits];
-  const pairs = new Float64Array(terms.length * terms.length);
-  const occurrences: Occurrences = { codes: new Float64Array(0) };
-  const reranked = head
-    .map((hit, rank) => ({
-      hit,
-      rank,
-      score: hit.score + bonusOf(terms, hit, analyzeText, pairs, occurrences),
-    }))
-    .sort((a, b) => b.score - a.score || a.rank - b.rank)
-    .map(({ hit, score }) => ({ ...hit, score }));
-  return [...reranked, ...hits.slice(PROXIMITY.depth)];
+  const ranked = rerankAnalysed(
+    query,
+    hits,
+    (hit) => hit.score,
+    (hit) => analysedFields(hit, analyzeText),
+    hits.length,
+  );
+  return ranked.map(({ index, score }) => {
+    const hit = hits[index] as Hit;
+    return hit.score === score ? hit : { ...hit, score };
+  });
 }
 
 /** A hit's two fields analysed (indexTerms of proximityTitle(hit) and of hit.text), as a cache keeps them. */
@@ -157,8 +147,9 @@ export interface AnalysedFields {
 }
 
 /**
- * rerankByProximity(query, hits).slice(0, limit), for hits whose fields a cache holds analysed: which hits (their
- * indexes in `hits`) and with what score, best first, without copying a hit. The same order and scores.
+ * The rerank itself, for hits whose fields `fieldsOf` gives analysed (a cache's, or analysed now): which hits (their
+ * indexes in `hits`) and with what score, best first, at most `limit`, without copying a hit. The first
+ * PROXIMITY.depth hits get their bonus, the rest follow as they were.
  */
 export function rerankAnalysed<Hit>(
   query: string,

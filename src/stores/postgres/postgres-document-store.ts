@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { TransactionSql } from 'postgres';
 import {
   isUnchanged,
+  rankedHits,
   type ChunkFace,
   type ChunkHit,
   type ChunkInput,
@@ -22,7 +23,6 @@ import { postgresColumns, type PostgresColumnTypes } from '../rows/columns.ts';
 import {
   toChunk,
   toChunkFace,
-  toChunkHit,
   toDocument,
   type ChunkRow,
   type DocumentRow,
@@ -164,10 +164,13 @@ export class PostgresDocumentStore implements DocumentStore {
     limit: number,
     signal?: AbortSignal,
   ): Promise<ChunkHit[]> {
-    return abortable(signal, async () => {
-      const ranked = await this.lexical.rank(this.sql, pgText(collectionId), query, limit, signal);
-      return this.hits(collectionId, ranked, signal);
-    });
+    const { ranked } = await this.rankText(collectionId, query, limit, signal);
+    const { chunks } = await this.chunksByRowid(
+      collectionId,
+      ranked.map((entry) => entry.rowid),
+      signal,
+    );
+    return rankedHits(ranked, chunks);
   }
 
   async rankText(
@@ -222,11 +225,13 @@ export class PostgresDocumentStore implements DocumentStore {
       });
       const iterative = await this.iterativeScans;
       const rows = await nearestChunks(this.sql, { iterative }, pgText(collectionId), vector, limit, signal);
-      return this.hits(
+      const ranked = rows.map(({ rowid, distance }) => ({ rowid, score: 1 - distance }));
+      const { chunks } = await this.chunksByRowid(
         collectionId,
-        rows.map(({ rowid, distance }) => ({ rowid, score: 1 - distance })),
+        ranked.map((entry) => entry.rowid),
         signal,
       );
+      return rankedHits(ranked, chunks);
     });
   }
 
@@ -306,28 +311,5 @@ export class PostgresDocumentStore implements DocumentStore {
       tx,
       removed.map((row) => row.rowid),
     );
-  }
-
-  /** Chunks for ranked rowids of the collection, in rank order (rows deleted meanwhile are skipped). */
-  private async hits(
-    collectionId: string,
-    ranked: readonly { rowid: number; score: number }[],
-    signal: AbortSignal | undefined,
-  ): Promise<ChunkHit[]> {
-    if (ranked.length === 0) return [];
-    const rows = await this.sql<HitRow<PostgresColumnTypes>[]>`
-      SELECT c.rowid, c.id, c.document_id, c.ordinal, c.heading, c.text, c.metadata,
-        d.title AS document_title, d.source, d.content_hash
-      FROM chunks AS c JOIN documents AS d ON d.id = c.document_id
-      WHERE c.rowid = ANY(${ranked.map((entry) => entry.rowid)}::bigint[])
-        AND c.collection_id = ${pgText(collectionId)}`.signal(signal);
-    const byRowid = new Map(rows.map((row) => [row.rowid, row]));
-    const hits: ChunkHit[] = [];
-    for (const { rowid, score } of ranked) {
-      const row = byRowid.get(rowid);
-      if (row === undefined) continue;
-      hits.push(toChunkHit(row, score, postgresColumns));
-    }
-    return hits;
   }
 }

@@ -1,6 +1,6 @@
 // documents and chunks rows and the records they hold, for every backend.
 
-import type { ChunkFace, ChunkHit, ChunkRecord, DocumentRecord } from '../../core/documents.ts';
+import type { ChunkFace, ChunkRecord, DocumentRecord } from '../../core/documents.ts';
 import type { ColumnCodec, ColumnTypes } from './columns.ts';
 
 export interface DocumentRow<C extends ColumnTypes> {
@@ -69,21 +69,7 @@ export function toChunk<C extends ColumnTypes>(row: ChunkRow<C>, columns: Column
   };
 }
 
-export function toChunkHit<C extends ColumnTypes>(
-  row: HitRow<C>,
-  score: number,
-  columns: ColumnCodec<C>,
-): ChunkHit {
-  return {
-    ...toChunk(row, columns),
-    documentTitle: row.document_title,
-    source: row.source,
-    contentHash: row.content_hash,
-    score,
-  };
-}
-
-/** toChunkHit without the score: what a retriever keeps of a chunk it found (ChunkFace). */
+/** A chunk with its document's title, source and hash: what a search finds (ChunkFace; with a score, a ChunkHit). */
 export function toChunkFace<C extends ColumnTypes>(row: HitRow<C>, columns: ColumnCodec<C>): ChunkFace {
   return {
     ...toChunk(row, columns),

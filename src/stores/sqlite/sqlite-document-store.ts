@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import {
   isUnchanged,
+  rankedHits,
   type ChunkFace,
   type ChunkHit,
   type ChunkInput,
@@ -22,7 +23,6 @@ import { sqliteColumns, type SqliteColumnTypes } from '../rows/columns.ts';
 import {
   toChunk,
   toChunkFace,
-  toChunkHit,
   toDocument,
   type ChunkRow,
   type DocumentRow,
@@ -65,7 +65,6 @@ export class SqliteDocumentStore implements DocumentStore {
     | 'chunkRowids'
     | 'deleteChunks'
     | 'insertChunk'
-    | 'hits'
     | 'faces'
     | 'chunks'
     | 'hashes'
@@ -101,12 +100,8 @@ export class SqliteDocumentStore implements DocumentStore {
       insertChunk: db.prepare(`
         INSERT INTO chunks (id, document_id, collection_id, ordinal, heading, text, metadata)
         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING rowid`),
-      hits: db.prepare(`
-        SELECT c.rowid, c.id, c.document_id, c.ordinal, c.heading, c.text, c.metadata,
-          d.title AS document_title, d.source, d.content_hash
-        FROM chunks c JOIN documents d ON d.id = c.document_id
-        WHERE c.rowid IN (SELECT value FROM json_each(?)) AND c.collection_id = ?`),
-      // hits, with the collection's lexical generation on every row (one read transaction: the same snapshot).
+      // A search's chunks by rowid, with the collection's lexical generation on every row (one read transaction:
+      // the same snapshot).
       faces: db.prepare(`
         SELECT c.rowid, c.id, c.document_id, c.ordinal, c.heading, c.text, c.metadata,
           d.title AS document_title, d.source, d.content_hash,
@@ -124,11 +119,8 @@ export class SqliteDocumentStore implements DocumentStore {
     };
     // node:sqlite builds a row object value by value; as arrays, a search's hit rows cost about a quarter less
     // (Node 24; older Node has no setReturnArrays and gives objects).
-    this.hitRowsAsArrays = typeof this.statements.hits.setReturnArrays === 'function';
-    if (this.hitRowsAsArrays) {
-      this.statements.hits.setReturnArrays(true);
-      this.statements.faces.setReturnArrays(true);
-    }
+    this.hitRowsAsArrays = typeof this.statements.faces.setReturnArrays === 'function';
+    if (this.hitRowsAsArrays) this.statements.faces.setReturnArrays(true);
     this.refreshSpace();
   }
 
@@ -242,7 +234,12 @@ export class SqliteDocumentStore implements DocumentStore {
   }
 
   async searchText(collectionId: string, query: string, limit: number): Promise<ChunkHit[]> {
-    return this.hits(collectionId, this.lexical.query(collectionId, query, limit));
+    const { ranked } = this.lexical.rank(collectionId, query, limit);
+    const { chunks } = await this.chunksByRowid(
+      collectionId,
+      ranked.map((entry) => entry.rowid),
+    );
+    return rankedHits(ranked, chunks);
   }
 
   async rankText(collectionId: string, query: string, limit: number): Promise<RankedChunks> {
@@ -280,10 +277,12 @@ export class SqliteDocumentStore implements DocumentStore {
       rowid: number;
       distance: number;
     }[];
-    return this.hits(
+    const ranked = rows.map(({ rowid, distance }) => ({ rowid, score: 1 - distance }));
+    const { chunks } = await this.chunksByRowid(
       collectionId,
-      rows.map(({ rowid, distance }) => ({ rowid, score: 1 - distance })),
+      ranked.map((entry) => entry.rowid),
     );
+    return rankedHits(ranked, chunks);
   }
 
   async embeddingSpace(): Promise<EmbeddingSpace | undefined> {
@@ -313,22 +312,6 @@ export class SqliteDocumentStore implements DocumentStore {
    * The collection's chunks for ranked rowids, in rank order: rows deleted meanwhile (or without the lexical index
    * being told) are skipped.
    */
-  private hits(collectionId: string, ranked: readonly { rowid: number; score: number }[]): ChunkHit[] {
-    if (ranked.length === 0) return [];
-    const found = this.statements.hits.all(JSON.stringify(ranked.map((entry) => entry.rowid)), collectionId);
-    const rows = this.hitRowsAsArrays
-      ? (found as unknown as HitColumns[]).map(hitRow)
-      : (found as unknown as HitRow<SqliteColumnTypes>[]);
-    const byRowid = new Map(rows.map((row) => [row.rowid, row]));
-    const hits: ChunkHit[] = [];
-    for (const { rowid, score } of ranked) {
-      const row = byRowid.get(rowid);
-      if (row === undefined) continue;
-      hits.push(toChunkHit(row, score, sqliteColumns));
-    }
-    return hits;
-  }
-
   private removeChunks(documentId: string): void {
     const rows = this.statements.chunkRowids.all(documentId) as unknown as { rowid: number }[];
     for (const { rowid } of rows) {
