@@ -20,6 +20,10 @@ import { abortable } from './abortable.ts';
 import { pgJson, pgText, type Sql } from './database.ts';
 import { CHATBOT_VERSION_SQL } from './postgres-chatbot-store.ts';
 
+/** The columns a message is inserted with, in messageRows' order (both INSERTs of createConversation name them). */
+const MESSAGE_COLUMNS = `(id, conversation_id, role, content, created_at, status, run_id, finish_reason, error_code,
+  usage, timings, sources, cached, metadata, steps)`;
+
 /** A JSON column's value: undefined and null are SQL NULL. */
 function jsonOrNull(value: unknown): string | null {
   return value === undefined || value === null ? null : pgJson(value);
@@ -84,8 +88,7 @@ export class PostgresConversationStore implements ConversationStore {
       messages.length === 0
         ? await this.sql<{ n: number }[]>`${guarded} SELECT count(*)::int AS n FROM conversation`
         : await this.sql`${guarded}
-            INSERT INTO messages (id, conversation_id, role, content, created_at, status, run_id, finish_reason,
-              error_code, usage, timings, sources, cached, metadata, steps)
+            INSERT INTO messages ${this.sql.unsafe(MESSAGE_COLUMNS)}
             SELECT * FROM (VALUES ${this.messageRows(messages)}) AS first
             WHERE EXISTS (SELECT 1 FROM conversation)`;
     const stored = messages.length === 0 ? ((result[0] as { n: number } | undefined)?.n ?? 0) : result.count;
@@ -154,8 +157,7 @@ export class PostgresConversationStore implements ConversationStore {
   /** The INSERT of `messages` (one or more): a multi-row VALUES keeps their order in seq. */
   private insertMessages(messages: readonly StoredMessage[]) {
     return this.sql`
-      INSERT INTO messages (id, conversation_id, role, content, created_at, status, run_id, finish_reason,
-        error_code, usage, timings, sources, cached, metadata, steps)
+      INSERT INTO messages ${this.sql.unsafe(MESSAGE_COLUMNS)}
       VALUES ${this.messageRows(messages)}`;
   }
 
