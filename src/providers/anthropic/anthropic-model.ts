@@ -65,7 +65,7 @@ export class AnthropicModel implements LanguageModel {
     this.headers = { 'x-api-key': options.apiKey, 'anthropic-version': options.version ?? ANTHROPIC_VERSION };
     this.stallMs = options.stallMs;
     this.maxTokens = options.maxTokens ?? ANTHROPIC_DEFAULT_MAX_TOKENS;
-    this.dispatcher = providerAgent({ keepAliveTimeout: 10_000, connect: { timeout: options.stallMs } });
+    this.dispatcher = providerAgent(options.stallMs);
   }
 
   async stream(generate: GenerateRequest, options: StreamOptions): Promise<void> {

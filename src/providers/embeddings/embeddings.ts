@@ -56,7 +56,7 @@ export class HttpEmbedder implements Embedder {
     this.model = endpoint.model;
     this.dimensions = options.dimensions;
     this.random = options.random ?? Math.random;
-    this.dispatcher = providerAgent({ keepAliveTimeout: 10_000, connect: { timeout: endpoint.stallMs } });
+    this.dispatcher = providerAgent(endpoint.stallMs);
   }
 
   async space(): Promise<EmbeddingSpace> {

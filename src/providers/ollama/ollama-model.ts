@@ -94,7 +94,7 @@ export class OllamaModel implements LanguageModel {
     this.model = options.model;
     this.url = `${ollamaBaseUrl(options.host)}/api/chat`;
     this.stallMs = options.stallMs;
-    this.dispatcher = providerAgent({ keepAliveTimeout: 10_000, connect: { timeout: options.stallMs } });
+    this.dispatcher = providerAgent(options.stallMs);
   }
 
   async stream(generate: GenerateRequest, options: StreamOptions): Promise<void> {

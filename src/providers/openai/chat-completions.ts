@@ -66,7 +66,7 @@ export class ChatCompletionsModel implements LanguageModel {
     this.endpoint = endpoint;
     this.provider = endpoint.provider;
     this.model = endpoint.model;
-    this.dispatcher = providerAgent({ keepAliveTimeout: 10_000, connect: { timeout: endpoint.stallMs } });
+    this.dispatcher = providerAgent(endpoint.stallMs);
   }
 
   async stream(generate: GenerateRequest, options: StreamOptions): Promise<void> {

@@ -3,7 +3,7 @@ import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { Agent, request, type Dispatcher } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
-import { idleStackPool, providerAgent } from './provider-agent.ts';
+import { idleStackPool, PROVIDER_KEEP_ALIVE_MS, providerAgent } from './provider-agent.ts';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 
@@ -84,15 +84,17 @@ describe('providerAgent', () => {
       await finishAll(server.held, [...again, ...more, ...extra]);
       return seen;
     };
-    const ours = await counts(providerAgent({ keepAliveTimeout: 10_000 }));
-    const undicis = await counts(new Agent({ keepAliveTimeout: 10_000 }));
+    const ours = await counts(providerAgent(2_000));
+    const undicis = await counts(
+      new Agent({ keepAliveTimeout: PROVIDER_KEEP_ALIVE_MS, connect: { timeout: 2_000 } }),
+    );
     expect(ours).toEqual(undicis);
     expect(ours[0]).toBe(20);
     expect(ours[3]).toBeGreaterThan(ours[2] as number);
   });
 
   it('takes a connection dropped after a connection error out of the free ones', async () => {
-    const agent = providerAgent({ keepAliveTimeout: 10_000, connect: { timeout: 2_000 } });
+    const agent = providerAgent(2_000);
     cleanups.push(() => agent.destroy());
     // Nothing listens there: the connection fails, the request errors, and the next one still gets its error.
     const closed = createServer();

@@ -117,7 +117,17 @@ export function idleStackPool(origin: string | URL, options: Pool.Options): Disp
   return pool;
 }
 
-/** undici's Agent, one idleStackPool per origin; `options` as Agent's (keep-alive, connect timeout). */
-export function providerAgent(options: Agent.Options): Agent {
-  return new Agent({ ...options, factory: idleStackPool });
+/** How long a provider connection stays open unused for the next call. */
+export const PROVIDER_KEEP_ALIVE_MS = 10_000;
+
+/**
+ * The Agent a provider (or embedding) client sends through: undici's, one idleStackPool per origin, connections kept
+ * PROVIDER_KEEP_ALIVE_MS, a connect given up after `connectTimeoutMs` (the client's stall timeout).
+ */
+export function providerAgent(connectTimeoutMs: number): Agent {
+  return new Agent({
+    keepAliveTimeout: PROVIDER_KEEP_ALIVE_MS,
+    connect: { timeout: connectTimeoutMs },
+    factory: idleStackPool,
+  });
 }
