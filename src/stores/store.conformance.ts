@@ -476,6 +476,13 @@ export function describeStoreConformance(
         expect(await conversations.replaceMessage({ ...final, runId: 'run_a2', id: 'a_missing' })).toBe(
           false,
         );
+        // The sources are rewritten with the rest: replaced, then gone with a final store that has none.
+        const resourced = { ...final, runId: 'run_a2', sources: [source('2', 'doc_2'), source('3', 'doc_3')] };
+        expect(await conversations.replaceMessage(resourced)).toBe(true);
+        expect(await conversations.findMessageByRun('run_a2')).toEqual(resourced);
+        const { sources: _gone, ...unsourced } = resourced;
+        expect(await conversations.replaceMessage(unsourced)).toBe(true);
+        expect((await conversations.listMessages(conversation.id))[1]).toEqual(unsourced);
       });
 
       it('checkpoints several streaming answers in one call, each with its own text, and leaves ended ones alone', async () => {
@@ -500,8 +507,8 @@ export function describeStoreConformance(
           { id: 'b1', content: 'One', sources: [source('1', 'doc_1')] },
           // A NUL the PostgreSQL text type refuses is stored as U+FFFD, as every other write does.
           { id: 'b2', content: 'Two\0' },
-          { id: 'b3', content: 'Late' },
-          { id: 'b_missing', content: 'Gone' },
+          { id: 'b3', content: 'Late', sources: [source('1', 'doc_1')] },
+          { id: 'b_missing', content: 'Gone', sources: [source('1', 'doc_1')] },
         ]);
         await conversations.checkpointMessages([]);
         expect(await conversations.findMessageByRun('run_b1')).toEqual({

@@ -17,16 +17,22 @@ import { toConversation, toMessage, type ConversationRow, type MessageRow } from
 import { groupCommit, type GroupCommit } from './database.ts';
 import { toJson } from './json-columns.ts';
 
+/**
+ * A message's row with its sources, kept in a table of their own (migration 11): a streaming answer's row is rewritten
+ * by every checkpoint, and without its 3 to 4 KB of sources the answers streaming together share their pages.
+ */
+export const MESSAGE_ROWS = 'SELECT messages.*, message_sources.sources FROM messages LEFT JOIN message_sources USING (seq)';
+
 /** The newest `limit` messages of a conversation, oldest first; LIMIT -1 is no limit. */
 const NEWEST_MESSAGES = (limit: string): string =>
-  `SELECT * FROM (SELECT * FROM messages WHERE conversation_id = ? ORDER BY seq DESC LIMIT ${limit}) ORDER BY seq`;
+  `SELECT * FROM (${MESSAGE_ROWS} WHERE conversation_id = ? ORDER BY seq DESC LIMIT ${limit}) ORDER BY seq`;
 
 /** How many limits keep a statement of their own, the most recently used (see messagesStatement). */
 const LIMIT_STATEMENTS_MAX = 8;
 
 /**
  * A message's values for role ... steps and then run_id, in the column order insertMessage and replaceMessage bind
- * (replaceMessageInRun binds all but the last).
+ * (replaceMessageInRun binds all but the last). Its sources are written apart (see writeSources).
  */
 function messageColumns(message: StoredMessage): SQLInputValue[] {
   return [
@@ -38,7 +44,6 @@ function messageColumns(message: StoredMessage): SQLInputValue[] {
     message.errorCode ?? null,
     toJson(message.usage),
     toJson(message.timings),
-    toJson(message.sources),
     message.cached === undefined ? null : message.cached ? 1 : 0,
     toJson(message.metadata),
     toJson(message.steps),
@@ -58,6 +63,8 @@ export class SqliteConversationStore implements ConversationStore {
     | 'replaceMessage'
     | 'replaceMessageInRun'
     | 'checkpoint'
+    | 'writeSources'
+    | 'dropSources'
     | 'messageByRun'
     | 'interrupt'
     | 'touch'
@@ -105,25 +112,31 @@ export class SqliteConversationStore implements ConversationStore {
       ),
       insertMessage: db.prepare(`
         INSERT INTO messages (id, conversation_id, role, content, created_at, status, finish_reason, error_code,
-          usage, timings, sources, cached, metadata, steps, run_id)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+          usage, timings, cached, metadata, steps, run_id)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       // A column in SET has its index entries rewritten even when its value stays: the answer's run id (the usual
       // case) is left out, which spares a page of messages_by_run per answer.
       replaceMessageInRun: db.prepare(`
         UPDATE messages SET role = ?, content = ?, created_at = ?, status = ?, finish_reason = ?, error_code = ?,
-          usage = ?, timings = ?, sources = ?, cached = ?, metadata = ?, steps = ?, checkpointed_at = ?
+          usage = ?, timings = ?, cached = ?, metadata = ?, steps = ?, checkpointed_at = ?
         WHERE id = ? AND conversation_id = ? AND run_id IS ?
-        RETURNING conversation_id`),
+        RETURNING seq`),
       replaceMessage: db.prepare(`
         UPDATE messages SET role = ?, content = ?, created_at = ?, status = ?, finish_reason = ?, error_code = ?,
-          usage = ?, timings = ?, sources = ?, cached = ?, metadata = ?, steps = ?, run_id = ?, checkpointed_at = ?
+          usage = ?, timings = ?, cached = ?, metadata = ?, steps = ?, run_id = ?, checkpointed_at = ?
         WHERE id = ? AND conversation_id = ?
-        RETURNING conversation_id`),
+        RETURNING seq`),
       // Only while streaming: a checkpoint that lands after the final store must not undo it.
       checkpoint: db.prepare(
-        "UPDATE messages SET content = ?, sources = coalesce(?, sources), checkpointed_at = ? WHERE id = ? AND status = 'streaming'",
+        "UPDATE messages SET content = ?, checkpointed_at = ? WHERE id = ? AND status = 'streaming' RETURNING seq",
       ),
-      messageByRun: db.prepare('SELECT * FROM messages WHERE run_id = ? ORDER BY seq DESC LIMIT 1'),
+      // Sources the row already holds are not written again: the final store of an answer a checkpoint saved with
+      // its sources writes no page for them.
+      writeSources: db.prepare(`
+        INSERT INTO message_sources (seq, sources) VALUES (?, ?)
+        ON CONFLICT (seq) DO UPDATE SET sources = excluded.sources WHERE sources <> excluded.sources`),
+      dropSources: db.prepare('DELETE FROM message_sources WHERE seq = ?'),
+      messageByRun: db.prepare(`${MESSAGE_ROWS} WHERE run_id = ? ORDER BY seq DESC LIMIT 1`),
       interrupt: db.prepare(
         "UPDATE messages SET status = 'interrupted', finish_reason = 'aborted', error_code = 'RUN_INTERRUPTED' WHERE status = 'streaming' AND coalesce(checkpointed_at, created_at) < ?",
       ),
@@ -233,8 +246,19 @@ export class SqliteConversationStore implements ConversationStore {
 
   private insertMessages(messages: readonly StoredMessage[]): void {
     for (const message of messages) {
-      this.statements.insertMessage.run(message.id, message.conversationId, ...messageColumns(message));
+      const { lastInsertRowid } = this.statements.insertMessage.run(
+        message.id,
+        message.conversationId,
+        ...messageColumns(message),
+      );
+      if (message.sources !== undefined) this.statements.writeSources.run(lastInsertRowid, toJson(message.sources));
     }
+  }
+
+  /** The message `seq`'s sources: those given, or none. */
+  private replaceSources(seq: SQLInputValue, sources: StoredMessage['sources']): void {
+    if (sources === undefined) this.statements.dropSources.run(seq);
+    else this.statements.writeSources.run(seq, toJson(sources));
   }
 
   async replaceMessage(message: StoredMessage): Promise<boolean> {
@@ -246,6 +270,7 @@ export class SqliteConversationStore implements ConversationStore {
         this.statements.replaceMessageInRun.get(...columns, now, message.id, message.conversationId, runId) ??
         this.statements.replaceMessage.get(...columns, runId, now, message.id, message.conversationId);
       if (row === undefined) return false;
+      this.replaceSources(row.seq as SQLInputValue, message.sources);
       this.statements.touch.run(now, null, message.conversationId);
       return true;
     });
@@ -258,8 +283,9 @@ export class SqliteConversationStore implements ConversationStore {
   async checkpointMessages(checkpoints: readonly MessageCheckpoint[]): Promise<void> {
     const now = Date.now();
     const save = (): void => {
-      for (const checkpoint of checkpoints) {
-        this.statements.checkpoint.run(checkpoint.content, toJson(checkpoint.sources), now, checkpoint.id);
+      for (const { id, content, sources } of checkpoints) {
+        const row = this.statements.checkpoint.get(content, now, id);
+        if (row !== undefined && sources !== undefined) this.statements.writeSources.run(row.seq as SQLInputValue, toJson(sources));
       }
     };
     // One transaction for the lot: one commit, and each page the answers share written once.

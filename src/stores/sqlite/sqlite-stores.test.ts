@@ -138,6 +138,47 @@ describe('sqlite stores on disk', () => {
     await stores.close();
   });
 
+  it('migrating sources to their own table keeps the sources of every answer, and a deleted conversation takes them along', async () => {
+    const path = join(dir, 'v10', 'rivulet.sqlite');
+    mkdirSync(join(dir, 'v10'));
+    const old = new DatabaseSync(path);
+    for (const migration of MIGRATIONS.slice(0, 10)) old.exec(migration);
+    old.exec('PRAGMA user_version = 10');
+    old.exec(`INSERT INTO conversations (id, owner_id, chatbot_id, title, created_at, updated_at)
+      VALUES ('c1', 'alice', 'default', 'Q', 1, 2)`);
+    const sources = [{ id: '1', documentId: 'doc_1', title: 'Doc', snippet: 'text', score: 0.5 }];
+    const message = old.prepare(`INSERT INTO messages (id, conversation_id, role, content, created_at, status, sources)
+      VALUES (?, 'c1', ?, ?, 1, ?, ?)`);
+    message.run('q1', 'user', 'Q', null, null);
+    message.run('a1', 'assistant', 'A [1]', 'complete', JSON.stringify(sources));
+    message.run('a2', 'assistant', 'Cut', 'streaming', null);
+    old.close();
+
+    const stores = openSqliteStores(path);
+    const messages = await stores.conversations.listMessages('c1');
+    expect(messages.map((listed) => [listed.id, listed.sources])).toEqual([
+      ['q1', undefined],
+      ['a1', sources],
+      ['a2', undefined],
+    ]);
+    // The streaming answer left by the old process gets its sources with the next checkpoint.
+    await stores.conversations.checkpointMessages([{ id: 'a2', content: 'Cut [1]', sources }]);
+    expect((await stores.conversations.listMessages('c1'))[2]).toMatchObject({ content: 'Cut [1]', sources });
+    await stores.close();
+
+    const file = new DatabaseSync(path);
+    const columns = file.prepare('SELECT name FROM pragma_table_info(?)').all('messages') as { name: string }[];
+    expect(columns.map((column) => column.name)).not.toContain('sources');
+    expect(file.prepare('SELECT count(*) AS n FROM message_sources').get()).toEqual({ n: 2 });
+    file.close();
+    const reopened = openSqliteStores(path);
+    expect(await reopened.conversations.deleteConversation('c1')).toBe(true);
+    await reopened.close();
+    const after = new DatabaseSync(path);
+    expect(after.prepare('SELECT count(*) AS n FROM message_sources').get()).toEqual({ n: 0 });
+    after.close();
+  });
+
   it('shared by workers, marks a stale streaming answer interrupted and leaves one another worker is saving', async () => {
     const path = join(dir, 'workers.sqlite');
     const worker = openSqliteStores(path, { shared: true });

@@ -3,6 +3,7 @@
 import type { DatabaseSync } from 'node:sqlite';
 import { MIGRATIONS } from '../../sqlite/migrations.ts';
 import { SPACE_KEY } from '../../sqlite/sqlite-document-store.ts';
+import { MESSAGE_ROWS } from '../../sqlite/sqlite-conversation-store.ts';
 import type { ApiKeyRow } from '../../rows/api-keys.ts';
 import type { ChatbotRow } from '../../rows/chatbots.ts';
 import type { CollectionRow } from '../../rows/collections.ts';
@@ -90,7 +91,7 @@ export class SqliteSnapshot implements SourceSnapshot {
       yield conversationRecord(row);
     }
     // By seq, the order messages are listed in: import appends them in it.
-    for (const row of this.rows<MessageRow<Columns>>('SELECT * FROM messages ORDER BY seq')) {
+    for (const row of this.rows<MessageRow<Columns>>(`${MESSAGE_ROWS} ORDER BY seq`)) {
       yield messageRecord(row, sqliteColumns);
     }
   }

@@ -31,7 +31,8 @@ export class SqliteWriter implements TargetWriter {
     | 'documentOf'
     | 'chunk'
     | 'conversation'
-    | 'message',
+    | 'message'
+    | 'messageSources',
     StatementSync
   >;
   /** The file's embedding space once its record is read; `skip`: the target stores no vectors. */
@@ -70,8 +71,10 @@ export class SqliteWriter implements TargetWriter {
         INSERT INTO conversations (id, owner_id, chatbot_id, title, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`),
       message: db.prepare(`
         INSERT INTO messages (id, conversation_id, role, content, created_at, status, run_id, finish_reason,
-          error_code, usage, timings, sources, cached, metadata, steps)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+          error_code, usage, timings, cached, metadata, steps)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      // A message's sources are kept apart (migration 11).
+      messageSources: db.prepare('INSERT INTO message_sources (seq, sources) VALUES (?, ?)'),
     };
   }
 
@@ -264,7 +267,7 @@ export class SqliteWriter implements TargetWriter {
   }
 
   private writeMessage(record: ExportedMessage): void {
-    this.statements.message.run(
+    const { lastInsertRowid } = this.statements.message.run(
       record.id,
       record.conversationId,
       record.role,
@@ -276,10 +279,11 @@ export class SqliteWriter implements TargetWriter {
       record.errorCode,
       toJson(record.usage),
       toJson(record.timings),
-      toJson(record.sources),
       record.cached === null ? null : record.cached ? 1 : 0,
       toJson(record.metadata),
       toJson(record.steps ?? null),
     );
+    const sources = toJson(record.sources);
+    if (sources !== null) this.statements.messageSources.run(lastInsertRowid, sources);
   }
 }
