@@ -48,6 +48,34 @@ export function generationOf(rows: readonly GenerationRow[]): number | undefined
   return undefined;
 }
 
+/**
+ * The collection's statistics and each of `terms`' postings (in the order of `terms`) from the rows of a store's query
+ * statement; undefined without a statistics row (no such collection).
+ */
+export function termPostingsOf(
+  terms: readonly string[],
+  rows: readonly QueryRow[],
+): { stats: CollectionStats; lists: TermPostings[] } | undefined {
+  let stats: CollectionStats | undefined;
+  const blocks = new Map<string, PostingBlock[]>();
+  const pending: { rowid: number; length: number; terms: string }[] = [];
+  for (const row of rows) {
+    if (row.kind === 0) stats = { chunks: row.a, terms: row.b };
+    else if (row.kind === 1) {
+      const block = { count: row.a, data: row.data as Uint8Array };
+      const list = blocks.get(row.term as string);
+      if (list === undefined) blocks.set(row.term as string, [block]);
+      else list.push(block);
+    } else pending.push({ rowid: row.a, length: row.b, terms: row.term as string });
+  }
+  if (stats === undefined) return undefined;
+  const lists = terms.map((term) => ({
+    blocks: blocks.get(term) ?? [],
+    pending: pending.length > 0 ? pendingPostings(pending, term) : [],
+  }));
+  return { stats, lists };
+}
+
 export class Bm25Scorer {
   private readonly scores = new ScoreTable();
 
@@ -57,24 +85,8 @@ export class Bm25Scorer {
    */
   /** rank() over the rows of a store's query statement (QueryRow) for the query's distinct `terms`. */
   rankRows(terms: readonly string[], rows: readonly QueryRow[], limit: number): LexicalHit[] {
-    let stats: CollectionStats | undefined;
-    const blocks = new Map<string, { count: number; data: Uint8Array }[]>();
-    const pending: { rowid: number; length: number; terms: string }[] = [];
-    for (const row of rows) {
-      if (row.kind === 0) stats = { chunks: row.a, terms: row.b };
-      else if (row.kind === 1) {
-        const block = { count: row.a, data: row.data as Uint8Array };
-        const list = blocks.get(row.term as string);
-        if (list === undefined) blocks.set(row.term as string, [block]);
-        else list.push(block);
-      } else pending.push({ rowid: row.a, length: row.b, terms: row.term as string });
-    }
-    if (stats === undefined) return [];
-    const lists: TermPostings[] = terms.map((term) => ({
-      blocks: blocks.get(term) ?? [],
-      pending: pending.length > 0 ? pendingPostings(pending, term) : [],
-    }));
-    return this.rank(stats, lists, limit);
+    const read = termPostingsOf(terms, rows);
+    return read === undefined ? [] : this.rank(read.stats, read.lists, limit);
   }
 
   rank(stats: CollectionStats, lists: readonly TermPostings[], limit: number): LexicalHit[] {

@@ -1,4 +1,7 @@
+import { mkdtempSync, rmSync } from 'node:fs';
 import type { DatabaseSync } from 'node:sqlite';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { analyze } from '../../retrieval/text-analysis.ts';
 import { openDatabase } from './database.ts';
@@ -258,6 +261,64 @@ describe('lexical index', () => {
         ).toEqual(wanted.map((hit) => hit.rowid));
         actual.forEach((hit, i) => expect(hit.score).toBeCloseTo(wanted[i]?.score ?? Number.NaN, 9));
       }
+    }
+  });
+});
+
+describe('lexical index: postings kept between queries', () => {
+  it('reads the postings of terms seen before only while the generation stays', () => {
+    const refunds = addChunk('docs', 'Refunds are issued within 14 days of a return.');
+    addChunk('docs', 'Shipping is free above 50 euros.');
+    index.mergePending('docs');
+    const first = index.rank('docs', 'refund policy', 10);
+    expect(first.ranked.map((hit) => hit.rowid)).toEqual([refunds]);
+    // Behind the index's back (no generation bump): a query of terms it read before does not read them again...
+    db.exec('DELETE FROM lexical_postings');
+    expect(index.rank('docs', 'refund policy', 10)).toEqual(first);
+    expect(index.rank('docs', 'policy refunds', 10).ranked).toEqual(first.ranked);
+    // ...one with a term it has not read reads them all, at the same generation.
+    expect(index.rank('docs', 'refund shipping', 10).ranked).toEqual([]);
+    // Any write through the index bumps the generation: everything is read again.
+    const later = addChunk('docs', 'Refunds for damaged goods.');
+    expect(rowids('docs', 'refund')).toEqual([later]);
+  });
+
+  it('sees what another connection to the file wrote', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rivulet-lexical-'));
+    try {
+      const path = join(dir, 'rivulet.sqlite');
+      const mine = openDatabase(path).db;
+      const theirs = openDatabase(path).db;
+      mine
+        .prepare(
+          `INSERT INTO documents (id, collection_id, source, title, media_type, content_hash, metadata, chunk_count,
+             bytes, created_at, updated_at) VALUES ('doc', 'docs', 'source', 'title', 'text/plain', 'hash', '{}', 0, 0, 0, 0)`,
+        )
+        .run();
+      const chunk = (on: DatabaseSync, into: LexicalIndex, text: string): number => {
+        const { rowid } = on
+          .prepare(
+            `INSERT INTO chunks (id, document_id, collection_id, ordinal, heading, text)
+             VALUES (?, 'doc', 'docs', 0, '', ?) RETURNING rowid`,
+          )
+          .get(`chunk-${(chunkIds += 1)}`, text) as { rowid: number };
+        into.add({ rowid, title: '', heading: '', text });
+        into.mergePending('docs');
+        return rowid;
+      };
+      const mineIndex = new LexicalIndex(mine);
+      const theirIndex = new LexicalIndex(theirs);
+      const first = chunk(mine, mineIndex, 'Refunds take 14 days.');
+      expect(mineIndex.query('docs', 'refunds', 10).map((hit) => hit.rowid)).toEqual([first]);
+      const second = chunk(theirs, theirIndex, 'Refunds refunds: always refunds, within a week.');
+      expect(mineIndex.query('docs', 'refunds', 10).map((hit) => hit.rowid)).toEqual([second, first]);
+      theirIndex.delete(second);
+      expect(mineIndex.query('docs', 'refunds', 10)).toEqual(new LexicalIndex(mine).query('docs', 'refunds', 10));
+      expect(mineIndex.query('docs', 'refunds', 10).map((hit) => hit.rowid)).toEqual([first]);
+      mine.close();
+      theirs.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -24,9 +24,11 @@ import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import {
   Bm25Scorer,
   generationOf,
+  termPostingsOf,
   type GenerationRow,
   type LexicalHit,
 } from '../../retrieval/bm25/bm25-scorer.ts';
+import { PostingsCache } from '../../retrieval/bm25/postings-cache.ts';
 import { queryTerms } from '../../retrieval/bm25/bm25.ts';
 import {
   chunkTerms,
@@ -128,11 +130,14 @@ type Statement =
   | 'ceilingBlock'
   | 'writeBlock'
   | 'deleteBlock'
+  | 'generation'
   | 'search';
 
 export class LexicalIndex {
   private readonly statements: Record<Statement, StatementSync>;
   private readonly scorer = new Bm25Scorer();
+  /** The postings queries read, while their collection's generation stays (see rank). */
+  private readonly postings = new PostingsCache();
 
   constructor(db: DatabaseSync) {
     this.statements = {
@@ -180,6 +185,7 @@ export class LexicalIndex {
         ON CONFLICT (collection, term, bound) DO UPDATE
           SET last = excluded.last, count = excluded.count, data = excluded.data`),
       deleteBlock: db.prepare('DELETE FROM lexical_postings WHERE collection = ? AND term = ? AND bound = ?'),
+      generation: db.prepare('SELECT generation FROM lexical_collections WHERE collection_id = ?'),
       // Everything a query reads, as one statement (one read transaction): the collection's statistics, its query
       // terms' blocks and its pending chunks (QueryRow).
       search: db.prepare(`
@@ -248,8 +254,9 @@ export class LexicalIndex {
   }
 
   /**
-   * query(), with the collection's generation read in the same statement (bumped by every add, delete and merge:
-   * see RankedChunks); undefined when the query has no terms or the collection no index.
+   * query(), with the collection's generation the postings were read at (bumped by every add, delete and merge: see
+   * RankedChunks); undefined when the query has no terms or the collection no index. Postings read at the generation
+   * the collection still has are not read again (PostingsCache): a question whose terms were all seen costs one row.
    */
   rank(
     collectionId: string,
@@ -259,11 +266,21 @@ export class LexicalIndex {
     if (!(limit >= 1)) return { generation: undefined, ranked: [] };
     const terms = queryTerms(query);
     if (terms.length === 0) return { generation: undefined, ranked: [] };
+    const head = this.statements.generation.get(collectionId) as { generation: number } | undefined;
+    if (head === undefined) return { generation: undefined, ranked: [] };
+    const { generation } = head;
+    const kept = this.postings.lookup(collectionId, generation, terms);
+    if (kept !== undefined) return { generation, ranked: this.scorer.rank(kept.stats, kept.lists, limit) };
     const rows = this.statements.search.all(
       collectionId,
       JSON.stringify(terms),
     ) as unknown as GenerationRow[];
-    return { generation: generationOf(rows), ranked: this.scorer.rankRows(terms, rows, limit) };
+    const read = termPostingsOf(terms, rows);
+    if (read === undefined) return { generation: undefined, ranked: [] };
+    // Kept only when read at the generation just checked: a write between the two reads leaves nothing behind.
+    const readAt = generationOf(rows);
+    if (readAt === generation) this.postings.keep(collectionId, generation, read.stats, terms, read.lists);
+    return { generation: readAt, ranked: this.scorer.rank(read.stats, read.lists, limit) };
   }
 
   private collection(collectionId: string, create: boolean): CollectionRow | undefined {
