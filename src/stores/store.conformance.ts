@@ -477,7 +477,11 @@ export function describeStoreConformance(
           false,
         );
         // The sources are rewritten with the rest: replaced, then gone with a final store that has none.
-        const resourced = { ...final, runId: 'run_a2', sources: [source('2', 'doc_2'), source('3', 'doc_3')] };
+        const resourced = {
+          ...final,
+          runId: 'run_a2',
+          sources: [source('2', 'doc_2'), source('3', 'doc_3')],
+        };
         expect(await conversations.replaceMessage(resourced)).toBe(true);
         expect(await conversations.findMessageByRun('run_a2')).toEqual(resourced);
         const { sources: _gone, ...unsourced } = resourced;

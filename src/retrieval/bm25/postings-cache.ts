@@ -1,7 +1,8 @@
 // The postings a collection's queries read, kept in memory while the collection's generation stays: a question
 // whose terms were all read before is ranked without reading their postings again, only the generation (one row).
 // In SQLite the BM25 statement was the largest part of an answer's retrieval (about 40 µs in-process of 50 on the
-// sample corpus; 85 µs per answer in the server's profile).
+// sample corpus; 85 µs per answer in the server's profile). PostgreSQL reads the generation and only the postings
+// the cache lacks (all of them when the generation moved) in its one statement.
 //
 // Correct across processes for the reason RankedChunks is (src/core/documents.ts): every statement that changes a
 // collection's chunks, statistics or postings bumps its generation, in the same transaction, whichever process
@@ -52,6 +53,19 @@ export class PostingsCache {
       lists.push(postings);
     }
     return { stats: cached.stats, lists };
+  }
+
+  /**
+   * The generation the collection's postings are kept at and which of `terms` are not kept, for a store that reads
+   * the generation and the missing postings in one statement (PostgreSQL); undefined when nothing of it is kept.
+   */
+  missing(
+    collectionId: string,
+    terms: readonly string[],
+  ): { generation: number; terms: string[] } | undefined {
+    const cached = this.#collections.get(collectionId);
+    if (cached === undefined) return undefined;
+    return { generation: cached.generation, terms: terms.filter((term) => !cached.terms.has(term)) };
   }
 
   /** Keeps `terms`' postings (`lists`, in the same order), read with the collection's statistics at `generation`. */

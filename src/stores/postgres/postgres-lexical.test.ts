@@ -73,6 +73,57 @@ afterAll(async () => {
 });
 
 for (const backend of backends) {
+  describe.skipIf(backend.skip !== undefined)(
+    `lexical index postings kept between queries: ${backend.name}`,
+    () => {
+      it('reads only the postings it lacks while the generation stays, and all of them once another index wrote', async () => {
+        const { url, release } = await backend.open();
+        const sql: Sql = connect(url, { max: 1 });
+        try {
+          await migrate(sql);
+          const mine = new PostgresLexicalIndex();
+          const theirs = new PostgresLexicalIndex();
+          const chunk = (rowid: number, text: string) => ({
+            rowid,
+            collectionId: 'docs',
+            title: '',
+            heading: '',
+            text,
+          });
+          await sql.begin((tx) =>
+            mine.add(tx, [
+              chunk(1, 'Refunds are issued within 14 days.'),
+              chunk(2, 'Shipping is free above 50 euros.'),
+            ]),
+          );
+          await sql.begin((tx) => mine.mergePending(tx, 'docs'));
+          const first = await mine.rankAt(sql, 'docs', 'refund policy', 10);
+          expect(first.ranked.map((hit) => hit.rowid)).toEqual([1]);
+          // Behind the indexes' back (no generation bump): terms read before are not read again...
+          await sql`DELETE FROM lexical_postings`;
+          expect(await mine.rankAt(sql, 'docs', 'policy refunds', 10)).toEqual(first);
+          // ...a term it lacks is read (at the same generation: gone now), the others come from memory...
+          expect(
+            (await mine.rankAt(sql, 'docs', 'refund shipping', 10)).ranked.map((hit) => hit.rowid),
+          ).toEqual([1]);
+          // ...and an index that never read them reads what the database holds.
+          expect((await theirs.rankAt(sql, 'docs', 'refund policy', 10)).ranked).toEqual([]);
+          // Another index (another instance) writes: the generation moves, everything is read again.
+          await sql.begin((tx) => theirs.add(tx, [chunk(3, 'Refunds for damaged goods.')]));
+          expect(
+            (await mine.rankAt(sql, 'docs', 'refund policy', 10)).ranked.map((hit) => hit.rowid),
+          ).toEqual([3]);
+          expect(await mine.rankAt(sql, 'docs', 'refund shipping', 10)).toEqual(
+            await new PostgresLexicalIndex().rankAt(sql, 'docs', 'refund shipping', 10),
+          );
+        } finally {
+          await sql.end();
+          await release();
+        }
+      });
+    },
+  );
+
   describe.skipIf(backend.skip !== undefined)(`lexical index parity with SQLite: ${backend.name}`, () => {
     it('scores like the SQLite index through merges, block splits, deletes and rowids re-added below merged ones', async () => {
       const { url, release } = await backend.open();

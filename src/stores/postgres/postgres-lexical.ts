@@ -18,10 +18,12 @@ import type { TransactionSql } from 'postgres';
 import {
   Bm25Scorer,
   generationOf,
+  termPostingsOf,
   type GenerationRow,
   type LexicalHit,
 } from '../../retrieval/bm25/bm25-scorer.ts';
 import { queryTerms } from '../../retrieval/bm25/bm25.ts';
+import { PostingsCache } from '../../retrieval/bm25/postings-cache.ts';
 import {
   chunkTerms,
   mergedChunkTerms,
@@ -75,6 +77,8 @@ interface BlockRow {
 
 export class PostgresLexicalIndex {
   private readonly scorer = new Bm25Scorer();
+  /** The postings queries read, while their collection's generation stays (see rankAt). */
+  private readonly postings = new PostingsCache();
 
   /**
    * Indexes chunks (replacing what was indexed under their rowids). Call inside the transaction that wrote them; the
@@ -187,7 +191,8 @@ export class PostgresLexicalIndex {
   /**
    * rank(), with the collection's generation read in the same statement (bumped by every statement that changes
    * its statistics, so by every write to its chunks: see RankedChunks); undefined when the query has no terms or
-   * the collection no index.
+   * the collection no index. Postings read before at the generation the collection still has are not read again
+   * (PostingsCache): the statement returns only those the cache lacks.
    */
   async rankAt(
     sql: Sql,
@@ -199,19 +204,50 @@ export class PostgresLexicalIndex {
     if (!(limit >= 1)) return { generation: undefined, ranked: [] };
     const terms = queryTerms(query);
     if (terms.length === 0) return { generation: undefined, ranked: [] };
-    const rows = await sql<GenerationRow[]>`
+    const kept = this.postings.missing(collectionId, terms);
+    const rows = await this.read(sql, collectionId, terms, kept, signal);
+    const generation = generationOf(rows);
+    if (generation === undefined) return { generation, ranked: [] };
+    if (kept !== undefined && generation === kept.generation) {
+      // Only the postings the cache lacked came, at the generation it keeps the others at.
+      const read = termPostingsOf(kept.terms, rows) as NonNullable<ReturnType<typeof termPostingsOf>>;
+      this.postings.keep(collectionId, generation, read.stats, kept.terms, read.lists);
+      const all = this.postings.lookup(collectionId, generation, terms);
+      if (all !== undefined) return { generation, ranked: this.scorer.rank(all.stats, all.lists, limit) };
+      // Dropped meanwhile by a query that met a newer generation (or over the budget): read them all again.
+      const again = await this.read(sql, collectionId, terms, undefined, signal);
+      return { generation: generationOf(again), ranked: this.scorer.rankRows(terms, again, limit) };
+    }
+    const read = termPostingsOf(terms, rows) as NonNullable<ReturnType<typeof termPostingsOf>>;
+    this.postings.keep(collectionId, generation, read.stats, terms, read.lists);
+    return { generation, ranked: this.scorer.rank(read.stats, read.lists, limit) };
+  }
+
+  /**
+   * One statement (one snapshot): the collection's statistics and generation, and, when the generation is the one
+   * `kept` has, only the postings and pending chunks the cache lacks; otherwise those of all `terms`.
+   */
+  private read(
+    sql: Sql,
+    collectionId: string,
+    terms: readonly string[],
+    kept: { generation: number; terms: string[] } | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<GenerationRow[]> {
+    // -1: no generation is kept (a collection's starts at 0), so everything is read.
+    const keptAt = kept?.generation ?? -1;
+    const lacking = kept?.terms ?? terms;
+    return sql<GenerationRow[]>`
       WITH c AS (
         SELECT id, chunks, terms, generation FROM lexical_collections WHERE collection_id = ${pgText(collectionId)})
       SELECT 0 AS kind, c.chunks AS a, c.terms AS b, NULL::text AS term, NULL::bytea AS data,
         c.generation AS generation FROM c
       UNION ALL
       SELECT 1, p.count, 0, p.term, p.data, NULL FROM c JOIN lexical_postings AS p ON p.collection = c.id
-      WHERE p.term = ANY(${terms}::text[])
+      WHERE p.term = ANY(CASE WHEN c.generation = ${keptAt}::bigint THEN ${lacking as string[]}::text[] ELSE ${terms as string[]}::text[] END)
       UNION ALL
-      SELECT 2, lp.rowid, lp.length, lp.terms, NULL, NULL FROM c JOIN lexical_pending AS lp ON lp.collection = c.id`.signal(
-      signal,
-    );
-    return { generation: generationOf(rows), ranked: this.scorer.rankRows(terms, rows, limit) };
+      SELECT 2, lp.rowid, lp.length, lp.terms, NULL, NULL FROM c JOIN lexical_pending AS lp ON lp.collection = c.id
+      WHERE c.generation <> ${keptAt}::bigint OR ${lacking.length > 0}::boolean`.signal(signal);
   }
 }
 

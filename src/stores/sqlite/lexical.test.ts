@@ -313,7 +313,9 @@ describe('lexical index: postings kept between queries', () => {
       const second = chunk(theirs, theirIndex, 'Refunds refunds: always refunds, within a week.');
       expect(mineIndex.query('docs', 'refunds', 10).map((hit) => hit.rowid)).toEqual([second, first]);
       theirIndex.delete(second);
-      expect(mineIndex.query('docs', 'refunds', 10)).toEqual(new LexicalIndex(mine).query('docs', 'refunds', 10));
+      expect(mineIndex.query('docs', 'refunds', 10)).toEqual(
+        new LexicalIndex(mine).query('docs', 'refunds', 10),
+      );
       expect(mineIndex.query('docs', 'refunds', 10).map((hit) => hit.rowid)).toEqual([first]);
       mine.close();
       theirs.close();

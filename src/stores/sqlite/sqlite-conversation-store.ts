@@ -21,7 +21,8 @@ import { toJson } from './json-columns.ts';
  * A message's row with its sources, kept in a table of their own (migration 11): a streaming answer's row is rewritten
  * by every checkpoint, and without its 3 to 4 KB of sources the answers streaming together share their pages.
  */
-export const MESSAGE_ROWS = 'SELECT messages.*, message_sources.sources FROM messages LEFT JOIN message_sources USING (seq)';
+export const MESSAGE_ROWS =
+  'SELECT messages.*, message_sources.sources FROM messages LEFT JOIN message_sources USING (seq)';
 
 /** The newest `limit` messages of a conversation, oldest first; LIMIT -1 is no limit. */
 const NEWEST_MESSAGES = (limit: string): string =>
@@ -251,7 +252,8 @@ export class SqliteConversationStore implements ConversationStore {
         message.conversationId,
         ...messageColumns(message),
       );
-      if (message.sources !== undefined) this.statements.writeSources.run(lastInsertRowid, toJson(message.sources));
+      if (message.sources !== undefined)
+        this.statements.writeSources.run(lastInsertRowid, toJson(message.sources));
     }
   }
 
@@ -285,7 +287,8 @@ export class SqliteConversationStore implements ConversationStore {
     const save = (): void => {
       for (const { id, content, sources } of checkpoints) {
         const row = this.statements.checkpoint.get(content, now, id);
-        if (row !== undefined && sources !== undefined) this.statements.writeSources.run(row.seq as SQLInputValue, toJson(sources));
+        if (row !== undefined && sources !== undefined)
+          this.statements.writeSources.run(row.seq as SQLInputValue, toJson(sources));
       }
     };
     // One transaction for the lot: one commit, and each page the answers share written once.

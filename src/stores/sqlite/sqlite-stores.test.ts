@@ -147,7 +147,8 @@ describe('sqlite stores on disk', () => {
     old.exec(`INSERT INTO conversations (id, owner_id, chatbot_id, title, created_at, updated_at)
       VALUES ('c1', 'alice', 'default', 'Q', 1, 2)`);
     const sources = [{ id: '1', documentId: 'doc_1', title: 'Doc', snippet: 'text', score: 0.5 }];
-    const message = old.prepare(`INSERT INTO messages (id, conversation_id, role, content, created_at, status, sources)
+    const message =
+      old.prepare(`INSERT INTO messages (id, conversation_id, role, content, created_at, status, sources)
       VALUES (?, 'c1', ?, ?, 1, ?, ?)`);
     message.run('q1', 'user', 'Q', null, null);
     message.run('a1', 'assistant', 'A [1]', 'complete', JSON.stringify(sources));
@@ -167,7 +168,9 @@ describe('sqlite stores on disk', () => {
     await stores.close();
 
     const file = new DatabaseSync(path);
-    const columns = file.prepare('SELECT name FROM pragma_table_info(?)').all('messages') as { name: string }[];
+    const columns = file.prepare('SELECT name FROM pragma_table_info(?)').all('messages') as {
+      name: string;
+    }[];
     expect(columns.map((column) => column.name)).not.toContain('sources');
     expect(file.prepare('SELECT count(*) AS n FROM message_sources').get()).toEqual({ n: 2 });
     file.close();
