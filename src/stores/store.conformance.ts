@@ -213,6 +213,56 @@ export function describeStoreConformance(
         expect(await stores.conversations.listMessages('conv_missing')).toEqual([]);
       });
 
+      it('lists the turns of a prompt’s history: the newest, oldest first, role, content and status only', async () => {
+        const { conversations } = stores;
+        const { id } = await conversations.createConversation('alice', 'default');
+        const at = Date.now();
+        await conversations.appendMessages([
+          {
+            id: 't0',
+            conversationId: id,
+            role: 'user',
+            content: 'first?',
+            createdAt: at,
+            metadata: { page: '/a' },
+          },
+          {
+            id: 't1',
+            conversationId: id,
+            role: 'assistant',
+            content: 'First [1].',
+            createdAt: at,
+            status: 'complete',
+            runId: 'run_t1',
+            finishReason: 'stop',
+            usage: { inputTokens: 5, outputTokens: 2 },
+            timings: { ttftMs: 1, totalMs: 2, phases: {} },
+            sources: [source('1', 'doc_1')],
+            cached: false,
+          },
+          { id: 't2', conversationId: id, role: 'user', content: 'second?', createdAt: at + 1 },
+          {
+            id: 't3',
+            conversationId: id,
+            role: 'assistant',
+            content: 'Sec',
+            createdAt: at + 1,
+            status: 'streaming',
+            runId: 'run_t3',
+          },
+        ]);
+        const turns = (await conversations.listMessages(id)).map(({ role, content, status }) =>
+          status === undefined ? { role, content } : { role, content, status },
+        );
+        expect(await conversations.listTurns(id, 20)).toEqual(turns);
+        expect(await conversations.listTurns(id, 3)).toEqual(turns.slice(1));
+        expect(await conversations.listTurns(id, 1)).toEqual([
+          { role: 'assistant', content: 'Sec', status: 'streaming' },
+        ]);
+        expect(await conversations.listTurns(id, 0)).toEqual([]);
+        expect(await conversations.listTurns('conv_missing', 20)).toEqual([]);
+      });
+
       it('stores a question and its streaming answer in one appendMessages, in order, all or none', async () => {
         const { conversations } = stores;
         const conversation = await conversations.createConversation('alice', 'default');

@@ -3,7 +3,7 @@
 
 import type { AnswerCacheStore } from '../../src/core/answer-cache.ts';
 import { newChatbot, type Chatbot } from '../../src/core/chatbots.ts';
-import type { ConversationStore, StoredMessage } from '../../src/core/conversation-store.ts';
+import type { ConversationStore, StoredMessage, Turn } from '../../src/core/conversation-store.ts';
 import type { Logger } from '../../src/core/logger.ts';
 import { noopObserver } from '../../src/core/observer.ts';
 import type { ChatInput, ChatPipelineDeps, PipelineContext } from '../../src/core/pipeline/context.ts';
@@ -37,6 +37,14 @@ export class FakeConversations implements ConversationStore {
 
   listMessages(conversationId: string): Promise<StoredMessage[]> {
     return Promise.resolve(this.messages.filter((message) => message.conversationId === conversationId));
+  }
+  async listTurns(conversationId: string, limit: number): Promise<Turn[]> {
+    const messages = await this.listMessages(conversationId);
+    return (limit > 0 ? messages.slice(-limit) : []).map(({ role, content, status }) => ({
+      role,
+      content,
+      ...(status === undefined ? {} : { status }),
+    }));
   }
   appendMessage(message: StoredMessage): Promise<void> {
     this.messages.push(message);

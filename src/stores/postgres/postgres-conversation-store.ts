@@ -12,10 +12,18 @@ import {
   type MessageCheckpoint,
   type StoredMessage,
   STREAMING_STALE_AFTER_MS,
+  type Turn,
 } from '../../core/conversation-store.ts';
 import { newConversation } from '../../core/conversation-ids.ts';
 import { postgresColumns, type PostgresColumnTypes } from '../rows/columns.ts';
-import { toConversation, toMessage, type ConversationRow, type MessageRow } from '../rows/conversations.ts';
+import {
+  toConversation,
+  toMessage,
+  toTurn,
+  type ConversationRow,
+  type MessageRow,
+  type TurnRow,
+} from '../rows/conversations.ts';
 import { abortable } from './abortable.ts';
 import { pgJson, pgText, type Sql } from './database.ts';
 import { CHATBOT_VERSION_SQL } from './postgres-chatbot-store.ts';
@@ -125,6 +133,20 @@ export class PostgresConversationStore implements ConversationStore {
       signal,
     );
     return rows.map((row) => toMessage(row, postgresColumns));
+  }
+
+  async listTurns(conversationId: string, limit: number, signal?: AbortSignal): Promise<Turn[]> {
+    const newest = Number.isSafeInteger(limit) && limit >= 0 ? limit : null;
+    const rows = await abortable(
+      this.sql<TurnRow[]>`
+        SELECT role, content, status FROM (
+          SELECT seq, role, content, status FROM messages WHERE conversation_id = ${pgText(conversationId)}
+          ORDER BY seq DESC LIMIT ${newest}
+        ) AS newest
+        ORDER BY seq`,
+      signal,
+    );
+    return rows.map(toTurn);
   }
 
   async getConversationForQuestion(

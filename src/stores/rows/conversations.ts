@@ -1,6 +1,6 @@
 // conversations and messages rows and the Conversation and StoredMessage they hold, for every backend.
 
-import type { Conversation, StoredMessage } from '../../core/conversation-store.ts';
+import type { Conversation, StoredMessage, Turn } from '../../core/conversation-store.ts';
 import type { ColumnCodec, ColumnTypes } from './columns.ts';
 
 export interface ConversationRow {
@@ -40,6 +40,16 @@ export function toConversation(row: ConversationRow): Conversation {
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
+}
+
+/** The columns of a Turn (listTurns). */
+export type TurnRow = Pick<MessageRow<ColumnTypes>, 'role' | 'content' | 'status'>;
+
+/** A history row as the prompt reads it: status only when it has one. */
+export function toTurn(row: TurnRow): Turn {
+  return row.status === null
+    ? { role: row.role, content: row.content }
+    : { role: row.role, content: row.content, status: row.status };
 }
 
 /** On the answer's hot path (listMessages): one object per row, fields set only when present. */

@@ -10,10 +10,18 @@ import {
   type MessageCheckpoint,
   type StoredMessage,
   STREAMING_STALE_AFTER_MS,
+  type Turn,
 } from '../../core/conversation-store.ts';
 import { newConversation } from '../../core/conversation-ids.ts';
 import { sqliteColumns, type SqliteColumnTypes } from '../rows/columns.ts';
-import { toConversation, toMessage, type ConversationRow, type MessageRow } from '../rows/conversations.ts';
+import {
+  toConversation,
+  toMessage,
+  toTurn,
+  type ConversationRow,
+  type MessageRow,
+  type TurnRow,
+} from '../rows/conversations.ts';
 import { groupCommit, type GroupCommit } from './database.ts';
 import { toJson } from './json-columns.ts';
 
@@ -28,7 +36,13 @@ export const MESSAGE_ROWS =
 const NEWEST_MESSAGES = (limit: string): string =>
   `SELECT * FROM (${MESSAGE_ROWS} WHERE conversation_id = ? ORDER BY seq DESC LIMIT ${limit}) ORDER BY seq`;
 
-/** How many limits keep a statement of their own, the most recently used (see messagesStatement). */
+/** NEWEST_MESSAGES with only the columns of a Turn (listTurns): no sources read, no JSON parsed. */
+const NEWEST_TURNS = (limit: string): string =>
+  `SELECT role, content, status FROM (
+    SELECT seq, role, content, status FROM messages WHERE conversation_id = ? ORDER BY seq DESC LIMIT ${limit}
+  ) ORDER BY seq`;
+
+/** How many limits keep a statement of their own, the most recently used (see LimitStatements). */
 const LIMIT_STATEMENTS_MAX = 8;
 
 /**
@@ -52,8 +66,45 @@ function messageColumns(message: StoredMessage): SQLInputValue[] {
   ];
 }
 
+/**
+ * Statements whose LIMIT is written into their SQL, one per limit: SQLite re-prepares a statement whose LIMIT is a
+ * bound parameter every time it runs (18.6 µs against 1.3 for a conversation without messages). The limits used most
+ * recently (the history limit, asked for by every answer, and the pages clients ask for) keep one each, at most
+ * LIMIT_STATEMENTS_MAX: a client asking for many different page sizes cannot push the history limit out for good.
+ */
+class LimitStatements {
+  readonly #db: DatabaseSync;
+  readonly #sqlOf: (limit: string) => string;
+  readonly #byLimit = new Map<number, StatementSync>();
+
+  constructor(db: DatabaseSync, sqlOf: (limit: string) => string) {
+    this.#db = db;
+    this.#sqlOf = sqlOf;
+  }
+
+  /** The statement for `limit`; a limit that is not a whole number of at least 0 is no limit (LIMIT -1). */
+  get(limit: number): StatementSync {
+    const newest = Number.isSafeInteger(limit) && limit >= 0 ? limit : -1;
+    const statements = this.#byLimit;
+    let statement = statements.get(newest);
+    if (statement === undefined) {
+      statement = this.#db.prepare(this.#sqlOf(String(newest)));
+      if (statements.size >= LIMIT_STATEMENTS_MAX) {
+        // The least recently used goes (Map order: a statement used is moved to the end).
+        for (const oldest of statements.keys()) {
+          statements.delete(oldest);
+          break;
+        }
+      }
+    } else {
+      statements.delete(newest);
+    }
+    statements.set(newest, statement);
+    return statement;
+  }
+}
+
 export class SqliteConversationStore implements ConversationStore {
-  private readonly db: DatabaseSync;
   private readonly statements: Record<
     | 'insert'
     | 'get'
@@ -74,8 +125,9 @@ export class SqliteConversationStore implements ConversationStore {
     StatementSync
   >;
 
-  /** The newest-messages statement by the limit written into its SQL (see messagesStatement). */
-  private readonly messagesByLimit = new Map<number, StatementSync>();
+  /** The newest messages and the newest turns, by the limit written into their SQL (see LimitStatements). */
+  private readonly newestMessages: LimitStatements;
+  private readonly newestTurns: LimitStatements;
 
   /** Drops the cached answers a conversation's questions produced; called inside this store's transactions. */
   private readonly forgetAnswers: (conversationId: string) => void;
@@ -93,10 +145,11 @@ export class SqliteConversationStore implements ConversationStore {
     db: DatabaseSync,
     options: { forgetAnswers: (conversationId: string) => void; shared?: boolean },
   ) {
-    this.db = db;
     this.forgetAnswers = options.forgetAnswers;
     this.shared = options.shared ?? false;
     this.writes = groupCommit(db);
+    this.newestMessages = new LimitStatements(db, NEWEST_MESSAGES);
+    this.newestTurns = new LimitStatements(db, NEWEST_TURNS);
     this.statements = {
       insert: db.prepare(
         'INSERT INTO conversations (id, owner_id, chatbot_id, title, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)',
@@ -188,38 +241,15 @@ export class SqliteConversationStore implements ConversationStore {
   }
 
   async listMessages(conversationId: string, limit = -1): Promise<StoredMessage[]> {
-    // SQLite reads LIMIT -1 as "no limit".
-    const newest = Number.isSafeInteger(limit) && limit >= 0 ? limit : -1;
-    const rows = this.messagesStatement(newest).all(
-      conversationId,
-    ) as unknown as MessageRow<SqliteColumnTypes>[];
+    const rows = this.newestMessages
+      .get(limit)
+      .all(conversationId) as unknown as MessageRow<SqliteColumnTypes>[];
     return rows.map((row) => toMessage(row, sqliteColumns));
   }
 
-  /**
-   * The newest-messages statement for `limit`, with the limit in its SQL: SQLite re-prepares a statement whose LIMIT
-   * is a bound parameter every time it runs (18.6 µs against 1.3 for a conversation without messages). The limits
-   * used most recently (the history limit, asked for by every answer, and the pages clients ask for) keep one each, at
-   * most LIMIT_STATEMENTS_MAX: a client asking for many different page sizes cannot push the history limit out for
-   * good.
-   */
-  private messagesStatement(limit: number): { all(conversationId: string): unknown[] } {
-    const statements = this.messagesByLimit;
-    let statement = statements.get(limit);
-    if (statement === undefined) {
-      statement = this.db.prepare(NEWEST_MESSAGES(String(limit)));
-      if (statements.size >= LIMIT_STATEMENTS_MAX) {
-        // The least recently used goes (Map order: a statement used is moved to the end).
-        for (const oldest of statements.keys()) {
-          statements.delete(oldest);
-          break;
-        }
-      }
-    } else {
-      statements.delete(limit);
-    }
-    statements.set(limit, statement);
-    return statement;
+  async listTurns(conversationId: string, limit: number): Promise<Turn[]> {
+    const rows = this.newestTurns.get(limit).all(conversationId) as unknown as TurnRow[];
+    return rows.map(toTurn);
   }
 
   async getConversationForQuestion(

@@ -51,7 +51,7 @@ describe('pipeline phases', () => {
   it('history: a conversation created for this answer is neither read nor written (stored with its question and answer)', async () => {
     const context = testContext({ input: { newConversation: { messageId: 'msg_first', createdAt: 42 } } });
     let reads = 0;
-    context.conversations.listMessages = () => {
+    context.conversations.listTurns = () => {
       reads += 1;
       return Promise.resolve([]);
     };
