@@ -10,16 +10,28 @@
 
 import type { CollectionStats, TermPostings } from './bm25-scorer.ts';
 
-/** What the cache keeps, in postings bytes (blocks and pending postings alike), before it starts over. */
+/** What the cache keeps (see sizeOf) before it starts over: per store instance, so per process. */
 export const POSTINGS_CACHE_MAX_BYTES = 16 * 1024 * 1024;
 
-/** A pending posting's weight in the byte budget: its four numbers and the object around them. */
+/**
+ * What an entry costs besides its postings' bytes: the term (twice its length, UTF-16), its map entry and the
+ * objects around its lists, so that terms with no postings (a typo, a word the collection lacks) count too.
+ */
+const ENTRY_BYTES = 100;
+/** Each block's object and its view. */
+const BLOCK_BYTES = 32;
+/** A pending posting's four numbers and the object around them. */
 const PENDING_POSTING_BYTES = 64;
+
+interface KeptTerm {
+  postings: TermPostings;
+  bytes: number;
+}
 
 interface CachedCollection {
   generation: number;
   stats: CollectionStats;
-  terms: Map<string, TermPostings>;
+  terms: Map<string, KeptTerm>;
 }
 
 export class PostingsCache {
@@ -48,24 +60,26 @@ export class PostingsCache {
     }
     const lists: TermPostings[] = [];
     for (const term of terms) {
-      const postings = cached.terms.get(term);
-      if (postings === undefined) return undefined;
-      lists.push(postings);
+      const kept = cached.terms.get(term);
+      if (kept === undefined) return undefined;
+      lists.push(kept.postings);
     }
     return { stats: cached.stats, lists };
   }
 
   /**
-   * The generation the collection's postings are kept at and which of `terms` are not kept, for a store that reads
-   * the generation and the missing postings in one statement (PostgreSQL); undefined when nothing of it is kept.
+   * What is kept of the collection for `terms`, whatever the generation now: the generation it was read at, its
+   * statistics and each term's postings or undefined, in order. For a store that reads the generation and the
+   * missing postings in one statement (PostgreSQL): when the statement finds that generation, these lists hold.
    */
-  missing(
+  kept(
     collectionId: string,
     terms: readonly string[],
-  ): { generation: number; terms: string[] } | undefined {
+  ): { generation: number; stats: CollectionStats; lists: (TermPostings | undefined)[] } | undefined {
     const cached = this.#collections.get(collectionId);
     if (cached === undefined) return undefined;
-    return { generation: cached.generation, terms: terms.filter((term) => !cached.terms.has(term)) };
+    const lists = terms.map((term) => cached.terms.get(term)?.postings);
+    return { generation: cached.generation, stats: cached.stats, lists };
   }
 
   /** Keeps `terms`' postings (`lists`, in the same order), read with the collection's statistics at `generation`. */
@@ -76,47 +90,48 @@ export class PostingsCache {
     terms: readonly string[],
     lists: readonly TermPostings[],
   ): void {
-    let cached = this.#collections.get(collectionId);
-    if (cached !== undefined && cached.generation !== generation) {
-      this.#drop(collectionId, cached);
-      cached = undefined;
-    }
-    if (cached === undefined) {
-      cached = { generation, stats, terms: new Map() };
-      this.#collections.set(collectionId, cached);
-    }
     terms.forEach((term, index) => {
       const postings = lists[index] as TermPostings;
-      if (cached.terms.has(term)) return;
-      const bytes = sizeOf(postings);
+      const bytes = sizeOf(term, postings);
+      // A list larger than the whole budget is not kept, and costs the others nothing.
+      if (bytes > this.#maxBytes) return;
       // Over budget, everything goes (the next queries read and keep what they use again): bounded, and simple.
       if (this.#bytes + bytes > this.#maxBytes) this.clear();
-      if (bytes > this.#maxBytes) return;
-      if (!this.#collections.has(collectionId)) this.#collections.set(collectionId, cached);
-      cached.terms.set(term, postings);
+      let cached = this.#collections.get(collectionId);
+      // Generations only grow: what a slower query read at an older one is not worth the newer entries.
+      if (cached !== undefined && cached.generation > generation) return;
+      if (cached !== undefined && cached.generation !== generation) {
+        this.#drop(collectionId, cached);
+        cached = undefined;
+      }
+      if (cached === undefined) {
+        cached = { generation, stats, terms: new Map() };
+        this.#collections.set(collectionId, cached);
+      }
+      if (cached.terms.has(term)) return;
+      cached.terms.set(term, { postings, bytes });
       this.#bytes += bytes;
     });
   }
 
-  /** Postings bytes kept now. */
+  /** What is kept now, as sizeOf counts it. */
   get bytes(): number {
     return this.#bytes;
   }
 
   clear(): void {
-    for (const cached of this.#collections.values()) cached.terms.clear();
     this.#collections.clear();
     this.#bytes = 0;
   }
 
   #drop(collectionId: string, cached: CachedCollection): void {
-    for (const postings of cached.terms.values()) this.#bytes -= sizeOf(postings);
+    for (const { bytes } of cached.terms.values()) this.#bytes -= bytes;
     this.#collections.delete(collectionId);
   }
 }
 
-function sizeOf({ blocks, pending }: TermPostings): number {
-  let bytes = pending.length * PENDING_POSTING_BYTES;
-  for (const block of blocks) bytes += block.data.byteLength;
+function sizeOf(term: string, { blocks, pending }: TermPostings): number {
+  let bytes = ENTRY_BYTES + 2 * term.length + pending.length * PENDING_POSTING_BYTES;
+  for (const block of blocks) bytes += BLOCK_BYTES + block.data.byteLength;
   return bytes;
 }

@@ -21,6 +21,7 @@ import {
   termPostingsOf,
   type GenerationRow,
   type LexicalHit,
+  type TermPostings,
 } from '../../retrieval/bm25/bm25-scorer.ts';
 import { queryTerms } from '../../retrieval/bm25/bm25.ts';
 import { PostingsCache } from '../../retrieval/bm25/postings-cache.ts';
@@ -204,39 +205,44 @@ export class PostgresLexicalIndex {
     if (!(limit >= 1)) return { generation: undefined, ranked: [] };
     const terms = queryTerms(query);
     if (terms.length === 0) return { generation: undefined, ranked: [] };
-    const kept = this.postings.missing(collectionId, terms);
-    const rows = await this.read(sql, collectionId, terms, kept, signal);
+    const kept = this.postings.kept(collectionId, terms);
+    const lacking = kept === undefined ? terms : terms.filter((_, index) => kept.lists[index] === undefined);
+    const rows = await this.read(sql, collectionId, terms, kept?.generation, lacking, signal);
     const generation = generationOf(rows);
     if (generation === undefined) return { generation, ranked: [] };
-    if (kept !== undefined && generation === kept.generation) {
-      // Only the postings the cache lacked came, at the generation it keeps the others at.
-      const read = termPostingsOf(kept.terms, rows) as NonNullable<ReturnType<typeof termPostingsOf>>;
-      this.postings.keep(collectionId, generation, read.stats, kept.terms, read.lists);
-      const all = this.postings.lookup(collectionId, generation, terms);
-      if (all !== undefined) return { generation, ranked: this.scorer.rank(all.stats, all.lists, limit) };
-      // Dropped meanwhile by a query that met a newer generation (or over the budget): read them all again.
-      const again = await this.read(sql, collectionId, terms, undefined, signal);
-      return { generation: generationOf(again), ranked: this.scorer.rankRows(terms, again, limit) };
-    }
-    const read = termPostingsOf(terms, rows) as NonNullable<ReturnType<typeof termPostingsOf>>;
-    this.postings.keep(collectionId, generation, read.stats, terms, read.lists);
-    return { generation, ranked: this.scorer.rank(read.stats, read.lists, limit) };
+    const readAll = kept === undefined || generation !== kept.generation;
+    const read = termPostingsOf(readAll ? terms : lacking, rows) as NonNullable<
+      ReturnType<typeof termPostingsOf>
+    >;
+    // Blocks copied out of the driver's buffers: a small bytea is a view of a 64 KB pool slab, which a kept view
+    // would hold (the copy costs only what a cache miss reads).
+    const lists = read.lists.map(({ blocks, pending }) => ({
+      blocks: blocks.map(({ count, data }) => ({ count, data: new Uint8Array(data) })),
+      pending,
+    }));
+    this.postings.keep(collectionId, generation, read.stats, readAll ? terms : lacking, lists);
+    if (readAll) return { generation, ranked: this.scorer.rank(read.stats, lists, limit) };
+    // The statement found the generation the kept lists were read at: they hold, with the ones just read.
+    let next = 0;
+    const all = kept.lists.map((list) => list ?? (lists[next++] as TermPostings));
+    return { generation, ranked: this.scorer.rank(kept.stats, all, limit) };
   }
 
   /**
    * One statement (one snapshot): the collection's statistics and generation, and, when the generation is the one
-   * `kept` has, only the postings and pending chunks the cache lacks; otherwise those of all `terms`.
+   * the cache keeps postings at, only the postings and pending chunks of the `lacking` terms; otherwise those of all
+   * `terms`.
    */
   private read(
     sql: Sql,
     collectionId: string,
     terms: readonly string[],
-    kept: { generation: number; terms: string[] } | undefined,
+    keptGeneration: number | undefined,
+    lacking: readonly string[],
     signal: AbortSignal | undefined,
   ): Promise<GenerationRow[]> {
     // -1: no generation is kept (a collection's starts at 0), so everything is read.
-    const keptAt = kept?.generation ?? -1;
-    const lacking = kept?.terms ?? terms;
+    const keptAt = keptGeneration ?? -1;
     return sql<GenerationRow[]>`
       WITH c AS (
         SELECT id, chunks, terms, generation FROM lexical_collections WHERE collection_id = ${pgText(collectionId)})
