@@ -207,15 +207,15 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE lexical_collections ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
   `,
-  // 11: an answer's sources move to a table of their own. A streaming answer's row is rewritten by every checkpoint
-  // (once a second by default); with its sources (3 to 4 KB) in it each rewrite was a page of its own, without them
-  // the answers streaming together share their pages. The sources are written once, when they are first saved.
+  // 11: an answer's sources in a table of their own. A streaming answer's row is rewritten by every checkpoint (once
+  // a second by default); with its sources (3 to 4 KB) in it each rewrite was a page of its own, without them the
+  // answers streaming together share their pages. Sources stored before stay in their row (messages.sources), where
+  // reads still find them: nothing is copied, and a process of an earlier release still running on the file keeps
+  // working (see MESSAGE_ROWS).
   `
   CREATE TABLE message_sources (
     seq INTEGER PRIMARY KEY REFERENCES messages (seq) ON DELETE CASCADE,
     sources TEXT NOT NULL
   ) STRICT;
-  INSERT INTO message_sources (seq, sources) SELECT seq, sources FROM messages WHERE sources IS NOT NULL;
-  ALTER TABLE messages DROP COLUMN sources;
   `,
 ];

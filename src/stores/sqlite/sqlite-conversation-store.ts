@@ -26,11 +26,15 @@ import { groupCommit, type GroupCommit } from './database.ts';
 import { toJson } from './json-columns.ts';
 
 /**
- * A message's row with its sources, kept in a table of their own (migration 11): a streaming answer's row is rewritten
- * by every checkpoint, and without its 3 to 4 KB of sources the answers streaming together share their pages.
+ * A message's row with its sources (MessageRow, and seq): since migration 11 they are kept in a table of their own,
+ * as a streaming answer's row is rewritten by every checkpoint and without its 3 to 4 KB of sources the answers
+ * streaming together share their pages. Sources stored before (or by a process of an earlier release) are still in
+ * the row; this store writes NULL there whenever it rewrites one.
  */
-export const MESSAGE_ROWS =
-  'SELECT messages.*, message_sources.sources FROM messages LEFT JOIN message_sources USING (seq)';
+export const MESSAGE_ROWS = `SELECT messages.seq, messages.id, conversation_id, role, content, created_at, status, run_id,
+  finish_reason, error_code, usage, timings, coalesce(message_sources.sources, messages.sources) AS sources, cached,
+  metadata, steps
+  FROM messages LEFT JOIN message_sources USING (seq)`;
 
 /** The newest `limit` messages of a conversation, oldest first; LIMIT -1 is no limit. */
 const NEWEST_MESSAGES = (limit: string): string =>
@@ -172,12 +176,13 @@ export class SqliteConversationStore implements ConversationStore {
       // case) is left out, which spares a page of messages_by_run per answer.
       replaceMessageInRun: db.prepare(`
         UPDATE messages SET role = ?, content = ?, created_at = ?, status = ?, finish_reason = ?, error_code = ?,
-          usage = ?, timings = ?, cached = ?, metadata = ?, steps = ?, checkpointed_at = ?
+          usage = ?, timings = ?, cached = ?, metadata = ?, steps = ?, checkpointed_at = ?, sources = NULL
         WHERE id = ? AND conversation_id = ? AND run_id IS ?
         RETURNING seq`),
       replaceMessage: db.prepare(`
         UPDATE messages SET role = ?, content = ?, created_at = ?, status = ?, finish_reason = ?, error_code = ?,
-          usage = ?, timings = ?, cached = ?, metadata = ?, steps = ?, run_id = ?, checkpointed_at = ?
+          usage = ?, timings = ?, cached = ?, metadata = ?, steps = ?, run_id = ?, checkpointed_at = ?,
+          sources = NULL
         WHERE id = ? AND conversation_id = ?
         RETURNING seq`),
       // Only while streaming: a checkpoint that lands after the final store must not undo it.

@@ -3,7 +3,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { STREAMING_STALE_AFTER_MS } from '../../core/conversation-store.ts';
+import { STREAMING_STALE_AFTER_MS, type StoredMessage } from '../../core/conversation-store.ts';
 import { describeRoomStoreConformance } from '../room-store.conformance.ts';
 import { describeStoreConformance } from '../store.conformance.ts';
 import { MIGRATIONS } from './migrations.ts';
@@ -138,7 +138,7 @@ describe('sqlite stores on disk', () => {
     await stores.close();
   });
 
-  it('migrating sources to their own table keeps the sources of every answer, and a deleted conversation takes them along', async () => {
+  it('keeps the sources stored before their table and those an earlier release still writes; a deleted conversation takes them along', async () => {
     const path = join(dir, 'v10', 'rivulet.sqlite');
     mkdirSync(join(dir, 'v10'));
     const old = new DatabaseSync(path);
@@ -147,17 +147,31 @@ describe('sqlite stores on disk', () => {
     old.exec(`INSERT INTO conversations (id, owner_id, chatbot_id, title, created_at, updated_at)
       VALUES ('c1', 'alice', 'default', 'Q', 1, 2)`);
     const sources = [{ id: '1', documentId: 'doc_1', title: 'Doc', snippet: 'text', score: 0.5 }];
-    const message =
-      old.prepare(`INSERT INTO messages (id, conversation_id, role, content, created_at, status, sources)
-      VALUES (?, 'c1', ?, ?, 1, ?, ?)`);
-    message.run('q1', 'user', 'Q', null, null);
-    message.run('a1', 'assistant', 'A [1]', 'complete', JSON.stringify(sources));
-    message.run('a2', 'assistant', 'Cut', 'streaming', null);
+    const other = [{ id: '1', documentId: 'doc_2', title: 'Other', snippet: 'more', score: 0.7 }];
+    // As the previous release writes a message (sources in the row).
+    const oldWrite = (
+      database: DatabaseSync,
+      id: string,
+      role: string,
+      content: string,
+      status: string | null,
+      json: string | null,
+    ) =>
+      database
+        .prepare(
+          `INSERT INTO messages (id, conversation_id, role, content, created_at, status, sources)
+           VALUES (?, 'c1', ?, ?, 1, ?, ?)`,
+        )
+        .run(id, role, content, status, json);
+    oldWrite(old, 'q1', 'user', 'Q', null, null);
+    oldWrite(old, 'a1', 'assistant', 'A [1]', 'complete', JSON.stringify(sources));
+    oldWrite(old, 'a2', 'assistant', 'Cut', 'streaming', null);
     old.close();
 
     const stores = openSqliteStores(path);
-    const messages = await stores.conversations.listMessages('c1');
-    expect(messages.map((listed) => [listed.id, listed.sources])).toEqual([
+    const listed = async () =>
+      (await stores.conversations.listMessages('c1')).map((message) => [message.id, message.sources]);
+    expect(await listed()).toEqual([
       ['q1', undefined],
       ['a1', sources],
       ['a2', undefined],
@@ -165,13 +179,31 @@ describe('sqlite stores on disk', () => {
     // The streaming answer left by the old process gets its sources with the next checkpoint.
     await stores.conversations.checkpointMessages([{ id: 'a2', content: 'Cut [1]', sources }]);
     expect((await stores.conversations.listMessages('c1'))[2]).toMatchObject({ content: 'Cut [1]', sources });
+    // A process of the previous release still on the file: what it writes is read, and its checkpoint works.
+    const stillOld = new DatabaseSync(path);
+    oldWrite(stillOld, 'a3', 'assistant', 'Old [1]', 'complete', JSON.stringify(other));
+    stillOld
+      .prepare('UPDATE messages SET content = ?, sources = coalesce(?, sources) WHERE id = ?')
+      .run('A [1]!', null, 'a1');
+    stillOld.close();
+    expect((await listed()).slice(1)).toEqual([
+      ['a1', sources],
+      ['a2', sources],
+      ['a3', other],
+    ]);
+    // Rewritten by this release: the row's own sources never shadow the new ones, nor come back when there are none.
+    const a1 = (await stores.conversations.listMessages('c1'))[1] as StoredMessage;
+    expect(await stores.conversations.replaceMessage({ ...a1, sources: other })).toBe(true);
+    const { sources: _none, ...a3 } = (await stores.conversations.listMessages('c1'))[3] as StoredMessage;
+    expect(await stores.conversations.replaceMessage(a3)).toBe(true);
+    expect((await listed()).slice(1)).toEqual([
+      ['a1', other],
+      ['a2', sources],
+      ['a3', undefined],
+    ]);
     await stores.close();
 
     const file = new DatabaseSync(path);
-    const columns = file.prepare('SELECT name FROM pragma_table_info(?)').all('messages') as {
-      name: string;
-    }[];
-    expect(columns.map((column) => column.name)).not.toContain('sources');
     expect(file.prepare('SELECT count(*) AS n FROM message_sources').get()).toEqual({ n: 2 });
     file.close();
     const reopened = openSqliteStores(path);
