@@ -250,7 +250,8 @@ export class PostgresLexicalIndex {
         c.generation AS generation FROM c
       UNION ALL
       SELECT 1, p.count, 0, p.term, p.data, NULL FROM c JOIN lexical_postings AS p ON p.collection = c.id
-      WHERE p.term = ANY(CASE WHEN c.generation = ${keptAt}::bigint THEN ${lacking as string[]}::text[] ELSE ${terms as string[]}::text[] END)
+      WHERE (c.generation <> ${keptAt}::bigint OR ${lacking.length > 0}::boolean)
+        AND p.term = ANY(CASE WHEN c.generation = ${keptAt}::bigint THEN ${lacking as string[]}::text[] ELSE ${terms as string[]}::text[] END)
       UNION ALL
       SELECT 2, lp.rowid, lp.length, lp.terms, NULL, NULL FROM c JOIN lexical_pending AS lp ON lp.collection = c.id
       WHERE c.generation <> ${keptAt}::bigint OR ${lacking.length > 0}::boolean`.signal(signal);
