@@ -19,6 +19,16 @@ describeStoreConformance('sqlite (file)', (options) =>
   openSqliteStores(join(dir, `db-${(files += 1)}`, 'rivulet.sqlite'), options),
 );
 
+/** A database file as a release whose schema stopped at migration `version` left it, open on that schema. */
+function databaseAtVersion(version: number): { path: string; old: DatabaseSync } {
+  mkdirSync(join(dir, `v${version}`));
+  const path = join(dir, `v${version}`, 'rivulet.sqlite');
+  const old = new DatabaseSync(path);
+  for (const migration of MIGRATIONS.slice(0, version)) old.exec(migration);
+  old.exec(`PRAGMA user_version = ${version}`);
+  return { path, old };
+}
+
 describe('sqlite stores on disk', () => {
   it('sees vectors another process added, and refuses a second space it claimed', async () => {
     const path = join(dir, 'shared.sqlite');
@@ -110,11 +120,7 @@ describe('sqlite stores on disk', () => {
   });
 
   it('migrating to scoped answers drops old cache entries and gives existing collections their owners', async () => {
-    const path = join(dir, 'v2', 'rivulet.sqlite');
-    mkdirSync(join(dir, 'v2'));
-    const old = new DatabaseSync(path);
-    for (const migration of MIGRATIONS.slice(0, 2)) old.exec(migration);
-    old.exec('PRAGMA user_version = 2');
+    const { path, old } = databaseAtVersion(2);
     const chatbot = old.prepare(
       `INSERT INTO chatbots (id, name, collection_id, glossary, org_id, created_at, updated_at)
        VALUES (?, ?, ?, '[]', ?, 1, 1)`,
@@ -139,11 +145,7 @@ describe('sqlite stores on disk', () => {
   });
 
   it('keeps the sources stored before their table and those an earlier release still writes; a deleted conversation takes them along', async () => {
-    const path = join(dir, 'v10', 'rivulet.sqlite');
-    mkdirSync(join(dir, 'v10'));
-    const old = new DatabaseSync(path);
-    for (const migration of MIGRATIONS.slice(0, 10)) old.exec(migration);
-    old.exec('PRAGMA user_version = 10');
+    const { path, old } = databaseAtVersion(10);
     old.exec(`INSERT INTO conversations (id, owner_id, chatbot_id, title, created_at, updated_at)
       VALUES ('c1', 'alice', 'default', 'Q', 1, 2)`);
     const sources = [{ id: '1', documentId: 'doc_1', title: 'Doc', snippet: 'text', score: 0.5 }];
