@@ -90,11 +90,21 @@ export interface ChunksByRowid {
   chunks: Map<number, ChunkFace>;
 }
 
-/** The ranked chunks found among `chunks`, in rank order, with their scores: searchText from rankText and chunksByRowid. */
-export function rankedHits(
+/**
+ * The ranked chunks as hits, in rank order, with their scores, read through the store's chunksByRowid (chunks deleted
+ * meanwhile are left out): every store's searchText (from its ranking) and searchVector (from its nearest chunks).
+ */
+export async function hitsByRank(
+  store: Pick<DocumentStore, 'chunksByRowid'>,
+  collectionId: string,
   ranked: RankedChunks['ranked'],
-  chunks: ReadonlyMap<number, ChunkFace>,
-): ChunkHit[] {
+  signal?: AbortSignal,
+): Promise<ChunkHit[]> {
+  const { chunks } = await store.chunksByRowid(
+    collectionId,
+    ranked.map((entry) => entry.rowid),
+    signal,
+  );
   const hits: ChunkHit[] = [];
   for (const { rowid, score } of ranked) {
     const face = chunks.get(rowid);

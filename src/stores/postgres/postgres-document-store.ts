@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { TransactionSql } from 'postgres';
 import {
   isUnchanged,
-  rankedHits,
+  hitsByRank,
   type ChunkFace,
   type ChunkHit,
   type ChunkInput,
@@ -165,12 +165,7 @@ export class PostgresDocumentStore implements DocumentStore {
     signal?: AbortSignal,
   ): Promise<ChunkHit[]> {
     const { ranked } = await this.rankText(collectionId, query, limit, signal);
-    const { chunks } = await this.chunksByRowid(
-      collectionId,
-      ranked.map((entry) => entry.rowid),
-      signal,
-    );
-    return rankedHits(ranked, chunks);
+    return hitsByRank(this, collectionId, ranked, signal);
   }
 
   async rankText(
@@ -226,12 +221,7 @@ export class PostgresDocumentStore implements DocumentStore {
       const iterative = await this.iterativeScans;
       const rows = await nearestChunks(this.sql, { iterative }, pgText(collectionId), vector, limit, signal);
       const ranked = rows.map(({ rowid, distance }) => ({ rowid, score: 1 - distance }));
-      const { chunks } = await this.chunksByRowid(
-        collectionId,
-        ranked.map((entry) => entry.rowid),
-        signal,
-      );
-      return rankedHits(ranked, chunks);
+      return hitsByRank(this, collectionId, ranked, signal);
     });
   }
 

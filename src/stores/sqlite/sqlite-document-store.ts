@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import {
   isUnchanged,
-  rankedHits,
+  hitsByRank,
   type ChunkFace,
   type ChunkHit,
   type ChunkInput,
@@ -235,11 +235,7 @@ export class SqliteDocumentStore implements DocumentStore {
 
   async searchText(collectionId: string, query: string, limit: number): Promise<ChunkHit[]> {
     const { ranked } = this.lexical.rank(collectionId, query, limit);
-    const { chunks } = await this.chunksByRowid(
-      collectionId,
-      ranked.map((entry) => entry.rowid),
-    );
-    return rankedHits(ranked, chunks);
+    return hitsByRank(this, collectionId, ranked);
   }
 
   async rankText(collectionId: string, query: string, limit: number): Promise<RankedChunks> {
@@ -278,11 +274,7 @@ export class SqliteDocumentStore implements DocumentStore {
       distance: number;
     }[];
     const ranked = rows.map(({ rowid, distance }) => ({ rowid, score: 1 - distance }));
-    const { chunks } = await this.chunksByRowid(
-      collectionId,
-      ranked.map((entry) => entry.rowid),
-    );
-    return rankedHits(ranked, chunks);
+    return hitsByRank(this, collectionId, ranked);
   }
 
   async embeddingSpace(): Promise<EmbeddingSpace | undefined> {
@@ -308,10 +300,6 @@ export class SqliteDocumentStore implements DocumentStore {
     return new Map(rows.map((row) => [row.id, row.content_hash]));
   }
 
-  /**
-   * The collection's chunks for ranked rowids, in rank order: rows deleted meanwhile (or without the lexical index
-   * being told) are skipped.
-   */
   private removeChunks(documentId: string): void {
     const rows = this.statements.chunkRowids.all(documentId) as unknown as { rowid: number }[];
     for (const { rowid } of rows) {
