@@ -14,12 +14,23 @@ import { transaction } from './database.ts';
 
 type Row = ChatbotRow<SqliteColumnTypes>;
 
+/** Chatbots kept between reads at most (the oldest read is dropped first). */
+const KEPT_MAX = 1_000;
+
 export class SqliteChatbotStore implements ChatbotStore {
   private readonly db: DatabaseSync;
   private readonly statements: Record<
-    'get' | 'list' | 'put' | 'delete' | 'claimCollection' | 'collectionOwner',
+    'get' | 'list' | 'put' | 'delete' | 'claimCollection' | 'collectionOwner' | 'dataVersion',
     StatementSync
   >;
+  /**
+   * Chatbots as last read, by id, while the file's `data_version` is still `keptAt`: every answer reads its chatbot,
+   * and reading and converting the row (JSON columns included) cost about 40 us a time in the server. SQLite changes
+   * the version when another connection commits (the CLI, another process on the file); this connection's own puts
+   * and deletes forget the chatbot themselves. Callers treat a chatbot as read-only (they are shared).
+   */
+  private readonly kept = new Map<string, Chatbot>();
+  private keptAt: unknown;
   /** Drops a chatbot's cached answers; called inside this store's transactions. */
   private readonly forgetAnswers: (chatbotId: string) => void;
 
@@ -44,12 +55,28 @@ export class SqliteChatbotStore implements ChatbotStore {
         'INSERT OR IGNORE INTO collections (id, org_id, created_at) VALUES (?, ?, ?)',
       ),
       collectionOwner: db.prepare('SELECT org_id FROM collections WHERE id = ?'),
+      dataVersion: db.prepare('PRAGMA data_version'),
     };
   }
 
   async getChatbot(id: string): Promise<Chatbot | undefined> {
+    const version = (this.statements.dataVersion.get() as { data_version: unknown }).data_version;
+    if (version === this.keptAt) {
+      const kept = this.kept.get(id);
+      if (kept !== undefined) return kept;
+    } else {
+      this.kept.clear();
+      this.keptAt = version;
+    }
     const row = this.statements.get.get(id) as Row | undefined;
-    return row === undefined ? undefined : toChatbot(row, sqliteColumns);
+    if (row === undefined) return undefined;
+    const chatbot = toChatbot(row, sqliteColumns);
+    if (this.kept.size >= KEPT_MAX) {
+      const oldest = this.kept.keys().next();
+      if (oldest.done !== true) this.kept.delete(oldest.value);
+    }
+    this.kept.set(id, chatbot);
+    return chatbot;
   }
 
   async listChatbots(): Promise<Chatbot[]> {
@@ -60,6 +87,7 @@ export class SqliteChatbotStore implements ChatbotStore {
   async putChatbot(partial: ChatbotInput): Promise<Chatbot> {
     const input = withChatbotDefaults(partial);
     const now = Date.now();
+    this.kept.delete(input.id);
     const row = transaction(this.db, () => {
       this.forgetAnswers(input.id);
       this.statements.claimCollection.run(input.collectionId, input.orgId, now);
@@ -91,6 +119,7 @@ export class SqliteChatbotStore implements ChatbotStore {
   }
 
   async deleteChatbot(id: string): Promise<boolean> {
+    this.kept.delete(id);
     return transaction(this.db, () => {
       this.forgetAnswers(id);
       return Number(this.statements.delete.run(id).changes) > 0;

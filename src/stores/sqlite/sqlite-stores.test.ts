@@ -73,6 +73,50 @@ describe('sqlite stores on disk', () => {
     await cli.close();
   });
 
+  it('reads a chatbot another process put, changed or deleted at once, though it keeps those it read', async () => {
+    const path = join(dir, 'chatbots.sqlite');
+    const server = openSqliteStores(path);
+    const cli = openSqliteStores(path);
+    const input = {
+      id: 'shop',
+      name: 'Shop',
+      collectionId: 'shop-docs',
+      systemPrompt: 'Sell.',
+      temperature: 0.2,
+      maxTokens: null,
+      glossary: [],
+    };
+    expect(await server.chatbots.getChatbot('shop')).toBeUndefined();
+    await cli.chatbots.putChatbot(input);
+    expect(await server.chatbots.getChatbot('shop')).toMatchObject({ name: 'Shop', systemPrompt: 'Sell.' });
+    // Read again unchanged: the same chatbot (kept), equal to a fresh read.
+    const kept = await server.chatbots.getChatbot('shop');
+    expect(kept).toBe(await server.chatbots.getChatbot('shop'));
+    expect(kept).toEqual(await cli.chatbots.getChatbot('shop'));
+    await cli.chatbots.putChatbot({ ...input, systemPrompt: 'Sell more.' });
+    expect(await server.chatbots.getChatbot('shop')).toMatchObject({ systemPrompt: 'Sell more.' });
+    // A write to any other table by another process is a change of the file too: the chatbot is read again, the same.
+    await cli.chatbots.putChatbot({ ...input, id: 'other' });
+    expect(await server.chatbots.getChatbot('shop')).toMatchObject({ systemPrompt: 'Sell more.' });
+    // Changed behind every store's back (plain SQL on another connection).
+    const sql = new DatabaseSync(path);
+    sql.exec("UPDATE chatbots SET name = 'Renamed' WHERE id = 'shop'");
+    expect(await server.chatbots.getChatbot('shop')).toMatchObject({ name: 'Renamed' });
+    sql.close();
+    await cli.chatbots.deleteChatbot('shop');
+    expect(await server.chatbots.getChatbot('shop')).toBeUndefined();
+    // The server's own put and delete (its own connection's commits do not change the file's version).
+    await server.chatbots.putChatbot({ ...input, name: 'Mine' });
+    expect(await server.chatbots.getChatbot('shop')).toMatchObject({ name: 'Mine' });
+    await server.chatbots.putChatbot({ ...input, name: 'Mine again' });
+    expect(await server.chatbots.getChatbot('shop')).toMatchObject({ name: 'Mine again' });
+    await server.chatbots.deleteChatbot('shop');
+    expect(await server.chatbots.getChatbot('shop')).toBeUndefined();
+    expect(await cli.chatbots.getChatbot('shop')).toBeUndefined();
+    await server.close();
+    await cli.close();
+  });
+
   it('never returns a chunk deleted without the lexical index being told, nor another collection’s under its rowid', async () => {
     const path = join(dir, 'orphans.sqlite');
     const stores = openSqliteStores(path);
