@@ -9,7 +9,7 @@ import type { SourceMatch } from '../core/events.ts';
 import type { MatchCandidate } from '../core/retriever.ts';
 import type { Analyze } from './analysis-cache.ts';
 import { indexTerms } from './indexed-terms.ts';
-import { analyze } from './text-analysis.ts';
+import { queryTerms } from './bm25/bm25.ts';
 
 /** The best source holding at least this share of the question's terms is a strong match. */
 export const STRONG_MATCH_SHARE = 0.6;
@@ -27,7 +27,7 @@ export function sourceMatch(
   sources: readonly MatchCandidate[],
   analyzeText: Analyze = indexTerms,
 ): SourceMatch {
-  const terms = new Set(analyze(question));
+  const terms = new Set(queryTerms(question));
   let matchedTerms = 0;
   let similarity: number | undefined;
   for (const source of sources) {

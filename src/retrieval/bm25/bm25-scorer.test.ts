@@ -91,4 +91,20 @@ describe('Bm25Scorer', () => {
     expect(queryTerms('How do refunds work? Refund policy, refunds!')).toEqual(['refund', 'work', 'polici']);
     expect(queryTerms('what is the')).toEqual([]);
   });
+
+  it('keeps the terms of recent queries: the same array for the same question, read-only', () => {
+    const question = 'How are refunds paid back?';
+    const terms = queryTerms(question);
+    expect(queryTerms(question)).toBe(terms);
+    expect(Object.isFrozen(terms)).toBe(true);
+    expect(queryTerms('How are invoices paid?')).toEqual(['invoic', 'paid']);
+    // Many other questions later, the first is analysed again, to the same terms.
+    for (let index = 0; index < 100; index += 1) queryTerms(`question number ${index}`);
+    expect(queryTerms(question)).not.toBe(terms);
+    expect(queryTerms(question)).toEqual(terms);
+    // A long text is analysed every time (it is not kept), to the same terms.
+    const long = `${'refund '.repeat(200)}policy`;
+    expect(queryTerms(long)).toEqual(['refund', 'polici']);
+    expect(queryTerms(long)).not.toBe(queryTerms(long));
+  });
 });

@@ -9,7 +9,23 @@ import { analyze } from '../text-analysis.ts';
  */
 export const BM25 = { k1: 1.2, b: 0.75, titleWeight: 3 } as const;
 
-/** The distinct terms of a query, in order; empty when nothing searchable is left. */
-export function queryTerms(query: string): string[] {
-  return [...new Set(analyze(query))];
+/**
+ * The terms of recent queries (at most RECENT_QUERIES, of at most RECENT_QUERY_CHARS each): one answer analyses its
+ * question three times (the lexical search, the proximity rerank, the match quality).
+ */
+const recentQueries = new Map<string, readonly string[]>();
+const RECENT_QUERIES = 64;
+const RECENT_QUERY_CHARS = 1_000;
+
+/** The distinct terms of a query, in order; empty when nothing searchable is left. Shared: never modify it. */
+export function queryTerms(query: string): readonly string[] {
+  const kept = recentQueries.get(query);
+  if (kept !== undefined) return kept;
+  const terms = Object.freeze([...new Set(analyze(query))]);
+  if (query.length <= RECENT_QUERY_CHARS) {
+    if (recentQueries.size >= RECENT_QUERIES)
+      recentQueries.delete(recentQueries.keys().next().value as string);
+    recentQueries.set(query, terms);
+  }
+  return terms;
 }
