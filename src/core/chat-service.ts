@@ -91,9 +91,9 @@ export class ChatService {
 
   /**
    * start(). `remembered`: a new conversation may start from the chatbot as this process last read it (the chatbot
-   * store's lastRead, PostgreSQL), saving the read's round trip: its create stores only while the chatbot's row is
-   * still that version, and when it no longer is, the start is made again from a fresh read. A refusal is never made
-   * on a remembered chatbot: the chatbot is read first.
+   * store's lastRead), saving the read (PostgreSQL's round trip, SQLite's statement): its create stores only while the
+   * chatbot's row is still that version, and when it no longer is, the start is made again from a fresh read. A
+   * refusal is never made on a remembered chatbot: the chatbot is read first.
    */
   private async begin(
     input: StartChatInput,

@@ -230,10 +230,11 @@ export class ChatbotChanged extends Error {
 export interface ChatbotStore {
   getChatbot(id: string): Promise<Chatbot | undefined>;
   /**
-   * Optional (PostgreSQL, where a read is a round trip): the chatbot as this process last read it, with its row's
-   * version then, without asking the database; undefined when it was not read (or was put or deleted here since). It
-   * may be stale: act on it only in a write that checks the version (createConversation's `ifChatbotVersion`), which
-   * the same stores' conversation store then honours.
+   * Optional (PostgreSQL, where a read is a round trip, and SQLite, where it is a statement taking the file's read
+   * lock; the memory store has none): the chatbot as this process last read it, with its row's version then, without
+   * asking the database; undefined when it was not read (or was put or deleted here since). It may be stale: act on
+   * it only in a write that checks the version (createConversation's `ifChatbotVersion`), which the same stores'
+   * conversation store then honours.
    */
   lastRead?(id: string): RememberedChatbot | undefined;
   listChatbots(): Promise<Chatbot[]>;

@@ -1,6 +1,10 @@
 // End to end over real HTTP: SSE, NDJSON and JSON answers from the fake upstream, and coded 4xx for bad input.
 
+import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import postgres from 'postgres';
 import type { Socket } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -142,79 +146,31 @@ describe('POST /api/chat/stream (SSE)', () => {
     }
   });
 
-  // On PostgreSQL a new conversation starts from the chatbot as this process last read it (no round trip), stored only
-  // while the chatbot's row is still that version; changed by another process meanwhile, the start reads it again.
-  it.runIf(process.env.RIVULET_TEST_STORE === 'postgres')(
-    'starts a new conversation on the chatbot remembered from the last read, and reads it again once another process changed it',
-    async () => {
-      const { chatbots, conversations } = server.app.stores;
-      const elsewhere = postgres(server.app.config.databaseUrl ?? '', { max: 1, onnotice: () => {} });
-      const systemPrompt = (index: number): string | undefined => {
-        const body = server.upstream.requests[index]?.body as {
-          messages: { role: string; content: string }[];
-        };
-        return body.messages.find((message) => message.role === 'system')?.content;
-      };
-      await readSse(`${server.url}/api/chat/stream`, { body: { message: 'Read the chatbot' } });
-      const reads = vi.spyOn(chatbots, 'getChatbot');
-      const creates = vi.spyOn(conversations, 'createConversation');
+  // A new conversation starts from the chatbot as this process last read it (no read), stored only while the
+  // chatbot's row is still that version; changed by another process meanwhile, the start reads it again. On SQLite
+  // the server runs on a file here, which the other process opens.
+  it('starts a new conversation on the chatbot remembered from the last read, and reads it again once another process changed it', async () => {
+    if (process.env.RIVULET_TEST_STORE === 'postgres') {
+      const sql = postgres(server.app.config.databaseUrl ?? '', { max: 1, onnotice: () => {} });
       try {
-        const remembered = await readSse(`${server.url}/api/chat/stream`, {
-          body: { message: 'Remembered?' },
-        });
-        expect(lastEvent(remembered.frames)?.type).toBe('done');
-        expect(reads).not.toHaveBeenCalled();
-        expect(creates).toHaveBeenCalledTimes(1);
-        expect(creates.mock.calls[0]?.[4]?.ifChatbotVersion).toEqual(expect.any(String));
-
-        // Another process changes the chatbot: the next answer is stored against, and uses, the chatbot as it is now.
-        await elsewhere`UPDATE chatbots SET system_prompt = 'Changed elsewhere.', updated_at = updated_at + 1
-          WHERE id = 'default'`;
-        const before = (await conversations.listConversations(null, { limit: 1000 })).length;
-        const changed = await readSse(`${server.url}/api/chat/stream`, { body: { message: 'Changed?' } });
-        expect(changed.status).toBe(200);
-        expect(lastEvent(changed.frames)?.type).toBe('done');
-        expect(reads).toHaveBeenCalledTimes(1);
-        expect(creates).toHaveBeenCalledTimes(3);
-        expect(creates.mock.calls[2]?.[4]).toBeUndefined();
-        expect(systemPrompt(server.upstream.requests.length - 1)).toContain('Changed elsewhere.');
-        const start = changed.frames[0]?.data as Extract<RunEvent, { type: 'start' }>;
-        expect(
-          (await conversations.listMessages(start.conversationId)).map((message) => message.role),
-        ).toEqual(['user', 'assistant']);
-        expect((await conversations.listConversations(null, { limit: 1000 })).length).toBe(before + 1);
-        expect(server.app.hub.stats().activeRuns).toBe(0);
-        // Deleted by another process: refused as an unknown chatbot, nothing stored, no run left.
-        await putTestChatbot(server, 'short-lived');
-        const asked = await readSse(`${server.url}/api/chat/stream`, {
-          body: { message: 'Still there?', chatbotId: 'short-lived' },
-        });
-        expect(lastEvent(asked.frames)?.type).toBe('done');
-        await elsewhere`DELETE FROM chatbots WHERE id = 'short-lived'`;
-        const countBefore = (await conversations.listConversations(null, { limit: 1000 })).length;
-        const gone = await fetch(`${server.url}/api/chat/stream`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
-          body: JSON.stringify({ message: 'Gone?', chatbotId: 'short-lived' }),
-        });
-        expect(gone.status).toBe(404);
-        expect(await gone.json()).toMatchObject({ error: { code: 'CHATBOT_NOT_FOUND' } });
-        expect((await conversations.listConversations(null, { limit: 1000 })).length).toBe(countBefore);
-        expect(server.app.hub.stats().activeRuns).toBe(0);
-        // Read again, remembered again.
-        const readsSoFar = reads.mock.calls.length;
-        await readSse(`${server.url}/api/chat/stream`, { body: { message: 'Remembered again?' } });
-        expect(reads).toHaveBeenCalledTimes(readsSoFar);
-        expect(systemPrompt(server.upstream.requests.length - 1)).toContain('Changed elsewhere.');
+        await rememberedChatbot(server, (text) => sql.unsafe(text));
       } finally {
-        reads.mockRestore();
-        creates.mockRestore();
-        await elsewhere`UPDATE chatbots SET system_prompt = NULL WHERE id = 'default'`;
-        await elsewhere.end();
-        await chatbots.getChatbot('default'); // remembered as it is again, for the tests after this one
+        await sql.end();
       }
-    },
-  );
+      return;
+    }
+    const dataDir = mkdtempSync(join(tmpdir(), 'rivulet-remembered-'));
+    const onFile = await startTestServer({ DATA_DIR: dataDir }, { tokenCount: 40, seed: 7 });
+    const db = new DatabaseSync(join(dataDir, 'rivulet.sqlite'));
+    db.exec('PRAGMA busy_timeout = 5000');
+    try {
+      await rememberedChatbot(onFile, (text) => Promise.resolve(db.exec(text)));
+    } finally {
+      db.close();
+      await onFile.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
 
   it('refuses with the coded error, and ends the run, when the new conversation cannot be stored', async () => {
     const conversations = server.app.stores.conversations;
@@ -472,3 +428,76 @@ describe('bad input', () => {
     expect(await response.json()).toMatchObject({ status: 'ok' });
   });
 });
+
+/** The remembered-chatbot case on `server`, with `elsewhere` running SQL in another process's connection. */
+async function rememberedChatbot(
+  server: TestServer,
+  elsewhere: (sql: string) => Promise<unknown>,
+): Promise<void> {
+  const { chatbots, conversations } = server.app.stores;
+  const systemPrompt = (index: number): string | undefined => {
+    const body = server.upstream.requests[index]?.body as {
+      messages: { role: string; content: string }[];
+    };
+    return body.messages.find((message) => message.role === 'system')?.content;
+  };
+  await readSse(`${server.url}/api/chat/stream`, { body: { message: 'Read the chatbot' } });
+  const reads = vi.spyOn(chatbots, 'getChatbot');
+  const creates = vi.spyOn(conversations, 'createConversation');
+  try {
+    const remembered = await readSse(`${server.url}/api/chat/stream`, {
+      body: { message: 'Remembered?' },
+    });
+    expect(lastEvent(remembered.frames)?.type).toBe('done');
+    expect(reads).not.toHaveBeenCalled();
+    expect(creates).toHaveBeenCalledTimes(1);
+    expect(creates.mock.calls[0]?.[4]?.ifChatbotVersion).toEqual(expect.any(String));
+
+    // Another process changes the chatbot: the next answer is stored against, and uses, the chatbot as it is now.
+    await elsewhere(
+      "UPDATE chatbots SET system_prompt = 'Changed elsewhere.', updated_at = updated_at + 1 WHERE id = 'default'",
+    );
+    const before = (await conversations.listConversations(null, { limit: 1000 })).length;
+    const changed = await readSse(`${server.url}/api/chat/stream`, { body: { message: 'Changed?' } });
+    expect(changed.status).toBe(200);
+    expect(lastEvent(changed.frames)?.type).toBe('done');
+    expect(reads).toHaveBeenCalledTimes(1);
+    expect(creates).toHaveBeenCalledTimes(3);
+    expect(creates.mock.calls[2]?.[4]).toBeUndefined();
+    expect(systemPrompt(server.upstream.requests.length - 1)).toContain('Changed elsewhere.');
+    const start = changed.frames[0]?.data as Extract<RunEvent, { type: 'start' }>;
+    expect((await conversations.listMessages(start.conversationId)).map((message) => message.role)).toEqual([
+      'user',
+      'assistant',
+    ]);
+    expect((await conversations.listConversations(null, { limit: 1000 })).length).toBe(before + 1);
+    expect(server.app.hub.stats().activeRuns).toBe(0);
+    // Deleted by another process: refused as an unknown chatbot, nothing stored, no run left.
+    await putTestChatbot(server, 'short-lived');
+    const asked = await readSse(`${server.url}/api/chat/stream`, {
+      body: { message: 'Still there?', chatbotId: 'short-lived' },
+    });
+    expect(lastEvent(asked.frames)?.type).toBe('done');
+    await elsewhere("DELETE FROM chatbots WHERE id = 'short-lived'");
+    const countBefore = (await conversations.listConversations(null, { limit: 1000 })).length;
+    const gone = await fetch(`${server.url}/api/chat/stream`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+      body: JSON.stringify({ message: 'Gone?', chatbotId: 'short-lived' }),
+    });
+    expect(gone.status).toBe(404);
+    expect(await gone.json()).toMatchObject({ error: { code: 'CHATBOT_NOT_FOUND' } });
+    expect((await conversations.listConversations(null, { limit: 1000 })).length).toBe(countBefore);
+    expect(server.app.hub.stats().activeRuns).toBe(0);
+    // Read again, remembered again.
+    const readsSoFar = reads.mock.calls.length;
+    await readSse(`${server.url}/api/chat/stream`, { body: { message: 'Remembered again?' } });
+    expect(reads).toHaveBeenCalledTimes(readsSoFar);
+    expect(systemPrompt(server.upstream.requests.length - 1)).toContain('Changed elsewhere.');
+  } finally {
+    reads.mockRestore();
+    creates.mockRestore();
+    await elsewhere("UPDATE chatbots SET system_prompt = NULL WHERE id = 'default'");
+    await chatbots.getChatbot('default'); // remembered as it is again, for the tests after this one
+  }
+}

@@ -4,6 +4,7 @@ import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import {
   withChatbotDefaults,
   type Chatbot,
+  type RememberedChatbot,
   type ChatbotInput,
   type ChatbotStore,
   type CollectionOwner,
@@ -14,31 +15,44 @@ import { transaction } from './database.ts';
 
 type Row = ChatbotRow<SqliteColumnTypes>;
 
-/** Chatbots kept between reads at most (the oldest read is dropped first). */
-const KEPT_MAX = 1_000;
+/** Chatbots remembered per process at most (the oldest read is forgotten first). */
+const REMEMBERED_MAX = 1_000;
+
+/**
+ * A chatbots row's version for `lastRead`: every column of the row (read from the schema, so a column a later
+ * migration adds counts too), as one JSON array. A row written again with other settings, or deleted and put again,
+ * never has the version it had; one rewritten with the very same settings and times is the same chatbot. The
+ * conversation store's guarded create compares the same expression inside its write (see createConversation).
+ */
+export function chatbotVersionSql(db: DatabaseSync): string {
+  const columns = (
+    db.prepare('SELECT name FROM pragma_table_info(?) ORDER BY cid').all('chatbots') as {
+      name: string;
+    }[]
+  ).map(({ name }) => `"${name.replaceAll('"', '""')}"`);
+  return `json_array(${columns.join(', ')})`;
+}
 
 export class SqliteChatbotStore implements ChatbotStore {
   private readonly db: DatabaseSync;
   private readonly statements: Record<
-    'get' | 'list' | 'put' | 'delete' | 'claimCollection' | 'collectionOwner' | 'dataVersion',
+    'get' | 'list' | 'put' | 'delete' | 'claimCollection' | 'collectionOwner',
     StatementSync
   >;
-  /**
-   * Chatbots as last read, by id, while the file's `data_version` is still `keptAt`: every answer reads its chatbot,
-   * and reading and converting the row (JSON columns included) cost about 40 us a time in the server. SQLite changes
-   * the version when another connection commits (the CLI, another process on the file); this connection's own puts
-   * and deletes forget the chatbot themselves. Callers treat a chatbot as read-only (they are shared).
-   */
-  private readonly kept = new Map<string, Chatbot>();
-  private keptAt: unknown;
   /** Drops a chatbot's cached answers; called inside this store's transactions. */
   private readonly forgetAnswers: (chatbotId: string) => void;
+  /**
+   * What getChatbot last read, by id, with the row's version (lastRead): a new conversation's create checks the
+   * version in its write instead of reading the chatbot first. A read statement costs about 50 us in the server
+   * (taking the file's read lock, with cold caches between answers), the check a few inside the write.
+   */
+  private readonly remembered = new Map<string, RememberedChatbot>();
 
   constructor(db: DatabaseSync, options: { forgetAnswers: (chatbotId: string) => void }) {
     this.db = db;
     this.forgetAnswers = options.forgetAnswers;
     this.statements = {
-      get: db.prepare('SELECT * FROM chatbots WHERE id = ?'),
+      get: db.prepare(`SELECT *, ${chatbotVersionSql(db)} AS version FROM chatbots WHERE id = ?`),
       list: db.prepare('SELECT * FROM chatbots ORDER BY created_at, id'),
       put: db.prepare(`
         INSERT INTO chatbots (id, name, collection_id, system_prompt, temperature, max_tokens, glossary, org_id,
@@ -55,28 +69,25 @@ export class SqliteChatbotStore implements ChatbotStore {
         'INSERT OR IGNORE INTO collections (id, org_id, created_at) VALUES (?, ?, ?)',
       ),
       collectionOwner: db.prepare('SELECT org_id FROM collections WHERE id = ?'),
-      dataVersion: db.prepare('PRAGMA data_version'),
     };
   }
 
   async getChatbot(id: string): Promise<Chatbot | undefined> {
-    const version = (this.statements.dataVersion.get() as { data_version: unknown }).data_version;
-    if (version === this.keptAt) {
-      const kept = this.kept.get(id);
-      if (kept !== undefined) return kept;
-    } else {
-      this.kept.clear();
-      this.keptAt = version;
-    }
-    const row = this.statements.get.get(id) as Row | undefined;
+    const row = this.statements.get.get(id) as (Row & { version: string }) | undefined;
+    this.remembered.delete(id);
     if (row === undefined) return undefined;
     const chatbot = toChatbot(row, sqliteColumns);
-    if (this.kept.size >= KEPT_MAX) {
-      const oldest = this.kept.keys().next();
-      if (oldest.done !== true) this.kept.delete(oldest.value);
+    if (this.remembered.size >= REMEMBERED_MAX) {
+      const oldest = this.remembered.keys().next();
+      if (oldest.done !== true) this.remembered.delete(oldest.value);
     }
-    this.kept.set(id, chatbot);
+    this.remembered.set(id, { chatbot, version: row.version });
     return chatbot;
+  }
+
+  /** Saves an answer's chatbot read: a new conversation's create checks the version instead (ChatService.start). */
+  lastRead(id: string): RememberedChatbot | undefined {
+    return this.remembered.get(id);
   }
 
   async listChatbots(): Promise<Chatbot[]> {
@@ -87,7 +98,8 @@ export class SqliteChatbotStore implements ChatbotStore {
   async putChatbot(partial: ChatbotInput): Promise<Chatbot> {
     const input = withChatbotDefaults(partial);
     const now = Date.now();
-    this.kept.delete(input.id);
+    // Forgotten here at once; another process's put is caught by the version check.
+    this.remembered.delete(input.id);
     const row = transaction(this.db, () => {
       this.forgetAnswers(input.id);
       this.statements.claimCollection.run(input.collectionId, input.orgId, now);
@@ -119,7 +131,7 @@ export class SqliteChatbotStore implements ChatbotStore {
   }
 
   async deleteChatbot(id: string): Promise<boolean> {
-    this.kept.delete(id);
+    this.remembered.delete(id);
     return transaction(this.db, () => {
       this.forgetAnswers(id);
       return Number(this.statements.delete.run(id).changes) > 0;

@@ -5,6 +5,7 @@ import {
   appendedTo,
   type AnswerProgress,
   type Conversation,
+  type CreateConversationOptions,
   type ConversationCursor,
   type ConversationStore,
   type MessageCheckpoint,
@@ -12,6 +13,7 @@ import {
   STREAMING_STALE_AFTER_MS,
   type Turn,
 } from '../../core/conversation-store.ts';
+import { ChatbotChanged } from '../../core/chatbots.ts';
 import { newConversation } from '../../core/conversation-ids.ts';
 import { sqliteColumns, type SqliteColumnTypes } from '../rows/columns.ts';
 import {
@@ -24,6 +26,7 @@ import {
 } from '../rows/conversations.ts';
 import { groupCommit, type GroupCommit } from './database.ts';
 import { toJson } from './json-columns.ts';
+import { chatbotVersionSql } from './sqlite-chatbot-store.ts';
 
 /**
  * A message's row with its sources (MessageRow, and seq): since migration 11 they are kept in a table of their own,
@@ -111,6 +114,7 @@ class LimitStatements {
 export class SqliteConversationStore implements ConversationStore {
   private readonly statements: Record<
     | 'insert'
+    | 'chatbotVersion'
     | 'get'
     | 'listByOwner'
     | 'listByAnonymous'
@@ -158,6 +162,7 @@ export class SqliteConversationStore implements ConversationStore {
       insert: db.prepare(
         'INSERT INTO conversations (id, owner_id, chatbot_id, title, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)',
       ),
+      chatbotVersion: db.prepare(`SELECT ${chatbotVersionSql(db)} AS version FROM chatbots WHERE id = ?`),
       get: db.prepare('SELECT * FROM conversations WHERE id = ?'),
       getWithCount: db.prepare(
         'SELECT *, (SELECT count(*) FROM messages WHERE conversation_id = conversations.id) AS message_count FROM conversations WHERE id = ?',
@@ -212,10 +217,18 @@ export class SqliteConversationStore implements ConversationStore {
     chatbotId: string,
     chosenId?: string,
     messages: readonly StoredMessage[] = [],
+    options: CreateConversationOptions = {},
   ): Promise<Conversation> {
     const conversation = newConversation(chosenId, ownerId, chatbotId, messages);
     const { id, title, createdAt, updatedAt } = conversation;
+    const version = options.ifChatbotVersion;
     return this.writes.run(() => {
+      // In the write (which holds the file's write lock): nobody changes the chatbot between this check and the
+      // insert, and a refusal stores nothing.
+      if (version !== undefined) {
+        const row = this.statements.chatbotVersion.get(chatbotId) as { version: string } | undefined;
+        if (row?.version !== version) throw new ChatbotChanged(chatbotId);
+      }
       // Inserted with its title and updatedAt already those its first messages give it: no update after them.
       this.statements.insert.run(id, ownerId, chatbotId, title, createdAt, updatedAt);
       this.insertMessages(messages);

@@ -3,6 +3,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
+import { ChatbotChanged } from '../../core/chatbots.ts';
 import { STREAMING_STALE_AFTER_MS, type StoredMessage } from '../../core/conversation-store.ts';
 import { describeRoomStoreConformance } from '../room-store.conformance.ts';
 import { describeStoreConformance } from '../store.conformance.ts';
@@ -73,11 +74,11 @@ describe('sqlite stores on disk', () => {
     await cli.close();
   });
 
-  it('reads a chatbot another process put, changed or deleted at once, though it keeps those it read', async () => {
+  it('creates a conversation on a remembered chatbot only while its row is unchanged, whoever changed it', async () => {
     const path = join(dir, 'chatbots.sqlite');
     const server = openSqliteStores(path);
     const cli = openSqliteStores(path);
-    const input = {
+    const bot = {
       id: 'shop',
       name: 'Shop',
       collectionId: 'shop-docs',
@@ -86,35 +87,79 @@ describe('sqlite stores on disk', () => {
       maxTokens: null,
       glossary: [],
     };
-    expect(await server.chatbots.getChatbot('shop')).toBeUndefined();
-    await cli.chatbots.putChatbot(input);
-    expect(await server.chatbots.getChatbot('shop')).toMatchObject({ name: 'Shop', systemPrompt: 'Sell.' });
-    // Read again unchanged: the same chatbot (kept), equal to a fresh read.
-    const kept = await server.chatbots.getChatbot('shop');
-    expect(kept).toBe(await server.chatbots.getChatbot('shop'));
-    expect(kept).toEqual(await cli.chatbots.getChatbot('shop'));
-    await cli.chatbots.putChatbot({ ...input, systemPrompt: 'Sell more.' });
-    expect(await server.chatbots.getChatbot('shop')).toMatchObject({ systemPrompt: 'Sell more.' });
-    // A write to any other table by another process is a change of the file too: the chatbot is read again, the same.
-    await cli.chatbots.putChatbot({ ...input, id: 'other' });
-    expect(await server.chatbots.getChatbot('shop')).toMatchObject({ systemPrompt: 'Sell more.' });
-    // Changed behind every store's back (plain SQL on another connection).
-    const sql = new DatabaseSync(path);
-    sql.exec("UPDATE chatbots SET name = 'Renamed' WHERE id = 'shop'");
-    expect(await server.chatbots.getChatbot('shop')).toMatchObject({ name: 'Renamed' });
-    sql.close();
-    await cli.chatbots.deleteChatbot('shop');
-    expect(await server.chatbots.getChatbot('shop')).toBeUndefined();
-    // The server's own put and delete (its own connection's commits do not change the file's version).
-    await server.chatbots.putChatbot({ ...input, name: 'Mine' });
-    expect(await server.chatbots.getChatbot('shop')).toMatchObject({ name: 'Mine' });
-    await server.chatbots.putChatbot({ ...input, name: 'Mine again' });
-    expect(await server.chatbots.getChatbot('shop')).toMatchObject({ name: 'Mine again' });
-    await server.chatbots.deleteChatbot('shop');
-    expect(await server.chatbots.getChatbot('shop')).toBeUndefined();
-    expect(await cli.chatbots.getChatbot('shop')).toBeUndefined();
-    await server.close();
-    await cli.close();
+    const firstMessages = (conversationId: string): StoredMessage[] => [
+      { id: `${conversationId}-q`, conversationId, role: 'user', content: 'Question?', createdAt: 1_000 },
+      {
+        id: `${conversationId}-a`,
+        conversationId,
+        role: 'assistant',
+        content: '',
+        createdAt: 1_000,
+        status: 'streaming',
+        runId: `run-${conversationId}`,
+      },
+    ];
+    const refused = async (id: string, version: string, messages = firstMessages(id)) => {
+      await expect(
+        server.conversations.createConversation(null, 'shop', id, messages, { ifChatbotVersion: version }),
+      ).rejects.toBeInstanceOf(ChatbotChanged);
+      expect(await server.conversations.getConversation(id)).toBeUndefined();
+      expect(await server.conversations.findMessageByRun(`run-${id}`)).toBeUndefined();
+    };
+    try {
+      await cli.chatbots.putChatbot(bot);
+      expect(server.chatbots.lastRead?.('shop')).toBeUndefined();
+      const read = await server.chatbots.getChatbot('shop');
+      const version = server.chatbots.lastRead?.('shop')?.version ?? '';
+      expect(server.chatbots.lastRead?.('shop')?.chatbot).toEqual(read);
+      expect(version).not.toBe('');
+
+      // Unchanged: stored, question and answer in order; a conversation without messages too.
+      await server.conversations.createConversation(null, 'shop', 'c1', firstMessages('c1'), {
+        ifChatbotVersion: version,
+      });
+      expect((await server.conversations.listMessages('c1')).map((message) => message.id)).toEqual([
+        'c1-q',
+        'c1-a',
+      ]);
+      await server.conversations.createConversation(null, 'shop', 'c0', [], { ifChatbotVersion: version });
+      expect(await server.conversations.getConversation('c0')).toBeDefined();
+
+      // Put again by another process: the remembered version no longer holds, nothing is stored.
+      await cli.chatbots.putChatbot({ ...bot, systemPrompt: 'Sell more.' });
+      expect(server.chatbots.lastRead?.('shop')?.version).toBe(version);
+      await refused('c2', version);
+      await refused('c3', version, []);
+      // A fresh read gives the new version, which stores.
+      expect((await server.chatbots.getChatbot('shop'))?.systemPrompt).toBe('Sell more.');
+      const fresh = server.chatbots.lastRead?.('shop')?.version ?? '';
+      expect(fresh).not.toBe(version);
+      await server.conversations.createConversation(null, 'shop', 'c4', firstMessages('c4'), {
+        ifChatbotVersion: fresh,
+      });
+      expect(await server.conversations.listMessages('c4')).toHaveLength(2);
+
+      // Changed behind every store's back (plain SQL, any column), or deleted: refused as well.
+      const sql = new DatabaseSync(path);
+      sql.exec("UPDATE chatbots SET visibility = 'public' WHERE id = 'shop'");
+      sql.close();
+      await refused('c5', fresh);
+      await server.chatbots.getChatbot('shop');
+      await cli.chatbots.deleteChatbot('shop');
+      await refused('c6', server.chatbots.lastRead?.('shop')?.version ?? '');
+      // This process's own put and delete forget at once.
+      await server.chatbots.putChatbot(bot);
+      expect(server.chatbots.lastRead?.('shop')).toBeUndefined();
+      await server.chatbots.getChatbot('shop');
+      expect(server.chatbots.lastRead?.('shop')).toBeDefined();
+      await server.chatbots.deleteChatbot('shop');
+      expect(server.chatbots.lastRead?.('shop')).toBeUndefined();
+      expect(await server.chatbots.getChatbot('shop')).toBeUndefined();
+      expect(server.chatbots.lastRead?.('shop')).toBeUndefined();
+    } finally {
+      await server.close();
+      await cli.close();
+    }
   });
 
   it('never returns a chunk deleted without the lexical index being told, nor another collection’s under its rowid', async () => {
