@@ -213,6 +213,34 @@ export interface RememberedChatbot {
   version: string;
 }
 
+/** Chatbots remembered per process at most (the oldest read is forgotten first). */
+const REMEMBERED_MAX = 1_000;
+
+/** What a chatbot store's reads remember for `lastRead`: the last read of each chatbot, at most REMEMBERED_MAX. */
+export class RememberedChatbots {
+  readonly #byId = new Map<string, RememberedChatbot>();
+
+  /** A read of `id`: what it found, with its row's version, or undefined (not found). */
+  read(id: string, found: RememberedChatbot | undefined): void {
+    this.#byId.delete(id);
+    if (found === undefined) return;
+    if (this.#byId.size >= REMEMBERED_MAX) {
+      const oldest = this.#byId.keys().next();
+      if (oldest.done !== true) this.#byId.delete(oldest.value);
+    }
+    this.#byId.set(id, found);
+  }
+
+  get(id: string): RememberedChatbot | undefined {
+    return this.#byId.get(id);
+  }
+
+  /** Put or deleted by this process: forgotten at once (another process's write is caught by the version check). */
+  forget(id: string): void {
+    this.#byId.delete(id);
+  }
+}
+
 /**
  * createConversation's refusal when its `ifChatbotVersion` is no longer the chatbot's (changed or deleted since it was
  * read, by this process or another): nothing was stored.

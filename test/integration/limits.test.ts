@@ -316,8 +316,9 @@ describe('daily token budgets', () => {
     expectAnswered(await chat(server, erin, { message: 'hello default' }));
   });
 
-  // On PostgreSQL a new conversation starts from the chatbot as this process last read it: a budget another process
-  // lifted meanwhile must not keep refusing from that copy.
+  // A new conversation starts from the chatbot as this process last read it: a budget another process lifted
+  // meanwhile must not keep refusing from that copy (ChatService's logic, the same on SQLite; run here where another
+  // process can reach the test server's database).
   it.runIf(process.env.RIVULET_TEST_STORE === 'postgres')(
     'answers once another process lifts a chatbot’s spent budget, though this one remembers it spent',
     async () => {

@@ -4,6 +4,7 @@
 import {
   withChatbotDefaults,
   type Chatbot,
+  RememberedChatbots,
   type RememberedChatbot,
   type ChatbotInput,
   type ChatbotStore,
@@ -14,9 +15,6 @@ import { postgresColumns, type PostgresColumnTypes } from '../rows/columns.ts';
 import { pgJson, pgText, type Sql } from './database.ts';
 
 type Row = ChatbotRow<PostgresColumnTypes>;
-
-/** Chatbots remembered per process at most (the oldest read is forgotten first). */
-const REMEMBERED_MAX = 1_000;
 
 /**
  * A chatbots row's version for `lastRead`: its xmin changes with every write of the row (and updated_at with every
@@ -32,7 +30,7 @@ function textOrNull(value: string | null): string | null {
 export class PostgresChatbotStore implements ChatbotStore {
   private readonly sql: Sql;
   /** What getChatbot last read, by id, with the row's version (lastRead). */
-  private readonly remembered = new Map<string, RememberedChatbot>();
+  private readonly remembered = new RememberedChatbots();
 
   constructor(sql: Sql) {
     this.sql = sql;
@@ -41,14 +39,12 @@ export class PostgresChatbotStore implements ChatbotStore {
   async getChatbot(id: string): Promise<Chatbot | undefined> {
     const [row] = await this.sql<(Row & { version: string })[]>`
       SELECT *, ${this.sql.unsafe(CHATBOT_VERSION_SQL)} AS version FROM chatbots WHERE id = ${pgText(id)}`;
-    this.remembered.delete(id);
-    if (row === undefined) return undefined;
-    const chatbot = toChatbot(row, postgresColumns);
-    if (this.remembered.size >= REMEMBERED_MAX) {
-      const oldest = this.remembered.keys().next();
-      if (oldest.done !== true) this.remembered.delete(oldest.value);
+    if (row === undefined) {
+      this.remembered.read(id, undefined);
+      return undefined;
     }
-    this.remembered.set(id, { chatbot, version: row.version });
+    const chatbot = toChatbot(row, postgresColumns);
+    this.remembered.read(id, { chatbot, version: row.version });
     return chatbot;
   }
 
@@ -68,8 +64,7 @@ export class PostgresChatbotStore implements ChatbotStore {
    */
   async putChatbot(partial: ChatbotInput): Promise<Chatbot> {
     const input = withChatbotDefaults(partial);
-    // Forgotten here at once; another process's put is caught by the version check.
-    this.remembered.delete(input.id);
+    this.remembered.forget(input.id);
     const id = pgText(input.id);
     const collectionId = pgText(input.collectionId);
     const orgId = textOrNull(input.orgId);
@@ -107,7 +102,7 @@ export class PostgresChatbotStore implements ChatbotStore {
   }
 
   async deleteChatbot(id: string): Promise<boolean> {
-    this.remembered.delete(id);
+    this.remembered.forget(id);
     const key = pgText(id);
     const result = await this.sql`
       WITH forgotten AS (

@@ -5,13 +5,13 @@
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createTestDatabase, postgresSkipReason, type TestDatabase } from '../../../test/helpers/postgres.ts';
+import { checkRememberedChatbot } from '../remembered-chatbot.conformance.ts';
 import { describeRoomStoreConformance } from '../room-store.conformance.ts';
 import { describeStoreConformance } from '../store.conformance.ts';
 import type { StoreOptions, Stores } from '../stores.ts';
 import { connect, migrate } from './database.ts';
 import { openPostgresStores } from './postgres-stores.ts';
-import { ChatbotChanged } from '../../core/chatbots.ts';
-import { STREAMING_STALE_AFTER_MS, type StoredMessage } from '../../core/conversation-store.ts';
+import { STREAMING_STALE_AFTER_MS } from '../../core/conversation-store.ts';
 
 const skipped = postgresSkipReason !== undefined;
 
@@ -209,88 +209,11 @@ describe.skipIf(skipped)(`postgres stores${skipped ? ` (skipped: ${postgresSkipR
       const url = await freshDatabase();
       const first = await openPostgresStores(url);
       const second = await openPostgresStores(url);
-      const bot = {
-        id: 'shared',
-        name: 'Shared',
-        collectionId: 'docs',
-        orgId: null,
-        systemPrompt: 'One',
-        temperature: null,
-        maxTokens: null,
-        glossary: [],
-      };
-      const firstMessages = (conversationId: string): StoredMessage[] => [
-        { id: `${conversationId}-q`, conversationId, role: 'user', content: 'Question?', createdAt: 1_000 },
-        {
-          id: `${conversationId}-a`,
-          conversationId,
-          role: 'assistant',
-          content: '',
-          createdAt: 1_000,
-          status: 'streaming',
-          runId: `run-${conversationId}`,
-        },
-      ];
+      const sql = postgres(url, { max: 1, onnotice: () => {} });
       try {
-        await first.chatbots.putChatbot(bot);
-        expect(first.chatbots.lastRead?.('shared')).toBeUndefined();
-        const read = await first.chatbots.getChatbot('shared');
-        const remembered = first.chatbots.lastRead?.('shared');
-        expect(remembered?.chatbot).toEqual(read);
-        const version = remembered?.version ?? '';
-        expect(version).not.toBe('');
-
-        // Unchanged: stored, question and answer in order.
-        await first.conversations.createConversation(null, 'shared', 'c1', firstMessages('c1'), {
-          ifChatbotVersion: version,
-        });
-        expect((await first.conversations.listMessages('c1')).map((message) => message.id)).toEqual([
-          'c1-q',
-          'c1-a',
-        ]);
-        expect((await first.conversations.getConversation('c1'))?.title).toBe('Question?');
-        await first.conversations.createConversation(null, 'shared', 'c0', [], { ifChatbotVersion: version });
-        expect(await first.conversations.getConversation('c0')).toBeDefined();
-
-        // Put again by another instance (the same settings, even): this one's remembered version no longer holds.
-        await second.chatbots.putChatbot({ ...bot, systemPrompt: 'Two' });
-        expect(first.chatbots.lastRead?.('shared')?.version).toBe(version);
-        for (const [id, messages] of [
-          ['c2', firstMessages('c2')],
-          ['c3', []],
-        ] as const) {
-          await expect(
-            first.conversations.createConversation(null, 'shared', id, messages, {
-              ifChatbotVersion: version,
-            }),
-          ).rejects.toBeInstanceOf(ChatbotChanged);
-          expect(await first.conversations.getConversation(id)).toBeUndefined();
-        }
-        expect(await first.conversations.findMessageByRun('run-c2')).toBeUndefined();
-        // A fresh read gives the new version, which stores.
-        expect((await first.chatbots.getChatbot('shared'))?.systemPrompt).toBe('Two');
-        const fresh = first.chatbots.lastRead?.('shared')?.version ?? '';
-        expect(fresh).not.toBe(version);
-        await first.conversations.createConversation(null, 'shared', 'c4', firstMessages('c4'), {
-          ifChatbotVersion: fresh,
-        });
-        expect(await first.conversations.listMessages('c4')).toHaveLength(2);
-
-        // Deleted elsewhere: refused as well; a put or delete on this instance forgets at once.
-        await second.chatbots.deleteChatbot('shared');
-        await expect(
-          first.conversations.createConversation(null, 'shared', 'c5', firstMessages('c5'), {
-            ifChatbotVersion: fresh,
-          }),
-        ).rejects.toBeInstanceOf(ChatbotChanged);
-        await first.chatbots.putChatbot(bot);
-        await first.chatbots.getChatbot('shared');
-        expect(first.chatbots.lastRead?.('shared')).toBeDefined();
-        await first.chatbots.deleteChatbot('shared');
-        expect(first.chatbots.lastRead?.('shared')).toBeUndefined();
-        expect(await first.chatbots.getChatbot('shared')).toBeUndefined();
-        expect(first.chatbots.lastRead?.('shared')).toBeUndefined();
+        await checkRememberedChatbot(first, second, (text) => sql.unsafe(text));
       } finally {
+        await sql.end();
         await first.close();
         await second.close();
       }

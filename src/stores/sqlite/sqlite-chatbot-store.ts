@@ -4,6 +4,7 @@ import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import {
   withChatbotDefaults,
   type Chatbot,
+  RememberedChatbots,
   type RememberedChatbot,
   type ChatbotInput,
   type ChatbotStore,
@@ -14,9 +15,6 @@ import { sqliteColumns, type SqliteColumnTypes } from '../rows/columns.ts';
 import { transaction } from './database.ts';
 
 type Row = ChatbotRow<SqliteColumnTypes>;
-
-/** Chatbots remembered per process at most (the oldest read is forgotten first). */
-const REMEMBERED_MAX = 1_000;
 
 /**
  * A chatbots row's version for `lastRead`: every column of the row (read from the schema, so a column a later
@@ -46,7 +44,7 @@ export class SqliteChatbotStore implements ChatbotStore {
    * version in its write instead of reading the chatbot first. A read statement costs about 50 us in the server
    * (taking the file's read lock, with cold caches between answers), the check a few inside the write.
    */
-  private readonly remembered = new Map<string, RememberedChatbot>();
+  private readonly remembered = new RememberedChatbots();
 
   constructor(db: DatabaseSync, options: { forgetAnswers: (chatbotId: string) => void }) {
     this.db = db;
@@ -74,14 +72,12 @@ export class SqliteChatbotStore implements ChatbotStore {
 
   async getChatbot(id: string): Promise<Chatbot | undefined> {
     const row = this.statements.get.get(id) as (Row & { version: string }) | undefined;
-    this.remembered.delete(id);
-    if (row === undefined) return undefined;
-    const chatbot = toChatbot(row, sqliteColumns);
-    if (this.remembered.size >= REMEMBERED_MAX) {
-      const oldest = this.remembered.keys().next();
-      if (oldest.done !== true) this.remembered.delete(oldest.value);
+    if (row === undefined) {
+      this.remembered.read(id, undefined);
+      return undefined;
     }
-    this.remembered.set(id, { chatbot, version: row.version });
+    const chatbot = toChatbot(row, sqliteColumns);
+    this.remembered.read(id, { chatbot, version: row.version });
     return chatbot;
   }
 
@@ -98,8 +94,7 @@ export class SqliteChatbotStore implements ChatbotStore {
   async putChatbot(partial: ChatbotInput): Promise<Chatbot> {
     const input = withChatbotDefaults(partial);
     const now = Date.now();
-    // Forgotten here at once; another process's put is caught by the version check.
-    this.remembered.delete(input.id);
+    this.remembered.forget(input.id);
     const row = transaction(this.db, () => {
       this.forgetAnswers(input.id);
       this.statements.claimCollection.run(input.collectionId, input.orgId, now);
@@ -131,7 +126,7 @@ export class SqliteChatbotStore implements ChatbotStore {
   }
 
   async deleteChatbot(id: string): Promise<boolean> {
-    this.remembered.delete(id);
+    this.remembered.forget(id);
     return transaction(this.db, () => {
       this.forgetAnswers(id);
       return Number(this.statements.delete.run(id).changes) > 0;

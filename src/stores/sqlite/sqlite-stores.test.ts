@@ -3,8 +3,8 @@ import { DatabaseSync } from 'node:sqlite';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { ChatbotChanged } from '../../core/chatbots.ts';
 import { STREAMING_STALE_AFTER_MS, type StoredMessage } from '../../core/conversation-store.ts';
+import { checkRememberedChatbot } from '../remembered-chatbot.conformance.ts';
 import { describeRoomStoreConformance } from '../room-store.conformance.ts';
 import { describeStoreConformance } from '../store.conformance.ts';
 import { MIGRATIONS } from './migrations.ts';
@@ -78,85 +78,12 @@ describe('sqlite stores on disk', () => {
     const path = join(dir, 'chatbots.sqlite');
     const server = openSqliteStores(path);
     const cli = openSqliteStores(path);
-    const bot = {
-      id: 'shop',
-      name: 'Shop',
-      collectionId: 'shop-docs',
-      systemPrompt: 'Sell.',
-      temperature: 0.2,
-      maxTokens: null,
-      glossary: [],
-    };
-    const firstMessages = (conversationId: string): StoredMessage[] => [
-      { id: `${conversationId}-q`, conversationId, role: 'user', content: 'Question?', createdAt: 1_000 },
-      {
-        id: `${conversationId}-a`,
-        conversationId,
-        role: 'assistant',
-        content: '',
-        createdAt: 1_000,
-        status: 'streaming',
-        runId: `run-${conversationId}`,
-      },
-    ];
-    const refused = async (id: string, version: string, messages = firstMessages(id)) => {
-      await expect(
-        server.conversations.createConversation(null, 'shop', id, messages, { ifChatbotVersion: version }),
-      ).rejects.toBeInstanceOf(ChatbotChanged);
-      expect(await server.conversations.getConversation(id)).toBeUndefined();
-      expect(await server.conversations.findMessageByRun(`run-${id}`)).toBeUndefined();
-    };
+    const sql = new DatabaseSync(path);
+    sql.exec('PRAGMA busy_timeout = 5000');
     try {
-      await cli.chatbots.putChatbot(bot);
-      expect(server.chatbots.lastRead?.('shop')).toBeUndefined();
-      const read = await server.chatbots.getChatbot('shop');
-      const version = server.chatbots.lastRead?.('shop')?.version ?? '';
-      expect(server.chatbots.lastRead?.('shop')?.chatbot).toEqual(read);
-      expect(version).not.toBe('');
-
-      // Unchanged: stored, question and answer in order; a conversation without messages too.
-      await server.conversations.createConversation(null, 'shop', 'c1', firstMessages('c1'), {
-        ifChatbotVersion: version,
-      });
-      expect((await server.conversations.listMessages('c1')).map((message) => message.id)).toEqual([
-        'c1-q',
-        'c1-a',
-      ]);
-      await server.conversations.createConversation(null, 'shop', 'c0', [], { ifChatbotVersion: version });
-      expect(await server.conversations.getConversation('c0')).toBeDefined();
-
-      // Put again by another process: the remembered version no longer holds, nothing is stored.
-      await cli.chatbots.putChatbot({ ...bot, systemPrompt: 'Sell more.' });
-      expect(server.chatbots.lastRead?.('shop')?.version).toBe(version);
-      await refused('c2', version);
-      await refused('c3', version, []);
-      // A fresh read gives the new version, which stores.
-      expect((await server.chatbots.getChatbot('shop'))?.systemPrompt).toBe('Sell more.');
-      const fresh = server.chatbots.lastRead?.('shop')?.version ?? '';
-      expect(fresh).not.toBe(version);
-      await server.conversations.createConversation(null, 'shop', 'c4', firstMessages('c4'), {
-        ifChatbotVersion: fresh,
-      });
-      expect(await server.conversations.listMessages('c4')).toHaveLength(2);
-
-      // Changed behind every store's back (plain SQL, any column), or deleted: refused as well.
-      const sql = new DatabaseSync(path);
-      sql.exec("UPDATE chatbots SET visibility = 'public' WHERE id = 'shop'");
-      sql.close();
-      await refused('c5', fresh);
-      await server.chatbots.getChatbot('shop');
-      await cli.chatbots.deleteChatbot('shop');
-      await refused('c6', server.chatbots.lastRead?.('shop')?.version ?? '');
-      // This process's own put and delete forget at once.
-      await server.chatbots.putChatbot(bot);
-      expect(server.chatbots.lastRead?.('shop')).toBeUndefined();
-      await server.chatbots.getChatbot('shop');
-      expect(server.chatbots.lastRead?.('shop')).toBeDefined();
-      await server.chatbots.deleteChatbot('shop');
-      expect(server.chatbots.lastRead?.('shop')).toBeUndefined();
-      expect(await server.chatbots.getChatbot('shop')).toBeUndefined();
-      expect(server.chatbots.lastRead?.('shop')).toBeUndefined();
+      await checkRememberedChatbot(server, cli, (text) => Promise.resolve(sql.exec(text)));
     } finally {
+      sql.close();
       await server.close();
       await cli.close();
     }
