@@ -33,8 +33,8 @@ function firstMessages(conversationId: string): StoredMessage[] {
 }
 
 /**
- * `first` creates conversations on the chatbot it remembers; `second` (another process on the same database) and
- * `behindTheBack` (plain SQL on another connection) change it. Closes neither store.
+ * `first` creates conversations on the chatbot it remembers; `second` (stores of their own on the same database, as
+ * another process or instance has) and `behindTheBack` (plain SQL on another connection) change it. Closes neither.
  */
 export async function checkRememberedChatbot(
   first: Stores,
@@ -78,6 +78,18 @@ export async function checkRememberedChatbot(
   expect(fresh).not.toBe(version);
   await create('c4', fresh);
   expect(await first.conversations.listMessages('c4')).toHaveLength(2);
+  // Asked together (SQLite commits them in one transaction): the stale one stores nothing, the others store.
+  const together = await Promise.allSettled([
+    create('c7', fresh),
+    create('c8', version),
+    create('c9', fresh),
+  ]);
+  expect(together.map((outcome) => outcome.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+  expect((together[1] as PromiseRejectedResult).reason).toBeInstanceOf(ChatbotChanged);
+  expect(await first.conversations.listMessages('c7')).toHaveLength(2);
+  expect(await first.conversations.getConversation('c8')).toBeUndefined();
+  expect(await first.conversations.findMessageByRun('run-c8')).toBeUndefined();
+  expect(await first.conversations.listMessages('c9')).toHaveLength(2);
 
   // Changed behind both stores' backs (one column, plain SQL): refused as well.
   await behindTheBack("UPDATE chatbots SET visibility = 'public' WHERE id = 'shared'");

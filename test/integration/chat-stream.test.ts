@@ -147,8 +147,8 @@ describe('POST /api/chat/stream (SSE)', () => {
   });
 
   // A new conversation starts from the chatbot as this process last read it (no read), stored only while the
-  // chatbot's row is still that version; changed by another process meanwhile, the start reads it again. On SQLite
-  // the server runs on a file here, which the other process opens.
+  // chatbot's row is still that version; changed by another process meanwhile (here another connection standing for
+  // it), the start reads it again. On SQLite the server runs on a file here, which that connection opens.
   it('starts a new conversation on the chatbot remembered from the last read, and reads it again once another process changed it', async () => {
     if (process.env.RIVULET_TEST_STORE === 'postgres') {
       const sql = postgres(server.app.config.databaseUrl ?? '', { max: 1, onnotice: () => {} });
@@ -429,7 +429,7 @@ describe('bad input', () => {
   });
 });
 
-/** The remembered-chatbot case on `server`, with `elsewhere` running SQL in another process's connection. */
+/** The remembered-chatbot case on `server`, with `elsewhere` running SQL on another connection (another process's). */
 async function rememberedChatbot(
   server: TestServer,
   elsewhere: (sql: string) => Promise<unknown>,

@@ -17,10 +17,12 @@ import { transaction } from './database.ts';
 type Row = ChatbotRow<SqliteColumnTypes>;
 
 /**
- * A chatbots row's version for `lastRead`: every column of the row (read from the schema, so a column a later
- * migration adds counts too), as one JSON array. A row written again with other settings, or deleted and put again,
- * never has the version it had; one rewritten with the very same settings and times is the same chatbot. The
- * conversation store's guarded create compares the same expression inside its write (see createConversation).
+ * A chatbots row's version for `lastRead`: every column of the row, as the file's schema has them when the stores
+ * open (a migration's new column counts from then on), in one JSON array (the table is STRICT: no BLOB reaches
+ * json_array). A row written again with other settings, or deleted and put again, never has the version it had;
+ * one rewritten with the very same settings and times is the same chatbot. The conversation store's guarded create
+ * compares the same expression inside its write (see createConversation). It holds the whole row, the tools'
+ * secrets included: kept in memory and bound to that statement, never logged.
  */
 export function chatbotVersionSql(db: DatabaseSync): string {
   const columns = (
