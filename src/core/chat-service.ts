@@ -153,6 +153,8 @@ export class ChatService {
     let taken: string | undefined;
     /** The remembered chatbot was changed or deleted meanwhile: nothing was stored, the start is made again. */
     let changed = false;
+    /** The chatbot's collection's lexical generation as the create read it, where the store could. */
+    let lexicalGeneration: number | undefined;
     try {
       try {
         hold = await this.reserve(principal, limitKey, chatbot, input.message, outputMax);
@@ -187,7 +189,15 @@ export class ChatService {
             chatbot.id,
             id,
             messages,
-            version === undefined ? undefined : { ifChatbotVersion: version },
+            version === undefined
+              ? undefined
+              : {
+                  ifChatbotVersion: version,
+                  readGeneration: {
+                    collectionId: chatbot.collectionId,
+                    read: (generation) => (lexicalGeneration = generation),
+                  },
+                },
           );
         } catch (error) {
           if (error instanceof ChatbotChanged) {
@@ -230,6 +240,7 @@ export class ChatService {
         message: input.message,
         conversationId,
         ...(created === undefined ? {} : { newConversation: created }),
+        ...(lexicalGeneration === undefined ? {} : { lexicalGeneration }),
         chatbot,
         cacheScope: cacheScope(principal),
         requester: limitKey,

@@ -95,6 +95,14 @@ export interface CreateConversationOptions {
    * has `lastRead` are given one.
    */
   ifChatbotVersion?: string;
+  /**
+   * A store that can read it in the same write (PostgreSQL) gives `read` the lexical generation of `collectionId`
+   * as of that write (RankedChunks: undefined when the collection has no index). The write starts after the question
+   * arrived, so the generation it read has every write to the collection committed before the question: the answer's
+   * search may take it as current (DocumentStore.rankText's `atGeneration`) instead of reading it again. Stores that
+   * cannot leave `read` uncalled.
+   */
+  readGeneration?: { collectionId: string; read(generation: number | undefined): void };
 }
 
 export interface ConversationStore {

@@ -180,9 +180,18 @@ export interface DocumentStore {
   /**
    * searchText's BM25 ranking without reading the chunks: rowids and scores, best first, and the collection's
    * generation as of the ranking. searchText(c, q, n) is chunksByRowid's chunks for rankText(c, q, n)'s rowids, in
-   * rank order, when the two generations are the same.
+   * rank order, when the two generations are the same. `atGeneration`: the collection's generation as a statement
+   * read it after the question arrived (CreateConversationOptions.readGeneration); a store that keeps postings read
+   * at that generation may rank from them without reading the generation again (every write committed before the
+   * question is in it). A store may ignore it.
    */
-  rankText(collectionId: string, query: string, limit: number, signal?: AbortSignal): Promise<RankedChunks>;
+  rankText(
+    collectionId: string,
+    query: string,
+    limit: number,
+    signal?: AbortSignal,
+    atGeneration?: number,
+  ): Promise<RankedChunks>;
   /** The collection's chunks for the given rowids, with the collection's generation as of the read. */
   chunksByRowid(
     collectionId: string,

@@ -50,7 +50,8 @@ export interface Retriever {
   embedQuery(question: string, signal: AbortSignal): Promise<QueryEmbedding | undefined>;
   /**
    * Best first; at most `limit` passages fused from BM25 and (when available) vector search. `signal` (the run's)
-   * cancels the store's queries when the answer is stopped.
+   * cancels the store's queries when the answer is stopped. `atGeneration`: the collection's lexical generation as
+   * read after the question arrived (DocumentStore.rankText).
    */
   search(
     collectionId: string,
@@ -58,6 +59,7 @@ export interface Retriever {
     embedding: QueryEmbedding | undefined,
     limit: number,
     signal?: AbortSignal,
+    atGeneration?: number,
   ): Promise<Passage[]>;
   /** How well sources match the question: the `sources` event's `match` (see SourceMatch). */
   assessMatch(question: string, sources: readonly MatchCandidate[]): SourceMatch;

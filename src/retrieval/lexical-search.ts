@@ -28,6 +28,7 @@ export async function searchLexical(
 /**
  * searchLexical, with the hits and their analysed text from a retriever's ChunkCache: the store ranks (rankText),
  * and only chunks the cache does not hold at the ranking's generation are read. The same hits, order and scores.
+ * `atGeneration`: see DocumentStore.rankText.
  */
 export async function searchLexicalCached(
   documents: Pick<DocumentStore, 'rankText' | 'chunksByRowid'>,
@@ -36,9 +37,16 @@ export async function searchLexicalCached(
   query: string,
   limit: number,
   signal?: AbortSignal,
+  atGeneration?: number,
 ): Promise<ChunkHit[]> {
   if (!(limit >= 1)) return [];
-  const ranking = await documents.rankText(collectionId, query, Math.max(limit, PROXIMITY.depth), signal);
+  const ranking = await documents.rankText(
+    collectionId,
+    query,
+    Math.max(limit, PROXIMITY.depth),
+    signal,
+    atGeneration,
+  );
   const found = await cache.found(documents, collectionId, ranking, signal);
   const best = rerankAnalysed(
     query,

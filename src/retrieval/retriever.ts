@@ -69,13 +69,14 @@ export class HybridRetriever implements Retriever {
     embedding: QueryEmbedding | undefined,
     limit: number,
     signal?: AbortSignal,
+    atGeneration?: number,
   ): Promise<Passage[]> {
     const { documents, candidates, rrfK } = this.options;
     // Without vector search only the best `limit` lexical hits are kept, so no more are read (the rerank still
     // reorders its PROXIMITY.depth, so they are the same hits in the same order).
     const lexicalLimit = embedding === undefined ? Math.min(limit, candidates) : candidates;
     const [lexical, vector] = await Promise.all([
-      searchLexicalCached(documents, this.chunks, collectionId, query, lexicalLimit, signal),
+      searchLexicalCached(documents, this.chunks, collectionId, query, lexicalLimit, signal, atGeneration),
       embedding === undefined
         ? Promise.resolve([])
         : documents.searchVector(collectionId, embedding.space, embedding.vector, candidates, signal),

@@ -22,6 +22,11 @@ export interface ChatInput {
    * the answer. The answer's message id, and when it was stored.
    */
   newConversation?: { messageId: string; createdAt: number };
+  /**
+   * The chatbot's collection's lexical generation as the write storing the question read it (after the question
+   * arrived; CreateConversationOptions.readGeneration): the answer's searches take it as current.
+   */
+  lexicalGeneration?: number;
   chatbot: Chatbot;
   /** Who may share this answer through the answer cache (cacheScope of the asker). */
   cacheScope: string;

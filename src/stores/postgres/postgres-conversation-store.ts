@@ -55,7 +55,7 @@ export class PostgresConversationStore implements ConversationStore {
     const { id, title, createdAt, updatedAt } = conversation;
     const version = options.ifChatbotVersion;
     if (version !== undefined) {
-      await this.createIfChatbot(conversation, version, messages);
+      await this.createIfChatbot(conversation, version, messages, options.readGeneration);
       return conversation;
     }
     // Inserted with its title and updatedAt already those its first messages give it; the messages in the same
@@ -78,6 +78,7 @@ export class PostgresConversationStore implements ConversationStore {
     conversation: Conversation,
     version: string,
     messages: readonly StoredMessage[],
+    readGeneration: CreateConversationOptions['readGeneration'],
   ): Promise<void> {
     const { id, ownerId, chatbotId, title, createdAt, updatedAt } = conversation;
     const guarded = this.sql`
@@ -95,12 +96,23 @@ export class PostgresConversationStore implements ConversationStore {
     const result =
       messages.length === 0
         ? await this.sql<{ n: number }[]>`${guarded} SELECT count(*)::int AS n FROM conversation`
-        : await this.sql`${guarded}
+        : readGeneration === undefined
+          ? await this.sql`${guarded}
             INSERT INTO messages ${this.sql.unsafe(MESSAGE_COLUMNS)}
             SELECT * FROM (VALUES ${this.messageRows(messages)}) AS first
-            WHERE EXISTS (SELECT 1 FROM conversation)`;
+            WHERE EXISTS (SELECT 1 FROM conversation)`
+          : // The collection's generation in the same snapshot, taken after the question arrived.
+            await this.sql<{ generation: number | null }[]>`${guarded}
+            INSERT INTO messages ${this.sql.unsafe(MESSAGE_COLUMNS)}
+            SELECT * FROM (VALUES ${this.messageRows(messages)}) AS first
+            WHERE EXISTS (SELECT 1 FROM conversation)
+            RETURNING (SELECT generation FROM lexical_collections
+              WHERE collection_id = ${pgText(readGeneration.collectionId)}) AS generation`;
     const stored = messages.length === 0 ? ((result[0] as { n: number } | undefined)?.n ?? 0) : result.count;
     if (stored === 0) throw new ChatbotChanged(chatbotId);
+    if (readGeneration !== undefined && messages.length > 0) {
+      readGeneration.read((result[0] as { generation: number | null } | undefined)?.generation ?? undefined);
+    }
   }
   async getConversation(id: string): Promise<Conversation | undefined> {
     const [row] = await this.sql<ConversationRow[]>`SELECT * FROM conversations WHERE id = ${pgText(id)}`;

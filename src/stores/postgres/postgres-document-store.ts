@@ -173,8 +173,11 @@ export class PostgresDocumentStore implements DocumentStore {
     query: string,
     limit: number,
     signal?: AbortSignal,
+    atGeneration?: number,
   ): Promise<RankedChunks> {
-    return abortable(signal, () => this.lexical.rankAt(this.sql, pgText(collectionId), query, limit, signal));
+    return abortable(signal, () =>
+      this.lexical.rankAt(this.sql, pgText(collectionId), query, limit, signal, atGeneration),
+    );
   }
 
   async chunksByRowid(

@@ -2,7 +2,7 @@
 // with the same scores, through merges, block splits and rowids placed below merged postings. Runs on the PostgreSQL
 // server of DATABASE_URL (skipped with a message without one) and on PGlite.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createTestDatabase, postgresSkipReason, type TestDatabase } from '../../../test/helpers/postgres.ts';
 import { startPglite, type PgliteServer } from '../../../test/helpers/pglite.ts';
 import type { ChunkHit, ChunkInput } from '../../core/documents.ts';
@@ -125,6 +125,51 @@ for (const backend of backends) {
           expect(block?.data.byteLength).toBeGreaterThan(0);
           expect(block?.data.buffer.byteLength).toBe(block?.data.byteLength);
         } finally {
+          await sql.end();
+          await release();
+        }
+      });
+
+      it('ranks from the postings it keeps without a statement only at the generation it is given', async () => {
+        const { url, release } = await backend.open();
+        const sql: Sql = connect(url, { max: 1 });
+        const index = new PostgresLexicalIndex();
+        const statements = vi.spyOn(index as unknown as { read: () => Promise<unknown> }, 'read');
+        try {
+          await migrate(sql);
+          const chunk = (rowid: number, text: string) => ({
+            rowid,
+            collectionId: 'docs',
+            title: '',
+            heading: '',
+            text,
+          });
+          await sql.begin((tx) => index.add(tx, [chunk(1, 'Refunds are issued within 14 days.')]));
+          const first = await index.rankAt(sql, 'docs', 'refund policy', 10);
+          expect(first.ranked.map((hit) => hit.rowid)).toEqual([1]);
+          expect(statements).toHaveBeenCalledTimes(1);
+          // At the generation its postings were read at (as a statement of the answer read it): none.
+          expect(await index.rankAt(sql, 'docs', 'policy refunds', 10, undefined, first.generation)).toEqual(
+            first,
+          );
+          expect(statements).toHaveBeenCalledTimes(1);
+          // A term it does not keep, or no generation given: the statement, as before.
+          await index.rankAt(sql, 'docs', 'refund shipping', 10, undefined, first.generation);
+          await index.rankAt(sql, 'docs', 'refund policy', 10);
+          expect(statements).toHaveBeenCalledTimes(3);
+          // Another writer moved the generation: given the new one, the kept postings (of the old) are not used.
+          await sql.begin((tx) =>
+            new PostgresLexicalIndex().add(tx, [chunk(2, 'Refunds for damaged goods.')]),
+          );
+          const [row] = await sql<{ generation: number }[]>`
+            SELECT generation FROM lexical_collections WHERE collection_id = 'docs'`;
+          expect(row?.generation).toBeGreaterThan(first.generation ?? 0);
+          const now = await index.rankAt(sql, 'docs', 'refund policy', 10, undefined, row?.generation);
+          expect(statements).toHaveBeenCalledTimes(4);
+          expect(now).toEqual(await new PostgresLexicalIndex().rankAt(sql, 'docs', 'refund policy', 10));
+          expect(now.ranked.map((hit) => hit.rowid).sort()).toEqual([1, 2]);
+        } finally {
+          statements.mockRestore();
           await sql.end();
           await release();
         }

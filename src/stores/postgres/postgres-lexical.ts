@@ -193,7 +193,8 @@ export class PostgresLexicalIndex {
    * rank(), with the collection's generation read in the same statement (bumped by every statement that changes
    * its statistics, so by every write to its chunks: see RankedChunks); undefined when the query has no terms or
    * the collection no index. Postings read before at the generation the collection still has are not read again
-   * (PostingsCache): the statement returns only those the cache lacks.
+   * (PostingsCache): the statement returns only those the cache lacks. `atGeneration`: the collection's generation as
+   * another statement read it after the question arrived; when every term is kept at it, no statement is made.
    */
   async rankAt(
     sql: Sql,
@@ -201,12 +202,19 @@ export class PostgresLexicalIndex {
     query: string,
     limit: number,
     signal?: AbortSignal,
+    atGeneration?: number,
   ): Promise<{ generation: number | undefined; ranked: LexicalHit[] }> {
     if (!(limit >= 1)) return { generation: undefined, ranked: [] };
     const terms = queryTerms(query);
     if (terms.length === 0) return { generation: undefined, ranked: [] };
     const kept = this.postings.kept(collectionId, terms);
     const lacking = kept === undefined ? terms : terms.filter((_, index) => kept.lists[index] === undefined);
+    if (kept !== undefined && lacking.length === 0 && atGeneration === kept.generation) {
+      return {
+        generation: atGeneration,
+        ranked: this.scorer.rank(kept.stats, kept.lists as TermPostings[], limit),
+      };
+    }
     const rows = await this.read(sql, collectionId, terms, kept?.generation, lacking, signal);
     const generation = generationOf(rows);
     if (generation === undefined) return { generation, ranked: [] };

@@ -44,6 +44,7 @@ export async function findPassages(
     embedding,
     pool,
     run.signal,
+    input.lexicalGeneration,
   );
   return { passages, queryEmbedding: embedding };
 }
