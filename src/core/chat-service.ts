@@ -5,7 +5,7 @@ import { cacheScope } from './answer-cache.ts';
 import { runChatPipeline, type ChatPipelineDeps } from './chat-pipeline.ts';
 import { ChatbotChanged, type Chatbot, type ChatbotStore } from './chatbots.ts';
 import { newConversationId, newMessageId } from './conversation-ids.ts';
-import type { MessageMetadata, StoredMessage } from './conversation-store.ts';
+import type { ConversationForQuestion, MessageMetadata, StoredMessage } from './conversation-store.ts';
 import { questionAndAnswer } from './pipeline/phases/history.ts';
 import { RivuletError, toRivuletError } from './errors.ts';
 import { noopObserver, type RunObserver } from './observer.ts';
@@ -112,8 +112,14 @@ export class ChatService {
     const conversations = this.deps.conversations;
     let chatbotId = input.chatbotId;
     let conversationId = input.conversationId;
+    /** A follow-up's history and lexical generation, read with its conversation. */
+    let followUp: ConversationForQuestion | undefined;
     if (conversationId !== undefined) {
-      const found = await conversations.getConversationForQuestion(conversationId);
+      const found = await conversations.getConversationForQuestion(conversationId, {
+        turns: this.deps.historyLimit,
+        generation: true,
+      });
+      followUp = found;
       if (found === undefined || found.conversation.ownerId !== ownerId) {
         throw new RivuletError('CONVERSATION_NOT_FOUND');
       }
@@ -154,7 +160,8 @@ export class ChatService {
     /** The remembered chatbot was changed or deleted meanwhile: nothing was stored, the start is made again. */
     let changed = false;
     /** The chatbot's collection's lexical generation as the create read it, where the store could. */
-    let lexicalGeneration: number | undefined;
+    let lexicalGeneration: number | undefined =
+      followUp?.lexical?.collectionId === chatbot.collectionId ? followUp.lexical.generation : undefined;
     try {
       try {
         hold = await this.reserve(principal, limitKey, chatbot, input.message, outputMax);
@@ -241,6 +248,7 @@ export class ChatService {
         conversationId,
         ...(created === undefined ? {} : { newConversation: created }),
         ...(lexicalGeneration === undefined ? {} : { lexicalGeneration }),
+        ...(followUp?.turns === undefined ? {} : { turns: followUp.turns }),
         chatbot,
         cacheScope: cacheScope(principal),
         requester: limitKey,

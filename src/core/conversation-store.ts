@@ -44,6 +44,21 @@ export interface Conversation {
 /** A message as an answer's history reads it (ConversationStore.listTurns). */
 export type Turn = Pick<StoredMessage, 'role' | 'content' | 'status'>;
 
+/** What a new question in an existing conversation needs to know first (getConversationForQuestion). */
+export interface ConversationForQuestion {
+  conversation: Conversation;
+  messageCount: number;
+  /** With `options.turns`: listTurns(id, turns), as of the same read. */
+  turns?: Turn[];
+  /**
+   * With `options.generation`, from a store that reads it in the same statement (PostgreSQL): the lexical generation
+   * of the collection of the conversation's chatbot (undefined: the collection has no index), and that collection's
+   * id. Read after the question arrived, so with every write to the collection committed before it (see
+   * CreateConversationOptions.readGeneration).
+   */
+  lexical?: { collectionId: string; generation: number | undefined };
+}
+
 export interface StoredMessage {
   id: string;
   conversationId: string;
@@ -142,11 +157,14 @@ export interface ConversationStore {
   listTurns(conversationId: string, limit: number, signal?: AbortSignal): Promise<Turn[]>;
   /**
    * The conversation and how many messages it holds, in one read (one statement, one round trip on PostgreSQL): what
-   * a new question in an existing conversation checks. Undefined when there is no such conversation.
+   * a new question in an existing conversation checks; with `options.turns` its newest turns for the prompt, with
+   * `options.generation` the lexical generation (see ConversationForQuestion). Undefined when there is no such
+   * conversation.
    */
   getConversationForQuestion(
     id: string,
-  ): Promise<{ conversation: Conversation; messageCount: number } | undefined>;
+    options?: { turns?: number; generation?: boolean },
+  ): Promise<ConversationForQuestion | undefined>;
   /** Stores a message and bumps the conversation's updatedAt (and sets its title from the first user message). */
   appendMessage(message: StoredMessage): Promise<void>;
   /**

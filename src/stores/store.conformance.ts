@@ -261,6 +261,14 @@ export function describeStoreConformance(
         ]);
         expect(await conversations.listTurns(id, 0)).toEqual([]);
         expect(await conversations.listTurns('conv_missing', 20)).toEqual([]);
+        // What a follow-up reads before it starts: the same turns, with the conversation, in one read.
+        for (const limit of [20, 3, 1, 0]) {
+          const found = await conversations.getConversationForQuestion(id, { turns: limit });
+          expect(found?.turns).toEqual(await conversations.listTurns(id, limit));
+          expect(found?.messageCount).toBe(4);
+        }
+        expect((await conversations.getConversationForQuestion(id))?.turns).toBeUndefined();
+        expect(await conversations.getConversationForQuestion('conv_missing', { turns: 20 })).toBeUndefined();
       });
 
       it('stores a question and its streaming answer in one appendMessages, in order, all or none', async () => {

@@ -21,9 +21,9 @@ describe.skipIf(postgresSkipReason !== undefined)(
 
     beforeAll(async () => {
       database = await createTestDatabase('search_generation');
-      // No answer cache: every question is searched.
+      // No answer cache: every question is searched; a follow-up is searched as asked (not condensed).
       server = await startTestServer(
-        { DATABASE_URL: database.url, ANSWER_CACHE: 'false' },
+        { DATABASE_URL: database.url, ANSWER_CACHE: 'false', QUERY_ENHANCE: 'false' },
         { tokenCount: 5, seed: 2 },
       );
       other = await openPostgresStores(database.url, { poolMax: 2, migrate: false });
@@ -34,9 +34,15 @@ describe.skipIf(postgresSkipReason !== undefined)(
       await database.drop();
     });
 
-    async function ask(message: string): Promise<string[]> {
-      const answer = await readSse(`${server.url}/api/chat/stream`, { body: { message } });
+    /** The conversation of the last answer asked. */
+    let lastConversation = '';
+
+    async function ask(message: string, conversationId?: string): Promise<string[]> {
+      const answer = await readSse(`${server.url}/api/chat/stream`, {
+        body: conversationId === undefined ? { message } : { message, conversationId },
+      });
       expect(lastEvent(answer.frames)?.type).toBe('done');
+      lastConversation = (answer.frames[0]?.data as Extract<RunEvent, { type: 'start' }>).conversationId;
       const sources = answer.frames.find((frame) => frame.data.type === 'sources')?.data as
         Extract<RunEvent, { type: 'sources' }> | undefined;
       return (sources?.sources ?? []).map((source) => source.title);
@@ -88,6 +94,41 @@ describe.skipIf(postgresSkipReason !== undefined)(
         expect(await other.documents.deleteDocument(damaged?.id ?? '')).toBe(true);
         expect(await ask('How long do refunds take?')).toEqual(['Refunds']);
       } finally {
+        statements.mockRestore();
+      }
+    });
+
+    it('reads a follow-up’s history and generation with its conversation: no history read, no ranking statement', async () => {
+      await ask('How long do refunds take?');
+      const conversationId = lastConversation;
+      const turns = vi.spyOn(server.app.stores.conversations, 'listTurns');
+      const statements = vi.spyOn(
+        PostgresLexicalIndex.prototype as unknown as { read: () => Promise<unknown> },
+        'read',
+      );
+      try {
+        expect(await ask('And how long do refunds take?', conversationId)).toContain('Refunds');
+        expect(turns).not.toHaveBeenCalled();
+        expect(statements).not.toHaveBeenCalled();
+        // The prompt holds the conversation so far: the first question and its answer, then this one.
+        const body = server.upstream.requests.at(-1)?.body as {
+          messages: { role: string; content: string }[];
+        };
+        const said = body.messages.filter((message) => message.role !== 'system');
+        expect(said.map((message) => message.role)).toEqual(['user', 'assistant', 'user']);
+        expect(said[0]?.content).toContain('How long do refunds take?');
+        expect(said[2]?.content).toContain('And how long do refunds take?');
+
+        // Stored by another instance just before the next follow-up: found by it.
+        await store(other, 'damaged.txt', 'Damaged goods', 'Refunds for damaged goods take 30 days.');
+        expect((await ask('How long do refunds take?', conversationId)).sort()).toEqual([
+          'Damaged goods',
+          'Refunds',
+        ]);
+        expect(statements).toHaveBeenCalledTimes(1);
+        expect(turns).not.toHaveBeenCalled();
+      } finally {
+        turns.mockRestore();
         statements.mockRestore();
       }
     });

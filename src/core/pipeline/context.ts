@@ -2,7 +2,7 @@
 
 import type { AnswerCacheStore } from '../answer-cache.ts';
 import type { Chatbot } from '../chatbots.ts';
-import type { ConversationStore, MessageMetadata } from '../conversation-store.ts';
+import type { ConversationStore, MessageMetadata, Turn } from '../conversation-store.ts';
 import type { RivuletError } from '../errors.ts';
 import type { Usage } from '../events.ts';
 import type { Logger } from '../logger.ts';
@@ -27,6 +27,8 @@ export interface ChatInput {
    * arrived; CreateConversationOptions.readGeneration): the answer's searches take it as current.
    */
   lexicalGeneration?: number;
+  /** A follow-up's newest turns, read with its conversation (ChatService.start): the history phase reads none. */
+  turns?: readonly Turn[];
   chatbot: Chatbot;
   /** Who may share this answer through the answer cache (cacheScope of the asker). */
   cacheScope: string;

@@ -8,6 +8,7 @@ import {
   type Conversation,
   type CreateConversationOptions,
   type ConversationCursor,
+  type ConversationForQuestion,
   type ConversationStore,
   type MessageCheckpoint,
   type StoredMessage,
@@ -163,13 +164,51 @@ export class PostgresConversationStore implements ConversationStore {
 
   async getConversationForQuestion(
     id: string,
-  ): Promise<{ conversation: Conversation; messageCount: number } | undefined> {
-    const [row] = await this.sql<(ConversationRow & { message_count: number })[]>`
-      SELECT *, (SELECT count(*) FROM messages WHERE conversation_id = conversations.id) AS message_count
+    options: { turns?: number; generation?: boolean } = {},
+  ): Promise<ConversationForQuestion | undefined> {
+    const turns = options.turns;
+    const newest = turns !== undefined && Number.isSafeInteger(turns) && turns >= 0 ? turns : null;
+    // One statement (one round trip, one snapshot) for all a follow-up needs before it starts.
+    const [row] = await this.sql<
+      (ConversationRow & {
+        message_count: number;
+        turns: TurnRow[] | null;
+        lexical_collection: string | null;
+        generation: number | null;
+      })[]
+    >`
+      SELECT *, (SELECT count(*) FROM messages WHERE conversation_id = conversations.id) AS message_count,
+        ${
+          turns === undefined
+            ? this.sql`NULL::json`
+            : this.sql`(SELECT coalesce(json_agg(json_build_object('role', role, 'content', content,
+                'status', status) ORDER BY seq), '[]'::json) FROM (
+                  SELECT seq, role, content, status FROM messages WHERE conversation_id = conversations.id
+                  ORDER BY seq DESC LIMIT ${newest}) AS newest)`
+        } AS turns,
+        ${
+          options.generation === true
+            ? this.sql`(SELECT collection_id FROM chatbots WHERE id = conversations.chatbot_id)`
+            : this.sql`NULL::text`
+        } AS lexical_collection,
+        ${
+          options.generation === true
+            ? this.sql`(SELECT l.generation FROM chatbots AS b
+                JOIN lexical_collections AS l ON l.collection_id = b.collection_id
+                WHERE b.id = conversations.chatbot_id)`
+            : this.sql`NULL::bigint`
+        } AS generation
       FROM conversations WHERE id = ${pgText(id)}`;
-    return row === undefined
-      ? undefined
-      : { conversation: toConversation(row), messageCount: row.message_count };
+    if (row === undefined) return undefined;
+    const found: ConversationForQuestion = {
+      conversation: toConversation(row),
+      messageCount: row.message_count,
+    };
+    if (row.turns !== null) found.turns = row.turns.map(toTurn);
+    if (row.lexical_collection !== null) {
+      found.lexical = { collectionId: row.lexical_collection, generation: row.generation ?? undefined };
+    }
+    return found;
   }
 
   async appendMessage(message: StoredMessage): Promise<void> {

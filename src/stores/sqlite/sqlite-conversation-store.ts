@@ -7,6 +7,7 @@ import {
   type Conversation,
   type CreateConversationOptions,
   type ConversationCursor,
+  type ConversationForQuestion,
   type ConversationStore,
   type MessageCheckpoint,
   type StoredMessage,
@@ -272,12 +273,18 @@ export class SqliteConversationStore implements ConversationStore {
 
   async getConversationForQuestion(
     id: string,
-  ): Promise<{ conversation: Conversation; messageCount: number } | undefined> {
+    options: { turns?: number } = {},
+  ): Promise<ConversationForQuestion | undefined> {
     const row = this.statements.getWithCount.get(id) as
       (ConversationRow & { message_count: number }) | undefined;
-    return row === undefined
-      ? undefined
-      : { conversation: toConversation(row), messageCount: row.message_count };
+    if (row === undefined) return undefined;
+    const found: ConversationForQuestion = {
+      conversation: toConversation(row),
+      messageCount: row.message_count,
+    };
+    // The generation is not read here: SQLite's ranking reads it in-process, at no round trip's cost.
+    if (options.turns !== undefined) found.turns = await this.listTurns(id, options.turns);
+    return found;
   }
 
   async appendMessage(message: StoredMessage): Promise<void> {

@@ -16,7 +16,8 @@ export async function historyPhase(context: PipelineContext): Promise<ChatMessag
     recorder.endPhase();
     return [];
   }
-  const stored = await deps.conversations.listTurns(input.conversationId, deps.historyLimit, run.signal);
+  const stored =
+    input.turns ?? (await deps.conversations.listTurns(input.conversationId, deps.historyLimit, run.signal));
   const history: ChatMessage[] = stored
     // Another answer of this conversation still streaming has only part of its text: it is not history yet.
     .filter((message) => message.content !== '' && message.status !== 'streaming')
