@@ -59,6 +59,8 @@ const PAUSE_BETWEEN_TARGETS_MS = 300;
 const QUESTION = 'How does resuming a stream work after the connection drops?';
 const TOKENS_PER_ANSWER = 3;
 const CONCURRENCY_LEVELS = [1, 8];
+/** The follow-up level: one at a time, each conversation asked this many questions (the first starts it). */
+const FOLLOW_UPS_PER_CONVERSATION = 10;
 const DEFAULT_ANSWERS = 400;
 const QUICK_ANSWERS = 100;
 const DEFAULT_TRIALS = 3;
@@ -150,6 +152,8 @@ async function startRivulet(options: RivuletStart): Promise<{ child: BenchChild;
     ANSWER_CACHE: 'false',
     // No embedding model to call (and no probe for a local Ollama): retrieval is BM25.
     EMBEDDING_PROVIDER: 'none',
+    // A follow-up is searched as asked: condensing it with the conversation is a model call of its own.
+    QUERY_ENHANCE: 'false',
     ...options.storage,
   });
   try {
@@ -244,7 +248,14 @@ async function runLevel(
   answers: number,
   trials: number,
   targets: readonly AnswerTarget[],
+  followUps?: number,
 ): Promise<LevelResult> {
+  // Rivulet's answers as follow-ups: the direct and raw-pipe requests have no conversation and stay as they are.
+  if (followUps !== undefined) {
+    targets = targets.map((each) =>
+      each.target.format === 'rivulet' ? { ...each, target: { ...each.target, followUps } } : each,
+    );
+  }
   const rounds = Math.max(1, Math.round(answers / concurrency));
   const plan: LoadPlan = {
     concurrency,
@@ -257,6 +268,7 @@ async function runLevel(
   const level: LevelResult = {
     concurrency,
     answersPerTrial: rounds * concurrency,
+    ...(followUps === undefined ? {} : { followUps }),
     trials: new Map(targets.map((each) => [each.column, []])),
   };
   for (let trial = 0; trial < trials; trial += 1) {
@@ -365,10 +377,11 @@ async function main(): Promise<number> {
   }
   console.log(
     `load: answers of ${TOKENS_PER_ANSWER} tokens, no inter-token delay, each a new conversation, asking "${QUESTION}"; ` +
-      `${answers} answers per target per trial at concurrency ${CONCURRENCY_LEVELS.join(' and ')}; ${trials} trial(s), targets interleaved; medians over trials`,
+      `${answers} answers per target per trial at concurrency ${CONCURRENCY_LEVELS.join(' and ')}, then one at a time as ` +
+      `follow-ups (conversations of ${FOLLOW_UPS_PER_CONVERSATION} questions); ${trials} trial(s), targets interleaved; medians over trials`,
   );
   console.log(
-    'rivulet env: LLM_PROVIDER=openai-compatible LOG_LEVEL=warn SAMPLE_CORPUS=true ANSWER_CACHE=false EMBEDDING_PROVIDER=none, ' +
+    'rivulet env: LLM_PROVIDER=openai-compatible LOG_LEVEL=warn SAMPLE_CORPUS=true ANSWER_CACHE=false EMBEDDING_PROVIDER=none QUERY_ENHANCE=false, ' +
       'SQLite: DATA_DIR=<temp dir> (on disk), PostgreSQL: DATABASE_URL=<scratch database>; other settings at their defaults',
   );
 
@@ -462,13 +475,20 @@ async function main(): Promise<number> {
 
     const columns = targets.map((each) => each.column);
     const levels: LevelResult[] = [];
-    for (const concurrency of CONCURRENCY_LEVELS) {
-      const level = await runLevel(concurrency, answers, trials, targets);
+    const plans = [
+      ...CONCURRENCY_LEVELS.map((concurrency) => ({ concurrency, followUps: undefined })),
+      { concurrency: 1, followUps: FOLLOW_UPS_PER_CONVERSATION },
+    ];
+    for (const { concurrency, followUps } of plans) {
+      const level = await runLevel(concurrency, answers, trials, targets, followUps);
       levels.push(level);
       const title =
-        concurrency === 1
-          ? 'one answer at a time'
-          : `${concurrency} answers at once (each slot asks again when answered)`;
+        followUps !== undefined
+          ? `follow-ups, one at a time: Rivulet's conversations of ${followUps} questions (the first starts one, ` +
+            `${followUps - 1} follow it, each with the conversation so far as history); direct and raw pipe as above`
+          : concurrency === 1
+            ? 'one answer at a time'
+            : `${concurrency} answers at once (each slot asks again when answered)`;
       console.log(
         `\n### ${title}: ${level.answersPerTrial} answers per target per trial, ${trials} trial(s)\n`,
       );
@@ -494,7 +514,8 @@ async function main(): Promise<number> {
         const backend = each?.backendCpuMicrosecondsPerAnswer;
         const verdict = cpu === undefined ? 'n/a' : cpu <= GOAL_CPU_MICROSECONDS ? 'met' : 'not met';
         const backendNote = backend === undefined ? '' : ` (+ ${backend.toFixed(0)} µs in PostgreSQL)`;
-        return `c=${level.concurrency} ${cpu?.toFixed(0) ?? 'n/a'} µs${backendNote}: ${verdict}`;
+        const load = level.followUps === undefined ? `c=${level.concurrency}` : 'follow-ups';
+        return `${load} ${cpu?.toFixed(0) ?? 'n/a'} µs${backendNote}: ${verdict}`;
       });
       console.log(`- ${COLUMN_TITLES[column]}: ${parts.join('; ')}`);
     }

@@ -28,6 +28,8 @@ export interface AnswerTrial {
 
 export interface LevelResult {
   concurrency: number;
+  /** Rivulet's answers were follow-ups in conversations of this many questions (see Target.followUps). */
+  followUps?: number;
   answersPerTrial: number;
   trials: Map<ColumnName, AnswerTrial[]>;
 }

@@ -12,11 +12,29 @@ export interface Target {
   name: string;
   port: number;
   path: string;
-  /** The same body for every stream. */
+  /** The same body for every stream (with followUps: for each conversation's first question). */
   body: string;
   format: WireFormat;
   /** Sent as Accept-Encoding; a compressed response is decompressed as it arrives, and frames counted after. */
   acceptEncoding?: string;
+  /**
+   * Rivulet only: each slot's answers form conversations of this many questions. The first starts one (`body`); the
+   * next name it (`body` with its conversationId, read from the start event), so they are follow-ups.
+   */
+  followUps?: number;
+}
+
+/** A slot's conversation (Target.followUps): its id once the first answer's start event named it. */
+interface SlotConversation {
+  id: string | undefined;
+  asked: number;
+}
+
+const CONVERSATION_ID_FIELD = '"conversationId":"';
+
+/** `body` (a JSON object) with a conversationId added: the request of a follow-up. */
+function followUpBody(body: string, conversationId: string): string {
+  return `${body.slice(0, body.lastIndexOf('}'))},"conversationId":${JSON.stringify(conversationId)}}`;
 }
 
 export interface LoadPlan {
@@ -142,7 +160,6 @@ export function runLoad(target: Target, plan: LoadPlan): Promise<LoadResult> {
     wireBytes: 0,
   };
   const open = new Set<ClientRequest>();
-  const bodyLength = Buffer.byteLength(target.body);
   const loadStartedAt = performance.now();
   let stopping = false;
   let firstRoundStarted = 0;
@@ -174,8 +191,16 @@ export function runLoad(target: Target, plan: LoadPlan): Promise<LoadResult> {
     }, plan.streamDurationMs / 2);
   };
 
-  const runStream = (firstRound: boolean): Promise<void> =>
+  const runStream = (firstRound: boolean, conversation: SlotConversation): Promise<void> =>
     new Promise<void>((resolve) => {
+      const followUps = target.followUps;
+      if (followUps !== undefined && conversation.asked >= followUps) {
+        conversation.id = undefined;
+        conversation.asked = 0;
+      }
+      const asksNew = conversation.id === undefined;
+      const body = asksNew ? target.body : followUpBody(target.body, conversation.id as string);
+      conversation.asked += 1;
       result.started += 1;
       const state: StreamState = {
         startedAt: performance.now(),
@@ -216,10 +241,18 @@ export function runLoad(target: Target, plan: LoadPlan): Promise<LoadResult> {
         response.on('data', (chunk: Buffer) => {
           result.wireBytes += chunk.length;
         });
-        const body = decoded(response);
-        body.setEncoding('latin1');
-        body.on('data', (chunk: string) => {
+        const received = decoded(response);
+        received.setEncoding('latin1');
+        received.on('data', (chunk: string) => {
           const now = performance.now();
+          if (followUps !== undefined && asksNew && conversation.id === undefined) {
+            // The start event comes first, whole in the first chunk: it names the conversation.
+            const at = chunk.indexOf(CONVERSATION_ID_FIELD);
+            if (at !== -1) {
+              const from = at + CONVERSATION_ID_FIELD.length;
+              conversation.id = chunk.slice(from, chunk.indexOf('"', from));
+            }
+          }
           const frames = countFrames(state, state.carry === '' ? chunk : state.carry + chunk, target.format);
           if (frames === 0) return;
           // Several frames in one chunk arrived together: the gaps between them are zero.
@@ -237,7 +270,7 @@ export function runLoad(target: Target, plan: LoadPlan): Promise<LoadResult> {
             }
           }
         });
-        body.on('end', () => {
+        received.on('end', () => {
           if (state.sawError) finish('error event');
           else if (!state.sawTerminal) finish('ended without a terminal event');
           else finish(undefined);
@@ -247,7 +280,7 @@ export function runLoad(target: Target, plan: LoadPlan): Promise<LoadResult> {
         );
         response.on('close', () => {
           // A whole compressed body still has its last frames in the decompressor: its 'end' settles the stream.
-          if (body !== response && response.complete) return;
+          if (received !== response && response.complete) return;
           finish(stopping ? 'timed out' : 'connection closed mid-stream');
         });
       };
@@ -261,7 +294,7 @@ export function runLoad(target: Target, plan: LoadPlan): Promise<LoadResult> {
           agent,
           headers: {
             'content-type': 'application/json',
-            'content-length': bodyLength,
+            'content-length': Buffer.byteLength(body),
             accept: 'text/event-stream',
             ...(target.acceptEncoding === undefined ? {} : { 'accept-encoding': target.acceptEncoding }),
           },
@@ -272,14 +305,15 @@ export function runLoad(target: Target, plan: LoadPlan): Promise<LoadResult> {
       outgoing.on('error', (error: NodeJS.ErrnoException) =>
         finish(stopping ? 'timed out' : `request error: ${error.code ?? error.message}`),
       );
-      outgoing.end(target.body);
+      outgoing.end(body);
     });
 
   const runSlot = async (slot: number): Promise<void> => {
     const delayMs = plan.concurrency > 1 ? (slot * plan.rampMs) / plan.concurrency : 0;
     if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+    const conversation: SlotConversation = { id: undefined, asked: 0 };
     for (let round = 0; round < plan.rounds && !stopping; round += 1) {
-      const stream = runStream(round === 0);
+      const stream = runStream(round === 0, conversation);
       if (round === 0) {
         firstRoundStarted += 1;
         maybeScheduleMidpoint();
