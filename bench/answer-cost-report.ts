@@ -143,7 +143,8 @@ export function failureLines(level: LevelResult): string[] {
       for (const [reason, count] of trial.failures) reasons.set(reason, (reasons.get(reason) ?? 0) + count);
     }
     for (const [reason, count] of reasons) {
-      lines.push(`FAILED: ${COLUMN_TITLES[column]} at c=${level.concurrency}: ${count} answer(s): ${reason}`);
+      const load = level.followUps === undefined ? `c=${level.concurrency}` : 'follow-ups';
+      lines.push(`FAILED: ${COLUMN_TITLES[column]} at ${load}: ${count} answer(s): ${reason}`);
     }
   }
   return lines;

@@ -199,6 +199,8 @@ export function runLoad(target: Target, plan: LoadPlan): Promise<LoadResult> {
         conversation.asked = 0;
       }
       const asksNew = conversation.id === undefined;
+      /** The response so far, until it names the conversation (followUps). */
+      let head = '';
       const body = asksNew ? target.body : followUpBody(target.body, conversation.id as string);
       conversation.asked += 1;
       result.started += 1;
@@ -245,13 +247,13 @@ export function runLoad(target: Target, plan: LoadPlan): Promise<LoadResult> {
         received.setEncoding('latin1');
         received.on('data', (chunk: string) => {
           const now = performance.now();
-          if (followUps !== undefined && asksNew && conversation.id === undefined) {
-            // The start event comes first, whole in the first chunk: it names the conversation.
-            const at = chunk.indexOf(CONVERSATION_ID_FIELD);
-            if (at !== -1) {
-              const from = at + CONVERSATION_ID_FIELD.length;
-              conversation.id = chunk.slice(from, chunk.indexOf('"', from));
-            }
+          if (followUps !== undefined && asksNew && conversation.id === undefined && head.length < 65_536) {
+            // The start event comes first and names the conversation; its frame may span chunks.
+            head += chunk;
+            const at = head.indexOf(CONVERSATION_ID_FIELD);
+            const from = at + CONVERSATION_ID_FIELD.length;
+            const to = at === -1 ? -1 : head.indexOf('"', from);
+            if (to !== -1) conversation.id = head.slice(from, to);
           }
           const frames = countFrames(state, state.carry === '' ? chunk : state.carry + chunk, target.format);
           if (frames === 0) return;

@@ -115,6 +115,8 @@ export class ChatService {
     /** A follow-up's history and lexical generation, read with its conversation. */
     let followUp: ConversationForQuestion | undefined;
     if (conversationId !== undefined) {
+      // The history and the generation come with the conversation (one statement, not three round trips), read even
+      // for a question refused below: a refusal is the rare case.
       const found = await conversations.getConversationForQuestion(conversationId, {
         turns: this.deps.historyLimit,
         generation: true,

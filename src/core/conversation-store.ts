@@ -48,7 +48,7 @@ export type Turn = Pick<StoredMessage, 'role' | 'content' | 'status'>;
 export interface ConversationForQuestion {
   conversation: Conversation;
   messageCount: number;
-  /** With `options.turns`: listTurns(id, turns), as of the same read. */
+  /** With `options.turns`: listTurns(id, turns), read with the conversation (one statement on PostgreSQL). */
   turns?: Turn[];
   /**
    * With `options.generation`, from a store that reads it in the same statement (PostgreSQL): the lexical generation

@@ -91,6 +91,41 @@ export async function checkRememberedChatbot(
   expect(await first.conversations.findMessageByRun('run-c8')).toBeUndefined();
   expect(await first.conversations.listMessages('c9')).toHaveLength(2);
 
+  // The chatbot's collection's lexical generation, read with the create where the store can (PostgreSQL; SQLite's
+  // ranking reads it in-process and never calls `read`), and with a follow-up's conversation: after another store
+  // indexed a document, the generation that store's write left, the one a ranking reads.
+  const generations: (number | undefined)[] = [];
+  const withGeneration = (id: string) =>
+    first.conversations.createConversation(null, 'shared', id, firstMessages(id), {
+      ifChatbotVersion: fresh,
+      readGeneration: { collectionId: 'docs', read: (generation) => generations.push(generation) },
+    });
+  await withGeneration('g1');
+  await second.documents.upsertDocument(
+    {
+      collectionId: 'docs',
+      source: 'refunds.txt',
+      title: 'Refunds',
+      mediaType: 'text/plain',
+      contentHash: 'h1',
+      bytes: 10,
+    },
+    [{ ordinal: 0, heading: '', text: 'Refunds take 14 days.' }],
+  );
+  await withGeneration('g2');
+  const { generation } = await first.documents.rankText('docs', 'refunds', 5);
+  const followUp = await first.conversations.getConversationForQuestion('g2', { generation: true });
+  if (first.backend === 'postgres') {
+    expect(generation).toEqual(expect.any(Number));
+    expect(generations).toHaveLength(2);
+    expect(generations[1]).toBe(generation);
+    expect(generations[0]).not.toBe(generation);
+    expect(followUp?.lexical).toEqual({ collectionId: 'docs', generation });
+  } else {
+    expect(generations).toEqual([]);
+    expect(followUp?.lexical).toBeUndefined();
+  }
+
   // Changed behind both stores' backs (one column, plain SQL): refused as well.
   await behindTheBack("UPDATE chatbots SET visibility = 'public' WHERE id = 'shared'");
   await refused('c5', fresh);

@@ -70,9 +70,7 @@ describe.skipIf(postgresSkipReason !== undefined)(
         'Refunds',
         'Refunds are issued within 14 days of a return.',
       );
-      // The first answer reads the chatbot (and so stores its question without the generation); the second starts
-      // from the remembered chatbot and reads the generation with its question.
-      expect(await ask('How long do refunds take?')).toEqual(['Refunds']);
+      // The first answer reads the question's terms' postings, kept at the generation; the next need no statement.
       expect(await ask('How long do refunds take?')).toEqual(['Refunds']);
       const statements = vi.spyOn(
         PostgresLexicalIndex.prototype as unknown as { read: () => Promise<unknown> },
@@ -99,6 +97,17 @@ describe.skipIf(postgresSkipReason !== undefined)(
     });
 
     it('reads a follow-up’s history and generation with its conversation: no history read, no ranking statement', async () => {
+      // Its own documents: the refunds one, and no damaged-goods one yet.
+      await store(
+        server.app.stores,
+        'refunds.txt',
+        'Refunds',
+        'Refunds are issued within 14 days of a return.',
+      );
+      const collectionId =
+        (await server.app.stores.chatbots.getChatbot('default'))?.collectionId ?? 'default';
+      const left = await other.documents.findDocumentBySource(collectionId, 'damaged.txt');
+      if (left !== undefined) await other.documents.deleteDocument(left.id);
       await ask('How long do refunds take?');
       const conversationId = lastConversation;
       const turns = vi.spyOn(server.app.stores.conversations, 'listTurns');

@@ -2,7 +2,8 @@
 // whose terms were all read before is ranked without reading their postings again, only the generation (one row).
 // In SQLite the BM25 statement was the largest part of an answer's retrieval (about 40 µs in-process of 50 on the
 // sample corpus; 85 µs per answer in the server's profile). PostgreSQL reads the generation and only the postings
-// the cache lacks (all of them when the generation moved) in its one statement.
+// the cache lacks (all of them when the generation moved) in its one statement, and makes none when the answer
+// brings the generation (read with its question, after it arrived) and every term is kept at it.
 //
 // Correct across processes for the reason RankedChunks is (src/core/documents.ts): every statement that changes a
 // collection's chunks, statistics or postings bumps its generation, in the same transaction, whichever process

@@ -168,6 +168,12 @@ for (const backend of backends) {
           expect(statements).toHaveBeenCalledTimes(4);
           expect(now).toEqual(await new PostgresLexicalIndex().rankAt(sql, 'docs', 'refund policy', 10));
           expect(now.ranked.map((hit) => hit.rowid).sort()).toEqual([1, 2]);
+          // Given the old generation now (an answer whose question was stored before the write): the kept postings
+          // are of the new one, so the statement is made, and ranks as the collection is.
+          expect(await index.rankAt(sql, 'docs', 'refund policy', 10, undefined, first.generation)).toEqual(
+            now,
+          );
+          expect(statements).toHaveBeenCalledTimes(5);
         } finally {
           statements.mockRestore();
           await sql.end();

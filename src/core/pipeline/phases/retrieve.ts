@@ -20,20 +20,30 @@ export async function retrievePhase(
   queryEmbedding: QueryEmbedding | undefined,
 ): Promise<Retrieval> {
   context.recorder.beginPhase('retrieve');
-  const retrieval = await findPassages(context, query.question, query.searchQuery, queryEmbedding);
+  // The generation the question was stored at (where the store read it): the answer's search ranks at it.
+  const retrieval = await findPassages(
+    context,
+    query.question,
+    query.searchQuery,
+    queryEmbedding,
+    context.input.lexicalGeneration,
+  );
   context.recorder.endPhase();
   return retrieval;
 }
 
 /**
  * Searches the chatbot's collection: `question` is embedded (unless its embedding is given) and `searchQuery` (the
- * question, widened by glossary expansions) searched by keywords. Also the `search_documents` tool's search.
+ * question, widened by glossary expansions) searched by keywords. Also the `search_documents` tool's search, which
+ * gives no `atGeneration`: an agent's later searches see the collection as it is then, not as it was when the
+ * question arrived (Retriever.search).
  */
 export async function findPassages(
   context: PipelineContext,
   question: string,
   searchQuery: string,
   queryEmbedding?: QueryEmbedding,
+  atGeneration?: number,
 ): Promise<Retrieval> {
   const { run, input, deps } = context;
   const embedding = queryEmbedding ?? (await deps.retriever.embedQuery(question, run.signal));
@@ -44,7 +54,7 @@ export async function findPassages(
     embedding,
     pool,
     run.signal,
-    input.lexicalGeneration,
+    atGeneration,
   );
   return { passages, queryEmbedding: embedding };
 }
