@@ -93,7 +93,8 @@ export class ChatService {
    * start(). `remembered`: a new conversation may start from the chatbot as this process last read it (the chatbot
    * store's lastRead), saving the read (PostgreSQL's round trip, SQLite's statement): its create stores only while the
    * chatbot's row is still that version, and when it no longer is, the start is made again from a fresh read. A
-   * refusal is never made on a remembered chatbot: the chatbot is read first.
+   * follow-up uses it when the read of its conversation found the row at that version. A refusal is never made on a
+   * remembered chatbot: the chatbot is read first.
    */
   private async begin(
     input: StartChatInput,
@@ -120,6 +121,7 @@ export class ChatService {
       const found = await conversations.getConversationForQuestion(conversationId, {
         turns: this.deps.historyLimit,
         generation: true,
+        chatbotVersion: remembered && this.deps.chatbots.lastRead !== undefined,
       });
       followUp = found;
       if (found === undefined || found.conversation.ownerId !== ownerId) {
@@ -137,13 +139,17 @@ export class ChatService {
       }
     }
     const wanted = chatbotId ?? this.deps.defaultChatbotId;
-    const recalled =
-      remembered && conversationId === undefined ? this.deps.chatbots.lastRead?.(wanted) : undefined;
-    const version =
-      recalled !== undefined && chatRefusal(principal, recalled.chatbot) === undefined
-        ? recalled.version
-        : undefined;
-    const chatbot = version === undefined ? await this.deps.chatbots.getChatbot(wanted) : recalled?.chatbot;
+    const recalled = remembered ? this.deps.chatbots.lastRead?.(wanted) : undefined;
+    const usable =
+      recalled !== undefined && chatRefusal(principal, recalled.chatbot) === undefined ? recalled : undefined;
+    // A new conversation is stored only while the chatbot's row is still the remembered version (checked in its
+    // write). A follow-up's read of its conversation read the row's version after the question arrived: when it is
+    // the remembered one, the remembered chatbot is the row as it is, and is not read again.
+    const version = conversationId === undefined ? usable?.version : undefined;
+    const current =
+      conversationId !== undefined && usable !== undefined && followUp?.chatbotVersion === usable.version;
+    const chatbot =
+      version !== undefined || current ? usable?.chatbot : await this.deps.chatbots.getChatbot(wanted);
     const refusal = chatbot === undefined ? 'not-found' : chatRefusal(principal, chatbot);
     if (refusal === 'not-found' || chatbot === undefined) throw new RivuletError('CHATBOT_NOT_FOUND');
     if (refusal === 'origin') throw new RivuletError('ORIGIN_NOT_ALLOWED');

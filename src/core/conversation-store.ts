@@ -57,6 +57,11 @@ export interface ConversationForQuestion {
    * CreateConversationOptions.readGeneration).
    */
   lexical?: { collectionId: string; generation: number | undefined };
+  /**
+   * With `options.chatbotVersion`: the version of the conversation's chatbot's row as this read found it (what
+   * ChatbotStore.lastRead gives with a chatbot); undefined when the chatbot is gone.
+   */
+  chatbotVersion?: string;
 }
 
 export interface StoredMessage {
@@ -158,12 +163,12 @@ export interface ConversationStore {
   /**
    * The conversation and how many messages it holds, in one read (one statement, one round trip on PostgreSQL): what
    * a new question in an existing conversation checks; with `options.turns` its newest turns for the prompt, with
-   * `options.generation` the lexical generation (see ConversationForQuestion). Undefined when there is no such
-   * conversation.
+   * `options.generation` the lexical generation, with `options.chatbotVersion` its chatbot's version (see
+   * ConversationForQuestion). Undefined when there is no such conversation.
    */
   getConversationForQuestion(
     id: string,
-    options?: { turns?: number; generation?: boolean },
+    options?: { turns?: number; generation?: boolean; chatbotVersion?: boolean },
   ): Promise<ConversationForQuestion | undefined>;
   /** Stores a message and bumps the conversation's updatedAt (and sets its title from the first user message). */
   appendMessage(message: StoredMessage): Promise<void>;

@@ -126,14 +126,23 @@ export async function checkRememberedChatbot(
     expect(followUp?.lexical).toBeUndefined();
   }
 
-  // Changed behind both stores' backs (one column, plain SQL): refused as well.
+  // A follow-up's read of its conversation gives the chatbot's version as the row has it now.
+  const versionNow = async (): Promise<string | undefined> =>
+    (await first.conversations.getConversationForQuestion('c4', { chatbotVersion: true }))?.chatbotVersion;
+  expect(await versionNow()).toBe(fresh);
+  expect((await first.conversations.getConversationForQuestion('c4'))?.chatbotVersion).toBeUndefined();
+
+  // Changed behind both stores' backs (one column, plain SQL): refused as well, and another version read.
   await behindTheBack("UPDATE chatbots SET visibility = 'public' WHERE id = 'shared'");
   await refused('c5', fresh);
+  expect(await versionNow()).toEqual(expect.any(String));
+  expect(await versionNow()).not.toBe(fresh);
   // Deleted by the other process: refused as well.
   await first.chatbots.getChatbot('shared');
   const beforeDelete = remembered() ?? '';
   await second.chatbots.deleteChatbot('shared');
   await refused('c6', beforeDelete);
+  expect(await versionNow()).toBeUndefined();
 
   // This process's own put and delete forget at once.
   await first.chatbots.putChatbot(BOT);

@@ -452,6 +452,13 @@ async function rememberedChatbot(
     expect(reads).not.toHaveBeenCalled();
     expect(creates).toHaveBeenCalledTimes(1);
     expect(creates.mock.calls[0]?.[4]?.ifChatbotVersion).toEqual(expect.any(String));
+    // A follow-up: the read of its conversation found the chatbot's row at the remembered version, so no read either.
+    const rememberedStart = remembered.frames[0]?.data as Extract<RunEvent, { type: 'start' }>;
+    const followUp = await readSse(`${server.url}/api/chat/stream`, {
+      body: { message: 'And then?', conversationId: rememberedStart.conversationId },
+    });
+    expect(lastEvent(followUp.frames)?.type).toBe('done');
+    expect(reads).not.toHaveBeenCalled();
 
     // Another process changes the chatbot: the next answer is stored against, and uses, the chatbot as it is now.
     await elsewhere(
@@ -472,6 +479,19 @@ async function rememberedChatbot(
     ]);
     expect((await conversations.listConversations(null, { limit: 1000 })).length).toBe(before + 1);
     expect(server.app.hub.stats().activeRuns).toBe(0);
+    // Changed again by another process: a follow-up finds another version with its conversation, reads the chatbot
+    // and answers with it as it is now.
+    await elsewhere(
+      "UPDATE chatbots SET system_prompt = 'Changed again.', updated_at = updated_at + 1 WHERE id = 'default'",
+    );
+    const again = await readSse(`${server.url}/api/chat/stream`, {
+      body: { message: 'And now?', conversationId: start.conversationId },
+    });
+    expect(lastEvent(again.frames)?.type).toBe('done');
+    expect(reads).toHaveBeenCalledTimes(2);
+    expect(systemPrompt(server.upstream.requests.length - 1)).toContain('Changed again.');
+    await elsewhere("UPDATE chatbots SET system_prompt = 'Changed elsewhere.' WHERE id = 'default'");
+    await chatbots.getChatbot('default');
     // Deleted by another process: refused as an unknown chatbot, nothing stored, no run left.
     await putTestChatbot(server, 'short-lived');
     const asked = await readSse(`${server.url}/api/chat/stream`, {

@@ -164,7 +164,7 @@ export class PostgresConversationStore implements ConversationStore {
 
   async getConversationForQuestion(
     id: string,
-    options: { turns?: number; generation?: boolean } = {},
+    options: { turns?: number; generation?: boolean; chatbotVersion?: boolean } = {},
   ): Promise<ConversationForQuestion | undefined> {
     const turns = options.turns;
     const newest = turns !== undefined && Number.isSafeInteger(turns) && turns >= 0 ? turns : null;
@@ -175,6 +175,7 @@ export class PostgresConversationStore implements ConversationStore {
         turns: TurnRow[] | null;
         lexical_collection: string | null;
         generation: number | null;
+        chatbot_version: string | null;
       })[]
     >`
       SELECT *, (SELECT count(*) FROM messages WHERE conversation_id = conversations.id) AS message_count,
@@ -197,7 +198,13 @@ export class PostgresConversationStore implements ConversationStore {
                 JOIN lexical_collections AS l ON l.collection_id = b.collection_id
                 WHERE b.id = conversations.chatbot_id)`
             : this.sql`NULL::bigint`
-        } AS generation
+        } AS generation,
+        ${
+          options.chatbotVersion === true
+            ? this.sql`(SELECT ${this.sql.unsafe(CHATBOT_VERSION_SQL)} FROM chatbots
+                WHERE id = conversations.chatbot_id)`
+            : this.sql`NULL::text`
+        } AS chatbot_version
       FROM conversations WHERE id = ${pgText(id)}`;
     if (row === undefined) return undefined;
     const found: ConversationForQuestion = {
@@ -205,6 +212,7 @@ export class PostgresConversationStore implements ConversationStore {
       messageCount: row.message_count,
     };
     if (row.turns !== null) found.turns = row.turns.map(toTurn);
+    if (row.chatbot_version !== null) found.chatbotVersion = row.chatbot_version;
     if (row.lexical_collection !== null) {
       found.lexical = { collectionId: row.lexical_collection, generation: row.generation ?? undefined };
     }

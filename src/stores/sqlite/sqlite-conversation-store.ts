@@ -120,6 +120,7 @@ export class SqliteConversationStore implements ConversationStore {
     | 'listByOwner'
     | 'listByAnonymous'
     | 'getWithCount'
+    | 'getWithCountAndChatbot'
     | 'insertMessage'
     | 'replaceMessage'
     | 'replaceMessageInRun'
@@ -167,6 +168,11 @@ export class SqliteConversationStore implements ConversationStore {
       get: db.prepare('SELECT * FROM conversations WHERE id = ?'),
       getWithCount: db.prepare(
         'SELECT *, (SELECT count(*) FROM messages WHERE conversation_id = conversations.id) AS message_count FROM conversations WHERE id = ?',
+      ),
+      getWithCountAndChatbot: db.prepare(
+        `SELECT *, (SELECT count(*) FROM messages WHERE conversation_id = conversations.id) AS message_count,
+          (SELECT ${chatbotVersionSql(db)} FROM chatbots WHERE id = conversations.chatbot_id) AS chatbot_version
+        FROM conversations WHERE id = ?`,
       ),
       listByOwner: db.prepare(
         'SELECT * FROM conversations WHERE owner_id = ? AND (updated_at, id) < (?, ?) ORDER BY updated_at DESC, id DESC LIMIT ?',
@@ -273,15 +279,17 @@ export class SqliteConversationStore implements ConversationStore {
 
   async getConversationForQuestion(
     id: string,
-    options: { turns?: number } = {},
+    options: { turns?: number; chatbotVersion?: boolean } = {},
   ): Promise<ConversationForQuestion | undefined> {
-    const row = this.statements.getWithCount.get(id) as
-      (ConversationRow & { message_count: number }) | undefined;
+    const row = (
+      options.chatbotVersion === true ? this.statements.getWithCountAndChatbot : this.statements.getWithCount
+    ).get(id) as (ConversationRow & { message_count: number; chatbot_version?: string | null }) | undefined;
     if (row === undefined) return undefined;
     const found: ConversationForQuestion = {
       conversation: toConversation(row),
       messageCount: row.message_count,
     };
+    if (typeof row.chatbot_version === 'string') found.chatbotVersion = row.chatbot_version;
     // The generation is not read here: SQLite's ranking reads it in-process, at no round trip's cost.
     if (options.turns !== undefined) found.turns = await this.listTurns(id, options.turns);
     return found;
