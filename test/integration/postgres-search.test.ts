@@ -63,19 +63,26 @@ describe.skipIf(postgresSkipReason !== undefined)(
       );
     }
 
-    it('makes no ranking statement for a question whose postings are kept, and finds what another instance just stored', async () => {
-      await store(
+    /** The refunds document, stored by this instance (unchanged when it is there already). */
+    function storeRefunds(): Promise<void> {
+      return store(
         server.app.stores,
         'refunds.txt',
         'Refunds',
         'Refunds are issued within 14 days of a return.',
       );
+    }
+
+    /** The lexical index's ranking statements made from now on (its `read`), in every store of this process. */
+    function rankingStatements() {
+      return vi.spyOn(PostgresLexicalIndex.prototype as unknown as { read: () => Promise<unknown> }, 'read');
+    }
+
+    it('makes no ranking statement for a question whose postings are kept, and finds what another instance just stored', async () => {
+      await storeRefunds();
       // The first answer reads the question's terms' postings, kept at the generation; the next need no statement.
       expect(await ask('How long do refunds take?')).toEqual(['Refunds']);
-      const statements = vi.spyOn(
-        PostgresLexicalIndex.prototype as unknown as { read: () => Promise<unknown> },
-        'read',
-      );
+      const statements = rankingStatements();
       try {
         expect(await ask('How long do refunds take?')).toEqual(['Refunds']);
         expect(statements).not.toHaveBeenCalled();
@@ -98,12 +105,7 @@ describe.skipIf(postgresSkipReason !== undefined)(
 
     it('reads a follow-up’s history and generation with its conversation: no history read, no ranking statement', async () => {
       // Its own documents: the refunds one, and no damaged-goods one yet.
-      await store(
-        server.app.stores,
-        'refunds.txt',
-        'Refunds',
-        'Refunds are issued within 14 days of a return.',
-      );
+      await storeRefunds();
       const collectionId =
         (await server.app.stores.chatbots.getChatbot('default'))?.collectionId ?? 'default';
       const left = await other.documents.findDocumentBySource(collectionId, 'damaged.txt');
@@ -111,10 +113,7 @@ describe.skipIf(postgresSkipReason !== undefined)(
       await ask('How long do refunds take?');
       const conversationId = lastConversation;
       const turns = vi.spyOn(server.app.stores.conversations, 'listTurns');
-      const statements = vi.spyOn(
-        PostgresLexicalIndex.prototype as unknown as { read: () => Promise<unknown> },
-        'read',
-      );
+      const statements = rankingStatements();
       try {
         expect(await ask('And how long do refunds take?', conversationId)).toContain('Refunds');
         expect(turns).not.toHaveBeenCalled();

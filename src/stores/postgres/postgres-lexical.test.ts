@@ -28,6 +28,11 @@ function words(seed: number): (count: number) => string {
     Array.from({ length: count }, () => vocabulary[Math.floor(random() ** 2 * vocabulary.length)]).join(' ');
 }
 
+/** A chunk of collection `docs` with only a text: what the kept-postings tests index. */
+function chunk(rowid: number, text: string) {
+  return { rowid, collectionId: 'docs', title: '', heading: '', text };
+}
+
 const QUERIES = [
   'w0x',
   'w1x w2x',
@@ -84,13 +89,6 @@ for (const backend of backends) {
           await migrate(sql);
           const mine = new PostgresLexicalIndex();
           const theirs = new PostgresLexicalIndex();
-          const chunk = (rowid: number, text: string) => ({
-            rowid,
-            collectionId: 'docs',
-            title: '',
-            heading: '',
-            text,
-          });
           await sql.begin((tx) =>
             mine.add(tx, [
               chunk(1, 'Refunds are issued within 14 days.'),
@@ -137,13 +135,6 @@ for (const backend of backends) {
         const statements = vi.spyOn(index as unknown as { read: () => Promise<unknown> }, 'read');
         try {
           await migrate(sql);
-          const chunk = (rowid: number, text: string) => ({
-            rowid,
-            collectionId: 'docs',
-            title: '',
-            heading: '',
-            text,
-          });
           await sql.begin((tx) => index.add(tx, [chunk(1, 'Refunds are issued within 14 days.')]));
           const first = await index.rankAt(sql, 'docs', 'refund policy', 10);
           expect(first.ranked.map((hit) => hit.rowid)).toEqual([1]);
