@@ -262,7 +262,8 @@ export interface ChatbotStore {
    * lock; the memory store has none): the chatbot as this process last read it, with its row's version then, without
    * asking the database; undefined when it was not read (or was put or deleted here since). It may be stale: act on
    * it only in a write that checks the version (createConversation's `ifChatbotVersion`), which the same stores'
-   * conversation store then honours.
+   * conversation store then honours, or when a read made after the question arrived found the row at that version
+   * (getConversationForQuestion's `chatbotVersion`).
    */
   lastRead?(id: string): RememberedChatbot | undefined;
   listChatbots(): Promise<Chatbot[]>;

@@ -59,7 +59,8 @@ export interface ConversationForQuestion {
   lexical?: { collectionId: string; generation: number | undefined };
   /**
    * With `options.chatbotVersion`: the version of the conversation's chatbot's row as this read found it (what
-   * ChatbotStore.lastRead gives with a chatbot); undefined when the chatbot is gone.
+   * ChatbotStore.lastRead gives with a chatbot); undefined when the chatbot is gone. On SQLite it holds the whole row,
+   * the tools' secrets included: compare it, never log or send it.
    */
   chatbotVersion?: string;
 }

@@ -435,6 +435,7 @@ async function rememberedChatbot(
   elsewhere: (sql: string) => Promise<unknown>,
 ): Promise<void> {
   const { chatbots, conversations } = server.app.stores;
+  const lastReadOf = (id: string) => chatbots.lastRead?.(id);
   const systemPrompt = (index: number): string | undefined => {
     const body = server.upstream.requests[index]?.body as {
       messages: { role: string; content: string }[];
@@ -499,6 +500,17 @@ async function rememberedChatbot(
     });
     expect(lastEvent(asked.frames)?.type).toBe('done');
     await elsewhere("DELETE FROM chatbots WHERE id = 'short-lived'");
+    // A follow-up in its conversation, while this process still remembers the chatbot: its conversation's read finds
+    // no chatbot row, so it reads, and is refused.
+    const stillThere = asked.frames[0]?.data as Extract<RunEvent, { type: 'start' }>;
+    expect(lastReadOf('short-lived')).toBeDefined();
+    const orphan = await fetch(`${server.url}/api/chat/stream`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+      body: JSON.stringify({ message: 'Still?', conversationId: stillThere.conversationId }),
+    });
+    expect(orphan.status).toBe(404);
+    expect(await orphan.json()).toMatchObject({ error: { code: 'CHATBOT_NOT_FOUND' } });
     const countBefore = (await conversations.listConversations(null, { limit: 1000 })).length;
     const gone = await fetch(`${server.url}/api/chat/stream`, {
       method: 'POST',

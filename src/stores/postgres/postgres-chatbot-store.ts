@@ -21,7 +21,7 @@ type Row = ChatbotRow<PostgresColumnTypes>;
  * put), so a row put again, or deleted and put again, never has the version it had. The conversation store's guarded
  * create compares the same expression.
  */
-export const CHATBOT_VERSION_SQL = `xmin::text || ':' || updated_at::text`;
+export const CHATBOT_VERSION_SQL = `chatbots.xmin::text || ':' || chatbots.updated_at::text`;
 
 function textOrNull(value: string | null): string | null {
   return value === null ? null : pgText(value);

@@ -21,15 +21,17 @@ type Row = ChatbotRow<SqliteColumnTypes>;
  * open (a migration's new column counts from then on), in one JSON array (the table is STRICT: no BLOB reaches
  * json_array). A row written again with other settings, or deleted and put again, never has the version it had;
  * one rewritten with the very same settings and times is the same chatbot. The conversation store's guarded create
- * compares the same expression inside its write (see createConversation). It holds the whole row, the tools'
- * secrets included: kept in memory and bound to that statement, never logged.
+ * compares the same expression inside its write (see createConversation), and a follow-up's conversation read returns
+ * it (ConversationForQuestion.chatbotVersion). Columns are named with their table, so inside a subquery on another
+ * table none is taken from that one. It holds the whole row, the tools' secrets included: kept in memory and
+ * compared, never logged.
  */
 export function chatbotVersionSql(db: DatabaseSync): string {
   const columns = (
     db.prepare('SELECT name FROM pragma_table_info(?) ORDER BY cid').all('chatbots') as {
       name: string;
     }[]
-  ).map(({ name }) => `"${name.replaceAll('"', '""')}"`);
+  ).map(({ name }) => `"chatbots"."${name.replaceAll('"', '""')}"`);
   return `json_array(${columns.join(', ')})`;
 }
 
@@ -43,7 +45,8 @@ export class SqliteChatbotStore implements ChatbotStore {
   private readonly forgetAnswers: (chatbotId: string) => void;
   /**
    * What getChatbot last read, by id, with the row's version (lastRead): a new conversation's create checks the
-   * version in its write instead of reading the chatbot first. A read statement costs about 50 us in the server
+   * version in its write, and a follow-up compares it with the version its conversation's read found, instead of
+   * reading the chatbot first. A read statement costs about 50 us in the server
    * (taking the file's read lock, with cold caches between answers), the check a few inside the write.
    */
   private readonly remembered = new RememberedChatbots();
@@ -83,7 +86,10 @@ export class SqliteChatbotStore implements ChatbotStore {
     return chatbot;
   }
 
-  /** Saves an answer's chatbot read: a new conversation's create checks the version instead (ChatService.start). */
+  /**
+   * Saves an answer's chatbot read: a new conversation's create checks the version instead, a follow-up's
+   * conversation read returns it (ChatService.start).
+   */
   lastRead(id: string): RememberedChatbot | undefined {
     return this.remembered.get(id);
   }
