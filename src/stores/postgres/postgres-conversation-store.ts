@@ -25,6 +25,7 @@ import {
   type MessageRow,
   type TurnRow,
 } from '../rows/conversations.ts';
+import type { Fragment } from 'postgres';
 import { abortable } from './abortable.ts';
 import { pgJson, pgText, type Sql } from './database.ts';
 import { CHATBOT_VERSION_SQL } from './postgres-chatbot-store.ts';
@@ -94,21 +95,19 @@ export class PostgresConversationStore implements ConversationStore {
         WHERE EXISTS (SELECT 1 FROM chatbot)
         RETURNING id
       )`;
+    // With readGeneration: the collection's generation in the same snapshot, taken after the question arrived.
+    const returning =
+      readGeneration === undefined
+        ? this.sql``
+        : this.sql`RETURNING (SELECT generation FROM lexical_collections
+            WHERE collection_id = ${pgText(readGeneration.collectionId)}) AS generation`;
     const result =
       messages.length === 0
         ? await this.sql<{ n: number }[]>`${guarded} SELECT count(*)::int AS n FROM conversation`
-        : readGeneration === undefined
-          ? await this.sql`${guarded}
+        : await this.sql<{ generation: number | null }[]>`${guarded}
             INSERT INTO messages ${this.sql.unsafe(MESSAGE_COLUMNS)}
             SELECT * FROM (VALUES ${this.messageRows(messages)}) AS first
-            WHERE EXISTS (SELECT 1 FROM conversation)`
-          : // The collection's generation in the same snapshot, taken after the question arrived.
-            await this.sql<{ generation: number | null }[]>`${guarded}
-            INSERT INTO messages ${this.sql.unsafe(MESSAGE_COLUMNS)}
-            SELECT * FROM (VALUES ${this.messageRows(messages)}) AS first
-            WHERE EXISTS (SELECT 1 FROM conversation)
-            RETURNING (SELECT generation FROM lexical_collections
-              WHERE collection_id = ${pgText(readGeneration.collectionId)}) AS generation`;
+            WHERE EXISTS (SELECT 1 FROM conversation) ${returning}`;
     const stored = messages.length === 0 ? ((result[0] as { n: number } | undefined)?.n ?? 0) : result.count;
     if (stored === 0) throw new ChatbotChanged(chatbotId);
     if (readGeneration !== undefined && messages.length > 0) {
@@ -149,26 +148,33 @@ export class PostgresConversationStore implements ConversationStore {
   }
 
   async listTurns(conversationId: string, limit: number, signal?: AbortSignal): Promise<Turn[]> {
-    const newest = Number.isSafeInteger(limit) && limit >= 0 ? limit : null;
     const rows = await abortable(
       this.sql<TurnRow[]>`
-        SELECT role, content, status FROM (
-          SELECT seq, role, content, status FROM messages WHERE conversation_id = ${pgText(conversationId)}
-          ORDER BY seq DESC LIMIT ${newest}
-        ) AS newest
+        SELECT role, content, status FROM (${this.newestTurns(this.sql`${pgText(conversationId)}`, limit)}) AS newest
         ORDER BY seq`,
       signal,
     );
     return rows.map(toTurn);
   }
 
+  /**
+   * The newest `limit` messages of the conversation whose id `conversationId` gives (a value, or a column of an outer
+   * query), newest first, with what a turn holds and its seq: listTurns' rows (and a follow-up's, with its
+   * conversation). A limit that is not a whole number from 0 means no limit.
+   */
+  private newestTurns(conversationId: Fragment, limit: number): Fragment {
+    const newest = Number.isSafeInteger(limit) && limit >= 0 ? limit : null;
+    return this.sql`SELECT seq, role, content, status FROM messages WHERE conversation_id = ${conversationId}
+      ORDER BY seq DESC LIMIT ${newest}`;
+  }
+
   async getConversationForQuestion(
     id: string,
     options: { turns?: number; generation?: boolean; chatbotVersion?: boolean } = {},
   ): Promise<ConversationForQuestion | undefined> {
-    const turns = options.turns;
-    const newest = turns !== undefined && Number.isSafeInteger(turns) && turns >= 0 ? turns : null;
-    // One statement (one round trip, one snapshot) for all a follow-up needs before it starts.
+    const { turns, generation, chatbotVersion } = options;
+    // One statement (one round trip, one snapshot) for all a follow-up needs before it starts; its chatbot's row
+    // joined once for its collection and version.
     const [row] = await this.sql<
       (ConversationRow & {
         message_count: number;
@@ -178,34 +184,27 @@ export class PostgresConversationStore implements ConversationStore {
         chatbot_version: string | null;
       })[]
     >`
-      SELECT *, (SELECT count(*) FROM messages WHERE conversation_id = conversations.id) AS message_count,
+      SELECT conversations.*,
+        (SELECT count(*) FROM messages WHERE conversation_id = conversations.id) AS message_count,
         ${
           turns === undefined
             ? this.sql`NULL::json`
             : this.sql`(SELECT coalesce(json_agg(json_build_object('role', role, 'content', content,
-                'status', status) ORDER BY seq), '[]'::json) FROM (
-                  SELECT seq, role, content, status FROM messages WHERE conversation_id = conversations.id
-                  ORDER BY seq DESC LIMIT ${newest}) AS newest)`
+                'status', status) ORDER BY seq), '[]'::json)
+                FROM (${this.newestTurns(this.sql`conversations.id`, turns)}) AS newest)`
         } AS turns,
+        ${generation === true ? this.sql`chatbots.collection_id` : this.sql`NULL::text`} AS lexical_collection,
         ${
-          options.generation === true
-            ? this.sql`(SELECT collection_id FROM chatbots WHERE id = conversations.chatbot_id)`
-            : this.sql`NULL::text`
-        } AS lexical_collection,
-        ${
-          options.generation === true
-            ? this.sql`(SELECT l.generation FROM chatbots AS b
-                JOIN lexical_collections AS l ON l.collection_id = b.collection_id
-                WHERE b.id = conversations.chatbot_id)`
+          generation === true
+            ? this.sql`(SELECT l.generation FROM lexical_collections AS l
+                WHERE l.collection_id = chatbots.collection_id)`
             : this.sql`NULL::bigint`
         } AS generation,
         ${
-          options.chatbotVersion === true
-            ? this.sql`(SELECT ${this.sql.unsafe(CHATBOT_VERSION_SQL)} FROM chatbots
-                WHERE id = conversations.chatbot_id)`
-            : this.sql`NULL::text`
+          chatbotVersion === true ? this.sql.unsafe(CHATBOT_VERSION_SQL) : this.sql`NULL::text`
         } AS chatbot_version
-      FROM conversations WHERE id = ${pgText(id)}`;
+      FROM conversations LEFT JOIN chatbots ON chatbots.id = conversations.chatbot_id
+      WHERE conversations.id = ${pgText(id)}`;
     if (row === undefined) return undefined;
     const found: ConversationForQuestion = {
       conversation: toConversation(row),

@@ -120,7 +120,6 @@ export class SqliteConversationStore implements ConversationStore {
     | 'listByOwner'
     | 'listByAnonymous'
     | 'getWithCount'
-    | 'getWithCountAndChatbot'
     | 'insertMessage'
     | 'replaceMessage'
     | 'replaceMessageInRun'
@@ -166,10 +165,8 @@ export class SqliteConversationStore implements ConversationStore {
       ),
       chatbotVersion: db.prepare(`SELECT ${chatbotVersionSql(db)} AS version FROM chatbots WHERE id = ?`),
       get: db.prepare('SELECT * FROM conversations WHERE id = ?'),
+      // The chatbot's version too, given only when asked (a few µs of JSON for a follow-up, which asks).
       getWithCount: db.prepare(
-        'SELECT *, (SELECT count(*) FROM messages WHERE conversation_id = conversations.id) AS message_count FROM conversations WHERE id = ?',
-      ),
-      getWithCountAndChatbot: db.prepare(
         `SELECT *, (SELECT count(*) FROM messages WHERE conversation_id = conversations.id) AS message_count,
           (SELECT ${chatbotVersionSql(db)} FROM chatbots WHERE id = conversations.chatbot_id) AS chatbot_version
         FROM conversations WHERE id = ?`,
@@ -281,15 +278,15 @@ export class SqliteConversationStore implements ConversationStore {
     id: string,
     options: { turns?: number; chatbotVersion?: boolean } = {},
   ): Promise<ConversationForQuestion | undefined> {
-    const row = (
-      options.chatbotVersion === true ? this.statements.getWithCountAndChatbot : this.statements.getWithCount
-    ).get(id) as (ConversationRow & { message_count: number; chatbot_version?: string | null }) | undefined;
+    const row = this.statements.getWithCount.get(id) as
+      (ConversationRow & { message_count: number; chatbot_version: string | null }) | undefined;
     if (row === undefined) return undefined;
     const found: ConversationForQuestion = {
       conversation: toConversation(row),
       messageCount: row.message_count,
     };
-    if (typeof row.chatbot_version === 'string') found.chatbotVersion = row.chatbot_version;
+    if (options.chatbotVersion === true && row.chatbot_version !== null)
+      found.chatbotVersion = row.chatbot_version;
     // The generation is not read here: SQLite's ranking reads it in-process, at no round trip's cost.
     if (options.turns !== undefined) found.turns = await this.listTurns(id, options.turns);
     return found;
