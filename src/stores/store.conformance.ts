@@ -582,6 +582,56 @@ export function describeStoreConformance(
         expect(await conversations.findMessageByRun('run_b3')).toEqual(ended);
       });
 
+      it('ends an answer with the sources it is given, whether or not a checkpoint stored them first', async () => {
+        const conversations = stores.conversations;
+        const conversation = await conversations.createConversation('alice', 'default');
+        const streaming = (id: string) => ({
+          id,
+          conversationId: conversation.id,
+          role: 'assistant' as const,
+          content: '',
+          createdAt: conversation.createdAt,
+          status: 'streaming' as const,
+          runId: `run_${id}`,
+        });
+        const final = (id: string, sources: Source[] | undefined) => ({
+          ...streaming(id),
+          content: `Answer ${id}.`,
+          status: 'complete' as const,
+          ...(sources === undefined ? {} : { sources }),
+        });
+        const checkpointed = [source('1', 'doc_1'), source('2', 'doc_2')];
+        const replaced = [source('1', 'doc_1')];
+        const other = [source('1', 'doc_3')];
+        const late = [source('1', 'doc_4')];
+        for (const id of ['s1', 's2', 's3', 's4', 's5']) await conversations.appendMessage(streaming(id));
+        // s4 ends before its checkpoint lands: the late checkpoint stores nothing, so its sources are not in the row.
+        expect(await conversations.replaceMessage(final('s4', undefined))).toBe(true);
+        await conversations.checkpointMessages([
+          { id: 's1', content: 'Ans', sources: checkpointed },
+          { id: 's2', content: 'Ans', sources: replaced },
+          { id: 's3', content: 'Ans', sources: other },
+          { id: 's4', content: 'Ans', sources: late },
+          { id: 's5', content: 'Ans' },
+        ]);
+        // A later checkpoint without sources leaves s1's as they are.
+        await conversations.checkpointMessages([{ id: 's1', content: 'Answer' }]);
+        expect(await conversations.replaceMessage(final('s1', checkpointed))).toBe(true);
+        expect(await conversations.replaceMessage(final('s2', [source('9', 'doc_9')]))).toBe(true);
+        expect(await conversations.replaceMessage(final('s3', undefined))).toBe(true);
+        expect(await conversations.replaceMessage(final('s4', late))).toBe(true);
+        expect(await conversations.replaceMessage(final('s5', other))).toBe(true);
+        const stored = new Map((await conversations.listMessages(conversation.id)).map((m) => [m.id, m]));
+        expect(stored.get('s1')).toEqual(final('s1', checkpointed));
+        expect(stored.get('s2')).toEqual(final('s2', [source('9', 'doc_9')]));
+        expect(stored.get('s3')).toEqual(final('s3', undefined));
+        expect(stored.get('s4')).toEqual(final('s4', late));
+        expect(stored.get('s5')).toEqual(final('s5', other));
+        // Stored again with the same sources after it ended (an answer's owner lost, say): still written.
+        expect(await conversations.replaceMessage({ ...final('s3', other), status: 'failed' })).toBe(true);
+        expect((await conversations.findMessageByRun('run_s3'))?.sources).toEqual(other);
+      });
+
       it('marks answers left streaming (last saved over a minute ago) as interrupted, keeping their text', async () => {
         const conversations = stores.conversations;
         const first = await conversations.createConversation('alice', 'default');

@@ -18,6 +18,7 @@ import {
 import { newConversation } from '../../core/conversation-ids.ts';
 import { postgresColumns, type PostgresColumnTypes } from '../rows/columns.ts';
 import {
+  CheckpointedSources,
   toConversation,
   toMessage,
   toTurn,
@@ -41,6 +42,8 @@ function jsonOrNull(value: unknown): string | null {
 
 export class PostgresConversationStore implements ConversationStore {
   private readonly sql: Sql;
+  /** The sources streaming answers' rows hold from their checkpoints (see CheckpointedSources). */
+  private readonly checkpointedSources = new CheckpointedSources();
 
   constructor(sql: Sql) {
     this.sql = sql;
@@ -258,13 +261,17 @@ export class PostgresConversationStore implements ConversationStore {
 
   async replaceMessage(message: StoredMessage): Promise<boolean> {
     const now = Date.now();
+    // Sources the row holds from a checkpoint stay (not sent, parsed and stored again): see CheckpointedSources.
+    const sources = this.checkpointedSources.heldBy(message)
+      ? this.sql`messages.sources`
+      : this.sql`${jsonOrNull(message.sources)}::text::jsonb`;
     const [row] = await this.sql<{ n: number }[]>`
       WITH replaced AS (
         UPDATE messages SET role = ${message.role}, content = ${pgText(message.content)},
           created_at = ${message.createdAt}, status = ${message.status ?? null}, run_id = ${message.runId ?? null},
           finish_reason = ${message.finishReason ?? null}, error_code = ${message.errorCode ?? null},
           usage = ${jsonOrNull(message.usage)}::text::jsonb, timings = ${jsonOrNull(message.timings)}::text::jsonb,
-          sources = ${jsonOrNull(message.sources)}::text::jsonb, cached = ${message.cached ?? null}::boolean,
+          sources = ${sources}, cached = ${message.cached ?? null}::boolean,
           metadata = ${jsonOrNull(message.metadata)}::text::jsonb, steps = ${jsonOrNull(message.steps)}::text::jsonb,
           checkpointed_at = ${now}
         WHERE id = ${pgText(message.id)} AND conversation_id = ${pgText(message.conversationId)}
@@ -285,16 +292,23 @@ export class PostgresConversationStore implements ConversationStore {
   async checkpointMessages(checkpoints: readonly MessageCheckpoint[]): Promise<void> {
     if (checkpoints.length === 0) return;
     // One statement for the lot (one round trip); only while streaming: a checkpoint that lands after the final
-    // store must not undo it.
-    await this.sql`
-      UPDATE messages SET content = saved.content, sources = coalesce(saved.sources::jsonb, messages.sources),
-        checkpointed_at = ${Date.now()}
-      FROM unnest(
-        ${checkpoints.map((checkpoint) => pgText(checkpoint.id))}::text[],
-        ${checkpoints.map((checkpoint) => pgText(checkpoint.content))}::text[],
-        ${checkpoints.map((checkpoint) => jsonOrNull(checkpoint.sources))}::text[]
-      ) AS saved(id, content, sources)
-      WHERE messages.id = saved.id AND messages.status = 'streaming'`;
+    // store must not undo it. The rows that took sources are returned, so the final store can keep them.
+    const stored = await this.sql<{ id: string }[]>`
+      WITH saved_rows AS (
+        UPDATE messages SET content = saved.content, sources = coalesce(saved.sources::jsonb, messages.sources),
+          checkpointed_at = ${Date.now()}
+        FROM unnest(
+          ${checkpoints.map((checkpoint) => pgText(checkpoint.id))}::text[],
+          ${checkpoints.map((checkpoint) => pgText(checkpoint.content))}::text[],
+          ${checkpoints.map((checkpoint) => jsonOrNull(checkpoint.sources))}::text[]
+        ) AS saved(id, content, sources)
+        WHERE messages.id = saved.id AND messages.status = 'streaming'
+        RETURNING messages.id, saved.sources IS NOT NULL AS with_sources
+      )
+      SELECT id FROM saved_rows WHERE with_sources`;
+    if (stored.length === 0) return;
+    const sourcesOf = new Map(checkpoints.map((checkpoint) => [checkpoint.id, checkpoint.sources]));
+    for (const { id } of stored) this.checkpointedSources.remember(id, sourcesOf.get(id));
   }
 
   async findMessageByRun(runId: string): Promise<StoredMessage | undefined> {

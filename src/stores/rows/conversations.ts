@@ -73,3 +73,29 @@ export function toMessage<C extends ColumnTypes>(row: MessageRow<C>, columns: Co
   if (row.steps !== null) message.steps = columns.json(row.steps);
   return message;
 }
+
+/**
+ * The sources each streaming answer's row holds, as this store wrote them: by the answer's id, the array its last
+ * checkpoint stored (remembered once that write committed). An answer's sources are set once and saved by its first
+ * checkpoint; its final store passes the same array, which the row already holds, so the store keeps them instead of
+ * writing them again (about 3.5 KB of JSON with the sample corpus: on SQLite 15 to 20 µs of the final store's CPU,
+ * about 40 in the held scenario's profile; on PostgreSQL the JSON sent, parsed into jsonb and stored again). Anything
+ * else is written as before: other sources, none, or an answer whose sources no checkpoint of this process stored (a
+ * checkpoint that found the answer already ended stores nothing). The final store forgets the answer, whatever it
+ * wrote, so an entry lives from an answer's first checkpoint to its end (every answer's run ends with a final store).
+ */
+export class CheckpointedSources {
+  readonly #byMessage = new Map<string, StoredMessage['sources']>();
+
+  /** After a checkpoint that stored `sources` in the row of message `id` has committed. */
+  remember(id: string, sources: StoredMessage['sources']): void {
+    this.#byMessage.set(id, sources);
+  }
+
+  /** Whether the row of `message` already holds its sources (the same array); forgets the message either way. */
+  heldBy(message: StoredMessage): boolean {
+    const stored = this.#byMessage.get(message.id);
+    this.#byMessage.delete(message.id);
+    return stored !== undefined && stored === message.sources;
+  }
+}

@@ -18,6 +18,7 @@ import { ChatbotChanged } from '../../core/chatbots.ts';
 import { newConversation } from '../../core/conversation-ids.ts';
 import { sqliteColumns, type SqliteColumnTypes } from '../rows/columns.ts';
 import {
+  CheckpointedSources,
   toConversation,
   toMessage,
   toTurn,
@@ -143,6 +144,9 @@ export class SqliteConversationStore implements ConversationStore {
 
   /** Other processes use the file too: see Stores.shared. */
   private readonly shared: boolean;
+
+  /** The sources streaming answers' rows hold from their checkpoints (see CheckpointedSources). */
+  private readonly checkpointedSources = new CheckpointedSources();
 
   /**
    * Every write goes through the connection's group commit: the answers' writes of one event-loop turn are one
@@ -325,6 +329,7 @@ export class SqliteConversationStore implements ConversationStore {
 
   async replaceMessage(message: StoredMessage): Promise<boolean> {
     const now = Date.now();
+    const sourcesHeld = this.checkpointedSources.heldBy(message);
     return this.writes.run(() => {
       const columns = messageColumns(message);
       const runId = columns.pop() as SQLInputValue;
@@ -332,7 +337,7 @@ export class SqliteConversationStore implements ConversationStore {
         this.statements.replaceMessageInRun.get(...columns, now, message.id, message.conversationId, runId) ??
         this.statements.replaceMessage.get(...columns, runId, now, message.id, message.conversationId);
       if (row === undefined) return false;
-      this.replaceSources(row.seq as SQLInputValue, message.sources);
+      if (!sourcesHeld) this.replaceSources(row.seq as SQLInputValue, message.sources);
       this.statements.touch.run(now, null, message.conversationId);
       return true;
     });
@@ -344,15 +349,19 @@ export class SqliteConversationStore implements ConversationStore {
 
   async checkpointMessages(checkpoints: readonly MessageCheckpoint[]): Promise<void> {
     const now = Date.now();
+    const stored: MessageCheckpoint[] = [];
     const save = (): void => {
-      for (const { id, content, sources } of checkpoints) {
-        const row = this.statements.checkpoint.get(content, now, id);
-        if (row !== undefined && sources !== undefined)
-          this.statements.writeSources.run(row.seq as SQLInputValue, toJson(sources));
+      for (const checkpoint of checkpoints) {
+        const row = this.statements.checkpoint.get(checkpoint.content, now, checkpoint.id);
+        if (row === undefined || checkpoint.sources === undefined) continue;
+        this.statements.writeSources.run(row.seq as SQLInputValue, toJson(checkpoint.sources));
+        stored.push(checkpoint);
       }
     };
     // One transaction for the lot: one commit, and each page the answers share written once.
-    if (checkpoints.length > 0) await this.writes.run(save);
+    if (checkpoints.length === 0) return;
+    await this.writes.run(save);
+    for (const { id, sources } of stored) this.checkpointedSources.remember(id, sources);
   }
 
   async findMessageByRun(runId: string): Promise<StoredMessage | undefined> {
