@@ -181,7 +181,9 @@ export interface ConversationStore {
   /**
    * Rewrites a stored message in place (same id, same place in its conversation) with every field of `message`, and
    * bumps the conversation's updatedAt: an answer stored as `streaming` when it started gets its final text and
-   * status. False when there is no such message (its conversation was deleted meanwhile).
+   * status. False when there is no such message (its conversation was deleted meanwhile). A `sources` array this
+   * store's last checkpoint of the still-streaming answer stored may be kept as stored rather than written again, so
+   * an array passed to checkpointMessages or here is never changed afterwards (a new array replaces it).
    */
   replaceMessage(message: StoredMessage): Promise<boolean>;
   /**

@@ -630,6 +630,17 @@ export function describeStoreConformance(
         // Stored again with the same sources after it ended (an answer's owner lost, say): still written.
         expect(await conversations.replaceMessage({ ...final('s3', other), status: 'failed' })).toBe(true);
         expect((await conversations.findMessageByRun('run_s3'))?.sources).toEqual(other);
+        // A checkpoint batch that fails stores nothing, so nothing is kept at the end either.
+        for (const id of ['s6', 's7']) await conversations.appendMessage(streaming(id));
+        const refused = [source('1', 'doc_6')];
+        await expect(
+          conversations.checkpointMessages([
+            { id: 's6', content: 'Ans', sources: refused },
+            { id: 's7', content: null as unknown as string },
+          ]),
+        ).rejects.toThrow();
+        expect(await conversations.replaceMessage(final('s6', refused))).toBe(true);
+        expect((await conversations.findMessageByRun('run_s6'))?.sources).toEqual(refused);
       });
 
       it('marks answers left streaming (last saved over a minute ago) as interrupted, keeping their text', async () => {
@@ -1369,4 +1380,39 @@ export function describeStoreConformance(
       });
     });
   });
+}
+
+/**
+ * Two store instances on one database: `owner` streams an answer; `other` takes its owner for dead (as onOwnerLost
+ * does: it reads the answer, then ends it as failed with what it read) while the owner's checkpoint with the sources
+ * lands; the owner, alive after all, ends the answer with its sources, which must be what is stored.
+ */
+export async function checkSourcesAfterOwnerLost(owner: Stores, other: Stores): Promise<void> {
+  const conversation = await owner.conversations.createConversation(null, 'default');
+  const answer: StoredMessage = {
+    id: 'lost_1',
+    conversationId: conversation.id,
+    role: 'assistant',
+    content: '',
+    createdAt: conversation.createdAt,
+    status: 'streaming',
+    runId: 'run_lost_1',
+  };
+  await owner.conversations.appendMessage(answer);
+  const sources = [source('1', 'doc_1')];
+  const seen = await other.conversations.findMessageByRun('run_lost_1');
+  if (seen === undefined) throw new Error('the other instance does not see the answer');
+  await owner.conversations.checkpointMessages([{ id: 'lost_1', content: 'So', sources }]);
+  expect(
+    await other.conversations.replaceMessage({
+      ...seen,
+      status: 'failed',
+      finishReason: 'error',
+      errorCode: 'RUN_OWNER_LOST',
+    }),
+  ).toBe(true);
+  const final = { ...answer, content: 'So far [1].', status: 'complete' as const, sources };
+  expect(await owner.conversations.replaceMessage(final)).toBe(true);
+  expect(await owner.conversations.findMessageByRun('run_lost_1')).toEqual(final);
+  expect(await other.conversations.findMessageByRun('run_lost_1')).toEqual(final);
 }

@@ -124,7 +124,10 @@ export class RunRecorder {
     this.emitToken(piece);
   }
 
-  /** Sends the sources the answer cites; they go out before its first token. */
+  /**
+   * Sends the sources the answer cites; they go out before its first token. The array is not changed afterwards (the
+   * run's log and the conversation store hold it): more sources come as a new array.
+   */
   sendSources(sources: Source[], match: SourceMatch): void {
     this.sources = sources;
     this.#run.append({ type: 'sources', sources, match });

@@ -260,9 +260,17 @@ export class PostgresConversationStore implements ConversationStore {
   }
 
   async replaceMessage(message: StoredMessage): Promise<boolean> {
+    // Sources the row holds from this process's checkpoint stay (not sent, parsed and stored again), while the row is
+    // still the streaming answer those checkpoints saved: another instance that took its owner for dead may have
+    // ended it meanwhile with what it read (see CheckpointedSources). Otherwise, or if it did, they are written.
+    if (this.checkpointedSources.takeHeld(message) && (await this.rewriteMessage(message, true))) return true;
+    return this.rewriteMessage(message, false);
+  }
+
+  /** replaceMessage's statement; `keepSources`: leave the row's sources, and only while it is still streaming. */
+  private async rewriteMessage(message: StoredMessage, keepSources: boolean): Promise<boolean> {
     const now = Date.now();
-    // Sources the row holds from a checkpoint stay (not sent, parsed and stored again): see CheckpointedSources.
-    const sources = this.checkpointedSources.heldBy(message)
+    const sources = keepSources
       ? this.sql`messages.sources`
       : this.sql`${jsonOrNull(message.sources)}::text::jsonb`;
     const [row] = await this.sql<{ n: number }[]>`
@@ -275,6 +283,7 @@ export class PostgresConversationStore implements ConversationStore {
           metadata = ${jsonOrNull(message.metadata)}::text::jsonb, steps = ${jsonOrNull(message.steps)}::text::jsonb,
           checkpointed_at = ${now}
         WHERE id = ${pgText(message.id)} AND conversation_id = ${pgText(message.conversationId)}
+          ${keepSources ? this.sql`AND status = 'streaming'` : this.sql``}
         RETURNING conversation_id
       ),
       touched AS (

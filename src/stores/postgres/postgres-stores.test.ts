@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createTestDatabase, postgresSkipReason, type TestDatabase } from '../../../test/helpers/postgres.ts';
 import { checkRememberedChatbot } from '../remembered-chatbot.conformance.ts';
 import { describeRoomStoreConformance } from '../room-store.conformance.ts';
-import { describeStoreConformance } from '../store.conformance.ts';
+import { checkSourcesAfterOwnerLost, describeStoreConformance } from '../store.conformance.ts';
 import type { StoreOptions, Stores } from '../stores.ts';
 import { connect, migrate } from './database.ts';
 import { openPostgresStores } from './postgres-stores.ts';
@@ -253,6 +253,18 @@ describe.skipIf(skipped)(`postgres stores${skipped ? ` (skipped: ${postgresSkipR
       } finally {
         await sql.end();
         await stores.close();
+      }
+    });
+
+    it('ends an answer with its sources after another instance took its owner for dead and ended it', async () => {
+      const url = await freshDatabase();
+      const owner = await openPostgresStores(url);
+      const other = await openPostgresStores(url);
+      try {
+        await checkSourcesAfterOwnerLost(owner, other);
+      } finally {
+        await owner.close();
+        await other.close();
       }
     });
 

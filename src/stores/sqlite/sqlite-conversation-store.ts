@@ -128,6 +128,7 @@ export class SqliteConversationStore implements ConversationStore {
     | 'writeSources'
     | 'dropSources'
     | 'messageByRun'
+    | 'statusOf'
     | 'interrupt'
     | 'touch'
     | 'delete'
@@ -209,6 +210,7 @@ export class SqliteConversationStore implements ConversationStore {
         ON CONFLICT (seq) DO UPDATE SET sources = excluded.sources WHERE sources <> excluded.sources`),
       dropSources: db.prepare('DELETE FROM message_sources WHERE seq = ?'),
       messageByRun: db.prepare(`${MESSAGE_ROWS} WHERE run_id = ? ORDER BY seq DESC LIMIT 1`),
+      statusOf: db.prepare('SELECT status FROM messages WHERE id = ?'),
       interrupt: db.prepare(
         "UPDATE messages SET status = 'interrupted', finish_reason = 'aborted', error_code = 'RUN_INTERRUPTED' WHERE status = 'streaming' AND coalesce(checkpointed_at, created_at) < ?",
       ),
@@ -329,15 +331,21 @@ export class SqliteConversationStore implements ConversationStore {
 
   async replaceMessage(message: StoredMessage): Promise<boolean> {
     const now = Date.now();
-    const sourcesHeld = this.checkpointedSources.heldBy(message);
+    const sourcesHeld = this.checkpointedSources.takeHeld(message);
     return this.writes.run(() => {
+      // The row's sources stay while it is still the streaming answer this process's checkpoints saved: another
+      // process that took its owner for dead may have ended it meanwhile with what it read (see CheckpointedSources).
+      const keepSources =
+        sourcesHeld &&
+        (this.statements.statusOf.get(message.id) as { status: string | null } | undefined)?.status ===
+          'streaming';
       const columns = messageColumns(message);
       const runId = columns.pop() as SQLInputValue;
       const row =
         this.statements.replaceMessageInRun.get(...columns, now, message.id, message.conversationId, runId) ??
         this.statements.replaceMessage.get(...columns, runId, now, message.id, message.conversationId);
       if (row === undefined) return false;
-      if (!sourcesHeld) this.replaceSources(row.seq as SQLInputValue, message.sources);
+      if (!keepSources) this.replaceSources(row.seq as SQLInputValue, message.sources);
       this.statements.touch.run(now, null, message.conversationId);
       return true;
     });

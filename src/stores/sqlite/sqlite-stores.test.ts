@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import { STREAMING_STALE_AFTER_MS, type StoredMessage } from '../../core/conversation-store.ts';
 import { checkRememberedChatbot } from '../remembered-chatbot.conformance.ts';
 import { describeRoomStoreConformance } from '../room-store.conformance.ts';
-import { describeStoreConformance } from '../store.conformance.ts';
+import { checkSourcesAfterOwnerLost, describeStoreConformance } from '../store.conformance.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { openSqliteStores } from './sqlite-stores.ts';
 
@@ -127,6 +127,18 @@ describe('sqlite stores on disk', () => {
     } finally {
       sql.close();
       await stores.close();
+    }
+  });
+
+  it('ends an answer with its sources after another process took its owner for dead and ended it', async () => {
+    const path = join(dir, 'owner-lost.sqlite');
+    const owner = openSqliteStores(path, { shared: true });
+    const other = openSqliteStores(path, { shared: true });
+    try {
+      await checkSourcesAfterOwnerLost(owner, other);
+    } finally {
+      await owner.close();
+      await other.close();
     }
   });
 
