@@ -4,7 +4,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { normalizeQuestion, type CachedAnswerInput } from '../core/answer-cache.ts';
 import type { ChunkInput, DocumentInput, EmbeddingSpace } from '../core/documents.ts';
-import type { StoredMessage } from '../core/conversation-store.ts';
+import type { Conversation, StoredMessage } from '../core/conversation-store.ts';
 import type { Source } from '../core/events.ts';
 import type { StoreOptions, Stores } from './stores.ts';
 
@@ -39,6 +39,19 @@ function chunks(...texts: string[]): ChunkInput[] {
 
 function source(id: string, documentId: string): Source {
   return { id, documentId, title: 'T', snippet: 's', score: 1 };
+}
+
+/** An answer as stored when it starts: `streaming`, no text yet, run `run_<id>`. */
+function streamingAnswer(id: string, conversation: Conversation): StoredMessage {
+  return {
+    id,
+    conversationId: conversation.id,
+    role: 'assistant',
+    content: '',
+    createdAt: conversation.createdAt,
+    status: 'streaming',
+    runId: `run_${id}`,
+  };
 }
 
 /** Runs `work` with the clock two minutes ahead (only Date: timers and the stores' I/O run as usual). */
@@ -585,15 +598,7 @@ export function describeStoreConformance(
       it('ends an answer with the sources it is given, whether or not a checkpoint stored them first', async () => {
         const conversations = stores.conversations;
         const conversation = await conversations.createConversation('alice', 'default');
-        const streaming = (id: string) => ({
-          id,
-          conversationId: conversation.id,
-          role: 'assistant' as const,
-          content: '',
-          createdAt: conversation.createdAt,
-          status: 'streaming' as const,
-          runId: `run_${id}`,
-        });
+        const streaming = (id: string) => streamingAnswer(id, conversation);
         const final = (id: string, sources: Source[] | undefined) => ({
           ...streaming(id),
           content: `Answer ${id}.`,
@@ -1389,15 +1394,7 @@ export function describeStoreConformance(
  */
 export async function checkSourcesAfterOwnerLost(owner: Stores, other: Stores): Promise<void> {
   const conversation = await owner.conversations.createConversation(null, 'default');
-  const answer: StoredMessage = {
-    id: 'lost_1',
-    conversationId: conversation.id,
-    role: 'assistant',
-    content: '',
-    createdAt: conversation.createdAt,
-    status: 'streaming',
-    runId: 'run_lost_1',
-  };
+  const answer = streamingAnswer('lost_1', conversation);
   await owner.conversations.appendMessage(answer);
   const sources = [source('1', 'doc_1')];
   const seen = await other.conversations.findMessageByRun('run_lost_1');
@@ -1415,4 +1412,34 @@ export async function checkSourcesAfterOwnerLost(owner: Stores, other: Stores): 
   expect(await owner.conversations.replaceMessage(final)).toBe(true);
   expect(await owner.conversations.findMessageByRun('run_lost_1')).toEqual(final);
   expect(await other.conversations.findMessageByRun('run_lost_1')).toEqual(final);
+}
+
+/**
+ * The final store of an answer passed the very sources array its checkpoint stored leaves the row's sources as they
+ * are instead of writing them again; once the answer has ended, a store of the same array writes them.
+ * `markStoredSources(messageId)` changes the stored sources behind the store's back (the first one's title to
+ * "Kept"), so that a write of them would show.
+ */
+export async function checkCheckpointedSourcesKept(
+  stores: Stores,
+  markStoredSources: (messageId: string) => Promise<unknown>,
+): Promise<void> {
+  const conversations = stores.conversations;
+  const conversation = await conversations.createConversation(null, 'default');
+  const sources = [{ id: '1', documentId: 'doc_1', title: 'Doc', snippet: 'text', score: 0.5 }];
+  const answer = streamingAnswer('a1', conversation);
+  await conversations.appendMessage(answer);
+  await conversations.checkpointMessages([{ id: 'a1', content: 'So', sources }]);
+  await conversations.checkpointMessages([{ id: 'a1', content: 'So far' }]);
+  expect((await conversations.findMessageByRun('run_a1'))?.sources).toEqual(sources);
+  await markStoredSources('a1');
+  const final = { ...answer, content: 'So far, so good [1].', status: 'complete' as const, sources };
+  expect(await conversations.replaceMessage(final)).toBe(true);
+  expect(await conversations.findMessageByRun('run_a1')).toEqual({
+    ...final,
+    sources: [{ ...sources[0], title: 'Kept' }],
+  });
+  // Stored again once ended (marked failed after all, say): the store no longer vouches for the row, and writes them.
+  expect(await conversations.replaceMessage({ ...final, status: 'failed' })).toBe(true);
+  expect((await conversations.findMessageByRun('run_a1'))?.sources).toEqual(sources);
 }

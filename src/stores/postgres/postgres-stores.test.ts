@@ -7,7 +7,11 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createTestDatabase, postgresSkipReason, type TestDatabase } from '../../../test/helpers/postgres.ts';
 import { checkRememberedChatbot } from '../remembered-chatbot.conformance.ts';
 import { describeRoomStoreConformance } from '../room-store.conformance.ts';
-import { checkSourcesAfterOwnerLost, describeStoreConformance } from '../store.conformance.ts';
+import {
+  checkCheckpointedSourcesKept,
+  checkSourcesAfterOwnerLost,
+  describeStoreConformance,
+} from '../store.conformance.ts';
 import type { StoreOptions, Stores } from '../stores.ts';
 import { connect, migrate } from './database.ts';
 import { openPostgresStores } from './postgres-stores.ts';
@@ -224,32 +228,11 @@ describe.skipIf(skipped)(`postgres stores${skipped ? ` (skipped: ${postgresSkipR
       const stores = await openPostgresStores(url);
       const sql = postgres(url, { max: 1, onnotice: () => {} });
       try {
-        const conversations = stores.conversations;
-        const conversation = await conversations.createConversation(null, 'default');
-        const sources = [{ id: '1', documentId: 'doc_1', title: 'Doc', snippet: 'text', score: 0.5 }];
-        const answer = {
-          id: 'a1',
-          conversationId: conversation.id,
-          role: 'assistant' as const,
-          content: '',
-          createdAt: conversation.createdAt,
-          status: 'streaming' as const,
-          runId: 'run_a1',
-        };
-        await conversations.appendMessage(answer);
-        await conversations.checkpointMessages([{ id: 'a1', content: 'So', sources }]);
-        await conversations.checkpointMessages([{ id: 'a1', content: 'So far' }]);
-        // A mark in the column the final store would overwrite if it sent the sources again.
-        await sql`UPDATE messages SET sources = jsonb_set(sources, '{0,title}', '"Kept"') WHERE id = 'a1'`;
-        const final = { ...answer, content: 'So far, so good [1].', status: 'complete' as const, sources };
-        expect(await conversations.replaceMessage(final)).toBe(true);
-        expect(await conversations.findMessageByRun('run_a1')).toEqual({
-          ...final,
-          sources: [{ ...sources[0], title: 'Kept' }],
-        });
-        // Stored again once ended: the store no longer vouches for the row, and sends them.
-        expect(await conversations.replaceMessage({ ...final, status: 'failed' })).toBe(true);
-        expect((await conversations.findMessageByRun('run_a1'))?.sources).toEqual(sources);
+        await checkCheckpointedSourcesKept(
+          stores,
+          (messageId) =>
+            sql`UPDATE messages SET sources = jsonb_set(sources, '{0,title}', '"Kept"') WHERE id = ${messageId}`,
+        );
       } finally {
         await sql.end();
         await stores.close();

@@ -6,7 +6,11 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import { STREAMING_STALE_AFTER_MS, type StoredMessage } from '../../core/conversation-store.ts';
 import { checkRememberedChatbot } from '../remembered-chatbot.conformance.ts';
 import { describeRoomStoreConformance } from '../room-store.conformance.ts';
-import { checkSourcesAfterOwnerLost, describeStoreConformance } from '../store.conformance.ts';
+import {
+  checkCheckpointedSourcesKept,
+  checkSourcesAfterOwnerLost,
+  describeStoreConformance,
+} from '../store.conformance.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { openSqliteStores } from './sqlite-stores.ts';
 
@@ -94,36 +98,17 @@ describe('sqlite stores on disk', () => {
     const stores = openSqliteStores(path);
     const sql = new DatabaseSync(path);
     sql.exec('PRAGMA busy_timeout = 5000');
-    // The row's JSON as stored, byte for byte: written again, it would be the store's own JSON of the array.
-    const storedJson = () =>
-      (sql.prepare('SELECT sources FROM message_sources').get() as { sources: string } | undefined)?.sources;
     try {
-      const conversations = stores.conversations;
-      const conversation = await conversations.createConversation(null, 'default');
-      const sources = [{ id: '1', documentId: 'doc_1', title: 'Doc', snippet: 'text', score: 0.5 }];
-      const answer: StoredMessage = {
-        id: 'a1',
-        conversationId: conversation.id,
-        role: 'assistant',
-        content: '',
-        createdAt: conversation.createdAt,
-        status: 'streaming',
-        runId: 'run_a1',
-      };
-      await conversations.appendMessage(answer);
-      await conversations.checkpointMessages([{ id: 'a1', content: 'So', sources }]);
-      await conversations.checkpointMessages([{ id: 'a1', content: 'So far' }]);
-      expect(storedJson()).toBe(JSON.stringify(sources));
-      // The same sources in other bytes: a final store that wrote them again would put its own JSON back.
-      const spaced = JSON.stringify(sources, null, 1);
-      sql.prepare('UPDATE message_sources SET sources = ?').run(spaced);
-      const final = { ...answer, content: 'So far, so good [1].', status: 'complete' as const, sources };
-      expect(await conversations.replaceMessage(final)).toBe(true);
-      expect(storedJson()).toBe(spaced);
-      expect(await conversations.findMessageByRun('run_a1')).toEqual(final);
-      // Stored again once ended (marked failed after all, say): the store no longer vouches for the row.
-      expect(await conversations.replaceMessage({ ...final, status: 'failed' })).toBe(true);
-      expect(storedJson()).toBe(JSON.stringify(sources));
+      await checkCheckpointedSourcesKept(stores, (messageId) =>
+        Promise.resolve(
+          sql
+            .prepare(
+              `UPDATE message_sources SET sources = json_set(sources, '$[0].title', 'Kept')
+               WHERE seq = (SELECT seq FROM messages WHERE id = ?)`,
+            )
+            .run(messageId),
+        ),
+      );
     } finally {
       sql.close();
       await stores.close();
