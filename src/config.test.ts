@@ -344,6 +344,15 @@ describe('storage settings', () => {
     );
   });
 
+  it('reads SQLITE_COMMIT_DELAY_MS (5 ms by default, 0 for none), and refuses what is not 0 to 100', () => {
+    expect(loadConfig({}).sqliteCommitDelayMs).toBe(5);
+    expect(loadConfig({ SQLITE_COMMIT_DELAY_MS: '0' }).sqliteCommitDelayMs).toBe(0);
+    expect(loadConfig({ SQLITE_COMMIT_DELAY_MS: '20' }).sqliteCommitDelayMs).toBe(20);
+    for (const wrong of ['-1', '101', '2.5', 'soon']) {
+      expect(() => loadConfig({ SQLITE_COMMIT_DELAY_MS: wrong })).toThrow(/SQLITE_COMMIT_DELAY_MS/);
+    }
+  });
+
   it('reads REDIS_URL for the run hub, and refuses what is not a Redis URL', () => {
     expect(loadConfig({}).run.redisUrl).toBeUndefined();
     expect(loadConfig({ REDIS_KEY_PREFIX: ' shop-eu:' }).run.redisKeyPrefix).toBe('shop-eu:');

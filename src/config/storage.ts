@@ -16,6 +16,7 @@ export const storageSchema = z.object({
       .optional(),
   ),
   DATABASE_POOL_MAX: integer(10, 1),
+  SQLITE_COMMIT_DELAY_MS: integer(5).pipe(z.number().max(100)),
 });
 export type StorageValues = z.infer<typeof storageSchema>;
 
@@ -26,6 +27,8 @@ export interface StorageSettings {
   databaseUrl: string | undefined;
   /** Connections this process keeps to PostgreSQL at most. */
   databasePoolMax: number;
+  /** SQLite: how long conversation writes wait for others before their commit while the event loop is busy (0: never). */
+  sqliteCommitDelayMs: number;
 }
 
 export function resolveStorage(values: StorageValues): StorageSettings {
@@ -33,6 +36,7 @@ export function resolveStorage(values: StorageValues): StorageSettings {
     dataDir: values.DATA_DIR,
     databaseUrl: values.DATABASE_URL,
     databasePoolMax: values.DATABASE_POOL_MAX,
+    sqliteCommitDelayMs: values.SQLITE_COMMIT_DELAY_MS,
   };
 }
 

@@ -18,7 +18,7 @@ import type { StoreOptions, Stores } from './stores.ts';
  * installation from its data directory alone.
  */
 export type StoreConfig = Pick<Config, 'dataDir'> &
-  Partial<Pick<Config, 'databaseUrl' | 'databasePoolMax'>> & {
+  Partial<Pick<Config, 'databaseUrl' | 'databasePoolMax' | 'sqliteCommitDelayMs'>> & {
     cache?: Pick<Config['cache'], 'maxEntriesPerChatbot'>;
   };
 
@@ -38,7 +38,11 @@ export async function openStores(config: StoreConfig, options: StoreOptions = {}
       ...(config.databasePoolMax === undefined ? {} : { poolMax: config.databasePoolMax }),
     });
   }
-  return openSqliteStores(databasePath(config.dataDir), storeOptions);
+  const commitDelayMs = options.commitDelayMs ?? config.sqliteCommitDelayMs;
+  return openSqliteStores(databasePath(config.dataDir), {
+    ...storeOptions,
+    ...(commitDelayMs === undefined ? {} : { commitDelayMs }),
+  });
 }
 
 /** The SQLite file under DATA_DIR, or an in-memory database for DATA_DIR=:memory:. */

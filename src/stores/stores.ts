@@ -49,4 +49,9 @@ export interface StoreOptions {
    * always taken as shared. See Stores.shared.
    */
   shared?: boolean;
+  /**
+   * SQLite: how long a group of conversation writes started while the event loop is busy waits for more before its
+   * commit (SQLITE_COMMIT_DELAY_MS; see GroupCommit). Unset or 0: every group commits at the end of its turn.
+   */
+  commitDelayMs?: number;
 }

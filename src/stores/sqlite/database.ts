@@ -130,37 +130,68 @@ interface PendingWrite {
 }
 
 /**
+ * While the event loop is busy, the first write of a group waits this long for others before its commit (see
+ * GroupCommit). `busy` is asked once per group (EventLoopBusy).
+ */
+export interface CommitDelay {
+  delayMs: number;
+  busy: () => boolean;
+}
+
+/**
  * Group commit: the writes issued in one event-loop turn run in one transaction, committed at the end of the turn
  * (setImmediate), each in its own savepoint, so a write that fails rolls back only itself and its caller alone gets
  * the error. Each promise settles after the COMMIT. Answers running at once otherwise commit one by one, each writing
  * the same leaf and index pages (the newest message and conversation rows) to the WAL again.
+ *
+ * With a CommitDelay, a group started while the event loop is busy is committed `delayMs` later instead, with every
+ * write issued meanwhile: under a burst of new answers each turn brings about one write, and one commit per write is
+ * what fell behind first (a commit's fixed cost and its WAL frames, paid again for every answer). Idle or lightly
+ * loaded, nothing waits.
  */
 export class GroupCommit {
   readonly #db: DatabaseSync;
+  readonly #delay: CommitDelay | undefined;
   #pending: PendingWrite[] = [];
   #scheduled = false;
+  /** The delayed commit's timer, while one is due. */
+  #timer: NodeJS.Timeout | undefined;
   #savepoint: Record<'open' | 'release' | 'undo', StatementSync> | undefined;
 
-  constructor(db: DatabaseSync) {
+  constructor(db: DatabaseSync, delay?: CommitDelay) {
     this.#db = db;
+    this.#delay = delay !== undefined && delay.delayMs > 0 ? delay : undefined;
   }
 
-  /** Queues `work` (synchronous statements, no transaction of its own) for this turn's commit. */
+  /** Queues `work` (synchronous statements, no transaction of its own) for this group's commit. */
   run<T>(work: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.#pending.push({ work, resolve: resolve as (value: unknown) => void, reject });
       if (!this.#scheduled) {
         this.#scheduled = true;
-        setImmediate(() => {
-          this.flush();
-        });
+        const delay = this.#delay;
+        if (delay !== undefined && delay.busy()) {
+          this.#timer = setTimeout(() => {
+            this.flush();
+          }, delay.delayMs);
+        } else {
+          setImmediate(() => {
+            this.flush();
+          });
+        }
       }
     });
   }
 
-  /** Commits the pending writes now (at the end of the turn, before another transaction, and before closing). */
+  /**
+   * Commits the pending writes now (when their turn or delay ends, before another transaction, and before closing).
+   */
   flush(): void {
     this.#scheduled = false;
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
     const writes = this.#pending;
     if (writes.length === 0) return;
     this.#pending = [];
@@ -212,11 +243,14 @@ export class GroupCommit {
   }
 }
 
-/** The database's group commit (one per connection, so closing can flush it). */
-export function groupCommit(db: DatabaseSync): GroupCommit {
+/**
+ * The database's group commit (one per connection, so closing can flush it). `delay` counts only where the group is
+ * made: openSqliteStores asks first, before any store.
+ */
+export function groupCommit(db: DatabaseSync, delay?: CommitDelay): GroupCommit {
   let group = groupCommits.get(db);
   if (group === undefined) {
-    group = new GroupCommit(db);
+    group = new GroupCommit(db, delay);
     groupCommits.set(db, group);
   }
   return group;

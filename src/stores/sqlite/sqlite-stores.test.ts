@@ -12,6 +12,7 @@ import {
   describeStoreConformance,
 } from '../store.conformance.ts';
 import { MIGRATIONS } from './migrations.ts';
+import { groupCommit, openDatabase, transaction } from './database.ts';
 import { openSqliteStores } from './sqlite-stores.ts';
 
 describeStoreConformance('sqlite (memory)', (options) => openSqliteStores(':memory:', options));
@@ -406,6 +407,113 @@ describe('sqlite stores on disk', () => {
         'q-closing',
       ]);
       await reopened.close();
+    });
+  });
+
+  describe('group commit under load: a group started while the event loop is busy waits for more writes', () => {
+    /** A file of its own, a GroupCommit on it with `busy` as the load, and another connection counting commits. */
+    const setUp = (name: string, busy: () => boolean, delayMs = 30) => {
+      const path = join(dir, `${name}.sqlite`);
+      const { db } = openDatabase(path);
+      db.exec('CREATE TABLE t (n INTEGER)');
+      const group = groupCommit(db, { delayMs, busy });
+      const other = new DatabaseSync(path, { readOnly: true });
+      // data_version moves on each commit another connection makes.
+      const version = other.prepare('PRAGMA data_version');
+      const count = other.prepare('SELECT count(*) AS n FROM t');
+      const insert = db.prepare('INSERT INTO t (n) VALUES (?)');
+      return {
+        db,
+        group,
+        write: (n: number) => group.run(() => insert.run(n)),
+        commits: () => (version.get() as { data_version: number }).data_version,
+        rows: () => (count.get() as { n: number }).n,
+        close: () => {
+          other.close();
+          db.close();
+        },
+      };
+    };
+    const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
+    it('busy: the writes of later turns join the first one, all in one commit', async () => {
+      const file = setUp('delayed', () => true);
+      const before = file.commits();
+      const first = file.write(1);
+      await nextTurn();
+      await nextTurn();
+      // Two turns later nothing is committed yet: the group waits for its delay.
+      expect(file.rows()).toBe(0);
+      const second = file.write(2);
+      await Promise.all([first, second]);
+      expect(file.rows()).toBe(2);
+      expect(file.commits() - before).toBe(1);
+      file.close();
+    });
+
+    it('not busy: each turn’s writes are committed at the end of that turn, as without a delay', async () => {
+      const file = setUp('not-delayed', () => false);
+      const before = file.commits();
+      const first = file.write(1);
+      await nextTurn();
+      expect(file.rows()).toBe(1);
+      const second = file.write(2);
+      await nextTurn();
+      expect(file.rows()).toBe(2);
+      await Promise.all([first, second]);
+      expect(file.commits() - before).toBe(2);
+      file.close();
+    });
+
+    it('a transaction made meanwhile commits the waiting group first, in order, and the delay commits nothing twice', async () => {
+      const file = setUp('delayed-then-transaction', () => true, 20);
+      const first = file.write(1);
+      const seen = transaction(file.db, () => {
+        file.db.prepare('INSERT INTO t (n) VALUES (2)').run();
+        return file.db.prepare('SELECT group_concat(n) AS n FROM t').get() as { n: string };
+      });
+      // The group's write was committed before the transaction's own.
+      expect(seen.n).toBe('1,2');
+      await first;
+      const after = file.commits();
+      await new Promise((resolve) => setTimeout(resolve, 40));
+      expect(file.commits()).toBe(after);
+      expect(file.rows()).toBe(2);
+      file.close();
+    });
+
+    it('a failing write in a delayed group fails alone', async () => {
+      const file = setUp('delayed-failure', () => true);
+      const results = await Promise.allSettled([
+        file.write(1),
+        file.group.run(() => {
+          throw new Error('refused');
+        }),
+        file.write(3),
+      ]);
+      expect(results.map((result) => result.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+      expect(file.rows()).toBe(2);
+      file.close();
+    });
+
+    it('openSqliteStores delays a group while its event loop is busy, and closing commits it', async () => {
+      const path = join(dir, 'stores-delayed.sqlite');
+      const stores = openSqliteStores(path, { commitDelayMs: 60_000 });
+      const reader = new DatabaseSync(path, { readOnly: true });
+      const owner = reader.prepare('SELECT owner_id FROM conversations WHERE id = ?');
+      // Keep the loop running callbacks for more than the load's window: the next group is started busy.
+      const until = performance.now() + 120;
+      while (performance.now() < until) {
+        // busy
+      }
+      const written = stores.conversations.createConversation('frank', 'default', 'busy');
+      await nextTurn();
+      await nextTurn();
+      expect(owner.get('busy')).toBeUndefined();
+      await stores.close();
+      await written;
+      expect(owner.get('busy')).toEqual({ owner_id: 'frank' });
+      reader.close();
     });
   });
 });
