@@ -5,7 +5,6 @@ import { EventLoopBusy, type LoopTimes } from './event-loop-busy.ts';
 function fakeLoop() {
   const state: { now: number; times: LoopTimes } = { now: 0, times: { active: 0, idle: 0 } };
   return {
-    state,
     /** `ms` of wall time, `share` of it running callbacks. */
     pass(ms: number, share: number) {
       state.now += ms;
@@ -15,52 +14,107 @@ function fakeLoop() {
   };
 }
 
+/** busy() after each window of 50 ms at these shares. */
+function answers(busy: EventLoopBusy, loop: ReturnType<typeof fakeLoop>, shares: number[]): boolean[] {
+  return shares.map((share) => {
+    loop.pass(50, share);
+    return busy.busy();
+  });
+}
+
 describe('EventLoopBusy', () => {
-  it('is busy when the loop ran callbacks at least the threshold of the last window', () => {
+  it('turns busy after that many busy windows in a row, and quiet after that many quiet ones in a row', () => {
     const loop = fakeLoop();
-    const busy = new EventLoopBusy({ threshold: 0.8, windowMs: 50, ...loop.options });
-    loop.pass(50, 0.3);
-    expect(busy.busy()).toBe(false);
-    loop.pass(50, 0.8);
-    expect(busy.busy()).toBe(true);
-    loop.pass(50, 0.95);
-    expect(busy.busy()).toBe(true);
-    loop.pass(60, 0.5);
-    expect(busy.busy()).toBe(false);
+    const busy = new EventLoopBusy({
+      threshold: 0.8,
+      windowMs: 50,
+      windows: 3,
+      quietWindows: 2,
+      ...loop.options,
+    });
+    expect(answers(busy, loop, [0.3, 0.8, 0.95, 1, 0.9, 0.5, 1, 0.6, 0.7, 0.9, 1])).toEqual([
+      false, // quiet
+      false, // 1 busy window
+      false, // 2
+      true, // 3 in a row: busy
+      true,
+      true, // one quiet window inside the burst does not end it
+      true,
+      true, // 1 quiet window
+      false, // 2 in a row: quiet
+      false,
+      false, // 2 busy windows: not yet
+    ]);
   });
 
-  it('measures at most once a window: asked again within it, the last answer stands', () => {
+  it('takes a short burst for no load: fewer busy windows in a row than asked', () => {
     const loop = fakeLoop();
-    const busy = new EventLoopBusy({ threshold: 0.8, windowMs: 50, ...loop.options });
+    const busy = new EventLoopBusy({
+      threshold: 0.8,
+      windowMs: 50,
+      windows: 3,
+      quietWindows: 2,
+      ...loop.options,
+    });
+    expect(answers(busy, loop, [1, 1, 0.5, 1, 0.95, 0.4, 0.2]).some(Boolean)).toBe(false);
+  });
+
+  it('measures at most once a window: asked again within it, the last answer stands and nothing is counted', () => {
+    const loop = fakeLoop();
+    const busy = new EventLoopBusy({
+      threshold: 0.8,
+      windowMs: 50,
+      windows: 1,
+      quietWindows: 1,
+      ...loop.options,
+    });
     loop.pass(50, 1);
     expect(busy.busy()).toBe(true);
     // Idle since, but within the window: still the last measurement.
     loop.pass(30, 0);
+    expect(busy.busy()).toBe(true);
     expect(busy.busy()).toBe(true);
     // The next measurement covers everything since the last one (30 ms idle + 20 ms idle).
     loop.pass(20, 0);
     expect(busy.busy()).toBe(false);
   });
 
-  it('takes a long quiet spell as not busy, however busy the loop was before it', () => {
+  it('counts a long quiet measurement as the windows it spans, a long busy one as one: quick to calm, slow to rouse', () => {
     const loop = fakeLoop();
-    const busy = new EventLoopBusy({ threshold: 0.8, windowMs: 50, ...loop.options });
-    loop.pass(50, 1);
+    const busy = new EventLoopBusy({
+      threshold: 0.8,
+      windowMs: 50,
+      windows: 2,
+      quietWindows: 3,
+      ...loop.options,
+    });
+    expect(answers(busy, loop, [1, 1])).toEqual([false, true]);
+    loop.pass(149, 0.01);
+    // Two windows' worth of quiet: not yet three.
     expect(busy.busy()).toBe(true);
     loop.pass(10_000, 0.01);
     expect(busy.busy()).toBe(false);
+    // A long busy measurement (a start-up, a long callback) is one busy window.
+    loop.pass(500, 1);
+    expect(busy.busy()).toBe(false);
+    loop.pass(50, 1);
+    expect(busy.busy()).toBe(true);
   });
 
   it('reads the process’s own loop by default', async () => {
-    const busy = new EventLoopBusy({ threshold: 0.8, windowMs: 10 });
+    const busy = new EventLoopBusy({ threshold: 0.8, windowMs: 10, windows: 2, quietWindows: 1 });
     // Waiting on a timer leaves the loop idle.
     await new Promise((resolve) => setTimeout(resolve, 30));
     expect(busy.busy()).toBe(false);
-    // A callback that keeps the loop running for the whole window.
-    const until = performance.now() + 30;
-    while (performance.now() < until) {
-      // busy
+    // Callbacks that keep the loop running for two whole windows, measured at the end of each.
+    const seen: boolean[] = [];
+    for (let window = 0; window < 2; window += 1) {
+      const until = performance.now() + 15;
+      while (performance.now() < until) {
+        // busy
+      }
+      seen.push(busy.busy());
     }
-    expect(busy.busy()).toBe(true);
+    expect(seen).toEqual([false, true]);
   });
 });

@@ -39,6 +39,9 @@ export async function startTestServer(
     LLM_MODEL: 'fake-model',
     DATA_DIR: dataDir,
     SAMPLE_CORPUS: 'false',
+    // The test worker's event loop is often busy (other servers, module loading): commits wait only where a test
+    // asks for it, so that what a test sees of a turn does not depend on the machine's load.
+    SQLITE_COMMIT_DELAY_MS: '0',
   };
   // Whether this server embeds (and so needs vector search from its store).
   const vectors = loadConfig({ ...base, ...env }).embedding !== undefined;

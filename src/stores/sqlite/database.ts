@@ -153,9 +153,8 @@ export class GroupCommit {
   readonly #db: DatabaseSync;
   readonly #delay: CommitDelay | undefined;
   #pending: PendingWrite[] = [];
-  #scheduled = false;
-  /** The delayed commit's timer, while one is due. */
-  #timer: NodeJS.Timeout | undefined;
+  /** The commit that is due: at the end of the turn, or after the delay. */
+  #due: { immediate: NodeJS.Immediate } | { timer: NodeJS.Timeout } | undefined;
   #savepoint: Record<'open' | 'release' | 'undo', StatementSync> | undefined;
 
   constructor(db: DatabaseSync, delay?: CommitDelay) {
@@ -167,18 +166,15 @@ export class GroupCommit {
   run<T>(work: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.#pending.push({ work, resolve: resolve as (value: unknown) => void, reject });
-      if (!this.#scheduled) {
-        this.#scheduled = true;
+      if (this.#due === undefined) {
         const delay = this.#delay;
-        if (delay !== undefined && delay.busy()) {
-          this.#timer = setTimeout(() => {
-            this.flush();
-          }, delay.delayMs);
-        } else {
-          setImmediate(() => {
-            this.flush();
-          });
-        }
+        const flush = (): void => {
+          this.flush();
+        };
+        this.#due =
+          delay !== undefined && delay.busy()
+            ? { timer: setTimeout(flush, delay.delayMs) }
+            : { immediate: setImmediate(flush) };
       }
     });
   }
@@ -187,10 +183,11 @@ export class GroupCommit {
    * Commits the pending writes now (when their turn or delay ends, before another transaction, and before closing).
    */
   flush(): void {
-    this.#scheduled = false;
-    if (this.#timer !== undefined) {
-      clearTimeout(this.#timer);
-      this.#timer = undefined;
+    const due = this.#due;
+    if (due !== undefined) {
+      if ('timer' in due) clearTimeout(due.timer);
+      else clearImmediate(due.immediate);
+      this.#due = undefined;
     }
     const writes = this.#pending;
     if (writes.length === 0) return;
@@ -244,11 +241,15 @@ export class GroupCommit {
 }
 
 /**
- * The database's group commit (one per connection, so closing can flush it). `delay` counts only where the group is
- * made: openSqliteStores asks first, before any store.
+ * The database's group commit (one per connection, so closing can flush it). `delay` is given where the group is
+ * made (openSqliteStores, before any store asks for it); giving one to a group made already throws.
  */
 export function groupCommit(db: DatabaseSync, delay?: CommitDelay): GroupCommit {
   let group = groupCommits.get(db);
+  if (group !== undefined && delay !== undefined) {
+    // A delay given after a store made the group would be dropped without a sign.
+    throw new Error('groupCommit: the connection has its group commit already; give its delay first');
+  }
   if (group === undefined) {
     group = new GroupCommit(db, delay);
     groupCommits.set(db, group);

@@ -150,8 +150,8 @@ export class SqliteConversationStore implements ConversationStore {
   private readonly checkpointedSources = new CheckpointedSources();
 
   /**
-   * Every write goes through the connection's group commit: the answers' writes of one event-loop turn are one
-   * transaction (see GroupCommit), and the writes keep their order.
+   * Every write goes through the connection's group commit: the answers' writes of one event-loop turn (or of a few
+   * milliseconds while the loop stays busy) are one transaction (see GroupCommit), and the writes keep their order.
    */
   private readonly writes: GroupCommit;
 

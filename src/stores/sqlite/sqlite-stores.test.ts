@@ -12,6 +12,7 @@ import {
   describeStoreConformance,
 } from '../store.conformance.ts';
 import { MIGRATIONS } from './migrations.ts';
+import { openStores } from '../open-stores.ts';
 import { groupCommit, openDatabase, transaction } from './database.ts';
 import { openSqliteStores } from './sqlite-stores.ts';
 
@@ -411,23 +412,21 @@ describe('sqlite stores on disk', () => {
   });
 
   describe('group commit under load: a group started while the event loop is busy waits for more writes', () => {
-    /** A file of its own, a GroupCommit on it with `busy` as the load, and another connection counting commits. */
+    /** A file of its own, its group commit with `busy` as the load, and another connection reading it. */
     const setUp = (name: string, busy: () => boolean, delayMs = 30) => {
       const path = join(dir, `${name}.sqlite`);
       const { db } = openDatabase(path);
       db.exec('CREATE TABLE t (n INTEGER)');
       const group = groupCommit(db, { delayMs, busy });
       const other = new DatabaseSync(path, { readOnly: true });
-      // data_version moves on each commit another connection makes.
-      const version = other.prepare('PRAGMA data_version');
-      const count = other.prepare('SELECT count(*) AS n FROM t');
+      const values = other.prepare("SELECT coalesce(group_concat(n), '') AS n FROM t");
       const insert = db.prepare('INSERT INTO t (n) VALUES (?)');
       return {
         db,
         group,
         write: (n: number) => group.run(() => insert.run(n)),
-        commits: () => (version.get() as { data_version: number }).data_version,
-        rows: () => (count.get() as { n: number }).n,
+        /** The committed values, in insertion order, as another connection sees them. */
+        committed: () => (values.get() as { n: string }).n,
         close: () => {
           other.close();
           db.close();
@@ -435,84 +434,125 @@ describe('sqlite stores on disk', () => {
       };
     };
     const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+    /** Only setTimeout is faked: turns (setImmediate) run as they do, the delay passes when the test says. */
+    const withFakeDelay = async (test: () => Promise<void>) => {
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+      try {
+        await test();
+      } finally {
+        vi.useRealTimers();
+      }
+    };
 
-    it('busy: the writes of later turns join the first one, all in one commit', async () => {
-      const file = setUp('delayed', () => true);
-      const before = file.commits();
-      const first = file.write(1);
-      await nextTurn();
-      await nextTurn();
-      // Two turns later nothing is committed yet: the group waits for its delay.
-      expect(file.rows()).toBe(0);
-      const second = file.write(2);
-      await Promise.all([first, second]);
-      expect(file.rows()).toBe(2);
-      expect(file.commits() - before).toBe(1);
-      file.close();
+    it('busy: the writes of later turns join the first one, committed together when the delay ends', async () => {
+      await withFakeDelay(async () => {
+        const file = setUp('delayed', () => true);
+        const first = file.write(1);
+        await nextTurn();
+        await nextTurn();
+        // Two turns later nothing is committed: the group waits for its delay.
+        expect(file.committed()).toBe('');
+        const second = file.write(2);
+        await nextTurn();
+        await nextTurn();
+        expect(file.committed()).toBe('');
+        vi.advanceTimersByTime(29);
+        expect(file.committed()).toBe('');
+        vi.advanceTimersByTime(1);
+        // Both at once: one transaction.
+        expect(file.committed()).toBe('1,2');
+        await Promise.all([first, second]);
+        file.close();
+      });
     });
 
     it('not busy: each turn’s writes are committed at the end of that turn, as without a delay', async () => {
-      const file = setUp('not-delayed', () => false);
-      const before = file.commits();
-      const first = file.write(1);
-      await nextTurn();
-      expect(file.rows()).toBe(1);
-      const second = file.write(2);
-      await nextTurn();
-      expect(file.rows()).toBe(2);
-      await Promise.all([first, second]);
-      expect(file.commits() - before).toBe(2);
-      file.close();
-    });
-
-    it('a transaction made meanwhile commits the waiting group first, in order, and the delay commits nothing twice', async () => {
-      const file = setUp('delayed-then-transaction', () => true, 20);
-      const first = file.write(1);
-      const seen = transaction(file.db, () => {
-        file.db.prepare('INSERT INTO t (n) VALUES (2)').run();
-        return file.db.prepare('SELECT group_concat(n) AS n FROM t').get() as { n: string };
+      await withFakeDelay(async () => {
+        const file = setUp('not-delayed', () => false);
+        const first = file.write(1);
+        await nextTurn();
+        expect(file.committed()).toBe('1');
+        const second = file.write(2);
+        await nextTurn();
+        expect(file.committed()).toBe('1,2');
+        await Promise.all([first, second]);
+        file.close();
       });
-      // The group's write was committed before the transaction's own.
-      expect(seen.n).toBe('1,2');
-      await first;
-      const after = file.commits();
-      await new Promise((resolve) => setTimeout(resolve, 40));
-      expect(file.commits()).toBe(after);
-      expect(file.rows()).toBe(2);
-      file.close();
     });
 
-    it('a failing write in a delayed group fails alone', async () => {
-      const file = setUp('delayed-failure', () => true);
-      const results = await Promise.allSettled([
-        file.write(1),
-        file.group.run(() => {
+    it('a transaction made meanwhile commits the waiting group first, in order, and its delay is called off', async () => {
+      await withFakeDelay(async () => {
+        const file = setUp('delayed-then-transaction', () => true, 20);
+        const first = file.write(1);
+        const seen = transaction(file.db, () => {
+          file.db.prepare('INSERT INTO t (n) VALUES (2)').run();
+          return file.db.prepare('SELECT group_concat(n) AS n FROM t').get() as { n: string };
+        });
+        // The group's write was committed before the transaction's own.
+        expect(seen.n).toBe('1,2');
+        await first;
+        vi.advanceTimersByTime(10);
+        // A new group, due 20 ms from now; the first group's delay (due in 10) must not commit it.
+        const third = file.write(3);
+        vi.advanceTimersByTime(15);
+        expect(file.committed()).toBe('1,2');
+        vi.advanceTimersByTime(5);
+        expect(file.committed()).toBe('1,2,3');
+        await third;
+        file.close();
+      });
+    });
+
+    it('a failing write joining a delayed group from a later turn fails alone', async () => {
+      await withFakeDelay(async () => {
+        const file = setUp('delayed-failure', () => true);
+        const first = file.write(1);
+        await nextTurn();
+        const failing = file.group.run(() => {
           throw new Error('refused');
-        }),
-        file.write(3),
-      ]);
-      expect(results.map((result) => result.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
-      expect(file.rows()).toBe(2);
-      file.close();
+        });
+        await nextTurn();
+        const third = file.write(3);
+        vi.advanceTimersByTime(30);
+        const results = await Promise.allSettled([first, failing, third]);
+        expect(results.map((result) => result.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+        expect(file.committed()).toBe('1,3');
+        file.close();
+      });
     });
 
-    it('openSqliteStores delays a group while its event loop is busy, and closing commits it', async () => {
-      const path = join(dir, 'stores-delayed.sqlite');
-      const stores = openSqliteStores(path, { commitDelayMs: 60_000 });
-      const reader = new DatabaseSync(path, { readOnly: true });
+    it('a delay given to a connection whose group commit exists already is refused, not dropped', () => {
+      const { db } = openDatabase(join(dir, 'delay-too-late.sqlite'));
+      groupCommit(db);
+      expect(() => groupCommit(db, { delayMs: 5, busy: () => true })).toThrow(/group commit already/);
+      db.close();
+    });
+
+    it('openStores takes SQLITE_COMMIT_DELAY_MS: once its event loop has been busy a while, a group waits; closing commits it', async () => {
+      const dataDir = join(dir, 'stores-delayed');
+      const stores = await openStores({ dataDir, sqliteCommitDelayMs: 60_000 });
+      const reader = new DatabaseSync(join(dataDir, 'rivulet.sqlite'), { readOnly: true });
       const owner = reader.prepare('SELECT owner_id FROM conversations WHERE id = ?');
-      // Keep the loop running callbacks for more than the load's window: the next group is started busy.
-      const until = performance.now() + 120;
-      while (performance.now() < until) {
-        // busy
+      // Windows of 50 ms or more with the loop running callbacks nearly all the time, each measured when a group starts:
+      // the first groups are committed at the end of their turn, then (the third busy window in a row) they wait.
+      let written: Promise<string> | undefined;
+      for (let window = 0; window < 5 && written === undefined; window += 1) {
+        const until = performance.now() + 60;
+        while (performance.now() < until) {
+          // busy
+        }
+        const id = `busy-${window}`;
+        const write = stores.conversations.createConversation('frank', 'default', id);
+        await nextTurn();
+        await nextTurn();
+        if (owner.get(id) === undefined) written = write.then(() => id);
+        else await write;
       }
-      const written = stores.conversations.createConversation('frank', 'default', 'busy');
-      await nextTurn();
-      await nextTurn();
-      expect(owner.get('busy')).toBeUndefined();
+      expect(written).toBeDefined();
       await stores.close();
-      await written;
-      expect(owner.get('busy')).toEqual({ owner_id: 'frank' });
+      expect(owner.get(await (written ?? Promise.reject(new Error('no group waited'))))).toEqual({
+        owner_id: 'frank',
+      });
       reader.close();
     });
   });

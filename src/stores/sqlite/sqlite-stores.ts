@@ -14,12 +14,12 @@ import { SqliteTokenUsageStore } from './sqlite-token-usage-store.ts';
 import { WalCheckpointer } from './wal-checkpointer.ts';
 
 /**
- * A group of writes waits (StoreOptions.commitDelayMs) only while the event loop ran callbacks at least this share of
- * the time over the last BUSY_WINDOW_MS: the held bench's burst of new answers keeps it above 0.9, streaming answers
- * at a steady pace (the paced bench) near 0.3.
+ * A group of writes waits (StoreOptions.commitDelayMs) once the event loop ran callbacks at least 80% of the time in 3
+ * windows of 50 ms or more in a row, and until 2 in a row fall below that: a lasting burst of new answers (the held
+ * bench's 1,000 a second keeps it near 100%, with a rare window near 70%), not answers streaming at a steady pace (the
+ * paced bench: 30-70%, its start excepted).
  */
-export const COMMIT_DELAY_BUSY_AT = 0.8;
-const BUSY_WINDOW_MS = 50;
+const COMMIT_DELAY_WHEN = { threshold: 0.8, windowMs: 50, windows: 3, quietWindows: 2 } as const;
 
 /** `path` is the database file (created with its directory if missing), or ":memory:". */
 export function openSqliteStores(path: string, options: StoreOptions = {}): Stores {
@@ -28,7 +28,7 @@ export function openSqliteStores(path: string, options: StoreOptions = {}): Stor
   // Before any store asks for it: the connection's group commit, with its delay under load.
   const delayMs = options.commitDelayMs ?? 0;
   if (delayMs > 0) {
-    const loop = new EventLoopBusy({ threshold: COMMIT_DELAY_BUSY_AT, windowMs: BUSY_WINDOW_MS });
+    const loop = new EventLoopBusy(COMMIT_DELAY_WHEN);
     groupCommit(db, { delayMs, busy: () => loop.busy() });
   }
   // The WAL is copied into the file by a worker thread, not inside a commit on the event loop.

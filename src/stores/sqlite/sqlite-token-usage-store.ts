@@ -2,14 +2,18 @@
 
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { firstKeptUsageDay, type TokenUsageStore, type UsageScope } from '../../core/token-usage.ts';
-import { transaction } from './database.ts';
+import { groupCommit, type GroupCommit } from './database.ts';
 
 export class SqliteTokenUsageStore implements TokenUsageStore {
-  private readonly db: DatabaseSync;
+  /**
+   * Charges go through the connection's group commit with the answers' own writes: a transaction of their own would
+   * commit every group still waiting (see GroupCommit) at each answer's end.
+   */
+  private readonly writes: GroupCommit;
   private readonly statements: Record<'spent' | 'charge' | 'prune', StatementSync>;
 
   constructor(db: DatabaseSync) {
-    this.db = db;
+    this.writes = groupCommit(db);
     this.statements = {
       spent: db.prepare('SELECT tokens FROM token_usage WHERE day = ? AND scope = ? AND subject = ?'),
       charge: db.prepare(`
@@ -31,7 +35,7 @@ export class SqliteTokenUsageStore implements TokenUsageStore {
   ): Promise<void> {
     if (tokens <= 0 || subjects.length === 0) return;
     const monthAgo = firstKeptUsageDay(day);
-    transaction(this.db, () => {
+    await this.writes.run(() => {
       for (const { scope, subject } of subjects) this.statements.charge.run(day, scope, subject, tokens);
       this.statements.prune.run(monthAgo);
     });
