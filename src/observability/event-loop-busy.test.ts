@@ -14,6 +14,13 @@ function fakeLoop() {
   };
 }
 
+/** An EventLoopBusy on a fake loop: busy from 80% in `windows` windows of 50 ms in a row, quiet after `quietWindows`. */
+function onFakeLoop(windows: number, quietWindows: number) {
+  const loop = fakeLoop();
+  const busy = new EventLoopBusy({ threshold: 0.8, windowMs: 50, windows, quietWindows, ...loop.options });
+  return { loop, busy };
+}
+
 /** busy() after each window of 50 ms at these shares. */
 function answers(busy: EventLoopBusy, loop: ReturnType<typeof fakeLoop>, shares: number[]): boolean[] {
   return shares.map((share) => {
@@ -24,14 +31,7 @@ function answers(busy: EventLoopBusy, loop: ReturnType<typeof fakeLoop>, shares:
 
 describe('EventLoopBusy', () => {
   it('turns busy after that many busy windows in a row, and quiet after that many quiet ones in a row', () => {
-    const loop = fakeLoop();
-    const busy = new EventLoopBusy({
-      threshold: 0.8,
-      windowMs: 50,
-      windows: 3,
-      quietWindows: 2,
-      ...loop.options,
-    });
+    const { loop, busy } = onFakeLoop(3, 2);
     expect(answers(busy, loop, [0.3, 0.8, 0.95, 1, 0.9, 0.5, 1, 0.6, 0.7, 0.9, 1])).toEqual([
       false, // quiet
       false, // 1 busy window
@@ -48,26 +48,12 @@ describe('EventLoopBusy', () => {
   });
 
   it('takes a short burst for no load: fewer busy windows in a row than asked', () => {
-    const loop = fakeLoop();
-    const busy = new EventLoopBusy({
-      threshold: 0.8,
-      windowMs: 50,
-      windows: 3,
-      quietWindows: 2,
-      ...loop.options,
-    });
+    const { loop, busy } = onFakeLoop(3, 2);
     expect(answers(busy, loop, [1, 1, 0.5, 1, 0.95, 0.4, 0.2]).some(Boolean)).toBe(false);
   });
 
   it('measures at most once a window: asked again within it, the last answer stands and nothing is counted', () => {
-    const loop = fakeLoop();
-    const busy = new EventLoopBusy({
-      threshold: 0.8,
-      windowMs: 50,
-      windows: 1,
-      quietWindows: 1,
-      ...loop.options,
-    });
+    const { loop, busy } = onFakeLoop(1, 1);
     loop.pass(50, 1);
     expect(busy.busy()).toBe(true);
     // Idle since, but within the window: still the last measurement.
@@ -80,14 +66,7 @@ describe('EventLoopBusy', () => {
   });
 
   it('counts a long quiet measurement as the windows it spans, a long busy one as one: quick to calm, slow to rouse', () => {
-    const loop = fakeLoop();
-    const busy = new EventLoopBusy({
-      threshold: 0.8,
-      windowMs: 50,
-      windows: 2,
-      quietWindows: 3,
-      ...loop.options,
-    });
+    const { loop, busy } = onFakeLoop(2, 3);
     expect(answers(busy, loop, [1, 1])).toEqual([false, true]);
     loop.pass(149, 0.01);
     // Two windows' worth of quiet: not yet three.
