@@ -53,16 +53,19 @@ describe('EventLoopBusy', () => {
   });
 
   it('measures at most once a window: asked again within it, the last answer stands and nothing is counted', () => {
-    const { loop, busy } = onFakeLoop(1, 1);
-    loop.pass(50, 1);
+    const { loop, busy } = onFakeLoop(3, 2);
+    expect(answers(busy, loop, [1, 1])).toEqual([false, false]);
+    // Within the third window, asked again and again: still two busy windows.
+    for (let ask = 0; ask < 4; ask += 1) {
+      loop.pass(10, 1);
+      expect(busy.busy()).toBe(false);
+    }
+    // The window ends (40 + 10 ms since the last measurement): the third busy window.
+    loop.pass(10, 1);
     expect(busy.busy()).toBe(true);
     // Idle since, but within the window: still the last measurement.
     loop.pass(30, 0);
     expect(busy.busy()).toBe(true);
-    expect(busy.busy()).toBe(true);
-    // The next measurement covers everything since the last one (30 ms idle + 20 ms idle).
-    loop.pass(20, 0);
-    expect(busy.busy()).toBe(false);
   });
 
   it('counts a long quiet measurement as the windows it spans, a long busy one as one: quick to calm, slow to rouse', () => {

@@ -16,8 +16,8 @@ export interface EventLoopBusyOptions {
   /** How long a measurement covers at least; asked again within it, the last answer stands. */
   windowMs: number;
   /**
-   * Busy once this many windows in a row were: a burst of a few hundred milliseconds (a GC pause, a handful of answers
-   * starting together) is not load that lasts.
+   * Busy once this many windows in a row were: a burst shorter than `windows` × `windowMs`, or one long callback (a
+   * measurement counts as one busy window however long), is not load that lasts.
    */
   windows: number;
   /** Busy until this many windows in a row were not: one quieter window inside a burst does not end it. */

@@ -50,8 +50,9 @@ export interface StoreOptions {
    */
   shared?: boolean;
   /**
-   * SQLite: how long a group of conversation writes started while the event loop is busy waits for more before its
-   * commit (SQLITE_COMMIT_DELAY_MS; see GroupCommit). Unset or 0: every group commits at the end of its turn.
+   * SQLite: how long a group of writes (the conversation store's, token usage charges) started while the event loop
+   * has been busy a while waits for more before its commit (SQLITE_COMMIT_DELAY_MS; see GroupCommit). Unset or 0:
+   * every group commits at the end of its turn.
    */
   commitDelayMs?: number;
 }

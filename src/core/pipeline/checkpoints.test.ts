@@ -50,6 +50,24 @@ function setup(intervalMs = INTERVAL_MS) {
   return { conversations, logger, scheduler, track };
 }
 
+/**
+ * `count` answers tracked with some text each, on a store that holds every batch until released, after the first
+ * tick: only the interval is faked, so the turns between batches run as they do.
+ */
+async function heldBatches(count: number) {
+  vi.useRealTimers();
+  vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'] });
+  const { conversations, track } = setup();
+  conversations.hold = true;
+  const tracked = Array.from({ length: count }, (_, index) => {
+    const one = track(String(index));
+    one.answer.emitToken(`text ${index}`);
+    return one;
+  });
+  await vi.advanceTimersByTimeAsync(INTERVAL_MS);
+  return { conversations, tracked };
+}
+
 describe('CheckpointScheduler', () => {
   beforeEach(() => {
     vi.useFakeTimers();
@@ -120,16 +138,7 @@ describe('CheckpointScheduler', () => {
   });
 
   it('an answer waits for its own batch only, not for the batches after it', async () => {
-    vi.useRealTimers();
-    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'] });
-    const { conversations, track } = setup();
-    conversations.hold = true;
-    const tracked = Array.from({ length: CHECKPOINT_BATCH_MAX + 1 }, (_, index) => {
-      const one = track(String(index));
-      one.answer.emitToken(`text ${index}`);
-      return one;
-    });
-    await vi.advanceTimersByTimeAsync(INTERVAL_MS);
+    const { conversations, tracked } = await heldBatches(CHECKPOINT_BATCH_MAX + 1);
     expect(conversations.batches.map((batch) => batch.length)).toEqual([CHECKPOINT_BATCH_MAX]);
     let firstStopped = false;
     const first = tracked[0]?.checkpoints.stop().then(() => (firstStopped = true));
@@ -148,6 +157,32 @@ describe('CheckpointScheduler', () => {
     expect(lastStopped).toBe(false);
     conversations.release();
     await last;
+    for (const { checkpoints } of tracked) await checkpoints.stop();
+  });
+
+  it('an answer stopped while the batches before its own are saving leaves its batch, and does not wait for them', async () => {
+    const { conversations, tracked } = await heldBatches(CHECKPOINT_BATCH_MAX * 2 + 1);
+    // The first batch is held; the last answer's batch (the third) has not started.
+    expect(conversations.batches.map((batch) => batch.length)).toEqual([CHECKPOINT_BATCH_MAX]);
+    let lastStopped = false;
+    const last = tracked
+      .at(-1)
+      ?.checkpoints.stop()
+      .then(() => (lastStopped = true));
+    await last;
+    expect(lastStopped).toBe(true);
+    // The batches before it go on; its own had nobody left to save and made no store call.
+    conversations.release();
+    for (let turn = 0; turn < 3; turn += 1) await new Promise((resolve) => setImmediate(resolve));
+    conversations.release();
+    for (let turn = 0; turn < 3; turn += 1) await new Promise((resolve) => setImmediate(resolve));
+    expect(conversations.batches.map((batch) => batch.length)).toEqual([
+      CHECKPOINT_BATCH_MAX,
+      CHECKPOINT_BATCH_MAX,
+    ]);
+    expect(conversations.batches.flat().some(({ id }) => id === `msg_${CHECKPOINT_BATCH_MAX * 2}`)).toBe(
+      false,
+    );
     for (const { checkpoints } of tracked) await checkpoints.stop();
   });
 

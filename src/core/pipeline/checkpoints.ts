@@ -18,7 +18,7 @@ interface TrackedAnswer {
   recorder: RunRecorder;
   /** What the last save stored: the text's length and the sources (by identity: they are set once), and when. */
   saved: { length: number; sources: RunRecorder['sources']; at: number };
-  /** The batch saving it now, if any. */
+  /** The batch saving it now (started, not only queued), if any. */
   saving: Promise<void> | undefined;
 }
 
@@ -124,21 +124,24 @@ export class CheckpointScheduler {
       due.push({ answer, checkpoint });
     }
     if (due.length === 0) return;
-    // Batches run one after another, the event loop running between them (a SQLite batch holds it while it writes).
-    // Each answer waits only for its own batch: an answer ending in the first batch of many is stored without waiting
-    // for the rest.
+    // Batches run one after another, the event loop running between them (a SQLite batch holds it while it writes;
+    // with SQLITE_COMMIT_DELAY_MS each may also wait for its group's commit). An answer stopped before its batch starts
+    // leaves it (its final store follows), so an answer waits at most for the batch saving it when it stops, never
+    // for the batches queued before its own.
+    const saveLive = (batch: readonly DueAnswer[]): Promise<void> => {
+      const live = batch.filter(({ answer }) => this.#answers.has(answer));
+      if (live.length === 0) return Promise.resolve();
+      const saving = this.#saveBatch(live, now);
+      for (const { answer } of live) answer.saving = saving;
+      void saving.then(() => {
+        for (const { answer } of live) if (answer.saving === saving) answer.saving = undefined;
+      });
+      return saving;
+    };
     let previous: Promise<void> = Promise.resolve();
     for (let start = 0; start < due.length; start += CHECKPOINT_BATCH_MAX) {
       const batch = due.slice(start, start + CHECKPOINT_BATCH_MAX);
-      const saving =
-        start === 0
-          ? this.#saveBatch(batch, now)
-          : previous.then(nextTurn).then(() => this.#saveBatch(batch, now));
-      for (const { answer } of batch) answer.saving = saving;
-      void saving.then(() => {
-        for (const { answer } of batch) if (answer.saving === saving) answer.saving = undefined;
-      });
-      previous = saving;
+      previous = start === 0 ? saveLive(batch) : previous.then(nextTurn).then(() => saveLive(batch));
     }
     this.#saving = previous.then(() => {
       this.#saving = undefined;

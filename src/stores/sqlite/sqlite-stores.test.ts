@@ -503,6 +503,25 @@ describe('sqlite stores on disk', () => {
       });
     });
 
+    it('a group committed early by a transaction leaves no end-of-turn commit behind to cut a later group’s wait', async () => {
+      await withFakeDelay(async () => {
+        let busyNow = false;
+        const file = setUp('early-then-delayed', () => busyNow);
+        const first = file.write(1);
+        transaction(file.db, () => undefined);
+        await first;
+        busyNow = true;
+        const second = file.write(2);
+        await nextTurn();
+        await nextTurn();
+        expect(file.committed()).toBe('1');
+        vi.advanceTimersByTime(30);
+        expect(file.committed()).toBe('1,2');
+        await second;
+        file.close();
+      });
+    });
+
     it('a failing write joining a delayed group from a later turn fails alone', async () => {
       await withFakeDelay(async () => {
         const file = setUp('delayed-failure', () => true);
