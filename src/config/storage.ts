@@ -27,7 +27,10 @@ export interface StorageSettings {
   databaseUrl: string | undefined;
   /** Connections this process keeps to PostgreSQL at most. */
   databasePoolMax: number;
-  /** SQLite: how long conversation writes wait for others before their commit while the event loop is busy (0: never). */
+  /**
+   * SQLite: how long a group of writes (conversations, token usage) waits for more before its commit once the event
+   * loop has been busy a while (0: never; see GroupCommit).
+   */
   sqliteCommitDelayMs: number;
 }
 

@@ -130,8 +130,8 @@ interface PendingWrite {
 }
 
 /**
- * While the event loop is busy, the first write of a group waits this long for others before its commit (see
- * GroupCommit). `busy` is asked once per group (EventLoopBusy).
+ * While `busy()` says the event loop has been busy a while (EventLoopBusy), a new group waits `delayMs` for other
+ * writes before its commit (see GroupCommit). `busy` is asked once per group.
  */
 export interface CommitDelay {
   delayMs: number;
@@ -180,7 +180,7 @@ export class GroupCommit {
   }
 
   /**
-   * Commits the pending writes now (when their turn or delay ends, before another transaction, and before closing).
+   * Commits the pending writes now (when their turn or delay ends, before a transaction(), and before closing).
    */
   flush(): void {
     const due = this.#due;
