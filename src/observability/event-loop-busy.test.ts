@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { keepLoopBusy } from '../../test/helpers/busy-loop.ts';
 import { EventLoopBusy, type LoopTimes } from './event-loop-busy.ts';
 
 /** A clock and loop times the test moves by hand. */
@@ -91,10 +92,7 @@ describe('EventLoopBusy', () => {
     // Callbacks that keep the loop running for two whole windows, measured at the end of each.
     const seen: boolean[] = [];
     for (let window = 0; window < 2; window += 1) {
-      const until = performance.now() + 15;
-      while (performance.now() < until) {
-        // busy
-      }
+      keepLoopBusy(15);
       seen.push(busy.busy());
     }
     expect(seen).toEqual([false, true]);

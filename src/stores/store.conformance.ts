@@ -1426,7 +1426,7 @@ export async function checkCheckpointedSourcesKept(
 ): Promise<void> {
   const conversations = stores.conversations;
   const conversation = await conversations.createConversation(null, 'default');
-  const sources = [{ id: '1', documentId: 'doc_1', title: 'Doc', snippet: 'text', score: 0.5 }];
+  const sources = [source('1', 'doc_1')];
   const answer = streamingAnswer('a1', conversation);
   await conversations.appendMessage(answer);
   await conversations.checkpointMessages([{ id: 'a1', content: 'So', sources }]);

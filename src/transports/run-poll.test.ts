@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryRunHub } from '../stores/memory/memory-run-hub.ts';
 import { encodePollBatch, pollRun } from './run-poll.ts';
+import { keepLoopBusy } from '../../test/helpers/busy-loop.ts';
 
 const hubs: MemoryRunHub[] = [];
 function newHub(): MemoryRunHub {
@@ -44,8 +45,7 @@ describe('pollRun', () => {
     await new Promise((resolve) => setImmediate(resolve));
     const polling = pollRun(hub, run.runId, { afterSeq: -1, waitMs: 0, signal: never });
     for (let hop = 0; hop < 20; hop += 1) await Promise.resolve();
-    const until = performance.now() + 5;
-    while (performance.now() < until);
+    keepLoopBusy(5);
     const batch = await polling;
     expect(batch.entries.map((entry) => entry.event.seq)).toEqual([0, 1, 2, 3]);
     expect(batch).toMatchObject({ next: 3, ended: false });

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { STREAMING_STALE_AFTER_MS, type StoredMessage } from '../../core/conversation-store.ts';
+import { keepLoopBusy } from '../../../test/helpers/busy-loop.ts';
 import { checkRememberedChatbot } from '../remembered-chatbot.conformance.ts';
 import { describeRoomStoreConformance } from '../room-store.conformance.ts';
 import {
@@ -556,10 +557,7 @@ describe('sqlite stores on disk', () => {
       // the first groups are committed at the end of their turn, then (the third busy window in a row) they wait.
       let written: Promise<string> | undefined;
       for (let window = 0; window < 5 && written === undefined; window += 1) {
-        const until = performance.now() + 60;
-        while (performance.now() < until) {
-          // busy
-        }
+        keepLoopBusy(60);
         const id = `busy-${window}`;
         const write = stores.conversations.createConversation('frank', 'default', id);
         await nextTurn();
