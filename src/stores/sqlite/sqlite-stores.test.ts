@@ -554,7 +554,7 @@ describe('sqlite stores on disk', () => {
       const reader = new DatabaseSync(join(dataDir, 'rivulet.sqlite'), { readOnly: true });
       const owner = reader.prepare('SELECT owner_id FROM conversations WHERE id = ?');
       // Windows of 50 ms or more with the loop running callbacks nearly all the time, each measured when a group starts:
-      // the first groups are committed at the end of their turn, then (the third busy window in a row) they wait.
+      // the first groups are committed at the end of their turn, then (the second busy window in a row) they wait.
       let written: Promise<string> | undefined;
       for (let window = 0; window < 5 && written === undefined; window += 1) {
         keepLoopBusy(60);
