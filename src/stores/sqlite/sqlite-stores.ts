@@ -17,8 +17,8 @@ import { WalCheckpointer } from './wal-checkpointer.ts';
  * A group of writes waits (StoreOptions.commitDelayMs) once the event loop ran callbacks at least 80% of the time in 2
  * windows of 50 ms or more in a row, and until 2 in a row fall below that: a lasting burst of new answers (the held
  * bench's 1,000 a second keeps it near 100%, with a rare window near 70%), not answers streaming at a steady pace (the
- * paced bench: 30-70%; its start may turn the wait on for a moment, at no TTFT cost measured). Waiting from 3 windows
- * opened the held burst later (TTFT p99 0.21-0.59 s against 0.17-0.25 s), from 1 window it cost latency at 64 streams.
+ * paced bench: 30-70%; its start may turn the wait on for a moment, at no TTFT cost measured). From 3 windows the held
+ * burst opened later (TTFT p99 median 0.42 s against 0.34 s), from 1 window it cost latency at 64 streams.
  */
 const COMMIT_DELAY_WHEN = { threshold: 0.8, windowMs: 50, windows: 2, quietWindows: 2 } as const;
 
