@@ -125,6 +125,7 @@ export class SqliteConversationStore implements ConversationStore {
     | 'replaceMessage'
     | 'replaceMessageInRun'
     | 'checkpoint'
+    | 'checkpointBySeq'
     | 'writeSources'
     | 'dropSources'
     | 'messageByRun'
@@ -148,6 +149,14 @@ export class SqliteConversationStore implements ConversationStore {
 
   /** The sources streaming answers' rows hold from their checkpoints (see CheckpointedSources). */
   private readonly checkpointedSources = new CheckpointedSources();
+
+  /**
+   * The row (`seq`) of each streaming answer this store inserted, by message id, until its final store: a checkpoint
+   * updates the row by its rowid instead of looking the id up in its index (random ids: a cold page each, about half
+   * of a checkpoint's CPU). The statement checks the id too, so an entry whose row is gone (its insert undone, its
+   * conversation deleted, the rowid taken by a later row) changes nothing; such an entry goes at its next checkpoint.
+   */
+  private readonly streamingRows = new Map<string, SQLInputValue>();
 
   /**
    * Every write goes through the connection's group commit: the answers' writes of one event-loop turn (or of a few
@@ -202,6 +211,9 @@ export class SqliteConversationStore implements ConversationStore {
       // Only while streaming: a checkpoint that lands after the final store must not undo it.
       checkpoint: db.prepare(
         "UPDATE messages SET content = ?, checkpointed_at = ? WHERE id = ? AND status = 'streaming' RETURNING seq",
+      ),
+      checkpointBySeq: db.prepare(
+        "UPDATE messages SET content = ?, checkpointed_at = ? WHERE seq = ? AND id = ? AND status = 'streaming'",
       ),
       // Sources the row already holds are not written again: the final store of an answer a checkpoint saved with
       // its sources writes no page for them.
@@ -318,6 +330,7 @@ export class SqliteConversationStore implements ConversationStore {
         message.conversationId,
         ...messageColumns(message),
       );
+      if (message.status === 'streaming') this.streamingRows.set(message.id, lastInsertRowid);
       if (message.sources !== undefined)
         this.statements.writeSources.run(lastInsertRowid, toJson(message.sources));
     }
@@ -332,6 +345,7 @@ export class SqliteConversationStore implements ConversationStore {
   async replaceMessage(message: StoredMessage): Promise<boolean> {
     const now = Date.now();
     const sourcesHeld = this.checkpointedSources.takeHeld(message);
+    this.streamingRows.delete(message.id);
     return this.writes.run(() => {
       // The row's sources stay while it is still the streaming answer this process's checkpoints saved: another
       // process that took its owner for dead may have ended it meanwhile with what it read (see CheckpointedSources).
@@ -360,9 +374,9 @@ export class SqliteConversationStore implements ConversationStore {
     const stored: MessageCheckpoint[] = [];
     const save = (): void => {
       for (const checkpoint of checkpoints) {
-        const row = this.statements.checkpoint.get(checkpoint.content, now, checkpoint.id);
-        if (row === undefined || checkpoint.sources === undefined) continue;
-        this.statements.writeSources.run(row.seq as SQLInputValue, toJson(checkpoint.sources));
+        const seq = this.savedRow(checkpoint, now);
+        if (seq === undefined || checkpoint.sources === undefined) continue;
+        this.statements.writeSources.run(seq, toJson(checkpoint.sources));
         stored.push(checkpoint);
       }
     };
@@ -370,6 +384,17 @@ export class SqliteConversationStore implements ConversationStore {
     if (checkpoints.length === 0) return;
     await this.writes.run(save);
     for (const { id, sources } of stored) this.checkpointedSources.remember(id, sources);
+  }
+
+  /** Saves a checkpoint's text in its answer's row while that is streaming; the row's `seq`, or undefined. */
+  private savedRow(checkpoint: MessageCheckpoint, now: number): SQLInputValue | undefined {
+    const { id, content } = checkpoint;
+    const seq = this.streamingRows.get(id);
+    if (seq === undefined) return this.statements.checkpoint.get(content, now, id)?.seq;
+    if (this.statements.checkpointBySeq.run(content, now, seq, id).changes > 0) return seq;
+    // Ended meanwhile (by another process, or a delete): no more checkpoints will find it streaming.
+    this.streamingRows.delete(id);
+    return undefined;
   }
 
   async findMessageByRun(runId: string): Promise<StoredMessage | undefined> {

@@ -130,6 +130,65 @@ describe('sqlite stores on disk', () => {
     }
   });
 
+  it('checkpoints an answer by its row, never another answer that took the row of a deleted one', async () => {
+    const stores = openSqliteStores(':memory:');
+    const conversations = stores.conversations;
+    const streaming = (id: string, conversationId: string): StoredMessage => ({
+      id,
+      conversationId,
+      role: 'assistant',
+      content: '',
+      createdAt: 1,
+      status: 'streaming',
+      runId: `run_${id}`,
+    });
+    try {
+      await conversations.createConversation('ann', 'default', 'c1', [streaming('a1', 'c1')]);
+      await conversations.checkpointMessage('a1', { content: 'first' });
+      expect((await conversations.findMessageByRun('run_a1'))?.content).toBe('first');
+      // a1's row goes with its conversation, and the next row inserted takes its rowid (the largest was freed).
+      await conversations.deleteConversation('c1');
+      await conversations.createConversation('bob', 'default', 'c2', [streaming('b1', 'c2')]);
+      await conversations.checkpointMessages([
+        { id: 'a1', content: 'a1 again' },
+        { id: 'b1', content: 'b1 so far' },
+      ]);
+      expect((await conversations.findMessageByRun('run_b1'))?.content).toBe('b1 so far');
+      expect(await conversations.findMessageByRun('run_a1')).toBeUndefined();
+      await conversations.checkpointMessage('a1', { content: 'a1 once more' });
+      expect((await conversations.findMessageByRun('run_b1'))?.content).toBe('b1 so far');
+    } finally {
+      await stores.close();
+    }
+  });
+
+  it('checkpoints an answer another process started (found by its id)', async () => {
+    const path = join(dir, 'checkpoint-other.sqlite');
+    const starter = openSqliteStores(path, { shared: true });
+    const saver = openSqliteStores(path, { shared: true });
+    try {
+      await starter.conversations.createConversation('ann', 'default', 'c1', [
+        {
+          id: 'a1',
+          conversationId: 'c1',
+          role: 'assistant',
+          content: '',
+          createdAt: 1,
+          status: 'streaming',
+          runId: 'run_a1',
+        },
+      ]);
+      await saver.conversations.checkpointMessages([{ id: 'a1', content: 'saved elsewhere', sources: [] }]);
+      expect(await starter.conversations.findMessageByRun('run_a1')).toMatchObject({
+        content: 'saved elsewhere',
+        status: 'streaming',
+      });
+    } finally {
+      await starter.close();
+      await saver.close();
+    }
+  });
+
   it('never returns a chunk deleted without the lexical index being told, nor another collection’s under its rowid', async () => {
     const path = join(dir, 'orphans.sqlite');
     const stores = openSqliteStores(path);
