@@ -113,6 +113,9 @@ class LimitStatements {
   }
 }
 
+/** A streaming answer's message id and its row's `seq`. */
+type StreamingRow = [id: string, seq: SQLInputValue];
+
 export class SqliteConversationStore implements ConversationStore {
   private readonly statements: Record<
     | 'insert'
@@ -151,10 +154,11 @@ export class SqliteConversationStore implements ConversationStore {
   private readonly checkpointedSources = new CheckpointedSources();
 
   /**
-   * The row (`seq`) of each streaming answer this store inserted, by message id, until its final store: a checkpoint
-   * updates the row by its rowid instead of looking the id up in its index (random ids: a cold page each, about half
-   * of a checkpoint's CPU). The statement checks the id too, so an entry whose row is gone (its insert undone, its
-   * conversation deleted, the rowid taken by a later row) changes nothing; such an entry goes at its next checkpoint.
+   * The row (`seq`) of each streaming answer this store inserted, by message id, from its insert's commit until its
+   * final store: a checkpoint updates the row by its rowid instead of looking the id up in its index (random ids: a
+   * cold page each, about half of a checkpoint's CPU). The statement checks the id too, so an entry whose row is gone
+   * (its conversation deleted, the rowid taken by a later row) or no longer streaming changes nothing: the entry goes
+   * and the checkpoint is made by id, as for an answer another process inserted.
    */
   private readonly streamingRows = new Map<string, SQLInputValue>();
 
@@ -244,7 +248,8 @@ export class SqliteConversationStore implements ConversationStore {
     const conversation = newConversation(chosenId, ownerId, chatbotId, messages);
     const { id, title, createdAt, updatedAt } = conversation;
     const version = options.ifChatbotVersion;
-    return this.writes.run(() => {
+    const streaming: StreamingRow[] = [];
+    await this.writes.run(() => {
       // In the write (which holds the file's write lock): nobody changes the chatbot between this check and the
       // insert, and a refusal stores nothing.
       if (version !== undefined) {
@@ -253,9 +258,10 @@ export class SqliteConversationStore implements ConversationStore {
       }
       // Inserted with its title and updatedAt already those its first messages give it: no update after them.
       this.statements.insert.run(id, ownerId, chatbotId, title, createdAt, updatedAt);
-      this.insertMessages(messages);
-      return conversation;
+      this.insertMessages(messages, streaming);
     });
+    this.rememberStreaming(streaming);
+    return conversation;
   }
 
   async getConversation(id: string): Promise<Conversation | undefined> {
@@ -317,20 +323,23 @@ export class SqliteConversationStore implements ConversationStore {
   async appendMessages(messages: readonly StoredMessage[]): Promise<void> {
     const { conversationId, updatedAt, title } = appendedTo(messages);
     if (conversationId === undefined) return;
-    return this.writes.run(() => {
-      this.insertMessages(messages);
+    const streaming: StreamingRow[] = [];
+    await this.writes.run(() => {
+      this.insertMessages(messages, streaming);
       this.statements.touch.run(updatedAt, title, conversationId);
     });
+    this.rememberStreaming(streaming);
   }
 
-  private insertMessages(messages: readonly StoredMessage[]): void {
+  /** Inserts the messages; the streaming ones' rows go into `streaming`, to be remembered once the write commits. */
+  private insertMessages(messages: readonly StoredMessage[], streaming: StreamingRow[]): void {
     for (const message of messages) {
       const { lastInsertRowid } = this.statements.insertMessage.run(
         message.id,
         message.conversationId,
         ...messageColumns(message),
       );
-      if (message.status === 'streaming') this.streamingRows.set(message.id, lastInsertRowid);
+      if (message.status === 'streaming') streaming.push([message.id, lastInsertRowid]);
       if (message.sources !== undefined)
         this.statements.writeSources.run(lastInsertRowid, toJson(message.sources));
     }
@@ -386,15 +395,20 @@ export class SqliteConversationStore implements ConversationStore {
     for (const { id, sources } of stored) this.checkpointedSources.remember(id, sources);
   }
 
+  private rememberStreaming(rows: readonly StreamingRow[]): void {
+    for (const [id, seq] of rows) this.streamingRows.set(id, seq);
+  }
+
   /** Saves a checkpoint's text in its answer's row while that is streaming; the row's `seq`, or undefined. */
   private savedRow(checkpoint: MessageCheckpoint, now: number): SQLInputValue | undefined {
     const { id, content } = checkpoint;
     const seq = this.streamingRows.get(id);
-    if (seq === undefined) return this.statements.checkpoint.get(content, now, id)?.seq;
-    if (this.statements.checkpointBySeq.run(content, now, seq, id).changes > 0) return seq;
-    // Ended meanwhile (by another process, or a delete): no more checkpoints will find it streaming.
-    this.streamingRows.delete(id);
-    return undefined;
+    if (seq !== undefined) {
+      if (this.statements.checkpointBySeq.run(content, now, seq, id).changes > 0) return seq;
+      // Ended meanwhile (by another process, or a delete), or not in that row: found by id from now on.
+      this.streamingRows.delete(id);
+    }
+    return this.statements.checkpoint.get(content, now, id)?.seq;
   }
 
   async findMessageByRun(runId: string): Promise<StoredMessage | undefined> {

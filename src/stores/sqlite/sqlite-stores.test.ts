@@ -131,7 +131,11 @@ describe('sqlite stores on disk', () => {
   });
 
   it('checkpoints an answer by its row, never another answer that took the row of a deleted one', async () => {
-    const stores = openSqliteStores(':memory:');
+    const path = join(dir, 'checkpoint-rows.sqlite');
+    const stores = openSqliteStores(path);
+    const reader = new DatabaseSync(path, { readOnly: true });
+    const seqOf = (id: string): unknown =>
+      (reader.prepare('SELECT seq FROM messages WHERE id = ?').get(id) as { seq: number } | undefined)?.seq;
     const conversations = stores.conversations;
     const streaming = (id: string, conversationId: string): StoredMessage => ({
       id,
@@ -146,18 +150,19 @@ describe('sqlite stores on disk', () => {
       await conversations.createConversation('ann', 'default', 'c1', [streaming('a1', 'c1')]);
       await conversations.checkpointMessage('a1', { content: 'first' });
       expect((await conversations.findMessageByRun('run_a1'))?.content).toBe('first');
+      const a1Row = seqOf('a1');
       // a1's row goes with its conversation, and the next row inserted takes its rowid (the largest was freed).
       await conversations.deleteConversation('c1');
       await conversations.createConversation('bob', 'default', 'c2', [streaming('b1', 'c2')]);
+      expect(seqOf('b1')).toBe(a1Row);
       await conversations.checkpointMessages([
-        { id: 'a1', content: 'a1 again' },
         { id: 'b1', content: 'b1 so far' },
+        { id: 'a1', content: 'a1 again' },
       ]);
       expect((await conversations.findMessageByRun('run_b1'))?.content).toBe('b1 so far');
       expect(await conversations.findMessageByRun('run_a1')).toBeUndefined();
-      await conversations.checkpointMessage('a1', { content: 'a1 once more' });
-      expect((await conversations.findMessageByRun('run_b1'))?.content).toBe('b1 so far');
     } finally {
+      reader.close();
       await stores.close();
     }
   });
