@@ -167,6 +167,36 @@ describe('sqlite stores on disk', () => {
     }
   });
 
+  it('checkpoints an answer whose row another process replaced, by its id', async () => {
+    const path = join(dir, 'checkpoint-moved.sqlite');
+    const owner = openSqliteStores(path, { shared: true });
+    const other = openSqliteStores(path, { shared: true });
+    const streaming = (conversationId: string): StoredMessage => ({
+      id: 'a1',
+      conversationId,
+      role: 'assistant',
+      content: '',
+      createdAt: 1,
+      status: 'streaming',
+      runId: 'run_a1',
+    });
+    try {
+      await owner.conversations.createConversation('ann', 'default', 'c1', [streaming('c1')]);
+      // Another process deletes the conversation, then stores the same answer again in a row of its own (a1's old
+      // rowid taken by another message first).
+      await other.conversations.deleteConversation('c1');
+      await other.conversations.createConversation('ann', 'default', 'c2', [
+        { id: 'q2', conversationId: 'c2', role: 'user', content: 'again?', createdAt: 1 },
+        streaming('c2'),
+      ]);
+      await owner.conversations.checkpointMessage('a1', { content: 'saved in its new row' });
+      expect((await other.conversations.findMessageByRun('run_a1'))?.content).toBe('saved in its new row');
+    } finally {
+      await owner.close();
+      await other.close();
+    }
+  });
+
   it('checkpoints an answer another process started (found by its id)', async () => {
     const path = join(dir, 'checkpoint-other.sqlite');
     const starter = openSqliteStores(path, { shared: true });
