@@ -37,6 +37,19 @@ function databaseAtVersion(version: number): { path: string; old: DatabaseSync }
   return { path, old };
 }
 
+/** A streaming answer's row as a run starts it, with run id `run_<id>`. */
+function streamingAnswer(id: string, conversationId: string): StoredMessage {
+  return {
+    id,
+    conversationId,
+    role: 'assistant',
+    content: '',
+    createdAt: 1,
+    status: 'streaming',
+    runId: `run_${id}`,
+  };
+}
+
 describe('sqlite stores on disk', () => {
   it('sees vectors another process added, and refuses a second space it claimed', async () => {
     const path = join(dir, 'shared.sqlite');
@@ -137,23 +150,14 @@ describe('sqlite stores on disk', () => {
     const seqOf = (id: string): unknown =>
       (reader.prepare('SELECT seq FROM messages WHERE id = ?').get(id) as { seq: number } | undefined)?.seq;
     const conversations = stores.conversations;
-    const streaming = (id: string, conversationId: string): StoredMessage => ({
-      id,
-      conversationId,
-      role: 'assistant',
-      content: '',
-      createdAt: 1,
-      status: 'streaming',
-      runId: `run_${id}`,
-    });
     try {
-      await conversations.createConversation('ann', 'default', 'c1', [streaming('a1', 'c1')]);
+      await conversations.createConversation('ann', 'default', 'c1', [streamingAnswer('a1', 'c1')]);
       await conversations.checkpointMessage('a1', { content: 'first' });
       expect((await conversations.findMessageByRun('run_a1'))?.content).toBe('first');
       const a1Row = seqOf('a1');
       // a1's row goes with its conversation, and the next row inserted takes its rowid (the largest was freed).
       await conversations.deleteConversation('c1');
-      await conversations.createConversation('bob', 'default', 'c2', [streaming('b1', 'c2')]);
+      await conversations.createConversation('bob', 'default', 'c2', [streamingAnswer('b1', 'c2')]);
       expect(seqOf('b1')).toBe(a1Row);
       await conversations.checkpointMessages([
         { id: 'b1', content: 'b1 so far' },
@@ -171,23 +175,14 @@ describe('sqlite stores on disk', () => {
     const path = join(dir, 'checkpoint-moved.sqlite');
     const owner = openSqliteStores(path, { shared: true });
     const other = openSqliteStores(path, { shared: true });
-    const streaming = (conversationId: string): StoredMessage => ({
-      id: 'a1',
-      conversationId,
-      role: 'assistant',
-      content: '',
-      createdAt: 1,
-      status: 'streaming',
-      runId: 'run_a1',
-    });
     try {
-      await owner.conversations.createConversation('ann', 'default', 'c1', [streaming('c1')]);
+      await owner.conversations.createConversation('ann', 'default', 'c1', [streamingAnswer('a1', 'c1')]);
       // Another process deletes the conversation, then stores the same answer again in a row of its own (a1's old
       // rowid taken by another message first).
       await other.conversations.deleteConversation('c1');
       await other.conversations.createConversation('ann', 'default', 'c2', [
         { id: 'q2', conversationId: 'c2', role: 'user', content: 'again?', createdAt: 1 },
-        streaming('c2'),
+        streamingAnswer('a1', 'c2'),
       ]);
       await owner.conversations.checkpointMessage('a1', { content: 'saved in its new row' });
       expect((await other.conversations.findMessageByRun('run_a1'))?.content).toBe('saved in its new row');
@@ -202,17 +197,7 @@ describe('sqlite stores on disk', () => {
     const starter = openSqliteStores(path, { shared: true });
     const saver = openSqliteStores(path, { shared: true });
     try {
-      await starter.conversations.createConversation('ann', 'default', 'c1', [
-        {
-          id: 'a1',
-          conversationId: 'c1',
-          role: 'assistant',
-          content: '',
-          createdAt: 1,
-          status: 'streaming',
-          runId: 'run_a1',
-        },
-      ]);
+      await starter.conversations.createConversation('ann', 'default', 'c1', [streamingAnswer('a1', 'c1')]);
       await saver.conversations.checkpointMessages([{ id: 'a1', content: 'saved elsewhere', sources: [] }]);
       expect(await starter.conversations.findMessageByRun('run_a1')).toMatchObject({
         content: 'saved elsewhere',
