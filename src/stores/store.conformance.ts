@@ -42,7 +42,7 @@ function source(id: string, documentId: string): Source {
 }
 
 /** An answer as stored when it starts: `streaming`, no text yet, run `run_<id>`. */
-function streamingAnswer(id: string, conversation: Conversation): StoredMessage {
+export function streamingAnswer(id: string, conversation: Conversation): StoredMessage {
   return {
     id,
     conversationId: conversation.id,

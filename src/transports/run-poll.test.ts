@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryRunHub } from '../stores/memory/memory-run-hub.ts';
 import { encodePollBatch, pollRun } from './run-poll.ts';
 import { keepLoopBusy } from '../../test/helpers/busy-loop.ts';
+import { nextTurn } from '../../test/helpers/turns.ts';
 
 const hubs: MemoryRunHub[] = [];
 function newHub(): MemoryRunHub {
@@ -42,7 +43,7 @@ describe('pollRun', () => {
     const run = hub.create({ ownerId: null });
     for (let index = 0; index < 4; index += 1)
       run.append({ type: 'phase', name: 'retrieve', state: index % 2 === 0 ? 'start' : 'end' });
-    await new Promise((resolve) => setImmediate(resolve));
+    await nextTurn();
     const polling = pollRun(hub, run.runId, { afterSeq: -1, waitMs: 0, signal: never });
     for (let hop = 0; hop < 20; hop += 1) await Promise.resolve();
     keepLoopBusy(5);

@@ -5,6 +5,7 @@ import type { MessageCheckpoint } from '../conversation-store.ts';
 import { noopObserver } from '../observer.ts';
 import { CHECKPOINT_BATCH_MAX, CHECKPOINT_HEARTBEAT_MS, CheckpointScheduler } from './checkpoints.ts';
 import { RunRecorder } from './recorder.ts';
+import { nextTurn, turns } from '../../../test/helpers/turns.ts';
 
 const INTERVAL_MS = 1000;
 
@@ -112,7 +113,7 @@ describe('CheckpointScheduler', () => {
       return one;
     });
     await vi.advanceTimersByTimeAsync(INTERVAL_MS);
-    for (let turn = 0; turn < 4; turn += 1) await new Promise((resolve) => setImmediate(resolve));
+    await turns(4);
     expect(conversations.batches.map((batch) => batch.length)).toEqual([
       CHECKPOINT_BATCH_MAX,
       CHECKPOINT_BATCH_MAX,
@@ -132,7 +133,7 @@ describe('CheckpointScheduler', () => {
       return one;
     });
     await vi.advanceTimersByTimeAsync(INTERVAL_MS);
-    for (let turn = 0; turn < 5; turn += 1) await new Promise((resolve) => setImmediate(resolve));
+    await turns(5);
     expect(conversations.batches.map((batch) => batch.length)).toEqual([64, 64, 64, 8]);
     for (const { checkpoints } of tracked) await checkpoints.stop();
   });
@@ -144,7 +145,7 @@ describe('CheckpointScheduler', () => {
     const first = tracked[0]?.checkpoints.stop().then(() => (firstStopped = true));
     // The first batch is released; the second starts a turn later and is held.
     conversations.release();
-    for (let turn = 0; turn < 3; turn += 1) await new Promise((resolve) => setImmediate(resolve));
+    await turns(3);
     expect(conversations.batches.map((batch) => batch.length)).toEqual([CHECKPOINT_BATCH_MAX, 1]);
     await first;
     expect(firstStopped).toBe(true);
@@ -153,7 +154,7 @@ describe('CheckpointScheduler', () => {
       .at(-1)
       ?.checkpoints.stop()
       .then(() => (lastStopped = true));
-    await new Promise((resolve) => setImmediate(resolve));
+    await nextTurn();
     expect(lastStopped).toBe(false);
     conversations.release();
     await last;
@@ -173,9 +174,9 @@ describe('CheckpointScheduler', () => {
     expect(lastStopped).toBe(true);
     // The batches before it go on; its own had nobody left to save and made no store call.
     conversations.release();
-    for (let turn = 0; turn < 3; turn += 1) await new Promise((resolve) => setImmediate(resolve));
+    await turns(3);
     conversations.release();
-    for (let turn = 0; turn < 3; turn += 1) await new Promise((resolve) => setImmediate(resolve));
+    await turns(3);
     expect(conversations.batches.map((batch) => batch.length)).toEqual([
       CHECKPOINT_BATCH_MAX,
       CHECKPOINT_BATCH_MAX,

@@ -5,15 +5,18 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { STREAMING_STALE_AFTER_MS, type StoredMessage } from '../../core/conversation-store.ts';
 import { keepLoopBusy } from '../../../test/helpers/busy-loop.ts';
+import { nextTurn } from '../../../test/helpers/turns.ts';
 import { checkRememberedChatbot } from '../remembered-chatbot.conformance.ts';
 import { describeRoomStoreConformance } from '../room-store.conformance.ts';
 import {
   checkCheckpointedSourcesKept,
   checkSourcesAfterOwnerLost,
   describeStoreConformance,
+  streamingAnswer,
 } from '../store.conformance.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { openStores } from '../open-stores.ts';
+import type { Stores } from '../stores.ts';
 import { groupCommit, openDatabase, transaction } from './database.ts';
 import { openSqliteStores } from './sqlite-stores.ts';
 
@@ -37,17 +40,20 @@ function databaseAtVersion(version: number): { path: string; old: DatabaseSync }
   return { path, old };
 }
 
-/** A streaming answer's row as a run starts it, with run id `run_<id>`. */
-function streamingAnswer(id: string, conversationId: string): StoredMessage {
-  return {
-    id,
-    conversationId,
-    role: 'assistant',
-    content: '',
-    createdAt: 1,
-    status: 'streaming',
-    runId: `run_${id}`,
-  };
+/** Two processes' stores on one file (`shared`), closed after `work` whatever it does. */
+async function withTwoProcesses(
+  file: string,
+  work: (first: Stores, second: Stores) => Promise<void>,
+): Promise<void> {
+  const path = join(dir, file);
+  const first = openSqliteStores(path, { shared: true });
+  const second = openSqliteStores(path, { shared: true });
+  try {
+    await work(first, second);
+  } finally {
+    await first.close();
+    await second.close();
+  }
 }
 
 describe('sqlite stores on disk', () => {
@@ -132,15 +138,7 @@ describe('sqlite stores on disk', () => {
   });
 
   it('ends an answer with its sources after another process took its owner for dead and ended it', async () => {
-    const path = join(dir, 'owner-lost.sqlite');
-    const owner = openSqliteStores(path, { shared: true });
-    const other = openSqliteStores(path, { shared: true });
-    try {
-      await checkSourcesAfterOwnerLost(owner, other);
-    } finally {
-      await owner.close();
-      await other.close();
-    }
+    await withTwoProcesses('owner-lost.sqlite', checkSourcesAfterOwnerLost);
   });
 
   it('checkpoints an answer by its row, never another answer that took the row of a deleted one', async () => {
@@ -151,13 +149,15 @@ describe('sqlite stores on disk', () => {
       (reader.prepare('SELECT seq FROM messages WHERE id = ?').get(id) as { seq: number } | undefined)?.seq;
     const conversations = stores.conversations;
     try {
-      await conversations.createConversation('ann', 'default', 'c1', [streamingAnswer('a1', 'c1')]);
+      const c1 = await conversations.createConversation('ann', 'default');
+      await conversations.appendMessage(streamingAnswer('a1', c1));
       await conversations.checkpointMessage('a1', { content: 'first' });
       expect((await conversations.findMessageByRun('run_a1'))?.content).toBe('first');
       const a1Row = seqOf('a1');
       // a1's row goes with its conversation, and the next row inserted takes its rowid (the largest was freed).
-      await conversations.deleteConversation('c1');
-      await conversations.createConversation('bob', 'default', 'c2', [streamingAnswer('b1', 'c2')]);
+      await conversations.deleteConversation(c1.id);
+      const c2 = await conversations.createConversation('bob', 'default');
+      await conversations.appendMessage(streamingAnswer('b1', c2));
       expect(seqOf('b1')).toBe(a1Row);
       await conversations.checkpointMessages([
         { id: 'b1', content: 'b1 so far' },
@@ -172,41 +172,32 @@ describe('sqlite stores on disk', () => {
   });
 
   it('checkpoints an answer whose row another process replaced, by its id', async () => {
-    const path = join(dir, 'checkpoint-moved.sqlite');
-    const owner = openSqliteStores(path, { shared: true });
-    const other = openSqliteStores(path, { shared: true });
-    try {
-      await owner.conversations.createConversation('ann', 'default', 'c1', [streamingAnswer('a1', 'c1')]);
+    await withTwoProcesses('checkpoint-moved.sqlite', async (owner, other) => {
+      const c1 = await owner.conversations.createConversation('ann', 'default');
+      await owner.conversations.appendMessage(streamingAnswer('a1', c1));
       // Another process deletes the conversation, then stores the same answer again in a row of its own (a1's old
       // rowid taken by another message first).
-      await other.conversations.deleteConversation('c1');
-      await other.conversations.createConversation('ann', 'default', 'c2', [
-        { id: 'q2', conversationId: 'c2', role: 'user', content: 'again?', createdAt: 1 },
-        streamingAnswer('a1', 'c2'),
+      await other.conversations.deleteConversation(c1.id);
+      const c2 = await other.conversations.createConversation('ann', 'default');
+      await other.conversations.appendMessages([
+        { id: 'q2', conversationId: c2.id, role: 'user', content: 'again?', createdAt: c2.createdAt },
+        streamingAnswer('a1', c2),
       ]);
       await owner.conversations.checkpointMessage('a1', { content: 'saved in its new row' });
       expect((await other.conversations.findMessageByRun('run_a1'))?.content).toBe('saved in its new row');
-    } finally {
-      await owner.close();
-      await other.close();
-    }
+    });
   });
 
   it('checkpoints an answer another process started (found by its id)', async () => {
-    const path = join(dir, 'checkpoint-other.sqlite');
-    const starter = openSqliteStores(path, { shared: true });
-    const saver = openSqliteStores(path, { shared: true });
-    try {
-      await starter.conversations.createConversation('ann', 'default', 'c1', [streamingAnswer('a1', 'c1')]);
+    await withTwoProcesses('checkpoint-other.sqlite', async (starter, saver) => {
+      const c1 = await starter.conversations.createConversation('ann', 'default');
+      await starter.conversations.appendMessage(streamingAnswer('a1', c1));
       await saver.conversations.checkpointMessages([{ id: 'a1', content: 'saved elsewhere', sources: [] }]);
       expect(await starter.conversations.findMessageByRun('run_a1')).toMatchObject({
         content: 'saved elsewhere',
         status: 'streaming',
       });
-    } finally {
-      await starter.close();
-      await saver.close();
-    }
+    });
   });
 
   it('never returns a chunk deleted without the lexical index being told, nor another collection’s under its rowid', async () => {
@@ -513,7 +504,6 @@ describe('sqlite stores on disk', () => {
         },
       };
     };
-    const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
     /** Only setTimeout is faked: turns (setImmediate) run as they do, the delay passes when the test says. */
     const withFakeDelay = async (test: () => Promise<void>) => {
       vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
