@@ -263,6 +263,32 @@ describe('MemoryRunHub long answers', () => {
     hub.close();
   });
 
+  it('keeps an ordinary answer streaming to its reader compacted as it goes, not only long ones', async () => {
+    // A 250-token answer at a provider's pace: with its whole log held in full until the run ends, every young
+    // generation collection copied seconds of tokens' entries per stream (see LIVE_COMPACT_ENTRIES).
+    const hub = new MemoryRunHub(options);
+    const run = hub.create({ ownerId: null }) as RunProducer & { entries: unknown[]; base: number };
+    const live = tokenSink();
+    await hub.subscribe(run.runId, -1, live);
+    const texts: string[] = [];
+    let mostHeld = 0;
+    for (let index = 0; index < 250; index += 1) {
+      texts.push(` t${index}`);
+      run.append({ type: 'token', text: ` t${index}` });
+      await tick();
+      mostHeld = Math.max(mostHeld, run.entries.length);
+    }
+    expect(live.text).toBe(texts.join(''));
+    expect(run.base).toBeGreaterThan(200);
+    expect(mostHeld).toBeLessThan(64);
+    // A resume from the start gets the whole answer back from the compacted part.
+    const resumed = tokenSink();
+    (await hub.subscribe(run.runId, 0, resumed))?.close();
+    await tick();
+    expect(resumed.text).toBe(texts.slice(1).join(''));
+    hub.close();
+  });
+
   it('keeps every entry a slow reader has not been sent', async () => {
     const hub = new MemoryRunHub({ ...options, limits: { ...options.limits, maxEvents: 10_000 } });
     const run = hub.create({ ownerId: null }) as RunProducer & { entries: unknown[]; base: number };
