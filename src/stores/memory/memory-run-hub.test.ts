@@ -281,7 +281,7 @@ describe('MemoryRunHub long answers', () => {
     expect(live.text).toBe(texts.join(''));
     expect(run.base).toBeGreaterThan(200);
     expect(mostHeld).toBeLessThan(64);
-    // A resume from the start gets the whole answer back from the compacted part.
+    // A resume after the first token gets the rest, most of it replayed from the compacted part.
     const resumed = tokenSink();
     (await hub.subscribe(run.runId, 0, resumed))?.close();
     await tick();
