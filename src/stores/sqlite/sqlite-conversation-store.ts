@@ -248,8 +248,7 @@ export class SqliteConversationStore implements ConversationStore {
     const conversation = newConversation(chosenId, ownerId, chatbotId, messages);
     const { id, title, createdAt, updatedAt } = conversation;
     const version = options.ifChatbotVersion;
-    const streaming: StreamingRow[] = [];
-    await this.writes.run(() => {
+    const streaming = await this.writes.run(() => {
       // In the write (which holds the file's write lock): nobody changes the chatbot between this check and the
       // insert, and a refusal stores nothing.
       if (version !== undefined) {
@@ -258,7 +257,7 @@ export class SqliteConversationStore implements ConversationStore {
       }
       // Inserted with its title and updatedAt already those its first messages give it: no update after them.
       this.statements.insert.run(id, ownerId, chatbotId, title, createdAt, updatedAt);
-      this.insertMessages(messages, streaming);
+      return this.insertMessages(messages);
     });
     this.rememberStreaming(streaming);
     return conversation;
@@ -323,16 +322,17 @@ export class SqliteConversationStore implements ConversationStore {
   async appendMessages(messages: readonly StoredMessage[]): Promise<void> {
     const { conversationId, updatedAt, title } = appendedTo(messages);
     if (conversationId === undefined) return;
-    const streaming: StreamingRow[] = [];
-    await this.writes.run(() => {
-      this.insertMessages(messages, streaming);
+    const streaming = await this.writes.run(() => {
+      const rows = this.insertMessages(messages);
       this.statements.touch.run(updatedAt, title, conversationId);
+      return rows;
     });
     this.rememberStreaming(streaming);
   }
 
-  /** Inserts the messages; the streaming ones' rows go into `streaming`, to be remembered once the write commits. */
-  private insertMessages(messages: readonly StoredMessage[], streaming: StreamingRow[]): void {
+  /** Inserts the messages; returns the streaming ones' rows, to be remembered once the write commits. */
+  private insertMessages(messages: readonly StoredMessage[]): StreamingRow[] {
+    const streaming: StreamingRow[] = [];
     for (const message of messages) {
       const { lastInsertRowid } = this.statements.insertMessage.run(
         message.id,
@@ -343,6 +343,7 @@ export class SqliteConversationStore implements ConversationStore {
       if (message.sources !== undefined)
         this.statements.writeSources.run(lastInsertRowid, toJson(message.sources));
     }
+    return streaming;
   }
 
   /** The message `seq`'s sources: those given, or none. */
