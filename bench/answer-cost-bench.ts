@@ -12,7 +12,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { noteIgnoredFlags, othersFlagsNote, parseBenchArgs } from './flags.ts';
 import { createParser } from 'eventsource-parser';
 import {
   COLUMN_TITLES,
@@ -69,19 +69,6 @@ const PROBE_ANSWERS = 20;
 const GOAL_CPU_MICROSECONDS = 1_000;
 const SCRATCH_PREFIX = 'rivulet_answer_bench';
 
-/** Flags of the other benchmarks `npm run bench` runs with the same arguments: accepted, ignored here. */
-const OTHER_BENCHES_OPTIONS = {
-  concurrency: { type: 'string' },
-  tokens: { type: 'string' },
-  'inter-token-ms': { type: 'string' },
-  'ramp-ms': { type: 'string' },
-  'redis-url': { type: 'string' },
-  chunks: { type: 'string' },
-  questions: { type: 'string' },
-  rebuild: { type: 'boolean' },
-} as const;
-const OTHER_BENCHES_FLAGS = Object.keys(OTHER_BENCHES_OPTIONS);
-
 const USAGE = `Usage: npm run bench:answers -- [--answers N] [--trials N] [--warmup N] [--quick] [--cpu-prof <dir>]
 
   --answers <n>    answers per target per trial at each concurrency (default ${DEFAULT_ANSWERS}; quick ${QUICK_ANSWERS})
@@ -92,8 +79,7 @@ const USAGE = `Usage: npm run bench:answers -- [--answers N] [--trials N] [--war
 
 PostgreSQL: a scratch database is created and dropped on the server DATABASE_URL names (default
 ${DEFAULT_DATABASE_URL}); when it does not answer, the PostgreSQL column is skipped with the reason.
-npm run bench passes its flags to all three benchmarks: ${OTHER_BENCHES_FLAGS.map((flag) => `--${flag}`).join(', ')} are
-the other benchmarks' and ignored here.`;
+${othersFlagsNote('answers')}`;
 
 interface AnswerTarget {
   column: ColumnName;
@@ -339,18 +325,7 @@ function describeProbe(column: ColumnName, probe: ProbeSummary): string {
 
 async function main(): Promise<number> {
   const benchStartedAt = performance.now();
-  const { values } = parseArgs({
-    options: {
-      answers: { type: 'string' },
-      warmup: { type: 'string' },
-      trials: { type: 'string' },
-      quick: { type: 'boolean', default: false },
-      'cpu-prof': { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
-      ...OTHER_BENCHES_OPTIONS,
-    },
-    strict: true,
-  });
+  const { values, ignored } = parseBenchArgs('answers');
   if (values.help) {
     console.log(USAGE);
     return 0;
@@ -361,8 +336,6 @@ async function main(): Promise<number> {
   const trials = integerFlag('trials', values.trials, 1, 20) ?? (quick ? QUICK_TRIALS : DEFAULT_TRIALS);
   const warmupAnswers =
     integerFlag('warmup', values.warmup, 8, 100_000) ?? (quick ? QUICK_WARMUP_ANSWERS : WARMUP_ANSWERS);
-  const given: Record<string, unknown> = values;
-  const ignored = OTHER_BENCHES_FLAGS.filter((flag) => given[flag] !== undefined);
 
   const cpuList = cpus();
   console.log('\n## Rivulet answer-cost benchmark (per-answer CPU and added TTFT, SQLite and PostgreSQL)\n');
@@ -370,11 +343,7 @@ async function main(): Promise<number> {
     `machine: ${cpuList.length} CPU(s) (${cpuList[0]?.model.trim() ?? 'unknown'}), ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Linux ${release()}, Node ${process.version}`,
   );
   console.log(`load average at start: ${describeLoad()}`);
-  if (ignored.length > 0) {
-    console.log(
-      `note: ${ignored.map((flag) => `--${flag}`).join(', ')}: the other benchmarks' flags, ignored here`,
-    );
-  }
+  noteIgnoredFlags(ignored);
   console.log(
     `load: answers of ${TOKENS_PER_ANSWER} tokens, no inter-token delay, each a new conversation, asking "${QUESTION}"; ` +
       `${answers} answers per target per trial at concurrency ${CONCURRENCY_LEVELS.join(' and ')}, then one at a time as ` +

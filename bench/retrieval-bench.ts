@@ -18,7 +18,7 @@ import { Agent, request } from 'node:http';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { parseArgs } from 'node:util';
+import { noteIgnoredFlags, othersFlagsNote, parseBenchArgs } from './flags.ts';
 import { loadConfig } from '../src/config.ts';
 import type { ChunkHit, ChunkInput, DocumentInput } from '../src/core/documents.ts';
 import { searchLexical } from '../src/retrieval/lexical-search.ts';
@@ -64,9 +64,7 @@ const USAGE = `Usage: npm run bench:retrieval -- [--chunks <n>] [--quick] [--reb
   --cpu-prof <dir> run both Rivulet servers with node --cpu-prof, profiles written into <dir> at the end
 
 The database is cached in ${join(tmpdir(), `rivulet-bench-<chunks>-v${GENERATOR_VERSION}`)}/ and rebuilt when the parameters or the
-index the current code writes (schema, analyzer, posting format) change. npm run bench passes its flags to all three
-benchmarks: stream-bench's --concurrency, --tokens, --inter-token-ms, --trials and --ramp-ms and answer-cost-bench's
---answers are ignored here.`;
+index the current code writes (schema, analyzer, posting format) change. ${othersFlagsNote('retrieval')}`;
 
 // ---------------------------------------------------------------------------------------------------------------
 // The generated corpus: documents of ~10 chunks under section headings, ~150-250 words a chunk. Words follow a
@@ -673,27 +671,7 @@ const ms = (value: number): string => formatNumber(value, 2);
 
 async function main(): Promise<number> {
   const benchStartedAt = performance.now();
-  const { values } = parseArgs({
-    options: {
-      chunks: { type: 'string' },
-      quick: { type: 'boolean', default: false },
-      rebuild: { type: 'boolean', default: false },
-      questions: { type: 'string' },
-      'cpu-prof': { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
-      // stream-bench's flags, which `npm run bench` passes to both benchmarks.
-      concurrency: { type: 'string' },
-      tokens: { type: 'string' },
-      'inter-token-ms': { type: 'string' },
-      trials: { type: 'string' },
-      'ramp-ms': { type: 'string' },
-      'redis-url': { type: 'string' },
-      // answer-cost-bench's.
-      answers: { type: 'string' },
-      warmup: { type: 'string' },
-    },
-    strict: true,
-  });
+  const { values, ignored } = parseBenchArgs('retrieval');
   if (values.help) {
     console.log(USAGE);
     return 0;
@@ -726,25 +704,13 @@ async function main(): Promise<number> {
     20,
     2_000,
   );
-  const ignored = [
-    'concurrency',
-    'tokens',
-    'inter-token-ms',
-    'trials',
-    'ramp-ms',
-    'answers',
-    'warmup',
-  ].filter((name) => values[name as keyof typeof values] !== undefined);
 
   const cpuList = cpus();
   console.log('\n## Rivulet retrieval benchmark (BM25 over a large collection)\n');
   console.log(
     `machine: ${cpuList.length} CPU(s) (${cpuList[0]?.model.trim() ?? 'unknown'}), ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Linux ${release()}, Node ${process.version}`,
   );
-  if (ignored.length > 0) {
-    const flags = ignored.map((name) => `--${name}`).join(', ');
-    console.log(`note: ${flags}: the other benchmarks' flags, ignored here`);
-  }
+  noteIgnoredFlags(ignored);
 
   // The database, built or reused.
   const cacheRoot = join(tmpdir(), `rivulet-bench-${cacheLabel(chunkTarget)}-v${GENERATOR_VERSION}`);

@@ -3,7 +3,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import type { FakeScenario } from '../test/fakes/openai-upstream.ts';
 import {
   integerFlag,
@@ -20,6 +19,7 @@ import {
   type LevelProfile,
 } from './levels.ts';
 import { runCompressionBench } from './compression-bench.ts';
+import { noteIgnoredFlags, othersFlagsNote, parseBenchArgs } from './flags.ts';
 import { BENCH_MODEL, startRivulet } from './rivulet-child.ts';
 import { runLoad, type LoadPlan, type Target, type WireFormat } from './load-client.ts';
 import type { ReadyMessage, ScenarioSetMessage, SetScenarioMessage } from './messages.ts';
@@ -88,8 +88,7 @@ const USAGE = `Usage: npm run bench -- [--concurrency 1,64,1000] [--scenarios pa
   --cpu-prof <dir>     run both relays (raw-pipe, Rivulet) with node --cpu-prof, profiles written into <dir>
                        at the end; summarise one with bench/summarize-cpu-profile.ts and the printed window
 
-npm run bench passes its flags to all three benchmarks: the others' --answers, --chunks, --questions and --rebuild
-are ignored here.`;
+${othersFlagsNote('stream')}`;
 
 function openAiBody(): string {
   // What Rivulet itself sends upstream, so all three targets make the fake stream the same bytes.
@@ -249,28 +248,7 @@ function delay(ms: number): Promise<void> {
 
 async function main(): Promise<number> {
   const benchStartedAt = performance.now();
-  const { values } = parseArgs({
-    options: {
-      concurrency: { type: 'string' },
-      scenarios: { type: 'string' },
-      quick: { type: 'boolean', default: false },
-      'cpu-prof': { type: 'string' },
-      tokens: { type: 'string' },
-      'inter-token-ms': { type: 'string' },
-      trials: { type: 'string' },
-      'ramp-ms': { type: 'string' },
-      'redis-url': { type: 'string' },
-      warmup: { type: 'string' },
-      compression: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-      // The other benchmarks' flags, which `npm run bench` passes to all three: ignored here.
-      answers: { type: 'string' },
-      chunks: { type: 'string' },
-      questions: { type: 'string' },
-      rebuild: { type: 'boolean' },
-    },
-    strict: true,
-  });
+  const { values, ignored } = parseBenchArgs('stream');
   if (values.help) {
     console.log(USAGE);
     return 0;
@@ -317,6 +295,7 @@ async function main(): Promise<number> {
   console.log(
     `machine: ${cpuList.length} CPU(s) (${cpuList[0]?.model.trim() ?? 'unknown'}), ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Linux ${release()}, Node ${process.version}, ulimit -n ${fileLimit}`,
   );
+  noteIgnoredFlags(ignored);
   console.log(
     'each server (fake upstream, raw-pipe relay, Rivulet) runs in its own process; the load client runs in the bench process; all on 127.0.0.1',
   );
