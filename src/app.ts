@@ -201,6 +201,7 @@ async function openRunHub(
     retentionMs: config.run.retentionMs,
     maxRetainedBytes: config.run.retainedMaxBytes,
     readers: { perRun: config.run.maxReadersPerRun, total: config.run.maxReaders },
+    writeIntervalMs: config.writeIntervalMs,
     onAbandoned: (runId) =>
       logger.info({ runId, policy: config.run.disconnectPolicy }, 'run abandoned: no reader'),
   };

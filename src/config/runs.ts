@@ -40,6 +40,7 @@ export const runsSchema = z.object({
   SSE_RETRY_MS: integer(2_000),
   SSE_DRAIN_TIMEOUT_MS: integer(30_000, 100),
   STREAM_COMPRESSION: caseless(STREAM_COMPRESSION_SETTINGS, 'off'),
+  STREAM_WRITE_INTERVAL_MS: integer(30).pipe(z.number().max(1000)),
   WS_PING_MS: integer(30_000, 10),
 });
 export type RunsValues = z.infer<typeof runsSchema>;
@@ -67,6 +68,11 @@ export interface RunSettings {
     /** Prefix of every Redis key (runs and shared limits): instances that share them share it. */
     redisKeyPrefix: string;
   };
+  /**
+   * After an answer's first token, each of its streams is written at most this often: the events in between leave
+   * together, each still its own frame (0: at the end of every event-loop turn). See MemoryRunHubOptions.
+   */
+  writeIntervalMs: number;
   sse: { pingMs: number; retryMs: number; drainTimeoutMs: number };
   /**
    * Which compressions streamed answers may use when the client accepts them (STREAM_COMPRESSION); off by default
@@ -92,6 +98,7 @@ export function resolveRuns(values: RunsValues): RunSettings {
       redisUrl: values.REDIS_URL,
       redisKeyPrefix: values.REDIS_KEY_PREFIX,
     },
+    writeIntervalMs: values.STREAM_WRITE_INTERVAL_MS,
     sse: {
       pingMs: values.SSE_PING_MS,
       retryMs: values.SSE_RETRY_MS,

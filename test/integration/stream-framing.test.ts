@@ -26,6 +26,8 @@ interface RawResponse {
   headers: Record<string, string>;
   /** The body after de-chunking (or as sent, without chunked encoding). */
   body: Buffer;
+  /** The body's HTTP/1.1 chunks, one per socket write of the stream (none without chunked encoding). */
+  chunks: Buffer[];
   /** Bytes left on the connection after the response, if it stayed open. */
   rest: Buffer;
 }
@@ -50,11 +52,12 @@ function readResponse(socket: Socket, options: { head?: boolean } = {}): Promise
       }
       let pos = headEnd + 4;
       if (options.head === true) {
-        done({ statusLine, headers, body: Buffer.alloc(0), rest: buffer.subarray(pos) });
+        done({ statusLine, headers, body: Buffer.alloc(0), chunks: [], rest: buffer.subarray(pos) });
         return;
       }
       if (headers['transfer-encoding'] !== 'chunked') {
-        if (ended) done({ statusLine, headers, body: buffer.subarray(pos), rest: Buffer.alloc(0) });
+        if (ended)
+          done({ statusLine, headers, body: buffer.subarray(pos), chunks: [], rest: Buffer.alloc(0) });
         return;
       }
       const pieces: Buffer[] = [];
@@ -75,7 +78,13 @@ function readResponse(socket: Socket, options: { head?: boolean } = {}): Promise
         }
         pos = dataStart + size + 2;
         if (size === 0) {
-          done({ statusLine, headers, body: Buffer.concat(pieces), rest: buffer.subarray(pos) });
+          done({
+            statusLine,
+            headers,
+            body: Buffer.concat(pieces),
+            chunks: pieces,
+            rest: buffer.subarray(pos),
+          });
           return;
         }
         pieces.push(buffer.subarray(dataStart, dataStart + size));
@@ -95,8 +104,8 @@ function readResponse(socket: Socket, options: { head?: boolean } = {}): Promise
   });
 }
 
-function openSocket(): Promise<Socket> {
-  const { port } = new URL(server.url);
+function openSocket(url = server.url): Promise<Socket> {
+  const { port } = new URL(url);
   return new Promise((resolve, reject) => {
     const socket = connect(Number(port), '127.0.0.1', () => resolve(socket));
     socket.once('error', reject);
@@ -111,14 +120,19 @@ function chatRequest(version: string, message: string, connection = 'keep-alive'
   );
 }
 
-/** The token text and terminal event of an SSE body. */
-function answerOf(body: Buffer): { text: string; last: Record<string, unknown> | undefined } {
-  const events = body
+/** The events of an SSE body, in order. */
+function eventsOf(body: Buffer): Record<string, unknown>[] {
+  return body
     .toString('utf8')
     .split('\n\n')
     .map((frame) => frame.split('\n').find((line) => line.startsWith('data: ')))
     .filter((line): line is string => line !== undefined)
     .map((line) => JSON.parse(line.slice('data: '.length)) as Record<string, unknown>);
+}
+
+/** The token text and terminal event of an SSE body. */
+function answerOf(body: Buffer): { text: string; last: Record<string, unknown> | undefined } {
+  const events = eventsOf(body);
   const text = events
     .filter((event) => event.type === 'token')
     .map((event) => event.text as string)
@@ -191,6 +205,39 @@ describe('streamed answers on the wire', () => {
       expect(head.rest.length).toBe(0);
       expect(next.statusLine).toBe('HTTP/1.1 200 OK');
       expect(answerOf(next.body).text).toBe(TOKENS.join(''));
+    } finally {
+      socket.destroy();
+    }
+  });
+});
+
+describe('a stream after its first token (STREAM_WRITE_INTERVAL_MS)', () => {
+  const PACED = Array.from({ length: 40 }, (_unused, index) => ` w${index}`);
+  let paced: TestServer;
+  beforeAll(async () => {
+    paced = await startTestServer({ STREAM_WRITE_INTERVAL_MS: '60' }, { tokens: PACED, interTokenMs: 2 });
+  });
+  afterAll(async () => {
+    await paced.close();
+  });
+
+  it('is written at most once an interval: the tokens of an interval in one chunk, each still its own event', async () => {
+    const socket = await openSocket(paced.url);
+    try {
+      socket.write(chatRequest('HTTP/1.1', 'paced', 'close'));
+      const response = await readResponse(socket);
+      // Every token arrives, once, in order, each its own event with the next seq; the ending after them.
+      const events = eventsOf(response.body);
+      const tokens = events.filter((event) => event.type === 'token');
+      expect(tokens.map((event) => event.text)).toEqual(PACED);
+      const seqs = tokens.map((event) => event.seq as number);
+      expect(seqs).toEqual(seqs.map((_seq, index) => seqs[0]! + index));
+      expect(events.at(-1)).toMatchObject({ type: 'done', text: PACED.join('') });
+      // 40 tokens 2 ms apart (80 ms, longer on a busy machine) in 60 ms intervals: a few writes, not 40. Each
+      // chunk is one write of the stream.
+      const tokenChunks = response.chunks.filter((chunk) => chunk.includes('event: token'));
+      expect(tokenChunks.length).toBeLessThan(PACED.length / 4);
+      expect(tokenChunks.some((chunk) => chunk.toString('utf8').split('event: token').length > 4)).toBe(true);
     } finally {
       socket.destroy();
     }

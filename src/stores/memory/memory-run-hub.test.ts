@@ -1,5 +1,5 @@
-import { collector, describeRunHubConformance } from '../run-hub.conformance.ts';
-import { describe, expect, it } from 'vitest';
+import { collector, describeRunHubConformance, textOf } from '../run-hub.conformance.ts';
+import { describe, expect, it, vi } from 'vitest';
 import { encodeEvent, withSeq } from '../../core/events.ts';
 import type { LogEntry, RunProducer, RunSink } from '../../core/run-hub.ts';
 import { MemoryRunHub, newRunId } from './memory-run-hub.ts';
@@ -122,6 +122,73 @@ describe('MemoryRunHub delivery before the first token', () => {
     await Promise.resolve();
     expect(sink.events.map((event) => event.seq)).toEqual([0]);
     hub.close();
+  });
+});
+
+describe('MemoryRunHub write interval (STREAM_WRITE_INTERVAL_MS)', () => {
+  const seqsOfWrites = (sink: ReturnType<typeof collector>): number[][] =>
+    sink.writes.map((write) => write.entries.map((entry) => entry.event.seq));
+
+  it('writes a reader the first token at once, then at most once an interval, each event its own frame; the ending and a replay never wait', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const hub = new MemoryRunHub({ ...options, writeIntervalMs: 30 });
+      // Another hub in the process without an interval is not held by this one's timer.
+      const unpaced = new MemoryRunHub(options);
+      const run = hub.create({ ownerId: null });
+      const other = unpaced.create({ ownerId: null });
+      const sink = collector();
+      const otherSink = collector();
+      await hub.subscribe(run.runId, -1, sink);
+      await unpaced.subscribe(other.runId, -1, otherSink);
+      run.append({ type: 'phase', name: 'generate', state: 'start' });
+      run.append({ type: 'token', text: 'a' });
+      await tick();
+      expect(seqsOfWrites(sink)).toEqual([[0, 1]]);
+      for (const text of ['b', 'c', 'd']) {
+        run.append({ type: 'token', text });
+        other.append({ type: 'token', text });
+        await tick();
+      }
+      // The unpaced run's reader has each turn's token at its end; this one waits for the interval.
+      expect(otherSink.events.map((event) => event.seq)).toEqual([0, 1, 2]);
+      expect(seqsOfWrites(sink)).toEqual([[0, 1]]);
+      // A reader resuming meanwhile gets its replay at once, the waiting tokens included (merged: it is behind).
+      const resumed = collector();
+      await hub.subscribe(run.runId, 0, resumed);
+      await tick();
+      expect(seqsOfWrites(resumed)).toEqual([[4]]);
+      expect(textOf(resumed.events)).toBe('abcd');
+      vi.advanceTimersByTime(30);
+      expect(seqsOfWrites(sink)).toEqual([
+        [0, 1],
+        [2, 3, 4],
+      ]);
+      expect(sink.writes.at(-1)).toMatchObject({ merged: false });
+      // Nothing sent twice to the resumed reader.
+      expect(seqsOfWrites(resumed)).toEqual([[4]]);
+      // The ending leaves without the timer, with the token before it.
+      run.append({ type: 'token', text: 'e' });
+      await tick();
+      expect(sink.writes).toHaveLength(2);
+      run.append({ type: 'error', code: 'INTERNAL', message: 'stopped', retryable: false });
+      await tick();
+      expect(seqsOfWrites(sink).at(-1)).toEqual([5, 6]);
+      expect(sink.ended).toBe(true);
+      expect(sink.events.map((event) => (event.type === 'token' ? event.text : event.type))).toEqual([
+        'phase',
+        'a',
+        'b',
+        'c',
+        'd',
+        'e',
+        'error',
+      ]);
+      hub.close();
+      unpaced.close();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 

@@ -67,6 +67,15 @@ export interface MemoryRunHubOptions {
   readers?: ReaderLimits;
   /** The process's reader count when another hub shares it (built from `readers` when absent). */
   readerSlots?: ReaderSlots;
+  /**
+   * After a run's first token, its readers are written at most once per this many ms (STREAM_WRITE_INTERVAL_MS):
+   * what the run appends in between leaves in one write per reader, every event still its own frame. A write to a
+   * socket costs its process about as much as everything else of a token together (the kernel's part wakes the
+   * reader), so at 100 tokens a second a 30 ms interval makes a stream's writes a third. The first token, the
+   * ending, a reader's replay and a paused reader's resume never wait. 0 or absent: every event-loop turn's events
+   * at its end.
+   */
+  writeIntervalMs?: number;
   /** Called when the grace window expires on a run nobody came back to (for metrics and logs). */
   onAbandoned?: (runId: string) => void;
   /** Metrics: readers attached and resumed, disconnects, merged frames, grace expiries. */
@@ -215,6 +224,7 @@ export class MemoryRunHub implements RunHub {
   readonly observer: HubObserver;
   /** Readers attached to all runs, for MAX_READERS (shared with the Redis hub's replicas when it wraps this hub). */
   readonly readerSlots: ReaderSlots;
+  readonly writeIntervalMs: number;
   private readonly runs = new Map<string, MemoryRun>();
   private retainedBytes = 0;
 
@@ -222,6 +232,7 @@ export class MemoryRunHub implements RunHub {
     this.options = options;
     this.observer = options.observer ?? noopObserver;
     this.readerSlots = options.readerSlots ?? new ReaderSlots(options.readers);
+    this.writeIntervalMs = options.writeIntervalMs ?? 0;
   }
 
   create(options: CreateRunOptions): RunProducer {

@@ -19,7 +19,7 @@ import { ReencodedEntry } from './reencoded-entry.ts';
 const LIVE_COMPACT_ENTRIES = 32;
 
 /** At most this many entries go to a sink in one write, so one reader cannot hog the event loop. */
-const MAX_BATCH_ENTRIES = 512;
+export const MAX_BATCH_ENTRIES = 512;
 
 export class LogReader implements RunSubscription {
   /** Seq of the next entry this reader is sent. */
@@ -55,10 +55,14 @@ export class LogReader implements RunSubscription {
   }
 }
 
-/** What a log reports to and takes slots from: its hub's observer and the process's reader ceilings. */
+/**
+ * What a log reports to and takes slots from (its hub's observer and the process's reader ceilings), and how often
+ * it writes to its readers once its run has a token (MemoryRunHubOptions.writeIntervalMs; 0: every turn).
+ */
 export interface RunLogHost {
   readonly observer: HubObserver;
   readonly readerSlots: ReaderSlots;
+  readonly writeIntervalMs: number;
 }
 
 /**
@@ -70,6 +74,18 @@ let dueLogs: RunLog[] = [];
 function flushDueLogs(): void {
   const logs = dueLogs;
   dueLogs = [];
+  for (const log of logs) log.flushDue();
+}
+
+/**
+ * The logs whose runs have a token and something to deliver, by write interval, in the order they first had it: one
+ * timer an interval flushes them all (see scheduleFlush). Hubs with different intervals (tests) keep apart.
+ */
+const pacedLogs = new Map<number, RunLog[]>();
+
+function flushPacedLogs(intervalMs: number): void {
+  const logs = pacedLogs.get(intervalMs) ?? [];
+  pacedLogs.delete(intervalMs);
   for (const log of logs) log.flushDue();
 }
 
@@ -251,17 +267,32 @@ export class RunLog {
    *   whose clients or proxy run on it (loopback), a write that finds its reader asleep pays for waking it (an
    *   interprocess interrupt in a VM); writes spread between the turn's reads found it asleep time after time.
    *   Measured: 64 streams, `npm run bench`, a sixth of the kernel's CPU in Rivulet was those wake-ups.
-   * A token after the first waits for the rest of its turn's work only, never for a timer: microseconds, or under
-   * load as long as the turn's other work takes (answers starting, say). The first token does not wait (see push):
-   * with it at the turn's end, the paced scenario's TTFT p99 went from 18 to 89 ms while answers opened.
+   * The first token does not wait (see push): with it at the turn's end, the paced scenario's TTFT p99 went from 18 to
+   * 89 ms while answers opened. After it, with a write interval (the host's writeIntervalMs), the run's events wait
+   * for the interval's timer instead, one timer for every log that has something: a stream is written at most once
+   * an interval, the tokens of that interval together (each its own frame), so a reader's socket takes a fraction of
+   * the writes at the cost of at most an interval's wait for a token. The ending never waits (push), nor does a
+   * replay (attach) or a resume after backpressure (deliver). Without an interval a token waits for the rest of its
+   * turn's work only: microseconds, or under load as long as the turn's other work takes (answers starting, say).
    */
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    if (dueLogs.push(this) === 1) setImmediate(flushDueLogs);
+    const intervalMs = this.tokenPushed ? this.host.writeIntervalMs : 0;
+    if (intervalMs <= 0) {
+      if (dueLogs.push(this) === 1) setImmediate(flushDueLogs);
+      return;
+    }
+    const paced = pacedLogs.get(intervalMs);
+    if (paced !== undefined) {
+      paced.push(this);
+      return;
+    }
+    pacedLogs.set(intervalMs, [this]);
+    setTimeout(flushPacedLogs, intervalMs, intervalMs);
   }
 
-  /** The end-of-turn delivery (see scheduleFlush); called by the turn's one immediate. */
+  /** The delivery scheduleFlush set up; called by the turn's one immediate or the interval's timer. */
   flushDue(): void {
     if (!this.flushScheduled) return;
     this.flush();

@@ -106,6 +106,8 @@ export interface RedisReplicasOptions {
   instanceId: string;
   observer: HubObserver;
   readerSlots: ReaderSlots;
+  /** See MemoryRunHubOptions.writeIntervalMs: readers here are written as the owner's readers are. */
+  writeIntervalMs: number;
   /** Expiry of a reader count, in case this instance dies before it clears it. */
   readersTtlMs: number;
   /** Readers here are ended (their clients reconnect, maybe elsewhere) once Redis has been away this long. */
@@ -116,6 +118,7 @@ export interface RedisReplicasOptions {
 export class RedisReplicas implements RunLogHost {
   readonly observer: HubObserver;
   readonly readerSlots: ReaderSlots;
+  readonly writeIntervalMs: number;
   private readonly options: RedisReplicasOptions;
   private readonly replicas = new Map<string, ReplicaLog>();
   /** Replicas of running runs, by stream key: what the blocking read follows. */
@@ -133,6 +136,7 @@ export class RedisReplicas implements RunLogHost {
     this.options = options;
     this.observer = options.observer;
     this.readerSlots = options.readerSlots;
+    this.writeIntervalMs = options.writeIntervalMs;
     // A reconnected connection is a new client with a new id.
     options.blocking.on('close', () => {
       this.blockingId = undefined;

@@ -99,6 +99,7 @@ export class RedisRunHub implements RunHub {
       instanceId: this.instanceId,
       observer: options.observer ?? noopObserver,
       readerSlots,
+      writeIntervalMs: options.writeIntervalMs ?? 0,
       readersTtlMs: runningTtlMs,
       giveUpMs: heartbeatTtlMs,
       logger: options.logger,
