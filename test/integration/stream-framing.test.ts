@@ -5,6 +5,7 @@
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../helpers/test-server.ts';
+import { connectWs, isTerminalFrame } from '../helpers/ws-client.ts';
 
 let server: TestServer;
 /** Multi-byte characters of every UTF-8 length, so a chunk size counted in UTF-16 units would be wrong. */
@@ -237,9 +238,59 @@ describe('a stream after its first token (STREAM_WRITE_INTERVAL_MS)', () => {
       // chunk is one write of the stream.
       const tokenChunks = response.chunks.filter((chunk) => chunk.includes('event: token'));
       expect(tokenChunks.length).toBeLessThan(PACED.length / 4);
-      expect(tokenChunks.some((chunk) => chunk.toString('utf8').split('event: token').length > 4)).toBe(true);
+      // The interval's timer wrote them, not only the ending: a chunk of several tokens before the one with `done`.
+      const tokensIn = (chunk: Buffer): number => chunk.toString('utf8').split('event: token').length - 1;
+      const beforeEnding = response.chunks.slice(
+        0,
+        response.chunks.findIndex((chunk) => chunk.includes('event: done')),
+      );
+      expect(beforeEnding.some((chunk) => tokensIn(chunk) > 3)).toBe(true);
     } finally {
       socket.destroy();
+    }
+  });
+
+  it('sends a WebSocket reader the messages of an interval in one socket write, each still its own message', async () => {
+    // The socket writes the server makes on each connection (what reaches the kernel: one per _write or _writev).
+    const writes = new Map<Socket, Buffer[][]>();
+    const onConnection = (socket: Socket): void => {
+      const calls: Buffer[][] = [];
+      writes.set(socket, calls);
+      const write = socket._write.bind(socket);
+      const writev = socket._writev?.bind(socket);
+      socket._write = (chunk: Buffer, encoding, callback) => {
+        calls.push([Buffer.from(chunk)]);
+        write(chunk, encoding, callback);
+      };
+      if (writev !== undefined) {
+        socket._writev = (chunks, callback) => {
+          calls.push(chunks.map(({ chunk }) => Buffer.from(chunk as Buffer)));
+          writev(chunks, callback);
+        };
+      }
+    };
+    paced.app.server.server.on('connection', onConnection);
+    const client = await connectWs(paced.url);
+    try {
+      client.send({ type: 'chat', message: 'paced over ws', requestId: 'w' });
+      const accepted = await client.waitFor((frame) => frame.type === 'accepted');
+      const runId = accepted.type === 'accepted' ? accepted.runId : '';
+      await client.waitFor((frame) => isTerminalFrame(frame, runId));
+      const tokens = client.frames.filter((frame) => frame.type === 'event' && frame.event.type === 'token');
+      expect(
+        tokens.map((frame) =>
+          frame.type === 'event' && frame.event.type === 'token' ? frame.event.text : '',
+        ),
+      ).toEqual(PACED);
+      // The connection's writes that carried tokens: a few, not one per token.
+      const tokenWrites = [...writes.values()]
+        .flat()
+        .filter((pieces) => Buffer.concat(pieces).includes('"type":"token"'));
+      expect(tokenWrites.length).toBeGreaterThan(0);
+      expect(tokenWrites.length).toBeLessThan(PACED.length / 4);
+    } finally {
+      paced.app.server.server.off('connection', onConnection);
+      client.socket.close();
     }
   });
 });

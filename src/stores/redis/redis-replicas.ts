@@ -215,6 +215,8 @@ export class RedisReplicas implements RunLogHost {
     const replica = this.replicas.get(runId);
     if (replica === undefined) return;
     this.drop(replica);
+    // What it received and has not written yet (a write interval's wait) goes out first.
+    replica.deliverAll();
     replica.endReaders();
   }
 

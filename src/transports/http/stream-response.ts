@@ -58,8 +58,8 @@ export async function streamRunToResponse(
   const encoding = policy.choose(options.compression.acceptEncoding);
   const closed = closedOf(response);
   // Where frames go: the response, or a compressor in front of it once the stream is open. Either way each write is
-  // one hub batch (the hub delivers what a turn appended in one write) and leaves at once: the compressor flushes
-  // every write, so a token never waits inside it.
+  // one hub batch (what a turn appended, or after the first token what a write interval gathered) and leaves at once:
+  // the compressor flushes every write, so a token never waits inside it.
   let out: Writable = response;
   let opened = false;
   const open = (): void => {
@@ -110,7 +110,7 @@ export async function streamRunToResponse(
   // the usage after them, or those alone, or the ending) waits in the corked socket for what follows: the ending, when
   // the answer's store lands by the end of the next event-loop turn (always on SQLite), leaves with it and the
   // stream's last chunk in one write instead of two or three. A batch ending in a token or the stream's end sends
-  // everything at once; nothing waits past the next turn.
+  // everything at once; nothing waits here past the next turn (the hub's write interval comes before this).
   let tokenSent = false;
   let holding = false;
   const release = (): void => {

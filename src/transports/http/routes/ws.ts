@@ -1,6 +1,7 @@
 // GET /api/ws: chat, resume and stop over one WebSocket, with ping/pong heartbeat and backpressure.
 
 import { randomUUID } from 'node:crypto';
+import { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
 import { RivuletError, toRivuletError } from '../../../core/errors.ts';
@@ -343,7 +344,20 @@ function closeUnread(socket: WebSocket): void {
   if (socket.readyState === socket.OPEN) socket.close(CLOSE_TRY_AGAIN_LATER, 'too much unread data');
 }
 
-/** A reader that sends one WebSocket message per event and pauses when the socket's buffer is full. */
+/**
+ * The TCP socket under a `ws` WebSocket, to cork a batch's messages into one write. `ws` keeps it as `_socket`, outside
+ * its typed API; undefined should that ever change (each message is then its own write, as `ws` sends it).
+ */
+function tcpSocketOf(socket: WebSocket): Duplex | undefined {
+  const tcp = (socket as unknown as { _socket?: unknown })._socket;
+  return tcp instanceof Duplex ? tcp : undefined;
+}
+
+/**
+ * A reader that sends one WebSocket message per event and pauses when the socket's buffer is full. A batch's messages
+ * leave in one socket write (corked around the sends), as an SSE batch does: a write costs about as much as the rest of
+ * a token's path.
+ */
 function wsSink(socket: WebSocket, runId: string, resume: () => void, end: () => void): RunSink {
   return {
     write(entries) {
@@ -353,13 +367,19 @@ function wsSink(socket: WebSocket, runId: string, resume: () => void, end: () =>
         return false;
       }
       const last = entries.length - 1;
-      for (let index = 0; index < last; index += 1) socket.send(encodeWsEventFrame(runId, entries[index]!));
-      const full = socket.bufferedAmount > WS_HIGH_WATER_BYTES;
-      const frame = encodeWsEventFrame(runId, entries[last]!);
-      // The send callback runs once this frame (and everything queued before it) reached the kernel.
-      if (full) socket.send(frame, resume);
-      else socket.send(frame);
-      return !full;
+      const tcp = last > 0 ? tcpSocketOf(socket) : undefined;
+      tcp?.cork();
+      try {
+        for (let index = 0; index < last; index += 1) socket.send(encodeWsEventFrame(runId, entries[index]!));
+        const full = socket.bufferedAmount > WS_HIGH_WATER_BYTES;
+        const frame = encodeWsEventFrame(runId, entries[last]!);
+        // The send callback runs once this frame (and everything queued before it) reached the kernel.
+        if (full) socket.send(frame, resume);
+        else socket.send(frame);
+        return !full;
+      } finally {
+        tcp?.uncork();
+      }
     },
     end,
   };
