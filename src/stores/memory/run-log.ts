@@ -66,26 +66,16 @@ export interface RunLogHost {
 }
 
 /**
- * The logs with something to deliver at the end of this event-loop turn, in the order they first had it: one
- * immediate flushes them all (an immediate per log and turn cost more than the delivery's own JavaScript).
+ * The logs with something to deliver, by how long they wait (0: the end of this event-loop turn; else a write
+ * interval, see scheduleFlush), each list in the order its logs first had something: one immediate or one timer
+ * flushes a whole list (an immediate per log and turn cost more than the delivery's own JavaScript). Hubs with
+ * different intervals (tests) keep apart.
  */
-let dueLogs: RunLog[] = [];
+const dueLogs = new Map<number, RunLog[]>();
 
-function flushDueLogs(): void {
-  const logs = dueLogs;
-  dueLogs = [];
-  for (const log of logs) log.flushDue();
-}
-
-/**
- * The logs whose runs have a token and something to deliver, by write interval, in the order they first had it: one
- * timer an interval flushes them all (see scheduleFlush). Hubs with different intervals (tests) keep apart.
- */
-const pacedLogs = new Map<number, RunLog[]>();
-
-function flushPacedLogs(intervalMs: number): void {
-  const logs = pacedLogs.get(intervalMs) ?? [];
-  pacedLogs.delete(intervalMs);
+function flushDueLogs(waitMs: number): void {
+  const logs = dueLogs.get(waitMs) ?? [];
+  dueLogs.delete(waitMs);
   for (const log of logs) log.flushDue();
 }
 
@@ -278,18 +268,15 @@ export class RunLog {
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    const intervalMs = this.tokenPushed ? this.host.writeIntervalMs : 0;
-    if (intervalMs <= 0) {
-      if (dueLogs.push(this) === 1) setImmediate(flushDueLogs);
+    const waitMs = this.tokenPushed ? Math.max(0, this.host.writeIntervalMs) : 0;
+    const due = dueLogs.get(waitMs);
+    if (due !== undefined) {
+      due.push(this);
       return;
     }
-    const paced = pacedLogs.get(intervalMs);
-    if (paced !== undefined) {
-      paced.push(this);
-      return;
-    }
-    pacedLogs.set(intervalMs, [this]);
-    setTimeout(flushPacedLogs, intervalMs, intervalMs);
+    dueLogs.set(waitMs, [this]);
+    if (waitMs === 0) setImmediate(flushDueLogs, 0);
+    else setTimeout(flushDueLogs, waitMs, waitMs);
   }
 
   /** The delivery scheduleFlush set up; called by the turn's one immediate or the interval's timer. */
