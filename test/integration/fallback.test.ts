@@ -137,8 +137,10 @@ describe('after the first token', () => {
 
   it('a stall fails over within LLM_STALL_MS + 100 ms and closes the stalled connection', async () => {
     const stallMs = 400;
+    // Timed at the client: with a write interval the last token before the stall and the failover would each leave up
+    // to an interval late (STREAM_WRITE_INTERVAL_MS), blurring the stall timer this measures; written as they come.
     const chain = await startChain(
-      { LLM_STALL_MS: String(stallMs) },
+      { LLM_STALL_MS: String(stallMs), STREAM_WRITE_INTERVAL_MS: '0' },
       { tokenCount: 30, stallAfter: 4 },
       { tokenCount: 5 },
     );
