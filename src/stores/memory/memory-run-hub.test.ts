@@ -175,6 +175,9 @@ describe('MemoryRunHub write interval (STREAM_WRITE_INTERVAL_MS)', () => {
       await tick();
       expect(seqsOfWrites(sink).at(-1)).toEqual([5, 6]);
       expect(sink.ended).toBe(true);
+      // Nothing else waited on the interval: its timer is cancelled, not left to wake an idle process for nothing.
+      // The timers left are the hubs' own: the other run's time limit and this finished run's retention.
+      expect(vi.getTimerCount()).toBe(2);
       expect(sink.events.map((event) => (event.type === 'token' ? event.text : event.type))).toEqual([
         'phase',
         'a',

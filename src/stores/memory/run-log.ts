@@ -65,18 +65,47 @@ export interface RunLogHost {
   readonly writeIntervalMs: number;
 }
 
-/**
- * The logs with something to deliver, by how long they wait (0: the end of this event-loop turn; else a write
- * interval, see scheduleFlush), each list in the order its logs first had something: one immediate or one timer
- * flushes a whole list (an immediate per log and turn cost more than the delivery's own JavaScript). Hubs with
- * different intervals (tests) keep apart.
- */
-const dueLogs = new Map<number, RunLog[]>();
+/** The open list per wait; hubs with different intervals (tests) keep apart. */
+const dueLists = new Map<number, DueList>();
 
-function flushDueLogs(waitMs: number): void {
-  const logs = dueLogs.get(waitMs) ?? [];
-  dueLogs.delete(waitMs);
-  for (const log of logs) log.flushDue();
+/**
+ * The logs with something to deliver that wait together (0: for the end of this event-loop turn; else a write
+ * interval, see scheduleFlush), in the order they first had something: one immediate or one timer flushes the whole
+ * list (an immediate per log and turn cost more than the delivery's own JavaScript). `waiting` counts the logs on it
+ * that still wait: a log can be flushed before its list is (its ending, its first token), and when none is left the
+ * list's immediate or timer is cancelled instead of waking an idle process for nothing (a short answer's tokens after
+ * the first wait for the interval, then leave with its ending).
+ */
+class DueList {
+  readonly logs: RunLog[] = [];
+  waiting = 0;
+  readonly waitMs: number;
+  private readonly handle: NodeJS.Immediate | NodeJS.Timeout;
+
+  constructor(waitMs: number) {
+    this.waitMs = waitMs;
+    this.handle = waitMs === 0 ? setImmediate(flushDueList, this) : setTimeout(flushDueList, waitMs, this);
+    dueLists.set(waitMs, this);
+  }
+
+  add(log: RunLog): void {
+    this.logs.push(log);
+    this.waiting += 1;
+  }
+
+  /** Takes a log off the list; its immediate or timer is cancelled when no log on it waits any more. */
+  leave(): void {
+    this.waiting -= 1;
+    if (this.waiting > 0) return;
+    if (dueLists.get(this.waitMs) === this) dueLists.delete(this.waitMs);
+    if (this.waitMs === 0) clearImmediate(this.handle as NodeJS.Immediate);
+    else clearTimeout(this.handle as NodeJS.Timeout);
+  }
+}
+
+function flushDueList(list: DueList): void {
+  if (dueLists.get(list.waitMs) === list) dueLists.delete(list.waitMs);
+  for (const log of list.logs) log.flushDue(list);
 }
 
 export class RunLog {
@@ -93,7 +122,8 @@ export class RunLog {
   bytes = 0;
   state: RunState = 'running';
   protected readonly host: RunLogHost;
-  private flushScheduled = false;
+  /** The list this log waits on for its next delivery (see scheduleFlush); undefined when nothing waits. */
+  private dueList: DueList | undefined;
   /** Set by the first token: a reader attaching earlier joins the burst's write (see attach). */
   private tokenPushed = false;
   /** Entries still holding their JSON until every reader has been sent them (see ReencodedEntry). */
@@ -266,23 +296,16 @@ export class RunLog {
    * turn's work only: microseconds, or under load as long as the turn's other work takes (answers starting, say).
    */
   private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
+    if (this.dueList !== undefined) return;
     const waitMs = this.tokenPushed ? Math.max(0, this.host.writeIntervalMs) : 0;
-    const due = dueLogs.get(waitMs);
-    if (due !== undefined) {
-      due.push(this);
-      return;
-    }
-    dueLogs.set(waitMs, [this]);
-    if (waitMs === 0) setImmediate(flushDueLogs, 0);
-    else setTimeout(flushDueLogs, waitMs, waitMs);
+    const list = dueLists.get(waitMs) ?? new DueList(waitMs);
+    list.add(this);
+    this.dueList = list;
   }
 
-  /** The delivery scheduleFlush set up; called by the turn's one immediate or the interval's timer. */
-  flushDue(): void {
-    if (!this.flushScheduled) return;
-    this.flush();
+  /** The delivery scheduleFlush set up, unless the log was flushed since; called by its list's immediate or timer. */
+  flushDue(list: DueList): void {
+    if (this.dueList === list) this.flush();
   }
 
   /** Called once when the terminal entry is pushed. */
@@ -295,7 +318,11 @@ export class RunLog {
   protected readerDetached(): void {}
 
   private readonly flush = (): void => {
-    this.flushScheduled = false;
+    const list = this.dueList;
+    if (list !== undefined) {
+      this.dueList = undefined;
+      list.leave();
+    }
     this.deliverToReaders();
   };
 
