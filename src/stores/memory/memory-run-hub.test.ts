@@ -190,8 +190,8 @@ describe('MemoryRunHub write interval (STREAM_WRITE_INTERVAL_MS)', () => {
       hub.close();
       unpaced.close();
     } finally {
-      // The interval's timer the last token set fires (as it would): a timer dropped unfired would leave its
-      // interval's waiting list without one for the rest of this file.
+      // Should an assertion fail before the ending cancelled it, the interval's timer still fires: a timer dropped
+      // unfired would leave its interval's waiting list without one for the rest of this file.
       vi.runOnlyPendingTimers();
       vi.useRealTimers();
     }
