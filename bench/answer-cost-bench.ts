@@ -20,6 +20,7 @@ import {
   failureLines,
   levelTable,
   median,
+  targetSummary,
   type AnswerTrial,
   type ColumnName,
   type LevelResult,
@@ -477,16 +478,7 @@ async function main(): Promise<number> {
     console.log(`issue 15 target: server CPU per answer <= ${GOAL_CPU_MICROSECONDS} µs`);
     for (const column of columns) {
       if (column !== 'sqlite' && column !== 'postgres') continue;
-      const figures = levels.map((level) => ({ level, figures: columnFigures(level, column) }));
-      const parts = figures.map(({ level, figures: each }) => {
-        const cpu = each?.cpuMicrosecondsPerAnswer;
-        const backend = each?.backendCpuMicrosecondsPerAnswer;
-        const verdict = cpu === undefined ? 'n/a' : cpu <= GOAL_CPU_MICROSECONDS ? 'met' : 'not met';
-        const backendNote = backend === undefined ? '' : ` (+ ${backend.toFixed(0)} µs in PostgreSQL)`;
-        const load = level.followUps === undefined ? `c=${level.concurrency}` : 'follow-ups';
-        return `${load} ${cpu?.toFixed(0) ?? 'n/a'} µs${backendNote}: ${verdict}`;
-      });
-      console.log(`- ${COLUMN_TITLES[column]}: ${parts.join('; ')}`);
+      console.log(targetSummary(levels, column, GOAL_CPU_MICROSECONDS));
     }
     if (database === undefined) {
       console.log('- Rivulet PostgreSQL: skipped (see above)');

@@ -44,6 +44,10 @@ export interface ColumnFigures {
   /** Wall time of a trial divided by its answers: the mean answer's duration at c=1, 1/throughput above. */
   wallMsPerAnswer: number;
   cpuMicrosecondsPerAnswer: number | undefined;
+  /** Each trial's server CPU per answer, in trial order (the median above is of these): how much the runs moved. */
+  cpuPerTrial: number[];
+  /** The raw pipe's median in the same level, as a reference for the load (one at a time costs it more too). */
+  rawPipeCpuMicrosecondsPerAnswer: number | undefined;
   cpuMinusRawPipe: number | undefined;
   backendCpuMicrosecondsPerAnswer: number | undefined;
   failed: number;
@@ -84,7 +88,10 @@ export function columnFigures(level: LevelResult, column: ColumnName): ColumnFig
               : percentile(trial.ttftMs, p) - percentile(reference.ttftMs, p);
           }),
         );
-  const cpu = medianOrUndefined(trials.map((trial) => perAnswer(trial, trial.relayCpuMicroseconds)));
+  const cpuPerTrial = trials
+    .map((trial) => perAnswer(trial, trial.relayCpuMicroseconds))
+    .filter((value): value is number => value !== undefined && Number.isFinite(value));
+  const cpu = medianOrUndefined(cpuPerTrial);
   const rawPipeCpu = medianOrUndefined(rawPipe.map((trial) => perAnswer(trial, trial.relayCpuMicroseconds)));
   return {
     ttftP50Ms: median(trials.map((trial) => percentile(trial.ttftMs, 50))),
@@ -93,6 +100,8 @@ export function columnFigures(level: LevelResult, column: ColumnName): ColumnFig
     addedTtftP95Ms: added(95),
     wallMsPerAnswer: median(trials.map((trial) => trial.elapsedMs / Math.max(1, trial.completed))),
     cpuMicrosecondsPerAnswer: cpu,
+    cpuPerTrial,
+    rawPipeCpuMicrosecondsPerAnswer: rawPipeCpu,
     cpuMinusRawPipe:
       column === 'raw-pipe' || cpu === undefined || rawPipeCpu === undefined ? undefined : cpu - rawPipeCpu,
     backendCpuMicrosecondsPerAnswer: medianOrUndefined(
@@ -148,4 +157,33 @@ export function failureLines(level: LevelResult): string[] {
     }
   }
   return lines;
+}
+
+/**
+ * One store's line under the issue's per-answer target: each level's median server CPU per answer, its trials and the
+ * raw pipe's figure beside it, and whether the median is within `goalMicroseconds`. Example: `c=1 1600 µs (trials 1550
+ * / 1600 / 1725; raw pipe 300): not met`.
+ */
+export function targetSummary(
+  levels: readonly LevelResult[],
+  column: ColumnName,
+  goalMicroseconds: number,
+): string {
+  const parts = levels.map((level) => {
+    const figures = columnFigures(level, column);
+    const cpu = figures?.cpuMicrosecondsPerAnswer;
+    const verdict = cpu === undefined ? 'n/a' : cpu <= goalMicroseconds ? 'met' : 'not met';
+    const load = level.followUps === undefined ? `c=${level.concurrency}` : 'follow-ups';
+    const context: string[] = [];
+    if (figures !== undefined && figures.cpuPerTrial.length > 1) {
+      context.push(`trials ${figures.cpuPerTrial.map((value) => value.toFixed(0)).join(' / ')}`);
+    }
+    const rawPipe = figures?.rawPipeCpuMicrosecondsPerAnswer;
+    if (rawPipe !== undefined) context.push(`raw pipe ${rawPipe.toFixed(0)}`);
+    const backend = figures?.backendCpuMicrosecondsPerAnswer;
+    if (backend !== undefined) context.push(`+ ${backend.toFixed(0)} µs in PostgreSQL`);
+    const note = context.length === 0 ? '' : ` (${context.join('; ')})`;
+    return `${load} ${cpu?.toFixed(0) ?? 'n/a'} µs${note}: ${verdict}`;
+  });
+  return `- ${COLUMN_TITLES[column]}: ${parts.join('; ')}`;
 }
