@@ -97,14 +97,19 @@ class DueList {
   leave(): void {
     this.waiting -= 1;
     if (this.waiting > 0) return;
-    if (dueLists.get(this.waitMs) === this) dueLists.delete(this.waitMs);
+    this.close();
     if (this.waitMs === 0) clearImmediate(this.handle as NodeJS.Immediate);
     else clearTimeout(this.handle as NodeJS.Timeout);
+  }
+
+  /** Takes no more logs: the next to wait starts a new list (unless a newer one is open already). */
+  close(): void {
+    if (dueLists.get(this.waitMs) === this) dueLists.delete(this.waitMs);
   }
 }
 
 function flushDueList(list: DueList): void {
-  if (dueLists.get(list.waitMs) === list) dueLists.delete(list.waitMs);
+  list.close();
   for (const log of list.logs) log.flushDue(list);
 }
 

@@ -359,6 +359,8 @@ function tcpSocketOf(socket: WebSocket): Duplex | undefined {
  * a token's path.
  */
 function wsSink(socket: WebSocket, runId: string, resume: () => void, end: () => void): RunSink {
+  // The connection's TCP socket, found once: the sink lives on that connection.
+  const tcpSocket = tcpSocketOf(socket);
   return {
     write(entries) {
       if (socket.readyState !== socket.OPEN) return false;
@@ -367,7 +369,7 @@ function wsSink(socket: WebSocket, runId: string, resume: () => void, end: () =>
         return false;
       }
       const last = entries.length - 1;
-      const tcp = last > 0 ? tcpSocketOf(socket) : undefined;
+      const tcp = last > 0 ? tcpSocket : undefined;
       tcp?.cork();
       try {
         for (let index = 0; index < last; index += 1) socket.send(encodeWsEventFrame(runId, entries[index]!));
