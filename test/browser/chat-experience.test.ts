@@ -298,11 +298,58 @@ describe.skipIf(!chromiumAvailable)('web app chat experience in Chromium', () =>
     await screenshot(page, 'chat-jump-phone');
     await jump.click();
     await expect
-      .poll(() =>
-        messages.evaluate((element) => element.scrollHeight - element.scrollTop - element.clientHeight < 60),
+      .poll(
+        () => messages.evaluate((element) => element.scrollHeight - element.scrollTop - element.clientHeight),
+        {
+          timeout: 10_000,
+        },
       )
-      .toBe(true);
+      .toBeLessThan(60);
     await expect.poll(() => jump.count()).toBe(0);
+  });
+
+  it('after the jump, keeps following an answer that grows while the view scrolls down', async () => {
+    await page.setViewportSize(PHONE);
+    // Three paragraphs every 250 ms: the answer grows while the smooth scroll to its end is under way.
+    const parts = Array.from({ length: 48 }, (_, index) => `Part ${index + 1}.\n\nMore.\n\nAnd more.\n\n`);
+    server.upstream.setScenario({ tokens: parts, interTokenMs: 250 });
+    await page.goto(server.url);
+    await ask(page, 'Write a long answer.');
+    const messages = page.locator('.rv-messages');
+    await expect
+      .poll(() => messages.evaluate((element) => element.scrollHeight > element.clientHeight * 2), {
+        timeout: 30_000,
+      })
+      .toBe(true);
+    await messages.hover();
+    await page.mouse.wheel(0, -3000);
+    await page.getByRole('button', { name: /Jump to latest/ }).waitFor();
+    // Clicked just after a token landed, so the scroll is still moving when the next ones arrive.
+    await messages.evaluate(
+      (element) =>
+        new Promise<void>((resolve) => {
+          const observer = new MutationObserver(() => {
+            observer.disconnect();
+            element.parentElement?.querySelector<HTMLButtonElement>('.rv-jump')?.click();
+            resolve();
+          });
+          observer.observe(element, { subtree: true, childList: true, characterData: true });
+        }),
+    );
+    expect(await lastAnswer(page).getAttribute('data-status')).toBe('streaming');
+    await lastAnswer(page).and(page.locator('[data-status="complete"]')).waitFor({ timeout: 30_000 });
+    await expect
+      .poll(
+        () => messages.evaluate((element) => element.scrollHeight - element.scrollTop - element.clientHeight),
+        {
+          timeout: 10_000,
+        },
+      )
+      .toBeLessThan(60);
+    expect(await page.getByRole('button', { name: /Jump to latest|Back to the end/ }).count()).toBe(0);
+    // The jump is over: the reader's next scroll up counts again.
+    await page.mouse.wheel(0, -1000);
+    await page.getByRole('button', { name: /Back to the end/ }).waitFor();
   });
 
   it('shows starter questions in an empty chat; one click asks it', async () => {

@@ -30,6 +30,11 @@ export function queueLabel(queue: NonNullable<UiMessage['queue']>): string {
   return `Waiting for the model (position ${queue.position}${about})…`;
 }
 
+/** Smooth, unless the reader asked their system for reduced motion. */
+function scrollBehavior(): ScrollBehavior {
+  return globalThis.matchMedia?.('(prefers-reduced-motion: reduce)').matches === true ? 'auto' : 'smooth';
+}
+
 export interface ChatPanelProps {
   chat: UseChat;
   /** Shown when there is no message yet. */
@@ -56,33 +61,59 @@ export function ChatPanel({
 }: ChatPanelProps): VNode {
   const list = useRef<HTMLDivElement>(null);
   const pinned = useRef(true);
+  // Set by "Jump to latest" until the view reaches the end or the reader takes over: the smooth scroll's own scroll
+  // events pass through positions above the end, and must not count as the reader scrolling away again.
+  const jumping = useRef(false);
   const [away, setAway] = useState(false);
   const last = chat.messages.at(-1);
 
-  // Follows the answer while the reader is at the bottom; leaves them alone once they scroll up to read.
+  // Follows the answer while the reader is at the bottom; leaves them alone once they scroll up to read. During a
+  // jump the smooth scroll is aimed again at the new end, so text that lands while it moves is not left below.
   useLayoutEffect(() => {
     const element = list.current;
-    if (element !== null && pinned.current) element.scrollTop = element.scrollHeight;
+    if (element === null || !pinned.current) return;
+    if (jumping.current) element.scrollTo({ top: element.scrollHeight, behavior: scrollBehavior() });
+    else element.scrollTop = element.scrollHeight;
   }, [chat.messages]);
 
   const onScroll = (): void => {
     const element = list.current;
     if (element === null) return;
-    pinned.current = element.scrollHeight - element.scrollTop - element.clientHeight < 48;
+    const atEnd = element.scrollHeight - element.scrollTop - element.clientHeight < 48;
+    if (jumping.current) {
+      if (!atEnd) return;
+      jumping.current = false;
+    }
+    pinned.current = atEnd;
     if (away === pinned.current) setAway(!pinned.current);
+  };
+  // The reader's own wheel, touch, key or pointer ends a jump, so their next scroll counts again.
+  const readerTakesOver = (): void => {
+    jumping.current = false;
   };
   const jumpToLatest = (): void => {
     const element = list.current;
     if (element === null) return;
     pinned.current = true;
+    jumping.current = true;
     setAway(false);
-    element.scrollTo({ top: element.scrollHeight, behavior: 'smooth' });
+    element.scrollTo({ top: element.scrollHeight, behavior: scrollBehavior() });
   };
 
   const lastAssistant = chat.messages.findLastIndex((message) => message.role === 'assistant');
   return (
     <div class="rv-chat">
-      <div class="rv-messages" ref={list} onScroll={onScroll} role="log" aria-label="Conversation">
+      <div
+        class="rv-messages"
+        ref={list}
+        onScroll={onScroll}
+        onWheel={readerTakesOver}
+        onTouchStart={readerTakesOver}
+        onKeyDown={readerTakesOver}
+        onPointerDown={readerTakesOver}
+        role="log"
+        aria-label="Conversation"
+      >
         {chat.messages.length === 0 ? (
           <div class="rv-empty">
             <p class="rv-greeting">{greeting ?? 'Ask a question about your documents.'}</p>
