@@ -3,7 +3,7 @@
 // themselves, citation previews on hover and keyboard focus that open their passage, code blocks that copy, the
 // history by keyboard (search, rename, delete with confirmation), the skip link, jump to latest, starters.
 
-import type { Page } from 'playwright-core';
+import type { Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { chromiumAvailable, launchBrowser, screenshot, type Browser } from '../helpers/browser.ts';
 import { startTestServer, type TestServer } from '../helpers/test-server.ts';
@@ -25,6 +25,10 @@ const CODE = 'const source = new EventSource(`/api/runs/${runId}/events`);';
 const tokens = (text: string, size = 4): string[] => text.match(new RegExp(`[\\s\\S]{1,${size}}`, 'g')) ?? [];
 
 const lastAnswer = (page: Page) => page.locator('.rv-assistant').last();
+
+/** How far the conversation's end is below what the reader sees, in px. */
+const distanceFromEnd = (messages: Locator): Promise<number> =>
+  messages.evaluate((element) => element.scrollHeight - element.scrollTop - element.clientHeight);
 
 async function ask(page: Page, question: string): Promise<void> {
   await page.getByLabel('Your question').fill(question);
@@ -278,17 +282,27 @@ describe.skipIf(!chromiumAvailable)('web app chat experience in Chromium', () =>
     expect(listed.conversations.map((item) => item.title)).toEqual(['Keep this conversation']);
   });
 
-  it('offers to jump to the latest text once the reader scrolled up during an answer', async () => {
+  /** Asks on a phone-sized page; resolves once the streaming answer is `screens` screens tall. */
+  async function askUntilTall(question: string, screens: number): Promise<Locator> {
     await page.setViewportSize(PHONE);
-    server.upstream.setScenario({ answer: 'markdown', interTokenMs: 30 });
     await page.goto(server.url);
-    await ask(page, 'How do I stop an answer that is still being generated?');
+    await ask(page, question);
     const messages = page.locator('.rv-messages');
     await expect
-      .poll(() => messages.evaluate((element) => element.scrollHeight > element.clientHeight * 1.5), {
-        timeout: 30_000,
-      })
+      .poll(
+        () =>
+          messages.evaluate((element, times) => element.scrollHeight > element.clientHeight * times, screens),
+        {
+          timeout: 30_000,
+        },
+      )
       .toBe(true);
+    return messages;
+  }
+
+  it('offers to jump to the latest text once the reader scrolled up during an answer', async () => {
+    server.upstream.setScenario({ answer: 'markdown', interTokenMs: 30 });
+    const messages = await askUntilTall('How do I stop an answer that is still being generated?', 1.5);
     expect(await page.getByRole('button', { name: /Jump to latest/ }).count()).toBe(0);
     await messages.hover();
     await page.mouse.wheel(0, -2000);
@@ -297,30 +311,15 @@ describe.skipIf(!chromiumAvailable)('web app chat experience in Chromium', () =>
     expect(await lastAnswer(page).getAttribute('data-status')).toBe('streaming');
     await screenshot(page, 'chat-jump-phone');
     await jump.click();
-    await expect
-      .poll(
-        () => messages.evaluate((element) => element.scrollHeight - element.scrollTop - element.clientHeight),
-        {
-          timeout: 10_000,
-        },
-      )
-      .toBeLessThan(60);
+    await expect.poll(() => distanceFromEnd(messages), { timeout: 10_000 }).toBeLessThan(60);
     await expect.poll(() => jump.count()).toBe(0);
   });
 
   it('after the jump, keeps following an answer that grows while the view scrolls down', async () => {
-    await page.setViewportSize(PHONE);
     // Three paragraphs every 250 ms: the answer grows while the smooth scroll to its end is under way.
     const parts = Array.from({ length: 48 }, (_, index) => `Part ${index + 1}.\n\nMore.\n\nAnd more.\n\n`);
     server.upstream.setScenario({ tokens: parts, interTokenMs: 250 });
-    await page.goto(server.url);
-    await ask(page, 'Write a long answer.');
-    const messages = page.locator('.rv-messages');
-    await expect
-      .poll(() => messages.evaluate((element) => element.scrollHeight > element.clientHeight * 2), {
-        timeout: 30_000,
-      })
-      .toBe(true);
+    const messages = await askUntilTall('Write a long answer.', 2);
     await messages.hover();
     await page.mouse.wheel(0, -3000);
     await page.getByRole('button', { name: /Jump to latest/ }).waitFor();
@@ -338,14 +337,7 @@ describe.skipIf(!chromiumAvailable)('web app chat experience in Chromium', () =>
     );
     expect(await lastAnswer(page).getAttribute('data-status')).toBe('streaming');
     await lastAnswer(page).and(page.locator('[data-status="complete"]')).waitFor({ timeout: 30_000 });
-    await expect
-      .poll(
-        () => messages.evaluate((element) => element.scrollHeight - element.scrollTop - element.clientHeight),
-        {
-          timeout: 10_000,
-        },
-      )
-      .toBeLessThan(60);
+    await expect.poll(() => distanceFromEnd(messages), { timeout: 10_000 }).toBeLessThan(60);
     expect(await page.getByRole('button', { name: /Jump to latest|Back to the end/ }).count()).toBe(0);
     // The jump is over: the reader's next scroll up counts again.
     await page.mouse.wheel(0, -1000);
