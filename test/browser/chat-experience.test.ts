@@ -344,6 +344,38 @@ describe.skipIf(!chromiumAvailable)('web app chat experience in Chromium', () =>
     await page.getByRole('button', { name: /Back to the end/ }).waitFor();
   });
 
+  it('a scroll up while the jump is under way, by any means, leaves the reader where they went', async () => {
+    const parts = Array.from({ length: 48 }, (_, index) => `Part ${index + 1}.\n\nMore.\n\nAnd more.\n\n`);
+    server.upstream.setScenario({ tokens: parts, interTokenMs: 250 });
+    const messages = await askUntilTall('Write a long answer.', 2);
+    await messages.hover();
+    await page.mouse.wheel(0, -3000);
+    await page.getByRole('button', { name: /Jump to latest/ }).waitFor();
+    // While the jump moves down, the page scrolls up without any input event on the list, as find in page or a
+    // screen reader does.
+    await messages.evaluate(
+      (element) =>
+        new Promise<void>((resolve) => {
+          const onScroll = (): void => {
+            if (element.scrollTop < 300) return;
+            element.removeEventListener('scroll', onScroll);
+            element.scrollTop = 100;
+            resolve();
+          };
+          element.addEventListener('scroll', onScroll);
+          element.parentElement?.querySelector<HTMLButtonElement>('.rv-jump')?.click();
+        }),
+    );
+    // More of the answer arrives, and the view stays well above its end, where the reader went.
+    const height = await messages.evaluate((element) => element.scrollHeight);
+    await expect
+      .poll(() => messages.evaluate((element) => element.scrollHeight))
+      .toBeGreaterThan(height + 300);
+    expect(await distanceFromEnd(messages)).toBeGreaterThan(1000);
+    await page.getByRole('button', { name: /Jump to latest/ }).waitFor();
+    expect(await lastAnswer(page).getAttribute('data-status')).toBe('streaming');
+  });
+
   it('shows starter questions in an empty chat; one click asks it', async () => {
     server.upstream.setScenario({ tokens: ['Started.'] });
     await page.goto(server.url);

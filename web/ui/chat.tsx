@@ -30,6 +30,11 @@ export function queueLabel(queue: NonNullable<UiMessage['queue']>): string {
   return `Waiting for the model (position ${queue.position}${about})…`;
 }
 
+/** Whether the reader sees the conversation's end (within 48 px): the panel then follows the answer. */
+function nearEnd(element: HTMLElement): boolean {
+  return element.scrollHeight - element.scrollTop - element.clientHeight < 48;
+}
+
 /** Smooth, unless the reader asked their system for reduced motion. */
 function scrollBehavior(): ScrollBehavior {
   return globalThis.matchMedia?.('(prefers-reduced-motion: reduce)').matches === true ? 'auto' : 'smooth';
@@ -61,9 +66,11 @@ export function ChatPanel({
 }: ChatPanelProps): VNode {
   const list = useRef<HTMLDivElement>(null);
   const pinned = useRef(true);
-  // Set by "Jump to latest" until the view reaches the end or the reader takes over: the smooth scroll's own scroll
-  // events pass through positions above the end, and must not count as the reader scrolling away again.
+  // Set by "Jump to latest" until the view reaches the end or moves up: the smooth scroll's own scroll events pass
+  // through positions above the end on its way down, and must not count as the reader scrolling away again. Only the
+  // reader moves the view up (wheel, touch, keys, the scrollbar, find in page, a screen reader), so that ends a jump.
   const jumping = useRef(false);
+  const lastTop = useRef(0);
   const [away, setAway] = useState(false);
   const last = chat.messages.at(-1);
 
@@ -79,41 +86,35 @@ export function ChatPanel({
   const onScroll = (): void => {
     const element = list.current;
     if (element === null) return;
-    const atEnd = element.scrollHeight - element.scrollTop - element.clientHeight < 48;
+    const top = element.scrollTop;
+    const movedUp = top < lastTop.current;
+    lastTop.current = top;
+    const atEnd = nearEnd(element);
     if (jumping.current) {
-      if (!atEnd) return;
+      if (!atEnd && !movedUp) return;
       jumping.current = false;
     }
     pinned.current = atEnd;
     if (away === pinned.current) setAway(!pinned.current);
   };
-  // The reader's own wheel, touch, key or pointer ends a jump, so their next scroll counts again.
-  const readerTakesOver = (): void => {
-    jumping.current = false;
-  };
   const jumpToLatest = (): void => {
     const element = list.current;
     if (element === null) return;
     pinned.current = true;
-    jumping.current = true;
     setAway(false);
+    // Nearly at the end already (the panel grew taller, say): no scroll event might come to end a jump.
+    if (nearEnd(element)) {
+      element.scrollTop = element.scrollHeight;
+      return;
+    }
+    jumping.current = true;
     element.scrollTo({ top: element.scrollHeight, behavior: scrollBehavior() });
   };
 
   const lastAssistant = chat.messages.findLastIndex((message) => message.role === 'assistant');
   return (
     <div class="rv-chat">
-      <div
-        class="rv-messages"
-        ref={list}
-        onScroll={onScroll}
-        onWheel={readerTakesOver}
-        onTouchStart={readerTakesOver}
-        onKeyDown={readerTakesOver}
-        onPointerDown={readerTakesOver}
-        role="log"
-        aria-label="Conversation"
-      >
+      <div class="rv-messages" ref={list} onScroll={onScroll} role="log" aria-label="Conversation">
         {chat.messages.length === 0 ? (
           <div class="rv-empty">
             <p class="rv-greeting">{greeting ?? 'Ask a question about your documents.'}</p>
