@@ -369,7 +369,7 @@ describe.skipIf(!chromiumAvailable)('web app chat experience in Chromium', () =>
     // More of the answer arrives, and the view stays well above its end, where the reader went.
     const height = await messages.evaluate((element) => element.scrollHeight);
     await expect
-      .poll(() => messages.evaluate((element) => element.scrollHeight))
+      .poll(() => messages.evaluate((element) => element.scrollHeight), { timeout: 10_000 })
       .toBeGreaterThan(height + 300);
     expect(await distanceFromEnd(messages)).toBeGreaterThan(1000);
     await page.getByRole('button', { name: /Jump to latest/ }).waitFor();

@@ -79,9 +79,29 @@ export function ChatPanel({
   useLayoutEffect(() => {
     const element = list.current;
     if (element === null || !pinned.current) return;
+    if (element.scrollTop < lastTop.current && !nearEnd(element)) {
+      // The reader moved the view up (find in page, a screen reader) and its scroll event has not come yet.
+      jumping.current = false;
+      pinned.current = false;
+      setAway(true);
+      return;
+    }
     if (jumping.current) element.scrollTo({ top: element.scrollHeight, behavior: scrollBehavior() });
     else element.scrollTop = element.scrollHeight;
   }, [chat.messages]);
+
+  // A jump that stopped short of the end with no move up (the panel resized under it) aims again when it stops.
+  useEffect(() => {
+    const element = list.current;
+    if (element === null) return;
+    const onScrollEnd = (): void => {
+      if (jumping.current && !nearEnd(element)) {
+        element.scrollTo({ top: element.scrollHeight, behavior: scrollBehavior() });
+      }
+    };
+    element.addEventListener('scrollend', onScrollEnd);
+    return () => element.removeEventListener('scrollend', onScrollEnd);
+  }, []);
 
   const onScroll = (): void => {
     const element = list.current;
