@@ -300,6 +300,20 @@ describe.skipIf(!chromiumAvailable)('web app chat experience in Chromium', () =>
     return messages;
   }
 
+  /**
+   * A long answer (three paragraphs every 250 ms, so it grows while a smooth scroll is under way) the reader scrolled
+   * up from: "Jump to latest" is offered.
+   */
+  async function scrolledUpInLongAnswer(): Promise<Locator> {
+    const parts = Array.from({ length: 48 }, (_, index) => `Part ${index + 1}.\n\nMore.\n\nAnd more.\n\n`);
+    server.upstream.setScenario({ tokens: parts, interTokenMs: 250 });
+    const messages = await askUntilTall('Write a long answer.', 2);
+    await messages.hover();
+    await page.mouse.wheel(0, -3000);
+    await page.getByRole('button', { name: /Jump to latest/ }).waitFor();
+    return messages;
+  }
+
   it('offers to jump to the latest text once the reader scrolled up during an answer', async () => {
     server.upstream.setScenario({ answer: 'markdown', interTokenMs: 30 });
     const messages = await askUntilTall('How do I stop an answer that is still being generated?', 1.5);
@@ -316,13 +330,7 @@ describe.skipIf(!chromiumAvailable)('web app chat experience in Chromium', () =>
   });
 
   it('after the jump, keeps following an answer that grows while the view scrolls down', async () => {
-    // Three paragraphs every 250 ms: the answer grows while the smooth scroll to its end is under way.
-    const parts = Array.from({ length: 48 }, (_, index) => `Part ${index + 1}.\n\nMore.\n\nAnd more.\n\n`);
-    server.upstream.setScenario({ tokens: parts, interTokenMs: 250 });
-    const messages = await askUntilTall('Write a long answer.', 2);
-    await messages.hover();
-    await page.mouse.wheel(0, -3000);
-    await page.getByRole('button', { name: /Jump to latest/ }).waitFor();
+    const messages = await scrolledUpInLongAnswer();
     // Clicked just after a token landed, so the scroll is still moving when the next ones arrive.
     await messages.evaluate(
       (element) =>
@@ -345,12 +353,7 @@ describe.skipIf(!chromiumAvailable)('web app chat experience in Chromium', () =>
   });
 
   it('a scroll up while the jump is under way, by any means, leaves the reader where they went', async () => {
-    const parts = Array.from({ length: 48 }, (_, index) => `Part ${index + 1}.\n\nMore.\n\nAnd more.\n\n`);
-    server.upstream.setScenario({ tokens: parts, interTokenMs: 250 });
-    const messages = await askUntilTall('Write a long answer.', 2);
-    await messages.hover();
-    await page.mouse.wheel(0, -3000);
-    await page.getByRole('button', { name: /Jump to latest/ }).waitFor();
+    const messages = await scrolledUpInLongAnswer();
     // While the jump moves down, the page scrolls up without any input event on the list, as find in page or a
     // screen reader does.
     await messages.evaluate(
