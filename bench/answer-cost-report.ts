@@ -63,8 +63,13 @@ export function median(values: readonly number[]): number {
     : ((sorted[middle - 1] ?? Number.NaN) + (sorted[middle] ?? Number.NaN)) / 2;
 }
 
+/** The values that were measured: neither undefined nor NaN nor infinite. */
+function measured(values: readonly (number | undefined)[]): number[] {
+  return values.filter((value): value is number => value !== undefined && Number.isFinite(value));
+}
+
 function medianOrUndefined(values: readonly (number | undefined)[]): number | undefined {
-  const defined = values.filter((value): value is number => value !== undefined && Number.isFinite(value));
+  const defined = measured(values);
   return defined.length === 0 ? undefined : median(defined);
 }
 
@@ -88,9 +93,7 @@ export function columnFigures(level: LevelResult, column: ColumnName): ColumnFig
               : percentile(trial.ttftMs, p) - percentile(reference.ttftMs, p);
           }),
         );
-  const cpuPerTrial = trials
-    .map((trial) => perAnswer(trial, trial.relayCpuMicroseconds))
-    .filter((value): value is number => value !== undefined && Number.isFinite(value));
+  const cpuPerTrial = measured(trials.map((trial) => perAnswer(trial, trial.relayCpuMicroseconds)));
   const cpu = medianOrUndefined(cpuPerTrial);
   const rawPipeCpu = medianOrUndefined(rawPipe.map((trial) => perAnswer(trial, trial.relayCpuMicroseconds)));
   return {
