@@ -2,6 +2,7 @@
 
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { functionKey, packageOf } from './code-areas.ts';
 import { markdownTable } from './stats.ts';
 
 interface CallFrame {
@@ -25,39 +26,9 @@ interface CpuProfile {
   timeDeltas: number[];
 }
 
-function shortUrl(url: string): string {
-  const modules = url.lastIndexOf('/node_modules/');
-  if (modules !== -1) return url.slice(modules + '/node_modules/'.length);
-  const source = url.search(/\/(src|bench|test)\//);
-  if (source !== -1) return url.slice(source + 1);
-  return url.replace(/^file:\/\//, '');
-}
-
-/** Where a function's code comes from: an npm package, node's internals, the project, or V8 itself. */
-function packageOf(frame: CallFrame): string {
-  const { url, functionName } = frame;
-  if (url === '') return functionName.startsWith('(') ? functionName : '(native / V8 builtins)';
-  const modules = url.lastIndexOf('/node_modules/');
-  if (modules !== -1) {
-    const rest = url.slice(modules + '/node_modules/'.length).split('/');
-    const scoped = rest[0]?.startsWith('@') === true;
-    return (scoped ? rest.slice(0, 2) : rest.slice(0, 1)).join('/');
-  }
-  if (url.startsWith('node:')) return `node:${url.slice(5).split('/')[0] ?? ''}`;
-  const source = url.search(/\/(src|bench|test)\//);
-  if (source !== -1)
-    return url
-      .slice(source + 1)
-      .split('/')
-      .slice(0, 3)
-      .join('/');
-  return url;
-}
-
-function functionKey(frame: CallFrame): string {
-  const name = frame.functionName === '' ? '(anonymous)' : frame.functionName;
-  if (frame.url === '') return name;
-  return `${name} ${shortUrl(frame.url)}:${frame.lineNumber + 1}`;
+/** V8 counts lines from 0. */
+function frameKey(frame: CallFrame): string {
+  return functionKey(frame, frame.lineNumber + 1);
 }
 
 /** Usage: node bench/summarize-cpu-profile.ts <file.cpuprofile> [--from-ms N] [--to-ms N] [--top N] */
@@ -113,7 +84,7 @@ function main(): void {
       idleUs += micros;
       continue;
     }
-    const key = functionKey(node.callFrame);
+    const key = frameKey(node.callFrame);
     selfByFunction.set(key, (selfByFunction.get(key) ?? 0) + micros);
     const pkg = packageOf(node.callFrame);
     selfByPackage.set(pkg, (selfByPackage.get(pkg) ?? 0) + micros);
@@ -123,10 +94,10 @@ function main(): void {
     while (current !== undefined) {
       const frame = byId.get(current)?.callFrame;
       if (frame === undefined) break;
-      const frameKey = functionKey(frame);
-      if (!seen.has(frameKey)) {
-        seen.add(frameKey);
-        totalByFunction.set(frameKey, (totalByFunction.get(frameKey) ?? 0) + micros);
+      const stackKey = frameKey(frame);
+      if (!seen.has(stackKey)) {
+        seen.add(stackKey);
+        totalByFunction.set(stackKey, (totalByFunction.get(stackKey) ?? 0) + micros);
       }
       current = parentOf.get(current);
     }

@@ -1,0 +1,186 @@
+// Summarises Linux perf samples of a Node process (`perf script` text) by the JavaScript each sample ran for: a
+// sample in the kernel, libc, SQLite or V8's builtins counts for the nearest JavaScript function on its stack, so a
+// socket write counts for the stream code that wrote, a commit for the store that committed. On a virtual machine
+// V8's own profiler charges system calls with more than their share (docs/development.md); perf's clock does not.
+
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { functionKey, packageOf, type CodeLocation } from './code-areas.ts';
+import { markdownTable } from './stats.ts';
+
+const USAGE = `Usage: perf script -i relay.data -F comm,tid,ip,sym | node bench/summarize-perf-script.ts [options] [file]
+
+  Record the relay with \`perf record -g -k 1\`, started with BENCH_NODE_FLAGS="--perf-prof --perf-prof-path=DIR
+  --logfile=DIR/v8.log --interpreted-frames-native-stack" (DIR must exist), then \`perf inject --jit\` the recording
+  (docs/development.md). With --perf-basic-prof instead, a function can carry the name of code that sat at its
+  address before.
+
+  --thread <name>   the thread whose samples are split by code (default MainThread); others count by thread name
+  --cpu-us <n>      the process's CPU per answer (or per token) in µs, measured apart: adds a µs column
+  --top <n>         rows of the function table (default 30)`;
+
+/** One sample: its thread's name and its stack, innermost frame first (perf's symbol names, '[k] ' for the kernel). */
+export interface PerfSample {
+  thread: string;
+  frames: string[];
+}
+
+/** A JavaScript function as --perf-basic-prof names it, and the line it starts on (1-based); undefined otherwise. */
+export interface JitFunction {
+  location: CodeLocation;
+  line: number;
+}
+
+/**
+ * Reads `perf script -F comm,tid,ip,sym` output: a header line per sample (the thread's name, its id), then one
+ * indented line per frame (address, symbol).
+ */
+export function parsePerfScript(text: string): PerfSample[] {
+  const samples: PerfSample[] = [];
+  let current: PerfSample | undefined;
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    if (line[0] !== '\t' && line[0] !== ' ') {
+      // The thread's name may hold spaces; its id is the last field.
+      const header = line.trim();
+      current = { thread: header.slice(0, header.lastIndexOf(' ')).trim(), frames: [] };
+      samples.push(current);
+      continue;
+    }
+    if (current === undefined) continue;
+    const frame = line.trim();
+    const space = frame.indexOf(' ');
+    const address = space === -1 ? frame : frame.slice(0, space);
+    const symbol = space === -1 ? '[unknown]' : frame.slice(space + 1);
+    // Kernel addresses are the upper half of the address space.
+    current.frames.push(address.length === 16 && address >= '8000000000000000' ? `[k] ${symbol}` : symbol);
+  }
+  return samples;
+}
+
+/**
+ * The function a --perf-basic-prof symbol names: `JS:<tier>'<name> <url>:<line>:<column>`, the tier mark (`*`
+ * optimised, `+` and `~` baseline and interpreted, `^` Sparkplug) and the quote optional, the name or URL possibly
+ * empty; WebAssembly functions (`JS:wasm-function[20]-20-turbofan`) have no URL.
+ */
+export function jitFunction(symbol: string): JitFunction | undefined {
+  if (!symbol.startsWith('JS:')) return undefined;
+  const body = symbol
+    .slice(3)
+    .replace(/^[*+~^]/, '')
+    .replace(/^'/, '');
+  if (body.startsWith('wasm') || body.startsWith('Stub:')) {
+    return { location: { functionName: body, url: 'wasm' }, line: 0 };
+  }
+  const where = /^(.*?) ?(\S*):(\d+):\d+$/.exec(body);
+  if (where === null) return { location: { functionName: body, url: '' }, line: 0 };
+  return { location: { functionName: where[1] ?? '', url: where[2] ?? '' }, line: Number(where[3]) };
+}
+
+export interface PerfSummary {
+  samples: number;
+  /** Samples of the chosen thread by the package of their nearest JavaScript function (or what ran without one). */
+  byPackage: Map<string, number>;
+  /** The same by function. */
+  byFunction: Map<string, number>;
+  /** Samples of every other thread, by thread name. */
+  otherThreads: Map<string, number>;
+}
+
+function add(map: Map<string, number>, key: string): void {
+  map.set(key, (map.get(key) ?? 0) + 1);
+}
+
+/** Splits `thread`'s samples by their nearest JavaScript function; a stack with none counts as kernel or native. */
+export function summarizeSamples(samples: readonly PerfSample[], thread: string): PerfSummary {
+  const summary: PerfSummary = {
+    samples: samples.length,
+    byPackage: new Map(),
+    byFunction: new Map(),
+    otherThreads: new Map(),
+  };
+  for (const sample of samples) {
+    if (sample.thread !== thread) {
+      add(summary.otherThreads, sample.thread);
+      continue;
+    }
+    let nearest: JitFunction | undefined;
+    for (const frame of sample.frames) {
+      nearest = jitFunction(frame);
+      if (nearest !== undefined) break;
+    }
+    if (nearest === undefined) {
+      // The event loop's own work: waiting and waking (kernel), libuv, V8's tasks and collector between callbacks.
+      const where =
+        sample.frames[0]?.startsWith('[k] ') === true ? '(kernel, no JavaScript)' : '(native, no JavaScript)';
+      add(summary.byPackage, where);
+      add(summary.byFunction, where);
+      continue;
+    }
+    add(summary.byPackage, nearest.location.url === 'wasm' ? '(WebAssembly)' : packageOf(nearest.location));
+    add(summary.byFunction, functionKey(nearest.location, nearest.line));
+  }
+  return summary;
+}
+
+function main(): void {
+  const { values, positionals } = parseArgs({
+    options: {
+      thread: { type: 'string', default: 'MainThread' },
+      'cpu-us': { type: 'string' },
+      top: { type: 'string', default: '30' },
+      help: { type: 'boolean', default: false },
+    },
+    allowPositionals: true,
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
+  const file = positionals[0];
+  const text = readFileSync(file ?? 0, 'utf8');
+  const summary = summarizeSamples(parsePerfScript(text), values.thread);
+  if (summary.samples === 0) {
+    console.log(`no samples read\n\n${USAGE}`);
+    process.exitCode = 2;
+    return;
+  }
+  const cpuMicroseconds = values['cpu-us'] === undefined ? undefined : Number(values['cpu-us']);
+  const threadSamples = summary.samples - [...summary.otherThreads.values()].reduce((sum, n) => sum + n, 0);
+  const row = (key: string, count: number): string[] => [
+    key,
+    String(count),
+    `${((count / summary.samples) * 100).toFixed(1)}%`,
+    ...(cpuMicroseconds === undefined ? [] : [((count / summary.samples) * cpuMicroseconds).toFixed(0)]),
+  ];
+  const headers = (what: string): string[] => [
+    what,
+    'samples',
+    'of all',
+    ...(cpuMicroseconds === undefined ? [] : ['µs']),
+  ];
+  const sorted = (map: Map<string, number>, top = Number.POSITIVE_INFINITY): [string, number][] =>
+    [...map.entries()].sort((left, right) => right[1] - left[1]).slice(0, top);
+
+  console.log(
+    `${summary.samples} samples, ${threadSamples} of them on ${values.thread}` +
+      (cpuMicroseconds === undefined ? '' : `; µs: the share of ${cpuMicroseconds} µs`) +
+      '\n',
+  );
+  console.log(`${values.thread} by package of the nearest JavaScript function, then the other threads\n`);
+  console.log(
+    markdownTable(headers('package'), [
+      ...sorted(summary.byPackage).map(([key, count]) => row(key, count)),
+      ...sorted(summary.otherThreads).map(([key, count]) => row(`thread ${key}`, count)),
+    ]),
+  );
+  console.log(`\n${values.thread} by nearest JavaScript function\n`);
+  console.log(
+    markdownTable(
+      headers('function'),
+      sorted(summary.byFunction, Number(values.top)).map(([key, count]) => row(key, count)),
+    ),
+  );
+}
+
+if (import.meta.main) main();
