@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { functionKey, packageOf, type CodeLocation } from './code-areas.ts';
 import { markdownTable } from './stats.ts';
 
-const USAGE = `Usage: perf script -i relay.data -F comm,tid,ip,sym | node bench/summarize-perf-script.ts [options] [file]
+const USAGE = `Usage: perf script -i relay.jit.data -F comm,tid,ip,sym | node bench/summarize-perf-script.ts [options] [file]
 
   Record the relay with \`perf record -g -k 1\`, started with BENCH_NODE_FLAGS="--perf-prof --perf-prof-path=DIR
   --logfile=DIR/v8.log --interpreted-frames-native-stack" (DIR must exist), then \`perf inject --jit\` the recording
@@ -25,22 +25,28 @@ export interface PerfSample {
   frames: string[];
 }
 
-/** A JavaScript function as --perf-basic-prof names it, and the line it starts on (1-based); undefined otherwise. */
+/**
+ * A JavaScript function as V8 names it for perf, and the line it starts on (1-based, 0 when unknown). `kind`: code of
+ * a script or module, code with no script (\`new Function\`, \`eval\`: fast-json-stringify's serialisers), or
+ * WebAssembly (undici's HTTP parser).
+ */
 export interface JitFunction {
   location: CodeLocation;
   line: number;
+  kind: 'script' | 'generated' | 'wasm';
 }
 
 /**
- * Reads `perf script -F comm,tid,ip,sym` output: a header line per sample (the thread's name, its id), then one
- * indented line per frame (address, symbol).
+ * Reads \`perf script -F comm,tid,ip,sym\` output: a header line per sample (the thread's name, its id), then one
+ * line per frame (a tab, the address, the symbol).
  */
 export function parsePerfScript(text: string): PerfSample[] {
   const samples: PerfSample[] = [];
   let current: PerfSample | undefined;
   for (const line of text.split('\n')) {
     if (line.trim() === '') continue;
-    if (line[0] !== '\t' && line[0] !== ' ') {
+    // perf indents frames with a tab; a header may start with spaces (a short thread name, padded).
+    if (!line.startsWith('\t')) {
       // The thread's name may hold spaces; its id is the last field.
       const header = line.trim();
       current = { thread: header.slice(0, header.lastIndexOf(' ')).trim(), frames: [] };
@@ -58,23 +64,38 @@ export function parsePerfScript(text: string): PerfSample[] {
   return samples;
 }
 
+/** WebAssembly as V8 names it: the function's name (or \`wasm-function[index]\`), its index and its tier. */
+const WASM_SUFFIX = /-\d+-(?:liftoff|turbofan|none)$/;
+/** The wrapper a call from WebAssembly into JavaScript passes through (\`wasm-to-js-<anonymous>-none\`). */
+const WASM_WRAPPER = /^wasm-to-js-/;
+
 /**
- * The function a --perf-basic-prof symbol names: `JS:<tier>'<name> <url>:<line>:<column>`, the tier mark (`*`
- * optimised, `+` and `~` baseline and interpreted, `^` Sparkplug) and the quote optional, the name or URL possibly
- * empty; WebAssembly functions (`JS:wasm-function[20]-20-turbofan`) have no URL.
+ * The function a perf symbol from V8 names, undefined for anything else. JavaScript is
+ * \`JS:<tier>'<name> <url>:<line>:<column>\`: the tier mark (\`~\` the interpreter, \`^\` Sparkplug, \`+\` Maglev,
+ * \`*\` TurboFan) and the quote (code specialised to its closure's context) optional, the name or the URL possibly
+ * empty. A module's or an eval's top-level code is \`Script:\` or \`Eval:\` instead of \`JS:\`. WebAssembly is
+ * \`JS:<name>-<index>-<tier>\`, and its calls into JavaScript pass through \`JS:wasm-to-js-...\` wrappers.
  */
 export function jitFunction(symbol: string): JitFunction | undefined {
-  if (!symbol.startsWith('JS:')) return undefined;
+  const prefix = /^(?:JS|Script|Eval):/.exec(symbol);
+  if (prefix === null) return undefined;
   const body = symbol
-    .slice(3)
+    .slice(prefix[0].length)
     .replace(/^[*+~^]/, '')
     .replace(/^'/, '');
-  if (body.startsWith('wasm') || body.startsWith('Stub:')) {
-    return { location: { functionName: body, url: 'wasm' }, line: 0 };
-  }
   const where = /^(.*?) ?(\S*):(\d+):\d+$/.exec(body);
-  if (where === null) return { location: { functionName: body, url: '' }, line: 0 };
-  return { location: { functionName: where[1] ?? '', url: where[2] ?? '' }, line: Number(where[3]) };
+  if (where !== null) {
+    const url = where[2] ?? '';
+    return {
+      location: { functionName: where[1] ?? '', url },
+      line: Number(where[3]),
+      kind: url === '' ? 'generated' : 'script',
+    };
+  }
+  if (WASM_SUFFIX.test(body) || WASM_WRAPPER.test(body)) {
+    return { location: { functionName: body.replace(WASM_SUFFIX, ''), url: '' }, line: 0, kind: 'wasm' };
+  }
+  return { location: { functionName: body, url: '' }, line: 0, kind: 'generated' };
 }
 
 export interface PerfSummary {
@@ -117,8 +138,18 @@ export function summarizeSamples(samples: readonly PerfSample[], thread: string)
       add(summary.byFunction, where);
       continue;
     }
-    add(summary.byPackage, nearest.location.url === 'wasm' ? '(WebAssembly)' : packageOf(nearest.location));
-    add(summary.byFunction, functionKey(nearest.location, nearest.line));
+    const { location, line, kind } = nearest;
+    if (kind === 'script') {
+      add(summary.byPackage, packageOf(location));
+      add(summary.byFunction, functionKey(location, line));
+    } else {
+      const where = kind === 'wasm' ? '(WebAssembly)' : '(JavaScript with no script: new Function, eval)';
+      add(summary.byPackage, where);
+      add(
+        summary.byFunction,
+        `${location.functionName === '' ? '(anonymous)' : location.functionName} ${where}`,
+      );
+    }
   }
   return summary;
 }
@@ -137,6 +168,13 @@ function main(): void {
     console.log(USAGE);
     return;
   }
+  const cpuMicroseconds = values['cpu-us'] === undefined ? undefined : Number(values['cpu-us']);
+  const top = Number(values.top);
+  if ((cpuMicroseconds !== undefined && !(cpuMicroseconds > 0)) || !(Number.isInteger(top) && top > 0)) {
+    console.log(`--cpu-us takes a positive number, --top a positive integer\n\n${USAGE}`);
+    process.exitCode = 2;
+    return;
+  }
   const file = positionals[0];
   const text = readFileSync(file ?? 0, 'utf8');
   const summary = summarizeSamples(parsePerfScript(text), values.thread);
@@ -145,8 +183,15 @@ function main(): void {
     process.exitCode = 2;
     return;
   }
-  const cpuMicroseconds = values['cpu-us'] === undefined ? undefined : Number(values['cpu-us']);
   const threadSamples = summary.samples - [...summary.otherThreads.values()].reduce((sum, n) => sum + n, 0);
+  if (threadSamples === 0) {
+    const threads = [...summary.otherThreads.keys()].join(', ');
+    console.log(
+      `no samples of thread ${values.thread}; the recording has: ${threads} (choose one with --thread)`,
+    );
+    process.exitCode = 2;
+    return;
+  }
   const row = (key: string, count: number): string[] => [
     key,
     String(count),
@@ -178,7 +223,7 @@ function main(): void {
   console.log(
     markdownTable(
       headers('function'),
-      sorted(summary.byFunction, Number(values.top)).map(([key, count]) => row(key, count)),
+      sorted(summary.byFunction, top).map(([key, count]) => row(key, count)),
     ),
   );
 }
