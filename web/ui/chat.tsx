@@ -35,9 +35,13 @@ function nearEnd(element: HTMLElement): boolean {
   return element.scrollHeight - element.scrollTop - element.clientHeight < 48;
 }
 
-/** Smooth, unless the reader asked their system for reduced motion. */
-function scrollBehavior(): ScrollBehavior {
-  return globalThis.matchMedia?.('(prefers-reduced-motion: reduce)').matches === true ? 'auto' : 'smooth';
+/**
+ * Scrolls to the conversation's end (a jump to the latest): smoothly, unless the reader asked their system for
+ * reduced motion.
+ */
+function glideToEnd(element: HTMLElement): void {
+  const reduced = globalThis.matchMedia?.('(prefers-reduced-motion: reduce)').matches === true;
+  element.scrollTo({ top: element.scrollHeight, behavior: reduced ? 'auto' : 'smooth' });
 }
 
 export interface ChatPanelProps {
@@ -86,7 +90,7 @@ export function ChatPanel({
       setAway(true);
       return;
     }
-    if (jumping.current) element.scrollTo({ top: element.scrollHeight, behavior: scrollBehavior() });
+    if (jumping.current) glideToEnd(element);
     else element.scrollTop = element.scrollHeight;
   }, [chat.messages]);
 
@@ -95,9 +99,7 @@ export function ChatPanel({
     const element = list.current;
     if (element === null) return;
     const onScrollEnd = (): void => {
-      if (jumping.current && !nearEnd(element)) {
-        element.scrollTo({ top: element.scrollHeight, behavior: scrollBehavior() });
-      }
+      if (jumping.current && !nearEnd(element)) glideToEnd(element);
     };
     element.addEventListener('scrollend', onScrollEnd);
     return () => element.removeEventListener('scrollend', onScrollEnd);
@@ -128,7 +130,7 @@ export function ChatPanel({
       return;
     }
     jumping.current = true;
-    element.scrollTo({ top: element.scrollHeight, behavior: scrollBehavior() });
+    glideToEnd(element);
   };
 
   const lastAssistant = chat.messages.findLastIndex((message) => message.role === 'assistant');
