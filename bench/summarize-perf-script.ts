@@ -100,6 +100,8 @@ export function jitFunction(symbol: string): JitFunction | undefined {
 
 export interface PerfSummary {
   samples: number;
+  /** Samples of the chosen thread. */
+  threadSamples: number;
   /** Samples of the chosen thread by the package of their nearest JavaScript function (or what ran without one). */
   byPackage: Map<string, number>;
   /** The same by function. */
@@ -116,6 +118,7 @@ function add(map: Map<string, number>, key: string): void {
 export function summarizeSamples(samples: readonly PerfSample[], thread: string): PerfSummary {
   const summary: PerfSummary = {
     samples: samples.length,
+    threadSamples: 0,
     byPackage: new Map(),
     byFunction: new Map(),
     otherThreads: new Map(),
@@ -125,6 +128,7 @@ export function summarizeSamples(samples: readonly PerfSample[], thread: string)
       add(summary.otherThreads, sample.thread);
       continue;
     }
+    summary.threadSamples += 1;
     let nearest: JitFunction | undefined;
     for (const frame of sample.frames) {
       nearest = jitFunction(frame);
@@ -139,16 +143,15 @@ export function summarizeSamples(samples: readonly PerfSample[], thread: string)
       continue;
     }
     const { location, line, kind } = nearest;
+    const key = functionKey(location, line);
     if (kind === 'script') {
       add(summary.byPackage, packageOf(location));
-      add(summary.byFunction, functionKey(location, line));
+      add(summary.byFunction, key);
     } else {
+      // No script to name a package by: the name alone (functionKey's for an empty URL) and what it is.
       const where = kind === 'wasm' ? '(WebAssembly)' : '(JavaScript with no script: new Function, eval)';
       add(summary.byPackage, where);
-      add(
-        summary.byFunction,
-        `${location.functionName === '' ? '(anonymous)' : location.functionName} ${where}`,
-      );
+      add(summary.byFunction, `${key} ${where}`);
     }
   }
   return summary;
@@ -183,7 +186,7 @@ function main(): void {
     process.exitCode = 2;
     return;
   }
-  const threadSamples = summary.samples - [...summary.otherThreads.values()].reduce((sum, n) => sum + n, 0);
+  const { threadSamples } = summary;
   if (threadSamples === 0) {
     const threads = [...summary.otherThreads.keys()].join(', ');
     console.log(
@@ -204,8 +207,8 @@ function main(): void {
     'of all',
     ...(cpuMicroseconds === undefined ? [] : ['µs']),
   ];
-  const sorted = (map: Map<string, number>, top = Number.POSITIVE_INFINITY): [string, number][] =>
-    [...map.entries()].sort((left, right) => right[1] - left[1]).slice(0, top);
+  const sorted = (map: Map<string, number>, limit = Number.POSITIVE_INFINITY): [string, number][] =>
+    [...map.entries()].sort((left, right) => right[1] - left[1]).slice(0, limit);
 
   console.log(
     `${summary.samples} samples, ${threadSamples} of them on ${values.thread}` +

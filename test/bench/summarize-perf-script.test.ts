@@ -1,7 +1,19 @@
 // The perf summary charges each sample to the nearest JavaScript function on its stack, as perf script prints it.
 
 import { describe, expect, it } from 'vitest';
-import { jitFunction, parsePerfScript, summarizeSamples } from '../../bench/summarize-perf-script.ts';
+import {
+  jitFunction,
+  parsePerfScript,
+  summarizeSamples,
+  type JitFunction,
+} from '../../bench/summarize-perf-script.ts';
+
+/** What jitFunction should give for a function of this name, URL, line and kind. */
+const named = (functionName: string, url: string, line: number, kind: JitFunction['kind']): JitFunction => ({
+  location: { functionName, url },
+  line,
+  kind,
+});
 
 // Samples as `perf script -F comm,tid,ip,sym` prints them after `perf inject --jit` (innermost frame first, a tab
 // before each frame): a socket write in the kernel under Node's stream code, a SQLite commit under the store, a wait
@@ -66,28 +78,18 @@ describe('summarize-perf-script', () => {
   });
 
   it('names what V8 compiled: scripts, code with no script, WebAssembly; nothing else', () => {
-    expect(jitFunction("JS:*'append file:///work/main/src/stores/memory/memory-run-hub.ts:122:9")).toEqual({
-      location: { functionName: 'append', url: 'file:///work/main/src/stores/memory/memory-run-hub.ts' },
-      line: 122,
-      kind: 'script',
-    });
+    expect(jitFunction("JS:*'append file:///work/main/src/stores/memory/memory-run-hub.ts:122:9")).toEqual(
+      named('append', 'file:///work/main/src/stores/memory/memory-run-hub.ts', 122, 'script'),
+    );
     // The interpreter's mark, no name, no quote; a module's top-level code.
-    expect(jitFunction('JS:~ file:///work/main/src/stores/sqlite/wal-checkpoint-worker.ts:18:27')).toEqual({
-      location: { functionName: '', url: 'file:///work/main/src/stores/sqlite/wal-checkpoint-worker.ts' },
-      line: 18,
-      kind: 'script',
-    });
+    expect(jitFunction('JS:~ file:///work/main/src/stores/sqlite/wal-checkpoint-worker.ts:18:27')).toEqual(
+      named('', 'file:///work/main/src/stores/sqlite/wal-checkpoint-worker.ts', 18, 'script'),
+    );
     expect(jitFunction('Script:~ file:///work/main/src/cli/main.ts:1:1')?.kind).toBe('script');
-    expect(jitFunction("JS:+' :1:20")).toEqual({
-      location: { functionName: '', url: '' },
-      line: 1,
-      kind: 'generated',
-    });
-    expect(jitFunction('JS:wasm-function[20]-20-turbofan')).toEqual({
-      location: { functionName: 'wasm-function[20]', url: '' },
-      line: 0,
-      kind: 'wasm',
-    });
+    expect(jitFunction("JS:+' :1:20")).toEqual(named('', '', 1, 'generated'));
+    expect(jitFunction('JS:wasm-function[20]-20-turbofan')).toEqual(
+      named('wasm-function[20]', '', 0, 'wasm'),
+    );
     expect(jitFunction('JS:llhttp_execute-7-liftoff')?.location.functionName).toBe('llhttp_execute');
     expect(jitFunction('JS:wasm-to-js-<anonymous>-none')?.kind).toBe('wasm');
     // A JavaScript callback whose name starts like WebAssembly's is still JavaScript.
@@ -104,6 +106,7 @@ describe('summarize-perf-script', () => {
   it('charges kernel and native frames to the nearest JavaScript function, and counts other threads apart', () => {
     const summary = summarizeSamples(parsePerfScript(SCRIPT), 'MainThread');
     expect(summary.samples).toBe(9);
+    expect(summary.threadSamples).toBe(8);
     expect(Object.fromEntries(summary.byPackage)).toEqual({
       'node:internal': 1,
       'src/stores/sqlite': 1,
