@@ -47,17 +47,53 @@ export class IndexedTerms {
   }
 
   /**
-   * Writes `position * stride + tag` for each position of `term` into `out` from index `at`, ascending, and returns
-   * how many (0 when the text lacks the term): a caller merging several terms' positions sorts the codes into text
-   * order. `out` must have room: all terms together have `length` positions.
+   * Writes `position * n + t` for each position of each term t of the n `terms` into `out` from index 0, in text
+   * order, and returns how many; 0 when fewer than two of the terms stand in the text (none can stand near another).
+   * Each term's positions are ascending already, so they are merged, not sorted. `out` must have room for `length`
+   * codes, and `work` for 3 * n cursors.
    */
-  encodePositions(term: string, stride: number, tag: number, out: Float64Array, at: number): number {
-    const id = this.ids.get(term);
-    if (id === undefined) return 0;
-    const start = this.starts[id] as number;
-    const end = this.starts[id + 1] as number;
-    for (let i = start; i < end; i += 1) out[at + i - start] = (this.positions[i] as number) * stride + tag;
-    return end - start;
+  encodeInTextOrder(terms: readonly string[], out: Float64Array, work: Int32Array): number {
+    const n = terms.length;
+    // Run r is the positions of term work[2n + r]: positions[work[r], work[n + r]).
+    let runs = 0;
+    for (let term = 0; term < n; term += 1) {
+      const id = this.ids.get(terms[term] as string);
+      if (id === undefined) continue;
+      work[runs] = this.starts[id] as number;
+      work[n + runs] = this.starts[id + 1] as number;
+      work[2 * n + runs] = term;
+      runs += 1;
+    }
+    if (runs < 2) return 0;
+    const positions = this.positions;
+    let count = 0;
+    while (runs > 1) {
+      let best = 0;
+      let bestPosition = positions[work[0] as number] as number;
+      for (let run = 1; run < runs; run += 1) {
+        const position = positions[work[run] as number] as number;
+        if (position < bestPosition) {
+          best = run;
+          bestPosition = position;
+        }
+      }
+      out[count] = bestPosition * n + (work[2 * n + best] as number);
+      count += 1;
+      (work[best] as number) += 1;
+      if (work[best] === work[n + best]) {
+        // This term has no position left: the last run takes its place.
+        runs -= 1;
+        work[best] = work[runs] as number;
+        work[n + best] = work[n + runs] as number;
+        work[2 * n + best] = work[2 * n + runs] as number;
+      }
+    }
+    const tag = work[2 * n] as number;
+    for (let index = work[0] as number; index < (work[n] as number); index += 1) {
+      out[count] = (positions[index] as number) * n + tag;
+      count += 1;
+    }
+    return count;
   }
 }
 

@@ -37,14 +37,23 @@ export function proximityBonus(
 ): number {
   if (terms.length < 2) return 0;
   const { title, text } = analysedFields(fields, analyzeText);
-  return bonusOfAnalysed(terms, title, text, new Float64Array(terms.length * terms.length), {
-    codes: new Float64Array(0),
-  });
+  return bonusOfAnalysed(
+    terms,
+    title,
+    text,
+    new Float64Array(terms.length * terms.length),
+    occurrencesFor(terms),
+  );
 }
 
-/** A work array for the positions of a field's query terms, grown to the longest field seen. */
+/** Work arrays: the positions of a field's query terms (grown to the longest field seen), and merge cursors. */
 interface Occurrences {
   codes: Float64Array;
+  cursors: Int32Array;
+}
+
+function occurrencesFor(terms: readonly string[]): Occurrences {
+  return { codes: new Float64Array(0), cursors: new Int32Array(3 * terms.length) };
 }
 
 /** A hit's two fields analysed by `analyzeText`, by the chunk's id and content hash when it has them. */
@@ -92,17 +101,8 @@ function countNearPairs(
 ): void {
   const n = terms.length;
   if (occurrences.codes.length < field.length) occurrences.codes = new Float64Array(field.length * 2);
-  const all = occurrences.codes;
-  let count = 0;
-  let present = 0;
-  for (let term = 0; term < n; term += 1) {
-    const found = field.encodePositions(terms[term] as string, n, term, all, count);
-    count += found;
-    if (found > 0) present += 1;
-  }
-  if (present < 2) return;
-  // A typed array sorts numerically, natively.
-  const codes = all.subarray(0, count).sort();
+  const codes = occurrences.codes;
+  const count = field.encodeInTextOrder(terms, codes, occurrences.cursors);
   for (let later = 1; later < count; later += 1) {
     const code = codes[later] as number;
     const term = code % n;
@@ -168,7 +168,7 @@ export function rerankAnalysed<Hit>(
     return ranked;
   }
   const pairs = new Float64Array(terms.length * terms.length);
-  const occurrences: Occurrences = { codes: new Float64Array(0) };
+  const occurrences = occurrencesFor(terms);
   for (let index = 0; index < depth; index += 1) {
     const hit = hits[index] as Hit;
     const { title, text } = fieldsOf(hit);
