@@ -3,8 +3,10 @@
 // <= 1 ms for everything before the first token and after the last).
 //
 // Every target is its own process on the same fake OpenAI upstream (also a child): direct (client -> upstream), the
-// raw-pipe relay, Rivulet on an on-disk SQLite file and Rivulet on a scratch PostgreSQL database, both with the sample
-// corpus (retrieval runs over it), the answer cache off, other settings at their defaults. Answers of a few tokens,
+// raw-pipe relay, the floor (bench/floor-relay.ts: the answer's own stores, retrieval and prompt on an on-disk SQLite
+// file, without Rivulet's run machinery), Rivulet on an on-disk SQLite file and Rivulet on a scratch PostgreSQL
+// database, both with the sample corpus (retrieval runs over it), the answer cache off, other settings at their
+// defaults. Answers of a few tokens,
 // no inter-token delay, each one a new conversation, one at a time and then 8 at once; the targets take turns, trial
 // after trial, and the report gives medians over trials. CPU comes from /proc/<pid>/stat of each relay process (and of
 // the PostgreSQL backends serving Rivulet, when the server runs on this machine).
@@ -45,6 +47,7 @@ import {
   type BenchChild,
   ROOT,
   RAW_PIPE_SCRIPT,
+  FLOOR_RELAY_SCRIPT,
 } from './processes.ts';
 import {
   backendCpuDelta,
@@ -129,6 +132,8 @@ interface RivuletStart {
   upstreamUrl: string;
   storage: Record<string, string>;
   nodeFlags: string[];
+  /** Another server to start with Rivulet's environment: the floor relay. */
+  script?: string;
 }
 
 async function startRivulet(options: RivuletStart): Promise<{ child: BenchChild; port: number }> {
@@ -383,10 +388,19 @@ async function main(): Promise<number> {
     const sqlite = await startRivulet({
       name: 'rivulet-sqlite',
       upstreamUrl: fakeUrl,
-      storage: { DATA_DIR: dataDir },
+      storage: { DATA_DIR: join(dataDir, 'rivulet') },
       nodeFlags: profileFlags,
     });
     children.push(sqlite.child);
+    // The same answer's own work on a SQLite file of its own, without Rivulet's run machinery.
+    const floor = await startRivulet({
+      name: 'floor relay',
+      upstreamUrl: fakeUrl,
+      storage: { DATA_DIR: join(dataDir, 'floor') },
+      nodeFlags: profileFlags,
+      script: FLOOR_RELAY_SCRIPT,
+    });
+    children.push(floor.child);
 
     const targets: AnswerTarget[] = [
       { column: 'direct', target: openAiTarget('direct', fakePort), relay: undefined, backends: undefined },
@@ -394,6 +408,12 @@ async function main(): Promise<number> {
         column: 'raw-pipe',
         target: openAiTarget('raw-pipe', rawPipePort),
         relay: rawPipe,
+        backends: undefined,
+      },
+      {
+        column: 'floor',
+        target: rivuletTarget('floor', floor.port),
+        relay: floor.child,
         backends: undefined,
       },
       {

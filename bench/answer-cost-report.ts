@@ -2,11 +2,12 @@
 
 import { formatNumber, markdownTable, percentile } from './stats.ts';
 
-export type ColumnName = 'direct' | 'raw-pipe' | 'sqlite' | 'postgres';
+export type ColumnName = 'direct' | 'raw-pipe' | 'floor' | 'sqlite' | 'postgres';
 
 export const COLUMN_TITLES: Record<ColumnName, string> = {
   direct: 'direct',
   'raw-pipe': 'raw pipe',
+  floor: 'floor (SQLite)',
   sqlite: 'Rivulet SQLite',
   postgres: 'Rivulet PostgreSQL',
 };
@@ -49,6 +50,12 @@ export interface ColumnFigures {
   /** The raw pipe's median in the same level, as a reference for the load (one at a time costs it more too). */
   rawPipeCpuMicrosecondsPerAnswer: number | undefined;
   cpuMinusRawPipe: number | undefined;
+  /**
+   * The floor's median in the same level (bench/floor-relay.ts: the answer's own work on SQLite without Rivulet's run
+   * machinery), and Rivulet SQLite's CPU above it; both undefined for other columns.
+   */
+  floorCpuMicrosecondsPerAnswer: number | undefined;
+  cpuMinusFloor: number | undefined;
   backendCpuMicrosecondsPerAnswer: number | undefined;
   failed: number;
   backendsLost: number;
@@ -77,11 +84,16 @@ function perAnswer(trial: AnswerTrial, microseconds: number | undefined): number
   return microseconds === undefined || trial.completed === 0 ? undefined : microseconds / trial.completed;
 }
 
+/** A column's median relay CPU per answer at this level, when it ran. */
+function relayCpu(level: LevelResult, column: ColumnName): number | undefined {
+  const trials = level.trials.get(column) ?? [];
+  return medianOrUndefined(trials.map((trial) => perAnswer(trial, trial.relayCpuMicroseconds)));
+}
+
 export function columnFigures(level: LevelResult, column: ColumnName): ColumnFigures | undefined {
   const trials = level.trials.get(column);
   if (trials === undefined || trials.length === 0) return undefined;
   const direct = level.trials.get('direct') ?? [];
-  const rawPipe = level.trials.get('raw-pipe') ?? [];
   const added = (p: number): number | undefined =>
     column === 'direct'
       ? undefined
@@ -95,7 +107,8 @@ export function columnFigures(level: LevelResult, column: ColumnName): ColumnFig
         );
   const cpuPerTrial = measured(trials.map((trial) => perAnswer(trial, trial.relayCpuMicroseconds)));
   const cpu = medianOrUndefined(cpuPerTrial);
-  const rawPipeCpu = medianOrUndefined(rawPipe.map((trial) => perAnswer(trial, trial.relayCpuMicroseconds)));
+  const rawPipeCpu = relayCpu(level, 'raw-pipe');
+  const floorCpu = column === 'sqlite' ? relayCpu(level, 'floor') : undefined;
   return {
     ttftP50Ms: median(trials.map((trial) => percentile(trial.ttftMs, 50))),
     ttftP95Ms: median(trials.map((trial) => percentile(trial.ttftMs, 95))),
@@ -107,6 +120,8 @@ export function columnFigures(level: LevelResult, column: ColumnName): ColumnFig
     rawPipeCpuMicrosecondsPerAnswer: rawPipeCpu,
     cpuMinusRawPipe:
       column === 'raw-pipe' || cpu === undefined || rawPipeCpu === undefined ? undefined : cpu - rawPipeCpu,
+    floorCpuMicrosecondsPerAnswer: floorCpu,
+    cpuMinusFloor: cpu === undefined || floorCpu === undefined ? undefined : cpu - floorCpu,
     backendCpuMicrosecondsPerAnswer: medianOrUndefined(
       trials.map((trial) => perAnswer(trial, trial.backendCpuMicroseconds)),
     ),
@@ -137,6 +152,7 @@ export function levelTable(level: LevelResult, columns: readonly ColumnName[]): 
     row('server CPU µs per answer', (each) => dash(each.cpuMicrosecondsPerAnswer, 0)),
     row('  minus the raw pipe’s', (each) => dash(each.cpuMinusRawPipe, 0)),
   ];
+  if (columns.includes('floor')) rows.push(row('  minus the floor’s', (each) => dash(each.cpuMinusFloor, 0)));
   if (columns.includes('postgres')) {
     rows.push(
       row('PostgreSQL backends CPU µs per answer', (each) => dash(each.backendCpuMicrosecondsPerAnswer, 0)),
@@ -163,9 +179,9 @@ export function failureLines(level: LevelResult): string[] {
 }
 
 /**
- * One store's line under the issue's per-answer target: each level's median server CPU per answer, its trials and the
- * raw pipe's figure beside it, and whether the median is within `goalMicroseconds`. Example: `c=1 1600 µs (trials 1550
- * / 1600 / 1725; raw pipe 300): not met`.
+ * One store's line under the issue's per-answer target: each level's median server CPU per answer, its trials, the
+ * raw pipe's figure beside it (and the floor's, for SQLite), and whether the median is within `goalMicroseconds`.
+ * Example: `c=1 1600 µs (trials 1550 / 1600 / 1725; raw pipe 300; floor 1100): not met`.
  */
 export function targetSummary(
   levels: readonly LevelResult[],
@@ -183,6 +199,8 @@ export function targetSummary(
     }
     const rawPipe = figures?.rawPipeCpuMicrosecondsPerAnswer;
     if (rawPipe !== undefined) context.push(`raw pipe ${rawPipe.toFixed(0)}`);
+    const floor = figures?.floorCpuMicrosecondsPerAnswer;
+    if (floor !== undefined) context.push(`floor ${floor.toFixed(0)}`);
     const backend = figures?.backendCpuMicrosecondsPerAnswer;
     if (backend !== undefined) context.push(`+ ${backend.toFixed(0)} µs in PostgreSQL`);
     const note = context.length === 0 ? '' : ` (${context.join('; ')})`;

@@ -11,6 +11,8 @@ import type { ReadyMessage, ScenarioSetMessage, SetScenarioMessage } from './mes
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** `rivulet serve` as the benchmarks run it (node --experimental-strip-types src/cli/main.ts). */
 export const RIVULET_SCRIPT = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+/** An answer's own work through Rivulet's stores and retrieval, without the rest (bench:answers' floor). */
+export const FLOOR_RELAY_SCRIPT = fileURLToPath(new URL('./floor-relay.ts', import.meta.url));
 /** The raw Node pipe relay every figure is compared with. */
 export const RAW_PIPE_SCRIPT = fileURLToPath(new URL('./raw-pipe-relay.ts', import.meta.url));
 

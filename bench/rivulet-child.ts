@@ -40,16 +40,19 @@ export async function startRivulet(options: RivuletStart): Promise<{ child: Benc
   return { child, port };
 }
 
-/** `rivulet serve` against the fake upstream on `port`, LOG_LEVEL=warn, with `env` on top; not waited for. */
+/**
+ * `rivulet serve` against the fake upstream on `port`, LOG_LEVEL=warn, with `env` on top; not waited for. `script`
+ * runs another server with the same environment instead (bench/floor-relay.ts).
+ */
 export function spawnRivulet(
-  options: { name: string; upstreamUrl: string; nodeFlags: string[] },
+  options: { name: string; upstreamUrl: string; nodeFlags: string[]; script?: string },
   port: number,
   env: Record<string, string>,
 ): BenchChild {
   return spawnChild({
     name: options.name,
-    script: RIVULET_SCRIPT,
-    args: ['serve'],
+    script: options.script ?? RIVULET_SCRIPT,
+    args: options.script === undefined ? ['serve'] : [],
     nodeFlags: options.nodeFlags,
     env: {
       LLM_PROVIDER: 'openai-compatible',

@@ -9,7 +9,7 @@ import { DEFAULT_CHATBOT_ID, newChatbot } from './core/chatbots.ts';
 import type { Embedder } from './core/embedder.ts';
 import type { Logger } from './core/logger.ts';
 import type { LanguageModel } from './core/provider.ts';
-import type { Passage } from './core/retriever.ts';
+import type { Passage, Retriever } from './core/retriever.ts';
 import type { RoomBus } from './core/room-bus.ts';
 import { RoomService } from './core/room-service.ts';
 import type { RunHub } from './core/run-hub.ts';
@@ -140,6 +140,8 @@ export interface App {
   model: LanguageModel | undefined;
   embedder: Embedder | undefined;
   ingestor: Ingestor;
+  /** The search every answer runs over its chatbot's collection (bench/floor-relay.ts runs it without the rest). */
+  retriever: Retriever;
   chat: ChatService;
   server: FastifyInstance;
   logger: PinoLogger;
@@ -404,6 +406,7 @@ export async function createApp(config: Config, options: CreateAppOptions = {}):
     model,
     embedder,
     ingestor,
+    retriever,
     chat,
     server,
     logger,

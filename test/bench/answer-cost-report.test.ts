@@ -1,7 +1,9 @@
-// The answer-cost benchmark's summary under the per-answer target: the median, each trial, the raw pipe beside it.
+// The answer-cost benchmark's summary under the per-answer target: the median, each trial, the raw pipe (and, for
+// SQLite, the floor) beside it; and the floor's row in the level's table.
 
 import { describe, expect, it } from 'vitest';
 import {
+  levelTable,
   targetSummary,
   type AnswerTrial,
   type ColumnName,
@@ -66,5 +68,25 @@ describe('answer-cost target summary', () => {
   it('leaves a single trial and a missing raw pipe out of the brackets', () => {
     const single = level(8, { sqlite: [trial(100, 990)] });
     expect(targetSummary([single], 'sqlite', 1000)).toBe('- Rivulet SQLite: c=8 990 µs: met');
+  });
+
+  it("puts the floor beside SQLite's figures only, and Rivulet SQLite's CPU above it in the table", () => {
+    const oneAtATime = level(1, {
+      'raw-pipe': [trial(400, 300), trial(400, 350)],
+      floor: [trial(400, 1000), trial(400, 1100)],
+      sqlite: [trial(400, 1400), trial(400, 1600)],
+      postgres: [trial(400, 1800, 900), trial(400, 1900, 1000)],
+    });
+    expect(targetSummary([oneAtATime], 'sqlite', 1000)).toBe(
+      '- Rivulet SQLite: c=1 1500 µs (trials 1400 / 1600; raw pipe 325; floor 1050): not met',
+    );
+    expect(targetSummary([oneAtATime], 'postgres', 1000)).toBe(
+      '- Rivulet PostgreSQL: c=1 1850 µs (trials 1800 / 1900; raw pipe 325; + 950 µs in PostgreSQL): not met',
+    );
+    const table = levelTable(oneAtATime, ['raw-pipe', 'floor', 'sqlite', 'postgres']);
+    const row = (label: string) => table.split('\n').find((line) => line.startsWith(`| ${label} `));
+    expect(row('server CPU µs per answer')).toMatch(/\|\s+325 \|\s+1,?050 \|\s+1,?500 \|\s+1,?850 \|$/);
+    expect(row('  minus the floor’s')).toMatch(/\|\s+- \|\s+- \|\s+450 \|\s+- \|$/);
+    expect(levelTable(oneAtATime, ['raw-pipe', 'sqlite'])).not.toContain('floor');
   });
 });
