@@ -4,6 +4,9 @@
 
 import { analyze } from './text-analysis.ts';
 
+/** encodeInTextOrder merges the positions of up to this many terms standing in a text, and sorts more. */
+const MERGED_TERMS = 8;
+
 export class IndexedTerms {
   /** How many terms the text has (repeats included): analyze(text).length. */
   readonly length: number;
@@ -49,8 +52,9 @@ export class IndexedTerms {
   /**
    * Writes `position * n + t` for each position of each term t of the n `terms` into `out` from index 0, in text
    * order, and returns how many; 0 when fewer than two of the terms stand in the text (none can stand near another).
-   * Each term's positions are ascending already, so they are merged, not sorted. `out` must have room for `length`
-   * codes, and `work` for 3 * n cursors.
+   * Each term's positions are ascending already, so a few terms' are merged, not sorted (more than MERGED_TERMS are
+   * sorted: a merge compares every term's next position at each step). `out` must have room for `length` codes, and
+   * `work` for 3 * n cursors.
    */
   encodeInTextOrder(terms: readonly string[], out: Float64Array, work: Int32Array): number {
     const n = terms.length;
@@ -67,6 +71,18 @@ export class IndexedTerms {
     if (runs < 2) return 0;
     const positions = this.positions;
     let count = 0;
+    if (runs > MERGED_TERMS) {
+      for (let run = 0; run < runs; run += 1) {
+        const tag = work[2 * n + run] as number;
+        for (let index = work[run] as number; index < (work[n + run] as number); index += 1) {
+          out[count] = (positions[index] as number) * n + tag;
+          count += 1;
+        }
+      }
+      // A typed array sorts numerically.
+      out.subarray(0, count).sort();
+      return count;
+    }
     while (runs > 1) {
       let best = 0;
       let bestPosition = positions[work[0] as number] as number;

@@ -36,6 +36,26 @@ describe('proximityBonus', () => {
     expect(bonusOf('vitamin deficiency', body('deficiencies one two three four vitamins'))).toBe(0);
   });
 
+  it("pairs only a question's first PROXIMITY.maxTerms distinct terms, however long it is", () => {
+    // Filler terms that analysis keeps as they are (letters and digits, no stopwords).
+    const fillers = Array.from({ length: 5_000 }, (_, index) => `zq${index.toString(36)}x`);
+    const text = body('vitamin deficiency');
+    const early = ['vitamin', 'deficiency', ...fillers].join(' ');
+    const late = [...fillers.slice(0, PROXIMITY.maxTerms - 1), 'vitamin', 'deficiency'].join(' ');
+    expect(queryTerms(early).length).toBeGreaterThan(5_000);
+    expect(bonusOf(early, text)).toBeCloseTo(PROXIMITY.weight * Math.log(2));
+    // "deficiency" is the 65th distinct term: it pairs with nothing, as the 64th, "vitamin", has no partner left.
+    expect(bonusOf(late, text)).toBe(0);
+    const hits = [
+      { ...body('nothing in common'), score: 2 },
+      { ...text, score: 1 },
+    ];
+    const scoreOfNear = (query: string) =>
+      rerankByProximity(query, hits).find((hit) => hit.text === text.text)?.score;
+    expect(scoreOfNear(early)).toBeCloseTo(1 + PROXIMITY.weight * Math.log(2));
+    expect(scoreOfNear(late)).toBe(1);
+  });
+
   it('is zero for fewer than two query terms, and for terms that never meet', () => {
     expect(bonusOf('vitamin', body('vitamin vitamin'))).toBe(0);
     expect(bonusOf('vitamin deficiency', body('vitamin'))).toBe(0);

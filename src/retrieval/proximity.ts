@@ -13,9 +13,16 @@ import { indexTerms, type IndexedTerms } from './indexed-terms.ts';
  * Chosen on the BEIR SciFact train queries (docs/rag.md, "Measured"): two query terms are near when at most
  * `window - 1` terms apart (stopwords not counted); each pair of distinct query terms adds `weight * ln(1 + n)`
  * for its n near occurrences; the best `depth` first-pass hits are reordered (train nDCG@10 the same for 30 and
- * 50, 0.7130 for 20; each hit costs an analysis of its text, ~0.1 ms for a 250-word abstract).
+ * 50, 0.7130 for 20; each hit costs an analysis of its text, ~0.1 ms for a 250-word abstract). Only a question's
+ * first `maxTerms` distinct terms pair up: the pairs grow with the square of the terms, and a question of 32,000
+ * characters can hold 5,000 distinct terms (seconds of the event loop and 250 MB for the rerank without the cap).
  */
-export const PROXIMITY = { window: 5, weight: 0.5, depth: 30 } as const;
+export const PROXIMITY = { window: 5, weight: 0.5, depth: 30, maxTerms: 64 } as const;
+
+/** The distinct query terms whose pairs the bonus counts: the first PROXIMITY.maxTerms. */
+function pairedTerms(terms: readonly string[]): readonly string[] {
+  return terms.length > PROXIMITY.maxTerms ? terms.slice(0, PROXIMITY.maxTerms) : terms;
+}
 
 /**
  * What of a hit the bonus reads: the same fields the lexical index searches; with the chunk's id and content hash,
@@ -31,10 +38,11 @@ export type ProximityFields = Pick<ChunkHit, 'documentTitle' | 'heading' | 'text
  * (AnalysisCache): the same chunks come back for question after question.
  */
 export function proximityBonus(
-  terms: readonly string[],
+  queryTerms: readonly string[],
   fields: ProximityFields,
   analyzeText: Analyze = indexTerms,
 ): number {
+  const terms = pairedTerms(queryTerms);
   if (terms.length < 2) return 0;
   const { title, text } = analysedFields(fields, analyzeText);
   return bonusOfAnalysed(
@@ -158,7 +166,7 @@ export function rerankAnalysed<Hit>(
   fieldsOf: (hit: Hit) => AnalysedFields,
   limit: number,
 ): { index: number; score: number }[] {
-  const terms = queryTerms(query);
+  const terms = pairedTerms(queryTerms(query));
   const depth = Math.min(hits.length, PROXIMITY.depth);
   const ranked: { index: number; score: number }[] = [];
   if (terms.length < 2 || depth < 2) {
