@@ -396,7 +396,7 @@ async function main(): Promise<number> {
     const floor = await startRivulet({
       name: 'floor relay',
       upstreamUrl: fakeUrl,
-      storage: { DATA_DIR: join(dataDir, 'floor') },
+      storage: { DATA_DIR: join(dataDir, 'floor'), METRICS_ENABLED: 'false' },
       nodeFlags: profileFlags,
       script: FLOOR_RELAY_SCRIPT,
     });
@@ -505,7 +505,7 @@ async function main(): Promise<number> {
     }
 
     for (const child of children) {
-      if (child.name.startsWith('rivulet') && child.outputLineCount > 0) {
+      if (child !== fake && child !== rawPipe && child.outputLineCount > 0) {
         console.log(
           `\n${child.name} wrote ${child.outputLineCount} log line(s) at LOG_LEVEL=warn; the last ones:`,
         );

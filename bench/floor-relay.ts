@@ -9,13 +9,15 @@
 // - stores the final answer, then sends the done event.
 // What it leaves out is what Rivulet adds around that work: Fastify and its hooks (auth, limits, CORS, security
 // headers), the run hub and its event log (resume, stop, several readers), the pipeline's phases and timings, the
-// provider chain (retries, fallback, stalls), checkpoints, metrics, stats and logs. So Rivulet's CPU per answer minus
-// the floor's is what that machinery costs, and the floor is a bound no relay that keeps an answer's durable writes
-// and retrieval goes under on the same machine. Not a product: errors end the response and nothing more.
+// provider chain (retries, fallback, stalls), the chatbot's version check (it reads the chatbot once, at start),
+// checkpoints, metrics (the bench starts it with METRICS_ENABLED=false), stats and logs. So Rivulet's CPU per answer
+// minus the floor's is what that machinery costs, and the floor is what the answer's work costs through Rivulet's
+// stores and retrieval on the same machine (a faster store or retrieval lowers both). Not a product: an error ends
+// the response (an `error` event) and nothing more; the answer's row is left as it was.
 //
 // Started by bench/answer-cost-bench.ts with Rivulet's environment (LLM_BASE_URL, LLM_MODEL, HOST, PORT, DATA_DIR,
 // SAMPLE_CORPUS, ...): createApp opens the same stores and ingests the sample corpus, and its Fastify server never
-// listens. `GET` answers 200 (the bench's readiness probe).
+// listens. `GET` answers 200 (the bench's readiness probe); SIGTERM closes it, so `--cpu-prof` writes its profile.
 
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -28,6 +30,7 @@ import { newConversationId, newMessageId } from '../src/core/conversation-ids.ts
 import type { StoredMessage } from '../src/core/conversation-store.ts';
 import { questionAndAnswer } from '../src/core/pipeline/phases/history.ts';
 import { buildGroundedMessages, toSources } from '../src/core/prompt.ts';
+import { passageCandidates } from '../src/core/retriever.ts';
 import type { Usage } from '../src/core/events.ts';
 import type { ChatMessage } from '../src/core/provider.ts';
 
@@ -111,10 +114,7 @@ async function answer(body: string, response: ServerResponse): Promise<void> {
     generation,
   );
   const sources = toSources(passages);
-  const match = app.retriever.assessMatch(
-    question.message,
-    sources.map((source) => ({ text: `${source.title}\n${source.snippet}` })),
-  );
+  const match = app.retriever.assessMatch(question.message, passageCandidates(passages));
   let seq = 0;
   response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
   // The head, the start and the sources leave in one write, as Rivulet's do.
@@ -139,7 +139,10 @@ async function answer(body: string, response: ServerResponse): Promise<void> {
     headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
     body: JSON.stringify({ model, messages, stream: true, stream_options: { include_usage: true } }),
   });
-  if (reply.statusCode !== 200) throw new Error(`upstream answered ${reply.statusCode}`);
+  if (reply.statusCode !== 200) {
+    await reply.body.dump();
+    throw new Error(`upstream answered ${reply.statusCode}`);
+  }
   let text = '';
   let usage: Usage | undefined;
   let ttftMs: number | null = null;
@@ -191,10 +194,16 @@ function serve(request: IncomingMessage, response: ServerResponse): void {
   request.on('end', () => {
     answer(Buffer.concat(chunks).toString(), response).catch((error: unknown) => {
       const message = error instanceof Error ? error.message : String(error);
-      if (!response.headersSent) response.writeHead(500, { 'content-type': 'application/json' });
+      if (!response.headersSent) response.writeHead(500, { 'content-type': 'text/event-stream' });
       response.end(event('error', { code: 'FLOOR_FAILED', message }));
     });
   });
 }
 
-createServer(serve).listen(config.port, config.host);
+const server = createServer(serve).listen(config.port, config.host);
+const stop = (): void => {
+  server.closeAllConnections();
+  server.close(() => void app.close().finally(() => process.exit(0)));
+};
+process.once('SIGTERM', stop);
+process.once('SIGINT', stop);

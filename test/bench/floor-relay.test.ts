@@ -17,23 +17,24 @@ import { lastEvent, readSse, tokenText } from '../helpers/sse-client.ts';
 const FLOOR = fileURLToPath(new URL('../../bench/floor-relay.ts', import.meta.url));
 const QUESTION = 'How does resuming a stream work after the connection drops?';
 
-let upstream: FakeUpstream;
-let floor: ChildProcess;
-let dataDir: string;
+let upstream: FakeUpstream | undefined;
+let floor: ChildProcess | undefined;
+let dataDir: string | undefined;
 let url: string;
 
 beforeAll(async () => {
   upstream = await startFakeUpstream();
   upstream.setScenario({ tokens: ['Resume ', 'with ', 'Last-Event-ID.'] });
-  dataDir = mkdtempSync(join(tmpdir(), 'rivulet-floor-test-'));
+  const directory = mkdtempSync(join(tmpdir(), 'rivulet-floor-test-'));
+  dataDir = directory;
   const port = await freePort();
   url = `http://127.0.0.1:${port}`;
-  floor = spawn(process.execPath, [FLOOR], {
+  const child = spawn(process.execPath, [FLOOR], {
     env: {
       PATH: process.env.PATH,
       HOST: '127.0.0.1',
       PORT: String(port),
-      DATA_DIR: dataDir,
+      DATA_DIR: directory,
       SAMPLE_CORPUS: 'true',
       EMBEDDING_PROVIDER: 'none',
       LLM_PROVIDER: 'openai-compatible',
@@ -43,11 +44,12 @@ beforeAll(async () => {
     },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
+  floor = child;
   let stderr = '';
-  floor.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const until = Date.now() + 30_000;
   for (;;) {
-    if (floor.exitCode !== null) throw new Error(`the floor relay exited: ${stderr}`);
+    if (child.exitCode !== null) throw new Error(`the floor relay exited: ${stderr}`);
     if (Date.now() > until) throw new Error(`the floor relay did not start: ${stderr}`);
     try {
       if ((await fetch(url)).status === 200) break;
@@ -59,17 +61,17 @@ beforeAll(async () => {
 }, 40_000);
 
 afterAll(async () => {
-  if (floor.exitCode === null) {
-    const exited = new Promise((resolve) => floor.once('exit', resolve));
+  if (floor !== undefined && floor.exitCode === null && floor.signalCode === null) {
+    const exited = new Promise((resolve) => floor?.once('exit', resolve));
     floor.kill('SIGKILL');
     await exited;
   }
-  await upstream.close();
-  rmSync(dataDir, { recursive: true, force: true });
+  await upstream?.close();
+  if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true });
 });
 
 function storedMessages(conversationId: string): { role: string; content: string; status: string | null }[] {
-  const database = new DatabaseSync(databasePath(dataDir), { readOnly: true });
+  const database = new DatabaseSync(databasePath(dataDir as string), { readOnly: true });
   try {
     return database
       .prepare('SELECT role, content, status FROM messages WHERE conversation_id = ? ORDER BY seq')
@@ -95,7 +97,7 @@ describe('the floor relay (bench:answers)', () => {
       { role: 'assistant', content: 'Resume with Last-Event-ID.', status: 'complete' },
     ]);
     // The model was asked with the passages in its prompt.
-    const asked = upstream.requests.at(-1)?.body as { messages: { role: string; content: string }[] };
+    const asked = upstream?.requests.at(-1)?.body as { messages: { role: string; content: string }[] };
     expect(asked.messages[0]?.content).toContain('[1] ');
   });
 
@@ -106,7 +108,7 @@ describe('the floor relay (bench:answers)', () => {
       body: { message: 'And after a reload?', conversationId },
     });
     expect(tokenText(followUp.frames)).toBe('Resume with Last-Event-ID.');
-    const asked = upstream.requests.at(-1)?.body as { messages: { role: string; content: string }[] };
+    const asked = upstream?.requests.at(-1)?.body as { messages: { role: string; content: string }[] };
     expect(asked.messages.slice(1)).toEqual([
       { role: 'user', content: QUESTION },
       { role: 'assistant', content: 'Resume with Last-Event-ID.' },
@@ -131,5 +133,12 @@ describe('the floor relay (bench:answers)', () => {
     expect(await unknown.text()).toContain('conversation not found');
     const result = await readSse(`${url}/api/chat/stream`, { body: { message: QUESTION } });
     expect(tokenText(result.frames)).toBe('Resume with Last-Event-ID.');
+  });
+
+  it('closes on SIGTERM and exits 0, as the bench stops it (so --cpu-prof writes its profile)', async () => {
+    const child = floor as ChildProcess;
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
   });
 });
