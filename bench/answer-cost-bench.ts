@@ -6,10 +6,10 @@
 // raw-pipe relay, the floor (bench/floor-relay.ts: the answer's own stores, retrieval and prompt on an on-disk SQLite
 // file, without Rivulet's run machinery), Rivulet on an on-disk SQLite file and Rivulet on a scratch PostgreSQL
 // database, both with the sample corpus (retrieval runs over it), the answer cache off, other settings at their
-// defaults. Answers of a few tokens,
-// no inter-token delay, each one a new conversation, one at a time and then 8 at once; the targets take turns, trial
-// after trial, and the report gives medians over trials. CPU comes from /proc/<pid>/stat of each relay process (and of
-// the PostgreSQL backends serving Rivulet, when the server runs on this machine).
+// defaults. Answers of a few tokens, no inter-token delay, each one a new conversation, one at a time and then 8 at
+// once; the targets take turns, trial after trial, and the report gives medians over trials. CPU comes from
+// /proc/<pid>/stat of each relay process (and of the PostgreSQL backends serving Rivulet, when the server runs on
+// this machine).
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
