@@ -334,11 +334,11 @@ describe('loadConfig', () => {
 
 describe('storage settings', () => {
   it('reads DATABASE_URL and DATABASE_POOL_MAX, and refuses what is not a PostgreSQL URL', () => {
-    const config = loadConfig({ DATABASE_URL: 'postgres://rivulet@db:5432/rivulet', DATABASE_POOL_MAX: '4' });
+    const config = loadConfig({ DATABASE_URL: 'postgres://rivulet@db:5432/rivulet', DATABASE_POOL_MAX: '12' });
     expect(config.databaseUrl).toBe('postgres://rivulet@db:5432/rivulet');
-    expect(config.databasePoolMax).toBe(4);
+    expect(config.databasePoolMax).toBe(12);
     expect(loadConfig({}).databaseUrl).toBeUndefined();
-    expect(loadConfig({}).databasePoolMax).toBe(10);
+    expect(loadConfig({}).databasePoolMax).toBe(4);
     expect(() => loadConfig({ DATABASE_URL: 'mysql://db/x', DATABASE_POOL_MAX: '0' })).toThrow(
       /DATABASE_URL: expected a postgres:\/\/ or postgresql:\/\/ URL[\s\S]*DATABASE_POOL_MAX/,
     );

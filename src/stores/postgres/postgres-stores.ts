@@ -1,6 +1,7 @@
 // The stores on PostgreSQL (DATABASE_URL): the same six contracts as the embedded SQLite file, shared by every
 // instance that points at the same database.
 
+import { DEFAULT_DATABASE_POOL_MAX } from '../../config/storage.ts';
 import type { StoreOptions, Stores } from '../stores.ts';
 import { connect, enableVectors, guardStore, migrate, storeError, type Sql } from './database.ts';
 import { PostgresAnswerCache } from './postgres-answer-cache.ts';
@@ -12,7 +13,7 @@ import { PostgresRoomStore } from './postgres-room-store.ts';
 import { PostgresTokenUsageStore } from './postgres-token-usage-store.ts';
 
 export interface PostgresStoreOptions extends StoreOptions {
-  /** Connections this process keeps at most (DATABASE_POOL_MAX, default 10). */
+  /** Connections this process keeps at most (DATABASE_POOL_MAX, default DEFAULT_DATABASE_POOL_MAX). */
   poolMax?: number;
   /** Apply pending migrations first (default true). False: refuse a database that is not at the code's version. */
   migrate?: boolean;
@@ -24,7 +25,7 @@ export interface PostgresStoreOptions extends StoreOptions {
  * DATABASE_TOO_NEW when a newer Rivulet migrated it.
  */
 export async function openPostgresStores(url: string, options: PostgresStoreOptions = {}): Promise<Stores> {
-  const sql = connect(url, { max: options.poolMax ?? 10 });
+  const sql = connect(url, { max: options.poolMax ?? DEFAULT_DATABASE_POOL_MAX });
   try {
     if (options.migrate !== false) await migrate(sql);
     const vectors = await enableVectors(sql);
@@ -62,7 +63,7 @@ function createStores(
     async exclusive(name, work) {
       // A session lock on a connection of its own, held while `work` runs on the pool's other connections. A pool of
       // one connection (PGlite in tests) could not do both: it runs `work` unlocked.
-      if ((options.poolMax ?? 10) < 2) return work();
+      if ((options.poolMax ?? DEFAULT_DATABASE_POOL_MAX) < 2) return work();
       const reserved = await sql.reserve();
       try {
         await reserved`SELECT pg_advisory_lock(hashtext(${`rivulet:${name}`}))`;
