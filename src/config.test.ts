@@ -334,7 +334,10 @@ describe('loadConfig', () => {
 
 describe('storage settings', () => {
   it('reads DATABASE_URL and DATABASE_POOL_MAX, and refuses what is not a PostgreSQL URL', () => {
-    const config = loadConfig({ DATABASE_URL: 'postgres://rivulet@db:5432/rivulet', DATABASE_POOL_MAX: '12' });
+    const config = loadConfig({
+      DATABASE_URL: 'postgres://rivulet@db:5432/rivulet',
+      DATABASE_POOL_MAX: '12',
+    });
     expect(config.databaseUrl).toBe('postgres://rivulet@db:5432/rivulet');
     expect(config.databasePoolMax).toBe(12);
     expect(loadConfig({}).databaseUrl).toBeUndefined();
