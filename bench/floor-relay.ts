@@ -28,7 +28,7 @@ import { loadConfig } from '../src/config.ts';
 import { DEFAULT_CHATBOT_ID } from '../src/core/chatbots.ts';
 import { newConversationId, newMessageId } from '../src/core/conversation-ids.ts';
 import type { StoredMessage } from '../src/core/conversation-store.ts';
-import { questionAndAnswer } from '../src/core/pipeline/phases/history.ts';
+import { promptHistory, questionAndAnswer } from '../src/core/pipeline/phases/history.ts';
 import { buildGroundedMessages, toSources } from '../src/core/prompt.ts';
 import { passageCandidates } from '../src/core/retriever.ts';
 import type { Usage } from '../src/core/events.ts';
@@ -92,9 +92,7 @@ async function storeQuestion(
   if (found === undefined) throw new Error('conversation not found');
   const messages = rows(question.conversationId);
   await conversations.appendMessages(messages);
-  const history = (found.turns ?? [])
-    .filter((turn) => turn.content !== '' && turn.status !== 'streaming')
-    .map((turn) => ({ role: turn.role, content: turn.content }));
+  const history = promptHistory(found.turns ?? []);
   const generation =
     found.lexical?.collectionId === chatbot.collectionId ? found.lexical.generation : undefined;
   return { answer: messages[1] as StoredMessage, history, generation };
@@ -164,8 +162,10 @@ async function answer(body: string, response: ServerResponse): Promise<void> {
         usage = { inputTokens: chunk.usage.prompt_tokens, outputTokens: chunk.usage.completion_tokens };
     },
   });
+  // Decoded as a stream: a character split between two reads is joined, not mangled.
+  const decoder = new TextDecoder();
   for await (const chunk of reply.body) {
-    parser.feed((chunk as Buffer).toString());
+    parser.feed(decoder.decode(chunk as Buffer, { stream: true }));
     // Each read's tokens in one write.
     if (pending !== '') {
       response.write(pending);

@@ -25,11 +25,12 @@ export interface PostgresStoreOptions extends StoreOptions {
  * DATABASE_TOO_NEW when a newer Rivulet migrated it.
  */
 export async function openPostgresStores(url: string, options: PostgresStoreOptions = {}): Promise<Stores> {
-  const sql = connect(url, { max: options.poolMax ?? DEFAULT_DATABASE_POOL_MAX });
+  const poolMax = options.poolMax ?? DEFAULT_DATABASE_POOL_MAX;
+  const sql = connect(url, { max: poolMax });
   try {
     if (options.migrate !== false) await migrate(sql);
     const vectors = await enableVectors(sql);
-    return createStores(sql, vectors, options);
+    return createStores(sql, vectors, { ...options, poolMax });
   } catch (error) {
     await sql.end({ timeout: 1 }).catch(() => {});
     throw storeError(error);
@@ -39,7 +40,7 @@ export async function openPostgresStores(url: string, options: PostgresStoreOpti
 function createStores(
   sql: Sql,
   vectors: { available: boolean; error?: string },
-  options: PostgresStoreOptions,
+  options: PostgresStoreOptions & { poolMax: number },
 ): Stores {
   const documents = new PostgresDocumentStore(sql, { vectors: vectors.available });
   const answerCache = new PostgresAnswerCache(sql, {
@@ -63,7 +64,7 @@ function createStores(
     async exclusive(name, work) {
       // A session lock on a connection of its own, held while `work` runs on the pool's other connections. A pool of
       // one connection (PGlite in tests) could not do both: it runs `work` unlocked.
-      if ((options.poolMax ?? DEFAULT_DATABASE_POOL_MAX) < 2) return work();
+      if (options.poolMax < 2) return work();
       const reserved = await sql.reserve();
       try {
         await reserved`SELECT pg_advisory_lock(hashtext(${`rivulet:${name}`}))`;

@@ -1,7 +1,7 @@
 // The history phase: the conversation so far, and the question and its answer (as streaming) stored in one write.
 
 import { newMessageId } from '../../conversation-ids.ts';
-import type { MessageMetadata, StoredMessage } from '../../conversation-store.ts';
+import type { MessageMetadata, StoredMessage, Turn } from '../../conversation-store.ts';
 import type { ChatMessage } from '../../provider.ts';
 import type { PipelineContext } from '../context.ts';
 
@@ -16,12 +16,9 @@ export async function historyPhase(context: PipelineContext): Promise<ChatMessag
     recorder.endPhase();
     return [];
   }
-  const stored =
-    input.turns ?? (await deps.conversations.listTurns(input.conversationId, deps.historyLimit, run.signal));
-  const history: ChatMessage[] = stored
-    // Another answer of this conversation still streaming has only part of its text: it is not history yet.
-    .filter((message) => message.content !== '' && message.status !== 'streaming')
-    .map((message) => ({ role: message.role, content: message.content }));
+  const history = promptHistory(
+    input.turns ?? (await deps.conversations.listTurns(input.conversationId, deps.historyLimit, run.signal)),
+  );
   const createdAt = Date.now();
   await deps.conversations.appendMessages(
     questionAndAnswer({
@@ -36,6 +33,16 @@ export async function historyPhase(context: PipelineContext): Promise<ChatMessag
   recorder.answerCreatedAt = createdAt;
   recorder.endPhase();
   return history;
+}
+
+/** A conversation's stored turns as the prompt's history: the turns that hold text of their own. */
+export function promptHistory(turns: readonly Turn[]): ChatMessage[] {
+  return (
+    turns
+      // Another answer of this conversation still streaming has only part of its text: it is not history yet.
+      .filter((turn) => turn.content !== '' && turn.status !== 'streaming')
+      .map((turn) => ({ role: turn.role, content: turn.content }))
+  );
 }
 
 /**
