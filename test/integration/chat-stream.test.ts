@@ -73,6 +73,10 @@ describe('POST /api/chat/stream (SSE)', () => {
     expect(done?.type === 'done' && done.usage?.outputTokens).toBe(40);
     expect(done?.type === 'done' && done.timings.ttftMs).toBeGreaterThan(0);
     expect(result.ended).toBe(true);
+    // The stored answer carries the very figures its done event gave (a reload shows the same first token and total).
+    const start = result.frames[0]?.data as Extract<RunEvent, { type: 'start' }>;
+    const stored = await server.app.stores.conversations.listMessages(start.conversationId);
+    expect(stored.at(-1)?.timings).toEqual(done?.type === 'done' ? done.timings : undefined);
   });
 
   it('sends the configured model, stream options and the question upstream', async () => {
