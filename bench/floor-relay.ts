@@ -8,12 +8,13 @@
 //   with eventsource-parser, sends each read's tokens as token events;
 // - stores the final answer, then sends the done event.
 // What it leaves out is what Rivulet adds around that work: Fastify and its hooks (auth, limits, CORS, security
-// headers), the run hub and its event log (resume, stop, several readers), the pipeline's phases and timings, the
-// provider chain (retries, fallback, stalls), the chatbot's version check (it reads the chatbot once, at start),
-// checkpoints, metrics (the bench starts it with METRICS_ENABLED=false), stats and logs. So Rivulet's CPU per answer
-// minus the floor's is what that machinery costs, and the floor is what the answer's work costs through Rivulet's
-// stores and retrieval on the same machine (a faster store or retrieval lowers both). Not a product: an error ends
-// the response (an `error` event) and nothing more; the answer's row is left as it was.
+// headers), the run hub and its event log (resume, stop, several readers), the pipeline's phases (their events and
+// times; the answer's own first-token and total times are kept), the provider chain (retries, fallback, stalls), the
+// chatbot's version check (it reads the chatbot once, at start), checkpoints, metrics (the bench starts it with
+// METRICS_ENABLED=false), stats and logs. So Rivulet's CPU per answer minus the floor's is what that machinery costs,
+// and the floor is what the answer's work costs through Rivulet's stores and retrieval on the same machine (a faster
+// store or retrieval lowers both). Not a product: an error ends the response (an `error` event) and nothing more; the
+// answer's row is left as it was.
 //
 // Started by bench/answer-cost-bench.ts with Rivulet's environment (LLM_BASE_URL, LLM_MODEL, HOST, PORT, DATA_DIR,
 // SAMPLE_CORPUS, ...): createApp opens the same stores and ingests the sample corpus, and its Fastify server never
@@ -172,15 +173,17 @@ async function answer(body: string, response: ServerResponse): Promise<void> {
       pending = '';
     }
   }
+  // Stored with the answer and sent in its done event, as Rivulet's timings are.
+  const timings = { ttftMs, totalMs: performance.now() - startedAt, phases: {} };
   await conversations.replaceMessage({
     ...placeholder,
     content: text,
     status: 'complete',
     finishReason: 'stop',
     ...(usage === undefined ? {} : { usage }),
+    timings,
     sources,
   });
-  const timings = { ttftMs, totalMs: performance.now() - startedAt, phases: {} };
   response.end(event('done', { seq: seq++, finishReason: 'stop', usage, timings }));
 }
 

@@ -115,8 +115,7 @@ export async function runChatPipeline(
     await recordFailure(context, caught);
   }
 
-  // The stored answer carries the figures its `done` event gave the readers, so a reload shows the same ones.
-  const timings = recorder.ending?.timings ?? recorder.timings();
+  const timings = recorder.timings();
   // A checkpoint in flight lands first (it cannot undo the final store anyway: only streaming answers take one).
   await checkpoints?.stop();
   const stored = await persistPhase(context, timings);

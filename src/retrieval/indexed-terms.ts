@@ -72,13 +72,7 @@ export class IndexedTerms {
     const positions = this.positions;
     let count = 0;
     if (runs > MERGED_TERMS) {
-      for (let run = 0; run < runs; run += 1) {
-        const tag = work[2 * n + run] as number;
-        for (let index = work[run] as number; index < (work[n + run] as number); index += 1) {
-          out[count] = (positions[index] as number) * n + tag;
-          count += 1;
-        }
-      }
+      for (let run = 0; run < runs; run += 1) count = this.#encodeRun(work, n, run, out, count);
       // A typed array sorts numerically.
       out.subarray(0, count).sort();
       return count;
@@ -104,9 +98,16 @@ export class IndexedTerms {
         work[2 * n + best] = work[2 * n + runs] as number;
       }
     }
-    const tag = work[2 * n] as number;
-    for (let index = work[0] as number; index < (work[n] as number); index += 1) {
-      out[count] = (positions[index] as number) * n + tag;
+    // The last term standing: the rest of its positions follow in order.
+    return this.#encodeRun(work, n, 0, out, count);
+  }
+
+  /** Writes run `run`'s remaining positions (see encodeInTextOrder's `work`) into `out` from `count`; the new count. */
+  #encodeRun(work: Int32Array, n: number, run: number, out: Float64Array, count: number): number {
+    const tag = work[2 * n + run] as number;
+    const end = work[n + run] as number;
+    for (let index = work[run] as number; index < end; index += 1) {
+      out[count] = (this.positions[index] as number) * n + tag;
       count += 1;
     }
     return count;

@@ -99,6 +99,17 @@ describe('the floor relay (bench:answers)', () => {
     // The model was asked with the passages in its prompt.
     const asked = upstream?.requests.at(-1)?.body as { messages: { role: string; content: string }[] };
     expect(asked.messages[0]?.content).toContain('[1] ');
+    // The answer's row carries the timings its done event gave, as Rivulet's does.
+    const done = lastEvent(result.frames) as unknown as { timings: { totalMs: number } };
+    const database = new DatabaseSync(databasePath(dataDir as string), { readOnly: true });
+    try {
+      const row = database
+        .prepare("SELECT timings FROM messages WHERE conversation_id = ? AND role = 'assistant'")
+        .get(conversationId) as { timings: string };
+      expect(JSON.parse(row.timings)).toEqual(done.timings);
+    } finally {
+      database.close();
+    }
   });
 
   it('asks a follow-up with the conversation so far and stores it in the same conversation', async () => {

@@ -3,14 +3,13 @@
 // (4; src/config/storage.ts says why). Runs in the `postgres` Vitest project only.
 
 import postgres from 'postgres';
+import { DEFAULT_DATABASE_POOL_MAX as DEFAULT_POOL } from '../../src/config/storage.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, postgresSkipReason, type TestDatabase } from '../helpers/postgres.ts';
 import { chatStream, expectAnswered } from '../helpers/sse-client.ts';
 import { startTestServer, type TestServer } from '../helpers/test-server.ts';
 
 const ANSWERS_AT_ONCE = 12;
-/** DATABASE_POOL_MAX's default. */
-const DEFAULT_POOL = 4;
 
 describe.skipIf(postgresSkipReason !== undefined)('the PostgreSQL pool under answers at once', () => {
   let database: TestDatabase;

@@ -59,6 +59,7 @@ export class RunRecorder {
   readonly #logger: Logger;
   #currentPhase: { name: PhaseName; startedAt: number; step: number | undefined } | undefined;
   #lastTokenAt = 0;
+  #timings: Timings | undefined;
 
   constructor(options: RunRecorderOptions) {
     this.#run = options.run;
@@ -98,12 +99,17 @@ export class RunRecorder {
     this.#currentPhase = undefined;
   }
 
+  /**
+   * The answer's timings, read once, at its end: the first call (holding the `done`, or the run's end without one)
+   * fixes them, so the stored answer carries the figures its readers got and a reload shows the same ones.
+   */
   timings(): Timings {
-    return {
+    this.#timings ??= {
       ttftMs: this.ttftMs,
       totalMs: roundMs(performance.now() - this.#startedAt),
       phases: this.phases,
     };
+    return this.#timings;
   }
 
   /** Sends a piece of the answer. */
