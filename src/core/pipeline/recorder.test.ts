@@ -48,6 +48,15 @@ describe('RunRecorder', () => {
     expect(recorder.ttftMs).not.toBeNull();
   });
 
+  it('reads the end timings once: the stored answer gets the figures its held done gave, read later or not', async () => {
+    const { recorder } = recorderWith({ startedAt: performance.now() - 100 });
+    recorder.holdDone();
+    const sent = recorder.ending?.timings;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(recorder.timings()).toEqual(sent);
+    expect(recorder.timings().totalMs).toBeGreaterThanOrEqual(100);
+  });
+
   it('holds a done ending with what was recorded', () => {
     const { run, recorder } = recorderWith();
     recorder.sendSources([], { quality: 'none', topScore: 0, matchedTerms: 0, queryTerms: 1 });
